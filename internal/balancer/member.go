@@ -1,0 +1,59 @@
+package balancer
+
+import (
+	"net/netip"
+	"sync/atomic"
+)
+
+// MemberConfig is what the configuration says about a member. It is
+// immutable once handed to a Pool.
+type MemberConfig struct {
+	ID      string         // stable identity; a member keeps its State across updates by ID
+	Addr    netip.AddrPort // where traffic goes
+	Weight  int            // 0..256; 0 drains: no new picks, existing connections stay
+	Backup  bool           // serves only when no primary member is ready
+	Enabled bool           // admin_state_up; a disabled member is never picked
+}
+
+// State is a member's live state. It outlives configuration changes: a
+// member whose ID survives an update keeps its State, so in-flight counts and
+// health carry over. State must not be copied.
+type State struct {
+	active  atomic.Int64 // connections or requests in flight
+	picks   atomic.Uint64
+	healthy atomic.Bool
+}
+
+// NewState returns the state of a member that has not been checked yet. It
+// starts healthy, as HAProxy's servers do: traffic flows at once, and the
+// health monitor takes the member out after its first failures.
+func NewState() *State {
+	s := &State{}
+	s.healthy.Store(true)
+	return s
+}
+
+// Active is the number of connections or requests in flight to the member.
+func (s *State) Active() int64 { return s.active.Load() }
+
+// Picks is how often the member has been picked since it was created.
+func (s *State) Picks() uint64 { return s.picks.Load() }
+
+// Healthy reports the member's last known health.
+func (s *State) Healthy() bool { return s.healthy.Load() }
+
+// Member is a configured member with its live state. The configuration part
+// is immutable; the State is shared with every other Member value built for
+// the same ID.
+type Member struct {
+	MemberConfig
+	*State
+}
+
+// Release ends one connection or request started by Pick.
+func (m *Member) Release() { m.active.Add(-1) }
+
+// eligible reports whether the member may take new traffic at all.
+func (m *Member) eligible() bool {
+	return m.Enabled && m.Weight > 0 && m.healthy.Load()
+}

@@ -1,0 +1,134 @@
+package balancer
+
+import (
+	"container/heap"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+)
+
+// maxSchedule caps the precomputed weighted schedule (entries). Beyond it the
+// picker falls back to a stride over the cumulative weights.
+const maxSchedule = 1 << 16
+
+// roundRobin is smooth weighted round robin. Equal weights need only a
+// counter. Unequal weights use a schedule precomputed when the snapshot is
+// built: each member's picks are spread evenly over one cycle (earliest
+// deadline first, deadline k/w), so a heavy member never gets a burst.
+type roundRobin struct {
+	members []*Member
+	sched   []uint32 // member index per slot; nil when weights are equal
+	cum     []uint64 // cumulative weights, for cycles too long to schedule
+	total   uint64
+	stride  uint64
+	next    atomic.Uint64
+}
+
+func newRoundRobin(ready []*Member, start uint64) *roundRobin {
+	rr := &roundRobin{members: ready}
+	// Start at a random offset so a rebuild does not send the next requests
+	// to the first member (gRPC's picker does the same).
+	rr.next.Store(start)
+	g := 0
+	equal := true
+	for _, m := range ready {
+		g = gcd(g, m.Weight)
+		equal = equal && m.Weight == ready[0].Weight
+	}
+	if equal {
+		return rr
+	}
+	var total uint64
+	for _, m := range ready {
+		total += uint64(m.Weight / g)
+	}
+	if total <= maxSchedule {
+		rr.sched = smoothSchedule(ready, g, int(total))
+		return rr
+	}
+	rr.cum = make([]uint64, len(ready))
+	for i, m := range ready {
+		rr.total += uint64(m.Weight / g)
+		rr.cum[i] = rr.total
+	}
+	// A stride coprime with the cycle length visits every slot once per
+	// cycle while jumping far between consecutive picks.
+	rr.stride = rr.total*618/1000 | 1
+	for gcd64(rr.stride, rr.total) != 1 {
+		rr.stride += 2
+	}
+	return rr
+}
+
+func (rr *roundRobin) pick(netip.AddrPort) *Member {
+	n := rr.next.Add(1)
+	switch {
+	case rr.sched != nil:
+		return rr.members[rr.sched[n%uint64(len(rr.sched))]]
+	case rr.cum != nil:
+		slot := (n % rr.total) * rr.stride % rr.total
+		i, _ := slices.BinarySearch(rr.cum, slot+1) // first cumulative weight > slot
+		return rr.members[i]
+	default:
+		return rr.members[n%uint64(len(rr.members))]
+	}
+}
+
+// smoothSchedule lays out one cycle in which member i appears w_i/g times,
+// earliest deadline first with deadlines (k+φ_i)/w_i. The phases φ_i differ
+// per member so light members do not all land at the same point of the cycle
+// and leave the heavy member a burst around it.
+func smoothSchedule(ready []*Member, g, total int) []uint32 {
+	h := make(deadlineHeap, len(ready))
+	n := float64(len(ready))
+	for i, m := range ready {
+		w := float64(m.Weight / g)
+		phase := (float64(i) + 0.5) / n
+		h[i] = deadline{at: phase / w, step: 1 / w, idx: uint32(i)}
+	}
+	heap.Init(&h)
+	sched := make([]uint32, total)
+	for s := range sched {
+		sched[s] = h[0].idx
+		h[0].at += h[0].step
+		heap.Fix(&h, 0)
+	}
+	return sched
+}
+
+type deadline struct {
+	at, step float64
+	idx      uint32
+}
+
+type deadlineHeap []deadline
+
+func (h deadlineHeap) Len() int { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].idx < h[j].idx
+}
+func (h deadlineHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)   { *h = append(*h, x.(deadline)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func gcd64(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

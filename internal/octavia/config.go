@@ -1,0 +1,65 @@
+package octavia
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LoadFile reads, checks and normalizes lbd's YAML config. On failure the
+// error is a *ValidationError listing every problem with file, line, field
+// path, value and rule, or an I/O or YAML syntax error.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is LoadFile for bytes already read; name labels error messages.
+func Parse(name string, data []byte) (*Config, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, errEOF) || len(bytes.TrimSpace(data)) == 0 {
+			return &Config{}, nil // an empty file: no load balancers yet
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	sc := newSchemaCheck(name)
+	sc.walk(root, configType, "")
+	var cfg Config
+	if err := root.Decode(&cfg); err != nil && len(sc.errs) == 0 {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	// Validate even when the schema check failed, so one run reports every
+	// problem; a field already reported as mistyped is not reported again.
+	cfg.SetDefaults()
+	errs := sc.errs
+	var ve *ValidationError
+	if err := cfg.Validate(); errors.As(err, &ve) {
+		for _, fe := range ve.Errors {
+			if sc.reported(fe.Path) {
+				continue
+			}
+			fe.File = name
+			fe.Line = sc.lineOf(fe.Path)
+			errs = append(errs, fe)
+		}
+	}
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b *FieldError) int { return a.Line - b.Line })
+		return nil, &ValidationError{Errors: errs}
+	}
+	cfg.Normalize()
+	return &cfg, nil
+}

@@ -1,0 +1,110 @@
+package octavia
+
+import (
+	"fmt"
+	"strings"
+)
+
+// FieldError is one problem with one field: where it is, what was there and
+// which rule it breaks.
+type FieldError struct {
+	File  string // config file, when the input came from one
+	Line  int    // 1-based line in File, 0 when unknown
+	Path  string // field path, e.g. loadbalancers[0].listeners[1].protocol_port
+	Value any    // the offending value; nil when the field is missing
+	Rule  string // what the value must satisfy, e.g. "must be between 1 and 65535"
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	b.WriteString(e.Path)
+	if e.Value != nil {
+		b.WriteString(": ")
+		b.WriteString(FormatValue(e.Value))
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Rule)
+	return b.String()
+}
+
+// FormatValue renders a field value for an error message: strings quoted,
+// pointers followed.
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", x)
+	case Protocol, Algorithm, MonitorType, PersistenceType:
+		return fmt.Sprintf("%q", x)
+	case *int:
+		if x == nil {
+			return "null"
+		}
+		return fmt.Sprint(*x)
+	case *float64:
+		if x == nil {
+			return "null"
+		}
+		return fmt.Sprint(*x)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// ValidationError collects every problem found in one pass over the input.
+type ValidationError struct {
+	Errors []*FieldError
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Errors) == 1 {
+		return e.Errors[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems:", len(e.Errors))
+	for _, fe := range e.Errors {
+		b.WriteString("\n  ")
+		b.WriteString(fe.Error())
+	}
+	return b.String()
+}
+
+// Unwrap lets errors.As find the individual field errors.
+func (e *ValidationError) Unwrap() []error {
+	out := make([]error, len(e.Errors))
+	for i, fe := range e.Errors {
+		out[i] = fe
+	}
+	return out
+}
+
+// problems accumulates field errors during validation.
+type problems struct {
+	list []*FieldError
+}
+
+func (p *problems) add(path string, value any, rule string, args ...any) {
+	if len(args) > 0 {
+		rule = fmt.Sprintf(rule, args...)
+	}
+	p.list = append(p.list, &FieldError{Path: path, Value: value, Rule: rule})
+}
+
+func (p *problems) missing(path string) {
+	p.list = append(p.list, &FieldError{Path: path, Rule: "is required"})
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return &ValidationError{Errors: p.list}
+}

@@ -1,0 +1,103 @@
+package octavia
+
+import (
+	"crypto/sha1"
+	"fmt"
+)
+
+// idNamespace seeds lbd's name-based UUIDs (RFC 9562 version 5).
+var idNamespace = [16]byte{0x6c, 0x62, 0x64, 0x2e, 0x6f, 0x63, 0x74, 0x61, 0x76, 0x69, 0x61, 0x2e, 0x69, 0x64, 0x73, 0x00}
+
+// StableID derives a UUID from a key, so the same config yields the same IDs
+// on every load and a reload can tell a changed object from a new one.
+func StableID(key string) string {
+	h := sha1.New()
+	h.Write(idNamespace[:])
+	h.Write([]byte(key))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = (u[6] & 0x0f) | 0x50 // version 5
+	u[8] = (u[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// Normalize turns a validated fully-populated graph into the flat shape the
+// data plane and the API use: every pool is listed in lb.Pools (inline
+// default pools are hoisted there), listeners name their pool by
+// default_pool_id, and every object has an ID and its parents' IDs. IDs
+// already present are kept; missing ones are derived from what identifies the
+// object and cannot change (its load balancer's name, a listener's transport
+// and port, a pool's name, a member's address and port), so they are stable
+// across loads.
+func (c *Config) Normalize() {
+	for i, lb := range c.LoadBalancers {
+		key := "lb/" + lb.Name
+		if lb.Name == "" {
+			key = fmt.Sprintf("lb/#%d", i)
+		}
+		lb.Normalize(key)
+	}
+}
+
+// Normalize flattens one load balancer; key seeds its ID when it has none.
+func (lb *LoadBalancer) Normalize(key string) {
+	if lb.ID == "" {
+		lb.ID = StableID(key)
+	}
+	for i, p := range lb.Pools {
+		p.normalize(lb, i)
+	}
+	for _, l := range lb.Listeners {
+		if l.ID == "" {
+			l.ID = StableID(fmt.Sprintf("%s/listener/%s/%d", lb.ID, l.Protocol.Transport(), l.ProtocolPort))
+		}
+		l.LoadBalancerID = lb.ID
+		if l.DefaultPool == nil {
+			continue
+		}
+		if isPoolReference(l.DefaultPool) {
+			for _, p := range lb.Pools {
+				if p.Name == l.DefaultPool.Name {
+					l.DefaultPoolID = p.ID
+				}
+			}
+		} else {
+			p := l.DefaultPool
+			lb.Pools = append(lb.Pools, p)
+			p.normalize(lb, len(lb.Pools)-1)
+			p.ListenerID = l.ID
+			l.DefaultPoolID = p.ID
+		}
+		l.DefaultPool = nil
+	}
+}
+
+func (p *Pool) normalize(lb *LoadBalancer, index int) {
+	if p.ID == "" {
+		key := fmt.Sprintf("%s/pool/%s", lb.ID, p.Name)
+		if p.Name == "" {
+			key = fmt.Sprintf("%s/pool/#%d", lb.ID, index)
+		}
+		p.ID = StableID(key)
+	}
+	p.LoadBalancerID = lb.ID
+	for _, m := range p.Members {
+		if m.ID == "" {
+			m.ID = StableID(fmt.Sprintf("%s/member/%s/%d", p.ID, normalAddr(m.Address), m.ProtocolPort))
+		}
+	}
+	if h := p.HealthMonitor; h != nil {
+		if h.ID == "" {
+			h.ID = StableID(p.ID + "/healthmonitor")
+		}
+		h.PoolID = p.ID
+	}
+}
+
+// ListenerPool returns the pool a normalized listener forwards to, or nil.
+func (lb *LoadBalancer) ListenerPool(l *Listener) *Pool {
+	if l.DefaultPoolID == "" {
+		return nil
+	}
+	return lb.PoolByID(l.DefaultPoolID)
+}

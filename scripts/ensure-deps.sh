@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, idempotently, what a make target needs on a fresh Debian 12
+# machine (as root). Usage: ensure-deps.sh test|run|bench
+set -euo pipefail
+export PATH=/usr/local/go/bin:$PATH
+
+need_go() {
+  command -v go >/dev/null && return
+  echo "Go is not installed: install Go 1.26 into /usr/local/go (https://go.dev/dl/)" >&2
+  exit 1
+}
+
+# apt_install CMD PKG...: installs PKG... when CMD is not on PATH.
+updated=
+apt_install() {
+  local cmd=$1; shift
+  command -v "$cmd" >/dev/null && return
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing $cmd: run as root, or: apt-get install -y $*" >&2
+    exit 1
+  fi
+  if [ -z "$updated" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+case "${1:-test}" in
+  run) need_go ;;
+  test) need_go ;;
+  bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
+  *) echo "usage: $0 test|run|bench" >&2; exit 2 ;;
+esac
