@@ -178,8 +178,9 @@ func (b *Backend) latency() time.Duration {
 	return o.Latency
 }
 
-// echo returns the request body unchanged, streaming.
+// echo returns the request body unchanged, streaming it back as it arrives.
 func (b *Backend) echo(w http.ResponseWriter, r *http.Request) {
+	http.NewResponseController(w).EnableFullDuplex()
 	w.Header().Set("X-Backend", b.opts.Name)
 	if r.ContentLength >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(r.ContentLength, 10))

@@ -103,8 +103,8 @@ func (bc *bodyCopier) splice(n int64) error {
 	var act activity
 	act.touch(time.Now())
 	_, err := spliceN(bc.dstConn.TCPConn, bc.srcConn.TCPConn, n, bc.idle, &act, bc.counters[0], bc.counters[1])
-	bc.srcConn.forget()
-	bc.dstConn.forget()
+	bc.srcConn.forgetRead()
+	bc.dstConn.forgetWrite()
 	if err != nil {
 		return fmt.Errorf("%w: splice body: %w", errMemberFailed, err)
 	}

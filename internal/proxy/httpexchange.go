@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"lbd/internal/balancer"
 )
@@ -20,8 +21,9 @@ type exchange struct {
 	clientKeep bool
 	hasBody    bool
 
-	headSent bool // the response head reached the client: errors can only abort
-	noReuse  bool // the member connection must not carry another request
+	headSent bool       // the response head reached the client: errors can only abort
+	noReuse  bool       // the member connection must not carry another request
+	bodyDone chan error // a request body streamed in the background, until it ends
 }
 
 // copyRequestBody streams the request body to the member.
@@ -57,19 +59,49 @@ send:
 			return keep, err
 		}
 	}
-	if ex.hasBody {
+	if ex.hasBody && req.contentLength >= 0 && int64(hc.br.Buffered()) >= req.contentLength {
+		// The whole body is here already (the common small POST): send it
+		// with the head.
 		if err := ex.copyRequestBody(); err != nil {
-			return ex.fail(502, err)
+			return ex.bodyFailed(err)
+		}
+	} else if ex.hasBody {
+		// Stream the body while reading the response, as HAProxy does: a
+		// member may answer before it has read everything (an early 413,
+		// or a full-duplex echo), and waiting for the body first would
+		// deadlock once the socket buffers fill.
+		if err := ex.uc.bw.Flush(); err != nil {
+			return ex.fail(502, fmt.Errorf("send request head: %w", err))
+		}
+		ex.bodyDone = make(chan error, 1)
+		go func() {
+			err := ex.copyRequestBody()
+			if err == nil {
+				if ferr := ex.uc.bw.Flush(); ferr != nil {
+					err = fmt.Errorf("%w: %w", errMemberFailed, ferr)
+				}
+			}
+			if err != nil && !errors.Is(err, errMemberFailed) {
+				// The client's side failed: the member will never see the
+				// end of the body, so stop waiting for its answer.
+				ex.uc.tc.SetReadDeadline(time.Now())
+			}
+			ex.bodyDone <- err
+		}()
+	}
+	if ex.bodyDone == nil {
+		if err := ex.uc.bw.Flush(); err != nil {
+			return ex.fail(502, fmt.Errorf("send request: %w", err))
 		}
 	}
-	if err := ex.uc.bw.Flush(); err != nil {
-		return ex.fail(502, fmt.Errorf("send request: %w", err))
-	}
 	if err := ex.readResponseHead(); err != nil {
+		if berr := ex.stopBody(); berr != nil && !errors.Is(berr, errMemberFailed) {
+			return ex.bodyFailed(berr)
+		}
 		// A pooled connection the member closed while idle fails here
 		// with nothing received. A request without a body is safe to send
 		// again on a fresh connection (browsers and HAProxy do the same).
-		if ex.uc.used && !ex.hasBody && !retried && len(ex.hc.resp.buf) == 0 && !isTimeout(err) {
+		if ex.uc.used && !ex.hasBody && !retried && len(hc.resp.buf) == 0 && !isTimeout(err) {
 			retried = true
 			ex.uc.close()
 			raw, derr := dialMember(context.Background(), ex.m.Addr, ex.cfg.connectTimeout)
@@ -88,9 +120,64 @@ send:
 	return ex.relayResponse(hc)
 }
 
+// bodyGrace is how long a response that is complete waits for the request
+// body still being streamed to the member before giving up on it.
+const bodyGrace = 2 * time.Second
+
+// finishBody waits for a streamed request body once the response is
+// complete. It reports whether the body reached the member whole; if not,
+// neither connection can carry another request.
+func (ex *exchange) finishBody() bool {
+	if ex.bodyDone == nil {
+		return true
+	}
+	t := time.NewTimer(bodyGrace)
+	defer t.Stop()
+	select {
+	case err := <-ex.bodyDone:
+		ex.bodyDone = nil
+		return err == nil
+	case <-t.C:
+		// The member answered without reading the whole body.
+		ex.stopBody()
+		return false
+	}
+}
+
+// stopBody aborts a request body still being streamed and returns how it
+// ended.
+func (ex *exchange) stopBody() error {
+	if ex.bodyDone == nil {
+		return nil
+	}
+	ex.hc.client.TCPConn.SetReadDeadline(time.Now())
+	ex.uc.close()
+	err := <-ex.bodyDone
+	ex.bodyDone = nil
+	return err
+}
+
+// bodyFailed handles a request body that could not be forwarded: malformed
+// chunking is the client's error (400), a vanished client needs no answer,
+// a failing member is a 502.
+func (ex *exchange) bodyFailed(err error) (bool, error) {
+	switch {
+	case errors.Is(err, errBadChunk) && errors.Is(err, errClientGone):
+		ex.cfg.traffic.RequestErrors.Add(1)
+		ex.uc.close()
+		ex.hc.writeError(400, false)
+		return false, err
+	case errors.Is(err, errClientGone):
+		ex.uc.close()
+		return false, err
+	}
+	return ex.fail(502, err)
+}
+
 // fail answers the client with status if nothing was sent yet, drops the
 // member connection, and ends the client connection.
 func (ex *exchange) fail(status int, err error) (bool, error) {
+	ex.stopBody()
 	ex.uc.close()
 	if errors.Is(err, errClientGone) {
 		return false, err
@@ -289,8 +376,12 @@ func (ex *exchange) relayResponse(hc *httpConn) (bool, error) {
 		}
 	}
 	if err != nil {
+		ex.stopBody()
 		ex.uc.close()
 		return false, err
+	}
+	if !ex.finishBody() {
+		keep, reuse = false, false
 	}
 	if reuse && !ex.noReuse && ex.uc.br.Buffered() == 0 {
 		hc.keepUpstream(ex.cfg.pool, ex.uc)
@@ -362,6 +453,10 @@ func (ex *exchange) tunnel() (bool, error) {
 			ex.uc.close()
 			return false, err
 		}
+	}
+	if !ex.finishBody() {
+		ex.uc.close()
+		return false, errors.New("upgrade request body was not forwarded whole")
 	}
 	hc.client.forget()
 	ex.uc.tc.forget()

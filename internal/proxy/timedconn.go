@@ -49,10 +49,22 @@ func (t *timedConn) setTimeouts(read, write time.Duration) {
 // forget makes the next operation set its deadline afresh, after someone
 // else (a splice, a drain) changed the connection's deadlines.
 func (t *timedConn) forget() {
-	t.readDeadline, t.writeDeadline = time.Time{}, time.Time{}
+	t.forgetRead()
+	t.forgetWrite()
+}
+
+// forgetRead is forget for the read side only; a goroutine copying into the
+// connection may use it while another writes to it.
+func (t *timedConn) forgetRead() {
+	t.readDeadline = time.Time{}
 	if t.readTimeout == 0 {
 		t.TCPConn.SetReadDeadline(time.Time{})
 	}
+}
+
+// forgetWrite is forget for the write side only.
+func (t *timedConn) forgetWrite() {
+	t.writeDeadline = time.Time{}
 	if t.writeTimeout == 0 {
 		t.TCPConn.SetWriteDeadline(time.Time{})
 	}
