@@ -192,7 +192,10 @@ func TestReloadUnderLoad(t *testing.T) {
 	added := freePort(t)
 	steps := []func(){
 		func() { d.Extra = []int{added}; d.Members = []reloadMember{{b[0].Addr(), 1}, {b[1].Addr(), 1}} },
-		func() { d.Algorithm = "LEAST_CONNECTIONS"; d.Members = []reloadMember{{b[0].Addr(), 1}, {b[1].Addr(), 3}, {b[2].Addr(), 1}} },
+		func() {
+			d.Algorithm = "LEAST_CONNECTIONS"
+			d.Members = []reloadMember{{b[0].Addr(), 1}, {b[1].Addr(), 3}, {b[2].Addr(), 1}}
+		},
 		func() { d.Members = []reloadMember{{b[1].Addr(), 0}, {b[2].Addr(), 1}} }, // b1 drains, b0 removed
 		func() { d.Algorithm = "SOURCE_IP"; d.Members = []reloadMember{{b[0].Addr(), 2}, {b[2].Addr(), 1}} },
 		func() { d.Algorithm = "ROUND_ROBIN" },
