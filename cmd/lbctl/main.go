@@ -26,6 +26,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"validate": {"check a config file and print it with defaults filled in", runValidate},
 		"backend":  {"run a demo web server (Hello World! and its name) for lbd to balance", runBackend},
+		"bench":    {"benchmark the balancing algorithms against each other on loopback", runBench},
 	}
 }
 

@@ -47,6 +47,7 @@ type Backend struct {
 	srv      *http.Server
 	ln       net.Listener
 	healthy  atomic.Bool
+	errRate  atomic.Uint64 // math.Float64bits of the current error rate
 	served   atomic.Uint64
 	inFlight atomic.Int64
 	peak     atomic.Int64
@@ -81,6 +82,7 @@ func Start(ctx context.Context, addr string, opts Options, log *slog.Logger) (*B
 		b.slots = make(chan struct{}, opts.MaxInFlight)
 	}
 	b.healthy.Store(true)
+	b.errRate.Store(math.Float64bits(opts.ErrorRate))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+opts.HealthPath, b.health)
 	mux.HandleFunc("HEAD "+opts.HealthPath, b.health)
@@ -108,6 +110,13 @@ func (b *Backend) PeakInFlight() int64 { return b.peak.Load() }
 
 // SetHealthy switches the health endpoint's answer.
 func (b *Backend) SetHealthy(up bool) { b.healthy.Store(up) }
+
+// SetErrorRate changes the fraction of answers to "/" that are 500, as a
+// server that starts failing (or recovers) mid-run would. Values are clamped
+// to [0, 1].
+func (b *Backend) SetErrorRate(r float64) {
+	b.errRate.Store(math.Float64bits(min(max(r, 0), 1)))
+}
 
 // Close stops the backend at once, cutting open connections.
 func (b *Backend) Close() error { return b.srv.Close() }
@@ -144,7 +153,7 @@ func (b *Backend) hello(w http.ResponseWriter, r *http.Request) {
 	}
 	b.served.Add(1)
 	w.Header().Set("X-Backend", b.opts.Name)
-	if b.opts.ErrorRate > 0 && b.random() < b.opts.ErrorRate {
+	if r := math.Float64frombits(b.errRate.Load()); r > 0 && b.random() < r {
 		http.Error(w, "Internal Server Error from "+b.opts.Name, http.StatusInternalServerError)
 		return
 	}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"lbd/internal/bench"
+	"lbd/internal/bench/chart"
+)
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lbctl bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "configs/bench/slow-member.yaml", "scenario file (see configs/bench/README.md)")
+	algs := fs.String("algorithms", "", "comma-separated algorithms to compare: ROUND_ROBIN (RR), LEAST_CONNECTIONS (LC), SOURCE_IP (SIP), SOURCE_IP_PORT (SIPP); default: the scenario's")
+	duration := fs.Duration("duration", 0, "load duration per algorithm (default: the scenario's)")
+	rate := fs.Float64("rate", 0, "open-loop request rate, requests/s over all clients (replaces the scenario's rate or concurrency)")
+	concurrency := fs.Int("concurrency", 0, "closed-loop requests in flight (replaces the scenario's rate or concurrency)")
+	clients := fs.Int("clients", 0, "client source addresses, 127.0.0.2 upwards (default: the scenario's)")
+	output := fs.String("o", "table", "output: table or json")
+	out := fs.String("out", "", "folder for charts (latency CDF, member share over time) and results.json")
+	format := fs.String("chart-format", "png", "chart format: png or svg")
+	verbose := fs.Bool("v", false, "log the data plane's warnings to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: lbctl bench [-f SCENARIO.yaml] [--algorithms RR,LC,SIP] [--duration D] [--rate N | --concurrency N] [--clients N] [-o table|json] [--out DIR]")
+		fmt.Fprintln(stderr, "\nStarts demo backends on loopback, runs lbd (in-process) in front of them with each algorithm in turn,")
+		fmt.Fprintln(stderr, "drives HTTP load from many 127.x client addresses and compares latency, errors and each member's share.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *output != "table" && *output != "json" {
+		return fmt.Errorf("-o %q: must be table or json", *output)
+	}
+	if *format != "png" && *format != "svg" {
+		return fmt.Errorf("--chart-format %q: must be png or svg", *format)
+	}
+	s, err := bench.LoadFile(*file)
+	if err != nil {
+		return err
+	}
+	if err := override(s, fs, *algs, *duration, *rate, *concurrency, *clients); err != nil {
+		return err
+	}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("scenario %s with the command line's overrides: %w", *file, err)
+	}
+
+	level := slog.LevelError
+	if *verbose {
+		level = slog.LevelWarn
+	}
+	opts := bench.Options{Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		opts.Progress = stderr
+	}
+	rep, err := bench.Run(ctx, s, opts)
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		files, err := chart.WriteAll(*out, rep, *format)
+		if err != nil {
+			return err
+		}
+		if *output == "table" {
+			defer fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(files, ", "))
+		}
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return bench.WriteTable(stdout, rep)
+}
+
+// override applies the command line's choices to the scenario.
+func override(s *bench.Scenario, fs *flag.FlagSet, algs string, duration time.Duration, rate float64, concurrency, clients int) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if algs != "" {
+		s.Algorithms = nil
+		for a := range strings.SplitSeq(algs, ",") {
+			alg, ok := bench.ParseAlgorithm(a)
+			if !ok {
+				return fmt.Errorf("--algorithms: %q: must be ROUND_ROBIN (RR), LEAST_CONNECTIONS (LC), SOURCE_IP (SIP) or SOURCE_IP_PORT (SIPP)", a)
+			}
+			s.Algorithms = append(s.Algorithms, alg)
+		}
+	}
+	if set["duration"] {
+		s.Duration = duration
+	}
+	switch {
+	case set["rate"] && set["concurrency"]:
+		return errors.New("--rate and --concurrency: give one or the other")
+	case set["rate"]:
+		s.Rate, s.Concurrency = rate, 0
+	case set["concurrency"]:
+		s.Rate, s.Concurrency = 0, concurrency
+	}
+	if set["clients"] {
+		s.Clients = clients
+	}
+	return nil
+}
+
+// isTerminal reports whether f is a character device, as a terminal is;
+// the progress line is only drawn there.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Failure kinds a request can end with instead of a response.
+const (
+	failConnect  = iota // the connection to lbd could not be opened
+	failIO              // the connection broke or the answer was not HTTP
+	failTimeout         // no complete answer within the scenario's timeout
+	failOverflow        // the generator's queue for that client was full
+	failUnsent          // still queued when the run's grace period ended
+	numFailures
+)
+
+var failureNames = [numFailures]string{"connect", "io", "timeout", "overflow", "unsent"}
+
+// recorder accumulates what one run's requests saw. Every method is
+// lock-free and allocation-free: workers call them once per request.
+type recorder struct {
+	members int
+	bucket  int64 // timeline bucket width, ns
+
+	latency   *Histogram // every response, from its intended send time
+	lag       *Histogram // how late requests were sent after they were due
+	memberLat []*Histogram
+
+	sent, done   atomic.Uint64
+	status       [6]atomic.Uint64 // by class, as stats.Traffic counts them
+	failures     [numFailures]atomic.Uint64
+	memberReq    []atomic.Uint64
+	memberErr    []atomic.Uint64 // 5xx answered by that member
+	unattributed atomic.Uint64   // responses no member signed: lbd's own
+	clientMember []atomic.Uint32 // [client*members+member] responses
+	timeline     []atomic.Uint32 // [bucket*members+member] by send time
+	events       []*eventTrack
+}
+
+// eventTrack follows one event's member after the event took effect.
+type eventTrack struct {
+	member  int
+	applied atomic.Int64 // ns into the run, -1 until applied
+	after   atomic.Uint64
+	last    atomic.Int64 // send time of the member's last request after it
+}
+
+func newRecorder(s *Scenario, clients int, events []Event) *recorder {
+	n := len(s.Members)
+	r := &recorder{
+		members:      n,
+		latency:      NewHistogram(11),
+		lag:          NewHistogram(7),
+		memberLat:    make([]*Histogram, n),
+		memberReq:    make([]atomic.Uint64, n),
+		memberErr:    make([]atomic.Uint64, n),
+		clientMember: make([]atomic.Uint32, clients*n),
+	}
+	for i := range r.memberLat {
+		r.memberLat[i] = NewHistogram(8)
+	}
+	// 100 buckets over the run, no narrower than 10ms, and room for
+	// requests sent late, after the sending window.
+	r.bucket = max(int64(s.Duration/100), int64(10*time.Millisecond))
+	buckets := int((s.Duration+s.Timeout)/time.Duration(r.bucket)) + 2
+	r.timeline = make([]atomic.Uint32, buckets*n)
+	for _, e := range events {
+		t := &eventTrack{member: s.member(e.Member)}
+		t.applied.Store(-1)
+		t.last.Store(-1)
+		r.events = append(r.events, t)
+	}
+	return r
+}
+
+// response records an answer from member (-1: lbd answered itself) to a
+// request due at intended and sent at sent; done is when it completed. All
+// times are ns into the run.
+func (r *recorder) response(client, member, status int, intended, sent, done int64) {
+	r.done.Add(1)
+	lat := done - intended
+	r.latency.Record(lat)
+	class := status / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	r.status[class].Add(1)
+	if member < 0 {
+		r.unattributed.Add(1)
+		return
+	}
+	r.memberReq[member].Add(1)
+	if class == 5 {
+		r.memberErr[member].Add(1)
+	}
+	r.memberLat[member].Record(lat)
+	r.clientMember[client*r.members+member].Add(1)
+	b := min(int(sent/r.bucket), len(r.timeline)/r.members-1)
+	r.timeline[b*r.members+member].Add(1)
+	for _, e := range r.events {
+		if e.member != member {
+			continue
+		}
+		if at := e.applied.Load(); at >= 0 && sent >= at {
+			e.after.Add(1)
+			for l := e.last.Load(); sent > l && !e.last.CompareAndSwap(l, sent); l = e.last.Load() {
+			}
+		}
+	}
+}
+
+// failure records a request that got no response.
+func (r *recorder) failure(kind int) {
+	r.done.Add(1)
+	r.failures[kind].Add(1)
+}
+
+// errors counts requests that failed or were answered with 5xx.
+func (r *recorder) errors() uint64 {
+	n := r.status[5].Load()
+	for i := range r.failures {
+		n += r.failures[i].Load()
+	}
+	return n
+}
