@@ -195,7 +195,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 			m.mu.Lock()
 			for _, mem := range m.order {
 				mem.remove()
-				mem.cancel()
+				if mem.cancel != nil { // added by an Update Run had no time to start
+					mem.cancel()
+				}
 			}
 			m.mu.Unlock()
 			return nil

@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -54,8 +55,8 @@ type Passive struct {
 
 func (p *Passive) validate() error {
 	switch {
-	case p.Failures < 0:
-		return fmt.Errorf("passive.failures %d: must be 0 (default) or more", p.Failures)
+	case p.Failures < 0 || p.Failures > math.MaxInt32:
+		return fmt.Errorf("passive.failures %d: must be between 0 (default) and %d", p.Failures, math.MaxInt32)
 	case p.Ejection < 0:
 		return fmt.Errorf("passive.ejection %s: must not be negative", p.Ejection)
 	case p.MaxEjection < 0:
