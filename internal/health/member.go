@@ -198,7 +198,10 @@ func (mem *member) statusLocked() octavia.OperatingStatus {
 // probe that overruns makes the loop skip the slots it covered: probes of
 // one member never overlap.
 func (mem *member) loop(ctx context.Context) {
-	var last time.Time // start of the last probe; zero: pick a staggered start
+	// last is the start of the last probe; first the staggered time of the
+	// first one, kept across config changes so that frequent updates cannot
+	// postpone it forever. Both zero: pick a new staggered start.
+	var last, first time.Time
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -206,11 +209,11 @@ func (mem *member) loop(ctx context.Context) {
 		mem.mu.Lock()
 		monitored, epoch, addr := mem.monitored, mem.epoch, mem.t.ProbeAddr()
 		if mem.restagger {
-			last, mem.restagger = time.Time{}, false
+			last, first, mem.restagger = time.Time{}, time.Time{}, false
 		}
 		mem.mu.Unlock()
 		if !monitored {
-			last = time.Time{}
+			last, first = time.Time{}, time.Time{}
 			select {
 			case <-ctx.Done():
 				return
@@ -220,10 +223,16 @@ func (mem *member) loop(ctx context.Context) {
 		}
 		now := time.Now()
 		var next time.Time
-		if last.IsZero() {
-			next = now.Add(rand.N(rc.interval))
-		} else if next = last.Add(rc.interval); !next.After(now) {
-			next = last.Add((now.Sub(last)/rc.interval + 1) * rc.interval)
+		switch {
+		case !last.IsZero():
+			if next = last.Add(rc.interval); !next.After(now) {
+				next = last.Add((now.Sub(last)/rc.interval + 1) * rc.interval)
+			}
+		case !first.IsZero() && first.Sub(now) < rc.interval:
+			next = first
+		default:
+			first = now.Add(rand.N(rc.interval))
+			next = first
 		}
 		timer.Reset(next.Sub(now))
 		select {

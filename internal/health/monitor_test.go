@@ -432,3 +432,30 @@ func TestRunTwice(t *testing.T) {
 		f.stop()
 	})
 }
+
+func TestFrequentUpdatesDoNotPostponeProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 10 * time.Second
+		cfg := tcpConfig(delay, time.Second, 1, 1)
+		t0 := time.Now()
+		f := startFixture(t, sequence("P"), cfg, target(1))
+		// A reload every second, each changing the config (and so waking
+		// every member's loop).
+		for i := range 30 {
+			time.Sleep(time.Second)
+			cfg.Passive.Failures = 3 + i%2
+			if err := f.mon.Update(cfg, []Target{target(1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		f.stop()
+		starts := f.sc.starts(target(1).Addr)
+		if len(starts) != 3 {
+			t.Fatalf("%d probes in 3 intervals of reloads, want 3", len(starts))
+		}
+		if off := starts[0].Sub(t0); off >= delay {
+			t.Fatalf("first probe at +%s, want within the first interval", off)
+		}
+	})
+}
