@@ -437,25 +437,34 @@ func TestFrequentUpdatesDoNotPostponeProbes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const delay = 10 * time.Second
 		cfg := tcpConfig(delay, time.Second, 1, 1)
+		var targets []Target
+		for i := range 20 {
+			targets = append(targets, target(i))
+		}
 		t0 := time.Now()
-		f := startFixture(t, sequence("P"), cfg, target(1))
-		// A reload every second, each changing the config (and so waking
-		// every member's loop).
-		for i := range 30 {
-			time.Sleep(time.Second)
+		f := startFixture(t, sequence("P"), cfg, targets...)
+		// A reload every 100ms, each changing the config and so waking
+		// every member's loop. Were the staggered first probe drawn again
+		// on each wake, each member would probe first after an
+		// exponentially distributed wait averaging one delay, and all 20
+		// within the first interval only with probability 0.63^20.
+		for i := range 300 {
+			time.Sleep(100 * time.Millisecond)
 			cfg.Passive.Failures = 3 + i%2
-			if err := f.mon.Update(cfg, []Target{target(1)}); err != nil {
+			if err := f.mon.Update(cfg, targets); err != nil {
 				t.Fatal(err)
 			}
 		}
 		synctest.Wait()
 		f.stop()
-		starts := f.sc.starts(target(1).Addr)
-		if len(starts) != 3 {
-			t.Fatalf("%d probes in 3 intervals of reloads, want 3", len(starts))
-		}
-		if off := starts[0].Sub(t0); off >= delay {
-			t.Fatalf("first probe at +%s, want within the first interval", off)
+		for _, tg := range targets {
+			starts := f.sc.starts(tg.Addr)
+			if len(starts) != 3 {
+				t.Fatalf("%s: %d probes in 3 intervals of reloads, want 3", tg.ID, len(starts))
+			}
+			if off := starts[0].Sub(t0); off >= delay {
+				t.Fatalf("%s: first probe at +%s, want within the first interval", tg.ID, off)
+			}
 		}
 	})
 }
