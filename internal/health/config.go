@@ -51,7 +51,8 @@ type Config struct {
 	// member down.
 	Fall int
 	// HTTPMethod, URLPath, ExpectedCodes, HTTPVersion ("1.0" or "1.1") and
-	// DomainName configure HTTP and HTTPS monitors; see HTTPChecker.
+	// DomainName configure HTTP and HTTPS monitors; see HTTPChecker. An
+	// empty ExpectedCodes means Octavia's default, 200.
 	HTTPMethod    string
 	URLPath       string
 	ExpectedCodes octavia.StatusSet
@@ -162,10 +163,14 @@ func (c *Config) newChecker() (Checker, error) {
 	case octavia.MonitorTCP:
 		return &TCPChecker{Timeouts: t}, nil
 	case octavia.MonitorHTTP, octavia.MonitorHTTPS:
+		expect := c.ExpectedCodes
+		if expect == (octavia.StatusSet{}) {
+			expect, _ = octavia.ParseExpectedCodes(octavia.DefaultExpectedCodes)
+		}
 		return &HTTPChecker{
 			Timeouts: t, TLS: c.Type == octavia.MonitorHTTPS,
 			Method: c.HTTPMethod, Path: c.URLPath, Version: c.HTTPVersion, Host: c.DomainName,
-			Expect: c.ExpectedCodes,
+			Expect: expect,
 		}, nil
 	case octavia.MonitorTLSHello:
 		return &TLSHelloChecker{Timeouts: t}, nil
