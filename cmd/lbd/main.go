@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"lbd/internal/metrics"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
 )
@@ -36,6 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long a removed listener waits for its connections")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight work before exiting")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -66,6 +68,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 
 	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain})
+	metricsHandler := metrics.Handler(rt)
+	rt.SetMetrics(metricsHandler)
+	if *adminAddr != "" {
+		stopAdmin, err := serveAdmin(ctx, *adminAddr, metricsHandler, log)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	}
 	if err := rt.Apply(ctx, cfg); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -95,6 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func reload(ctx context.Context, rt *proxy.Runtime, path string, log *slog.Logger) {
 	cfg, err := octavia.LoadFile(path)
 	if err != nil {
+		rt.RecordRejected()
 		log.Error("reload refused: config is invalid; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -13,8 +14,10 @@ import (
 
 // generator drives one run's load at lbd from many source addresses.
 //
-// Open loop (Rate): request i is due at i/Rate seconds into the run, on
-// client i mod Clients. The scheduler hands it to an idle worker of that
+// Open loop (Rate): request i is due at i/Rate seconds into the run. Every
+// client sends one request per round of Clients requests, in an order
+// shuffled each round: a fixed rotation would alias with ROUND_ROBIN's own
+// rotation and pin each client to one member. The scheduler hands it to an idle worker of that
 // client (a goroutine owning one keep-alive connection), starts a new worker
 // when none is idle, and queues it when the client already has
 // ConnectionsPerClient workers. Latency runs from the due time, so time
@@ -98,22 +101,34 @@ func (g *generator) schedule(ctx context.Context, clients []*genClient) {
 	dur := int64(g.s.Duration)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	order := make([]*genClient, len(clients))
+	copy(order, clients)
 	for i := 0; ; i++ {
 		due := int64(float64(i) * interval)
 		if due >= dur {
 			return
 		}
-		if wait := due - g.now(); wait > 0 {
-			// Timers fire late by tens of microseconds to a millisecond;
-			// whatever fell due meanwhile goes out at once after.
-			timer.Reset(time.Duration(wait))
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return
+		if wait := time.Duration(due - g.now()); wait > 0 {
+			// The runtime's timers fire up to a millisecond late when the
+			// process is idle; a plain nanosleep is late by tens of
+			// microseconds, so it takes the last stretch. Whatever fell due
+			// meanwhile goes out at once after.
+			if wait > 2*time.Millisecond {
+				timer.Reset(wait - time.Millisecond)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					return
+				}
+				wait = time.Duration(due - g.now())
 			}
+			preciseSleep(wait)
 		}
-		c := clients[i%len(clients)]
+		if i%len(order) == 0 {
+			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		}
+		c := order[i%len(order)]
 		g.rec.sent.Add(1)
 		select {
 		case c.work <- due:

@@ -42,6 +42,7 @@ type recorder struct {
 type eventTrack struct {
 	member  int
 	applied atomic.Int64 // ns into the run, -1 until applied
+	next    *eventTrack  // the member's next event, which ends this one's window
 	after   atomic.Uint64
 	last    atomic.Int64 // send time of the member's last request after it
 }
@@ -70,6 +71,16 @@ func newRecorder(s *Scenario, clients int, events []Event) *recorder {
 		t.applied.Store(-1)
 		t.last.Store(-1)
 		r.events = append(r.events, t)
+	}
+	// Events apply in time order; link each to the member's next one.
+	for i, t := range r.events {
+		var best time.Duration = -1
+		for j, u := range r.events {
+			at, bt := events[j].At.In(s.Duration), events[i].At.In(s.Duration)
+			if j != i && u.member == t.member && (at > bt || at == bt && j > i) && (best < 0 || at < best) {
+				best, t.next = at, u
+			}
+		}
 	}
 	return r
 }
@@ -102,12 +113,21 @@ func (r *recorder) response(client, member, status int, intended, sent, done int
 		if e.member != member {
 			continue
 		}
-		if at := e.applied.Load(); at >= 0 && sent >= at {
+		if at := e.applied.Load(); at >= 0 && sent >= at && !e.ended(sent) {
 			e.after.Add(1)
 			for l := e.last.Load(); sent > l && !e.last.CompareAndSwap(l, sent); l = e.last.Load() {
 			}
 		}
 	}
+}
+
+// ended reports whether the member's next event had taken effect by t.
+func (e *eventTrack) ended(t int64) bool {
+	if e.next == nil {
+		return false
+	}
+	at := e.next.applied.Load()
+	return at >= 0 && t >= at
 }
 
 // failure records a request that got no response.

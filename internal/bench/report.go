@@ -132,9 +132,10 @@ type EventResult struct {
 	AtS    float64 `json:"at_s"` // when it took effect
 	Member string  `json:"member"`
 	Action Action  `json:"action"`
-	// MemberRequestsAfter counts requests sent after the event took effect
-	// that the member answered; LastRequestAfterS is how long after the
-	// event the last of them was sent (-1: none).
+	// MemberRequestsAfter counts requests sent after the event took effect,
+	// and before the member's next event did, that the member answered;
+	// LastRequestAfterS is how long after the event the last of them was
+	// sent (-1: none).
 	MemberRequestsAfter uint64  `json:"member_requests_after"`
 	LastRequestAfterS   float64 `json:"last_request_after_s"`
 }

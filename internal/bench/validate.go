@@ -134,7 +134,11 @@ func (s *Scenario) validateEvents(p *problems) {
 // validating the configuration the benchmark would run, and reports its
 // problems under the scenario's field names.
 func (s *Scenario) validateMonitor(p *problems) {
-	cfg := s.lbConfig(s.Algorithms[0], 1, make([]int, len(s.Members)), nil)
+	ports := make([]int, len(s.Members)) // placeholders: the real ones are known at run time
+	for i := range ports {
+		ports[i] = 1 + i
+	}
+	cfg := s.lbConfig(s.Algorithms[0], 1, ports, nil)
 	cfg.SetDefaults()
 	var ve *octavia.ValidationError
 	if err := cfg.Validate(); errors.As(err, &ve) {

@@ -94,6 +94,7 @@ send:
 			return ex.fail(502, fmt.Errorf("send request: %w", err))
 		}
 	}
+	sent := time.Now()
 	if err := ex.readResponseHead(); err != nil {
 		if berr := ex.stopBody(); berr != nil && !errors.Is(berr, errMemberFailed) {
 			return ex.bodyFailed(berr)
@@ -117,6 +118,7 @@ send:
 		}
 		return ex.fail(gatewayStatus(err), err)
 	}
+	ex.m.Traffic.ResponseTime.Observe(time.Since(sent))
 	return ex.relayResponse(hc)
 }
 

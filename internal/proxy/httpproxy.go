@@ -77,13 +77,16 @@ func serveHTTP(l *listener, c *net.TCPConn, remote netip.AddrPort, st *connState
 			return
 		}
 		cfg = l.cfg.Load() // the config may have changed while the connection was idle
+		start := time.Now()
 		cfg.traffic.Requests.Add(1)
 		if err := hc.req.parseRequest(); err != nil {
 			cfg.traffic.RequestErrors.Add(1)
 			hc.writeError(headErrorStatus(err), false)
 			return
 		}
-		if !hc.forward(cfg) || l.draining.Load() {
+		keep := hc.forward(cfg)
+		cfg.traffic.RequestTime.Observe(time.Since(start))
+		if !keep || l.draining.Load() {
 			return
 		}
 	}
@@ -126,6 +129,8 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 	defer m.Release()
 	if uc == nil {
 		uc = newUpstreamConn(raw, m.State)
+	} else {
+		m.Traffic.Reuses.Add(1)
 	}
 	uc.tc.setTimeouts(cfg.memberTimeout, cfg.memberTimeout)
 	if uc.used && hasBody && !alive(uc) {
@@ -145,7 +150,12 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 
 	ex := exchange{hc: hc, cfg: cfg, m: m, uc: uc, upgrade: upgrade, clientKeep: clientKeep, hasBody: hasBody}
 	keep, err := ex.run()
-	if err != nil && !errors.Is(err, errClientGone) {
+	switch {
+	case err == nil:
+	case errors.Is(err, errClientGone):
+		m.Traffic.ClientAborts.Add(1)
+	default:
+		m.Traffic.MemberAborts.Add(1)
 		cfg.log.Debug("request failed", "client", hc.remote, "member", m.Addr, "err", err)
 	}
 	return keep

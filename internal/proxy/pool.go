@@ -99,8 +99,10 @@ func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Dur
 				return m, nil, uc, nil
 			}
 		}
+		start := time.Now()
 		c, err := dialMember(ctx, m.Addr, timeout)
 		if err == nil {
+			m.Traffic.ConnectTime.Observe(time.Since(start))
 			m.Traffic.Connections.Add(1)
 			return m, c, nil, nil
 		}

@@ -20,8 +20,17 @@ type Options struct {
 	// DrainTimeout bounds how long a removed listener waits for its open
 	// connections before closing them. Default 30s.
 	DrainTimeout time.Duration
-	// Metrics serves /metrics on PROMETHEUS listeners; nil answers 404.
+	// Metrics serves /metrics on PROMETHEUS listeners; nil answers 404. It
+	// may also be set later with SetMetrics, before the first Apply.
 	Metrics http.Handler
+}
+
+// SetMetrics sets the handler PROMETHEUS listeners serve. Call it before
+// the first Apply; the handler usually reads the runtime itself.
+func (rt *Runtime) SetMetrics(h http.Handler) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.opts.Metrics = h
 }
 
 // Runtime is the running data plane. It implements octavia.DataPlane.
@@ -38,6 +47,7 @@ type Runtime struct {
 
 	metricsOnce sync.Once
 	metrics     *promServer
+	applies     applyCounters
 }
 
 var _ octavia.DataPlane = (*Runtime)(nil)
@@ -65,9 +75,10 @@ func (rt *Runtime) Config() *octavia.Config { return rt.cfg.Load() }
 // sockets are bound first, so a bind error changes nothing. Then pools are
 // updated in place, listener configurations swapped, and listeners that are
 // no longer configured drain in the background.
-func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) error {
+func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	defer func() { rt.applies.record(err == nil) }()
 	if rt.closed {
 		return errors.New("apply: runtime is shut down")
 	}

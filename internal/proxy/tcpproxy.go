@@ -20,6 +20,8 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
 	if p == nil {
 		return // no pool: HAProxy closes the connection
 	}
+	start := time.Now()
+	defer func() { cfg.traffic.SessionTime.Observe(time.Since(start)) }()
 	ctx := context.Background()
 	m, member, _, err := p.connect(ctx, remote, cfg.connectTimeout, nil)
 	if err != nil {
