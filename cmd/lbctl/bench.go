@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "folder for charts (latency CDF, member share over time) and results.json")
 	format := fs.String("chart-format", "png", "chart format: png or svg")
 	verbose := fs.Bool("v", false, "log the data plane's warnings to stderr")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark (generator, lbd and backends) to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lbctl bench [-f SCENARIO.yaml] [--algorithms RR,LC,SIP] [--duration D] [--rate N | --concurrency N] [--clients N] [-o table|json] [--out DIR]")
 		fmt.Fprintln(stderr, "\nStarts demo backends on loopback, runs lbd (in-process) in front of them with each algorithm in turn,")
@@ -66,6 +68,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts := bench.Options{Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		opts.Progress = stderr
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	rep, err := bench.Run(ctx, s, opts)
 	if err != nil {

@@ -39,6 +39,9 @@ type generator struct {
 	wg     sync.WaitGroup
 }
 
+// minSleep is the shortest the open-loop scheduler sleeps; see schedule.
+const minSleep = 200 * time.Microsecond
+
 // genClient is one source address and its workers.
 type genClient struct {
 	idx     int
@@ -112,8 +115,12 @@ func (g *generator) schedule(ctx context.Context, clients []*genClient) {
 		if wait := time.Duration(due - g.now()); wait > 0 {
 			// The runtime's timers fire up to a millisecond late when the
 			// process is idle; a plain nanosleep is late by tens of
-			// microseconds, so it takes the last stretch. Whatever fell due
-			// meanwhile goes out at once after.
+			// microseconds, so it takes the last stretch. But each
+			// nanosleep parks a thread, which costs CPU the proxy needs:
+			// sleep at least minSleep, and send whatever fell due
+			// meanwhile at once after. Above 1/minSleep requests per
+			// second requests go out in small batches, at most minSleep
+			// late, and that lateness counts in their latency.
 			if wait > 2*time.Millisecond {
 				timer.Reset(wait - time.Millisecond)
 				select {
@@ -123,7 +130,7 @@ func (g *generator) schedule(ctx context.Context, clients []*genClient) {
 				}
 				wait = time.Duration(due - g.now())
 			}
-			preciseSleep(wait)
+			preciseSleep(max(wait, minSleep))
 		}
 		if i%len(order) == 0 {
 			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
