@@ -79,6 +79,9 @@ type RunResult struct {
 	Events        []EventResult  `json:"events,omitempty"`
 	Timeline      Timeline       `json:"timeline"`
 	Health        []HealthChange `json:"health_changes,omitempty"`
+	// LoadAvg is the machine's 1-minute load average before and after the
+	// run (Linux), to tell a noisy neighbour from a slow algorithm.
+	LoadAvg [2]float64 `json:"load_avg"`
 }
 
 // LatencySummary are latency percentiles in milliseconds.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +36,7 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 	for i, m := range s.Members {
 		names[i] = m.Name
 	}
+	load0 := loadAvg()
 	rec := newRecorder(s, s.Clients, s.Events)
 	g := &generator{s: s, target: b.target(), req: requestBytes(s.Path), names: names, rec: rec}
 	start := time.Now()
@@ -81,6 +85,7 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 
 	res := rec.result(s, string(alg))
 	res.Remap = remap
+	res.LoadAvg = [2]float64{load0, loadAvg()}
 	for i := range res.Members {
 		res.Members[i].PeakInFlight = samp.peak[i]
 		res.Members[i].BackendPeakInFlight = b.backends[i].PeakInFlight()
@@ -158,6 +163,17 @@ func (sp *sampler) sample() {
 			sp.changes = append(sp.changes, healthChange{at: time.Since(sp.start), member: i, healthy: h})
 		}
 	}
+}
+
+// loadAvg is the 1-minute load average, 0 where /proc/loadavg is missing.
+func loadAvg() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _, _ := strings.Cut(string(data), " ")
+	v, _ := strconv.ParseFloat(f, 64)
+	return v
 }
 
 // progress rewrites one status line on w until ctx is done.

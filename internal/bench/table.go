@@ -28,11 +28,12 @@ func WriteTable(w io.Writer, rep *Report) error {
 	}
 	fmt.Fprintln(tw)
 
-	fmt.Fprintln(tw, "ALGORITHM\tREQ/S\tP50\tP90\tP99\tP99.9\tMAX\tERRORS\tFAIRNESS\tSTICKY\tGEN LAG P99\t")
+	fmt.Fprintln(tw, "ALGORITHM\tREQ/S\tP50\tP90\tP99\tP99.9\tMAX\tERRORS\tFAIRNESS\tSTICKY\tGEN LAG P99\tLOAD AVG\t")
 	for _, r := range rep.Runs {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%.0f%%\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%.0f%%\t%s\t%.1f→%.1f\t\n",
 			r.Algorithm, r.ThroughputRPS, fmtMS(r.Latency.P50), fmtMS(r.Latency.P90), fmtMS(r.Latency.P99),
-			fmtMS(r.Latency.P999), fmtMS(r.Latency.Max), fmtErrors(r), r.Fairness, 100*r.StickyClients, fmtMS(r.SendLagP99MS))
+			fmtMS(r.Latency.P999), fmtMS(r.Latency.Max), fmtErrors(r), r.Fairness, 100*r.StickyClients, fmtMS(r.SendLagP99MS),
+			r.LoadAvg[0], r.LoadAvg[1])
 	}
 	fmt.Fprintln(tw)
 

@@ -128,6 +128,7 @@ func LatencyCDF(rep *bench.Report) (*canvasSpec, error) {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
+	p.Y.Tick.Marker = fractionTicks(0.1)
 	p.Legend.Top, p.Legend.Left = false, false
 	p.Legend.XOffs, p.Legend.YOffs = 0, 0
 	for i, r := range rep.Runs {
@@ -200,6 +201,7 @@ func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 	for _, r := range rep.Runs {
 		p := newPlot(fmt.Sprintf("%s - share of requests by member over time (%s)", r.Algorithm, rep.Scenario), "time into the run (s)", "share")
 		p.Y.Min, p.Y.Max = 0, 1
+		p.Y.Tick.Marker = fractionTicks(0.25)
 		p.X.Min, p.X.Max = 0, rep.DurationS
 		p.Legend.Left = false
 		buckets := 0
@@ -250,6 +252,16 @@ func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 		spec.rows = append(spec.rows, p)
 	}
 	return spec, nil
+}
+
+// fractionTicks labels 0..1 every step.
+func fractionTicks(step float64) plot.ConstantTicks {
+	var ticks plot.ConstantTicks
+	for i := 0; float64(i)*step <= 1+1e-9; i++ {
+		v := float64(i) * step
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+	}
+	return ticks
 }
 
 // fmtMS renders milliseconds with three significant digits and a unit.
