@@ -200,7 +200,11 @@ func TestReloadUnderLoad(t *testing.T) {
 	// change algorithm, weights and members.
 	added := freePort(t)
 	steps := []func(){
-		func() { d.Extra = []int{added}; d.Slow = ""; d.Members = []reloadMember{{b[0].Addr(), 1}, {b[1].Addr(), 1}, {b[2].Addr(), 1}} },
+		func() {
+			d.Extra = []int{added}
+			d.Slow = ""
+			d.Members = []reloadMember{{b[0].Addr(), 1}, {b[1].Addr(), 1}, {b[2].Addr(), 1}}
+		},
 		func() {
 			d.Algorithm = "LEAST_CONNECTIONS"
 			d.Members = []reloadMember{{b[0].Addr(), 1}, {b[1].Addr(), 3}, {b[2].Addr(), 1}}
