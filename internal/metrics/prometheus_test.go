@@ -98,11 +98,11 @@ scrape_configs:
 	listener, pool := lb.Listeners[0], lb.Pools[0]
 	poolLabel := pool.ID + ":" + listener.ID
 	queries := map[string]float64{
-		fmt.Sprintf(`octavia_listener_http_requests_total{listener=%q}`, listener.ID):                                             100,
-		fmt.Sprintf(`octavia_pool_loadbalanced_total{pool=%q}`, poolLabel):                                                       100,
-		fmt.Sprintf(`octavia_member_http_responses_total{pool=%q,member=%q,code="2xx"}`, poolLabel, pool.Members[0].ID):          50,
-		fmt.Sprintf(`octavia_member_status{pool=%q,member=%q,state="UP"}`, poolLabel, pool.Members[1].ID):                        1,
-		fmt.Sprintf(`sum(lbd_listener_request_duration_seconds_bucket{listener=%q,le="+Inf"})`, listener.ID):                     100,
+		fmt.Sprintf(`octavia_listener_http_requests_total{listener=%q}`, listener.ID):                                   100,
+		fmt.Sprintf(`octavia_pool_loadbalanced_total{pool=%q}`, poolLabel):                                              100,
+		fmt.Sprintf(`octavia_member_http_responses_total{pool=%q,member=%q,code="2xx"}`, poolLabel, pool.Members[0].ID): 50,
+		fmt.Sprintf(`octavia_member_status{pool=%q,member=%q,state="UP"}`, poolLabel, pool.Members[1].ID):               1,
+		fmt.Sprintf(`sum(lbd_listener_request_duration_seconds_bucket{listener=%q,le="+Inf"})`, listener.ID):            100,
 		`octavia_loadbalancer_listeners`: 2,
 	}
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=", promPort)
