@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"lbd/internal/health"
 	"lbd/internal/metrics"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
@@ -37,6 +38,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long a removed listener waits for its connections")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight work before exiting")
+	var passive health.Passive
+	passiveOn := fs.Bool("passive-health", true, "eject members after consecutive failures of live traffic, before the active checks notice")
+	fs.IntVar(&passive.Failures, "passive-failures", health.DefaultPassiveFailures, "consecutive failures that eject a member")
+	fs.BoolVar(&passive.ServerErrors, "passive-5xx", false, "count 5xx responses as passive failures")
+	fs.DurationVar(&passive.Ejection, "passive-ejection", health.DefaultEjection, "first ejection; doubles on repeats up to --passive-max-ejection")
+	fs.DurationVar(&passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -67,7 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain})
+	passive.Disabled = !*passiveOn
+	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain, Passive: passive})
 	metricsHandler := metrics.Handler(rt)
 	rt.SetMetrics(metricsHandler)
 	if *adminAddr != "" {

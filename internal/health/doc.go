@@ -73,8 +73,9 @@
 // member for 10s, doubling on each ejection that follows within 5m of the
 // last readmission, up to 5m; 5xx responses count only when enabled; at most
 // half of a pool's members are ejected at once. While ejected the member is
-// down (operating_status ERROR). When the ejection ends it is readmitted at
-// once if the pool has no active checks; with active checks it also needs
-// max_retries consecutive passing probes, counted from the ejection. See
+// down (operating_status ERROR). Without active checks it is readmitted
+// when the ejection ends; with active checks, max_retries consecutive
+// passing probes counted from the ejection readmit it, whether or not the
+// back-off is over (the checks are the authority, as in Octavia). See
 // Passive for why passive health is on by default and 5xx counting is off.
 package health

@@ -126,7 +126,7 @@ func (mem *member) remove() {
 
 // record feeds one probe result into the rise/fall state machine.
 func (mem *member) record(rc *runConfig, epoch uint64, err error, start time.Time, dur time.Duration) {
-	mem.mon.counts.add(rc.Type, err == nil)
+	mem.mon.counts.add(rc.Type, err == nil, dur)
 	mem.mu.Lock()
 	defer mem.mu.Unlock()
 	if mem.removed || !mem.monitored || epoch != mem.epoch {
@@ -143,6 +143,13 @@ func (mem *member) record(rc *runConfig, epoch uint64, err error, start time.Tim
 		if !mem.activeUp && mem.rises >= rc.Rise {
 			mem.activeUp = true
 			reason = strconv.Itoa(mem.rises) + " consecutive checks passed"
+			if mem.ejected {
+				// The active checks are the authority where a pool has
+				// them: max_retries passes since the ejection readmit the
+				// member without waiting out the back-off.
+				mem.endEjectionLocked()
+				reason += "; passive ejection ended"
+			}
 		}
 	} else {
 		mem.failed.Add(1)

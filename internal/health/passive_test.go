@@ -97,9 +97,10 @@ func TestPassiveEjectionWithMonitor(t *testing.T) {
 		// readmitted is how long after the ejection the member is back.
 		readmitted time.Duration
 	}{
-		// Probes pass throughout: 3 passes are in by the time the 10s
-		// ejection ends, so it is back exactly then.
-		{"checks passing", "P", 10 * time.Second},
+		// Probes pass throughout: the 3rd pass after the ejection readmits
+		// the member without waiting out the 10s back-off (-1: checked
+		// below).
+		{"checks passing", "P", -1},
 		// Probes fail until t=14s, then pass: back at the 3rd pass after
 		// the ejection ended.
 		{"checks failing until after the ejection", "PPPPPFFFFFFFFFFFFFFPPPPP", 0},
@@ -128,6 +129,14 @@ func TestPassiveEjectionWithMonitor(t *testing.T) {
 					t.Fatalf("reports = %+v, want readmission", ev)
 				}
 				got := ev[1].at.Sub(t0)
+				if tt.readmitted < 0 {
+					// Probes run every second from some phase: the 3rd one
+					// after the ejection comes between 2s and 3s later.
+					if got <= 2*time.Second || got > 3*time.Second || ev[1].reason != "3 consecutive checks passed; passive ejection ended" {
+						t.Fatalf("readmitted after %s (%q), want by the 3rd pass, within 3s", got, ev[1].reason)
+					}
+					return
+				}
 				if tt.readmitted != 0 && got != tt.readmitted {
 					t.Fatalf("readmitted after %s, want %s", got, tt.readmitted)
 				}

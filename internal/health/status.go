@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"lbd/internal/octavia"
+	"lbd/internal/stats"
 )
 
 // MemberState is a member's health as the API and metrics show it.
@@ -86,20 +87,36 @@ var countedTypes = [...]octavia.MonitorType{
 	octavia.MonitorTCP, octavia.MonitorTLSHello, octavia.MonitorUDPConnect,
 }
 
-// probeCounts counts probes by type and result with atomics only.
-type probeCounts [len(countedTypes)][2]atomic.Uint64
+// probeCounts counts probes by type and result, and their durations by
+// type, with atomics only.
+type probeCounts struct {
+	results   [len(countedTypes)][2]atomic.Uint64
+	durations [len(countedTypes)]stats.Histogram
+}
 
-func (c *probeCounts) add(t octavia.MonitorType, passed bool) {
+func (c *probeCounts) add(t octavia.MonitorType, passed bool, d time.Duration) {
 	for i, ct := range countedTypes {
 		if ct == t {
 			r := 1
 			if passed {
 				r = 0
 			}
-			c[i][r].Add(1)
+			c.results[i][r].Add(1)
+			c.durations[i].Observe(d)
 			return
 		}
 	}
+}
+
+// ProbeDurations returns the histogram of probe durations of one type, or
+// nil for a type that is never probed.
+func (m *Monitor) ProbeDurations(t octavia.MonitorType) *stats.Histogram {
+	for i, ct := range countedTypes {
+		if ct == t {
+			return &m.counts.durations[i]
+		}
+	}
+	return nil
 }
 
 // ProbeCounts returns the monitor's probe counters by type since it was
@@ -107,7 +124,7 @@ func (c *probeCounts) add(t octavia.MonitorType, passed bool) {
 func (m *Monitor) ProbeCounts() []ProbeCount {
 	out := make([]ProbeCount, len(countedTypes))
 	for i, t := range countedTypes {
-		out[i] = ProbeCount{Type: t, Passed: m.counts[i][0].Load(), Failed: m.counts[i][1].Load()}
+		out[i] = ProbeCount{Type: t, Passed: m.counts.results[i][0].Load(), Failed: m.counts.results[i][1].Load()}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"lbd/internal/balancer"
+	"lbd/internal/health"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
 	"lbd/internal/stats"
@@ -21,6 +22,8 @@ type Source interface {
 	IdleConns(poolID string, st *balancer.State) int
 	OperatingStatus(id string) (octavia.OperatingStatus, bool)
 	ApplyStats() proxy.ApplyStats
+	MemberHealth(poolID, memberID string) (health.MemberState, bool)
+	PoolMonitor(poolID string) *health.Monitor
 }
 
 // Collector turns a Source into metrics at scrape time.
@@ -69,6 +72,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if mem, ok := c.host.memoryPercent(); ok {
 		e.gauge(lbMemory, mem)
 	}
+
+	c.probes(&e, cfg)
 
 	as := c.src.ApplyStats()
 	e.counter(lbdReloads, float64(as.Successes), "success")
@@ -119,6 +124,9 @@ func (c *Collector) pool(e *emitter, p *octavia.Pool, l *octavia.Listener) {
 	for _, m := range members {
 		c.member(e, p, m, label, &sum)
 	}
+	if p.HealthMonitor != nil {
+		e.counter(poolCheckUpDown, float64(sum.downs), label)
+	}
 	e.gauge(poolCurrentSessions, float64(sum.active), label)
 	e.counter(poolSessionsTotal, float64(sum.sessions), label)
 	e.counter(poolLoadbalanced, float64(sum.picks), label)
@@ -146,6 +154,7 @@ type poolSums struct {
 	connErrors, respErrors, retries, redispatches uint64
 	clientAborts, memberAborts, reuses, requests  uint64
 	responses                                     [6]uint64
+	downs                                         uint64
 }
 
 func (c *Collector) member(e *emitter, p *octavia.Pool, m *balancer.Member, poolLabel string, sum *poolSums) {
@@ -173,6 +182,15 @@ func (c *Collector) member(e *emitter, p *octavia.Pool, m *balancer.Member, pool
 	e.counter(memberClientAborts, float64(tr.ClientAborts.Load()), poolLabel, id)
 	e.counter(memberServerAborts, float64(tr.MemberAborts.Load()), poolLabel, id)
 	e.histogram(lbdMemberConnectSeconds, &tr.ConnectTime, poolLabel, id)
+	if hs, ok := c.src.MemberHealth(p.ID, id); ok {
+		if p.HealthMonitor != nil {
+			e.counter(memberCheckFailures, float64(hs.ChecksFailed), poolLabel, id)
+			e.counter(memberCheckUpDown, float64(hs.Downs), poolLabel, id)
+			e.gauge(memberCheckLastChange, time.Since(hs.LastChange).Seconds(), poolLabel, id)
+			sum.downs += hs.Downs
+		}
+		e.counter(lbdMemberEjections, float64(hs.Ejections), poolLabel, id)
+	}
 	if p.Protocol == octavia.ProtocolHTTP {
 		e.counter(memberConnReuses, float64(tr.Reuses.Load()), poolLabel, id)
 		e.gauge(memberIdleCurrent, float64(c.src.IdleConns(p.ID, m.State)), poolLabel, id)
@@ -226,4 +244,50 @@ func goVersion() string {
 		return bi.GoVersion
 	}
 	return "unknown"
+}
+
+// probes sums the health probes of every pool by type.
+func (c *Collector) probes(e *emitter, cfg *octavia.Config) {
+	type agg struct {
+		passed, failed uint64
+		cum            [len(stats.LatencyBuckets)]uint64
+		count          uint64
+		sum            float64
+	}
+	byType := map[octavia.MonitorType]*agg{}
+	for _, lb := range cfg.LoadBalancers {
+		for _, p := range lb.Pools {
+			mon := c.src.PoolMonitor(p.ID)
+			if mon == nil {
+				continue
+			}
+			for _, pc := range mon.ProbeCounts() {
+				if pc.Passed+pc.Failed == 0 {
+					continue
+				}
+				a := byType[pc.Type]
+				if a == nil {
+					a = &agg{}
+					byType[pc.Type] = a
+				}
+				a.passed += pc.Passed
+				a.failed += pc.Failed
+				cum, count, sum := mon.ProbeDurations(pc.Type).Snapshot()
+				for i := range cum {
+					a.cum[i] += cum[i]
+				}
+				a.count += count
+				a.sum += sum
+			}
+		}
+	}
+	for t, a := range byType {
+		e.counter(lbdHealthProbes, float64(a.passed), string(t), "pass")
+		e.counter(lbdHealthProbes, float64(a.failed), string(t), "fail")
+		buckets := make(map[float64]uint64, len(a.cum))
+		for i, b := range stats.LatencyBuckets {
+			buckets[b.Seconds()] = a.cum[i]
+		}
+		e.ch <- prometheus.MustNewConstHistogram(lbdHealthProbeSeconds, a.count, a.sum, buckets, string(t))
+	}
 }

@@ -119,14 +119,12 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 		hc.writeError(503, clientKeep && !hasBody)
 		return clientKeep && !hasBody
 	}
-	hc.client.TCPConn.SetNoDelay(true)
 
-	m, raw, uc, err := p.connect(context.Background(), hc.remote, cfg.connectTimeout, hc.reuse(p))
+	m, raw, uc, err := p.connect(context.Background(), hc.remote, cfg.connectTimeout, hc.reuse(p), nil)
 	if err != nil {
 		hc.writeError(503, clientKeep && !hasBody)
 		return clientKeep && !hasBody
 	}
-	defer m.Release()
 	if uc == nil {
 		uc = newUpstreamConn(raw, m.State)
 	} else {
@@ -139,6 +137,7 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 		raw, err := dialMember(context.Background(), m.Addr, cfg.connectTimeout)
 		if err != nil {
 			m.Traffic.ConnectErrors.Add(1)
+			m.Release()
 			hc.writeError(503, false)
 			return false
 		}
@@ -150,6 +149,8 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 
 	ex := exchange{hc: hc, cfg: cfg, m: m, uc: uc, upgrade: upgrade, clientKeep: clientKeep, hasBody: hasBody}
 	keep, err := ex.run()
+	m = ex.m // a retry may have moved the request to another member
+	m.Release()
 	switch {
 	case err == nil:
 	case errors.Is(err, errClientGone):

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"lbd/internal/health"
 	"lbd/internal/octavia"
 	"lbd/internal/stats"
 )
@@ -20,6 +21,9 @@ type Options struct {
 	// DrainTimeout bounds how long a removed listener waits for its open
 	// connections before closing them. Default 30s.
 	DrainTimeout time.Duration
+	// Passive configures passive health for every pool; the zero value is
+	// health's default (on).
+	Passive health.Passive
 	// Metrics serves /metrics on PROMETHEUS listeners; nil answers 404. It
 	// may also be set later with SetMetrics, before the first Apply.
 	Metrics http.Handler
@@ -106,10 +110,10 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	for id, pc := range want.pools {
 		p := rt.pools[id]
 		if p == nil {
-			p = newPool(id)
+			p = newPool(id, rt.log)
 			rt.pools[id] = p
 		}
-		if err := p.update(pc); err != nil {
+		if err := p.update(pc, want.health[id]); err != nil {
 			// Validated input cannot fail here; log rather than leave a
 			// half-applied state.
 			rt.log.Error("pool update failed", "pool_id", id, "err", err)
