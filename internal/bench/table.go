@@ -12,11 +12,12 @@ import (
 // remap probe and the events.
 func WriteTable(w io.Writer, rep *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "scenario %s", rep.Scenario)
+	fmt.Fprintf(tw, "scenario %s\n", rep.Scenario)
 	if rep.Description != "" {
-		fmt.Fprintf(tw, ": %s", firstLine(rep.Description))
+		for _, l := range wrap(rep.Description, 100) {
+			fmt.Fprintf(tw, "  %s\n", l)
+		}
 	}
-	fmt.Fprintln(tw)
 	load := fmt.Sprintf("open loop at %g req/s", rep.Rate)
 	if rep.Mode == "closed-loop" {
 		load = fmt.Sprintf("closed loop, %d in flight", rep.Concurrency)
@@ -103,7 +104,22 @@ func fmtMS(v float64) string {
 	return fmt.Sprintf("%.2fs", v/1000)
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+// wrap breaks text into lines of at most width characters at spaces.
+func wrap(text string, width int) []string {
+	var lines []string
+	var cur strings.Builder
+	for _, w := range strings.Fields(text) {
+		if cur.Len() > 0 && cur.Len()+1+len(w) > width {
+			lines = append(lines, cur.String())
+			cur.Reset()
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte(' ')
+		}
+		cur.WriteString(w)
+	}
+	if cur.Len() > 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
 }
