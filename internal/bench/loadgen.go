@@ -130,7 +130,12 @@ func (g *generator) schedule(ctx context.Context, clients []*genClient) {
 				}
 				wait = time.Duration(due - g.now())
 			}
-			preciseSleep(max(wait, minSleep))
+			if wait > 0 {
+				preciseSleep(max(wait, minSleep))
+			}
+		}
+		if i%256 == 0 && ctx.Err() != nil {
+			return
 		}
 		if i%len(order) == 0 {
 			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })

@@ -36,6 +36,12 @@ func WriteTable(w io.Writer, rep *Report) error {
 			fmtMS(r.Latency.P999), fmtMS(r.Latency.Max), fmtErrors(r), r.Fairness, 100*r.StickyClients, fmtMS(r.SendLagP99MS),
 			r.LoadAvg[0], r.LoadAvg[1])
 	}
+	for _, r := range rep.Runs {
+		if r.SendLagP99MS > lagWarnMS {
+			fmt.Fprintf(tw, "warning: %s: 1%% of requests left the generator more than %s after they were due; the machine was overloaded during this run, whose latencies say more about it than about the algorithm\n",
+				r.Algorithm, fmtMS(r.SendLagP99MS))
+		}
+	}
 	fmt.Fprintln(tw)
 
 	fmt.Fprint(tw, "SHARE (PEAK IN-FLIGHT)")
@@ -81,6 +87,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 	}
 	return tw.Flush()
 }
+
+// lagWarnMS is the generator send lag (p99) above which a run is flagged.
+const lagWarnMS = 50
 
 func fmtErrors(r *RunResult) string {
 	if r.Errors == 0 {
