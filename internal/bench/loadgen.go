@@ -92,8 +92,7 @@ func (g *generator) run(ctx context.Context, start time.Time) {
 	g.wg.Wait()
 	for _, c := range clients {
 		for range len(c.backlog) {
-			<-c.backlog
-			g.rec.failure(failUnsent)
+			g.rec.failure(failUnsent, <-c.backlog)
 		}
 	}
 }
@@ -156,7 +155,7 @@ func (g *generator) schedule(ctx context.Context, clients []*genClient) {
 			select {
 			case c.backlog <- due:
 			default:
-				g.rec.failure(failOverflow)
+				g.rec.failure(failOverflow, due)
 			}
 		}
 	}
@@ -230,7 +229,7 @@ func (w *worker) do(intended int64) bool {
 	g := w.g
 	sent := g.now()
 	if sent > g.end {
-		g.rec.failure(failUnsent)
+		g.rec.failure(failUnsent, intended)
 		return false
 	}
 	g.rec.lag.Record(sent - intended)
@@ -239,7 +238,7 @@ func (w *worker) do(intended int64) bool {
 		d := net.Dialer{LocalAddr: w.client.src, Deadline: deadline}
 		c, err := d.Dial("tcp", g.target)
 		if err != nil {
-			g.rec.failure(failConnect)
+			g.rec.failure(failConnect, sent)
 			return false
 		}
 		w.conn = c.(*net.TCPConn)
@@ -251,12 +250,12 @@ func (w *worker) do(intended int64) bool {
 	}
 	w.conn.SetDeadline(deadline)
 	if _, err := w.conn.Write(g.req); err != nil {
-		w.fail(err)
+		w.fail(err, sent)
 		return false
 	}
 	r, err := readResponse(w.br, g.names)
 	if err != nil {
-		w.fail(err)
+		w.fail(err, sent)
 		return false
 	}
 	g.rec.response(w.client.idx, r.member, r.status, intended, sent, g.now())
@@ -266,11 +265,11 @@ func (w *worker) do(intended int64) bool {
 	return true
 }
 
-func (w *worker) fail(err error) {
+func (w *worker) fail(err error, sent int64) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		w.g.rec.failure(failTimeout)
+		w.g.rec.failure(failTimeout, sent)
 	} else {
-		w.g.rec.failure(failIO)
+		w.g.rec.failure(failIO, sent)
 	}
 	w.close()
 }

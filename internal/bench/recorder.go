@@ -35,6 +35,7 @@ type recorder struct {
 	unattributed atomic.Uint64   // responses no member signed: lbd's own
 	clientMember []atomic.Uint32 // [client*members+member] responses
 	timeline     []atomic.Uint32 // [bucket*members+member] by send time
+	timelineErr  []atomic.Uint32 // [bucket] errors (5xx or no answer) by send time
 	events       []*eventTrack
 }
 
@@ -66,6 +67,7 @@ func newRecorder(s *Scenario, clients int, events []Event) *recorder {
 	r.bucket = max(int64(s.Duration/100), int64(10*time.Millisecond))
 	buckets := int((s.Duration+s.Timeout)/time.Duration(r.bucket)) + 2
 	r.timeline = make([]atomic.Uint32, buckets*n)
+	r.timelineErr = make([]atomic.Uint32, buckets)
 	for _, e := range events {
 		t := &eventTrack{member: s.member(e.Member)}
 		t.applied.Store(-1)
@@ -97,6 +99,9 @@ func (r *recorder) response(client, member, status int, intended, sent, done int
 		class = 0
 	}
 	r.status[class].Add(1)
+	if class == 5 {
+		r.timelineErr[r.bucketOf(sent)].Add(1)
+	}
 	if member < 0 {
 		r.unattributed.Add(1)
 		return
@@ -107,8 +112,7 @@ func (r *recorder) response(client, member, status int, intended, sent, done int
 	}
 	r.memberLat[member].Record(lat)
 	r.clientMember[client*r.members+member].Add(1)
-	b := min(int(sent/r.bucket), len(r.timeline)/r.members-1)
-	r.timeline[b*r.members+member].Add(1)
+	r.timeline[r.bucketOf(sent)*r.members+member].Add(1)
 	for _, e := range r.events {
 		if e.member != member {
 			continue
@@ -130,10 +134,17 @@ func (e *eventTrack) ended(t int64) bool {
 	return at >= 0 && t >= at
 }
 
-// failure records a request that got no response.
-func (r *recorder) failure(kind int) {
+// failure records a request that got no response; at is when it was sent
+// (or due, if it never was).
+func (r *recorder) failure(kind int, at int64) {
 	r.done.Add(1)
 	r.failures[kind].Add(1)
+	r.timelineErr[r.bucketOf(at)].Add(1)
+}
+
+// bucketOf is the timeline bucket of a time into the run.
+func (r *recorder) bucketOf(t int64) int {
+	return min(max(int(t/r.bucket), 0), len(r.timelineErr)-1)
 }
 
 // errors counts requests that failed or were answered with 5xx.

@@ -150,10 +150,12 @@ type HealthChange struct {
 	Healthy bool    `json:"healthy"`
 }
 
-// Timeline counts answers per member per interval of send time.
+// Timeline counts answers per member, and errors, per interval of send
+// time.
 type Timeline struct {
 	BucketS float64             `json:"bucket_s"`
 	Counts  map[string][]uint32 `json:"counts"`
+	Errors  []uint32            `json:"errors"` // 5xx answers and requests without one
 }
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }

@@ -72,12 +72,19 @@ func (r *recorder) result(s *Scenario, alg string) *RunResult {
 	res.StickyClients = r.sticky()
 	res.Timeline = Timeline{BucketS: time.Duration(r.bucket).Seconds(), Counts: map[string][]uint32{}}
 	last := 0 // trim empty buckets at the end
-	for b := 0; b < len(r.timeline)/r.members; b++ {
+	for b := 0; b < len(r.timelineErr); b++ {
+		if r.timelineErr[b].Load() > 0 {
+			last = b
+		}
 		for m := range r.members {
 			if r.timeline[b*r.members+m].Load() > 0 {
 				last = b
 			}
 		}
+	}
+	res.Timeline.Errors = make([]uint32, last+1)
+	for b := range res.Timeline.Errors {
+		res.Timeline.Errors[b] = r.timelineErr[b].Load()
 	}
 	for m, mem := range s.Members {
 		row := make([]uint32, last+1)

@@ -26,7 +26,8 @@ type Scenario struct {
 	Clients int
 	// ConnectionsPerClient caps the keep-alive connections one client opens
 	// in open-loop mode; requests due while all are busy wait (and that wait
-	// counts in their latency).
+	// counts in their latency). A cap keeps an overloaded run from turning
+	// into a storm of new connections that costs more CPU than the load.
 	ConnectionsPerClient int
 	// Timeout bounds one request.
 	Timeout time.Duration
@@ -125,7 +126,7 @@ type Remap struct {
 // Defaults for fields a scenario file may leave out.
 const (
 	DefaultClients              = 32
-	DefaultConnectionsPerClient = 64
+	DefaultConnectionsPerClient = 16
 	DefaultTimeout              = 5 * time.Second
 	DefaultRemapClients         = 256
 )

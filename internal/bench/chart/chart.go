@@ -199,7 +199,7 @@ func LatencyPercentiles(rep *bench.Report) (*canvasSpec, error) {
 func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 	spec := &canvasSpec{w: 9 * vg.Inch, h: vg.Length(len(rep.Runs))*2.6*vg.Inch + 0.4*vg.Inch}
 	for _, r := range rep.Runs {
-		p := newPlot(fmt.Sprintf("%s - share of requests by member over time (%s)", r.Algorithm, rep.Scenario), "time into the run (s)", "share")
+		p := newPlot(fmt.Sprintf("%s - share of requests by member over time (%s)", r.Algorithm, rep.Scenario), "time into the run (s, by send time)", "share")
 		p.Y.Min, p.Y.Max = 0, 1
 		p.Y.Tick.Marker = fractionTicks(0.25)
 		p.X.Min, p.X.Max = 0, rep.DurationS
@@ -239,6 +239,16 @@ func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 			p.Add(l)
 			p.Legend.Add(fmt.Sprintf("%s (w%d)", m.Name, m.Weight), l)
 		}
+		if xys := errorShare(r, totals, rep.DurationS); len(xys) > 0 {
+			l, err := plotter.NewLine(xys)
+			if err != nil {
+				return nil, err
+			}
+			l.Color = color.Black
+			l.Width = vg.Points(1)
+			p.Add(l)
+			p.Legend.Add("errors", l)
+		}
 		for _, e := range r.Events {
 			v, err := plotter.NewLine(plotter.XYs{{X: e.AtS, Y: 0}, {X: e.AtS, Y: 1}})
 			if err != nil {
@@ -252,6 +262,33 @@ func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 		spec.rows = append(spec.rows, p)
 	}
 	return spec, nil
+}
+
+// errorShare is, per interval, the errors (5xx answers and requests that
+// got none) over the answers members gave; nil when there were none.
+func errorShare(r *bench.RunResult, totals []float64, dur float64) plotter.XYs {
+	var xys plotter.XYs
+	any := false
+	for b, n := range r.Timeline.Errors {
+		t := (float64(b) + 0.5) * r.Timeline.BucketS
+		if t > dur {
+			break
+		}
+		den := float64(n)
+		if b < len(totals) {
+			den = max(totals[b], den)
+		}
+		y := 0.0
+		if den > 0 {
+			y = float64(n) / den
+		}
+		any = any || n > 0
+		xys = append(xys, plotter.XY{X: t, Y: y})
+	}
+	if !any {
+		return nil
+	}
+	return xys
 }
 
 // fractionTicks labels 0..1 every step.
