@@ -1,26 +1,21 @@
 package bench
 
-import (
-	"time"
-)
-
 // Report is the outcome of a benchmark: the setup and one RunResult per
 // algorithm. It is what -o json prints.
 type Report struct {
-	Scenario      string        `json:"scenario"`
-	Description   string        `json:"description,omitempty"`
-	Mode          string        `json:"mode"` // open-loop or closed-loop
-	Rate          float64       `json:"rate,omitempty"`
-	Concurrency   int           `json:"concurrency,omitempty"`
-	Clients       int           `json:"clients"`
-	DurationS     float64       `json:"duration_s"`
-	DataPlane     string        `json:"data_plane"`
-	HealthMonitor string        `json:"health_monitor,omitempty"`
-	Members       []MemberSpec  `json:"members"`
-	Events        []EventSpec   `json:"events,omitempty"`
-	Host          Host          `json:"host"`
-	Runs          []*RunResult  `json:"runs"`
-	Elapsed       time.Duration `json:"-"`
+	Scenario      string       `json:"scenario"`
+	Description   string       `json:"description,omitempty"`
+	Mode          string       `json:"mode"` // open-loop or closed-loop
+	Rate          float64      `json:"rate,omitempty"`
+	Concurrency   int          `json:"concurrency,omitempty"`
+	Clients       int          `json:"clients"`
+	DurationS     float64      `json:"duration_s"`
+	DataPlane     string       `json:"data_plane"`
+	HealthMonitor string       `json:"health_monitor,omitempty"`
+	Members       []MemberSpec `json:"members"`
+	Events        []EventSpec  `json:"events,omitempty"`
+	Host          Host         `json:"host"`
+	Runs          []*RunResult `json:"runs"`
 }
 
 // MemberSpec is a member's profile as configured.

@@ -36,7 +36,6 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
 	rep := newReport(s)
-	began := time.Now()
 	for i, alg := range s.Algorithms {
 		runtime.GC() // do not bill the previous run's garbage to this one
 		res, err := runOne(ctx, s, alg, opts, fmt.Sprintf("[%d/%d] %s", i+1, len(s.Algorithms), alg))
@@ -45,7 +44,6 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Report, error) {
 		}
 		rep.Runs = append(rep.Runs, res)
 	}
-	rep.Elapsed = time.Since(began)
 	return rep, nil
 }
 
