@@ -30,6 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "folder for charts (latency CDF, member share over time) and results.json")
 	format := fs.String("chart-format", "png", "chart format: png or svg")
 	verbose := fs.Bool("v", false, "log the data plane's warnings to stderr")
+	from := fs.String("from", "", "print and chart a report saved with -o json (or --out's results.json) instead of running")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark (generator, lbd and backends) to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lbctl bench [-f SCENARIO.yaml] [--algorithms RR,LC,SIP] [--duration D] [--rate N | --concurrency N] [--clients N] [-o table|json] [--out DIR]")
@@ -49,6 +50,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *format != "png" && *format != "svg" {
 		return fmt.Errorf("--chart-format %q: must be png or svg", *format)
+	}
+	if *from != "" {
+		rep, err := readReport(*from)
+		if err != nil {
+			return err
+		}
+		return writeReport(stdout, rep, *output, *out, *format)
 	}
 	s, err := bench.LoadFile(*file)
 	if err != nil {
@@ -84,21 +92,41 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if *out != "" {
-		files, err := chart.WriteAll(*out, rep, *format)
+	return writeReport(stdout, rep, *output, *out, *format)
+}
+
+// writeReport prints rep as a table or JSON and writes its charts to out.
+func writeReport(stdout io.Writer, rep *bench.Report, output, out, format string) error {
+	if out != "" {
+		files, err := chart.WriteAll(out, rep, format)
 		if err != nil {
 			return err
 		}
-		if *output == "table" {
+		if output == "table" {
 			defer fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(files, ", "))
 		}
 	}
-	if *output == "json" {
+	if output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
 	return bench.WriteTable(stdout, rep)
+}
+
+func readReport(path string) (*bench.Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return nil, fmt.Errorf("report %s: %w", path, err)
+	}
+	if len(rep.Runs) == 0 {
+		return nil, fmt.Errorf("report %s: no runs", path)
+	}
+	return &rep, nil
 }
 
 // override applies the command line's choices to the scenario.

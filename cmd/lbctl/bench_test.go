@@ -58,6 +58,19 @@ func TestBenchJSONAndCharts(t *testing.T) {
 	if err := json.Unmarshal(data, &saved); err != nil || len(saved.Runs) != 2 {
 		t.Errorf("results.json: %v", err)
 	}
+
+	// A saved report prints and charts again without a run.
+	stdout.Reset()
+	again := filepath.Join(dir, "again")
+	if err := run(ctx, []string{"bench", "--from", filepath.Join(dir, "results.json"), "--out", again, "--chart-format", "svg"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "scenario drain") || !strings.Contains(stdout.String(), "drain m2") {
+		t.Errorf("--from table:\n%s", stdout.String())
+	}
+	if svg, err := os.ReadFile(filepath.Join(again, "member-share.svg")); err != nil || !bytes.Contains(svg, []byte("<svg")) {
+		t.Errorf("--from chart: %v", err)
+	}
 }
 
 func TestBenchTable(t *testing.T) {

@@ -295,7 +295,7 @@ func errorShare(r *bench.RunResult, totals []float64, dur float64) plotter.XYs {
 func fractionTicks(step float64) plot.ConstantTicks {
 	var ticks plot.ConstantTicks
 	for i := 0; float64(i)*step <= 1+1e-9; i++ {
-		v := float64(i) * step
+		v := math.Round(float64(i)*step*1e6) / 1e6
 		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
 	}
 	return ticks
