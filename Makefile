@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench lint fmt clean deps-test
+.PHONY: all build run test bench lint fmt clean deps-test fuzz
 
 all: build
 
@@ -22,6 +22,11 @@ deps-test:
 test: deps-test
 	$(GO) vet ./...
 	$(GO) test -race -timeout 20m ./...
+	FUZZ_TIME=4s ./scripts/fuzz.sh
+
+# Longer fuzzing: FUZZ_TIME per target (default 2m).
+fuzz:
+	./scripts/fuzz.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
