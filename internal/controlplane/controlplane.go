@@ -11,10 +11,19 @@ import (
 
 	"lbd/internal/octavia"
 	"lbd/internal/octavia/api"
+	"lbd/internal/octavia/auth"
 )
 
 // Options configure the control plane.
 type Options struct {
+	// APIAddr is where Serve listens. Empty: Serve serves nothing.
+	APIAddr string
+	// Auth authenticates API callers; nil leaves the API open, every caller
+	// an administrator (for loopback use; Flags.Options refuses it on other
+	// addresses).
+	Auth auth.Authenticator
+	// WWWAuthenticate is the header of a 401 answer (Keystone's URI).
+	WWWAuthenticate string
 	// StateDir holds state.json, the durable desired state. Empty keeps the
 	// state in memory only: API changes are lost on restart.
 	StateDir string
@@ -68,10 +77,14 @@ func New(opts Options, dp octavia.DataPlane, log *slog.Logger) (*ControlPlane, e
 	return &ControlPlane{opts: opts, dp: dp, log: log, now: time.Now, st: st}, nil
 }
 
-// Handler serves the Octavia API over this control plane; authentication
-// is the caller's to put in front (auth.Middleware).
+// Handler serves the Octavia API over this control plane, behind
+// opts.Auth.
 func (cp *ControlPlane) Handler() http.Handler {
-	return api.NewHandler(cp, cp.log)
+	var a auth.Authenticator = auth.Open{}
+	if cp.opts.Auth != nil {
+		a = cp.opts.Auth
+	}
+	return auth.Middleware(a, api.IsPublic, cp.opts.WWWAuthenticate, cp.log, api.NewHandler(cp, cp.log))
 }
 
 // Config returns the desired state as last applied.

@@ -15,7 +15,6 @@ import (
 
 	"lbd/internal/controlplane"
 	"lbd/internal/octavia"
-	"lbd/internal/octavia/api"
 	"lbd/internal/octavia/auth"
 )
 
@@ -92,18 +91,25 @@ type env struct {
 	dp  *fakeDP
 	srv *httptest.Server
 	dir string
+	// token is sent as X-Auth-Token when set.
+	token string
 }
 
 // newEnv starts a control plane on dir (a fresh temporary directory when
 // empty) behind an open API, seeded with file (may be nil).
 func newEnv(t *testing.T, dir string, file *octavia.Config) *env {
+	return newEnvAuth(t, dir, file, auth.Open{})
+}
+
+// newEnvAuth is newEnv with an authenticator of the test's choosing.
+func newEnvAuth(t *testing.T, dir string, file *octavia.Config, authn auth.Authenticator) *env {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	dp := &fakeDP{stats: map[string]octavia.Stats{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cp, err := controlplane.New(controlplane.Options{StateDir: dir, VIPAddress: "127.0.0.1"}, dp, log)
+	cp, err := controlplane.New(controlplane.Options{StateDir: dir, VIPAddress: "127.0.0.1", Auth: authn}, dp, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +119,7 @@ func newEnv(t *testing.T, dir string, file *octavia.Config) *env {
 	if err := cp.SetFileConfig(context.Background(), file); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(auth.Middleware(auth.Open{}, api.IsPublic, "", log, cp.Handler()))
+	srv := httptest.NewServer(cp.Handler())
 	t.Cleanup(srv.Close)
 	return &env{t: t, cp: cp, dp: dp, srv: srv, dir: dir}
 }
@@ -138,6 +144,9 @@ func (e *env) do(method, path string, body any) (int, map[string]any) {
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if e.token != "" {
+		req.Header.Set("X-Auth-Token", e.token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

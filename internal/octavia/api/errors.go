@@ -51,8 +51,12 @@ func Invalid(format string, args ...any) *Error {
 	return Errorf(http.StatusBadRequest, "Validation failure: "+format, args...)
 }
 
-// InvalidInput is WSME's 400 for a field that fails its type or range.
+// InvalidInput is WSME's 400 for a field that fails its type or range; a
+// nil value is a missing one, printed as Python's None.
 func InvalidInput(field string, value any, reason string) *Error {
+	if value == nil {
+		value = "None"
+	}
 	return Errorf(http.StatusBadRequest, "Invalid input for field/attribute %s. Value: '%v'. %s", field, value, reason)
 }
 
