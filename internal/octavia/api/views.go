@@ -37,28 +37,28 @@ type IDRef struct {
 
 // LoadBalancer is a load balancer as GET, PUT and lists render it.
 type LoadBalancer struct {
-	ID                 string                `json:"id"`
-	Name               string                `json:"name"`
-	Description        string                `json:"description"`
-	ProvisioningStatus string                `json:"provisioning_status"`
-	OperatingStatus    string                `json:"operating_status"`
-	AdminStateUp       bool                  `json:"admin_state_up"`
-	ProjectID          *string               `json:"project_id"`
-	TenantID           *string               `json:"tenant_id"`
-	CreatedAt          Timestamp             `json:"created_at"`
-	UpdatedAt          Timestamp             `json:"updated_at"`
-	VIPAddress         *string               `json:"vip_address"`
-	VIPPortID          *string               `json:"vip_port_id"`
-	VIPSubnetID        *string               `json:"vip_subnet_id"`
-	VIPNetworkID       *string               `json:"vip_network_id"`
-	VIPQoSPolicyID     *string               `json:"vip_qos_policy_id"`
-	AdditionalVIPs     []octavia.VIP         `json:"additional_vips"`
-	Listeners          []IDRef               `json:"listeners"`
-	Pools              []IDRef               `json:"pools"`
-	Provider           string                `json:"provider"`
-	FlavorID           *string               `json:"flavor_id"`
-	AvailabilityZone   *string               `json:"availability_zone"`
-	Tags               []string              `json:"tags"`
+	ID                 string        `json:"id"`
+	Name               string        `json:"name"`
+	Description        string        `json:"description"`
+	ProvisioningStatus string        `json:"provisioning_status"`
+	OperatingStatus    string        `json:"operating_status"`
+	AdminStateUp       bool          `json:"admin_state_up"`
+	ProjectID          *string       `json:"project_id"`
+	TenantID           *string       `json:"tenant_id"`
+	CreatedAt          Timestamp     `json:"created_at"`
+	UpdatedAt          Timestamp     `json:"updated_at"`
+	VIPAddress         *string       `json:"vip_address"`
+	VIPPortID          *string       `json:"vip_port_id"`
+	VIPSubnetID        *string       `json:"vip_subnet_id"`
+	VIPNetworkID       *string       `json:"vip_network_id"`
+	VIPQoSPolicyID     *string       `json:"vip_qos_policy_id"`
+	AdditionalVIPs     []octavia.VIP `json:"additional_vips"`
+	Listeners          []IDRef       `json:"listeners"`
+	Pools              []IDRef       `json:"pools"`
+	Provider           string        `json:"provider"`
+	FlavorID           *string       `json:"flavor_id"`
+	AvailabilityZone   *string       `json:"availability_zone"`
+	Tags               []string      `json:"tags"`
 }
 
 // LoadBalancerFull is the answer to a create: children inline.
