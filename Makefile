@@ -13,7 +13,8 @@ build:
 	$(GO) build -o bin/lbctl ./cmd/lbctl
 
 run: build
-	./bin/lbd --check --config configs/lbd.yaml
+	./scripts/ensure-deps.sh run
+	./scripts/run-demo.sh
 
 deps-test:
 	./scripts/ensure-deps.sh test

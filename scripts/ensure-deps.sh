@@ -27,7 +27,7 @@ apt_install() {
 }
 
 case "${1:-test}" in
-  run) need_go ;;
+  run) need_go; apt_install curl curl ;;
   test) need_go ;;
   bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
   *) echo "usage: $0 test|run|bench" >&2; exit 2 ;;

@@ -25,6 +25,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"validate": {"check a config file and print it with defaults filled in", runValidate},
+		"backend":  {"run a demo web server (Hello World! and its name) for lbd to balance", runBackend},
 	}
 }
 

@@ -3,6 +3,8 @@ package balancer
 import (
 	"net/netip"
 	"sync/atomic"
+
+	"lbd/internal/stats"
 )
 
 // MemberConfig is what the configuration says about a member. It is
@@ -22,6 +24,9 @@ type State struct {
 	active  atomic.Int64 // connections or requests in flight
 	picks   atomic.Uint64
 	healthy atomic.Bool
+
+	// Traffic is the data plane's counters for this member.
+	Traffic stats.Traffic
 }
 
 // NewState returns the state of a member that has not been checked yet. It

@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"lbd/internal/demo"
+	"lbd/internal/octavia"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("LBD_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startBackend(t *testing.T, name string, opts demo.Options) *demo.Backend {
+	t.Helper()
+	opts.Name = name
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := demo.Start(ctx, "127.0.0.1:0", opts, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); b.Close() })
+	return b
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// config renders a YAML config template and loads it as lbd would.
+func config(t *testing.T, tmpl string, data any) *octavia.Config {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := template.Must(template.New("cfg").Funcs(template.FuncMap{"port": port}).Parse(tmpl)).Execute(&buf, data); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := octavia.Parse("test.yaml", buf.Bytes())
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, buf.String())
+	}
+	return cfg
+}
+
+func startRuntime(t *testing.T, cfg *octavia.Config) *Runtime {
+	t.Helper()
+	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second})
+	if err := rt.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+	})
+	return rt
+}
+
+// get fetches url and returns status and body.
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s body: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// clientFrom returns an HTTP client whose connections come from the given
+// loopback source address.
+func clientFrom(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16}, Timeout: 10 * time.Second}
+}
+
+// rawRequest sends raw bytes on a new connection and returns everything the
+// proxy answers until it closes the connection or a second passes quietly.
+func rawRequest(t *testing.T, addr, req string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+func backendName(body string) string {
+	return strings.TrimSpace(strings.TrimPrefix(body, "Hello World! from "))
+}
+
+func mustf(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Fatalf(format, args...)
+	}
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,196 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lbd/internal/octavia"
+	"lbd/internal/stats"
+)
+
+// listenerConfig is everything a connection needs from its listener's
+// configuration. It is immutable: Apply builds a new one and swaps it in.
+type listenerConfig struct {
+	id             string
+	lbID           string
+	protocol       octavia.Protocol
+	port           int
+	pool           *pool // nil when the listener has no default pool
+	connLimit      int64 // -1: unlimited
+	clientTimeout  time.Duration
+	connectTimeout time.Duration
+	memberTimeout  time.Duration
+	xff            bool // insert X-Forwarded-For
+	xfPort         bool // insert X-Forwarded-Port
+	xfProto        bool // insert X-Forwarded-Proto
+	portText       []byte
+	allowed        []netip.Prefix // nil: every source is allowed
+	traffic        *stats.Traffic
+	log            *slog.Logger
+}
+
+func (c *listenerConfig) allows(a netip.Addr) bool {
+	if c.allowed == nil {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range c.allowed {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// listener owns one bound socket and its accept loop. Its configuration is
+// swapped atomically on reload; the socket stays.
+type listener struct {
+	key  string // transport/address:port, the identity that keeps the socket
+	ln   *net.TCPListener
+	cfg  atomic.Pointer[listenerConfig]
+	rt   *Runtime
+	log  *slog.Logger
+	wake chan struct{} // a connection ended: the accept loop may go on
+	done chan struct{} // closed when the listener stops accepting
+
+	active   atomic.Int64
+	draining atomic.Bool
+	wg       sync.WaitGroup
+	mu       sync.Mutex // guards conns; taken on open and close only
+	conns    map[*net.TCPConn]*connState
+}
+
+// connState lets a drain tell idle keep-alive connections from busy ones.
+type connState struct {
+	idle atomic.Bool
+}
+
+func newListener(key string, ln *net.TCPListener, rt *Runtime, log *slog.Logger) *listener {
+	return &listener{
+		key:   key,
+		ln:    ln,
+		rt:    rt,
+		log:   log,
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+		conns: map[*net.TCPConn]*connState{},
+	}
+}
+
+// serve accepts until the listener is closed. While connection_limit
+// connections are open it stops accepting, as HAProxy's maxconn does: new
+// clients wait in the kernel's backlog instead of being refused.
+func (l *listener) serve() {
+	var backoff time.Duration
+	for {
+		for {
+			limit := l.cfg.Load().connLimit
+			if limit < 0 || l.active.Load() < limit {
+				break
+			}
+			select {
+			case <-l.wake:
+			case <-l.done:
+				return
+			}
+		}
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.log.Warn("accept failed", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-l.done:
+				return
+			}
+			continue
+		}
+		backoff = 0
+		cfg := l.cfg.Load()
+		remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+		if !cfg.allows(remote.Addr()) {
+			cfg.traffic.Denied.Add(1)
+			c.SetLinger(0)
+			c.Close()
+			continue
+		}
+		st := &connState{}
+		l.mu.Lock()
+		l.conns[c] = st
+		l.mu.Unlock()
+		l.active.Add(1)
+		cfg.traffic.Active.Add(1)
+		cfg.traffic.Connections.Add(1)
+		l.wg.Add(1)
+		go l.handle(c, cfg, remote, st)
+	}
+}
+
+func (l *listener) handle(c *net.TCPConn, cfg *listenerConfig, remote netip.AddrPort, st *connState) {
+	defer func() {
+		c.Close()
+		l.mu.Lock()
+		delete(l.conns, c)
+		l.mu.Unlock()
+		cfg.traffic.Active.Add(-1)
+		l.active.Add(-1)
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+		l.wg.Done()
+	}()
+	switch cfg.protocol {
+	case octavia.ProtocolHTTP:
+		serveHTTP(l, c, remote, st)
+	case octavia.ProtocolPrometheus:
+		l.rt.servePrometheus(c)
+	default: // TCP, and HTTPS passed through as TCP
+		serveTCP(cfg, c, remote)
+	}
+}
+
+// drain stops accepting, lets open connections finish (idle keep-alive
+// connections are closed at once, busy ones after their current request),
+// and after ctx is done closes whatever is left.
+func (l *listener) drain(ctx context.Context) {
+	l.draining.Store(true)
+	close(l.done)
+	l.ln.Close()
+	l.wakeIdle()
+	finished := make(chan struct{})
+	go func() { l.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	for c := range l.conns {
+		c.Close()
+	}
+	l.mu.Unlock()
+	<-finished
+}
+
+// wakeIdle makes HTTP connections waiting for a next request notice that the
+// listener is draining.
+func (l *listener) wakeIdle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c, st := range l.conns {
+		if st.idle.Load() {
+			c.SetReadDeadline(time.Now())
+		}
+	}
+}

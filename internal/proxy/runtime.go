@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lbd/internal/octavia"
+	"lbd/internal/stats"
+)
+
+// Options tune a Runtime.
+type Options struct {
+	// DrainTimeout bounds how long a removed listener waits for its open
+	// connections before closing them. Default 30s.
+	DrainTimeout time.Duration
+	// Metrics serves /metrics on PROMETHEUS listeners; nil answers 404.
+	Metrics http.Handler
+}
+
+// Runtime is the running data plane. It implements octavia.DataPlane.
+type Runtime struct {
+	log  *slog.Logger
+	opts Options
+
+	mu        sync.Mutex // serializes Apply and Shutdown
+	listeners map[string]*listener
+	pools     map[string]*pool
+	traffic   map[string]*stats.Traffic // per listener ID, kept across reloads
+	cfg       atomic.Pointer[octavia.Config]
+	closed    bool
+
+	metricsOnce sync.Once
+	metrics     *promServer
+}
+
+var _ octavia.DataPlane = (*Runtime)(nil)
+
+// New returns a Runtime serving nothing until the first Apply.
+func New(log *slog.Logger, opts Options) *Runtime {
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	rt := &Runtime{
+		log:       log,
+		opts:      opts,
+		listeners: map[string]*listener{},
+		pools:     map[string]*pool{},
+		traffic:   map[string]*stats.Traffic{},
+	}
+	rt.cfg.Store(&octavia.Config{})
+	return rt
+}
+
+// Config returns the configuration being served. It must not be modified.
+func (rt *Runtime) Config() *octavia.Config { return rt.cfg.Load() }
+
+// Apply makes the runtime serve cfg (normalized, validated). New listener
+// sockets are bound first, so a bind error changes nothing. Then pools are
+// updated in place, listener configurations swapped, and listeners that are
+// no longer configured drain in the background.
+func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		return errors.New("apply: runtime is shut down")
+	}
+	want, err := rt.plan(cfg)
+	if err != nil {
+		return err
+	}
+	// Bind what is new before touching anything that runs.
+	opened := map[string]*net.TCPListener{}
+	for key, lc := range want.listeners {
+		if _, ok := rt.listeners[key]; ok {
+			continue
+		}
+		ln, err := listenTCP(ctx, lc.bind)
+		if err != nil {
+			for _, o := range opened {
+				o.Close()
+			}
+			return fmt.Errorf("listener %s: %w", lc.cfg.id, err)
+		}
+		opened[key] = ln
+	}
+
+	// Commit. Pools first, so a swapped-in listener finds its pool ready.
+	for id, pc := range want.pools {
+		p := rt.pools[id]
+		if p == nil {
+			p = newPool(id)
+			rt.pools[id] = p
+		}
+		if err := p.update(pc); err != nil {
+			// Validated input cannot fail here; log rather than leave a
+			// half-applied state.
+			rt.log.Error("pool update failed", "pool_id", id, "err", err)
+		}
+	}
+	for key, lc := range want.listeners {
+		lc.cfg.pool = rt.pools[lc.poolID]
+		l := rt.listeners[key]
+		if l == nil {
+			l = newListener(key, opened[key], rt, rt.log.With("listener_id", lc.cfg.id))
+			l.cfg.Store(lc.cfg)
+			rt.listeners[key] = l
+			go l.serve()
+			rt.log.Info("listener started", "listener_id", lc.cfg.id, "addr", lc.bind, "protocol", lc.cfg.protocol)
+			continue
+		}
+		l.cfg.Store(lc.cfg)
+		l.log = rt.log.With("listener_id", lc.cfg.id)
+		// A higher connection limit may let the accept loop go on.
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	for key, l := range rt.listeners {
+		if _, ok := want.listeners[key]; ok {
+			continue
+		}
+		delete(rt.listeners, key)
+		rt.log.Info("listener removed, draining", "listener_id", l.cfg.Load().id, "addr", key)
+		go func() {
+			dctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
+			defer cancel()
+			l.drain(dctx)
+		}()
+	}
+	for id, p := range rt.pools {
+		if _, ok := want.pools[id]; !ok {
+			delete(rt.pools, id)
+			p.close()
+		}
+	}
+	rt.traffic = want.traffic
+	rt.cfg.Store(cfg)
+	return nil
+}
+
+// Shutdown stops accepting on every listener and waits for open connections
+// to finish until ctx is done, then closes what is left.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	rt.mu.Lock()
+	rt.closed = true
+	ls := make([]*listener, 0, len(rt.listeners))
+	for _, l := range rt.listeners {
+		ls = append(ls, l)
+	}
+	rt.listeners = map[string]*listener{}
+	rt.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.drain(ctx) }()
+	}
+	wg.Wait()
+	rt.mu.Lock()
+	for _, p := range rt.pools {
+		p.close()
+	}
+	rt.mu.Unlock()
+	return ctx.Err()
+}
+
+func listenTCP(ctx context.Context, addr string) (*net.TCPListener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return ln.(*net.TCPListener), nil
+}

@@ -1,0 +1,242 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const oneTCPPool = `
+loadbalancers:
+  - name: lb
+    vip_address: 127.0.0.1
+    listeners:
+      - name: tcp
+        protocol: TCP
+        protocol_port: {{.Port}}
+        {{- if .Extra}}
+        {{.Extra}}
+        {{- end}}
+        default_pool:
+          name: pool
+          protocol: TCP
+          lb_algorithm: {{.Algorithm}}
+          members:
+          {{- range .Backends}}
+            - {address: 127.0.0.1, protocol_port: {{port .}}}
+          {{- end}}
+`
+
+// echoServer answers each connection with everything it received, after the
+// client half-closes, then closes. It records which connections it saw.
+func echoServer(t *testing.T) (addr string, conns *int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n int64
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			n++
+			mu.Unlock()
+			go func() {
+				defer c.Close()
+				data, err := io.ReadAll(c) // until the client's FIN
+				if err != nil {
+					return
+				}
+				c.Write(data)
+			}()
+		}
+	}()
+	return ln.Addr().String(), &n
+}
+
+// TestTCPEchoWithHalfClose: the client sends, half-closes, and still gets
+// the whole answer back; the proxy passes the FIN on and keeps the other
+// direction open.
+func TestTCPEchoWithHalfClose(t *testing.T) {
+	echo, _ := echoServer(t)
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneTCPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{echo}}))
+	payload := make([]byte, 3<<20)
+	rand.Read(payload)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		c.Write(payload)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	mustf(t, err == nil, "read: %v", err)
+	mustf(t, bytes.Equal(got, payload), "echo: %d bytes back, want %d identical", len(got), len(payload))
+	// Stats count both directions.
+	var id string
+	for _, l := range rt.cfg.Load().LoadBalancers[0].Listeners {
+		id = l.ID
+	}
+	st, ok := rt.ListenerStats(id)
+	mustf(t, ok && st.BytesIn == int64(len(payload)) && st.BytesOut == int64(len(payload)) && st.TotalConnections == 1,
+		"stats = %+v, want %d bytes each way and 1 connection", st, len(payload))
+}
+
+func TestTCPRoundRobinAndRefusedMember(t *testing.T) {
+	echo1, n1 := echoServer(t)
+	echo2, n2 := echoServer(t)
+	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := freePort(t)
+	startRuntime(t, config(t, oneTCPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{echo1, dead, echo2}}))
+	for i := range 60 {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := []byte(fmt.Sprintf("hello %d", i))
+		c.Write(msg)
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		c.Close()
+		mustf(t, err == nil && bytes.Equal(got, msg), "connection %d: got %q, %v (a refusing member must not cause errors)", i, got, err)
+	}
+	mustf(t, *n1+*n2 == 60 && *n1 >= 25 && *n2 >= 25, "members got %d and %d connections of 60", *n1, *n2)
+}
+
+// TestTimeouts checks each of the listener's timeouts fires.
+func TestTimeouts(t *testing.T) {
+	t.Run("timeout_client_data closes an idle client", func(t *testing.T) {
+		echo, _ := echoServer(t)
+		p := freePort(t)
+		startRuntime(t, config(t, oneTCPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{echo}, Extra: "timeout_client_data: 300\n        timeout_member_data: 300"}))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		took := time.Since(start)
+		mustf(t, err != nil && !isTimeout(err), "idle connection was not closed by the proxy: %v", err)
+		mustf(t, took >= 250*time.Millisecond && took < 2*time.Second, "closed after %v, want about 300ms", took)
+	})
+	t.Run("timeout_client_data does not cut an active stream", func(t *testing.T) {
+		echo, _ := echoServer(t)
+		p := freePort(t)
+		startRuntime(t, config(t, oneTCPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{echo}, Extra: "timeout_client_data: 300\n        timeout_member_data: 300"}))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Trickle for 1.5s, five times the timeout, a byte every 100ms.
+		for i := range 15 {
+			time.Sleep(100 * time.Millisecond) // the traffic pattern under test, not synchronisation
+			if _, err := c.Write([]byte{byte('a' + i)}); err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		mustf(t, err == nil && string(got) == "abcdefghijklmno", "trickling stream: got %q, %v", got, err)
+	})
+	t.Run("timeout_member_data gives 504", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+			}
+		}()
+		p := freePort(t)
+		startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{ln.Addr().String()}, Extra: "timeout_member_data: 300"}))
+		start := time.Now()
+		resp := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", p), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		mustf(t, len(resp) > 12 && resp[:12] == "HTTP/1.1 504", "got %q", resp)
+		mustf(t, time.Since(start) < 2*time.Second, "504 took %v", time.Since(start))
+	})
+	t.Run("timeout_member_connect gives up on a member that does not accept", func(t *testing.T) {
+		stuck := unacceptingListener(t)
+		p := freePort(t)
+		startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{stuck}, Extra: "timeout_member_connect: 200"}))
+		start := time.Now()
+		resp := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", p), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		took := time.Since(start)
+		mustf(t, len(resp) > 12 && resp[:12] == "HTTP/1.1 503", "got %q", resp)
+		// Four attempts (retries 3) of 200ms each.
+		mustf(t, took >= 700*time.Millisecond && took < 3*time.Second, "connect timeouts took %v, want about 4×200ms", took)
+	})
+	t.Run("timeout_client_data cuts a slow request head", func(t *testing.T) {
+		echo, _ := echoServer(t)
+		p := freePort(t)
+		startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{echo}, Extra: "timeout_client_data: 300"}))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n") // and never the end
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, _ := io.ReadAll(c)
+		mustf(t, bytes.HasPrefix(got, []byte("HTTP/1.1 408")), "slow head: got %q, want 408", got)
+	})
+}
+
+// unacceptingListener returns the address of a socket whose accept queue is
+// full (backlog 0, one connection already waiting) and that never accepts:
+// further connects on loopback hang until they time out.
+func unacceptingListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the queue.
+	for range 2 {
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		if c, err := d.Dial("tcp", addr); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	d := net.Dialer{Timeout: 100 * time.Millisecond}
+	if c, err := d.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Skip("this kernel accepts connections beyond a full backlog; cannot test connect timeouts")
+	}
+	return addr
+}

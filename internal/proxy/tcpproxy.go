@@ -1,0 +1,75 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"lbd/internal/balancer"
+)
+
+// serveTCP forwards one client connection to a member, byte for byte in both
+// directions. A half-close is passed on (the side that finished sending gets
+// a FIN towards its peer and the other direction goes on); an error or idle
+// timeout on either side closes both.
+func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
+	p := cfg.pool
+	if p == nil {
+		return // no pool: HAProxy closes the connection
+	}
+	ctx := context.Background()
+	m, member, _, err := p.connect(ctx, remote, cfg.connectTimeout, nil)
+	if err != nil {
+		cfg.traffic.RequestErrors.Add(1)
+		cfg.log.Debug("no member for connection", "client", remote, "err", err)
+		return
+	}
+	defer m.Release()
+	defer member.Close()
+	m.Traffic.Active.Add(1)
+	defer m.Traffic.Active.Add(-1)
+	if err := bridge(client, member, cfg, m); err != nil {
+		cfg.log.Debug("tcp connection ended", "client", remote, "member", m.Addr, "err", err)
+	}
+}
+
+// bridge copies both ways between a client and a member connection until
+// both directions end. A half-close is passed on: the side that finished
+// sending gets its peer a FIN, and the other direction goes on. An error or
+// idle timeout on either side closes both.
+func bridge(client, member *net.TCPConn, cfg *listenerConfig, m *balancer.Member) error {
+	var act activity
+	act.touch(time.Now())
+	upDone := make(chan error, 1)
+	go func() {
+		_, err := pipe(member, client, cfg.clientTimeout, &act, &cfg.traffic.BytesIn, &m.Traffic.BytesIn)
+		if err == nil {
+			member.CloseWrite()
+		} else {
+			// Unblock the other direction: the connection is over.
+			client.SetLinger(0)
+			client.Close()
+			member.Close()
+		}
+		upDone <- err
+	}()
+	_, err := pipe(client, member, cfg.memberTimeout, &act, &cfg.traffic.BytesOut, &m.Traffic.BytesOut)
+	if err == nil {
+		client.CloseWrite()
+	} else {
+		member.Close()
+		client.Close()
+	}
+	upErr := <-upDone
+	if err := errors.Join(err, upErr); err != nil && !isClosedOrReset(err) {
+		return err
+	}
+	return nil
+}
+
+func isClosedOrReset(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, errIdle)
+}

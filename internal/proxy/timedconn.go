@@ -1,0 +1,71 @@
+package proxy
+
+import (
+	"net"
+	"time"
+)
+
+// timedConn gives a connection inactivity timeouts on reads and writes
+// without a deadline syscall per operation: a deadline is pushed forward
+// only when less than 7/8 of its timeout is left, so it fires after between
+// 7/8 and all of the timeout without traffic, and a busy connection resets it
+// at most every timeout/8. A zero timeout means none, as in HAProxy.
+type timedConn struct {
+	*net.TCPConn
+	readTimeout, writeTimeout   time.Duration
+	readDeadline, writeDeadline time.Time
+}
+
+func (t *timedConn) Read(p []byte) (int, error) {
+	if t.readTimeout > 0 {
+		now := time.Now()
+		if t.readDeadline.Sub(now) < t.readTimeout-t.readTimeout/8 {
+			t.readDeadline = now.Add(t.readTimeout)
+			t.TCPConn.SetReadDeadline(t.readDeadline)
+		}
+	}
+	return t.TCPConn.Read(p)
+}
+
+func (t *timedConn) Write(p []byte) (int, error) {
+	if t.writeTimeout > 0 {
+		now := time.Now()
+		if t.writeDeadline.Sub(now) < t.writeTimeout-t.writeTimeout/8 {
+			t.writeDeadline = now.Add(t.writeTimeout)
+			t.TCPConn.SetWriteDeadline(t.writeDeadline)
+		}
+	}
+	return t.TCPConn.Write(p)
+}
+
+// setTimeouts changes the timeouts; the next operation arms them.
+func (t *timedConn) setTimeouts(read, write time.Duration) {
+	if read != t.readTimeout || write != t.writeTimeout {
+		t.readTimeout, t.writeTimeout = read, write
+		t.forget()
+	}
+}
+
+// forget makes the next operation set its deadline afresh, after someone
+// else (a splice, a drain) changed the connection's deadlines.
+func (t *timedConn) forget() {
+	t.forgetRead()
+	t.forgetWrite()
+}
+
+// forgetRead is forget for the read side only; a goroutine copying into the
+// connection may use it while another writes to it.
+func (t *timedConn) forgetRead() {
+	t.readDeadline = time.Time{}
+	if t.readTimeout == 0 {
+		t.TCPConn.SetReadDeadline(time.Time{})
+	}
+}
+
+// forgetWrite is forget for the write side only.
+func (t *timedConn) forgetWrite() {
+	t.writeDeadline = time.Time{}
+	if t.writeTimeout == 0 {
+		t.TCPConn.SetWriteDeadline(time.Time{})
+	}
+}

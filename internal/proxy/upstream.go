@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"bufio"
+	"net"
+	"sync"
+	"time"
+
+	"lbd/internal/balancer"
+)
+
+const (
+	// maxIdlePerMember bounds the keep-alive connections kept per member.
+	maxIdlePerMember = 256
+	// idleUpstreamTTL drops pooled connections older than this: members
+	// close idle keep-alive connections after a while (Apache's default is
+	// 5s), and a connection found dead costs a retry.
+	idleUpstreamTTL = 4 * time.Second
+	upstreamBufSize = 16 << 10
+)
+
+// upstreamConn is a keep-alive HTTP connection to one member.
+type upstreamConn struct {
+	tc        timedConn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	state     *balancer.State // which member it belongs to
+	idleSince time.Time
+	used      bool // has carried a request before: it may have gone stale
+}
+
+func newUpstreamConn(c *net.TCPConn, st *balancer.State) *upstreamConn {
+	uc := &upstreamConn{tc: timedConn{TCPConn: c}, state: st}
+	uc.br = bufio.NewReaderSize(&uc.tc, upstreamBufSize)
+	uc.bw = bufio.NewWriterSize(&uc.tc, upstreamBufSize)
+	return uc
+}
+
+func (uc *upstreamConn) close() { uc.tc.Close() }
+
+// idlePool keeps keep-alive connections to a pool's members for reuse by any
+// client connection. Client connections also cache a few of their own (see
+// httpConn.cache), so this shared pool is touched when a client connection
+// starts, misses or ends, not on every request.
+type idlePool struct {
+	mu sync.Mutex
+	// conns has a key for every member of the pool that may take traffic,
+	// with or without idle connections; a connection to any other is closed
+	// when offered back.
+	conns map[*balancer.State][]*upstreamConn
+}
+
+func newIdlePool() *idlePool { return &idlePool{conns: map[*balancer.State][]*upstreamConn{}} }
+
+// get returns the most recently used live connection to the member, or nil.
+func (ip *idlePool) get(st *balancer.State, now time.Time) *upstreamConn {
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	list := ip.conns[st]
+	for len(list) > 0 {
+		uc := list[len(list)-1]
+		list = list[:len(list)-1]
+		if now.Sub(uc.idleSince) < idleUpstreamTTL {
+			ip.conns[st] = list
+			return uc
+		}
+		uc.close()
+	}
+	if list != nil {
+		ip.conns[st] = list // keep the key: it marks a member the pool has
+	}
+	return nil
+}
+
+// put offers a connection back; it is closed when the member's list is
+// full or the member is gone.
+func (ip *idlePool) put(uc *upstreamConn, now time.Time) {
+	uc.idleSince = now
+	ip.mu.Lock()
+	list, known := ip.conns[uc.state]
+	if !known || len(list) >= maxIdlePerMember {
+		ip.mu.Unlock()
+		uc.close()
+		return
+	}
+	ip.conns[uc.state] = append(list, uc)
+	ip.mu.Unlock()
+}
+
+// retain sets the members the pool keeps connections for and closes the idle
+// connections of every other member. nil closes everything.
+func (ip *idlePool) retain(members []*balancer.Member) {
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	keep := make(map[*balancer.State][]*upstreamConn, len(members))
+	for _, m := range members {
+		if m.Enabled && m.Weight > 0 {
+			keep[m.State] = ip.conns[m.State]
+		}
+	}
+	for st, list := range ip.conns {
+		if _, ok := keep[st]; !ok {
+			for _, uc := range list {
+				uc.close()
+			}
+		}
+	}
+	if members == nil {
+		keep = nil
+	}
+	ip.conns = keep
+}

@@ -1,0 +1,35 @@
+// Package stats holds the data plane's traffic counters: plain atomics that
+// the forwarding paths bump and that the API and metrics read when asked.
+// Nothing here locks, allocates or looks anything up per request.
+package stats
+
+import "sync/atomic"
+
+// Traffic counts what passes through a listener or reaches a member.
+// It must not be copied.
+type Traffic struct {
+	Active        atomic.Int64  // connections open now
+	Connections   atomic.Uint64 // connections accepted (listener) or opened (member)
+	BytesIn       atomic.Uint64 // from clients towards members
+	BytesOut      atomic.Uint64 // from members towards clients
+	Requests      atomic.Uint64 // HTTP requests
+	RequestErrors atomic.Uint64 // requests refused or failed (Octavia's request_errors)
+	Responses     [6]atomic.Uint64
+	ConnectErrors atomic.Uint64 // member connects that failed
+	Retries       atomic.Uint64 // connect retries on the same member
+	Redispatches  atomic.Uint64 // connect retries moved to another member
+	Denied        atomic.Uint64 // connections refused by allowed_cidrs
+}
+
+// CountResponse counts a response by status class: 1xx..5xx, anything else
+// in the last slot.
+func (t *Traffic) CountResponse(status int) {
+	class := status / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	t.Responses[class].Add(1)
+}
+
+// ResponseClasses are the labels of Traffic.Responses, index by index.
+var ResponseClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
