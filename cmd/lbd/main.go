@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"lbd/internal/controlplane"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
 )
@@ -36,6 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long a removed listener waits for its connections")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight work before exiting")
+	var apiFlags controlplane.Flags
+	apiFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -58,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer enc.Close()
 		return enc.Encode(cfg)
 	}
+	cpOpts, err := apiFlags.Options(os.Getenv)
+	if err != nil {
+		return err
+	}
 
 	// Signals are taken before the first listener opens, so a SIGTERM
 	// during start-up still drains.
@@ -66,17 +73,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 
 	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain})
-	if err := rt.Apply(ctx, cfg); err != nil {
+	// The control plane owns the desired state: the file plus what the API
+	// changed (stored under --state-dir), and applies it to the runtime.
+	cp, err := controlplane.New(cpOpts, rt, log)
+	if err != nil {
+		return err
+	}
+	if err := cp.SetFileConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	log.Info("lbd started", "config", *configPath, "load_balancers", len(cfg.LoadBalancers))
+	log.Info("lbd started", "config", *configPath, "load_balancers", len(cp.Config().LoadBalancers))
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	apiDone := make(chan struct{})
+	go func() {
+		defer close(apiDone)
+		// The data plane keeps serving if the API cannot: log, do not exit.
+		if err := cp.Serve(apiCtx); err != nil {
+			log.Error("Octavia API stopped", "addr", cpOpts.APIAddr, "err", err.Error())
+		}
+	}()
+	stopped := false
+	closeAPI := func() {
+		if !stopped {
+			stopped = true
+			stopAPI()
+			<-apiDone
+		}
+	}
+	defer closeAPI()
 
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			reload(ctx, rt, *configPath, log)
+			reload(ctx, cp, *configPath, log)
 		default:
 			log.Info("shutting down", "signal", sig.String(), "timeout", *shutdown)
+			closeAPI() // no API change may start while the listeners drain
 			sctx, cancel := context.WithTimeout(ctx, *shutdown)
 			err := rt.Shutdown(sctx)
 			cancel()
@@ -90,17 +122,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// reload re-reads the config file and applies it; a bad file is refused and
-// the running config stays.
-func reload(ctx context.Context, rt *proxy.Runtime, path string, log *slog.Logger) {
+// reload re-reads the config file and merges it into the desired state; a
+// bad file is refused and the running config stays.
+func reload(ctx context.Context, cp *controlplane.ControlPlane, path string, log *slog.Logger) {
 	cfg, err := octavia.LoadFile(path)
 	if err != nil {
 		log.Error("reload refused: config is invalid; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}
-	if err := rt.Apply(ctx, cfg); err != nil {
+	if err := cp.SetFileConfig(ctx, cfg); err != nil {
 		log.Error("reload failed; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}
-	log.Info("reloaded", "config", path, "load_balancers", len(cfg.LoadBalancers))
+	log.Info("reloaded", "config", path, "load_balancers", len(cp.Config().LoadBalancers))
 }
