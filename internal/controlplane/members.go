@@ -146,10 +146,10 @@ func (cp *ControlPlane) DeleteMember(ctx context.Context, poolID, id string) err
 
 // ReplaceMembers implements api.Service, Octavia's batch member update:
 // members are matched by address and port; a match takes the new
-// attributes (unset ones back to their defaults, as in Octavia, but the
-// name kept when none is given), a new address and port is created, and,
-// unless additive, members left out are deleted. A batch that changes
-// nothing is a no-op.
+// attributes, as Octavia does: weight, backup, admin_state_up and the
+// monitor address and port go back to their defaults when not given, while
+// name, subnet_id and tags are kept. A new address and port is created,
+// and, unless additive, members left out are deleted.
 func (cp *ControlPlane) ReplaceMembers(ctx context.Context, poolID string, members []*octavia.Member, additive bool) error {
 	for _, m := range members {
 		if err := checkUUIDs("subnet_id", m.SubnetID); err != nil {
@@ -184,6 +184,12 @@ func (cp *ControlPlane) ReplaceMembers(ctx context.Context, poolID string, membe
 					m.ID = o.ID
 					if m.Name == "" {
 						m.Name = o.Name
+					}
+					if m.SubnetID == "" {
+						m.SubnetID = o.SubnetID
+					}
+					if m.Tags == nil {
+						m.Tags = o.Tags
 					}
 					t.updated = append(t.updated, m.ID)
 				} else {

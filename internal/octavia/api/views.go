@@ -138,11 +138,12 @@ type PoolBase struct {
 	ALPNProtocols      []string            `json:"alpn_protocols"`
 }
 
-// Pool is a pool as GET, PUT and lists render it.
+// Pool is a pool as GET, PUT and lists render it. Octavia leaves
+// healthmonitor_id out, rather than null, when the pool has no monitor.
 type Pool struct {
 	PoolBase
 	Loadbalancers   []IDRef `json:"loadbalancers"`
-	HealthMonitorID *string `json:"healthmonitor_id"`
+	HealthMonitorID *string `json:"healthmonitor_id,omitempty"`
 	Members         []IDRef `json:"members"`
 }
 
