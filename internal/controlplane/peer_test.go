@@ -2,20 +2,15 @@ package controlplane_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"testing"
 	"time"
 
 	"lbd/internal/controlplane"
-	"lbd/internal/octavia"
+	"lbd/internal/lbdtest"
 	"lbd/internal/octavia/auth"
-	"lbd/internal/proxy"
 )
 
 // The OpenStack peer (../shared/peers/openstack-up.sh): real Keystone,
@@ -82,40 +77,14 @@ func peerSubnet(t *testing.T, token, name string) string {
 	return body.Subnets[0].ID
 }
 
-// startLBD runs lbd's control plane and real data plane in the test
-// process, behind the peer's Keystone, on a free loopback port, and
-// returns its API base URL. VIPs are on vip (a loopback address).
+// startLBD runs lbd (control plane and real data plane) in the test
+// process behind the peer's Keystone, and returns its API base URL. VIPs
+// are on vip (a loopback address).
 func startLBD(t *testing.T, vip string) string {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ks, err := auth.NewKeystone(auth.KeystoneOptions{URL: peerKeystone, Username: "admin", Password: "secret", ProjectName: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := proxy.New(log, proxy.Options{DrainTimeout: time.Second})
-	cp, err := controlplane.New(controlplane.Options{StateDir: t.TempDir(), VIPAddress: vip, Auth: ks,
-		WWWAuthenticate: ks.WWWAuthenticate()}, rt, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := cp.SetFileConfig(ctx, &octavia.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cp.ServeListener(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("API server: %v", err)
-		}
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		rt.Shutdown(sctx)
-	})
-	return "http://" + ln.Addr().String()
+	return lbdtest.Start(t, controlplane.Options{VIPAddress: vip, Auth: ks, WWWAuthenticate: ks.WWWAuthenticate()}).URL
 }
