@@ -93,6 +93,8 @@ type env struct {
 	dir string
 	// token is sent as X-Auth-Token when set.
 	token string
+	// base overrides srv's URL.
+	base string
 }
 
 // newEnv starts a control plane on dir (a fresh temporary directory when
@@ -139,7 +141,11 @@ func (e *env) do(method, path string, body any) (int, map[string]any) {
 		}
 		rd = bytes.NewReader(data)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	base := e.base
+	if base == "" {
+		base = e.srv.URL
+	}
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		e.t.Fatal(err)
 	}
