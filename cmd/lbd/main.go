@@ -18,6 +18,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"lbd/internal/controlplane"
+	"lbd/internal/health"
+	"lbd/internal/metrics"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
 )
@@ -37,6 +39,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long a removed listener waits for its connections")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight work before exiting")
+	var passive health.Passive
+	passiveOn := fs.Bool("passive-health", true, "eject members after consecutive failures of live traffic, before the active checks notice")
+	fs.IntVar(&passive.Failures, "passive-failures", health.DefaultPassiveFailures, "consecutive failures that eject a member")
+	fs.BoolVar(&passive.ServerErrors, "passive-5xx", false, "count 5xx responses as passive failures")
+	fs.DurationVar(&passive.Ejection, "passive-ejection", health.DefaultEjection, "first ejection; doubles on repeats up to --passive-max-ejection")
+	fs.DurationVar(&passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
 	var apiFlags controlplane.Flags
 	apiFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -72,7 +81,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain})
+	passive.Disabled = !*passiveOn
+	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain, Passive: passive})
+	metricsHandler := metrics.Handler(rt)
+	rt.SetMetrics(metricsHandler)
+	if *adminAddr != "" {
+		stopAdmin, err := serveAdmin(ctx, *adminAddr, metricsHandler, log)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	}
 	// The control plane owns the desired state: the file plus what the API
 	// changed (stored under --state-dir), and applies it to the runtime.
 	cp, err := controlplane.New(cpOpts, rt, log)
@@ -105,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			reload(ctx, cp, *configPath, log)
+			reload(ctx, cp, rt, *configPath, log)
 		default:
 			log.Info("shutting down", "signal", sig.String(), "timeout", *shutdown)
 			closeAPI() // no API change may start while the listeners drain
@@ -124,13 +143,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // reload re-reads the config file and merges it into the desired state; a
 // bad file is refused and the running config stays.
-func reload(ctx context.Context, cp *controlplane.ControlPlane, path string, log *slog.Logger) {
+func reload(ctx context.Context, cp *controlplane.ControlPlane, rt *proxy.Runtime, path string, log *slog.Logger) {
 	cfg, err := octavia.LoadFile(path)
 	if err != nil {
+		rt.RecordRejected()
 		log.Error("reload refused: config is invalid; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}
 	if err := cp.SetFileConfig(ctx, cfg); err != nil {
+		if errors.Is(err, controlplane.ErrRefused) {
+			rt.RecordRejected() // refused before reaching the runtime, which counts its own
+		}
 		log.Error("reload failed; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}

@@ -119,7 +119,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	port := freePort(t)
 	writeConfig(t, cfgPath, port, slow.Addr())
 	var logs syncBuffer
-	cmd := exec.Command(binary(t), "--config", cfgPath)
+	cmd := exec.Command(binary(t), "--config", cfgPath, "--admin-addr", "127.0.0.1:0")
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestSIGHUPReload(t *testing.T) {
 	port := freePort(t)
 	writeConfig(t, cfgPath, port, a.Addr())
 	var logs syncBuffer
-	cmd := exec.Command(binary(t), "--config", cfgPath)
+	cmd := exec.Command(binary(t), "--config", cfgPath, "--admin-addr", "127.0.0.1:0")
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,42 @@ type State struct {
 
 	// Traffic is the data plane's counters for this member.
 	Traffic stats.Traffic
+
+	observer atomic.Pointer[observerBox]
+}
+
+// TrafficObserver learns how live traffic to a member went, for passive
+// health checks. Its methods are called on the request path and must be
+// cheap.
+type TrafficObserver interface {
+	Success()
+	ConnectFailure()
+	ServerError()
+}
+
+type observerBox struct{ o TrafficObserver }
+
+type noObserver struct{}
+
+func (noObserver) Success()        {}
+func (noObserver) ConnectFailure() {}
+func (noObserver) ServerError()    {}
+
+// SetObserver sets who hears about the member's live traffic; nil: nobody.
+func (s *State) SetObserver(o TrafficObserver) {
+	if o == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&observerBox{o})
+}
+
+// Observer returns the member's traffic observer, a no-op one when unset.
+func (s *State) Observer() TrafficObserver {
+	if b := s.observer.Load(); b != nil {
+		return b.o
+	}
+	return noObserver{}
 }
 
 // NewState returns the state of a member that has not been checked yet. It

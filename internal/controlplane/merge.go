@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +12,10 @@ import (
 
 	"lbd/internal/octavia"
 )
+
+// ErrRefused marks a config file SetFileConfig refused before it reached
+// the data plane: it conflicts with load balancers the API created.
+var ErrRefused = errors.New("config refused")
 
 // SetFileConfig makes cfg (the config file, loaded and normalized by
 // octavia.LoadFile) the file's part of the desired state, merges it with the
@@ -37,11 +43,11 @@ func (cp *ControlPlane) SetFileConfig(ctx context.Context, cfg *octavia.Config) 
 	st, err := merge(cp.st, cfg, cp.now().UTC(), cp.log)
 	cp.mu.Unlock()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	for _, lb := range st.LoadBalancers {
 		if err := checkBinds(st, lb); err != nil {
-			return err
+			return fmt.Errorf("%w: load balancer %s: %w", ErrRefused, lb.Name, err)
 		}
 	}
 	if err := cp.apply(ctx, st.config()); err != nil {

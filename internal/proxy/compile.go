@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"lbd/internal/health"
 	"lbd/internal/octavia"
 	"lbd/internal/stats"
 )
@@ -17,6 +18,7 @@ import (
 type plan struct {
 	listeners map[string]*plannedListener // by bind key
 	pools     map[string]*octavia.Pool    // by pool ID
+	health    map[string]*healthPlan      // by pool ID
 	traffic   map[string]*stats.Traffic   // by listener ID
 }
 
@@ -35,8 +37,12 @@ func (rt *Runtime) plan(cfg *octavia.Config) (*plan, error) {
 	p := &plan{
 		listeners: map[string]*plannedListener{},
 		pools:     map[string]*octavia.Pool{},
+		health:    map[string]*healthPlan{},
 		traffic:   map[string]*stats.Traffic{},
 	}
+	// A pool's checks connect within its listeners' timeout_member_connect;
+	// a pool several listeners share takes the smallest.
+	connectMS := map[string]int{}
 	for _, lb := range cfg.LoadBalancers {
 		if !lb.Enabled() {
 			continue // an administratively down load balancer serves nothing
@@ -71,6 +77,32 @@ func (rt *Runtime) plan(cfg *octavia.Config) (*plan, error) {
 			lc.traffic = tr
 			p.traffic[l.ID] = tr
 			p.listeners[key] = &plannedListener{bind: bind, poolID: l.DefaultPoolID, cfg: lc}
+			if l.DefaultPoolID != "" {
+				ms := octavia.IntOr(l.TimeoutMemberConnect, octavia.DefaultTimeoutMemberConnect)
+				if cur, ok := connectMS[l.DefaultPoolID]; !ok || ms < cur {
+					connectMS[l.DefaultPoolID] = ms
+				}
+			}
+		}
+	}
+	needPing := false
+	for id, pool := range p.pools {
+		ms, ok := connectMS[id]
+		if !ok {
+			ms = octavia.DefaultTimeoutMemberConnect
+		}
+		hp, err := planHealth(pool, ms, rt.opts.Passive)
+		if err != nil {
+			return nil, err
+		}
+		p.health[id] = hp
+		needPing = needPing || (pool.HealthMonitor != nil && pool.HealthMonitor.Type == octavia.MonitorPING && pool.HealthMonitor.Enabled())
+	}
+	if needPing {
+		// Refuse a PING monitor lbd cannot run before changing anything,
+		// with the error that says how to fix it.
+		if _, err := health.NewPingChecker(health.PingAuto); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil

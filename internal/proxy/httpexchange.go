@@ -94,30 +94,72 @@ send:
 			return ex.fail(502, fmt.Errorf("send request: %w", err))
 		}
 	}
+	sent := time.Now()
 	if err := ex.readResponseHead(); err != nil {
 		if berr := ex.stopBody(); berr != nil && !errors.Is(berr, errMemberFailed) {
 			return ex.bodyFailed(berr)
 		}
-		// A pooled connection the member closed while idle fails here
-		// with nothing received. A request without a body is safe to send
-		// again on a fresh connection (browsers and HAProxy do the same).
-		if ex.uc.used && !ex.hasBody && !retried && len(hc.resp.buf) == 0 && !isTimeout(err) {
+		if !retried && ex.retryable(err) {
 			retried = true
-			ex.uc.close()
-			raw, derr := dialMember(context.Background(), ex.m.Addr, ex.cfg.connectTimeout)
-			if derr != nil {
-				ex.m.Traffic.ConnectErrors.Add(1)
-				return ex.fail(502, fmt.Errorf("reconnect after stale connection: %w", derr))
+			if err := ex.moveToAnotherConnection(); err != nil {
+				return ex.fail(503, err)
 			}
-			ex.m.Traffic.Connections.Add(1)
-			ex.m.Traffic.Retries.Add(1)
-			ex.uc = newUpstreamConn(raw, ex.m.State)
-			ex.uc.tc.setTimeouts(ex.cfg.memberTimeout, ex.cfg.memberTimeout)
 			goto send
 		}
 		return ex.fail(gatewayStatus(err), err)
 	}
+	ex.m.Traffic.ResponseTime.Observe(time.Since(sent))
+	if hc.resp.status >= 500 {
+		ex.m.Observer().ServerError()
+	} else {
+		ex.m.Observer().Success()
+	}
 	return ex.relayResponse(hc)
+}
+
+// retryable reports whether a request whose response failed can be sent
+// again: only when the member sent nothing back, the request has no body
+// (nothing to replay), and either its method is idempotent (RFC 9110
+// §9.2.2 lets a proxy retry those) or it went over a pooled connection,
+// which the member most likely closed while it was idle. A timeout is not
+// retried: the member may still be working on it.
+func (ex *exchange) retryable(err error) bool {
+	if ex.hasBody || ex.upgrade || len(ex.hc.resp.buf) > 0 || isTimeout(err) {
+		return false
+	}
+	return ex.uc.used || isIdempotent(ex.hc.req.method)
+}
+
+func isIdempotent(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// moveToAnotherConnection drops the failed member connection and connects
+// the request anew: to another member when one is ready (redispatch), else
+// to a fresh connection to the same one.
+func (ex *exchange) moveToAnotherConnection() error {
+	failed := ex.m
+	ex.uc.close()
+	if !ex.uc.used {
+		failed.Observer().ConnectFailure() // a fresh connection that died unanswered
+	}
+	m, raw, uc, err := ex.cfg.pool.connect(context.Background(), ex.hc.remote, ex.cfg.connectTimeout, nil, failed)
+	if err != nil {
+		return fmt.Errorf("retry after member %s failed: %w", failed.ID, err)
+	}
+	failed.Release()
+	ex.m = m
+	if uc == nil {
+		uc = newUpstreamConn(raw, m.State)
+	}
+	uc.tc.setTimeouts(ex.cfg.memberTimeout, ex.cfg.memberTimeout)
+	ex.uc = uc
+	m.Traffic.Requests.Add(1)
+	return nil
 }
 
 // bodyGrace is how long a response that is complete waits for the request

@@ -77,13 +77,16 @@ func serveHTTP(l *listener, c *net.TCPConn, remote netip.AddrPort, st *connState
 			return
 		}
 		cfg = l.cfg.Load() // the config may have changed while the connection was idle
+		start := time.Now()
 		cfg.traffic.Requests.Add(1)
 		if err := hc.req.parseRequest(); err != nil {
 			cfg.traffic.RequestErrors.Add(1)
 			hc.writeError(headErrorStatus(err), false)
 			return
 		}
-		if !hc.forward(cfg) || l.draining.Load() {
+		keep := hc.forward(cfg)
+		cfg.traffic.RequestTime.Observe(time.Since(start))
+		if !keep || l.draining.Load() {
 			return
 		}
 	}
@@ -118,14 +121,15 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 	}
 	hc.client.TCPConn.SetNoDelay(true)
 
-	m, raw, uc, err := p.connect(context.Background(), hc.remote, cfg.connectTimeout, hc.reuse(p))
+	m, raw, uc, err := p.connect(context.Background(), hc.remote, cfg.connectTimeout, hc.reuse(p), nil)
 	if err != nil {
 		hc.writeError(503, clientKeep && !hasBody)
 		return clientKeep && !hasBody
 	}
-	defer m.Release()
 	if uc == nil {
 		uc = newUpstreamConn(raw, m.State)
+	} else {
+		m.Traffic.Reuses.Add(1)
 	}
 	uc.tc.setTimeouts(cfg.memberTimeout, cfg.memberTimeout)
 	if uc.used && hasBody && !alive(uc) {
@@ -134,6 +138,7 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 		raw, err := dialMember(context.Background(), m.Addr, cfg.connectTimeout)
 		if err != nil {
 			m.Traffic.ConnectErrors.Add(1)
+			m.Release()
 			hc.writeError(503, false)
 			return false
 		}
@@ -145,7 +150,14 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 
 	ex := exchange{hc: hc, cfg: cfg, m: m, uc: uc, upgrade: upgrade, clientKeep: clientKeep, hasBody: hasBody}
 	keep, err := ex.run()
-	if err != nil && !errors.Is(err, errClientGone) {
+	m = ex.m // a retry may have moved the request to another member
+	m.Release()
+	switch {
+	case err == nil:
+	case errors.Is(err, errClientGone):
+		m.Traffic.ClientAborts.Add(1)
+	default:
+		m.Traffic.MemberAborts.Add(1)
 		cfg.log.Debug("request failed", "client", hc.remote, "member", m.Addr, "err", err)
 	}
 	return keep

@@ -69,6 +69,9 @@ type listener struct {
 // connState lets a drain tell idle keep-alive connections from busy ones.
 type connState struct {
 	idle atomic.Bool
+	// closeOnDrain: the connection is served by net/http (PROMETHEUS),
+	// which resets deadlines itself, so a drain closes it outright.
+	closeOnDrain atomic.Bool
 }
 
 func newListener(key string, ln *net.TCPListener, rt *Runtime, log *slog.Logger) *listener {
@@ -129,7 +132,7 @@ func (l *listener) serve() {
 		l.conns[c] = st
 		l.mu.Unlock()
 		l.active.Add(1)
-		cfg.traffic.Active.Add(1)
+		cfg.traffic.NoteActive(cfg.traffic.Active.Add(1))
 		cfg.traffic.Connections.Add(1)
 		l.wg.Add(1)
 		go l.handle(c, cfg, remote, st)
@@ -154,6 +157,7 @@ func (l *listener) handle(c *net.TCPConn, cfg *listenerConfig, remote netip.Addr
 	case octavia.ProtocolHTTP:
 		serveHTTP(l, c, remote, st)
 	case octavia.ProtocolPrometheus:
+		st.closeOnDrain.Store(true) // scrapes are short: a drain may cut them
 		l.rt.servePrometheus(c)
 	default: // TCP, and HTTPS passed through as TCP
 		serveTCP(cfg, c, remote)
@@ -189,7 +193,10 @@ func (l *listener) wakeIdle() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for c, st := range l.conns {
-		if st.idle.Load() {
+		switch {
+		case st.closeOnDrain.Load():
+			c.Close()
+		case st.idle.Load():
 			c.SetReadDeadline(time.Now())
 		}
 	}

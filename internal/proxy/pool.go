@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"lbd/internal/balancer"
+	"lbd/internal/health"
 	"lbd/internal/octavia"
 )
 
@@ -26,18 +28,59 @@ var errNoMember = errors.New("no member available")
 type pool struct {
 	id       string
 	bal      *balancer.Pool
+	mon      *health.Monitor
+	stopMon  context.CancelFunc
 	enabled  atomic.Bool
 	protocol atomic.Pointer[octavia.Protocol]
 	idle     *idlePool // HTTP keep-alive connections to members
 }
 
-func newPool(id string) *pool {
+// newPool starts a pool's balancer and health monitor; the monitor's
+// verdicts move members in and out of the balancer's ready set.
+func newPool(id string, log *slog.Logger) *pool {
 	p := &pool{id: id, bal: balancer.NewPool(balancer.RoundRobin, nil), idle: newIdlePool()}
+	p.mon = health.NewMonitor(health.Options{
+		PoolID: id,
+		Log:    log,
+		Report: func(memberID string, up bool, _ string) { p.bal.SetHealthy(memberID, up) },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopMon = cancel
+	go p.mon.Run(ctx)
 	return p
 }
 
-// update applies a pool's configuration.
-func (p *pool) update(cfg *octavia.Pool) error {
+// healthPlan is a pool's health configuration, compiled before anything is
+// committed so a bad one refuses the whole apply.
+type healthPlan struct {
+	cfg     health.Config
+	targets []health.Target
+}
+
+func planHealth(cfg *octavia.Pool, connectTimeoutMS int, passive health.Passive) (*healthPlan, error) {
+	hp := &healthPlan{}
+	if hm := cfg.HealthMonitor; hm != nil {
+		c, err := health.ConfigFromOctavia(hm, connectTimeoutMS)
+		if err != nil {
+			return nil, fmt.Errorf("pool %s health monitor: %w", cfg.ID, err)
+		}
+		hp.cfg = c
+	}
+	hp.cfg.Passive = passive
+	for _, m := range cfg.Members {
+		t, err := health.TargetFromOctavia(m)
+		if err != nil {
+			return nil, fmt.Errorf("pool %s member %s: %w", cfg.ID, m.ID, err)
+		}
+		hp.targets = append(hp.targets, t)
+	}
+	return hp, nil
+}
+
+// update applies a pool's configuration: members to the balancer first,
+// then to the monitor (which may report at once), then each member's
+// passive-health observer.
+func (p *pool) update(cfg *octavia.Pool, hp *healthPlan) error {
 	alg, err := balancer.ParseAlgorithm(string(cfg.LBAlgorithm))
 	if err != nil {
 		return fmt.Errorf("pool %s: %w", cfg.ID, err)
@@ -61,23 +104,33 @@ func (p *pool) update(cfg *octavia.Pool) error {
 	p.enabled.Store(cfg.Enabled())
 	p.bal.Update(alg, members)
 	p.idle.retain(p.bal.Members())
+	if err := p.mon.Update(hp.cfg, hp.targets); err != nil {
+		return fmt.Errorf("pool %s health monitor: %w", cfg.ID, err)
+	}
+	for _, m := range p.bal.Members() {
+		m.SetObserver(p.mon.Observer(m.ID))
+	}
 	return nil
 }
 
 // close releases what the pool holds once it is no longer configured.
-func (p *pool) close() { p.idle.retain(nil) }
+func (p *pool) close() {
+	p.stopMon()
+	p.idle.retain(nil)
+}
 
 // connect picks a member for src and returns a connection to it: an idle
 // keep-alive connection if reuse finds one (HTTP), else a new one. When a
 // connect fails (refused, unreachable, timed out) it retries on another
 // member, like HAProxy's "retries 3" with "option redispatch", so a client
 // sees no error while another member is up. The caller owns the connection
-// and must Release the member.
-func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Duration, reuse func(*balancer.Member) *upstreamConn) (*balancer.Member, *net.TCPConn, *upstreamConn, error) {
+// and must Release the member. avoid, when set, is a member that just
+// failed this request: another is preferred if one is ready.
+func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Duration, reuse func(*balancer.Member) *upstreamConn, avoid *balancer.Member) (*balancer.Member, *net.TCPConn, *upstreamConn, error) {
 	if !p.enabled.Load() {
 		return nil, nil, nil, errNoMember
 	}
-	var failed *balancer.Member
+	failed := avoid
 	var lastErr error
 	for attempt := 0; attempt < maxConnectAttempts; attempt++ {
 		m, err := p.bal.PickExcept(src, failed)
@@ -87,7 +140,7 @@ func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Dur
 			}
 			return nil, nil, nil, errNoMember
 		}
-		if attempt > 0 {
+		if failed != nil {
 			if m.State != failed.State {
 				m.Traffic.Redispatches.Add(1)
 			} else {
@@ -99,12 +152,16 @@ func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Dur
 				return m, nil, uc, nil
 			}
 		}
+		start := time.Now()
 		c, err := dialMember(ctx, m.Addr, timeout)
 		if err == nil {
+			m.Traffic.ConnectTime.Observe(time.Since(start))
 			m.Traffic.Connections.Add(1)
+			m.Observer().Success()
 			return m, c, nil, nil
 		}
 		m.Traffic.ConnectErrors.Add(1)
+		m.Observer().ConnectFailure()
 		m.Release()
 		failed, lastErr = m, fmt.Errorf("connect to member %s (%s): %w", m.ID, m.Addr, err)
 		if ctx.Err() != nil {

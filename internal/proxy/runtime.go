@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"lbd/internal/health"
 	"lbd/internal/octavia"
 	"lbd/internal/stats"
 )
@@ -20,8 +21,20 @@ type Options struct {
 	// DrainTimeout bounds how long a removed listener waits for its open
 	// connections before closing them. Default 30s.
 	DrainTimeout time.Duration
-	// Metrics serves /metrics on PROMETHEUS listeners; nil answers 404.
+	// Passive configures passive health for every pool; the zero value is
+	// health's default (on).
+	Passive health.Passive
+	// Metrics serves /metrics on PROMETHEUS listeners; nil answers 404. It
+	// may also be set later with SetMetrics, before the first Apply.
 	Metrics http.Handler
+}
+
+// SetMetrics sets the handler PROMETHEUS listeners serve. Call it before
+// the first Apply; the handler usually reads the runtime itself.
+func (rt *Runtime) SetMetrics(h http.Handler) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.opts.Metrics = h
 }
 
 // Runtime is the running data plane. It implements octavia.DataPlane.
@@ -38,6 +51,7 @@ type Runtime struct {
 
 	metricsOnce sync.Once
 	metrics     *promServer
+	applies     applyCounters
 }
 
 var _ octavia.DataPlane = (*Runtime)(nil)
@@ -65,9 +79,10 @@ func (rt *Runtime) Config() *octavia.Config { return rt.cfg.Load() }
 // sockets are bound first, so a bind error changes nothing. Then pools are
 // updated in place, listener configurations swapped, and listeners that are
 // no longer configured drain in the background.
-func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) error {
+func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	defer func() { rt.applies.record(err == nil) }()
 	if rt.closed {
 		return errors.New("apply: runtime is shut down")
 	}
@@ -95,10 +110,10 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) error {
 	for id, pc := range want.pools {
 		p := rt.pools[id]
 		if p == nil {
-			p = newPool(id)
+			p = newPool(id, rt.log)
 			rt.pools[id] = p
 		}
-		if err := p.update(pc); err != nil {
+		if err := p.update(pc, want.health[id]); err != nil {
 			// Validated input cannot fail here; log rather than leave a
 			// half-applied state.
 			rt.log.Error("pool update failed", "pool_id", id, "err", err)

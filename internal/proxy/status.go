@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"lbd/internal/health"
 	"lbd/internal/octavia"
 	"lbd/internal/stats"
 )
@@ -43,10 +44,7 @@ func (rt *Runtime) operatingStatus(id string) (octavia.OperatingStatus, bool) {
 				return rt.poolStatus(lb, p), true
 			}
 			if h := p.HealthMonitor; h != nil && h.ID == id {
-				if h.Enabled() && lb.Enabled() {
-					return octavia.OperatingOnline, true
-				}
-				return octavia.OperatingOffline, true
+				return health.MonitorStatus(lb.Enabled() && h.Enabled()), true
 			}
 			for _, m := range p.Members {
 				if m.ID == id {
@@ -58,78 +56,69 @@ func (rt *Runtime) operatingStatus(id string) (octavia.OperatingStatus, bool) {
 	return "", false
 }
 
-// lbStatus rolls pools and listeners up as Octavia's health manager does:
-// ERROR beats DEGRADED beats ONLINE; OFFLINE is for disabled objects.
+// The roll-up follows Octavia's health manager (see package health).
+
 func (rt *Runtime) lbStatus(lb *octavia.LoadBalancer) octavia.OperatingStatus {
-	if !lb.Enabled() {
-		return octavia.OperatingOffline
-	}
-	st := octavia.OperatingOnline
-	for _, p := range lb.Pools {
-		switch rt.poolStatus(lb, p) {
-		case octavia.OperatingError:
-			return octavia.OperatingError
-		case octavia.OperatingDegraded:
-			st = octavia.OperatingDegraded
-		}
-	}
+	var ls, ps []octavia.OperatingStatus
 	for _, l := range lb.Listeners {
-		if rt.listenerStatus(lb, l) == octavia.OperatingDegraded {
-			st = octavia.OperatingDegraded
-		}
+		ls = append(ls, rt.listenerStatus(lb, l))
 	}
-	return st
+	for _, p := range lb.Pools {
+		ps = append(ps, rt.poolStatus(lb, p))
+	}
+	return health.LoadBalancerStatus(lb.Enabled(), ls, ps)
 }
 
 func (rt *Runtime) listenerStatus(lb *octavia.LoadBalancer, l *octavia.Listener) octavia.OperatingStatus {
-	if !lb.Enabled() || !l.Enabled() {
-		return octavia.OperatingOffline
-	}
-	limit := int64(octavia.IntOr(l.ConnectionLimit, -1))
-	if limit >= 0 {
+	full := false
+	if limit := int64(octavia.IntOr(l.ConnectionLimit, -1)); limit >= 0 {
 		if tr := rt.trafficOf(l.ID); tr != nil && tr.Active.Load() >= limit {
-			return octavia.OperatingDegraded // HAProxy's FULL
+			full = true // HAProxy's FULL
 		}
 	}
-	return octavia.OperatingOnline
+	return health.ListenerStatus(lb.Enabled() && l.Enabled(), full)
 }
 
 func (rt *Runtime) poolStatus(lb *octavia.LoadBalancer, p *octavia.Pool) octavia.OperatingStatus {
-	if !lb.Enabled() || !p.Enabled() {
-		return octavia.OperatingOffline
-	}
-	rp := rt.poolOf(p.ID)
-	if rp == nil || len(p.Members) == 0 {
-		return octavia.OperatingOnline
-	}
-	if len(rp.bal.Ready()) == 0 {
-		return octavia.OperatingError // HAProxy backend DOWN
-	}
+	ms := make([]octavia.OperatingStatus, 0, len(p.Members))
 	for _, m := range p.Members {
-		if rt.memberStatus(lb, p, m) == octavia.OperatingError {
-			return octavia.OperatingDegraded
-		}
+		ms = append(ms, rt.memberStatus(lb, p, m))
 	}
-	return octavia.OperatingOnline
+	return health.PoolStatus(lb.Enabled() && p.Enabled(), ms)
 }
 
 func (rt *Runtime) memberStatus(lb *octavia.LoadBalancer, p *octavia.Pool, m *octavia.Member) octavia.OperatingStatus {
-	switch {
-	case !lb.Enabled() || !p.Enabled() || !m.Enabled():
+	if !lb.Enabled() || !p.Enabled() {
 		return octavia.OperatingOffline
-	case octavia.IntOr(m.Weight, 1) == 0:
-		return octavia.OperatingDraining
-	case p.HealthMonitor == nil || !p.HealthMonitor.Enabled():
-		return octavia.OperatingNoMonitor
 	}
 	if rp := rt.poolOf(p.ID); rp != nil {
-		for _, bm := range rp.bal.Members() {
-			if bm.ID == m.ID && !bm.Healthy() {
-				return octavia.OperatingError
-			}
+		if st, ok := rp.mon.Member(m.ID); ok {
+			return st.OperatingStatus
 		}
 	}
-	return octavia.OperatingOnline
+	return health.MemberStatus(health.MemberFacts{
+		Enabled:   m.Enabled(),
+		Weight:    octavia.IntOr(m.Weight, octavia.DefaultWeight),
+		Monitored: p.HealthMonitor != nil && p.HealthMonitor.Enabled(),
+		Healthy:   true,
+	})
+}
+
+// MemberHealth returns a member's health state as its pool's monitor sees
+// it.
+func (rt *Runtime) MemberHealth(poolID, memberID string) (health.MemberState, bool) {
+	if rp := rt.poolOf(poolID); rp != nil {
+		return rp.mon.Member(memberID)
+	}
+	return health.MemberState{}, false
+}
+
+// PoolMonitor returns a pool's health monitor, for its probe counters.
+func (rt *Runtime) PoolMonitor(poolID string) *health.Monitor {
+	if rp := rt.poolOf(poolID); rp != nil {
+		return rp.mon
+	}
+	return nil
 }
 
 func (rt *Runtime) poolOf(id string) *pool {

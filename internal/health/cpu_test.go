@@ -1,0 +1,182 @@
+package health
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"lbd/internal/octavia"
+)
+
+// TestCPU1000Members measures what checking 1,000 members at delay 1s costs,
+// as a share of one core: the members are loopback listeners in a child
+// process, so the figure is the checker side alone (user + system time of
+// this process, which includes the kernel's loopback work done in its
+// syscalls). It takes about 30s, so it runs only when asked:
+//
+//	LBD_HEALTH_CPU=1 go test -run TestCPU1000Members -v ./internal/health/
+func TestCPU1000Members(t *testing.T) {
+	if os.Getenv("LBD_HEALTH_CPU") == "" {
+		t.Skip("set LBD_HEALTH_CPU=1 to measure (about 30s)")
+	}
+	const n, window = 1000, 10 * time.Second
+	for _, typ := range []octavia.MonitorType{octavia.MonitorTCP, octavia.MonitorHTTP} {
+		t.Run(string(typ), func(t *testing.T) {
+			ports, stop := serveMembers(t, typ, n)
+			var targets []Target
+			for i, p := range ports {
+				targets = append(targets, Target{ID: strconv.Itoa(i), Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p), Enabled: true, Weight: 1})
+			}
+			cfg := Config{Type: typ, Delay: time.Second, Timeout: time.Second, Rise: 1, Fall: 1,
+				HTTPMethod: "GET", URLPath: "/", ExpectedCodes: codes(t, "200"), HTTPVersion: "1.0"}
+			downs := 0
+			mon := NewMonitor(Options{PoolID: "cpu", Report: func(string, bool, string) { downs++ }})
+			if err := mon.Update(cfg, targets); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); mon.Run(ctx) }()
+			time.Sleep(2 * time.Second) // every member past its staggered start
+
+			passed0, failed0 := counts(mon, typ)
+			r0, t0 := rusage(t), time.Now()
+			time.Sleep(window)
+			r1, el := rusage(t), time.Since(t0)
+			passed1, failed1 := counts(mon, typ)
+			cancel()
+			<-done
+			server := stop()
+
+			user := tv(r1.Utime) - tv(r0.Utime)
+			sys := tv(r1.Stime) - tv(r0.Stime)
+			probes := passed1 - passed0
+			t.Logf("%s: %d members at delay 1s: %d probes passed, %d failed in %s; checker CPU %.1f%% of one core (user %s, sys %s); member servers used %s",
+				typ, n, probes, failed1-failed0, el.Round(time.Millisecond),
+				100*float64(user+sys)/float64(el), user.Round(time.Millisecond), sys.Round(time.Millisecond), server.Round(time.Millisecond))
+			if failed1 != failed0 || downs != 0 {
+				t.Errorf("%d probes failed, %d transitions: the measurement is not of healthy members", failed1-failed0, downs)
+			}
+			if want := float64(n) * el.Seconds(); float64(probes) < 0.98*want || float64(probes) > 1.02*want {
+				t.Errorf("%d probes in %s, want about %.0f", probes, el, want)
+			}
+		})
+	}
+}
+
+func counts(m *Monitor, typ octavia.MonitorType) (passed, failed uint64) {
+	for _, c := range m.ProbeCounts() {
+		if c.Type == typ {
+			return c.Passed, c.Failed
+		}
+	}
+	return 0, 0
+}
+
+func rusage(t *testing.T) syscall.Rusage {
+	var r syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func tv(v syscall.Timeval) time.Duration { return time.Duration(v.Nano()) }
+
+// serveMembers starts a child process serving n loopback members of the
+// given type and returns their ports, and a stop function that returns the
+// child's CPU time.
+func serveMembers(t *testing.T, typ octavia.MonitorType, n int) ([]uint16, func() time.Duration) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServeMembers$")
+	cmd.Env = append(os.Environ(), "LBD_HEALTH_SERVE="+string(typ), "LBD_HEALTH_SERVE_N="+strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var ports []uint16
+	sc := bufio.NewScanner(stdout)
+	for len(ports) < n && sc.Scan() {
+		p, err := strconv.ParseUint(sc.Text(), 10, 16)
+		if err != nil {
+			continue // test framework chatter
+		}
+		ports = append(ports, uint16(p))
+	}
+	if len(ports) < n {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("member server gave %d ports, want %d", len(ports), n)
+	}
+	stopped := false
+	stop := func() time.Duration {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		stdin.Close()
+		go func() {
+			for sc.Scan() {
+			}
+		}()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("member server: %v", err)
+		}
+		return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	t.Cleanup(func() { stop() })
+	return ports, stop
+}
+
+// TestHelperServeMembers is the child of serveMembers; without its
+// environment it does nothing.
+func TestHelperServeMembers(t *testing.T) {
+	typ := os.Getenv("LBD_HEALTH_SERVE")
+	if typ == "" {
+		return
+	}
+	n, _ := strconv.Atoi(os.Getenv("LBD_HEALTH_SERVE_N"))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})}
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ == string(octavia.MonitorHTTP) {
+			go srv.Serve(ln)
+		} else {
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+		}
+		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	}
+	// Serve until the parent closes stdin.
+	bufio.NewReader(os.Stdin).ReadString(0)
+	os.Exit(0)
+}

@@ -1,0 +1,217 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options are a Monitor's fixed collaborators.
+type Options struct {
+	// PoolID is logged with every line.
+	PoolID string
+	// Log receives one Info line per member transition; nil discards.
+	Log *slog.Logger
+	// Report is called on every transition of a member's verdict, and only
+	// then, with a short reason: the data plane passes it on to
+	// balancer.Pool.SetHealthy(id, up). It is called from the member's probe
+	// goroutine, from a passive-health caller (the data plane itself) or
+	// from Update, with that member's lock held so one member's transitions
+	// arrive in order. It must be quick and must not call the Monitor. A
+	// new member is up without a call, as balancer.NewState is healthy.
+	Report func(memberID string, up bool, reason string)
+	// Checker, when set, replaces the checker built from Config.Type (which
+	// must still be set for probes to run). For tests and custom checks.
+	Checker Checker
+}
+
+// runConfig is a Config compiled for the probe loops; immutable.
+type runConfig struct {
+	Config
+	active   bool
+	interval time.Duration // between probe starts
+	budget   time.Duration // bound of one whole probe
+	checker  Checker       // nil unless active
+	passive  *passiveRun
+}
+
+// Monitor runs one pool's health checks: one goroutine per member, each
+// probing on its own staggered schedule, plus the passive-health state fed
+// by the data plane. Create it with NewMonitor, configure it with Update
+// (before or after Run), and call Run once.
+type Monitor struct {
+	log      *slog.Logger
+	report   func(string, bool, string)
+	override Checker
+	counts   probeCounts
+
+	cfg     atomic.Pointer[runConfig]
+	total   atomic.Int32 // members, for the ejection cap
+	ejected atomic.Int32 // members passively ejected now
+
+	mu      sync.Mutex
+	members map[string]*member
+	order   []*member // Update's order, for Status
+	running bool
+	kick    chan struct{} // Update → Run: start the new members' loops
+}
+
+// NewMonitor returns a Monitor with no members and no checks.
+func NewMonitor(o Options) *Monitor {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Monitor{
+		log:      log.With("pool_id", o.PoolID),
+		report:   o.Report,
+		override: o.Checker,
+		members:  map[string]*member{},
+		kick:     make(chan struct{}, 1),
+	}
+	m.cfg.Store(&runConfig{passive: Passive{}.resolve()})
+	return m
+}
+
+// Update reconfigures the monitor in place. Members are matched by ID: one
+// that stays keeps its counters and verdict (no reset, no burst of probes;
+// its schedule keeps its phase), unless its probe target moved or its checks
+// were off, in which case it restarts as new. New members start up and are
+// probed from a random point within the first interval; removed members
+// stop. On error (an invalid config, or a PING monitor that cannot open an
+// ICMP socket) nothing changes.
+//
+// Update may call Report synchronously (for example, a monitor being
+// disabled brings its down members back up), so the caller should have
+// updated its balancer's members first.
+func (m *Monitor) Update(cfg Config, targets []Target) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(targets))
+	for i, t := range targets {
+		switch {
+		case t.ID == "":
+			return fmt.Errorf("member %d: empty id", i)
+		case seen[t.ID]:
+			return fmt.Errorf("member %s: duplicate id", t.ID)
+		case !t.Addr.IsValid():
+			return fmt.Errorf("member %s: invalid address", t.ID)
+		}
+		seen[t.ID] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.cfg.Load()
+	rc := old
+	if old.Config != cfg {
+		var err error
+		if rc, err = m.compile(cfg); err != nil {
+			return err
+		}
+		m.cfg.Store(rc)
+	}
+	changed := rc != old
+	next := make(map[string]*member, len(targets))
+	order := make([]*member, 0, len(targets))
+	for _, t := range targets {
+		mem := m.members[t.ID]
+		if mem == nil {
+			mem = m.newMember(t, rc)
+		} else {
+			mem.reconfigure(t, rc, changed)
+		}
+		next[t.ID] = mem
+		order = append(order, mem)
+	}
+	for id, mem := range m.members {
+		if next[id] == nil {
+			mem.remove()
+			if mem.cancel != nil {
+				mem.cancel()
+			}
+		}
+	}
+	m.members, m.order = next, order
+	m.total.Store(int32(len(order)))
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (m *Monitor) compile(cfg Config) (*runConfig, error) {
+	rc := &runConfig{Config: cfg, active: cfg.active(), interval: cfg.interval(), passive: cfg.Passive.resolve()}
+	_, rc.budget = cfg.timeouts()
+	if !rc.active {
+		return rc, nil
+	}
+	if m.override != nil {
+		rc.checker = m.override
+		return rc, nil
+	}
+	c, err := cfg.newChecker()
+	if err != nil {
+		return nil, fmt.Errorf("health monitor %s: %w", cfg.Type, err)
+	}
+	rc.checker = c
+	return rc, nil
+}
+
+// ErrRunning is returned by a second call of Run.
+var ErrRunning = errors.New("health monitor already running")
+
+// Run probes until ctx ends, starting members' loops as Update adds them,
+// and returns once every probe goroutine has stopped. Cancelling ctx is how a
+// pool's monitor is retired. Passive ejections in progress are cut short.
+func (m *Monitor) Run(ctx context.Context) error {
+	m.mu.Lock()
+	if m.running {
+		m.mu.Unlock()
+		return ErrRunning
+	}
+	m.running = true
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for {
+		m.mu.Lock()
+		for _, mem := range m.order {
+			if mem.cancel == nil {
+				mctx, cancel := context.WithCancel(ctx)
+				mem.cancel = cancel
+				wg.Go(func() { mem.loop(mctx) })
+			}
+		}
+		m.mu.Unlock()
+		select {
+		case <-m.kick:
+		case <-ctx.Done():
+			wg.Wait()
+			m.mu.Lock()
+			for _, mem := range m.order {
+				mem.remove()
+				if mem.cancel != nil { // added by an Update Run had no time to start
+					mem.cancel()
+				}
+			}
+			m.mu.Unlock()
+			return nil
+		}
+	}
+}
+
+// Observer returns the passive-health handle of the member with that ID, or
+// nil (which ignores every call) when there is none.
+func (m *Monitor) Observer(memberID string) *Observer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mem := m.members[memberID]; mem != nil {
+		return &mem.obs
+	}
+	return nil
+}

@@ -1,0 +1,293 @@
+package metrics
+
+import (
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lbd/internal/balancer"
+	"lbd/internal/health"
+	"lbd/internal/octavia"
+	"lbd/internal/proxy"
+	"lbd/internal/stats"
+)
+
+// Source is what the collector reads; proxy.Runtime provides it.
+type Source interface {
+	Config() *octavia.Config
+	ListenerTraffic(id string) *stats.Traffic
+	PoolMembers(poolID string) []*balancer.Member
+	PoolReady(poolID string) (primaries, backups int)
+	IdleConns(poolID string, st *balancer.State) int
+	OperatingStatus(id string) (octavia.OperatingStatus, bool)
+	ApplyStats() proxy.ApplyStats
+	MemberHealth(poolID, memberID string) (health.MemberState, bool)
+	PoolMonitor(poolID string) *health.Monitor
+}
+
+// Collector turns a Source into metrics at scrape time.
+type Collector struct {
+	src  Source
+	host hostReader
+}
+
+// NewCollector returns a collector for src.
+func NewCollector(src Source) *Collector { return &Collector{src: src, host: procHost{}} }
+
+// Describe sends nothing: the collector is unchecked, because which series
+// exist depends on the configuration of the moment.
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect reads every counter once and emits the families.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	cfg := c.src.Config()
+	e := emitter{ch: ch}
+	var lbTotal, lbRequests uint64
+	var lbActive int64
+	listeners := 0
+	for _, lb := range cfg.LoadBalancers {
+		for _, l := range lb.Listeners {
+			tr := c.src.ListenerTraffic(l.ID)
+			if tr == nil {
+				continue
+			}
+			listeners++
+			lbActive += tr.Active.Load()
+			lbTotal += tr.Connections.Load()
+			lbRequests += tr.Requests.Load()
+			c.listener(&e, lb, l, tr)
+			if p := lb.ListenerPool(l); p != nil {
+				c.pool(&e, p, l)
+			}
+		}
+	}
+	e.gauge(lbCurrentConnections, float64(lbActive))
+	e.counter(lbConnectionsTotal, float64(lbTotal))
+	e.counter(lbRequestsTotal, float64(lbRequests))
+	e.gauge(lbListeners, float64(listeners))
+	if cpu, ok := c.host.cpuPercent(); ok {
+		e.gauge(lbCPU, cpu)
+	}
+	if mem, ok := c.host.memoryPercent(); ok {
+		e.gauge(lbMemory, mem)
+	}
+
+	c.probes(&e, cfg)
+
+	as := c.src.ApplyStats()
+	e.counter(lbdReloads, float64(as.Successes), "success")
+	e.counter(lbdReloads, float64(as.Failures), "failure")
+	e.gauge(lbdConfigGeneration, float64(as.Generation))
+	if as.Successes > 0 {
+		e.gauge(lbdConfigLastSuccess, float64(as.LastSuccess.UnixNano())/float64(time.Second))
+	}
+	e.gauge(lbdBuildInfo, 1, version(), goVersion())
+}
+
+func (c *Collector) listener(e *emitter, lb *octavia.LoadBalancer, l *octavia.Listener, tr *stats.Traffic) {
+	id := l.ID
+	up := lb.Enabled() && l.Enabled()
+	e.state(listenerStatus, []string{"UP", "DOWN"}, map[bool]string{true: "UP", false: "DOWN"}[up], id)
+	e.gauge(listenerCurrentSessions, float64(tr.Active.Load()), id)
+	e.gauge(listenerMaxSessions, float64(tr.Peak.Load()), id)
+	if limit := octavia.IntOr(l.ConnectionLimit, -1); limit >= 0 {
+		e.gauge(listenerLimitSessions, float64(limit), id)
+	}
+	e.counter(listenerSessionsTotal, float64(tr.Connections.Load()), id)
+	e.counter(listenerConnectionsTotal, float64(tr.Connections.Load()+tr.Denied.Load()), id)
+	e.counter(listenerDeniedConnections, float64(tr.Denied.Load()), id)
+	e.counter(listenerBytesIn, float64(tr.BytesIn.Load()), id)
+	e.counter(listenerBytesOut, float64(tr.BytesOut.Load()), id)
+	e.counter(listenerRequestErrors, float64(tr.RequestErrors.Load()), id)
+	if l.Protocol == octavia.ProtocolHTTP {
+		e.counter(listenerHTTPRequests, float64(tr.Requests.Load()), id)
+		for i, class := range stats.ResponseClasses {
+			e.counter(listenerHTTPResponses, float64(tr.Responses[i].Load()), id, class)
+		}
+		e.histogram(lbdListenerRequestSeconds, &tr.RequestTime, id)
+	} else {
+		e.histogram(lbdListenerSessionSeconds, &tr.SessionTime, id)
+	}
+}
+
+func (c *Collector) pool(e *emitter, p *octavia.Pool, l *octavia.Listener) {
+	label := p.ID + ":" + l.ID
+	members := c.src.PoolMembers(p.ID)
+	primaries, backups := c.src.PoolReady(p.ID)
+	up := p.Enabled() && primaries+backups > 0
+	e.state(poolStatus, []string{"UP", "DOWN"}, map[bool]string{true: "UP", false: "DOWN"}[up], label)
+	e.gauge(poolActiveMembers, float64(primaries), label)
+	e.gauge(poolBackupMembers, float64(backups), label)
+
+	var sum poolSums
+	for _, m := range members {
+		c.member(e, p, m, label, &sum)
+	}
+	if p.HealthMonitor != nil {
+		e.counter(poolCheckUpDown, float64(sum.downs), label)
+	}
+	e.gauge(poolCurrentSessions, float64(sum.active), label)
+	e.counter(poolSessionsTotal, float64(sum.sessions), label)
+	e.counter(poolLoadbalanced, float64(sum.picks), label)
+	e.counter(poolConnAttempts, float64(sum.attempts), label)
+	e.counter(poolBytesIn, float64(sum.bytesIn), label)
+	e.counter(poolBytesOut, float64(sum.bytesOut), label)
+	e.counter(poolConnectionErrors, float64(sum.connErrors), label)
+	e.counter(poolResponseErrors, float64(sum.respErrors), label)
+	e.counter(poolRetries, float64(sum.retries), label)
+	e.counter(poolRedispatches, float64(sum.redispatches), label)
+	e.counter(poolClientAborts, float64(sum.clientAborts), label)
+	e.counter(poolMemberAborts, float64(sum.memberAborts), label)
+	if p.Protocol == octavia.ProtocolHTTP {
+		e.counter(poolConnReuses, float64(sum.reuses), label)
+		e.counter(poolHTTPRequests, float64(sum.requests), label)
+		for i, class := range stats.ResponseClasses {
+			e.counter(poolHTTPResponses, float64(sum.responses[i]), label, class)
+		}
+	}
+}
+
+type poolSums struct {
+	active                                        int64
+	sessions, picks, attempts, bytesIn, bytesOut  uint64
+	connErrors, respErrors, retries, redispatches uint64
+	clientAborts, memberAborts, reuses, requests  uint64
+	responses                                     [6]uint64
+	downs                                         uint64
+}
+
+func (c *Collector) member(e *emitter, p *octavia.Pool, m *balancer.Member, poolLabel string, sum *poolSums) {
+	tr := &m.Traffic
+	id := m.ID
+	status, _ := c.src.OperatingStatus(id)
+	e.state(memberStatus, []string{"UP", "DOWN", "MAINT", "DRAIN", "NOLB"}, haproxyState(status), poolLabel, id)
+	active := m.Active()
+	sessions := tr.Connections.Load()
+	if p.Protocol == octavia.ProtocolHTTP {
+		sessions = tr.Requests.Load()
+	}
+	e.gauge(memberCurrentSessions, float64(active), poolLabel, id)
+	e.counter(memberSessionsTotal, float64(sessions), poolLabel, id)
+	e.counter(memberLoadbalanced, float64(m.Picks()), poolLabel, id)
+	e.gauge(memberWeight, float64(m.Weight), poolLabel, id)
+	e.counter(memberBytesIn, float64(tr.BytesIn.Load()), poolLabel, id)
+	e.counter(memberBytesOut, float64(tr.BytesOut.Load()), poolLabel, id)
+	attempts := tr.Connections.Load() + tr.ConnectErrors.Load()
+	e.counter(memberConnAttempts, float64(attempts), poolLabel, id)
+	e.counter(memberConnectionErrors, float64(tr.ConnectErrors.Load()), poolLabel, id)
+	e.counter(memberResponseErrors, float64(tr.MemberAborts.Load()), poolLabel, id)
+	e.counter(memberRetries, float64(tr.Retries.Load()), poolLabel, id)
+	e.counter(memberRedispatches, float64(tr.Redispatches.Load()), poolLabel, id)
+	e.counter(memberClientAborts, float64(tr.ClientAborts.Load()), poolLabel, id)
+	e.counter(memberServerAborts, float64(tr.MemberAborts.Load()), poolLabel, id)
+	e.histogram(lbdMemberConnectSeconds, &tr.ConnectTime, poolLabel, id)
+	if hs, ok := c.src.MemberHealth(p.ID, id); ok {
+		if p.HealthMonitor != nil {
+			e.counter(memberCheckFailures, float64(hs.ChecksFailed), poolLabel, id)
+			e.counter(memberCheckUpDown, float64(hs.Downs), poolLabel, id)
+			e.gauge(memberCheckLastChange, time.Since(hs.LastChange).Seconds(), poolLabel, id)
+			sum.downs += hs.Downs
+		}
+		e.counter(lbdMemberEjections, float64(hs.Ejections), poolLabel, id)
+	}
+	if p.Protocol == octavia.ProtocolHTTP {
+		e.counter(memberConnReuses, float64(tr.Reuses.Load()), poolLabel, id)
+		e.gauge(memberIdleCurrent, float64(c.src.IdleConns(p.ID, m.State)), poolLabel, id)
+		e.gauge(memberIdleLimit, float64(proxy.MaxIdlePerMember), poolLabel, id)
+		for i, class := range stats.ResponseClasses {
+			n := tr.Responses[i].Load()
+			sum.responses[i] += n
+			e.counter(memberHTTPResponses, float64(n), poolLabel, id, class)
+		}
+		e.histogram(lbdMemberResponseSeconds, &tr.ResponseTime, poolLabel, id)
+	}
+	sum.active += active
+	sum.sessions += sessions
+	sum.picks += m.Picks()
+	sum.attempts += attempts
+	sum.bytesIn += tr.BytesIn.Load()
+	sum.bytesOut += tr.BytesOut.Load()
+	sum.connErrors += tr.ConnectErrors.Load()
+	sum.respErrors += tr.MemberAborts.Load()
+	sum.retries += tr.Retries.Load()
+	sum.redispatches += tr.Redispatches.Load()
+	sum.clientAborts += tr.ClientAborts.Load()
+	sum.memberAborts += tr.MemberAborts.Load()
+	sum.reuses += tr.Reuses.Load()
+	sum.requests += tr.Requests.Load()
+}
+
+// haproxyState maps an operating_status back to the HAProxy server state
+// Octavia's health manager derived it from (reference §2.2).
+func haproxyState(s octavia.OperatingStatus) string {
+	switch s {
+	case octavia.OperatingError:
+		return "DOWN"
+	case octavia.OperatingOffline:
+		return "MAINT"
+	case octavia.OperatingDraining:
+		return "DRAIN"
+	}
+	return "UP" // ONLINE and NO_MONITOR: the member takes traffic
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return "unknown"
+}
+
+// probes sums the health probes of every pool by type.
+func (c *Collector) probes(e *emitter, cfg *octavia.Config) {
+	type agg struct {
+		passed, failed uint64
+		cum            [len(stats.LatencyBuckets)]uint64
+		count          uint64
+		sum            float64
+	}
+	byType := map[octavia.MonitorType]*agg{}
+	for _, lb := range cfg.LoadBalancers {
+		for _, p := range lb.Pools {
+			mon := c.src.PoolMonitor(p.ID)
+			if mon == nil {
+				continue
+			}
+			for _, pc := range mon.ProbeCounts() {
+				if pc.Passed+pc.Failed == 0 {
+					continue
+				}
+				a := byType[pc.Type]
+				if a == nil {
+					a = &agg{}
+					byType[pc.Type] = a
+				}
+				a.passed += pc.Passed
+				a.failed += pc.Failed
+				cum, count, sum := mon.ProbeDurations(pc.Type).Snapshot()
+				for i := range cum {
+					a.cum[i] += cum[i]
+				}
+				a.count += count
+				a.sum += sum
+			}
+		}
+	}
+	for t, a := range byType {
+		e.counter(lbdHealthProbes, float64(a.passed), string(t), "pass")
+		e.counter(lbdHealthProbes, float64(a.failed), string(t), "fail")
+		buckets := make(map[float64]uint64, len(a.cum))
+		for i, b := range stats.LatencyBuckets {
+			buckets[b.Seconds()] = a.cum[i]
+		}
+		e.ch <- prometheus.MustNewConstHistogram(lbdHealthProbeSeconds, a.count, a.sum, buckets, string(t))
+	}
+}

@@ -1,0 +1,7 @@
+// Package metrics exposes lbd in Prometheus' text format: the octavia_*
+// families Octavia's PROMETHEUS listener exports (same names, types, labels
+// and label values, for everything lbd can fill honestly) and lbd's own
+// lbd_* families. A custom collector reads the data plane's atomic counters
+// when scraped, so the forwarding path pays nothing for metrics beyond the
+// counters themselves.
+package metrics

@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lbd/internal/demo"
+	"lbd/internal/health"
+	"lbd/internal/octavia"
+)
+
+const monitoredPool = `
+loadbalancers:
+  - name: lb
+    vip_address: 127.0.0.1
+    listeners:
+      - name: web
+        protocol: HTTP
+        protocol_port: {{.Port}}
+        default_pool:
+          name: pool
+          protocol: HTTP
+          lb_algorithm: ROUND_ROBIN
+          healthmonitor: {type: HTTP, delay: 1, timeout: 1, max_retries: 2, max_retries_down: 2, url_path: /health}
+          members:
+          {{- range .Backends}}
+            - {address: 127.0.0.1, protocol_port: {{port .}}}
+          {{- end}}
+`
+
+// TestMemberStopsAndReturnsUnderLoad: with clients sending all along, a
+// member that stops leaves the pool within about delay×max_retries_down +
+// timeout, no client sees an error (retries and redispatch cover the
+// requests in flight and the health checks the rest), and when it starts
+// again it is back after max_retries passing checks and takes traffic.
+func TestMemberStopsAndReturnsUnderLoad(t *testing.T) {
+	for _, passive := range []bool{true, false} {
+		t.Run(fmt.Sprintf("passive=%v", passive), func(t *testing.T) { memberStopsAndReturns(t, passive) })
+	}
+}
+
+func memberStopsAndReturns(t *testing.T, passive bool) {
+	keep := startBackend(t, "keep", demo.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	flaky, err := demo.Start(ctx, "127.0.0.1:0", demo.Options{Name: "flaky"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flakyAddr := flaky.Addr()
+	p := freePort(t)
+	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second, Passive: health.Passive{Disabled: !passive}})
+	if err := rt.Apply(ctx, config(t, monitoredPool, poolData{Port: p, Backends: []string{keep.Addr(), flakyAddr}})); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	cfg := rt.Config()
+	pool := cfg.LoadBalancers[0].Pools[0]
+	flakyID := pool.Members[1].ID
+	status := func() octavia.OperatingStatus { s, _ := rt.OperatingStatus(flakyID); return s }
+
+	var mu sync.Mutex
+	var failures []string
+	var served = map[string]*atomic.Int64{"keep": {}, "flaky": {}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clientFrom(fmt.Sprintf("127.0.0.%d", 10+i))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", p))
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err.Error())
+					mu.Unlock()
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("status %d: %s", resp.StatusCode, body))
+					mu.Unlock()
+					continue
+				}
+				served[backendName(string(body))].Add(1)
+			}
+		}()
+	}
+	waitFor(t, func() bool { return served["flaky"].Load() > 50 }, "traffic to both members")
+	mustf(t, status() == octavia.OperatingOnline, "flaky member status %s, want ONLINE", status())
+
+	stopped := time.Now()
+	flaky.Close()
+	waitFor(t, func() bool { return status() == octavia.OperatingError }, "the stopped member to go ERROR")
+	took := time.Since(stopped)
+	// delay 1s × max_retries_down 2 + timeout 1s, and one delay of phase.
+	mustf(t, took < 4*time.Second, "member went ERROR after %v, want within about 3s", took)
+	mustf(t, rt.poolOf(pool.ID).bal.Ready()[0].ID != flakyID && len(rt.poolOf(pool.ID).bal.Ready()) == 1, "stopped member still in the ready set")
+	psOut, _ := rt.OperatingStatus(pool.ID)
+	mustf(t, psOut == octavia.OperatingDegraded, "pool status %s with one member down, want DEGRADED", psOut)
+
+	// Start it again on the same address.
+	flaky2, err := demo.Start(ctx, flakyAddr, demo.Options{Name: "flaky"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flaky2.Close()
+	restarted := time.Now()
+	waitFor(t, func() bool { return status() == octavia.OperatingOnline }, "the restarted member to come back")
+	mustf(t, time.Since(restarted) < 4*time.Second, "member came back after %v, want about max_retries × delay", time.Since(restarted))
+	before := flaky2.Served()
+	waitFor(t, func() bool { return flaky2.Served() > before+50 }, "traffic to the returned member")
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	mustf(t, len(failures) == 0, "%d client errors while a member stopped and returned, first: %v", len(failures), failures)
+	t.Logf("out after %v; served keep=%d flaky=%d", took, served["keep"].Load(), served["flaky"].Load())
+}

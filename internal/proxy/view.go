@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"sync/atomic"
+	"time"
+
+	"lbd/internal/balancer"
+	"lbd/internal/stats"
+)
+
+// The accessors below let status and metrics readers walk what the runtime
+// serves. They take the runtime's lock briefly; nothing on the forwarding
+// path does.
+
+// ListenerTraffic returns a served listener's live counters, or nil.
+func (rt *Runtime) ListenerTraffic(id string) *stats.Traffic { return rt.trafficOf(id) }
+
+// PoolMembers returns a served pool's members with their live state, in
+// configuration order, or nil.
+func (rt *Runtime) PoolMembers(poolID string) []*balancer.Member {
+	if p := rt.poolOf(poolID); p != nil {
+		return p.bal.Members()
+	}
+	return nil
+}
+
+// PoolReady returns how many primary and backup members of a pool may take
+// traffic now.
+func (rt *Runtime) PoolReady(poolID string) (primaries, backups int) {
+	p := rt.poolOf(poolID)
+	if p == nil {
+		return 0, 0
+	}
+	for _, m := range p.bal.Ready() {
+		if m.Backup {
+			backups++
+		} else {
+			primaries++
+		}
+	}
+	return primaries, backups
+}
+
+// IdleConns counts a member's pooled keep-alive connections.
+func (rt *Runtime) IdleConns(poolID string, st *balancer.State) int {
+	p := rt.poolOf(poolID)
+	if p == nil {
+		return 0
+	}
+	p.idle.mu.Lock()
+	defer p.idle.mu.Unlock()
+	return len(p.idle.conns[st])
+}
+
+// MaxIdlePerMember is the cap on pooled keep-alive connections per member.
+const MaxIdlePerMember = maxIdlePerMember
+
+// ApplyStats counts configuration changes.
+type ApplyStats struct {
+	Successes   uint64
+	Failures    uint64
+	Generation  uint64    // successful applies so far: the config's version
+	LastSuccess time.Time // when the current config went live
+}
+
+type applyCounters struct {
+	successes, failures atomic.Uint64
+	lastSuccess         atomic.Int64
+}
+
+func (a *applyCounters) record(ok bool) {
+	if ok {
+		a.successes.Add(1)
+		a.lastSuccess.Store(time.Now().UnixNano())
+	} else {
+		a.failures.Add(1)
+	}
+}
+
+// ApplyStats reports how many configuration changes were applied or
+// refused.
+func (rt *Runtime) ApplyStats() ApplyStats {
+	return ApplyStats{
+		Successes:   rt.applies.successes.Load(),
+		Failures:    rt.applies.failures.Load(),
+		Generation:  rt.applies.successes.Load(),
+		LastSuccess: time.Unix(0, rt.applies.lastSuccess.Load()),
+	}
+}
+
+// RecordRejected counts a configuration refused before it reached Apply
+// (a reload whose file did not validate).
+func (rt *Runtime) RecordRejected() { rt.applies.record(false) }
