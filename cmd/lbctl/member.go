@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,8 +20,15 @@ MEMBER is a name, an ID or ADDRESS:PORT.`
 
 // runMember adds, removes and drains pool members.
 func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := func(problem string) error {
+		if problem != "" {
+			fmt.Fprintln(stderr, "lbctl member: "+problem)
+		}
+		fmt.Fprintln(stderr, memberUsage)
+		return errUsage
+	}
 	if len(args) == 0 {
-		return errors.New(memberUsage)
+		return usage("")
 	}
 	op := args[0]
 	fs := flag.NewFlagSet("lbctl member "+op, flag.ContinueOnError)
@@ -41,7 +47,7 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *poolName == "" {
-		return errors.New("member: --pool is required\n" + memberUsage)
+		return usage("--pool is required")
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
@@ -68,7 +74,7 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch op {
 	case "add":
 		if len(pos) != 0 || *address == "" || *port == 0 {
-			return errors.New("member add: --address and --port are required\n" + memberUsage)
+			return usage("add needs --address and --port")
 		}
 		m, err := pools.CreateMember(ctx, c.SC, p.ID, pools.CreateMemberOpts{Address: *address, ProtocolPort: *port,
 			Weight: weight, Name: *name, Backup: backup}).Extract()
@@ -82,7 +88,7 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	case "remove", "drain":
 		if len(pos) != 1 {
-			return errors.New(memberUsage)
+			return usage(op + " needs exactly one MEMBER")
 		}
 		m, err := findMember(ctx, c, p.ID, pos[0])
 		if err != nil {
@@ -104,7 +110,7 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "%s member %s:%d (%s) of pool %s\n", verb, m.Address, m.ProtocolPort, m.ID, p.Name)
 		return nil
 	}
-	return fmt.Errorf("member: unknown operation %q\n%s", op, memberUsage)
+	return usage(fmt.Sprintf("unknown operation %q", op))
 }
 
 // findMember resolves a member by ID, name or ADDRESS:PORT.
