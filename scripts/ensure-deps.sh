@@ -23,12 +23,18 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     updated=1
   fi
+  # Install without starting the packages' own daemons (prometheus would
+  # start one on :9090): lbd's tests start what they need themselves.
+  local policy=/usr/sbin/policy-rc.d had_policy=
+  [ -e "$policy" ] && had_policy=1
+  [ -n "$had_policy" ] || printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  [ -n "$had_policy" ] || rm -f "$policy"
 }
 
 case "${1:-test}" in
   run) need_go; apt_install curl curl ;;
-  test) need_go ;;
+  test) need_go; apt_install promtool prometheus ;;
   bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
   *) echo "usage: $0 test|run|bench" >&2; exit 2 ;;
 esac

@@ -119,7 +119,6 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 		hc.writeError(503, clientKeep && !hasBody)
 		return clientKeep && !hasBody
 	}
-	hc.client.TCPConn.SetNoDelay(true)
 
 	m, raw, uc, err := p.connect(context.Background(), hc.remote, cfg.connectTimeout, hc.reuse(p), nil)
 	if err != nil {
