@@ -19,9 +19,13 @@ run: build
 deps-test:
 	./scripts/ensure-deps.sh test
 
+# The OpenStack compatibility tests run the real openstack CLI against lbd,
+# with a real Keystone and Neutron (and Octavia, to compare answers): the
+# peer from ../shared/peers, started once (idempotent; first start ~5 min).
 test: deps-test
 	$(GO) vet ./...
-	$(GO) test -race -timeout 20m ./...
+	./scripts/openstack-peer.sh up
+	LBD_REQUIRE_PEER=1 $(GO) test -race -timeout 30m ./...
 	FUZZ_TIME=4s ./scripts/fuzz.sh
 
 # Longer fuzzing: FUZZ_TIME per target (default 2m).

@@ -32,7 +32,7 @@ type lbdProc struct {
 func startAPI(t *testing.T, addr string, env []string, args ...string) *lbdProc {
 	t.Helper()
 	p := &lbdProc{logs: &syncBuffer{}, api: "http://" + addr}
-	p.cmd = exec.Command(binary(t), append(args, "--api-addr", addr)...)
+	p.cmd = exec.Command(binary(t), isolated(t, append(args, "--api-addr", addr)...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -195,7 +195,7 @@ func TestAPIChangesSurviveKill9(t *testing.T) {
 func TestAPIRefusesOpenNonLoopback(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "lbd.yaml")
 	os.WriteFile(cfg, []byte("loadbalancers: []\n"), 0o644)
-	cmd := exec.Command(binary(t), "--config", cfg, "--api-addr", "0.0.0.0:0")
+	cmd := exec.Command(binary(t), isolated(t, "--config", cfg, "--api-addr", "0.0.0.0:0")...)
 	cmd.Env = append(os.Environ(), "LBD_API_TOKEN=")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not a loopback address and no authentication is configured") {

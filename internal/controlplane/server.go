@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,10 +36,28 @@ type Flags struct {
 	KeystoneProjectDomain string
 }
 
+// DefaultStateDir is where lbd keeps accepted API changes unless told
+// otherwise: /var/lib/lbd for root (systemd's StateDirectory=lbd), the XDG
+// state directory for anyone else. A daemon that forgot what it accepted
+// after a restart would break the API's promise, so persistence is the
+// default.
+func DefaultStateDir() string {
+	if os.Getuid() == 0 {
+		return "/var/lib/lbd"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "lbd")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "lbd")
+	}
+	return ""
+}
+
 // Register adds the flags to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.APIAddr, "api-addr", DefaultAPIAddr, "address of the Octavia v2 REST API; empty disables it")
-	fs.StringVar(&f.StateDir, "state-dir", "", "directory for the durable API state (state.json); empty keeps API changes in memory only")
+	fs.StringVar(&f.StateDir, "state-dir", DefaultStateDir(), "directory for the durable API state (state.json); \"none\" keeps API changes in memory only")
 	fs.StringVar(&f.VIPAddress, "vip-address", "127.0.0.1", "vip_address of load balancers created through the API without one")
 	fs.StringVar(&f.TokenFile, "token-file", "", "file whose first line is the static API token (or set LBD_API_TOKEN); used without Keystone")
 	fs.StringVar(&f.KeystoneURL, "keystone-url", "", "Keystone v3 endpoint validating X-Auth-Token, e.g. http://127.0.0.1:5000/v3")
@@ -54,6 +73,9 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 // non-loopback address with no authentication configured.
 func (f *Flags) Options(getenv func(string) string) (Options, error) {
 	o := Options{APIAddr: f.APIAddr, StateDir: f.StateDir, VIPAddress: f.VIPAddress}
+	if o.StateDir == "none" {
+		o.StateDir = ""
+	}
 	token := getenv("LBD_API_TOKEN")
 	if f.TokenFile != "" {
 		t, err := auth.ReadTokenFile(f.TokenFile)
