@@ -25,6 +25,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"validate": {"check a config file and print it with defaults filled in", runValidate},
+		"up":       {"provision the file's load balancer, servers and floating IP on OpenStack", runUp},
+		"down":     {"remove what lbctl up provisioned for the file", runDown},
 	}
 }
 
