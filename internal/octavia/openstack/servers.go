@@ -268,7 +268,9 @@ func (r *run) deleteServers(ctx context.Context, list []servers.Server, why stri
 				if err != nil {
 					return "", false, describe("read "+what, err)
 				}
-				return strings.ToUpper(firstOf(got.Status, "DELETING")), got.Status == "DELETED", nil
+				// DELETED shows for a moment before the server is gone from
+				// listings; SOFT_DELETED stays until the cloud reclaims it.
+				return strings.ToUpper(firstOf(got.Status, "DELETING")), got.Status == "SOFT_DELETED", nil
 			})
 		if err != nil {
 			return err
