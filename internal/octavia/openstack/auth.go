@@ -1,9 +1,9 @@
 package openstack
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -97,20 +97,20 @@ func lbClient(pc *gophercloud.ProviderClient, endpoint string) *gophercloud.Serv
 // resolve turns the options into gophercloud's, from clouds.yaml or the
 // environment.
 func (o AuthOptions) resolve() (gophercloud.AuthOptions, gophercloud.EndpointOpts, *tls.Config, string, error) {
-	cloud := o.Cloud
+	cloud := firstOf(o.Cloud, os.Getenv("OS_CLOUD"))
+	var opts []clouds.ParseOption
 	if cloud == "" {
-		cloud = os.Getenv("OS_CLOUD")
-	}
-	if cloud == "" {
-		ao, err := openstack.AuthOptionsFromEnv()
+		// The OS_* variables of an openrc, read as the openstack CLI reads
+		// them: as a cloud of their own. (gophercloud's AuthOptionsFromEnv
+		// ignores OS_USER_DOMAIN_NAME and OS_PROJECT_DOMAIN_NAME.)
+		doc, err := envCloud()
 		if err != nil {
-			return ao, gophercloud.EndpointOpts{}, nil, "", fmt.Errorf("credentials: no --os-cloud, $OS_CLOUD or usable OS_* environment (%w); pass --os-cloud NAME with a clouds.yaml, or source an openrc", err)
+			return gophercloud.AuthOptions{}, gophercloud.EndpointOpts{}, nil, "", err
 		}
-		eo := gophercloud.EndpointOpts{Region: firstOf(o.Region, os.Getenv("OS_REGION_NAME")), Availability: availability(firstOf(o.Interface, os.Getenv("OS_INTERFACE")))}
-		tlsCfg, err := envTLS(o)
-		return ao, eo, tlsCfg, "", err
+		opts = append(opts, clouds.WithCloudsYAML(bytes.NewReader(doc)), clouds.WithCloudName(envCloudName))
+	} else {
+		opts = append(opts, clouds.WithCloudName(cloud))
 	}
-	opts := []clouds.ParseOption{clouds.WithCloudName(cloud)}
 	if o.Region != "" {
 		opts = append(opts, clouds.WithRegion(o.Region))
 	}
@@ -125,35 +125,56 @@ func (o AuthOptions) resolve() (gophercloud.AuthOptions, gophercloud.EndpointOpt
 	}
 	ao, eo, tlsCfg, err := clouds.Parse(opts...)
 	if err != nil {
+		if cloud == "" {
+			return ao, eo, nil, "", fmt.Errorf("credentials from the OS_* environment: %w", err)
+		}
 		return ao, eo, nil, "", fmt.Errorf("cloud %q: %w", cloud, err)
+	}
+	if cloud == "" {
+		return ao, eo, tlsCfg, "", nil
 	}
 	return ao, eo, tlsCfg, lbEndpointOverride(cloud), nil
 }
 
-func availability(s string) gophercloud.Availability {
-	switch strings.TrimSuffix(s, "URL") {
-	case "internal":
-		return gophercloud.AvailabilityInternal
-	case "admin":
-		return gophercloud.AvailabilityAdmin
-	}
-	return gophercloud.AvailabilityPublic
-}
+const envCloudName = "OS_* environment"
 
-func envTLS(o AuthOptions) (*tls.Config, error) {
-	cfg := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // the user asked for it with --insecure
-	if path := firstOf(o.CACert, os.Getenv("OS_CACERT")); path != "" {
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("CA bundle: %w", err)
+// envCloud renders the OS_* environment as a clouds.yaml with one cloud.
+func envCloud() ([]byte, error) {
+	auth := map[string]string{}
+	for key, vars := range map[string][]string{
+		"auth_url": {"OS_AUTH_URL"}, "username": {"OS_USERNAME"}, "user_id": {"OS_USER_ID", "OS_USERID"},
+		"password": {"OS_PASSWORD"}, "token": {"OS_TOKEN"},
+		"project_name": {"OS_PROJECT_NAME", "OS_TENANT_NAME"}, "project_id": {"OS_PROJECT_ID", "OS_TENANT_ID"},
+		"user_domain_name": {"OS_USER_DOMAIN_NAME"}, "user_domain_id": {"OS_USER_DOMAIN_ID"},
+		"project_domain_name": {"OS_PROJECT_DOMAIN_NAME"}, "project_domain_id": {"OS_PROJECT_DOMAIN_ID"},
+		"domain_name": {"OS_DOMAIN_NAME"}, "domain_id": {"OS_DOMAIN_ID"}, "system_scope": {"OS_SYSTEM_SCOPE"},
+		"application_credential_id": {"OS_APPLICATION_CREDENTIAL_ID"}, "application_credential_name": {"OS_APPLICATION_CREDENTIAL_NAME"},
+		"application_credential_secret": {"OS_APPLICATION_CREDENTIAL_SECRET"},
+	} {
+		for _, v := range vars {
+			if val := os.Getenv(v); val != "" {
+				auth[key] = val
+				break
+			}
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA bundle %s: no PEM certificate in it", path)
-		}
-		cfg.RootCAs = pool
 	}
-	return cfg, nil
+	if auth["auth_url"] == "" {
+		return nil, errors.New("credentials: no --os-cloud, no $OS_CLOUD and no $OS_AUTH_URL: pass --os-cloud NAME (a cloud of clouds.yaml) or source an openrc")
+	}
+	c := map[string]any{"auth": auth}
+	if v := os.Getenv("OS_REGION_NAME"); v != "" {
+		c["region_name"] = v
+	}
+	if v := firstOf(os.Getenv("OS_INTERFACE"), os.Getenv("OS_ENDPOINT_TYPE")); v != "" {
+		c["interface"] = v
+	}
+	switch {
+	case auth["application_credential_secret"] != "":
+		c["auth_type"] = "v3applicationcredential"
+	case auth["token"] != "" && auth["password"] == "":
+		c["auth_type"] = "token"
+	}
+	return yaml.Marshal(map[string]any{"clouds": map[string]any{envCloudName: c}})
 }
 
 // lbEndpointOverride reads load_balancer_endpoint_override of the cloud from

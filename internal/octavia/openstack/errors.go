@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -145,11 +146,29 @@ func isBusy(err error) bool {
 	switch ue.Actual {
 	case http.StatusServiceUnavailable:
 		return true
+	case http.StatusInternalServerError:
+		// A database deadlock (MySQL) or lock (SQLite) under concurrent
+		// requests fails the whole transaction: nothing changed, so trying
+		// again is safe.
+		msg := strings.ToLower(faultMessage(ue.Body))
+		return strings.Contains(msg, "deadlock") || strings.Contains(msg, "database is locked")
 	case http.StatusConflict:
 		msg := strings.ToLower(faultMessage(ue.Body))
 		return strings.Contains(msg, "immutable") || strings.Contains(msg, "invalid state") || strings.Contains(msg, "pending")
 	}
 	return false
+}
+
+// transient reports whether a failed read while waiting is worth another
+// try: the service answered 5xx, or the connection failed. The wait's bound
+// still applies.
+func transient(err error) bool {
+	var e *Error
+	if errors.As(err, &e) && e.Code >= 500 {
+		return true
+	}
+	var ue *url.Error
+	return errors.As(err, &ue) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // WaitError is a wait that ran out of time or met a failed state.

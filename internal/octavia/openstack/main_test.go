@@ -103,8 +103,8 @@ type resource struct {
 	Owner          string // ports: device_id; floating IPs: description
 }
 
-// inventory lists the project's servers, security groups, floating IPs,
-// load balancers and ports.
+// inventory lists the project's servers, security groups and their rules,
+// floating IPs, load balancers and ports.
 func inventory(t *testing.T, c *Clients) map[string]resource {
 	t.Helper()
 	ctx := context.Background()
@@ -123,6 +123,9 @@ func inventory(t *testing.T, c *Clients) map[string]resource {
 	must(t, err)
 	for _, g := range gs {
 		add(resource{"security group", g.ID, g.Name, ""})
+		for _, r := range g.Rules {
+			add(resource{"security group rule", r.ID, g.Name, r.Description})
+		}
 	}
 	fp, err := floatingips.List(c.Network, floatingips.ListOpts{}).AllPages(ctx)
 	must(t, err)

@@ -48,7 +48,7 @@ func (e *IncompleteError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())
 	if e.Pending != "" {
-		fmt.Fprintf(&b, "\nin progress when it stopped: %s (it may exist now, in any state)", strings.TrimLeft(e.Pending, "+~- "))
+		fmt.Fprintf(&b, "\nin progress when it stopped: %s (the request was sent: it may exist now)", e.Pending)
 	}
 	if len(e.Done) > 0 {
 		b.WriteString("\nalready done by this run:")
@@ -66,8 +66,8 @@ func (e *IncompleteError) Error() string {
 
 func (e *IncompleteError) Unwrap() error { return e.Err }
 
-// applyAll prints each change and, unless planning, applies it. A change
-// that creates something is recorded so that a later failure can name it.
+// applyAll prints each change and, unless planning, applies it, keeping the
+// record of what this run did for IncompleteError.
 func (r *run) applyAll(ctx context.Context, changes []Change) error {
 	for _, c := range changes {
 		r.res.Changes = append(r.res.Changes, c)
@@ -75,25 +75,36 @@ func (r *run) applyAll(ctx context.Context, changes []Change) error {
 		if r.plan {
 			continue
 		}
-		r.pending = c.String()
+		r.pending, r.pendingCreated = &c, false
 		if err := c.apply(ctx); err != nil {
 			return err
 		}
-		r.pending = ""
-		r.done = append(r.done, strings.TrimLeft(c.String(), "+~- ")+r.lastID)
-		r.lastID = ""
+		if !r.pendingCreated {
+			r.done = append(r.done, strings.TrimLeft(c.String(), "+~- "))
+		}
+		r.pending = nil
 	}
 	return nil
 }
 
-// created notes the ID of what the change in flight just created, for the
-// record of what this run did.
-func (r *run) created(id string) { r.lastID = " (" + id + ")" }
+// created records, as soon as the cloud answered, that the change in flight
+// created something, so that a failure in the wait that follows names it.
+func (r *run) created(id string) {
+	if r.pending == nil {
+		return
+	}
+	r.done = append(r.done, fmt.Sprintf("created %s %q (%s)", r.pending.Kind, r.pending.Name, id))
+	r.pendingCreated = true
+}
 
 // incomplete wraps a failure with the run's record.
 func (r *run) incomplete(err error, next string) error {
-	if len(r.done) == 0 && r.pending == "" {
+	pending := ""
+	if r.pending != nil && !r.pendingCreated {
+		pending = strings.TrimLeft(r.pending.String(), "+~- ")
+	}
+	if len(r.done) == 0 && pending == "" {
 		return err
 	}
-	return &IncompleteError{Err: err, Done: r.done, Pending: r.pending, Next: next}
+	return &IncompleteError{Err: err, Done: r.done, Pending: pending, Next: next}
 }

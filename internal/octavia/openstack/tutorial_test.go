@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
 
 	"lbd/internal/octavia/openstack/peertest"
 )
@@ -31,6 +34,7 @@ func TestTutorial(t *testing.T) {
 	sfx := peertest.Suffix()
 	src := readTutorial(t)
 	spec := loadSpec(t, src, sfx)
+	decoys := plantDecoys(t, c, spec)
 	before := inventory(t, c)
 
 	res, err := p.Up(ctx, spec, false)
@@ -157,9 +161,15 @@ func TestTutorial(t *testing.T) {
 			t.Errorf("down order %v, want the tutorial's %v", kinds, wantKinds)
 		}
 		after := inventory(t, c)
+		others := otherTests(before)
 		for k, r := range before {
-			if _, ok := after[k]; !ok {
+			if _, ok := after[k]; !ok && !others[r.ID] {
 				t.Errorf("down removed %s %q, which existed before up", r.Kind, r.Name)
+			}
+		}
+		for _, d := range decoys {
+			if _, ok := after[d]; !ok {
+				t.Errorf("down removed the decoy %s", d)
 			}
 		}
 		ours := map[string]bool{}
@@ -186,6 +196,50 @@ func TestTutorial(t *testing.T) {
 			t.Errorf("down again: err %v, changes %v, mutating calls %v; want none", err, res.Changes, rec.Mutations())
 		}
 	})
+}
+
+// otherTests are the resources of other tests sharing the peer (their names
+// carry a run suffix, or lbctl's marker), which may come and go at any time:
+// the check that down removed nothing else leaves them out.
+func otherTests(inv map[string]resource) map[string]bool {
+	suffix := regexp.MustCompile(`-t[0-9a-f]{6}`)
+	out := map[string]bool{}
+	for _, r := range inv {
+		if suffix.MatchString(r.Name) || strings.HasPrefix(r.Owner, "created by lbctl") {
+			out[r.ID] = true
+		}
+	}
+	for _, r := range inv {
+		if r.Kind == "port" && (out[r.Owner] || out[strings.TrimPrefix(r.Name, "octavia-lb-")]) {
+			out[r.ID] = true
+		}
+	}
+	return out
+}
+
+// plantDecoys creates what down could mistake for its own: a security group
+// and a floating IP on the external network without lbctl's marker, and a
+// rule like lbctl's in that group. Down must leave them. It returns their
+// inventory keys.
+func plantDecoys(t *testing.T, c *Clients, spec *Spec) []string {
+	t.Helper()
+	ctx := context.Background()
+	r := &run{c: c, spec: spec}
+	ext, err := r.network(ctx, "External", "")
+	must(t, err)
+	g, err := groups.Create(ctx, c.Network, groups.CreateOpts{Name: spec.OS.SecurityGroup + "-decoy"}).Extract()
+	must(t, err)
+	rule, err := rules.Create(ctx, c.Network, rules.CreateOpts{Direction: rules.DirIngress, EtherType: rules.EtherType4, SecGroupID: g.ID,
+		Protocol: rules.ProtocolTCP, PortRangeMin: 80, PortRangeMax: 80, RemoteIPPrefix: "0.0.0.0/0"}).Extract()
+	must(t, err)
+	f, err := floatingips.Create(ctx, c.Network, floatingips.CreateOpts{FloatingNetworkID: ext.ID, Description: "decoy of " + spec.LB.Name}).Extract()
+	must(t, err)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		floatingips.Delete(ctx, c.Network, f.ID)
+		groups.Delete(ctx, c.Network, g.ID)
+	})
+	return []string{"security group " + g.ID, "floating IP " + f.ID, "security group rule " + rule.ID}
 }
 
 // checkTutorial asserts what up built: the status tree, the objects' fields,

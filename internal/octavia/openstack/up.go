@@ -35,9 +35,9 @@ type run struct {
 	plan bool
 	res  *Result
 
-	done    []string // what this run did, for IncompleteError
-	pending string   // the change being applied
-	lastID  string   // ID the pending change created
+	done           []string // what this run did, for IncompleteError
+	pending        *Change  // the change being applied
+	pendingCreated bool     // the pending change's resource exists (recorded in done)
 
 	sgID      string
 	servers   []*Server

@@ -70,10 +70,12 @@ func (p *Provisioner) waitFor(ctx context.Context, what, want string, failed []s
 	last, lastSaid := "", start
 	for {
 		status, done, err := check(wctx)
-		if err != nil && wctx.Err() == nil {
+		switch {
+		case err != nil && wctx.Err() == nil && transient(err):
+			p.log().Debug("read failed while waiting; trying again", "what", what, "err", err)
+		case err != nil && wctx.Err() == nil:
 			return err
-		}
-		if err == nil {
+		case err == nil:
 			switch {
 			case status != last:
 				p.printf("    %s: %s (%s)", what, status, time.Since(start).Round(100*time.Millisecond))
