@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"lbd/internal/octavia/openstack/peertest"
 )
@@ -43,7 +44,9 @@ func tutorialCopy(t *testing.T, sfx string) string {
 func lbctl(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var stdout, stderr strings.Builder
+	start := time.Now()
 	err := run(context.Background(), args, &stdout, &stderr)
+	t.Logf("lbctl %s (%s): %v\n%s%s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), err, stdout.String(), stderr.String())
 	return stdout.String(), stderr.String(), err
 }
 

@@ -2,15 +2,13 @@ package openstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
 )
@@ -66,12 +64,18 @@ func (r *run) downLoadBalancer(ctx context.Context, cascade bool) error {
 				return err
 			}
 		}
-		cur, err := r.readTree(ctx, lb)
-		if err != nil {
-			return err
-		}
-		if err := r.applyAll(ctx, r.childDeletes(cur)); err != nil {
-			return err
+		for pass := 1; ; pass++ {
+			cur, err := r.readTree(ctx, lb)
+			if err != nil {
+				return err
+			}
+			err = r.applyAll(ctx, r.childDeletes(cur))
+			if err == nil {
+				break
+			}
+			if !r.retryPass(err, pass) {
+				return err
+			}
 		}
 	}
 	why := ""
@@ -92,20 +96,17 @@ func (r *run) childDeletes(cur *current) []Change {
 	lb := cur.ref()
 	var out []Change
 	for _, p := range cur.pools {
+		r.poolIDs[p.Name] = p.ID
 		for _, m := range cur.members[p.ID] {
-			out = append(out, r.lbChange(lb, OpDelete, "member", firstOf(m.Name, m.Address), fmt.Sprintf("%s:%d in pool %s", m.Address, m.ProtocolPort, p.Name),
-				func(ctx context.Context) error { return pools.DeleteMember(ctx, r.c.LoadBalancer, p.ID, m.ID).Err }))
+			out = append(out, r.deleteMember(lb, p.Name, m, fmt.Sprintf("%s:%d in pool %s", m.Address, m.ProtocolPort, p.Name)))
 		}
 		if hm := cur.monitors[p.ID]; hm != nil {
-			out = append(out, r.lbChange(lb, OpDelete, "health monitor", firstOf(hm.Name, "of pool "+p.Name), "",
-				func(ctx context.Context) error { return monitors.Delete(ctx, r.c.LoadBalancer, hm.ID).Err }))
+			out = append(out, r.deleteMonitor(lb, p.Name, *hm, ""))
 		}
-		out = append(out, r.lbChange(lb, OpDelete, "pool", firstOf(p.Name, p.ID), "",
-			func(ctx context.Context) error { return pools.Delete(ctx, r.c.LoadBalancer, p.ID).Err }))
+		out = append(out, r.deletePool(lb, p, ""))
 	}
 	for _, l := range cur.listeners {
-		out = append(out, r.lbChange(lb, OpDelete, "listener", firstOf(l.Name, l.ID), "",
-			func(ctx context.Context) error { return listeners.Delete(ctx, r.c.LoadBalancer, l.ID).Err }))
+		out = append(out, r.deleteListener(lb, l, ""))
 	}
 	return out
 }
@@ -116,11 +117,21 @@ func (r *run) childDeletes(cur *current) []Change {
 func (r *run) deleteLB(ctx context.Context, ref lbRef, cascade bool) error {
 	start := time.Now()
 	backoff := r.p.poll()
-	for {
+	for pass := 1; ; {
 		err := loadbalancers.Delete(ctx, r.c.LoadBalancer, ref.ID, loadbalancers.DeleteOpts{Cascade: cascade}).ExtractErr()
 		switch {
 		case err == nil:
-			return r.p.waitLBGone(ctx, ref)
+			// A delete the worker fails leaves the load balancer in ERROR,
+			// which can be deleted again (with its children: some may be
+			// gone, some not).
+			err := r.p.waitLBGone(ctx, ref)
+			var we *WaitError
+			if errors.As(err, &we) && we.Failed && pass < maxPasses {
+				r.p.printf("  %v\n  deleting it again, with its children (%d of %d)", err, pass+1, maxPasses)
+				pass, cascade = pass+1, true
+				continue
+			}
+			return err
 		case isCode(err, http.StatusNotFound):
 			return nil
 		case !isBusy(err) || time.Since(start) > r.p.timeout():

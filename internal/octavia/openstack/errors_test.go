@@ -92,7 +92,6 @@ func TestHints(t *testing.T) {
 // Octavia refuses by policy, and the error says so in its words, names the
 // resource and the role to ask for.
 func TestForbidden(t *testing.T) {
-	t.Parallel()
 	admin := connect(t, nil)
 	ctx := context.Background()
 	ks, err := gopenstack.NewIdentityV3(admin.Network.ProviderClient, gophercloud.EndpointOpts{})

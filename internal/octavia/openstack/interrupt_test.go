@@ -38,7 +38,6 @@ openstack:
 // (up refuses, down removes it), Ctrl-C while it is being created (the error
 // names what exists; down removes it while it is still PENDING_CREATE).
 func TestTimeoutInterruptAndError(t *testing.T) {
-	t.Parallel()
 	rec := &peertest.Recorder{}
 	c := connect(t, rec)
 	ctx := context.Background()
@@ -143,7 +142,6 @@ func TestTimeoutInterruptAndError(t *testing.T) {
 
 // TestNotFound: a 404 comes back with Octavia's own words and a hint.
 func TestNotFound(t *testing.T) {
-	t.Parallel()
 	c := connect(t, nil)
 	p := provisioner(t, c)
 	id := "4b4b9a9e-0000-4000-8000-000000000000"

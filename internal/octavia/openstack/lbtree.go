@@ -13,15 +13,6 @@ import (
 	"lbd/internal/octavia"
 )
 
-// lbChange is one change of the load balancer's tree: the call, retried
-// while the load balancer is busy, then the wait for it to be ACTIVE again.
-func (r *run) lbChange(lb lbRef, op Op, kind, name, detail string, call func(ctx context.Context) error) Change {
-	what := fmt.Sprintf("%s %s %q", op, kind, name)
-	return Change{Op: op, Kind: kind, Name: name, Detail: detail, apply: func(ctx context.Context) error {
-		return r.p.mutate(ctx, lb, what, op == OpDelete, call)
-	}}
-}
-
 // treeChanges compares the file's tree with the cloud's and returns the
 // changes, ordered so that each is valid when it runs: listeners that go
 // away first (a new listener may take their port), then pools with their
@@ -31,8 +22,8 @@ func (r *run) treeChanges(cur *current) []Change {
 	lb := cur.ref()
 	var out []Change
 	if o, d := lbUpdate(r.spec.LB, cur.lb); len(d) > 0 {
-		out = append(out, r.lbChange(lb, OpUpdate, "load balancer", lb.Name, d.String(), func(ctx context.Context) error {
-			return loadbalancers.Update(ctx, r.c.LoadBalancer, lb.ID, o).Err
+		out = append(out, r.lbChange(lb, OpUpdate, child{kind: "load balancer", name: lb.Name}, d.String(), func(ctx context.Context) (string, error) {
+			return lb.ID, loadbalancers.Update(ctx, r.c.LoadBalancer, lb.ID, o).Err
 		}))
 	}
 
@@ -57,7 +48,13 @@ func (r *run) treeChanges(cur *current) []Change {
 		}
 	}
 	for _, l := range r.spec.LB.Listeners {
-		if a := matched[l.ID]; a != nil && (a.Protocol != string(l.Protocol) || a.ProtocolPort != l.ProtocolPort) {
+		a := matched[l.ID]
+		switch {
+		case a == nil:
+		case a.ProvisioningStatus == "ERROR":
+			out = append(out, r.deleteListener(lb, *a, "replaced: it is in ERROR"))
+			delete(matched, l.ID)
+		case a.Protocol != string(l.Protocol) || a.ProtocolPort != l.ProtocolPort:
 			out = append(out, r.deleteListener(lb, *a, fmt.Sprintf("replaced: protocol and port cannot change (%s:%d → %s:%d)", a.Protocol, a.ProtocolPort, l.Protocol, l.ProtocolPort)))
 			delete(matched, l.ID)
 		}
@@ -74,7 +71,12 @@ func (r *run) treeChanges(cur *current) []Change {
 	for _, dp := range r.desiredPools() {
 		want[dp.Name] = true
 		a := have[dp.Name]
-		if a != nil && a.Protocol != string(dp.Protocol) {
+		switch {
+		case a == nil:
+		case a.ProvisioningStatus == "ERROR":
+			out = append(out, r.deletePool(lb, *a, "replaced: it is in ERROR"))
+			a = nil
+		case a.Protocol != string(dp.Protocol):
 			out = append(out, r.deletePool(lb, *a, fmt.Sprintf("replaced: protocol cannot change (%s → %s)", a.Protocol, dp.Protocol)))
 			a = nil
 		}
@@ -84,8 +86,8 @@ func (r *run) treeChanges(cur *current) []Change {
 			continue
 		}
 		if o, d := poolUpdate(dp, a); len(d) > 0 {
-			out = append(out, r.lbChange(lb, OpUpdate, "pool", dp.Name, d.String(), func(ctx context.Context) error {
-				return pools.Update(ctx, r.c.LoadBalancer, a.ID, o).Err
+			out = append(out, r.lbChange(lb, OpUpdate, r.poolChild(dp.Name), d.String(), func(ctx context.Context) (string, error) {
+				return a.ID, pools.Update(ctx, r.c.LoadBalancer, a.ID, o).Err
 			}))
 		}
 		out = append(out, r.memberChanges(lb, dp, cur.members[a.ID])...)
@@ -100,14 +102,15 @@ func (r *run) treeChanges(cur *current) []Change {
 		}
 		a := matched[l.ID]
 		if a == nil {
-			out = append(out, r.lbChange(lb, OpCreate, "listener", l.Name, fmt.Sprintf("%s:%d, default pool %q", l.Protocol, l.ProtocolPort, poolName), func(ctx context.Context) error {
+			out = append(out, r.lbChange(lb, OpCreate, r.listenerChild(l.Name), fmt.Sprintf("%s:%d, default pool %q", l.Protocol, l.ProtocolPort, poolName), func(ctx context.Context) (string, error) {
 				opts := listenerCreateOpts(l, lb.ID)
 				opts.DefaultPoolID = r.poolIDs[poolName]
 				got, err := listeners.Create(ctx, r.c.LoadBalancer, opts).Extract()
-				if err == nil {
-					r.created(got.ID)
+				if err != nil {
+					return "", err
 				}
-				return err
+				r.created(got.ID)
+				return got.ID, nil
 			}))
 			continue
 		}
@@ -119,11 +122,11 @@ func (r *run) treeChanges(cur *current) []Change {
 		if len(d) == 0 {
 			continue
 		}
-		out = append(out, r.lbChange(lb, OpUpdate, "listener", l.Name, d.String(), func(ctx context.Context) error {
+		out = append(out, r.lbChange(lb, OpUpdate, r.listenerChild(l.Name), d.String(), func(ctx context.Context) (string, error) {
 			if o.DefaultPoolID != nil {
 				*o.DefaultPoolID = r.poolIDs[poolName]
 			}
-			return listeners.Update(ctx, r.c.LoadBalancer, a.ID, o).Err
+			return a.ID, listeners.Update(ctx, r.c.LoadBalancer, a.ID, o).Err
 		}))
 	}
 
@@ -136,29 +139,30 @@ func (r *run) treeChanges(cur *current) []Change {
 }
 
 func (r *run) deleteListener(lb lbRef, a listeners.Listener, why string) Change {
-	return r.lbChange(lb, OpDelete, "listener", firstOf(a.Name, a.ID), why, func(ctx context.Context) error {
-		return listeners.Delete(ctx, r.c.LoadBalancer, a.ID).Err
+	return r.lbChange(lb, OpDelete, r.listenerChild(firstOf(a.Name, a.ID)), why, func(ctx context.Context) (string, error) {
+		return a.ID, listeners.Delete(ctx, r.c.LoadBalancer, a.ID).Err
 	})
 }
 
 func (r *run) deletePool(lb lbRef, a pools.Pool, why string) Change {
-	return r.lbChange(lb, OpDelete, "pool", firstOf(a.Name, a.ID), why, func(ctx context.Context) error {
-		return pools.Delete(ctx, r.c.LoadBalancer, a.ID).Err
+	return r.lbChange(lb, OpDelete, r.poolChild(firstOf(a.Name, a.ID)), why, func(ctx context.Context) (string, error) {
+		return a.ID, pools.Delete(ctx, r.c.LoadBalancer, a.ID).Err
 	})
 }
 
 // createPool creates a pool on an existing load balancer, then its members
 // and monitor, one change each.
 func (r *run) createPool(lb lbRef, dp *desiredPool) []Change {
-	out := []Change{r.lbChange(lb, OpCreate, "pool", dp.Name, fmt.Sprintf("%s %s", dp.Protocol, dp.LBAlgorithm), func(ctx context.Context) error {
+	out := []Change{r.lbChange(lb, OpCreate, r.poolChild(dp.Name), fmt.Sprintf("%s %s", dp.Protocol, dp.LBAlgorithm), func(ctx context.Context) (string, error) {
 		opts := poolCreateOpts(dp, false)
 		opts.LoadbalancerID = lb.ID
 		got, err := pools.Create(ctx, r.c.LoadBalancer, opts).Extract()
-		if err == nil {
-			r.poolIDs[dp.Name] = got.ID
-			r.created(got.ID)
+		if err != nil {
+			return "", err
 		}
-		return err
+		r.poolIDs[dp.Name] = got.ID
+		r.created(got.ID)
+		return got.ID, nil
 	})}
 	out = append(out, r.memberChanges(lb, dp, nil)...)
 	return append(out, r.monitorChanges(lb, dp, nil)...)
@@ -192,28 +196,30 @@ func (r *run) memberChanges(lb lbRef, dp *desiredPool, have []pools.Member) []Ch
 		wanted[key] = true
 		a := byKey[key]
 		name := firstOf(m.Name, m.Address)
+		if a != nil && a.ProvisioningStatus == "ERROR" {
+			out = append(out, r.deleteMember(lb, dp.Name, *a, "replaced: it is in ERROR"))
+			a = nil
+		}
 		if a == nil {
-			out = append(out, r.lbChange(lb, OpCreate, "member", name, memberDetail(m)+" in pool "+dp.Name, func(ctx context.Context) error {
+			out = append(out, r.lbChange(lb, OpCreate, r.memberChild(name, dp.Name), memberDetail(m)+" in pool "+dp.Name, func(ctx context.Context) (string, error) {
 				got, err := pools.CreateMember(ctx, r.c.LoadBalancer, r.poolIDs[dp.Name], memberCreateOpts(m)).Extract()
-				if err == nil {
-					r.created(got.ID)
+				if err != nil {
+					return "", err
 				}
-				return err
+				r.created(got.ID)
+				return got.ID, nil
 			}))
 			continue
 		}
 		if o, d := memberUpdate(m, a); len(d) > 0 {
-			out = append(out, r.lbChange(lb, OpUpdate, "member", name, d.String()+" in pool "+dp.Name, func(ctx context.Context) error {
-				return pools.UpdateMember(ctx, r.c.LoadBalancer, r.poolIDs[dp.Name], a.ID, o).Err
+			out = append(out, r.lbChange(lb, OpUpdate, r.memberChild(name, dp.Name), d.String()+" in pool "+dp.Name, func(ctx context.Context) (string, error) {
+				return a.ID, pools.UpdateMember(ctx, r.c.LoadBalancer, r.poolIDs[dp.Name], a.ID, o).Err
 			}))
 		}
 	}
 	for _, a := range have {
 		if !wanted[memberKey(a.Address, a.ProtocolPort)] {
-			out = append(out, r.lbChange(lb, OpDelete, "member", firstOf(a.Name, a.Address), fmt.Sprintf("%s:%d not in the file (pool %s)", a.Address, a.ProtocolPort, dp.Name),
-				func(ctx context.Context) error {
-					return pools.DeleteMember(ctx, r.c.LoadBalancer, r.poolIDs[dp.Name], a.ID).Err
-				}))
+			out = append(out, r.deleteMember(lb, dp.Name, a, fmt.Sprintf("%s:%d not in the file (pool %s)", a.Address, a.ProtocolPort, dp.Name)))
 		}
 	}
 	return out
@@ -231,14 +237,16 @@ func monitorName(h *octavia.HealthMonitor, pool string) string {
 func (r *run) monitorChanges(lb lbRef, dp *desiredPool, have *monitors.Monitor) []Change {
 	want := dp.HealthMonitor
 	var out []Change
-	if have != nil && (want == nil || have.Type != string(want.Type)) {
+	if have != nil && (want == nil || have.Type != string(want.Type) || have.ProvisioningStatus == "ERROR") {
 		why := "not in the file"
-		if want != nil {
+		switch {
+		case want == nil:
+		case have.ProvisioningStatus == "ERROR":
+			why = "replaced: it is in ERROR"
+		default:
 			why = fmt.Sprintf("replaced: type cannot change (%s → %s)", have.Type, want.Type)
 		}
-		out = append(out, r.lbChange(lb, OpDelete, "health monitor", firstOf(have.Name, "of pool "+dp.Name), why, func(ctx context.Context) error {
-			return monitors.Delete(ctx, r.c.LoadBalancer, have.ID).Err
-		}))
+		out = append(out, r.deleteMonitor(lb, dp.Name, *have, why))
 		have = nil
 	}
 	if want == nil {
@@ -246,18 +254,31 @@ func (r *run) monitorChanges(lb lbRef, dp *desiredPool, have *monitors.Monitor) 
 	}
 	if have == nil {
 		detail := fmt.Sprintf("%s delay %d timeout %d max_retries %d", want.Type, *want.Delay, *want.Timeout, want.MaxRetries)
-		return append(out, r.lbChange(lb, OpCreate, "health monitor", monitorName(want, dp.Name), detail, func(ctx context.Context) error {
+		return append(out, r.lbChange(lb, OpCreate, r.monitorChild(monitorName(want, dp.Name)), detail, func(ctx context.Context) (string, error) {
 			got, err := monitors.Create(ctx, r.c.LoadBalancer, monitorCreateOpts(want, r.poolIDs[dp.Name])).Extract()
-			if err == nil {
-				r.created(got.ID)
+			if err != nil {
+				return "", err
 			}
-			return err
+			r.created(got.ID)
+			return got.ID, nil
 		}))
 	}
 	if o, d := monitorUpdate(want, have); len(d) > 0 {
-		out = append(out, r.lbChange(lb, OpUpdate, "health monitor", monitorName(want, dp.Name), d.String(), func(ctx context.Context) error {
-			return monitors.Update(ctx, r.c.LoadBalancer, have.ID, o).Err
+		out = append(out, r.lbChange(lb, OpUpdate, r.monitorChild(monitorName(want, dp.Name)), d.String(), func(ctx context.Context) (string, error) {
+			return have.ID, monitors.Update(ctx, r.c.LoadBalancer, have.ID, o).Err
 		}))
 	}
 	return out
+}
+
+func (r *run) deleteMember(lb lbRef, pool string, a pools.Member, why string) Change {
+	return r.lbChange(lb, OpDelete, r.memberChild(firstOf(a.Name, a.Address), pool), why, func(ctx context.Context) (string, error) {
+		return a.ID, pools.DeleteMember(ctx, r.c.LoadBalancer, r.poolIDs[pool], a.ID).Err
+	})
+}
+
+func (r *run) deleteMonitor(lb lbRef, pool string, a monitors.Monitor, why string) Change {
+	return r.lbChange(lb, OpDelete, r.monitorChild(firstOf(a.Name, "of pool "+pool)), why, func(ctx context.Context) (string, error) {
+		return a.ID, monitors.Delete(ctx, r.c.LoadBalancer, a.ID).Err
+	})
 }

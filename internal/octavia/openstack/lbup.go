@@ -45,12 +45,18 @@ func (r *run) upLoadBalancer(ctx context.Context) error {
 	if err := r.checkVIP(lb); err != nil {
 		return err
 	}
-	cur, err := r.readTree(ctx, lb)
-	if err != nil {
-		return err
-	}
-	if err := r.applyAll(ctx, r.treeChanges(cur)); err != nil {
-		return err
+	for pass := 1; ; pass++ {
+		cur, err := r.readTree(ctx, lb)
+		if err != nil {
+			return err
+		}
+		err = r.applyAll(ctx, r.treeChanges(cur))
+		if err == nil {
+			break
+		}
+		if !r.retryPass(err, pass) {
+			return err
+		}
 	}
 	if r.plan {
 		return nil

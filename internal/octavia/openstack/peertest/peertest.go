@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -60,12 +61,29 @@ func Main(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// Need skips the test when the peer was not started.
+// Need skips the test when the peer was not started. Otherwise it waits
+// for, and holds until the test ends, an exclusive lock shared by every test
+// process: the peer's services keep their state in SQLite, which fails
+// concurrent writers ("database is locked", even inside Octavia's worker,
+// leaving a load balancer in ERROR), so tests take turns.
 func Need(t testing.TB) {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
+	f, err := os.OpenFile(State()+".tests.lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("peer test lock: %v", err)
+	}
+	start := time.Now()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("peer test lock: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Logf("waited %s for other tests using the peer", d.Round(time.Second))
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // script is scripts/openstack-peer.sh of this repository.
