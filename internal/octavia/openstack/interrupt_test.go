@@ -78,21 +78,41 @@ func TestTimeoutInterruptAndError(t *testing.T) {
 		}
 	})
 
+	t.Run("member in ERROR is replaced", func(t *testing.T) {
+		p := provisioner(t, c)
+		r := p.newRun(spec, true)
+		lb, err := r.findLB(ctx)
+		must(t, err)
+		cur, err := r.readTree(ctx, lb)
+		must(t, err)
+		old := cur.members[cur.pools[0].ID][0]
+		setError(t, "member", old.ID)
+		res, err := p.Up(ctx, spec, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ch := range res.Changes {
+			got = append(got, ch.String())
+		}
+		want := []string{`- delete member "m1": replaced: it is in ERROR`, `+ create member "m1": 10.0.2.200:80 weight 1 in pool p1`}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		cur, err = r.readTree(ctx, lb)
+		must(t, err)
+		if m := cur.members[cur.pools[0].ID]; len(m) != 1 || m[0].ID == old.ID || m[0].ProvisioningStatus != "ACTIVE" {
+			t.Errorf("members after up: %+v", m)
+		}
+	})
+
 	t.Run("load balancer in ERROR", func(t *testing.T) {
 		p := provisioner(t, c)
 		lb, err := p.newRun(spec, true).findLB(ctx)
 		if err != nil || lb == nil {
 			t.Fatalf("find: %v %v", lb, err)
 		}
-		// Provisioning failures (an amphora that never boots) leave an LB in
-		// ERROR; the peer's no-op drivers never fail, so its database is told.
-		db := filepath.Join(peertest.State(), "octavia", "octavia.db")
-		out, err := exec.Command("/usr/bin/python3", "-c",
-			"import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=30); c.execute(\"update load_balancer set provisioning_status='ERROR' where id=?\", (sys.argv[2],)); c.commit()",
-			db, lb.ID).CombinedOutput()
-		if err != nil {
-			t.Fatalf("set ERROR: %v %s", err, out)
-		}
+		setError(t, "load_balancer", lb.ID)
 		_, err = p.Up(ctx, spec, false)
 		if err == nil || !strings.Contains(err.Error(), "is in ERROR") || !strings.Contains(err.Error(), "lbctl down") {
 			t.Fatalf("up on an LB in ERROR: %v; want a refusal pointing at lbctl down", err)
@@ -149,5 +169,19 @@ func TestNotFound(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Code != http.StatusNotFound || e.Message != "Load Balancer "+id+" not found." || !strings.Contains(e.Hint, "does not exist") {
 		t.Fatalf("err = %#v", err)
+	}
+}
+
+// setError puts an Octavia object in ERROR, as a failed provisioning (an
+// amphora that never boots) does on a real cloud: the peer's no-op drivers
+// never fail, so its database is told directly.
+func setError(t *testing.T, table, id string) {
+	t.Helper()
+	db := filepath.Join(peertest.State(), "octavia", "octavia.db")
+	out, err := exec.Command("/usr/bin/python3", "-c",
+		"import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=30); c.execute('update '+sys.argv[2]+\" set provisioning_status='ERROR' where id=?\", (sys.argv[3],)); c.commit()",
+		db, table, id).CombinedOutput()
+	if err != nil {
+		t.Fatalf("set %s %s to ERROR: %v %s", table, id, err, out)
 	}
 }

@@ -143,6 +143,24 @@ func TestTutorial(t *testing.T) {
 		}
 	})
 
+	t.Run("a smaller file removes the extra server after its member", func(t *testing.T) {
+		res, err := p.Up(ctx, spec, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s3 := "Server3" + sfx
+		var kinds []string
+		for _, ch := range res.Changes {
+			if ch.Name == s3 {
+				kinds = append(kinds, string(ch.Op)+" "+ch.Kind)
+			}
+		}
+		if !slices.Equal(kinds, []string{"delete member", "delete server"}) {
+			t.Errorf("changes of %s: %v; want its member deleted, then the server (all: %v)", s3, kinds, res.Changes)
+		}
+		checkTutorial(t, c, spec, res, sub.ID, 2, 1, 4)
+	})
+
 	t.Run("down removes what up created and nothing else", func(t *testing.T) {
 		afterUp := inventory(t, c)
 		res, err := p.Down(ctx, spec2, false, false)
