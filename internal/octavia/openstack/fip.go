@@ -39,7 +39,7 @@ func (r *run) upFloatingIP(ctx context.Context) error {
 		}
 		return nil
 	}
-	mine, err := r.floatingIPs(ctx, floatingips.ListOpts{Description: r.spec.marker(), FloatingNetworkID: ext.ID})
+	mine, err := r.floatingIPs(ctx, floatingips.ListOpts{Description: r.spec.marker(), FloatingNetworkID: ext.ID, ProjectID: r.projectID()})
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (r *run) floatingIPs(ctx context.Context, opts floatingips.ListOpts) ([]flo
 // deleteFloatingIPs removes the floating IPs lbctl created for this load
 // balancer (they carry its marker); others are left alone.
 func (r *run) deleteFloatingIPs(ctx context.Context) ([]Change, error) {
-	mine, err := r.floatingIPs(ctx, floatingips.ListOpts{Description: r.spec.marker()})
+	mine, err := r.floatingIPs(ctx, floatingips.ListOpts{Description: r.spec.marker(), ProjectID: r.projectID()})
 	if err != nil {
 		return nil, err
 	}

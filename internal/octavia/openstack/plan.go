@@ -48,7 +48,7 @@ func (e *IncompleteError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())
 	if e.Pending != "" {
-		fmt.Fprintf(&b, "\nin progress when it stopped: %s (the request was sent: it may exist now)", e.Pending)
+		fmt.Fprintf(&b, "\nin progress when it stopped: %s (the request may have reached the cloud: check it, or run again)", e.Pending)
 	}
 	if len(e.Done) > 0 {
 		b.WriteString("\nalready done by this run:")
