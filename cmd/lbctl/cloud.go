@@ -50,21 +50,22 @@ func (c *cloudFlags) provisioner(ctx context.Context, stdout, stderr io.Writer) 
 	if err != nil {
 		return nil, nil, err
 	}
-	clients, err := openstack.Connect(ctx, c.auth)
-	if err != nil {
-		return nil, nil, err
-	}
 	level := slog.LevelWarn
 	if c.verbose {
 		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	c.auth.Log = log
+	clients, err := openstack.Connect(ctx, c.auth)
+	if err != nil {
+		return nil, nil, err
 	}
 	out := stdout
 	if c.output == "json" {
 		out = stderr
 	}
 	return &openstack.Provisioner{
-		Clients: clients, Out: out, Timeout: c.timeout,
-		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Clients: clients, Out: out, Timeout: c.timeout, Log: log,
 	}, spec, nil
 }
 

@@ -6,10 +6,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -31,9 +33,12 @@ type AuthOptions struct {
 	// (--lb-endpoint). When empty, the cloud's load_balancer_endpoint_override
 	// from clouds.yaml is used if it has one: gophercloud does not read it.
 	LBEndpoint string
-	// WrapTransport, when set, wraps the HTTP transport of every call; tests
-	// use it to watch requests.
+	// WrapTransport, when set, wraps the HTTP transport of every call (each
+	// try of a retried one); tests use it to watch requests.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Log receives, at debug level, the retries of transient failures; nil
+	// discards them.
+	Log *slog.Logger
 }
 
 // Clients are the service clients lbctl uses, all sharing one token.
@@ -61,6 +66,11 @@ func Connect(ctx context.Context, o AuthOptions) (*Clients, error) {
 	if o.WrapTransport != nil {
 		rt = o.WrapTransport(rt)
 	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rt = &retryTransport{next: rt, tries: 4, pause: 500 * time.Millisecond, log: log}
 	ao.AllowReauth = true
 	pc, err := config.NewProviderClient(ctx, ao, config.WithHTTPClient(http.Client{Transport: rt}))
 	if err != nil {

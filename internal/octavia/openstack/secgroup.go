@@ -151,6 +151,14 @@ func (r *run) upSecurityGroup(ctx context.Context) error {
 				opts.PortRangeMin, opts.PortRangeMax = w.Port, w.Port
 			}
 			rule, err := rules.Create(ctx, r.c.Network, opts).Extract()
+			// A 5xx may have created the rule or not: trying again is safe,
+			// as a duplicate is refused with 409.
+			for try := 1; try < 3 && err != nil && transient(describe("", err)); try++ {
+				if err := sleep(ctx, r.p.poll()); err != nil {
+					return describe("add a rule to security group "+name, err)
+				}
+				rule, err = rules.Create(ctx, r.c.Network, opts).Extract()
+			}
 			if isCode(err, http.StatusConflict) {
 				return nil // the same rule exists already (added meanwhile)
 			}
