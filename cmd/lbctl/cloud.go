@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +26,7 @@ type cloudFlags struct {
 }
 
 func (c *cloudFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.file, "f", "configs/tutorial.yaml", "config file with an openstack: section")
+	fs.StringVar(&c.file, "f", "", "config file with an openstack: section (required), e.g. configs/tutorial.yaml")
 	fs.StringVar(&c.auth.Cloud, "os-cloud", os.Getenv("OS_CLOUD"), "cloud of clouds.yaml (default $OS_CLOUD; without one, the OS_* environment)")
 	fs.StringVar(&c.auth.Region, "os-region", "", "region (default: clouds.yaml, then $OS_REGION_NAME)")
 	fs.StringVar(&c.auth.Interface, "os-interface", "", "endpoint interface: public, internal or admin (default: clouds.yaml, then $OS_INTERFACE, then public)")
@@ -40,6 +41,9 @@ func (c *cloudFlags) register(fs *flag.FlagSet) {
 
 // provisioner parses the file and connects to the cloud.
 func (c *cloudFlags) provisioner(ctx context.Context, stdout, stderr io.Writer) (*openstack.Provisioner, *openstack.Spec, error) {
+	if c.file == "" {
+		return nil, nil, errors.New("-f FILE is required: the config file whose load balancer to provision or remove")
+	}
 	if c.output != "text" && c.output != "json" {
 		return nil, nil, fmt.Errorf("-o %q: must be text or json", c.output)
 	}

@@ -156,6 +156,7 @@ func TestCloudFlagErrors(t *testing.T) {
 		{[]string{"up", "--timeout", "0s", "-f", "../../configs/tutorial.yaml"}, "--timeout 0s: must be positive"},
 		{[]string{"up", "-f", "../../configs/lbd.yaml"}, "no openstack: section"},
 		{[]string{"down", "-f", "/nonexistent.yaml"}, "read config"},
+		{[]string{"down"}, "-f FILE is required"},
 	}
 	for _, tt := range tests {
 		_, _, err := lbctl(t, tt.args...)
