@@ -31,6 +31,8 @@ func commands() map[string]command {
 		"status":   {"show a load balancer's status tree", runStatus},
 		"delete":   {"delete a load balancer (--cascade: with everything under it)", runDelete},
 		"member":   {"add, remove or drain (weight 0) a pool member", runMember},
+		"up":       {"provision the file's load balancer, servers and floating IP on OpenStack", runUp},
+		"down":     {"remove what lbctl up provisioned for the file", runDown},
 	}
 }
 

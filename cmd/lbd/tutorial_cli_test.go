@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"lbd/internal/octavia/openstack/peertest"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The OpenStack peer (../shared/peers/openstack-up.sh) writes a clouds.yaml
@@ -23,25 +22,17 @@ const (
 	openstackCLI = "/usr/bin/openstack"
 )
 
+// requirePeer skips when the OpenStack peer is not running (only with
+// LBD_SKIP_OPENSTACK=1: TestMain starts it otherwise) and holds the peer's
+// test lock until the test ends: its services keep their state in SQLite,
+// which fails concurrent writers, so tests from every package take turns.
 func requirePeer(t *testing.T) {
 	t.Helper()
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(peerKeystone)
-	if err == nil {
-		resp.Body.Close()
-		_, err = os.Stat(filepath.Join(peerDir, "clouds.yaml"))
-	}
-	if err == nil {
-		_, err = os.Stat(openstackCLI)
-	}
-	if err == nil {
-		return
-	}
-	if os.Getenv("LBD_REQUIRE_PEER") == "1" {
-		t.Fatalf("OpenStack peer or CLI not available: %v", err)
-	}
-	t.Skipf("OpenStack peer not running or CLI not installed (%v); see ../shared/peers/README.md", err)
+	peertest.Need(t)
 }
+
+// TestMain starts the OpenStack peer (idempotent; quick when it runs).
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // osc runs the real openstack CLI against lbd (cloud peer-lbd).
 func osc(t *testing.T, args ...string) string {

@@ -3,10 +3,9 @@ package controlplane_test
 import (
 	"bytes"
 	"encoding/json"
+	"lbd/internal/octavia/openstack/peertest"
 	"net/http"
-	"os"
 	"testing"
-	"time"
 
 	"lbd/internal/controlplane"
 	"lbd/internal/lbdtest"
@@ -21,23 +20,17 @@ const (
 	peerOctavia  = "http://127.0.0.1:9876"
 )
 
-// requirePeer skips when the peer is not running, unless LBD_REQUIRE_PEER=1
-// (CI), where its absence is a failure.
+// requirePeer skips when the OpenStack peer is not running (only with
+// LBD_SKIP_OPENSTACK=1: TestMain starts it otherwise) and holds the peer's
+// test lock until the test ends: its services keep their state in SQLite,
+// which fails concurrent writers, so tests from every package take turns.
 func requirePeer(t *testing.T) {
 	t.Helper()
-	c := http.Client{Timeout: 2 * time.Second}
-	for _, u := range []string{peerKeystone, peerOctavia} {
-		resp, err := c.Get(u)
-		if err == nil {
-			resp.Body.Close()
-			continue
-		}
-		if os.Getenv("LBD_REQUIRE_PEER") == "1" {
-			t.Fatalf("OpenStack peer not reachable at %s: %v", u, err)
-		}
-		t.Skipf("OpenStack peer not running (%v); start it with ../shared/peers/openstack-up.sh", err)
-	}
+	peertest.Need(t)
 }
+
+// TestMain starts the OpenStack peer (idempotent; quick when it runs).
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // peerToken logs in to the peer's Keystone as its admin.
 func peerToken(t *testing.T) string {

@@ -4,32 +4,27 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"lbd/internal/octavia/openstack/peertest"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"testing"
-	"time"
 )
 
 // peerKeystone is the Keystone of ../shared/peers/openstack-up.sh.
 const peerKeystone = "http://127.0.0.1:5000/v3"
 
-// requirePeer skips when the OpenStack peer is not running, unless
-// LBD_REQUIRE_PEER=1 (CI), where its absence is a failure.
+// requirePeer skips when the OpenStack peer is not running (only with
+// LBD_SKIP_OPENSTACK=1: TestMain starts it otherwise) and holds the peer's
+// test lock until the test ends: its services keep their state in SQLite,
+// which fails concurrent writers, so tests from every package take turns.
 func requirePeer(t *testing.T) {
 	t.Helper()
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(peerKeystone)
-	if err == nil {
-		resp.Body.Close()
-		return
-	}
-	if os.Getenv("LBD_REQUIRE_PEER") == "1" {
-		t.Fatalf("OpenStack peer not reachable at %s: %v", peerKeystone, err)
-	}
-	t.Skipf("OpenStack peer not running (%v); start it with ../shared/peers/openstack-up.sh", err)
+	peertest.Need(t)
 }
+
+// TestMain starts the OpenStack peer (idempotent; quick when it runs).
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // userToken logs in to the peer's Keystone as its admin.
 func userToken(t *testing.T) string {
