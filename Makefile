@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench lint fmt clean deps-test
+.PHONY: all build run test bench lint fmt clean deps-test fuzz
 
 all: build
 
@@ -19,9 +19,18 @@ run: build
 deps-test:
 	./scripts/ensure-deps.sh test
 
+# The OpenStack compatibility tests run the real openstack CLI against lbd,
+# with a real Keystone and Neutron (and Octavia, to compare answers): the
+# peer from ../shared/peers, started once (idempotent; first start ~5 min).
 test: deps-test
 	$(GO) vet ./...
-	$(GO) test -race -timeout 20m ./...
+	./scripts/openstack-peer.sh up
+	$(GO) test -race -timeout 30m ./...
+	FUZZ_TIME=4s ./scripts/fuzz.sh
+
+# Longer fuzzing: FUZZ_TIME per target (default 2m).
+fuzz:
+	./scripts/fuzz.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...

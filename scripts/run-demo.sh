@@ -15,7 +15,8 @@ trap cleanup INT TERM EXIT
 
 ./bin/lbctl backend --listen 127.0.0.1:8081 --name server1 & pids+=($!)
 ./bin/lbctl backend --listen 127.0.0.1:8082 --name server2 & pids+=($!)
-./bin/lbd --config "$CONFIG" & pids+=($!)
+# The demo keeps API changes next to the repository, not in /var/lib/lbd.
+./bin/lbd --config "$CONFIG" --state-dir .lbd-state & pids+=($!)
 
 # Wait until lbd answers (it logs to stderr as JSON).
 for _ in $(seq 50); do

@@ -26,6 +26,13 @@ func commands() map[string]command {
 	return map[string]command{
 		"validate": {"check a config file and print it with defaults filled in", runValidate},
 		"backend":  {"run a demo web server (Hello World! and its name) for lbd to balance", runBackend},
+		"apply":    {"make a running lbd serve a config file's load balancers (create, update; idempotent)", runApply},
+		"get":      {"list load balancers, listeners, pools, members or health monitors of a running lbd", runGet},
+		"status":   {"show a load balancer's status tree", runStatus},
+		"delete":   {"delete a load balancer (--cascade: with everything under it)", runDelete},
+		"member":   {"add, remove or drain (weight 0) a pool member", runMember},
+		"up":       {"provision the file's load balancer, servers and floating IP on OpenStack", runUp},
+		"down":     {"remove what lbctl up provisioned for the file", runDown},
 		"bench":    {"benchmark the balancing algorithms against each other on loopback", runBench},
 	}
 }

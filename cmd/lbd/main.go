@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"lbd/internal/controlplane"
 	"lbd/internal/health"
 	"lbd/internal/metrics"
 	"lbd/internal/octavia"
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&passive.Ejection, "passive-ejection", health.DefaultEjection, "first ejection; doubles on repeats up to --passive-max-ejection")
 	fs.DurationVar(&passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
+	var apiFlags controlplane.Flags
+	apiFlags.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -67,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer enc.Close()
 		return enc.Encode(cfg)
 	}
+	cpOpts, err := apiFlags.Options(os.Getenv)
+	if err != nil {
+		return err
+	}
 
 	// Signals are taken before the first listener opens, so a SIGTERM
 	// during start-up still drains.
@@ -85,17 +92,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer stopAdmin()
 	}
-	if err := rt.Apply(ctx, cfg); err != nil {
+	// The control plane owns the desired state: the file plus what the API
+	// changed (stored under --state-dir), and applies it to the runtime.
+	cp, err := controlplane.New(cpOpts, rt, log)
+	if err != nil {
+		return err
+	}
+	if err := cp.SetFileConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	log.Info("lbd started", "config", *configPath, "load_balancers", len(cfg.LoadBalancers))
+	log.Info("lbd started", "config", *configPath, "load_balancers", len(cp.Config().LoadBalancers))
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	apiDone := make(chan struct{})
+	go func() {
+		defer close(apiDone)
+		// The data plane keeps serving if the API cannot: log, do not exit.
+		if err := cp.Serve(apiCtx); err != nil {
+			log.Error("Octavia API stopped", "addr", cpOpts.APIAddr, "err", err.Error())
+		}
+	}()
+	stopped := false
+	closeAPI := func() {
+		if !stopped {
+			stopped = true
+			stopAPI()
+			<-apiDone
+		}
+	}
+	defer closeAPI()
 
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			reload(ctx, rt, *configPath, log)
+			reload(ctx, cp, rt, *configPath, log)
 		default:
 			log.Info("shutting down", "signal", sig.String(), "timeout", *shutdown)
+			closeAPI() // no API change may start while the listeners drain
 			sctx, cancel := context.WithTimeout(ctx, *shutdown)
 			err := rt.Shutdown(sctx)
 			cancel()
@@ -109,18 +141,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// reload re-reads the config file and applies it; a bad file is refused and
-// the running config stays.
-func reload(ctx context.Context, rt *proxy.Runtime, path string, log *slog.Logger) {
+// reload re-reads the config file and merges it into the desired state; a
+// bad file is refused and the running config stays.
+func reload(ctx context.Context, cp *controlplane.ControlPlane, rt *proxy.Runtime, path string, log *slog.Logger) {
 	cfg, err := octavia.LoadFile(path)
 	if err != nil {
 		rt.RecordRejected()
 		log.Error("reload refused: config is invalid; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}
-	if err := rt.Apply(ctx, cfg); err != nil {
+	if err := cp.SetFileConfig(ctx, cfg); err != nil {
+		if errors.Is(err, controlplane.ErrRefused) {
+			rt.RecordRejected() // refused before reaching the runtime, which counts its own
+		}
 		log.Error("reload failed; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}
-	log.Info("reloaded", "config", path, "load_balancers", len(cfg.LoadBalancers))
+	log.Info("reloaded", "config", path, "load_balancers", len(cp.Config().LoadBalancers))
 }

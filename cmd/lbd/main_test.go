@@ -47,6 +47,30 @@ func binary(t *testing.T) string {
 	return lbdBin
 }
 
+// isolated adds to lbd's arguments what keeps a test's lbd to itself: its
+// own state directory, no API and an admin server on a free port, unless
+// the arguments set them.
+func isolated(t *testing.T, args ...string) []string {
+	has := func(flag string) bool {
+		for _, a := range args {
+			if a == flag || strings.HasPrefix(a, flag+"=") {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("--state-dir") {
+		args = append(args, "--state-dir", filepath.Join(t.TempDir(), "state"))
+	}
+	if !has("--api-addr") {
+		args = append(args, "--api-addr", "")
+	}
+	if !has("--admin-addr") {
+		args = append(args, "--admin-addr", "127.0.0.1:0")
+	}
+	return args
+}
+
 func freePort(t *testing.T) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,14 +143,14 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	port := freePort(t)
 	writeConfig(t, cfgPath, port, slow.Addr())
 	var logs syncBuffer
-	cmd := exec.Command(binary(t), "--config", cfgPath, "--admin-addr", "127.0.0.1:0")
+	cmd := exec.Command(binary(t), isolated(t, "--config", cfgPath)...)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	waitServing(t, url)
+	waitServing(t, url+"health") // the health endpoint answers at once, "/" takes a second
 
 	type result struct {
 		body string
@@ -167,7 +191,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 func TestBadConfigExitsNonZero(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(path, []byte("loadbalancers:\n  - listeners:\n      - {protocol: HTTP, protocol_port: 99999}\n"), 0o644)
-	out, err := exec.Command(binary(t), "--config", path).CombinedOutput()
+	out, err := exec.Command(binary(t), isolated(t, "--config", path)...).CombinedOutput()
 	if err == nil {
 		t.Fatalf("lbd started with a bad config:\n%s", out)
 	}
@@ -190,7 +214,7 @@ func TestSIGHUPReload(t *testing.T) {
 	port := freePort(t)
 	writeConfig(t, cfgPath, port, a.Addr())
 	var logs syncBuffer
-	cmd := exec.Command(binary(t), "--config", cfgPath, "--admin-addr", "127.0.0.1:0")
+	cmd := exec.Command(binary(t), isolated(t, "--config", cfgPath)...)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

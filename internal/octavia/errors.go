@@ -98,8 +98,13 @@ func (p *problems) add(path string, value any, rule string, args ...any) {
 	p.list = append(p.list, &FieldError{Path: path, Value: value, Rule: rule})
 }
 
+// RuleRequired is the Rule of a FieldError for a required field that is
+// missing, so callers (the REST API answers it as WSME does) can tell it
+// from a bad value.
+const RuleRequired = "is required"
+
 func (p *problems) missing(path string) {
-	p.list = append(p.list, &FieldError{Path: path, Rule: "is required"})
+	p.list = append(p.list, &FieldError{Path: path, Rule: RuleRequired})
 }
 
 func (p *problems) err() error {

@@ -46,10 +46,10 @@ func ParseExpectedCodes(s string) (StatusSet, error) {
 	for i, part := range parts {
 		// Whitespace is allowed around the commas only, not at either end.
 		if i > 0 {
-			part = strings.TrimLeft(part, " \t\n\r\f\v")
+			part = strings.TrimLeft(part, pythonSpace)
 		}
 		if i < len(parts)-1 {
-			part = strings.TrimRight(part, " \t\n\r\f\v")
+			part = strings.TrimRight(part, pythonSpace)
 		}
 		c, err := threeDigits(part)
 		if err != nil {
@@ -59,6 +59,11 @@ func ParseExpectedCodes(s string) (StatusSet, error) {
 	}
 	return set, nil
 }
+
+// pythonSpace is the ASCII whitespace Python's \s matches in Octavia's
+// pattern. Non-ASCII digits and spaces, which Python would also match, are
+// refused: lbd keeps to ASCII.
+const pythonSpace = " \t\n\v\f\r\x1c\x1d\x1e\x1f"
 
 func threeDigits(s string) (int, error) {
 	if len(s) != 3 {

@@ -14,7 +14,8 @@ package octavia
 
 // Config is the top level of lbd's config file.
 type Config struct {
-	LoadBalancers []*LoadBalancer `json:"loadbalancers" yaml:"loadbalancers"`
+	LoadBalancers []*LoadBalancer  `json:"loadbalancers" yaml:"loadbalancers"`
+	OpenStack     *OpenStackConfig `json:"openstack,omitempty" yaml:"openstack,omitempty"` // for lbctl up; lbd ignores it
 }
 
 // LoadBalancer is an Octavia load balancer.

@@ -189,6 +189,8 @@ func typeNoun(t reflect.Type) string {
 		return "a health monitor"
 	case reflect.TypeFor[SessionPersistence]():
 		return "session_persistence"
+	case reflect.TypeFor[OpenStackConfig](), reflect.TypeFor[ServersConfig](), reflect.TypeFor[ServerMembership]():
+		return "the openstack: section"
 	}
 	return strings.ToLower(t.Name())
 }

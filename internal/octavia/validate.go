@@ -44,6 +44,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.OpenStack != nil {
+		c.OpenStack.validate(&p, c)
+	}
 	return p.err()
 }
 

@@ -18,7 +18,7 @@ import (
 	"lbd/internal/octavia"
 )
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	level := slog.LevelWarn
 	if os.Getenv("LBD_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
@@ -26,7 +26,7 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -35,7 +35,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,7 +45,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startBackend(t *testing.T, name string, opts demo.Options) *demo.Backend {
+func startBackend(t testing.TB, name string, opts demo.Options) *demo.Backend {
 	t.Helper()
 	opts.Name = name
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,7 +63,7 @@ func port(addr string) string {
 }
 
 // config renders a YAML config template and loads it as lbd would.
-func config(t *testing.T, tmpl string, data any) *octavia.Config {
+func config(t testing.TB, tmpl string, data any) *octavia.Config {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := template.Must(template.New("cfg").Funcs(template.FuncMap{"port": port}).Parse(tmpl)).Execute(&buf, data); err != nil {
@@ -76,7 +76,7 @@ func config(t *testing.T, tmpl string, data any) *octavia.Config {
 	return cfg
 }
 
-func startRuntime(t *testing.T, cfg *octavia.Config) *Runtime {
+func startRuntime(t testing.TB, cfg *octavia.Config) *Runtime {
 	t.Helper()
 	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second})
 	if err := rt.Apply(context.Background(), cfg); err != nil {

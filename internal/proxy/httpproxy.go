@@ -33,6 +33,9 @@ type httpConn struct {
 	// traffic reuses them without touching the pool's shared, locked list.
 	cache   [4]*upstreamConn
 	scratch [32]byte
+	// ex is the exchange in progress, kept here so that it is not
+	// allocated per request.
+	ex exchange
 }
 
 var httpConnPool = sync.Pool{New: func() any {
@@ -56,7 +59,7 @@ func serveHTTP(l *listener, c *net.TCPConn, remote netip.AddrPort, st *connState
 		hc.releaseCache()
 		hc.br.Reset(nil)
 		hc.bw.Reset(nil)
-		hc.l, hc.st, hc.client = nil, nil, timedConn{}
+		hc.l, hc.st, hc.client, hc.ex = nil, nil, timedConn{}, exchange{}
 		httpConnPool.Put(hc)
 	}()
 	for {
@@ -147,7 +150,8 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 	}
 	m.Traffic.Requests.Add(1)
 
-	ex := exchange{hc: hc, cfg: cfg, m: m, uc: uc, upgrade: upgrade, clientKeep: clientKeep, hasBody: hasBody}
+	ex := &hc.ex
+	*ex = exchange{hc: hc, cfg: cfg, m: m, uc: uc, upgrade: upgrade, clientKeep: clientKeep, hasBody: hasBody}
 	keep, err := ex.run()
 	m = ex.m // a retry may have moved the request to another member
 	m.Release()

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"lbd/internal/octavia"
+	"lbd/internal/octavia/client"
+)
+
+// runApply converges a running lbd to a config file's load balancers.
+func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lbctl apply", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	file := fs.String("f", "", "config file (lbd's format: Octavia's fully-populated load balancers)")
+	prune := fs.Bool("prune", false, "also delete listeners, pools, members and monitors of the file's load balancers that the file does not have")
+	subnet := fs.String("vip-subnet-id", "00000000-0000-0000-0000-000000000000",
+		"vip_subnet_id for new load balancers that name none (Octavia's API requires one; lbd only records it)")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := cf.check(); err != nil {
+		return err
+	}
+	if *file == "" {
+		return errors.New("apply: -f FILE is required")
+	}
+	cfg, err := octavia.LoadFile(*file)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	changes, err := cf.client().Apply(ctx, cfg, client.ApplyOptions{VIPSubnetID: *subnet, Prune: *prune})
+	if perr := cf.emit(stdout, changes, func(tw *tabwriter.Writer) {
+		if len(changes) == 0 && err == nil {
+			fmt.Fprintln(tw, "no changes: lbd already serves the file")
+		}
+		for _, c := range changes {
+			row(tw, c.Action, c.Kind, c.Name, c.Detail)
+		}
+	}); perr != nil && err == nil {
+		err = perr
+	}
+	return err
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
+
+	"lbd/internal/octavia/client"
+)
+
+const getUsage = "usage: lbctl get loadbalancers|listeners|pools|members|healthmonitors [NAME|ID] [--lb LB] [--pool POOL] [-o table|json|yaml]"
+
+// runGet lists objects of one kind, or shows those with a name or ID.
+func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lbctl get", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	lbName := fs.String("lb", "", "only objects of this load balancer")
+	poolName := fs.String("pool", "", "the pool whose members to list (members only)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := cf.check(); err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return errors.New(getUsage)
+	}
+	name := ""
+	if len(pos) == 2 {
+		name = pos[1]
+	}
+	c := cf.client()
+	lbID := ""
+	if *lbName != "" {
+		lb, err := c.LoadBalancer(ctx, *lbName)
+		if err != nil {
+			return err
+		}
+		lbID = lb.ID
+	}
+	match := func(id, n string) bool { return name == "" || name == id || name == n }
+	switch strings.TrimSuffix(strings.ToLower(pos[0]), "s") {
+	case "loadbalancer", "lb":
+		pages, err := loadbalancers.List(c.SC, loadbalancers.ListOpts{}).AllPages(ctx)
+		if err != nil {
+			return fmt.Errorf("list load balancers: %s", client.FaultMessage(err))
+		}
+		all, err := loadbalancers.ExtractLoadBalancers(pages)
+		if err != nil {
+			return err
+		}
+		out := []loadbalancers.LoadBalancer{}
+		for _, lb := range all {
+			if match(lb.ID, lb.Name) && (lbID == "" || lb.ID == lbID) {
+				out = append(out, lb)
+			}
+		}
+		return emitObjects(ctx, c, &cf, stdout, "loadbalancers", "", idsOf(out, func(x loadbalancers.LoadBalancer) string { return x.ID }), func(tw *tabwriter.Writer) {
+			row(tw, "ID", "NAME", "VIP", "LISTENERS", "POOLS", "PROVISIONING", "OPERATING")
+			for _, lb := range out {
+				row(tw, lb.ID, lb.Name, lb.VipAddress, len(lb.Listeners), len(lb.Pools), lb.ProvisioningStatus, lb.OperatingStatus)
+			}
+		})
+	case "listener":
+		pages, err := listeners.List(c.SC, listeners.ListOpts{LoadbalancerID: lbID}).AllPages(ctx)
+		if err != nil {
+			return fmt.Errorf("list listeners: %s", client.FaultMessage(err))
+		}
+		all, err := listeners.ExtractListeners(pages)
+		if err != nil {
+			return err
+		}
+		out := []listeners.Listener{}
+		for _, l := range all {
+			if match(l.ID, l.Name) {
+				out = append(out, l)
+			}
+		}
+		return emitObjects(ctx, c, &cf, stdout, "listeners", "", idsOf(out, func(x listeners.Listener) string { return x.ID }), func(tw *tabwriter.Writer) {
+			row(tw, "ID", "NAME", "PROTOCOL", "PORT", "DEFAULT_POOL", "PROVISIONING", "OPERATING")
+			for _, l := range out {
+				row(tw, l.ID, l.Name, l.Protocol, l.ProtocolPort, dash(l.DefaultPoolID), l.ProvisioningStatus, l.OperatingStatus)
+			}
+		})
+	case "pool":
+		pages, err := pools.List(c.SC, pools.ListOpts{LoadbalancerID: lbID}).AllPages(ctx)
+		if err != nil {
+			return fmt.Errorf("list pools: %s", client.FaultMessage(err))
+		}
+		all, err := pools.ExtractPools(pages)
+		if err != nil {
+			return err
+		}
+		out := []pools.Pool{}
+		for _, p := range all {
+			if match(p.ID, p.Name) {
+				out = append(out, p)
+			}
+		}
+		return emitObjects(ctx, c, &cf, stdout, "pools", "", idsOf(out, func(x pools.Pool) string { return x.ID }), func(tw *tabwriter.Writer) {
+			row(tw, "ID", "NAME", "PROTOCOL", "ALGORITHM", "MEMBERS", "MONITOR", "PROVISIONING", "OPERATING")
+			for _, p := range out {
+				row(tw, p.ID, p.Name, p.Protocol, p.LBMethod, len(p.Members), dash(p.MonitorID), p.ProvisioningStatus, p.OperatingStatus)
+			}
+		})
+	case "member":
+		if *poolName == "" {
+			return errors.New("get members: --pool POOL is required")
+		}
+		p, err := c.Pool(ctx, lbID, *poolName)
+		if err != nil {
+			return err
+		}
+		all, err := c.Members(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		out := []pools.Member{}
+		for _, m := range all {
+			if match(m.ID, m.Name) || name == fmt.Sprintf("%s:%d", m.Address, m.ProtocolPort) {
+				out = append(out, m)
+			}
+		}
+		return emitObjects(ctx, c, &cf, stdout, "members", p.ID, idsOf(out, func(x pools.Member) string { return x.ID }), func(tw *tabwriter.Writer) {
+			row(tw, "ID", "NAME", "ADDRESS", "PORT", "WEIGHT", "BACKUP", "ADMIN", "PROVISIONING", "OPERATING")
+			for _, m := range out {
+				row(tw, m.ID, dash(m.Name), m.Address, m.ProtocolPort, m.Weight, m.Backup, m.AdminStateUp, m.ProvisioningStatus, m.OperatingStatus)
+			}
+		})
+	case "healthmonitor", "hm", "monitor":
+		pages, err := monitors.List(c.SC, monitors.ListOpts{}).AllPages(ctx)
+		if err != nil {
+			return fmt.Errorf("list health monitors: %s", client.FaultMessage(err))
+		}
+		all, err := monitors.ExtractMonitors(pages)
+		if err != nil {
+			return err
+		}
+		out := []monitors.Monitor{}
+		for _, h := range all {
+			if match(h.ID, h.Name) {
+				out = append(out, h)
+			}
+		}
+		return emitObjects(ctx, c, &cf, stdout, "healthmonitors", "", idsOf(out, func(x monitors.Monitor) string { return x.ID }), func(tw *tabwriter.Writer) {
+			row(tw, "ID", "NAME", "TYPE", "DELAY", "TIMEOUT", "RETRIES", "RETRIES_DOWN", "POOL", "PROVISIONING", "OPERATING")
+			for _, h := range out {
+				pool := "-"
+				if len(h.Pools) > 0 {
+					pool = h.Pools[0].ID
+				}
+				row(tw, h.ID, dash(h.Name), h.Type, h.Delay, h.Timeout, h.MaxRetries, h.MaxRetriesDown, pool, h.ProvisioningStatus, h.OperatingStatus)
+			}
+		})
+	}
+	return fmt.Errorf("get: unknown kind %q\n%s", pos[0], getUsage)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func idsOf[T any](xs []T, id func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = id(x)
+	}
+	return out
+}
+
+// emitObjects prints the table, or for -o json|yaml the objects as the
+// API renders them (not gophercloud's structs, which add empty fields).
+func emitObjects(ctx context.Context, c *client.Client, cf *clientFlags, w io.Writer, collection, poolID string, ids []string, table func(*tabwriter.Writer)) error {
+	if cf.output == "table" {
+		return cf.emit(w, nil, table)
+	}
+	url := c.SC.ServiceURL("lbaas", collection)
+	if collection == "members" {
+		url = c.SC.ServiceURL("lbaas", "pools", poolID, "members")
+	}
+	out := []any{}
+	for _, id := range ids {
+		var body map[string]any
+		u := url + "/" + id
+		if _, err := c.SC.Get(ctx, u, &body, nil); err != nil {
+			return fmt.Errorf("get %s: %s", u, client.FaultMessage(err))
+		}
+		for _, v := range body {
+			out = append(out, v)
+		}
+	}
+	return cf.emit(w, out, nil)
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
+
+	"lbd/internal/octavia/client"
+)
+
+// runStatus prints a load balancer's status tree.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lbctl status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf clientFlags
+	cf.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := cf.check(); err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("usage: lbctl status NAME|ID")
+	}
+	c := cf.client()
+	lb, err := c.LoadBalancer(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	tree, err := loadbalancers.GetStatuses(ctx, c.SC, lb.ID).Extract()
+	if err != nil {
+		return fmt.Errorf("status of %s: %s", pos[0], client.FaultMessage(err))
+	}
+	if cf.output != "table" {
+		var raw map[string]any
+		if _, err := c.SC.Get(ctx, c.SC.ServiceURL("lbaas", "loadbalancers", lb.ID, "status"), &raw, nil); err != nil {
+			return fmt.Errorf("status of %s: %s", pos[0], client.FaultMessage(err))
+		}
+		return cf.emit(stdout, raw, nil)
+	}
+	// The status tree does not say what a listener listens on.
+	ls, err := c.Listeners(ctx, lb.ID)
+	if err != nil {
+		return err
+	}
+	ports := map[string]string{}
+	for _, l := range ls {
+		ports[l.ID] = fmt.Sprintf("%s:%d", l.Protocol, l.ProtocolPort)
+	}
+	return cf.emit(stdout, tree, func(tw *tabwriter.Writer) { statusTable(tw, tree.Loadbalancer, ports) })
+}
+
+// statusTable draws the tree with box-drawing branches, one object per
+// line: name, what it is, provisioning and operating status.
+func statusTable(tw *tabwriter.Writer, lb *loadbalancers.LoadBalancer, ports map[string]string) {
+	row(tw, "OBJECT", "", "PROVISIONING", "OPERATING")
+	row(tw, "loadbalancer "+orID(lb.Name, lb.ID), "", lb.ProvisioningStatus, lb.OperatingStatus)
+	for i, l := range lb.Listeners {
+		lastL := i == len(lb.Listeners)-1
+		row(tw, branch("", lastL)+"listener "+orID(l.Name, l.ID), ports[l.ID], l.ProvisioningStatus, l.OperatingStatus)
+		indent := stem(lastL)
+		for j, p := range l.Pools {
+			lastP := j == len(l.Pools)-1
+			row(tw, indent+branch("", lastP)+"pool "+orID(p.Name, p.ID), p.LBMethod, p.ProvisioningStatus, p.OperatingStatus)
+			inner := indent + stem(lastP)
+			hasMon := p.Monitor.ID != ""
+			for k, m := range p.Members {
+				last := k == len(p.Members)-1 && !hasMon
+				row(tw, inner+branch("", last)+"member "+fmt.Sprintf("%s:%d", m.Address, m.ProtocolPort), m.Name, m.ProvisioningStatus, m.OperatingStatus)
+			}
+			if hasMon {
+				row(tw, inner+branch("", true)+"healthmonitor "+orID(p.Monitor.Name, p.Monitor.Type), p.Monitor.Type, p.Monitor.ProvisioningStatus, p.Monitor.OperatingStatus)
+			}
+		}
+	}
+}
+
+func branch(_ string, last bool) string {
+	if last {
+		return "└─ "
+	}
+	return "├─ "
+}
+
+func stem(last bool) string {
+	if last {
+		return "   "
+	}
+	return "│  "
+}
+
+func orID(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
+}

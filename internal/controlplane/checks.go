@@ -1,0 +1,105 @@
+package controlplane
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"lbd/internal/octavia"
+	"lbd/internal/octavia/api"
+)
+
+// checkBinds refuses a load balancer whose listeners would bind an address
+// and port another load balancer's listener binds. In Octavia every load
+// balancer has a VIP of its own; lbd's share its addresses, so a port can be
+// taken by another load balancer.
+func checkBinds(st *state, lb *octavia.LoadBalancer) error {
+	for _, other := range st.LoadBalancers {
+		if other.ID == lb.ID || !overlap(lb.VIPAddress, other.VIPAddress) {
+			continue
+		}
+		for _, l := range lb.Listeners {
+			for _, ol := range other.Listeners {
+				if l.ProtocolPort == ol.ProtocolPort && l.Protocol.Transport() == ol.Protocol.Transport() {
+					return api.Errorf(http.StatusConflict,
+						"Another Listener (%s on Load Balancer %s) is already using %s port %d on VIP address %s",
+						ol.ID, other.ID, strings.ToUpper(l.Protocol.Transport()), l.ProtocolPort, other.VIPAddress)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// overlap reports whether listeners on the two VIPs bind the same address:
+// equal addresses, or a wildcard (or unset) one.
+func overlap(a, b string) bool {
+	pa, erra := netip.ParseAddr(a)
+	pb, errb := netip.ParseAddr(b)
+	if erra != nil || errb != nil || pa.IsUnspecified() || pb.IsUnspecified() {
+		return true
+	}
+	return pa.Unmap() == pb.Unmap()
+}
+
+// newID returns a random (version 4) UUID, as Octavia gives new objects.
+func newID() string {
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = (u[6] & 0x0f) | 0x40
+	u[8] = (u[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
+
+// checkUUIDs answers WSME's 400 for the first non-empty field that is not a
+// UUID; fields alternate name, value.
+func checkUUIDs(fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if v := fields[i+1]; v != "" && !uuidRE.MatchString(v) {
+			return api.InvalidInput(fields[i], v, "Value should be UUID format")
+		}
+	}
+	return nil
+}
+
+// invalid turns validation problems into WSME-style 400 answers, one
+// sentence per problem, each naming the attribute, its value and the rule.
+func invalid(err error) error {
+	var ve *octavia.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	msgs := make([]string, 0, len(ve.Errors))
+	for _, fe := range ve.Errors {
+		field := fe.Path
+		if i := strings.LastIndexAny(field, ".]"); i >= 0 {
+			field = field[i+1:]
+		}
+		if field == "" {
+			field = fe.Path
+		}
+		switch {
+		case fe.Rule == octavia.RuleRequired:
+			msgs = append(msgs, fmt.Sprintf("Invalid input for field/attribute %s. Value: 'None'. Mandatory field missing.", field))
+		case fe.Value == nil:
+			msgs = append(msgs, fmt.Sprintf("Invalid input for field/attribute %s. %s", fe.Path, fe.Rule))
+		default:
+			msgs = append(msgs, fmt.Sprintf("Invalid input for field/attribute %s. Value: '%v'. %s", field, plainValue(fe.Value), fe.Rule))
+		}
+	}
+	return api.Errorf(http.StatusBadRequest, "%s", strings.Join(msgs, " "))
+}
+
+func plainValue(v any) string {
+	s := octavia.FormatValue(v)
+	return strings.Trim(s, `"`)
+}
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -1,0 +1,16 @@
+// Package controlplane owns lbd's desired state: the load balancers of the
+// config file plus every change accepted through the Octavia REST API. It
+// validates each change, drives the data plane (octavia.DataPlane.Apply with
+// the whole desired state), tracks Octavia's provisioning_status (PENDING_*
+// while a change is being applied, ACTIVE once it is live, 409 for a change
+// to a load balancer that is not ACTIVE), and persists the state durably
+// under a state directory: a 2xx answer means the change is on disk.
+//
+// Which wins when the config file and the stored state disagree is decided
+// per load balancer, and the rule is "the latest change wins": a load
+// balancer from the file follows the file until the API changes it (or
+// anything under it); from then on the stored copy wins, until the file's
+// entry for that load balancer is edited, which makes the file win again.
+// Load balancers created through the API live only in the stored state.
+// See merge.go.
+package controlplane

@@ -1,0 +1,192 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"lbd/internal/octavia"
+)
+
+// ErrRefused marks a config file SetFileConfig refused before it reached
+// the data plane: it conflicts with load balancers the API created.
+var ErrRefused = errors.New("config refused")
+
+// SetFileConfig makes cfg (the config file, loaded and normalized by
+// octavia.LoadFile) the file's part of the desired state, merges it with the
+// stored state, applies the result to the data plane and persists it. Call
+// it at start and on every reload (SIGHUP). On error nothing changed.
+//
+// The merge is per load balancer, matched by ID (a file load balancer's ID
+// derives from its name), and the latest change wins:
+//   - a load balancer the API created is kept; the file does not know it;
+//   - a file load balancer the API never changed follows the file: edited,
+//     added and removed with it;
+//   - once the API changed a file load balancer (or anything under it), the
+//     stored copy wins while the file's entry stays as it was; editing that
+//     entry in the file makes the file win again, and removing it from the
+//     file removes the load balancer;
+//   - a file load balancer deleted through the API stays deleted while its
+//     file entry is unchanged; editing the entry brings it back.
+func (cp *ControlPlane) SetFileConfig(ctx context.Context, cfg *octavia.Config) error {
+	cp.gate.Lock()
+	defer cp.gate.Unlock()
+	cp.applyMu.Lock()
+	defer cp.applyMu.Unlock()
+
+	cp.mu.Lock()
+	st, err := merge(cp.st, cfg, cp.now().UTC(), cp.log)
+	cp.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	for _, lb := range st.LoadBalancers {
+		if err := checkBinds(st, lb); err != nil {
+			return fmt.Errorf("%w: load balancer %s: %w", ErrRefused, lb.Name, err)
+		}
+	}
+	if err := cp.apply(ctx, st.config()); err != nil {
+		return err
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if err := saveState(cp.opts.StateDir, st); err != nil {
+		if rerr := cp.apply(ctx, cp.st.config()); rerr != nil {
+			cp.log.LogAttrs(ctx, slog.LevelError, "re-applying the stored state after a failed save", slog.String("error", rerr.Error()))
+		}
+		return err
+	}
+	cp.st = st
+	return nil
+}
+
+// merge computes the new state from the old one and the file; see
+// SetFileConfig for the rules.
+func merge(old *state, cfg *octavia.Config, now time.Time, log *slog.Logger) (*state, error) {
+	st := old.clone()
+	st.LoadBalancers = nil
+	st.Tombstones = map[string]string{}
+	file := map[string]*octavia.LoadBalancer{}
+	hashes := map[string]string{}
+	for _, f := range cfg.LoadBalancers {
+		file[f.ID] = f
+		h, err := hashLB(f)
+		if err != nil {
+			return nil, err
+		}
+		hashes[f.ID] = h
+	}
+	take := func(f *octavia.LoadBalancer, stored *octavia.LoadBalancer) {
+		st.LoadBalancers = append(st.LoadBalancers, f)
+		st.Owners[f.ID] = &owner{FileHash: hashes[f.ID]}
+		fileMeta(st, stored, f, now)
+	}
+	// Load balancers already known, in their order.
+	for _, lb := range old.LoadBalancers {
+		o := old.Owners[lb.ID]
+		f, inFile := file[lb.ID]
+		switch {
+		case inFile && o != nil && o.API && o.FileHash == hashes[lb.ID]:
+			st.LoadBalancers = append(st.LoadBalancers, lb) // changed by the API since: stored copy wins
+			log.LogAttrs(context.Background(), slog.LevelInfo, "load balancer changed through the API; stored copy kept over the file's unchanged entry",
+				slog.String("loadbalancer_id", lb.ID), slog.String("name", lb.Name))
+		case inFile:
+			take(f, lb)
+		case o != nil && o.API && o.FileHash == "":
+			st.LoadBalancers = append(st.LoadBalancers, lb) // created through the API
+		default:
+			dropMeta(st, lb) // removed from the file
+			delete(st.Owners, lb.ID)
+		}
+	}
+	// Load balancers new to the state.
+	for _, f := range cfg.LoadBalancers {
+		if old.lb(f.ID) != nil {
+			continue
+		}
+		if h, deleted := old.Tombstones[f.ID]; deleted && h == hashes[f.ID] {
+			st.Tombstones[f.ID] = h
+			log.LogAttrs(context.Background(), slog.LevelInfo, "load balancer deleted through the API; file entry unchanged, left deleted",
+				slog.String("loadbalancer_id", f.ID), slog.String("name", f.Name))
+			continue
+		}
+		take(f, nil)
+	}
+	return st, nil
+}
+
+// fileMeta gives the objects of a file load balancer their bookkeeping:
+// kept for objects already known (updated_at moves if the object changed),
+// new for new ones; objects the file dropped lose theirs.
+func fileMeta(st *state, stored, f *octavia.LoadBalancer, now time.Time) {
+	old := map[string][]byte{}
+	if stored != nil {
+		for id, data := range objectContents(stored) {
+			old[id] = data
+		}
+	}
+	cur := objectContents(f)
+	for id, data := range cur {
+		m := st.Meta[id]
+		switch {
+		case m == nil:
+			st.Meta[id] = &meta{ProjectID: f.ProjectID, Status: octavia.ProvisioningActive, CreatedAt: now}
+		case string(old[id]) != string(data):
+			m.UpdatedAt = now
+			m.ProjectID = f.ProjectID
+			m.Status = octavia.ProvisioningActive
+		default:
+			m.Status = octavia.ProvisioningActive
+		}
+	}
+	for id := range old {
+		if _, ok := cur[id]; !ok {
+			delete(st.Meta, id)
+		}
+	}
+}
+
+func dropMeta(st *state, lb *octavia.LoadBalancer) {
+	for _, id := range objectIDs(lb) {
+		delete(st.Meta, id)
+	}
+}
+
+// objectContents renders each object of a graph on its own (a pool without
+// its members and monitor), to tell which objects a new version changed.
+func objectContents(lb *octavia.LoadBalancer) map[string][]byte {
+	out := map[string][]byte{}
+	top := *lb
+	top.Listeners, top.Pools = nil, nil
+	out[lb.ID], _ = json.Marshal(top)
+	for _, l := range lb.Listeners {
+		out[l.ID], _ = json.Marshal(l)
+	}
+	for _, p := range lb.Pools {
+		bare := *p
+		bare.Members, bare.HealthMonitor = nil, nil
+		out[p.ID], _ = json.Marshal(bare)
+		for _, m := range p.Members {
+			out[m.ID], _ = json.Marshal(m)
+		}
+		if p.HealthMonitor != nil {
+			out[p.HealthMonitor.ID], _ = json.Marshal(p.HealthMonitor)
+		}
+	}
+	return out
+}
+
+// hashLB identifies a file entry's content.
+func hashLB(lb *octavia.LoadBalancer) (string, error) {
+	data, err := json.Marshal(lb)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}

@@ -1,0 +1,169 @@
+package controlplane
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"lbd/internal/octavia"
+)
+
+// state is the committed desired state. The load balancer graphs are in
+// normalized form (octavia.Config.Normalize) and are never modified in
+// place once committed: a change works on a clone and swaps it in, so a
+// graph handed to the data plane or being rendered stays consistent.
+type state struct {
+	LoadBalancers []*octavia.LoadBalancer `json:"loadbalancers"`
+	// Meta holds the API bookkeeping of every object, by ID.
+	Meta map[string]*meta `json:"meta"`
+	// Owners records, per load balancer ID, where it comes from (see merge.go).
+	Owners map[string]*owner `json:"owners"`
+	// Tombstones are file load balancers deleted through the API: ID to the
+	// hash of the file entry that was deleted. While the file still has that
+	// entry unchanged, the load balancer stays deleted.
+	Tombstones map[string]string `json:"tombstones,omitempty"`
+}
+
+// meta is what Octavia keeps about an object besides its configuration.
+type meta struct {
+	ProjectID string                     `json:"project_id,omitempty"`
+	Status    octavia.ProvisioningStatus `json:"provisioning_status"`
+	CreatedAt time.Time                  `json:"created_at"`
+	UpdatedAt time.Time                  `json:"updated_at,omitzero"`
+}
+
+// owner says who decides a load balancer's content.
+type owner struct {
+	// API is set once the API created or changed the load balancer: the
+	// stored copy wins over the file.
+	API bool `json:"api,omitempty"`
+	// FileHash is the hash of the config file's entry for this load
+	// balancer when it was last taken from the file; "" for load balancers
+	// the API created.
+	FileHash string `json:"file_hash,omitempty"`
+}
+
+func newState() *state {
+	return &state{Meta: map[string]*meta{}, Owners: map[string]*owner{}, Tombstones: map[string]string{}}
+}
+
+// clone deep-copies the state's maps and the list of graphs; the graphs
+// themselves are shared, as they are immutable once committed.
+func (s *state) clone() *state {
+	c := &state{
+		LoadBalancers: slices.Clone(s.LoadBalancers),
+		Meta:          make(map[string]*meta, len(s.Meta)),
+		Owners:        make(map[string]*owner, len(s.Owners)),
+		Tombstones:    make(map[string]string, len(s.Tombstones)),
+	}
+	for k, v := range s.Meta {
+		m := *v
+		c.Meta[k] = &m
+	}
+	for k, v := range s.Owners {
+		o := *v
+		c.Owners[k] = &o
+	}
+	for k, v := range s.Tombstones {
+		c.Tombstones[k] = v
+	}
+	return c
+}
+
+// cloneLB deep-copies a load balancer graph through its JSON form, which
+// carries every field.
+func cloneLB(lb *octavia.LoadBalancer) (*octavia.LoadBalancer, error) {
+	data, err := json.Marshal(lb)
+	if err != nil {
+		return nil, fmt.Errorf("copy load balancer %s: %w", lb.ID, err)
+	}
+	var c octavia.LoadBalancer
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("copy load balancer %s: %w", lb.ID, err)
+	}
+	return &c, nil
+}
+
+// config is the desired state as the data plane takes it.
+func (s *state) config() *octavia.Config {
+	return &octavia.Config{LoadBalancers: slices.Clone(s.LoadBalancers)}
+}
+
+func (s *state) lb(id string) *octavia.LoadBalancer {
+	for _, lb := range s.LoadBalancers {
+		if lb.ID == id {
+			return lb
+		}
+	}
+	return nil
+}
+
+func (s *state) listener(id string) (*octavia.LoadBalancer, *octavia.Listener) {
+	for _, lb := range s.LoadBalancers {
+		for _, l := range lb.Listeners {
+			if l.ID == id {
+				return lb, l
+			}
+		}
+	}
+	return nil, nil
+}
+
+func (s *state) pool(id string) (*octavia.LoadBalancer, *octavia.Pool) {
+	for _, lb := range s.LoadBalancers {
+		if p := lb.PoolByID(id); p != nil {
+			return lb, p
+		}
+	}
+	return nil, nil
+}
+
+func (s *state) monitor(id string) (*octavia.LoadBalancer, *octavia.Pool) {
+	for _, lb := range s.LoadBalancers {
+		for _, p := range lb.Pools {
+			if p.HealthMonitor != nil && p.HealthMonitor.ID == id {
+				return lb, p
+			}
+		}
+	}
+	return nil, nil
+}
+
+// status is an object's provisioning status; objects without bookkeeping
+// (which should not happen) count as ACTIVE.
+func (s *state) status(id string) octavia.ProvisioningStatus {
+	if m, ok := s.Meta[id]; ok {
+		return m.Status
+	}
+	return octavia.ProvisioningActive
+}
+
+// objectIDs lists the IDs of a load balancer and everything under it.
+func objectIDs(lb *octavia.LoadBalancer) []string {
+	ids := []string{lb.ID}
+	for _, l := range lb.Listeners {
+		ids = append(ids, l.ID)
+	}
+	for _, p := range lb.Pools {
+		ids = append(ids, p.ID)
+		for _, m := range p.Members {
+			ids = append(ids, m.ID)
+		}
+		if p.HealthMonitor != nil {
+			ids = append(ids, p.HealthMonitor.ID)
+		}
+	}
+	return ids
+}
+
+// listenersOf lists the listeners whose default pool is pool.
+func listenersOf(lb *octavia.LoadBalancer, poolID string) []*octavia.Listener {
+	var out []*octavia.Listener
+	for _, l := range lb.Listeners {
+		if l.DefaultPoolID == poolID {
+			out = append(out, l)
+		}
+	}
+	return out
+}

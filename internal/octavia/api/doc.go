@@ -1,0 +1,12 @@
+// Package api serves Octavia's v2 REST API over HTTP: routing (both
+// /v2/lbaas and /v2.0/lbaas, and version discovery at /), request decoding
+// as strict as Octavia's WSME types, response envelopes and field sets as
+// Octavia 11 renders them, list filters, sorting and limit/marker paging
+// with *_links, the fault body {"faultcode","faultstring","debuginfo"}, and
+// Octavia's default policy (who may read and write what).
+//
+// The package holds no state. A Service (the control plane) owns the
+// objects; the handler turns HTTP into Service calls and Service answers
+// into HTTP. Authentication is the auth package's middleware, which puts an
+// auth.Caller in the request context.
+package api

@@ -1,0 +1,205 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"lbd/internal/octavia"
+	"lbd/internal/octavia/auth"
+)
+
+// Service is what the API needs from the control plane. Read methods return
+// response objects; mutations take Octavia model objects (decoded and
+// shape-checked, not yet defaulted or validated) or a Patch, and return
+// *Error for anything the client caused. Policy is the handler's job: the
+// Service trusts its caller.
+type Service interface {
+	LoadBalancers() []LoadBalancer
+	LoadBalancer(id string) (LoadBalancer, error)
+	CreateLoadBalancer(ctx context.Context, lb *octavia.LoadBalancer) (LoadBalancerFull, error)
+	UpdateLoadBalancer(ctx context.Context, id string, p Patch) (LoadBalancer, error)
+	DeleteLoadBalancer(ctx context.Context, id string, cascade bool) error
+	FailoverLoadBalancer(ctx context.Context, id string) error
+	LoadBalancerStatus(id string) (StatusTree, error)
+	LoadBalancerStats(id string) (octavia.Stats, error)
+
+	Listeners() []Listener
+	Listener(id string) (Listener, error)
+	CreateListener(ctx context.Context, l *octavia.Listener) (Listener, error)
+	UpdateListener(ctx context.Context, id string, p Patch) (Listener, error)
+	DeleteListener(ctx context.Context, id string) error
+	ListenerStats(id string) (octavia.Stats, error)
+
+	Pools() []Pool
+	Pool(id string) (Pool, error)
+	CreatePool(ctx context.Context, p *octavia.Pool) (Pool, error)
+	UpdatePool(ctx context.Context, id string, p Patch) (Pool, error)
+	DeletePool(ctx context.Context, id string) error
+
+	Members(poolID string) ([]Member, error)
+	Member(poolID, id string) (Member, error)
+	CreateMember(ctx context.Context, poolID string, m *octavia.Member) (Member, error)
+	UpdateMember(ctx context.Context, poolID, id string, p Patch) (Member, error)
+	DeleteMember(ctx context.Context, poolID, id string) error
+	// ReplaceMembers is the batch update: members matched by address and
+	// port are updated, new ones created and, unless additive, missing ones
+	// deleted.
+	ReplaceMembers(ctx context.Context, poolID string, members []*octavia.Member, additive bool) error
+
+	HealthMonitors() []HealthMonitor
+	HealthMonitor(id string) (HealthMonitor, error)
+	CreateHealthMonitor(ctx context.Context, h *octavia.HealthMonitor) (HealthMonitor, error)
+	UpdateHealthMonitor(ctx context.Context, id string, p Patch) (HealthMonitor, error)
+	DeleteHealthMonitor(ctx context.Context, id string) error
+}
+
+// Handler serves the API over a Service.
+type Handler struct {
+	svc Service
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewHandler routes Octavia's v2 API, at /v2/lbaas and /v2.0/lbaas, and
+// version discovery at /. Put auth.Middleware in front of it.
+func NewHandler(svc Service, log *slog.Logger) *Handler {
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /{$}", h.versions)
+	for _, prefix := range []string{"/v2/lbaas", "/v2.0/lbaas"} {
+		h.routeLoadBalancers(prefix)
+		h.routeListeners(prefix)
+		h.routePools(prefix)
+		h.routeMembers(prefix)
+		h.routeMonitors(prefix)
+	}
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, Errorf(http.StatusNotFound, "The resource could not be found."))
+	})
+	return h
+}
+
+// IsPublic reports the requests served without a token: version discovery,
+// as Octavia's SkippingAuthProtocol skips "/".
+func IsPublic(r *http.Request) bool { return r.URL.Path == "/" }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+// fail answers with err; an error that is not an *Error is a bug or an I/O
+// failure and is logged, since the client only sees a 500.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "API request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	}
+	writeError(w, err)
+}
+
+// one answers a single object in its envelope, honouring ?fields=.
+func (h *Handler) one(w http.ResponseWriter, r *http.Request, code int, envelope string, v any) {
+	fields := r.URL.Query()["fields"]
+	if len(fields) == 0 || code != http.StatusOK {
+		writeJSON(w, code, map[string]any{envelope: v})
+		return
+	}
+	m, err := toMap(v)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var keep []string
+	for _, f := range fields {
+		keep = append(keep, strings.Split(f, ",")...)
+	}
+	for k := range m {
+		if !slices.Contains(keep, k) {
+			delete(m, k)
+		}
+	}
+	writeJSON(w, code, map[string]any{envelope: m})
+}
+
+// listOf answers a collection: policy scoping by project, then filters,
+// sort and paging. sample is a response object with every attribute
+// present; extra, when not nil, gives each object's filter-only
+// attributes, named by hidden.
+func (h *Handler) listOf(w http.ResponseWriter, r *http.Request, key string, items []any, sample any, hidden []string, extra func(i int) map[string]any) {
+	q := r.URL.Query()
+	c := auth.FromContext(r.Context())
+	if !c.CanReadAll() {
+		project := q.Get("project_id")
+		if project == "" {
+			project = c.ProjectID
+		}
+		if project == "" || !c.CanRead(project) {
+			h.fail(w, r, errForbidden)
+			return
+		}
+		q.Set("project_id", project)
+	}
+	l, err := parseListing(q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	objs := make([]map[string]any, 0, len(items))
+	for i, it := range items {
+		m, err := toMap(it)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if extra != nil {
+			for k, v := range extra(i) {
+				m[k] = v
+			}
+		}
+		objs = append(objs, m)
+	}
+	sm, err := toMap(sample)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	known := make([]string, 0, len(sm))
+	for k := range sm {
+		known = append(known, k)
+	}
+	known = append(known, hidden...)
+	page, links, err := l.apply(objs, known, hidden, requestURL(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: page, key + "_links": links})
+}
+
+// requestURL is the request's URL without query: scheme, host and path.
+func requestURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.Path
+}
+
+// authorize checks the policy for an object of project: write access for
+// mutations, read access otherwise.
+func authorize(r *http.Request, project *string, write bool) error {
+	c := auth.FromContext(r.Context())
+	p := ""
+	if project != nil {
+		p = *project
+	}
+	if write && !c.CanWrite(p) || !write && !c.CanRead(p) {
+		return errForbidden
+	}
+	return nil
+}
