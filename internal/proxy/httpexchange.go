@@ -31,7 +31,7 @@ func (ex *exchange) copyRequestBody() error {
 	hc, req := ex.hc, &ex.hc.req
 	bc := bodyCopier{
 		dst: ex.uc.bw, dstConn: &ex.uc.tc, src: hc.br, srcConn: &hc.client,
-		idle: ex.cfg.clientTimeout, readFail: errClientGone, writeFail: errMemberFailed,
+		idle: ex.cfg.clientTimeout, readFail: errClientGone, writeFail: errMemberFailed, strict: true,
 		counters: [2]*uint64Counter{&ex.cfg.traffic.BytesIn, &ex.m.Traffic.BytesIn},
 	}
 	if req.chunked {
@@ -257,6 +257,11 @@ func (ex *exchange) writeRequestHead() {
 	}
 	if req.chunked {
 		w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if req.hosts == 0 {
+		// HTTP/1.0 without Host: the member gets HTTP/1.1, which requires
+		// one, empty when the authority is unknown (RFC 9112 §3.2).
+		w.WriteString("Host: \r\n")
 	}
 	if ex.upgrade {
 		w.WriteString("Connection: Upgrade\r\n")

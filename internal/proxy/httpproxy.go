@@ -66,7 +66,9 @@ func serveHTTP(l *listener, c *net.TCPConn, remote netip.AddrPort, st *connState
 		if l.draining.Load() {
 			return
 		}
+		hc.client.beginHead()
 		err := hc.req.readHead(hc.br)
+		hc.client.endHead()
 		st.idle.Store(false)
 		if err != nil {
 			if len(hc.req.buf) > 0 || errors.Is(err, errHeadTooLarge) {
