@@ -2,12 +2,15 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"lbd/internal/demo"
 )
 
 // TestSmugglingAttempts: request smuggling shapes beyond the basic ones in
@@ -91,9 +94,15 @@ func TestSmugglingAttempts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
 			answer, member := h.exchange(t, []byte(tt.req))
 			if want := "HTTP/1.1 " + tt.status + " "; !bytes.HasPrefix(answer, []byte(want)) {
 				t.Errorf("answer %.60q, want %s", answer, want)
+			}
+			// Refusing a bad body must not wait for timeout_member_data
+			// (3s here): the member will never answer a body cut short.
+			if took := time.Since(start); took > 1500*time.Millisecond {
+				t.Errorf("answered after %v", took)
 			}
 			checkForwarded(t, []byte(tt.req), member)
 			complete := 0
@@ -230,5 +239,61 @@ func TestOversizedHeadersRefused(t *testing.T) {
 	answer, member := h.exchange(t, []byte(req))
 	if !bytes.HasPrefix(answer, []byte("HTTP/1.1 200 ")) || len(member) != 1 {
 		t.Errorf("a 31 KiB head: answer %.40q, %d member connections", answer, len(member))
+	}
+}
+
+// TestAllowedCIDRsRefusesOtherSources: with allowed_cidrs set, clients from
+// other source addresses (distinct loopback addresses here) are cut at
+// accept time, before any byte is read, and never reach a member; allowed
+// ones are served. A reload changing the list applies to new connections.
+func TestAllowedCIDRsRefusesOtherSources(t *testing.T) {
+	b := startBackend(t, "s1", demo.Options{})
+	p := freePort(t)
+	data := poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()}, Extra: "allowed_cidrs: [127.0.0.2/32, 127.0.1.0/24]"}
+	rt := startRuntime(t, config(t, oneHTTPPool, data))
+	addr := fmt.Sprintf("127.0.0.1:%d", p)
+	ask := func(src string) (string, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 2 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		got, err := io.ReadAll(c)
+		return string(got), err
+	}
+	allowed := []string{"127.0.0.2", "127.0.1.1", "127.0.1.254"}
+	refused := []string{"127.0.0.1", "127.0.0.3", "127.0.2.1", "127.1.0.2", "127.255.255.254"}
+	for _, src := range allowed {
+		if got, err := ask(src); err != nil || !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+			t.Errorf("allowed source %s: %.30q, %v", src, got, err)
+		}
+	}
+	for _, src := range refused {
+		if got, _ := ask(src); got != "" {
+			t.Errorf("refused source %s got an answer: %.30q", src, got)
+		}
+	}
+	if n := b.Served(); n != uint64(len(allowed)) {
+		t.Errorf("the member served %d requests, want %d (the allowed sources only)", n, len(allowed))
+	}
+	var id string
+	for _, lb := range rt.Config().LoadBalancers {
+		id = lb.Listeners[0].ID
+	}
+	if d := rt.traffic[id].Denied.Load(); d != uint64(len(refused)) {
+		t.Errorf("denied counter %d, want %d", d, len(refused))
+	}
+	data.Extra = "allowed_cidrs: [127.0.0.3/32]"
+	if err := rt.Apply(context.Background(), config(t, oneHTTPPool, data)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ask("127.0.0.3"); err != nil || !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+		t.Errorf("after the reload, 127.0.0.3: %.30q, %v", got, err)
+	}
+	if got, _ := ask("127.0.0.2"); got != "" {
+		t.Errorf("after the reload, 127.0.0.2 got an answer: %.30q", got)
 	}
 }

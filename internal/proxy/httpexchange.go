@@ -83,8 +83,10 @@ send:
 			}
 			if err != nil && !errors.Is(err, errMemberFailed) {
 				// The client's side failed: the member will never see the
-				// end of the body, so stop waiting for its answer.
-				ex.uc.tc.SetReadDeadline(time.Now())
+				// end of the body, so stop waiting for its answer. Not a
+				// deadline, which the reader's lazy re-arming could push
+				// back to timeout_member_data: the connection is done.
+				ex.uc.tc.CloseRead()
 			}
 			ex.bodyDone <- err
 		}()
@@ -192,7 +194,9 @@ func (ex *exchange) stopBody() error {
 	if ex.bodyDone == nil {
 		return nil
 	}
-	ex.hc.client.TCPConn.SetReadDeadline(time.Now())
+	// The client connection carries no request after an aborted body;
+	// CloseRead, unlike a deadline, cannot be re-armed by the copier.
+	ex.hc.client.TCPConn.CloseRead()
 	ex.uc.close()
 	err := <-ex.bodyDone
 	ex.bodyDone = nil

@@ -62,11 +62,13 @@ func serveHTTP(l *listener, c *net.TCPConn, remote netip.AddrPort, st *connState
 	for {
 		cfg := l.cfg.Load()
 		hc.client.setTimeouts(cfg.clientTimeout, cfg.clientTimeout)
+		// Armed before the connection shows as idle, so a drain's wake-up
+		// deadline (wakeIdle) cannot be pushed back by the arming.
+		hc.client.beginHead()
 		st.idle.Store(true)
 		if l.draining.Load() {
 			return
 		}
-		hc.client.beginHead()
 		err := hc.req.readHead(hc.br)
 		hc.client.endHead()
 		st.idle.Store(false)
