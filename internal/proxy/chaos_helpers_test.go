@@ -1,141 +1,33 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"lbd/internal/health"
+	"lbd/internal/loadgen"
 	"lbd/internal/octavia"
 )
 
-// loadFailure is one request that did not get a complete 200.
-type loadFailure struct {
-	at     time.Time // when it was sent
-	took   time.Duration
-	status int // 0: no complete answer
-	err    string
-}
-
-// loadResult counts a load loop's requests.
-type loadResult struct {
-	ok       atomic.Int64
-	mu       sync.Mutex
-	failures []loadFailure
-	backends map[string]int
-}
-
-func (r *loadResult) failed() []loadFailure {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]loadFailure(nil), r.failures...)
-}
-
-func (r *loadResult) String() string {
-	f := r.failed()
-	s := fmt.Sprintf("%d ok, %d failed", r.ok.Load(), len(f))
-	for i, x := range f {
-		if i == 5 {
-			s += fmt.Sprintf("; ... %d more", len(f)-5)
-			break
-		}
-		s += fmt.Sprintf("; [%d after %v: %s]", x.status, x.took.Round(time.Millisecond), x.err)
-	}
-	return s
-}
-
-// runLoad sends GET / from workers keep-alive clients until stop closes,
-// and returns when they are all done. The client is a plain HTTP/1.1 one
-// that never retries (net/http's Transport would retry some failures
-// itself and hide them): every failure lbd lets through is counted.
-func runLoad(addr string, workers int, stop <-chan struct{}) *loadResult {
-	res := &loadResult{backends: map[string]int{}}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var c net.Conn
-			var br *bufio.Reader
-			defer func() {
-				if c != nil {
-					c.Close()
-				}
-			}()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				fail := func(status int, err error) {
-					res.mu.Lock()
-					res.failures = append(res.failures, loadFailure{at: start, took: time.Since(start), status: status, err: fmt.Sprint(err)})
-					res.mu.Unlock()
-					if c != nil {
-						c.Close()
-						c = nil
-					}
-				}
-				if c == nil {
-					var err error
-					if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
-						fail(0, err)
-						continue
-					}
-					br = bufio.NewReader(c)
-				}
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: load\r\n\r\n"); err != nil {
-					fail(0, err)
-					continue
-				}
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					fail(0, err)
-					continue
-				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != 200 {
-					fail(resp.StatusCode, fmt.Errorf("%v: %.40q", err, body))
-					continue
-				}
-				res.ok.Add(1)
-				res.mu.Lock()
-				res.backends[backendName(string(body))]++
-				res.mu.Unlock()
-				if resp.Close {
-					c.Close()
-					c = nil
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return res
+// runLoad sends GET / from workers keep-alive clients until stop closes.
+func runLoad(addr string, workers int, stop <-chan struct{}) *loadgen.Result {
+	return loadgen.Run(addr, "/", workers, stop)
 }
 
 // loadFor runs the load for d alongside chaos, which gets a channel closed
 // when the load stops.
-func loadFor(addr string, workers int, d time.Duration, chaos func(stop <-chan struct{})) *loadResult {
+func loadFor(addr string, workers int, d time.Duration, chaos func(stop <-chan struct{})) *loadgen.Result {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { defer close(done); chaos(stop) }()
-	var res *loadResult
+	var res *loadgen.Result
 	loaded := make(chan struct{})
 	go func() { defer close(loaded); res = runLoad(addr, workers, stop) }()
 	time.Sleep(d) // the length of the experiment, not synchronisation

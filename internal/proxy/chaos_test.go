@@ -125,8 +125,8 @@ func chaosKills(t *testing.T, passive health.Passive) {
 			}
 		}
 	})
-	t.Logf("%d kills: %v, by member %v", kills, res, res.backends)
-	if len(res.failed()) != 0 || res.ok.Load() < 100 || kills < 3 {
+	t.Logf("%d kills: %v, by member %v", kills, res, res.Backends())
+	if len(res.Failures()) != 0 || res.OK.Load() < 100 || kills < 3 {
 		t.Errorf("members killed and restarted: %v (%d kills); want no failure", res, kills)
 	}
 	expectBaseline(t, rt, base)
@@ -216,24 +216,24 @@ func TestChaosMemberHangs(t *testing.T) {
 			}
 		}
 	})
-	failed := res.failed()
+	failed := res.Failures()
 	t.Logf("%v; hanging member got %d requests, marked down after %v", res, heads.Load(), down.Sub(start))
 	if down.IsZero() || down.Sub(start) > 3*time.Second {
 		t.Fatalf("the monitor did not take the hanging member out within 3s (down at %v)", down.Sub(start))
 	}
 	for _, f := range failed {
-		if f.status != 504 || f.took > 700*time.Millisecond {
-			t.Errorf("failure other than a 504 after about 300ms: %d after %v: %s", f.status, f.took, f.err)
+		if f.Status != 504 || f.Took > 700*time.Millisecond {
+			t.Errorf("failure other than a 504 after about 300ms: %d after %v: %s", f.Status, f.Took, f.Err)
 		}
-		if f.at.After(down) {
-			t.Errorf("a request sent %v after the member was down failed: %d %s", f.at.Sub(down), f.status, f.err)
+		if f.At.After(down) {
+			t.Errorf("a request sent %v after the member was down failed: %d %s", f.At.Sub(down), f.Status, f.Err)
 		}
 	}
 	if n := int64(len(failed)); n == 0 || n > heads.Load() {
 		t.Errorf("%d failures; the hanging member received %d requests: every failure must be one of those, and some are", n, heads.Load())
 	}
-	if res.ok.Load() < 100 {
-		t.Errorf("only %d requests served by the healthy members", res.ok.Load())
+	if res.OK.Load() < 100 {
+		t.Errorf("only %d requests served by the healthy members", res.OK.Load())
 	}
 	// The monitor keeps probing the hanging member, a connection at a
 	// time; without it in the pool, everything must be back.
@@ -333,7 +333,7 @@ func TestChaosMemberResetsMidResponse(t *testing.T) {
 	bad.early.Store(0)
 	bad.midBody.Store(0)
 	res := loadFor(addr, 4, 2*time.Second, func(<-chan struct{}) {})
-	failed := res.failed()
+	failed := res.Failures()
 	t.Logf("%v; the resetting member reset %d early, %d mid-body, answered %d", res, bad.early.Load(), bad.midBody.Load(), bad.answers.Load())
 	if bad.early.Load() < 10 || bad.midBody.Load() < 10 {
 		t.Fatalf("the scenario did not run: %d early resets, %d mid-body", bad.early.Load(), bad.midBody.Load())
@@ -342,8 +342,8 @@ func TestChaosMemberResetsMidResponse(t *testing.T) {
 		t.Errorf("%d failed requests, want exactly the %d reset mid-body", len(failed), bad.midBody.Load())
 	}
 	for _, f := range failed {
-		if f.status != 200 || !strings.Contains(f.err, "unexpected EOF") {
-			t.Errorf("failure other than a cut body: %d %s", f.status, f.err)
+		if f.Status != 200 || !strings.Contains(f.Err, "unexpected EOF") {
+			t.Errorf("failure other than a cut body: %d %s", f.Status, f.Err)
 		}
 	}
 	expectBaseline(t, rt, base)
@@ -388,8 +388,8 @@ func TestChaosReloadsUnderLoad(t *testing.T) {
 	if err := rt.Apply(context.Background(), config(t, chaosPool, full)); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d applies: %v, by member %v", applies, res, res.backends)
-	if len(res.failed()) != 0 || applies < 30 || res.ok.Load() < 100 {
+	t.Logf("%d applies: %v, by member %v", applies, res, res.Backends())
+	if len(res.Failures()) != 0 || applies < 30 || res.OK.Load() < 100 {
 		t.Errorf("reloads under load: %v after %d applies; want no failure", res, applies)
 	}
 	expectBaseline(t, rt, base)
