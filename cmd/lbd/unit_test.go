@@ -180,4 +180,3 @@ func TestSystemdUnitLeastPrivilege(t *testing.T) {
 		t.Errorf("exposure level %.1f, want at most 2.0 (systemd calls up to 4.9 OK)\n%s", score, out)
 	}
 }
-
