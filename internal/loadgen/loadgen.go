@@ -68,7 +68,16 @@ func (r *Result) String() string {
 // Run sends GET path to addr from workers keep-alive connections until
 // stop closes, and returns when they are all done.
 func Run(addr, path string, workers int, stop <-chan struct{}) *Result {
-	res := &Result{backends: map[string]int{}}
+	res, done := Start(addr, path, workers, stop)
+	<-done
+	return res
+}
+
+// Start is Run in the background: res counts as the load goes, done closes
+// when the workers have stopped.
+func Start(addr, path string, workers int, stop <-chan struct{}) (res *Result, done <-chan struct{}) {
+	res = &Result{backends: map[string]int{}}
+	finished := make(chan struct{})
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -86,8 +95,8 @@ func Run(addr, path string, workers int, stop <-chan struct{}) *Result {
 			}
 		}()
 	}
-	wg.Wait()
-	return res
+	go func() { wg.Wait(); close(finished) }()
+	return res, finished
 }
 
 type worker struct {
