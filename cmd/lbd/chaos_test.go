@@ -184,7 +184,7 @@ func TestChaosReloadsAndAPIChangesUnderLoad(t *testing.T) {
 	cfg := filepath.Join(dir, "lbd.yaml")
 	filePort, apiPort := freePort(t), freePort(t)
 	initial := fileLB(filePort, ms[:2], []int{1, 1})
-	os.WriteFile(cfg, []byte(initial), 0o644)
+	writeAtomic(t, cfg, initial)
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := startProc(t, apiAddr, "", []string{"LBD_API_TOKEN="}, "--config", cfg, "--state-dir", filepath.Join(dir, "state"))
 	lb := p.must(t, 201, "POST", "/v2/lbaas/loadbalancers", apiLB("apilb", apiPort, ms[:2]))["loadbalancer"].(map[string]any)
@@ -209,12 +209,12 @@ func TestChaosReloadsAndAPIChangesUnderLoad(t *testing.T) {
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
-				os.WriteFile(cfg, []byte(initial), 0o644)
+				writeAtomic(t, cfg, initial)
 				p.cmd.Process.Signal(syscall.SIGHUP)
 				return
 			case <-time.After(40 * time.Millisecond):
 			}
-			os.WriteFile(cfg, []byte(variants[i%len(variants)]), 0o644)
+			writeAtomic(t, cfg, variants[i%len(variants)])
 			p.cmd.Process.Signal(syscall.SIGHUP)
 			reloads++
 		}

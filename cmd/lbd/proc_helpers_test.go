@@ -186,3 +186,18 @@ func (p *proc) expectBaseline(t *testing.T, base procResources, slack int) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// writeAtomic replaces a config file as an operator should while lbd may
+// reload it: a new file renamed over the old one. (Rewriting it in place
+// lets a reload read it empty or cut short, which is a valid config with
+// fewer load balancers.)
+func writeAtomic(t *testing.T, path, content string) {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Error(err)
+	}
+}

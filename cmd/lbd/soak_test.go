@@ -69,7 +69,7 @@ func TestSoak(t *testing.T) {
 	cfg := filepath.Join(dir, "lbd.yaml")
 	filePort, apiPort := freePort(t), freePort(t)
 	initial := fileLB(filePort, ms[:2], []int{1, 1})
-	os.WriteFile(cfg, []byte(initial), 0o644)
+	writeAtomic(t, cfg, initial)
 	p := startProc(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)), "", []string{"LBD_API_TOKEN="},
 		"--config", cfg, "--state-dir", filepath.Join(dir, "state"))
 	lb := p.must(t, 201, "POST", "/v2/lbaas/loadbalancers", apiLB("apilb", apiPort, ms[:2]))["loadbalancer"].(map[string]any)
@@ -104,7 +104,7 @@ func TestSoak(t *testing.T) {
 	variants := []string{fileLB(filePort, ms, []int{1, 1, 1}), fileLB(filePort, ms[1:], []int{3, 1}), initial}
 	every(time.Second, func(i int) {
 		mu.Lock()
-		os.WriteFile(cfg, []byte(variants[i%len(variants)]), 0o644)
+		writeAtomic(t, cfg, variants[i%len(variants)])
 		mu.Unlock()
 		p.cmd.Process.Signal(syscall.SIGHUP)
 		churnMu.Lock()
@@ -194,7 +194,7 @@ loop:
 	t.Logf("load stopped: %v", final)
 
 	// Undo the churn: the initial file, the API member removed.
-	os.WriteFile(cfg, []byte(initial), 0o644)
+	writeAtomic(t, cfg, initial)
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	if memberID != "" {
 		p.call("DELETE", "/v2/lbaas/pools/"+poolID+"/members/"+memberID, nil)
