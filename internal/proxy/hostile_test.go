@@ -54,6 +54,8 @@ func TestSmugglingAttempts(t *testing.T) {
 		{"TE space before colon", post("Transfer-Encoding : chunked\r\n", "0\r\n\r\n") + next, "400", 0},
 		{"TE folded", post("Transfer-Encoding:\r\n chunked\r\n", "0\r\n\r\n") + next, "400", 0},
 		{"TE empty", post("Transfer-Encoding: \r\n", "0\r\n\r\n") + next, "501", 0},
+		{"TE only commas", post("Transfer-Encoding: , ,\r\nContent-Length: 5\r\n", "hello") + next, "400", 0},
+		{"TE only commas, no CL", post("Transfer-Encoding: ,\r\n", "0\r\n\r\n") + next, "501", 0},
 		{"TE and CL", post("Transfer-Encoding: chunked\r\nContent-Length: 3\r\n", "0\r\n\r\n") + next, "400", 0},
 		{"TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + next, "400", 0},
 		{"TE upper case", post("TRANSFER-ENCODING: CHUNKED\r\n", "5\r\nhello\r\n0\r\n\r\n") + next, "200", 2},

@@ -278,15 +278,17 @@ func (h *msgHead) interpret(name, value []byte, request bool) error {
 	case equalFold(name, "transfer-encoding"):
 		// Only a single "chunked" is accepted: other codings, repeats and
 		// empty values are where parsers disagree about message length.
-		if len(value) == 0 {
-			h.teOther = true
-		}
+		codings := 0
 		for tok := range tokens(value) {
+			codings++
 			if h.chunked || !equalFold(tok, "chunked") {
 				h.teOther = true
 			} else {
 				h.chunked = true
 			}
+		}
+		if codings == 0 {
+			h.teOther = true // empty, or only commas: present but names nothing
 		}
 	case equalFold(name, "connection"):
 		for tok := range tokens(value) {
