@@ -128,17 +128,38 @@ func TestKeystonePasswordStaysSecret(t *testing.T) {
 		}
 	}
 	expectNoSecret(t, p, p.logs.String(), []string{password, admin, bogus}, nil)
+	noSecretInLogs(t, p, password, admin, bogus)
 
 	wrongPW := randomSecret("wrongpw-")
 	p2 := startProc(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)), admin, []string{"LBD_KEYSTONE_PASSWORD=" + wrongPW}, args...)
 	if code, _, err := p2.call("GET", "/v2/lbaas/loadbalancers", nil); err != nil || code != http.StatusServiceUnavailable {
 		t.Errorf("with a wrong service password: %d %v, want 503", code, err)
 	}
-	logs := p2.logs.String()
-	if !strings.Contains(logs, "token validation failed") {
-		t.Errorf("the refused service login was not logged:\n%s", logs)
+	// lbd's stderr reaches the test through a pipe: wait for the line.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p2.logs.String(), "token validation failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the refused service login was not logged:\n%s", p2.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	logs := p2.logs.String()
 	expectNoSecret(t, p2, logs, []string{wrongPW, password, admin}, nil)
+	noSecretInLogs(t, p2, wrongPW, password, admin)
+}
+
+// noSecretInLogs stops lbd and checks its whole log output, which the
+// checks on the running process may have seen only part of.
+func noSecretInLogs(t *testing.T, p *proc, secrets ...string) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	logs := p.logs.String()
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			t.Errorf("secret %q appears in the logs", s)
+		}
+	}
 }
 
 // keystoneLogin returns a project-scoped token for a Default-domain user
