@@ -329,13 +329,6 @@ func forbiddenTrailer(name []byte) bool {
 	return false
 }
 
-func trimOWSRight(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 func indexByte(b []byte, c byte) int {
 	for i, x := range b {
 		if x == c {
