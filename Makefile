@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench lint fmt clean deps-test fuzz
+.PHONY: all build run test bench lint fmt clean deps-test fuzz soak
 
 all: build
 
@@ -31,6 +31,11 @@ test: deps-test
 # Longer fuzzing: FUZZ_TIME per target (default 2m).
 fuzz:
 	./scripts/fuzz.sh
+
+# Sustained load with churn against a real lbd for SOAK_TIME (default 3m):
+# RSS, goroutines, fds and errors at start and end.
+soak:
+	./scripts/soak.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...

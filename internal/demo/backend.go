@@ -43,17 +43,18 @@ type Options struct {
 
 // Backend is a running demo web server.
 type Backend struct {
-	opts     Options
-	srv      *http.Server
-	ln       net.Listener
-	healthy  atomic.Bool
-	errRate  atomic.Uint64 // math.Float64bits of the current error rate
-	served   atomic.Uint64
-	inFlight atomic.Int64
-	peak     atomic.Int64
-	slots    chan struct{}
-	rngMu    sync.Mutex
-	rng      *rand.Rand
+	opts      Options
+	srv       *http.Server
+	ln        net.Listener
+	healthy   atomic.Bool
+	served    atomic.Uint64
+	inFlight  atomic.Int64
+	peak      atomic.Int64
+	slots     chan struct{}
+	errRate   atomic.Uint64 // math.Float64bits of the current error rate
+	stopWatch func() bool   // stops closing on ctx's end
+	rngMu     sync.Mutex
+	rng       *rand.Rand
 }
 
 // Start listens on addr and serves until ctx is done or Close is called.
@@ -95,7 +96,8 @@ func Start(ctx context.Context, addr string, opts Options, log *slog.Logger) (*B
 	mux.HandleFunc("/", b.hello)
 	b.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go b.srv.Serve(ln)
-	go func() { <-ctx.Done(); b.Close() }()
+	// No goroutine waits for ctx: a backend closed first leaves nothing behind.
+	b.stopWatch = context.AfterFunc(ctx, func() { b.srv.Close() })
 	return b, nil
 }
 
@@ -119,7 +121,10 @@ func (b *Backend) SetErrorRate(r float64) {
 }
 
 // Close stops the backend at once, cutting open connections.
-func (b *Backend) Close() error { return b.srv.Close() }
+func (b *Backend) Close() error {
+	b.stopWatch()
+	return b.srv.Close()
+}
 
 func (b *Backend) health(w http.ResponseWriter, r *http.Request) {
 	if !b.healthy.Load() {

@@ -35,7 +35,11 @@ type bodyCopier struct {
 	idle      time.Duration // inactivity timeout while splicing
 	readFail  error         // wraps errors reading src
 	writeFail error         // wraps errors writing dst
-	counters  [2]*uint64Counter
+	// strict holds chunk framing to the letter, for request bodies:
+	// lines end in CRLF, and trailers may not carry fields that frame
+	// or route a message, which a member merging trailers would obey.
+	strict   bool
+	counters [2]*uint64Counter
 }
 
 func (bc *bodyCopier) count(n int) {
@@ -179,7 +183,8 @@ func (bc *bodyCopier) trailers(forward bool) error {
 			return nil
 		}
 		colon := indexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) || !isFieldValue(line[colon+1:]) {
+		if colon <= 0 || !isToken(line[:colon]) || !isFieldValue(line[colon+1:]) ||
+			bc.strict && forbiddenTrailer(line[:colon]) {
 			return fmt.Errorf("%w: %w: bad trailer field", bc.readFail, errBadChunk)
 		}
 		if forward {
@@ -208,6 +213,8 @@ func (bc *bodyCopier) line() ([]byte, error) {
 	line = line[:len(line)-1]
 	if len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
+	} else if bc.strict {
+		return nil, fmt.Errorf("%w: %w: bare LF", bc.readFail, errBadChunk)
 	}
 	if indexByte(line, '\r') >= 0 || len(line) > maxChunkLine {
 		return nil, fmt.Errorf("%w: %w", bc.readFail, errBadChunk)
@@ -215,19 +222,16 @@ func (bc *bodyCopier) line() ([]byte, error) {
 	return line, nil
 }
 
-// parseChunkSize reads "hex[;ext]" strictly: hex digits only, no sign, no
-// whitespace before the digits, at most 16 of them.
+// parseChunkSize reads chunk-size [ chunk-ext ] strictly (RFC 9112
+// §7.1.1): hex digits only, at most 16 of them, no sign or whitespace;
+// extensions are dropped when forwarding but must follow the grammar, since
+// parsers that disagree about a malformed one disagree about where the
+// chunk starts.
 func parseChunkSize(line []byte) (uint64, error) {
-	end := indexByte(line, ';')
-	if end < 0 {
-		end = len(line)
-	}
-	digits := trimOWSRight(line[:end])
-	if len(digits) == 0 || len(digits) > 16 {
-		return 0, errBadChunk
-	}
 	var n uint64
-	for _, c := range digits {
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
 		var d byte
 		switch {
 		case '0' <= c && c <= '9':
@@ -237,21 +241,92 @@ func parseChunkSize(line []byte) (uint64, error) {
 		case 'A' <= c && c <= 'F':
 			d = c - 'A' + 10
 		default:
-			return 0, errBadChunk
+			goto ext
 		}
 		n = n<<4 | uint64(d)
 	}
-	if end < len(line) && !isFieldValue(line[end:]) {
+ext:
+	if i == 0 || i > 16 || !validChunkExt(line[i:]) {
 		return 0, errBadChunk
 	}
 	return n, nil
 }
 
-func trimOWSRight(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
+// validChunkExt checks *( BWS ";" BWS name [ BWS "=" BWS value ] ), name a
+// token, value a token or a quoted-string.
+func validChunkExt(b []byte) bool {
+	for len(b) > 0 {
+		b = trimOWSLeft(b)
+		if len(b) == 0 || b[0] != ';' {
+			return false
+		}
+		b = trimOWSLeft(b[1:])
+		n := tokenLen(b)
+		if n == 0 {
+			return false
+		}
+		b = b[n:]
+		rest := trimOWSLeft(b)
+		if len(rest) == 0 || rest[0] != '=' {
+			continue
+		}
+		b = trimOWSLeft(rest[1:])
+		if n = quotedLen(b); n == 0 {
+			n = tokenLen(b)
+		}
+		if n == 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+func tokenLen(b []byte) int {
+	n := 0
+	for n < len(b) && tokenChars[b[n]] {
+		n++
+	}
+	return n
+}
+
+// quotedLen is the length of the quoted-string b starts with, or 0.
+func quotedLen(b []byte) int {
+	if len(b) == 0 || b[0] != '"' {
+		return 0
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c == '\\':
+			if i+1 == len(b) || b[i+1] < ' ' && b[i+1] != '\t' || b[i+1] == 0x7f {
+				return 0
+			}
+			i++
+		case c < ' ' && c != '\t' || c == 0x7f:
+			return 0
+		}
+	}
+	return 0
+}
+
+func trimOWSLeft(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
 	}
 	return b
+}
+
+// forbiddenTrailer: fields a trailer must not carry (RFC 9110 §6.5.1).
+func forbiddenTrailer(name []byte) bool {
+	for _, f := range [...]string{"content-length", "transfer-encoding", "host", "connection", "keep-alive",
+		"proxy-connection", "te", "trailer", "upgrade", "expect"} {
+		if equalFold(name, f) {
+			return true
+		}
+	}
+	return false
 }
 
 func indexByte(b []byte, c byte) int {

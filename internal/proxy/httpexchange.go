@@ -31,7 +31,7 @@ func (ex *exchange) copyRequestBody() error {
 	hc, req := ex.hc, &ex.hc.req
 	bc := bodyCopier{
 		dst: ex.uc.bw, dstConn: &ex.uc.tc, src: hc.br, srcConn: &hc.client,
-		idle: ex.cfg.clientTimeout, readFail: errClientGone, writeFail: errMemberFailed,
+		idle: ex.cfg.clientTimeout, readFail: errClientGone, writeFail: errMemberFailed, strict: true,
 		counters: [2]*uint64Counter{&ex.cfg.traffic.BytesIn, &ex.m.Traffic.BytesIn},
 	}
 	if req.chunked {
@@ -83,8 +83,10 @@ send:
 			}
 			if err != nil && !errors.Is(err, errMemberFailed) {
 				// The client's side failed: the member will never see the
-				// end of the body, so stop waiting for its answer.
-				ex.uc.tc.SetReadDeadline(time.Now())
+				// end of the body, so stop waiting for its answer. Not a
+				// deadline, which the reader's lazy re-arming could push
+				// back to timeout_member_data: the connection is done.
+				ex.uc.tc.CloseRead()
 			}
 			ex.bodyDone <- err
 		}()
@@ -192,7 +194,9 @@ func (ex *exchange) stopBody() error {
 	if ex.bodyDone == nil {
 		return nil
 	}
-	ex.hc.client.TCPConn.SetReadDeadline(time.Now())
+	// The client connection carries no request after an aborted body;
+	// CloseRead, unlike a deadline, cannot be re-armed by the copier.
+	ex.hc.client.TCPConn.CloseRead()
 	ex.uc.close()
 	err := <-ex.bodyDone
 	ex.bodyDone = nil
@@ -257,6 +261,11 @@ func (ex *exchange) writeRequestHead() {
 	}
 	if req.chunked {
 		w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if req.hosts == 0 {
+		// HTTP/1.0 without Host: the member gets HTTP/1.1, which requires
+		// one, empty when the authority is unknown (RFC 9112 §3.2).
+		w.WriteString("Host: \r\n")
 	}
 	if ex.upgrade {
 		w.WriteString("Connection: Upgrade\r\n")

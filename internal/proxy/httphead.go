@@ -86,6 +86,9 @@ func (h *msgHead) readHead(br *bufio.Reader) error {
 			continue
 		}
 		if err != nil {
+			// Keep a partial line: a client that sent part of a head
+			// and stalled gets a 408, not a silent close.
+			h.buf = append(h.buf, line...)
 			if !sawAny && len(h.buf) == 0 && errors.Is(err, io.EOF) {
 				return io.EOF
 			}
@@ -275,15 +278,17 @@ func (h *msgHead) interpret(name, value []byte, request bool) error {
 	case equalFold(name, "transfer-encoding"):
 		// Only a single "chunked" is accepted: other codings, repeats and
 		// empty values are where parsers disagree about message length.
-		if len(value) == 0 {
-			h.teOther = true
-		}
+		codings := 0
 		for tok := range tokens(value) {
+			codings++
 			if h.chunked || !equalFold(tok, "chunked") {
 				h.teOther = true
 			} else {
 				h.chunked = true
 			}
+		}
+		if codings == 0 {
+			h.teOther = true // empty, or only commas: present but names nothing
 		}
 	case equalFold(name, "connection"):
 		for tok := range tokens(value) {
@@ -294,6 +299,10 @@ func (h *msgHead) interpret(name, value []byte, request bool) error {
 				h.connKeepAlive = true
 			case equalFold(tok, "upgrade"):
 				h.connUpgrade = true
+			case equalFold(tok, "content-length") || equalFold(tok, "host") || equalFold(tok, "expect"):
+				// Fields lbd frames, routes or acts on are never dropped
+				// for being listed here: without its Content-Length a
+				// body would reach the member as the next request.
 			default:
 				h.connNames = append(h.connNames, tok)
 			}
@@ -324,7 +333,9 @@ func (h *msgHead) hopByHop(name []byte) bool {
 }
 
 func parseContentLength(v []byte) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
+	if len(v) == 0 || len(v) > 18 || len(v) > 1 && v[0] == '0' {
+		// Leading zeros are valid decimal but some parsers read them as
+		// octal: refused, as clients never send them.
 		return 0, false
 	}
 	var n int64

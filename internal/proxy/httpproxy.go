@@ -65,11 +65,15 @@ func serveHTTP(l *listener, c *net.TCPConn, remote netip.AddrPort, st *connState
 	for {
 		cfg := l.cfg.Load()
 		hc.client.setTimeouts(cfg.clientTimeout, cfg.clientTimeout)
+		// Armed before the connection shows as idle, so a drain's wake-up
+		// deadline (wakeIdle) cannot be pushed back by the arming.
+		hc.client.beginHead()
 		st.idle.Store(true)
 		if l.draining.Load() {
 			return
 		}
 		err := hc.req.readHead(hc.br)
+		hc.client.endHead()
 		st.idle.Store(false)
 		if err != nil {
 			if len(hc.req.buf) > 0 || errors.Is(err, errHeadTooLarge) {

@@ -47,6 +47,7 @@ func newPool(id string, log *slog.Logger) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stopMon = cancel
 	go p.mon.Run(ctx)
+	go p.idle.reap(ctx)
 	return p
 }
 

@@ -14,18 +14,35 @@ type timedConn struct {
 	*net.TCPConn
 	readTimeout, writeTimeout   time.Duration
 	readDeadline, writeDeadline time.Time
+	holdRead                    bool // see beginHead
 }
 
 func (t *timedConn) Read(p []byte) (int, error) {
-	if t.readTimeout > 0 {
-		now := time.Now()
-		if t.readDeadline.Sub(now) < t.readTimeout-t.readTimeout/8 {
-			t.readDeadline = now.Add(t.readTimeout)
-			t.TCPConn.SetReadDeadline(t.readDeadline)
-		}
+	if t.readTimeout > 0 && !t.holdRead {
+		t.armRead(time.Now())
 	}
 	return t.TCPConn.Read(p)
 }
+
+func (t *timedConn) armRead(now time.Time) {
+	if t.readDeadline.Sub(now) < t.readTimeout-t.readTimeout/8 {
+		t.readDeadline = now.Add(t.readTimeout)
+		t.TCPConn.SetReadDeadline(t.readDeadline)
+	}
+}
+
+// beginHead arms the read deadline if it is due and holds it there until
+// endHead, so a request head must arrive whole within the timeout, not
+// merely without a pause as long as it: a client trickling a byte at a time
+// (slowloris) is cut like an idle one.
+func (t *timedConn) beginHead() {
+	if t.readTimeout > 0 {
+		t.armRead(time.Now())
+		t.holdRead = true
+	}
+}
+
+func (t *timedConn) endHead() { t.holdRead = false }
 
 func (t *timedConn) Write(p []byte) (int, error) {
 	if t.writeTimeout > 0 {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"sync"
 	"time"
@@ -109,4 +110,39 @@ func (ip *idlePool) retain(members []*balancer.Member) {
 		keep = nil
 	}
 	ip.conns = keep
+}
+
+// reap closes connections idle longer than idleUpstreamTTL every
+// idleUpstreamTTL until ctx is done. Without it, connections left in the
+// pool when traffic stops stay open for good, most of them in CLOSE_WAIT
+// once their members time them out.
+func (ip *idlePool) reap(ctx context.Context) {
+	t := time.NewTicker(idleUpstreamTTL)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			ip.expire(now.Add(-idleUpstreamTTL))
+		}
+	}
+}
+
+// expire closes the connections idle since before cutoff.
+func (ip *idlePool) expire(cutoff time.Time) {
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	for st, list := range ip.conns {
+		keep := list[:0]
+		for _, uc := range list {
+			if uc.idleSince.Before(cutoff) {
+				uc.close()
+			} else {
+				keep = append(keep, uc)
+			}
+		}
+		clear(list[len(keep):])
+		ip.conns[st] = keep
+	}
 }

@@ -198,7 +198,9 @@ func (k *Keystone) validate(ctx context.Context, userToken string) (*Caller, tim
 		case resp.StatusCode == http.StatusUnauthorized && attempt == 0:
 			continue // lbd's own token expired or was revoked: renew it once
 		default:
-			return nil, time.Time{}, fmt.Errorf("keystone token validation: status %d: %s", resp.StatusCode, bytes.TrimSpace(body))
+			// The answer may echo the tokens (Keystone's "Could not find
+			// token: ..."), and this error is logged: redact them.
+			return nil, time.Time{}, fmt.Errorf("keystone token validation: status %d: %s", resp.StatusCode, redact(bytes.TrimSpace(body), userToken, svc))
 		}
 	}
 }
@@ -241,7 +243,7 @@ func (k *Keystone) serviceToken(ctx context.Context, renew bool) (string, error)
 		return "", fmt.Errorf("keystone service token: %w", err)
 	}
 	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("keystone service token for user %s: status %d: %s", k.opts.Username, resp.StatusCode, bytes.TrimSpace(data))
+		return "", fmt.Errorf("keystone service token for user %s: status %d: %s", k.opts.Username, resp.StatusCode, redact(bytes.TrimSpace(data), k.opts.Password))
 	}
 	var tb tokenBody
 	if err := json.Unmarshal(data, &tb); err != nil {
@@ -250,4 +252,14 @@ func (k *Keystone) serviceToken(ctx context.Context, renew bool) (string, error)
 	k.svcToken = resp.Header.Get("X-Subject-Token")
 	k.svcExpires = tb.Token.ExpiresAt
 	return k.svcToken, nil
+}
+
+// redact replaces each non-empty secret in b with "***".
+func redact(b []byte, secrets ...string) []byte {
+	for _, s := range secrets {
+		if s != "" {
+			b = bytes.ReplaceAll(b, []byte(s), []byte("***"))
+		}
+	}
+	return b
 }
