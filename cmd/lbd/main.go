@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // reload re-reads the config file and merges it into the desired state; a
 // bad file is refused and the running config stays.
 func reload(ctx context.Context, cp *controlplane.ControlPlane, rt *proxy.Runtime, path string, log *slog.Logger) {
-	cfg, err := octavia.LoadFile(path)
+	cfg, err := octavia.LoadFileForReload(path)
 	if err != nil {
 		rt.RecordRejected()
 		log.Error("reload refused: config is invalid; still serving the previous config", "config", path, "err", err.Error())

@@ -21,6 +21,28 @@ func LoadFile(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
+// ErrEmptyFile is returned by LoadFileForReload for a file with no
+// loadbalancers key at all.
+var ErrEmptyFile = errors.New("the config file is empty (no loadbalancers: key); write \"loadbalancers: []\" to remove every load balancer on purpose")
+
+// LoadFileForReload is LoadFile for a reload: a file that says nothing at
+// all (empty, or cut short before its first key, as an editor that
+// truncates before writing leaves it for a moment) is refused rather than
+// read as "no load balancers", which would drain every listener.
+func LoadFileForReload(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var probe map[string]any
+	if yaml.Unmarshal(data, &probe) == nil {
+		if _, ok := probe["loadbalancers"]; !ok {
+			return nil, fmt.Errorf("%s: %w", path, ErrEmptyFile)
+		}
+	}
+	return Parse(path, data)
+}
+
 // Parse is LoadFile for bytes already read; name labels error messages.
 func Parse(name string, data []byte) (*Config, error) {
 	var doc yaml.Node

@@ -336,3 +336,22 @@ func TestParseExpectedCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestReloadRefusesAnEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, src := range map[string]string{"empty": "", "comment only": "# editing...\n", "cut short": "  \n"} {
+		path := dir + "/" + strings.ReplaceAll(name, " ", "-") + ".yaml"
+		os.WriteFile(path, []byte(src), 0o644)
+		if _, err := LoadFileForReload(path); !errors.Is(err, ErrEmptyFile) {
+			t.Errorf("%s file: err = %v, want ErrEmptyFile", name, err)
+		}
+		if cfg, err := LoadFile(path); err != nil || len(cfg.LoadBalancers) != 0 {
+			t.Errorf("%s file at start-up: %v, %v; want an empty config", name, cfg, err)
+		}
+	}
+	path := dir + "/explicit.yaml"
+	os.WriteFile(path, []byte("loadbalancers: []\n"), 0o644)
+	if cfg, err := LoadFileForReload(path); err != nil || len(cfg.LoadBalancers) != 0 {
+		t.Errorf("explicit empty list on reload: %v, %v; want accepted", cfg, err)
+	}
+}
