@@ -22,8 +22,10 @@ exec 9>"$state.lock"
 flock -w "${PEER_LOCK_TIMEOUT:-1500}" 9 || { echo "openstack-peer.sh: another start holds $state.lock" >&2; exit 1; }
 
 case "${1:-}" in
-  up) "$peers/openstack-up.sh" "$state" ;;
-  down) "$peers/openstack-down.sh" "$state" ;;
+  # 9>&-: the services must not inherit the lock, or they would hold it for
+  # as long as they run and every later up/down would wait for it.
+  up) "$peers/openstack-up.sh" "$state" 9>&- ;;
+  down) "$peers/openstack-down.sh" "$state" 9>&- ;;
   status)
     [[ -s $state/pids ]] || { echo "not running (nothing in $state/pids)"; exit 1; }
     while read -r name pid; do kill -0 "$pid" 2>/dev/null || { echo "$name ($pid) is not running"; exit 1; }; done < "$state/pids"
