@@ -23,7 +23,7 @@ type probe struct {
 // how long it takes. It records every call and the peak number of probes of
 // one target in flight at once.
 type scriptedChecker struct {
-	result func(target netip.AddrPort, n int) (error, time.Duration)
+	result func(target netip.AddrPort, n int) (time.Duration, error)
 
 	mu       sync.Mutex
 	calls    []probe
@@ -46,7 +46,7 @@ func (s *scriptedChecker) Check(ctx context.Context, target netip.AddrPort) erro
 	s.peak = max(s.peak, s.inFlight[target])
 	s.mu.Unlock()
 	start := time.Now()
-	err, took := s.result(target, n)
+	took, err := s.result(target, n)
 	if took > 0 {
 		select {
 		case <-time.After(took):
@@ -78,13 +78,13 @@ func (s *scriptedChecker) count(target netip.AddrPort) int { return len(s.starts
 
 // sequence scripts outcomes from a string: 'P' passes, 'F' fails; probes
 // past the end repeat the last letter.
-func sequence(seq string) func(netip.AddrPort, int) (error, time.Duration) {
-	return func(_ netip.AddrPort, n int) (error, time.Duration) {
+func sequence(seq string) func(netip.AddrPort, int) (time.Duration, error) {
+	return func(_ netip.AddrPort, n int) (time.Duration, error) {
 		c := seq[min(n, len(seq)-1)]
 		if c == 'F' {
-			return fmt.Errorf("scripted failure %d", n+1), 0
+			return 0, fmt.Errorf("scripted failure %d", n+1)
 		}
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -146,7 +146,7 @@ func tcpConfig(delay, timeout time.Duration, rise, fall int) Config {
 }
 
 // startFixture runs a monitor in the current (synctest) bubble.
-func startFixture(t *testing.T, result func(netip.AddrPort, int) (error, time.Duration), cfg Config, targets ...Target) *fixture {
+func startFixture(t *testing.T, result func(netip.AddrPort, int) (time.Duration, error), cfg Config, targets ...Target) *fixture {
 	t.Helper()
 	sc := &scriptedChecker{result: result}
 	rec := &recorder{sc: sc, addrOf: map[string]netip.AddrPort{}}

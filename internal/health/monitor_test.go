@@ -145,7 +145,7 @@ func TestProbeTimingAndStagger(t *testing.T) {
 func TestSlowProbesNeverOverlap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const delay = 10 * time.Second
-		slow := func(netip.AddrPort, int) (error, time.Duration) { return nil, 25 * time.Second }
+		slow := func(netip.AddrPort, int) (time.Duration, error) { return 25 * time.Second, nil }
 		// timeout 30s > delay: Octavia does not forbid it.
 		f := startFixture(t, slow, tcpConfig(delay, 30*time.Second, 1, 1), target(1))
 		time.Sleep(200 * time.Second)
@@ -182,7 +182,7 @@ func TestProbeDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				hang := func(netip.AddrPort, int) (error, time.Duration) { return nil, time.Hour }
+				hang := func(netip.AddrPort, int) (time.Duration, error) { return time.Hour, nil }
 				cfg := tcpConfig(tt.delay, tt.timeout, 1, 1)
 				cfg.ConnectTimeout = tt.conn
 				f := startFixture(t, hang, cfg, target(1))

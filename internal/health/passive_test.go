@@ -68,8 +68,8 @@ func TestPassiveEjectionWithoutMonitor(t *testing.T) {
 		for range 3 {
 			obs.ConnectFailure()
 		}
-		if s := f.state("m1"); s.EjectedUntil.Sub(time.Now()) != 10*time.Second {
-			t.Fatalf("ejection after a calm period lasts %s, want 10s", s.EjectedUntil.Sub(time.Now()))
+		if s := f.state("m1"); time.Until(s.EjectedUntil) != 10*time.Second {
+			t.Fatalf("ejection after a calm period lasts %s, want 10s", time.Until(s.EjectedUntil))
 		}
 		if s := f.state("m2"); !s.Up || s.Ejections != 0 {
 			t.Fatalf("m2 affected by m1's failures: %+v", s)
