@@ -173,7 +173,10 @@ func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Dur
 }
 
 func dialMember(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: timeout}
+	// No TCP keep-alive probes (Go enables them by default, at the cost of
+	// four setsockopt calls per connection): idle timeouts and health checks
+	// find dead members, as HAProxy does without "option srvtcpka".
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return nil, err

@@ -37,9 +37,23 @@ func (t *timedConn) armRead(now time.Time) {
 // (slowloris) is cut like an idle one.
 func (t *timedConn) beginHead() {
 	if t.readTimeout > 0 {
-		t.armRead(time.Now())
+		now := time.Now()
+		if t.writeTimeout == t.readTimeout && t.due(t.readDeadline, now, t.readTimeout) && t.due(t.writeDeadline, now, t.writeTimeout) {
+			// Both due (a new connection, or one idle for a while): one
+			// runtime call arms both.
+			d := now.Add(t.readTimeout)
+			t.readDeadline, t.writeDeadline = d, d
+			t.TCPConn.SetDeadline(d)
+		} else {
+			t.armRead(now)
+		}
 		t.holdRead = true
 	}
+}
+
+// due reports whether a deadline has less than 7/8 of its timeout left.
+func (t *timedConn) due(deadline, now time.Time, timeout time.Duration) bool {
+	return deadline.Sub(now) < timeout-timeout/8
 }
 
 func (t *timedConn) endHead() { t.holdRead = false }
