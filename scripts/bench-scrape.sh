@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 REPEATS=${REPEATS:-3}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
@@ -23,7 +23,7 @@ http {
   server { listen 127.0.0.1:19202; location / { return 200 "Hello World!"; } }
 }
 NGINX
-taskset -c 0 nginx -c "$work/nginx.conf"
+taskset -c 0 nginx -c "$work/nginx.conf" -g "daemon off;" &  # a job, so the trap stops it
 cat >"$work/lbd.yaml" <<YAML
 loadbalancers:
   - name: scrape

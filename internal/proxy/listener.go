@@ -55,7 +55,6 @@ type listener struct {
 	ln   *net.TCPListener
 	cfg  atomic.Pointer[listenerConfig]
 	rt   *Runtime
-	log  *slog.Logger
 	wake chan struct{} // a connection ended: the accept loop may go on
 	done chan struct{} // closed when the listener stops accepting
 
@@ -74,12 +73,11 @@ type connState struct {
 	closeOnDrain atomic.Bool
 }
 
-func newListener(key string, ln *net.TCPListener, rt *Runtime, log *slog.Logger) *listener {
+func newListener(key string, ln *net.TCPListener, rt *Runtime) *listener {
 	return &listener{
 		key:   key,
 		ln:    ln,
 		rt:    rt,
-		log:   log,
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 		conns: map[*net.TCPConn]*connState{},
@@ -110,7 +108,7 @@ func (l *listener) serve() {
 			}
 			// Out of file descriptors and the like: back off, as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.log.Warn("accept failed", "err", err, "retry_in", backoff)
+			l.cfg.Load().log.Warn("accept failed", "err", err, "retry_in", backoff)
 			select {
 			case <-time.After(backoff):
 			case <-l.done:

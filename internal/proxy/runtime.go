@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"lbd/internal/health"
@@ -122,8 +123,9 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	for key, lc := range want.listeners {
 		lc.cfg.pool = rt.pools[lc.poolID]
 		l := rt.listeners[key]
+		setDeferAccept(lc.socket(l, opened[key]), lc.cfg.protocol == octavia.ProtocolHTTP, rt.log)
 		if l == nil {
-			l = newListener(key, opened[key], rt, rt.log.With("listener_id", lc.cfg.id))
+			l = newListener(key, opened[key], rt)
 			l.cfg.Store(lc.cfg)
 			rt.listeners[key] = l
 			go l.serve()
@@ -131,7 +133,6 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 			continue
 		}
 		l.cfg.Store(lc.cfg)
-		l.log = rt.log.With("listener_id", lc.cfg.id)
 		// A higher connection limit may let the accept loop go on.
 		select {
 		case l.wake <- struct{}{}:
@@ -196,4 +197,41 @@ func listenTCP(ctx context.Context, addr string) (*net.TCPListener, error) {
 		return nil, err
 	}
 	return ln.(*net.TCPListener), nil
+}
+
+// socket is the listening socket a planned listener will use: the one it
+// keeps, or the one just opened for it.
+func (pl *plannedListener) socket(l *listener, opened *net.TCPListener) *net.TCPListener {
+	if l != nil {
+		return l.ln
+	}
+	return opened
+}
+
+// deferAcceptSeconds bounds how long the kernel holds a connection that has
+// sent nothing before handing it to lbd anyway.
+const deferAcceptSeconds = 5
+
+// setDeferAccept turns TCP_DEFER_ACCEPT on for HTTP listeners, where the
+// client speaks first: accept returns once the request's first bytes are
+// there, so the first read succeeds at once instead of costing a wasted
+// read, a park and a wake-up per connection; a client that connects and
+// sends nothing never takes a connection slot. TCP listeners keep it off:
+// their protocol may have the server speak first. A listener whose
+// protocol changes on reload is switched.
+func setDeferAccept(ln *net.TCPListener, on bool, log *slog.Logger) {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return
+	}
+	secs := 0
+	if on {
+		secs = deferAcceptSeconds
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, secs)
+	}); err == nil && serr != nil {
+		log.Warn("TCP_DEFER_ACCEPT not set; accepting without it", "addr", ln.Addr().String(), "err", serr)
+	}
 }
