@@ -6,10 +6,12 @@
 # requests/s on a shared machine, where a neighbour's burst stalls the load
 # generator or the proxy: it is the work each request costs. Alternates the
 # two proxies REPEATS times.
-#   DURATION=10 REPEATS=3 CLOSE=0 scripts/cpu-per-request.sh
+#   DURATION=10 REPEATS=3 CLOSE=0 MODE=http scripts/cpu-per-request.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}; REPEATS=${REPEATS:-3}; CLOSE=${CLOSE:-0}
+MODE=${MODE:-http}   # tcp: both proxies in L4 mode (wrk still speaks HTTP through them)
+PROTO=HTTP; [ "$MODE" = tcp ] && PROTO=TCP
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 cat >"$work/nginx.conf" <<NGINX
@@ -31,11 +33,11 @@ loadbalancers:
     vip_address: 127.0.0.1
     listeners:
       - name: l
-        protocol: HTTP
+        protocol: $PROTO
         protocol_port: 18092
         default_pool:
           name: p
-          protocol: HTTP
+          protocol: $PROTO
           lb_algorithm: ROUND_ROBIN
           members:
             - {address: 127.0.0.1, protocol_port: 19301}
@@ -46,14 +48,13 @@ global
   nbthread 1
   maxconn 4000
 defaults
-  mode http
+  mode $MODE
   maxconn 4000
   timeout connect 5s
   timeout client 60s
   timeout server 60s
   option splice-auto
-  option http-keep-alive
-  http-reuse always
+$([ "$MODE" = http ] && printf '  option http-keep-alive\n  http-reuse always\n')
 frontend fe
   bind 127.0.0.1:18092
   default_backend be

@@ -44,9 +44,9 @@ YAML
 GOMAXPROCS=1 taskset -c 1 ./bin/lbd --config "$work/lbd.yaml" --admin-addr 127.0.0.1:19103 --api-addr "" --state-dir none 2>"$work/lbd.log" &
 for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:18091/ && break; sleep 0.1; done
 hdr=(); [ "$SCENARIO" = http_close ] && hdr=(-H "Connection: close")
-taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" "${hdr[@]}" http://127.0.0.1:18091/ > "$work/wrk.txt" &
+taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" "${hdr[@]}" http://127.0.0.1:18091/ > "$work/wrk.txt" & wrk=$!
 sleep 2
 curl -fs -o "$OUT" "http://127.0.0.1:19103/debug/pprof/profile?seconds=$((DURATION - 4))"
-wait %2 2>/dev/null || true
+wait $wrk || true
 grep -E "Requests/sec|Latency" "$work/wrk.txt"
 go tool pprof -top -nodecount=30 bin/lbd "$OUT" 2>/dev/null | tail -31
