@@ -12,38 +12,12 @@ REPEATS=${REPEATS:-3}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  server { listen 127.0.0.1:19201; location / { return 200 "Hello World!"; } }
-  server { listen 127.0.0.1:19202; location / { return 200 "Hello World!"; } }
-}
-NGINX
-taskset -c 0 nginx -c "$work/nginx.conf" -g "daemon off;" &  # a job, so the trap stops it
-cat >"$work/lbd.yaml" <<YAML
-loadbalancers:
-  - name: scrape
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: 18090
-        insert_headers: {X-Forwarded-For: "true"}
-        default_pool:
-          name: pool
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          healthmonitor: {type: HTTP, delay: 1, timeout: 1, max_retries: 2}
-          members:
-            - {address: 127.0.0.1, protocol_port: 19201}
-            - {address: 127.0.0.1, protocol_port: 19202}
-YAML
-GOMAXPROCS=1 taskset -c 1 ./bin/lbd --config "$work/lbd.yaml" --admin-addr 127.0.0.1:19102 --api-addr "" --state-dir none 2>"$work/lbd.log" &
-for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:18090/ && break; sleep 0.1; done
+. scripts/lib/loopback.sh
+start_backends 19201 19202
+MONITOR='{type: HTTP, delay: 1, timeout: 1, max_retries: 2}' \
+  lbd_config "$work/lbd.yaml" HTTP 18090 'insert_headers: {X-Forwarded-For: "true"}' 19201 19202
+start_lbd "$work/lbd.yaml" 127.0.0.1:19102
+wait_http http://127.0.0.1:18090/
 
 run() { # run NAME: one wrk run, prints requests/s
   taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" http://127.0.0.1:18090/ | awk '/Requests\/sec/ {print $2}'

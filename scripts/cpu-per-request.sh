@@ -14,35 +14,9 @@ MODE=${MODE:-http}   # tcp: both proxies in L4 mode (wrk still speaks HTTP throu
 PROTO=HTTP; [ "$MODE" = tcp ] && PROTO=TCP
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:19301; location / { return 200 "Hello World!"; } }
-  server { listen 127.0.0.1:19302; location / { return 200 "Hello World!"; } }
-}
-NGINX
-taskset -c 0 nginx -c "$work/nginx.conf" -g "daemon off;" &  # a job, so the trap stops it
-cat >"$work/lbd.yaml" <<YAML
-loadbalancers:
-  - name: cpu
-    vip_address: 127.0.0.1
-    listeners:
-      - name: l
-        protocol: $PROTO
-        protocol_port: 18092
-        default_pool:
-          name: p
-          protocol: $PROTO
-          lb_algorithm: ROUND_ROBIN
-          members:
-            - {address: 127.0.0.1, protocol_port: 19301}
-            - {address: 127.0.0.1, protocol_port: 19302}
-YAML
+. scripts/lib/loopback.sh
+start_backends 19301 19302
+lbd_config "$work/lbd.yaml" "$PROTO" 18092 "" 19301 19302
 cat >"$work/haproxy.cfg" <<HAP
 global
   nbthread 1
@@ -68,11 +42,11 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 measure() { # measure NAME: start the proxy, load it, print µs of CPU per request
   local name=$1 pid
   if [ "$name" = lbd ]; then
-    GOMAXPROCS=1 taskset -c 1 ./bin/lbd --config "$work/lbd.yaml" --admin-addr "" --api-addr "" --state-dir none 2>/dev/null & pid=$!
+    start_lbd "$work/lbd.yaml" ""; pid=$!
   else
     taskset -c 1 haproxy -db -f "$work/haproxy.cfg" & pid=$!
   fi
-  for _ in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:18092/ && break; sleep 0.1; done
+  wait_http http://127.0.0.1:18092/
   local before after hdr=()
   [ "$CLOSE" = 1 ] && hdr=(-H "Connection: close")
   before=$(ticks $pid)

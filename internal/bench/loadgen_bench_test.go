@@ -1,54 +1,18 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"net"
+	"lbd/internal/lbdtest/stub"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// stubServer answers every request at once with a fixed response over
-// keep-alive connections, at a small fraction of net/http's cost, so a
-// benchmark against it measures the generator.
+// stubServer is a member so cheap that a benchmark against it measures the
+// generator.
 func stubServer(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nX-Backend: m1\r\nContent-Length: 3\r\n\r\nok\n")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReaderSize(c, 4096)
-				for {
-					// A request without a body ends with an empty line.
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(bytes.TrimRight(line, "\r\n")) == 0 {
-							break
-						}
-					}
-					if _, err := c.Write(resp); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return stub.FixedServer(tb, []byte("HTTP/1.1 200 OK\r\nX-Backend: m1\r\nContent-Length: 3\r\n\r\nok\n"))
 }
 
 func cpuTime() time.Duration {

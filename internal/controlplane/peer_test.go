@@ -1,7 +1,6 @@
 package controlplane_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"lbd/internal/octavia/openstack/peertest"
 	"net/http"
@@ -33,21 +32,7 @@ func requirePeer(t *testing.T) {
 func TestMain(m *testing.M) { peertest.Main(m) }
 
 // peerToken logs in to the peer's Keystone as its admin.
-func peerToken(t *testing.T) string {
-	t.Helper()
-	body := `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
-		"domain": {"name": "Default"}, "password": "secret"}}}, "scope": {"project": {"name": "admin",
-		"domain": {"name": "Default"}}}}}`
-	resp, err := http.Post(peerKeystone+"/auth/tokens", "application/json", bytes.NewBufferString(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("peer login: %s", resp.Status)
-	}
-	return resp.Header.Get("X-Subject-Token")
-}
+func peerToken(t *testing.T) string { return peertest.AdminToken(t) }
 
 // peerSubnet finds a subnet of the peer's Neutron by name.
 func peerSubnet(t *testing.T, token, name string) string {

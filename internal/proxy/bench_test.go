@@ -5,47 +5,15 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"lbd/internal/lbdtest/stub"
 	"net"
 	"testing"
 )
 
-// fixedServer answers every request on a keep-alive connection with the
-// same small response, reading heads as fast as they come: a stand-in for
-// nginx that costs almost nothing, so benchmarks measure the proxy.
+// fixedServer is a member that allocates nothing and costs almost nothing
+// per request, so benchmarks measure the proxy.
 func fixedServer(b testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\nHello World!")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(line) <= 2 {
-							break
-						}
-					}
-					if _, err := c.Write(resp); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return stub.FixedServer(b, []byte("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\nHello World!"))
 }
 
 // BenchmarkHTTPKeepAlive sends requests one after another over one client

@@ -1,11 +1,9 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"lbd/internal/octavia/openstack/peertest"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -27,21 +25,7 @@ func requirePeer(t *testing.T) {
 func TestMain(m *testing.M) { peertest.Main(m) }
 
 // userToken logs in to the peer's Keystone as its admin.
-func userToken(t *testing.T) string {
-	t.Helper()
-	body := `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
-		"domain": {"name": "Default"}, "password": "secret"}}}, "scope": {"project": {"name": "admin",
-		"domain": {"name": "Default"}}}}}`
-	resp, err := http.Post(peerKeystone+"/auth/tokens", "application/json", bytes.NewBufferString(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("peer login: %s", resp.Status)
-	}
-	return resp.Header.Get("X-Subject-Token")
-}
+func userToken(t *testing.T) string { return peertest.AdminToken(t) }
 
 func TestKeystonePeer(t *testing.T) {
 	requirePeer(t)

@@ -160,3 +160,24 @@ func (r *Recorder) Mutations() []Call {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// KeystoneURL is the peer's Keystone v3 endpoint.
+const KeystoneURL = "http://127.0.0.1:5000/v3"
+
+// AdminToken logs in to the peer's Keystone as its admin (project admin)
+// and returns the token.
+func AdminToken(t testing.TB) string {
+	t.Helper()
+	body := `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+		"domain": {"name": "Default"}, "password": "secret"}}}, "scope": {"project": {"name": "admin",
+		"domain": {"name": "Default"}}}}}`
+	resp, err := http.Post(KeystoneURL+"/auth/tokens", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("peer login: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("peer login: %s", resp.Status)
+	}
+	return resp.Header.Get("X-Subject-Token")
+}
