@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
@@ -141,3 +142,30 @@ func mustf(t *testing.T, ok bool, format string, args ...any) {
 }
 
 var _ = fmt.Sprintf
+
+// rawMember starts a TCP server on loopback that runs handle on each
+// connection it accepts, then closes it. It returns the address and the
+// number of connections accepted so far; it stops when the test ends.
+func rawMember(t testing.TB, handle func(net.Conn)) (string, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String(), &n
+}

@@ -167,36 +167,22 @@ func TestHTTPRefusingMemberCausesNoErrors(t *testing.T) {
 // body gets the client's connection cut, not a silently short body; one that
 // dies before answering gives 502.
 func TestHTTPMemberFailure(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
+	member, _ := rawMember(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		line, _ := br.ReadString('\n')
 		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+			l, err := br.ReadString('\n')
+			if err != nil || l == "\r\n" {
+				break
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				line, _ := br.ReadString('\n')
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil || l == "\r\n" {
-						break
-					}
-				}
-				if strings.Contains(line, "/half") {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
-				}
-				// "/none": close without answering.
-			}()
 		}
-	}()
+		if strings.Contains(line, "/half") {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+		}
+		// "/none": close without answering.
+	})
 	p := freePort(t)
-	startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{ln.Addr().String()}}))
+	startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{member}}))
 	addr := fmt.Sprintf("127.0.0.1:%d", p)
 	resp := rawRequest(t, addr, "GET /none HTTP/1.1\r\nHost: x\r\n\r\n")
 	mustf(t, strings.HasPrefix(resp, "HTTP/1.1 502 "), "member closing without answer: got %q", resp)

@@ -75,21 +75,8 @@ type reloadData struct {
 
 // streamEcho echoes whatever arrives, as it arrives.
 func streamEcho(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().String()
+	addr, _ := rawMember(t, func(c net.Conn) { io.Copy(c, c) })
+	return addr
 }
 
 // TestReloadUnderLoad changes pools and members, adds a listener and removes

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,36 +34,13 @@ loadbalancers:
 `
 
 // echoServer answers each connection with everything it received, after the
-// client half-closes, then closes. It records which connections it saw.
-func echoServer(t *testing.T) (addr string, conns *int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var n int64
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			n++
-			mu.Unlock()
-			go func() {
-				defer c.Close()
-				data, err := io.ReadAll(c) // until the client's FIN
-				if err != nil {
-					return
-				}
-				c.Write(data)
-			}()
+// client half-closes, then closes. It counts the connections it accepted.
+func echoServer(t *testing.T) (addr string, conns *atomic.Int64) {
+	return rawMember(t, func(c net.Conn) {
+		if data, err := io.ReadAll(c); err == nil { // until the client's FIN
+			c.Write(data)
 		}
-	}()
-	return ln.Addr().String(), &n
+	})
 }
 
 // TestTCPEchoWithHalfClose: the client sends, half-closes, and still gets
@@ -117,7 +94,8 @@ func TestTCPRoundRobinAndRefusedMember(t *testing.T) {
 		c.Close()
 		mustf(t, err == nil && bytes.Equal(got, msg), "connection %d: got %q, %v (a refusing member must not cause errors)", i, got, err)
 	}
-	mustf(t, *n1+*n2 == 60 && *n1 >= 25 && *n2 >= 25, "members got %d and %d connections of 60", *n1, *n2)
+	a, b := n1.Load(), n2.Load()
+	mustf(t, a+b == 60 && a >= 25 && b >= 25, "members got %d and %d connections of 60", a, b)
 }
 
 // TestTimeouts checks each of the listener's timeouts fires.
@@ -160,22 +138,9 @@ func TestTimeouts(t *testing.T) {
 		mustf(t, err == nil && string(got) == "abcdefghijklmno", "trickling stream: got %q, %v", got, err)
 	})
 	t.Run("timeout_member_data gives 504", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer c.Close()
-			}
-		}()
+		silent, _ := rawMember(t, func(c net.Conn) { io.Copy(io.Discard, c) }) // accepts, never answers
 		p := freePort(t)
-		startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{ln.Addr().String()}, Extra: "timeout_member_data: 300"}))
+		startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{silent}, Extra: "timeout_member_data: 300"}))
 		start := time.Now()
 		resp := rawRequest(t, fmt.Sprintf("127.0.0.1:%d", p), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		mustf(t, len(resp) > 12 && resp[:12] == "HTTP/1.1 504", "got %q", resp)
