@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -130,4 +131,29 @@ func memberStopsAndReturns(t *testing.T, passive bool) {
 	defer mu.Unlock()
 	mustf(t, len(failures) == 0, "%d client errors while a member stopped and returned, first: %v", len(failures), failures)
 	t.Logf("out after %v; served keep=%d flaky=%d", took, served["keep"].Load(), served["flaky"].Load())
+}
+
+// TestPassiveHealthEjectsAHangingMember: without an active monitor, a
+// member that accepts requests and never answers costs a 504 for each of the
+// first few (passive health's failure count), then is ejected, and the
+// requests that follow all go to the member that answers.
+func TestPassiveHealthEjectsAHangingMember(t *testing.T) {
+	good := startBackend(t, "good", demo.Options{})
+	hanging, _ := rawMember(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	p := freePort(t)
+	startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN",
+		Backends: []string{good.Addr(), hanging}, Extra: "timeout_member_data: 200"}))
+	c := clientFrom("127.0.0.1")
+	timeouts := 0
+	for i := range 40 {
+		code, body := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/", p))
+		switch {
+		case code == http.StatusGatewayTimeout:
+			timeouts++
+			mustf(t, i < 20, "request %d still went to the hanging member", i)
+		case code != http.StatusOK || backendName(body) != "good":
+			t.Fatalf("request %d: %d %q", i, code, body)
+		}
+	}
+	mustf(t, timeouts == health.DefaultPassiveFailures, "%d requests timed out, want exactly %d before the ejection", timeouts, health.DefaultPassiveFailures)
 }

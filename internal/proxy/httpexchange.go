@@ -108,6 +108,13 @@ send:
 			}
 			goto send
 		}
+		if isTimeout(err) {
+			// A member that takes the request and never answers is as
+			// unusable as one that refuses it: passive health counts it,
+			// so without an active monitor it stops costing a 504 per
+			// request after a few.
+			ex.m.Observer().ConnectFailure()
+		}
 		return ex.fail(gatewayStatus(err), err)
 	}
 	ex.m.Traffic.ResponseTime.Observe(time.Since(sent))

@@ -158,7 +158,6 @@ func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Dur
 		if err == nil {
 			m.Traffic.ConnectTime.Observe(time.Since(start))
 			m.Traffic.Connections.Add(1)
-			m.Observer().Success()
 			return m, c, nil, nil
 		}
 		m.Traffic.ConnectErrors.Add(1)

@@ -31,6 +31,9 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
 	}
 	defer m.Release()
 	defer member.Close()
+	// For TCP a completed connect is all there is to judge the member by;
+	// HTTP waits for the response head.
+	m.Observer().Success()
 	m.Traffic.Active.Add(1)
 	defer m.Traffic.Active.Add(-1)
 	if err := bridge(client, member, cfg, m); err != nil {
