@@ -224,32 +224,15 @@ func TestChaosReloadsAndAPIChangesUnderLoad(t *testing.T) {
 	go func() { // an API change every 40 ms: add m2, weight it, remove it
 		defer wg.Done()
 		_, p2 := splitAddr(ms[2].Addr())
-		var id string
+		cycle := memberCycle{poolID: poolID, port: p2}
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				return
 			case <-time.After(40 * time.Millisecond):
 			}
-			var code, want int
-			var m map[string]any
-			var err error
-			switch i % 3 {
-			case 0:
-				code, m, err = p.call("POST", "/v2/lbaas/pools/"+poolID+"/members", map[string]any{"member": map[string]any{"address": "127.0.0.1", "protocol_port": p2}})
-				want = 201
-				if code == want {
-					id = m["member"].(map[string]any)["id"].(string)
-				}
-			case 1:
-				code, m, err = p.call("PUT", "/v2/lbaas/pools/"+poolID+"/members/"+id, map[string]any{"member": map[string]any{"weight": 5}})
-				want = 200
-			case 2:
-				code, m, err = p.call("DELETE", "/v2/lbaas/pools/"+poolID+"/members/"+id, nil)
-				want = 204
-			}
-			if err != nil || code != want {
-				apiErr = fmt.Errorf("change %d: %d %v %v", i, code, m, err)
+			if err := cycle.step(p, i); err != nil {
+				apiErr = err
 				return
 			}
 			apiChanges++

@@ -201,3 +201,38 @@ func writeAtomic(t *testing.T, path, content string) {
 		t.Error(err)
 	}
 }
+
+// memberCycle is a stream of API changes over one member of a pool:
+// create it, reweight it, delete it, and again.
+type memberCycle struct {
+	poolID string
+	port   int    // the member's protocol_port on 127.0.0.1
+	id     string // the member while it exists
+}
+
+// step makes change i of the cycle and returns an error unless lbd
+// acknowledged it with the status Octavia answers.
+func (c *memberCycle) step(p *proc, i int) error {
+	members := "/v2/lbaas/pools/" + c.poolID + "/members"
+	var code, want int
+	var m map[string]any
+	var err error
+	switch i % 3 {
+	case 0:
+		code, m, err = p.call("POST", members, map[string]any{"member": map[string]any{"address": "127.0.0.1", "protocol_port": c.port}})
+		want = 201
+		if err == nil && code == want {
+			c.id = m["member"].(map[string]any)["id"].(string)
+		}
+	case 1:
+		code, m, err = p.call("PUT", members+"/"+c.id, map[string]any{"member": map[string]any{"weight": 1 + i%7}})
+		want = 200
+	case 2:
+		code, m, err = p.call("DELETE", members+"/"+c.id, nil)
+		want = 204
+	}
+	if err != nil || code != want {
+		return fmt.Errorf("API change %d: %d %v %v", i, code, m, err)
+	}
+	return nil
+}

@@ -32,14 +32,14 @@ func WriteTable(w io.Writer, rep *Report) error {
 	fmt.Fprintln(tw, "ALGORITHM\tREQ/S\tP50\tP90\tP99\tP99.9\tMAX\tERRORS\tFAIRNESS\tSTICKY\tGEN LAG P99\tLOAD AVG\t")
 	for _, r := range rep.Runs {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%.0f%%\t%s\t%.1f→%.1f\t\n",
-			r.Algorithm, r.ThroughputRPS, fmtMS(r.Latency.P50), fmtMS(r.Latency.P90), fmtMS(r.Latency.P99),
-			fmtMS(r.Latency.P999), fmtMS(r.Latency.Max), fmtErrors(r), r.Fairness, 100*r.StickyClients, fmtMS(r.SendLagP99MS),
+			r.Algorithm, r.ThroughputRPS, FormatMS(r.Latency.P50), FormatMS(r.Latency.P90), FormatMS(r.Latency.P99),
+			FormatMS(r.Latency.P999), FormatMS(r.Latency.Max), fmtErrors(r), r.Fairness, 100*r.StickyClients, FormatMS(r.SendLagP99MS),
 			r.LoadAvg[0], r.LoadAvg[1])
 	}
 	for _, r := range rep.Runs {
 		if r.SendLagP99MS > lagWarnMS {
 			fmt.Fprintf(tw, "warning: %s: 1%% of requests left the generator more than %s after they were due; the machine was overloaded during this run, whose latencies say more about it than about the algorithm\n",
-				r.Algorithm, fmtMS(r.SendLagP99MS))
+				r.Algorithm, FormatMS(r.SendLagP99MS))
 		}
 	}
 	fmt.Fprintln(tw)
@@ -70,7 +70,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 			for _, e := range r.Events {
 				last := "-"
 				if e.LastRequestAfterS >= 0 {
-					last = fmtMS(e.LastRequestAfterS * 1000)
+					last = FormatMS(e.LastRequestAfterS * 1000)
 				}
 				fmt.Fprintf(tw, "%s\t%s %s\t%.2fs\t%d\t%s\t\n", r.Algorithm, e.Action, e.Member, e.AtS, e.MemberRequestsAfter, last)
 			}
@@ -98,8 +98,9 @@ func fmtErrors(r *RunResult) string {
 	return fmt.Sprintf("%d (%.2f%%)", r.Errors, 100*r.ErrorRate)
 }
 
-// fmtMS renders milliseconds with three significant digits and a unit.
-func fmtMS(v float64) string {
+// FormatMS renders milliseconds with three significant digits and a unit,
+// as the table and the charts show latencies.
+func FormatMS(v float64) string {
 	switch {
 	case v < 1:
 		return fmt.Sprintf("%.0fµs", v*1000)

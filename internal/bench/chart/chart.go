@@ -150,7 +150,7 @@ func LatencyCDF(rep *bench.Report) (*canvasSpec, error) {
 			return nil, err
 		}
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s  p99 %s", r.Algorithm, fmtMS(r.Latency.P99)), l)
+		p.Legend.Add(fmt.Sprintf("%s  p99 %s", r.Algorithm, bench.FormatMS(r.Latency.P99)), l)
 	}
 	return &canvasSpec{rows: []*plot.Plot{p}, w: 9 * vg.Inch, h: 5 * vg.Inch}, nil
 }
@@ -299,19 +299,4 @@ func fractionTicks(step float64) plot.ConstantTicks {
 		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
 	}
 	return ticks
-}
-
-// fmtMS renders milliseconds with three significant digits and a unit.
-func fmtMS(v float64) string {
-	switch {
-	case v < 1:
-		return fmt.Sprintf("%.0fµs", v*1000)
-	case v < 10:
-		return fmt.Sprintf("%.2fms", v)
-	case v < 100:
-		return fmt.Sprintf("%.1fms", v)
-	case v < 1000:
-		return fmt.Sprintf("%.0fms", v)
-	}
-	return fmt.Sprintf("%.2fs", v/1000)
 }
