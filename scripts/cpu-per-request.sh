@@ -7,6 +7,8 @@
 # generator or the proxy: it is the work each request costs. Alternates the
 # two proxies REPEATS times.
 #   DURATION=10 REPEATS=3 CLOSE=0 MODE=http scripts/cpu-per-request.sh
+# With BASE=path/to/another/lbd, that binary takes HAProxy's place, for an
+# A/B comparison of two builds (the report still calls it "haproxy").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}; REPEATS=${REPEATS:-3}; CLOSE=${CLOSE:-0}
@@ -43,6 +45,8 @@ measure() { # measure NAME: start the proxy, load it, print µs of CPU per reque
   local name=$1 pid
   if [ "$name" = lbd ]; then
     start_lbd "$work/lbd.yaml" ""; pid=$!
+  elif [ -n "${BASE:-}" ]; then
+    start_lbd "$work/lbd.yaml" "" "$BASE"; pid=$!
   else
     taskset -c 1 haproxy -db -f "$work/haproxy.cfg" & pid=$!
   fi
