@@ -47,7 +47,6 @@ func (ex *exchange) run() (keep bool, err error) {
 	hc, req := ex.hc, &ex.hc.req
 	retried := false
 send:
-	writesBefore := ex.uc.tc.writes
 	ex.writeRequestHead()
 	if ex.hasBody && req.expect100 {
 		// The client waits for 100 Continue before sending the body: ask
@@ -92,18 +91,12 @@ send:
 			ex.bodyDone <- err
 		}()
 	}
-	sent := time.Now()
 	if ex.bodyDone == nil {
-		// Send the request and wait for the answer in one runtime call
-		// when the whole request is in this one write (parkedWrite says
-		// why that matters).
-		ex.uc.tc.parkNext = !ex.hasBody && ex.uc.tc.writes == writesBefore && ex.uc.br.Buffered() == 0
-		err := ex.uc.bw.Flush()
-		ex.uc.tc.parkNext = false
-		if err != nil {
+		if err := ex.uc.bw.Flush(); err != nil {
 			return ex.fail(502, fmt.Errorf("send request: %w", err))
 		}
 	}
+	sent := time.Now()
 	if err := ex.readResponseHead(); err != nil {
 		if berr := ex.stopBody(); berr != nil && !errors.Is(berr, errMemberFailed) {
 			return ex.bodyFailed(berr)

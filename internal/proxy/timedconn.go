@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net"
-	"syscall"
 	"time"
 )
 
@@ -16,23 +15,9 @@ type timedConn struct {
 	readTimeout, writeTimeout   time.Duration
 	readDeadline, writeDeadline time.Time
 	holdRead                    bool // see beginHead
-
-	// parkNext makes the next Write a parkedWrite, which waits for the
-	// peer's answer; pendingRead is the error that wait ended in, for the
-	// next Read to report.
-	parkNext    bool
-	writes      uint32 // Write calls, so a caller can tell whether one happened
-	pendingRead error
-	raw         syscall.RawConn
-	parkStep    func(fd uintptr) bool
-	park        parkState
 }
 
 func (t *timedConn) Read(p []byte) (int, error) {
-	if err := t.pendingRead; err != nil {
-		t.pendingRead = nil
-		return 0, err
-	}
 	if t.readTimeout > 0 && !t.holdRead {
 		t.armRead(time.Now())
 	}
@@ -74,16 +59,6 @@ func (t *timedConn) due(deadline, now time.Time, timeout time.Duration) bool {
 func (t *timedConn) endHead() { t.holdRead = false }
 
 func (t *timedConn) Write(p []byte) (int, error) {
-	t.writes++
-	var parked int
-	if t.parkNext {
-		t.parkNext = false
-		n, all, err := t.parkedWrite(p)
-		if all || err != nil {
-			return n, err
-		}
-		parked, p = n, p[n:]
-	}
 	if t.writeTimeout > 0 {
 		now := time.Now()
 		if t.writeDeadline.Sub(now) < t.writeTimeout-t.writeTimeout/8 {
@@ -91,8 +66,7 @@ func (t *timedConn) Write(p []byte) (int, error) {
 			t.TCPConn.SetWriteDeadline(t.writeDeadline)
 		}
 	}
-	n, err := t.TCPConn.Write(p)
-	return parked + n, err
+	return t.TCPConn.Write(p)
 }
 
 // setTimeouts changes the timeouts; the next operation arms them.
