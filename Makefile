@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench lint fmt clean deps-test fuzz soak
+.PHONY: all build run test bench bench-go lint fmt clean deps-test fuzz soak
 
 all: build
 
@@ -38,6 +38,9 @@ soak:
 	./scripts/soak.sh
 
 bench:
+	scripts/bench-compare.sh
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
 lint:
