@@ -4,6 +4,8 @@
 # of the middle of the run to $OUT (default /tmp/lbd-<scenario>.prof) and
 # prints wrk's summary and pprof's top.
 #   scripts/profile.sh http_ka | http_close | tcp_ka
+# FULL=1 turns on what scripts/lbd-bench-full.sh does: a health monitor,
+# insert_headers, and /metrics scraped every second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIO=${1:-http_ka}
@@ -14,9 +16,17 @@ trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 . scripts/lib/loopback.sh
 start_backends 19201 19202
 proto=HTTP; [ "$SCENARIO" = tcp_ka ] && proto=TCP
-lbd_config "$work/lbd.yaml" "$proto" 18091 "" 19201 19202
+extra=""
+if [ "${FULL:-0}" = 1 ]; then
+  export MONITOR="{type: $proto, delay: 1, timeout: 1, max_retries: 3}"
+  [ "$proto" = HTTP ] && extra='insert_headers: {X-Forwarded-For: "true", X-Forwarded-Port: "true", X-Forwarded-Proto: "true"}'
+fi
+lbd_config "$work/lbd.yaml" "$proto" 18091 "$extra" 19201 19202
 start_lbd "$work/lbd.yaml" 127.0.0.1:19103
 wait_http http://127.0.0.1:18091/
+if [ "${FULL:-0}" = 1 ]; then
+  ( while sleep 1; do taskset -c 0 curl -fs -o /dev/null http://127.0.0.1:19103/metrics; done ) &
+fi
 hdr=(); [ "$SCENARIO" = http_close ] && hdr=(-H "Connection: close")
 taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" "${hdr[@]}" http://127.0.0.1:18091/ > "$work/wrk.txt" & wrk=$!
 sleep 2
