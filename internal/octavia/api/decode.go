@@ -72,11 +72,16 @@ func decode(r *http.Request, b body, dst any) error {
 			return err
 		}
 	}
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(data, &env); err != nil {
-		return Errorf(http.StatusBadRequest, "Request is not in valid JSON format")
+	if t := reflect.TypeOf(dst).Elem(); t.Kind() != reflect.Map { // a Patch is coerced by ApplyPatch
+		if inner, err = coerce(inner, t, b.envelope); err != nil {
+			return err
+		}
 	}
-	if err := json.Unmarshal(env[b.envelope], dst); err != nil {
+	raw, err := json.Marshal(inner)
+	if err != nil {
+		return fmt.Errorf("encode request body: %w", err)
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
 		return typeError(err)
 	}
 	return nil
@@ -191,10 +196,32 @@ func ApplyPatch[T any](obj *T, p Patch) error {
 	if err != nil {
 		return fmt.Errorf("encode updated object: %w", err)
 	}
+	if merged, err = coerceJSON(merged, reflect.TypeFor[T]()); err != nil {
+		return err
+	}
 	var fresh T
 	if err := json.Unmarshal(merged, &fresh); err != nil {
 		return typeError(err)
 	}
 	*obj = fresh
 	return nil
+}
+
+// coerceJSON is coerce for a JSON document.
+func coerceJSON(data []byte, t reflect.Type) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode for coercion: %w", err)
+	}
+	v, err := coerce(v, t, "")
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode coerced document: %w", err)
+	}
+	return out, nil
 }
