@@ -44,9 +44,10 @@ lbd_config() {
   } >"$file"
 }
 
-# start_lbd CONFIG ADMIN_ADDR [BINARY]: lbd alone on CPU 1, one thread, no API or state.
+# start_lbd CONFIG ADMIN_ADDR [BINARY]: lbd alone on CPU 1, one thread, no API or state
+# (LBD_PROCS sets GOMAXPROCS; LBD_PIN=env runs it unpinned).
 start_lbd() {
-  GOMAXPROCS=1 taskset -c 1 "${3:-./bin/lbd}" --config "$1" --admin-addr "$2" --api-addr "" --state-dir none 2>"$work/lbd.log" &
+  GOMAXPROCS=${LBD_PROCS:-1} ${LBD_PIN:-taskset -c 1} "${3:-./bin/lbd}" --config "$1" --admin-addr "$2" --api-addr "" --state-dir none 2>"$work/lbd.log" &
 }
 
 # wait_http URL: until URL answers (10 s at most).
