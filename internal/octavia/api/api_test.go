@@ -66,6 +66,8 @@ func TestDecodeShapes(t *testing.T) {
 		{"not a string", `{"loadbalancer": {"name": 5}}`, "Invalid input for field/attribute name. Value: '5'. Value should be string"},
 		{"ambiguous boolean", `{"loadbalancer": {"admin_state_up": "False"}}`, "field/attribute admin_state_up. Value: 'False'. Value not an unambiguous boolean: False"},
 		{"boolean from a float", `{"loadbalancer": {"admin_state_up": 1.5}}`, "Value not an unambiguous boolean: 1.5"},
+		{"object not a dict", `{"loadbalancer": {"listeners": [{"default_pool": 5}]}}`, "field/attribute default_pool. Value: '5'. Value should be a dict"},
+		{"header value not a string", `{"loadbalancer": {"listeners": [{"insert_headers": {"X-Forwarded-For": true}}]}}`, `field/attribute insert_headers. Value: '{"X-Forwarded-For":true}'. Value should be string`},
 		{"list for an integer", `{"loadbalancer": {"listeners": [{"protocol_port": [1]}]}}`, "field/attribute protocol_port. Value: '[1]'. Value should be an integer"},
 		{"envelope missing", `{}`, "Invalid input for field/attribute loadbalancer. Value: 'None'. Mandatory field missing."},
 	}

@@ -29,7 +29,7 @@ func coerce(v any, t reflect.Type, field string) (any, error) {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return v, nil // json.Unmarshal reports it
+			return nil, InvalidInput(field, pyText(v), "Value should be a dict")
 		}
 		for name, ft := range jsonFields(t) {
 			x, ok := m[name]
@@ -41,6 +41,20 @@ func coerce(v any, t reflect.Type, field string) (any, error) {
 				return nil, err
 			}
 			m[name] = c
+		}
+		return m, nil
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, InvalidInput(field, pyText(v), "Value should be a dict")
+		}
+		for k, x := range m {
+			c, err := coerce(x, t.Elem(), field)
+			if err != nil {
+				// Octavia shows the whole dict as the value.
+				return nil, InvalidInput(field, pyText(v), "Value should be "+kindNoun(t.Elem()))
+			}
+			m[k] = c
 		}
 		return m, nil
 	case reflect.Slice:

@@ -161,7 +161,7 @@ func kindNoun(t reflect.Type) string {
 	case reflect.Bool:
 		return "a boolean"
 	case reflect.String:
-		return "a string"
+		return "string" // WSME's wording
 	case reflect.Slice:
 		return "a list"
 	default:
