@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -78,7 +79,7 @@ func coerce(v any, t reflect.Type, field string) (any, error) {
 		return coerceFloat(v, field)
 	case reflect.String:
 		if _, ok := v.(string); !ok {
-			return nil, InvalidInput(field, pyText(v), "Value should be string")
+			return nil, InvalidInput(field, pyText(v), "Value should be "+kindNoun(t))
 		}
 	}
 	return v, nil
@@ -117,22 +118,17 @@ func coerceBool(v any, field string) (any, error) {
 			return n != 0, nil
 		}
 	case string:
-		for _, s := range boolTrue {
-			if x == s {
-				return true, nil
-			}
+		if slices.Contains(boolTrue, x) {
+			return true, nil
 		}
-		for _, s := range boolFalse {
-			if x == s {
-				return false, nil
-			}
+		if slices.Contains(boolFalse, x) {
+			return false, nil
 		}
 	}
 	return nil, InvalidInput(field, pyText(v), "Value not an unambiguous boolean: "+pyText(v))
 }
 
 func coerceInt(v any, field string) (any, error) {
-	bad := InvalidInput(field, pyText(v), "Value should be an integer")
 	switch x := v.(type) {
 	case bool:
 		if x {
@@ -144,17 +140,15 @@ func coerceInt(v any, field string) (any, error) {
 			return x, nil
 		}
 		// Python's int() of a float truncates it.
-		f, err := x.Float64()
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || math.Abs(f) >= math.MaxInt64 {
-			return nil, bad
+		if f, err := x.Float64(); err == nil && math.Abs(f) < math.MaxInt64 { // false for NaN too
+			return json.Number(strconv.FormatInt(int64(f), 10)), nil
 		}
-		return json.Number(strconv.FormatInt(int64(f), 10)), nil
 	case string:
 		if n, ok := pyInt(x); ok {
 			return json.Number(strconv.FormatInt(n, 10)), nil
 		}
 	}
-	return nil, bad
+	return nil, InvalidInput(field, pyText(v), "Value should be an integer")
 }
 
 // pyInt parses s as Python's int() does in base 10: surrounding white
