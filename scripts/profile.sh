@@ -16,12 +16,9 @@ trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 . scripts/lib/loopback.sh
 start_backends 19201 19202
 proto=HTTP; [ "$SCENARIO" = tcp_ka ] && proto=TCP
-extra=""
-if [ "${FULL:-0}" = 1 ]; then
-  export MONITOR="{type: $proto, delay: 1, timeout: 1, max_retries: 3}"
-  [ "$proto" = HTTP ] && extra='insert_headers: {X-Forwarded-For: "true", X-Forwarded-Port: "true", X-Forwarded-Proto: "true"}'
-fi
-lbd_config "$work/lbd.yaml" "$proto" 18091 "$extra" 19201 19202
+FULL_EXTRA=""
+[ "${FULL:-0}" = 1 ] && full_feature_set "$proto"
+lbd_config "$work/lbd.yaml" "$proto" 18091 "$FULL_EXTRA" 19201 19202
 start_lbd "$work/lbd.yaml" 127.0.0.1:19103
 wait_http http://127.0.0.1:18091/
 if [ "${FULL:-0}" = 1 ]; then

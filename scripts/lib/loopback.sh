@@ -21,8 +21,8 @@ start_backends() {
 
 # lbd_config FILE PROTOCOL PORT EXTRA MEMBER_PORT...: one load balancer with
 # one listener (EXTRA: more listener fields, one YAML line, or "") and a
-# ROUND_ROBIN pool over the members on 127.0.0.1; MONITOR (an environment
-# variable, optional) is the pool's healthmonitor line.
+# pool over the members on 127.0.0.1 (ALGO, default ROUND_ROBIN); MONITOR (an
+# environment variable, optional) is the pool's healthmonitor line.
 lbd_config() {
   local file=$1 proto=$2 port=$3 extra=$4; shift 4
   {
@@ -37,11 +37,24 @@ lbd_config() {
     echo "        default_pool:"
     echo "          name: p"
     echo "          protocol: $proto"
-    echo "          lb_algorithm: ROUND_ROBIN"
+    echo "          lb_algorithm: ${ALGO:-ROUND_ROBIN}"
     [ -n "${MONITOR:-}" ] && echo "          healthmonitor: $MONITOR"
     echo "          members:"
     for m in "$@"; do echo "            - {address: 127.0.0.1, protocol_port: $m}"; done
   } >"$file"
+}
+
+# full_feature_set PROTOCOL: what a production pool has on, for lbd_config:
+# exports MONITOR (an HTTP check of / every second, a TCP connect for TCP)
+# and sets FULL_EXTRA to the listener's insert_headers line (HTTP only).
+full_feature_set() {
+  FULL_EXTRA=""
+  if [ "$1" = HTTP ]; then
+    export MONITOR="{type: HTTP, delay: 1, timeout: 1, max_retries: 3, url_path: /}"
+    FULL_EXTRA='insert_headers: {X-Forwarded-For: "true", X-Forwarded-Port: "true", X-Forwarded-Proto: "true"}'
+  else
+    export MONITOR="{type: TCP, delay: 1, timeout: 1, max_retries: 3}"
+  fi
 }
 
 # start_lbd CONFIG ADMIN_ADDR [BINARY]: lbd alone on CPU 1, one thread, no API or state

@@ -32,12 +32,14 @@ func coerce(v any, t reflect.Type, field string) (any, error) {
 		if !ok {
 			return nil, InvalidInput(field, pyText(v), "Value should be a dict")
 		}
-		for name, ft := range jsonFields(t) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := jsonName(f)
 			x, ok := m[name]
-			if !ok {
+			if !ok || !f.IsExported() {
 				continue
 			}
-			c, err := coerce(x, ft, name)
+			c, err := coerce(x, f.Type, name)
 			if err != nil {
 				return nil, err
 			}
@@ -85,21 +87,13 @@ func coerce(v any, t reflect.Type, field string) (any, error) {
 	return v, nil
 }
 
-// jsonFields maps the JSON names of t's fields to their types.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	out := make(map[string]reflect.Type, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[name] = f.Type
+// jsonName is the name encoding/json gives a struct field.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
 	}
-	return out
+	return name
 }
 
 // WSME's unambiguous booleans (wsme/rest/json.py ENUM_TRUE and ENUM_FALSE):

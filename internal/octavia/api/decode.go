@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -36,10 +37,8 @@ func decode(r *http.Request, b body, dst any) error {
 	if len(data) > maxBody {
 		return Errorf(http.StatusRequestEntityTooLarge, "Request is larger than %d bytes", maxBody)
 	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
+	doc, err := decodeJSON(data)
+	if err != nil {
 		return Errorf(http.StatusBadRequest, "Request is not in valid JSON format")
 	}
 	root, ok := doc.(map[string]any)
@@ -174,30 +173,36 @@ func kindNoun(t reflect.Type) string {
 type Patch map[string]json.RawMessage
 
 // ApplyPatch overlays p on *obj (an octavia model struct) through its JSON
-// form: present attributes replace, null ones are removed so that
-// SetDefaults fills them in again. On error *obj is unchanged.
+// form: present attributes replace, converted as WSME would (coerce), and
+// null ones are removed so that SetDefaults fills them in again. On error
+// *obj is unchanged.
 func ApplyPatch[T any](obj *T, p Patch) error {
 	cur, err := json.Marshal(obj)
 	if err != nil {
 		return fmt.Errorf("encode object for update: %w", err)
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(cur, &m); err != nil {
+	doc, err := decodeJSON(cur)
+	if err != nil {
 		return fmt.Errorf("decode object for update: %w", err)
 	}
+	m, _ := doc.(map[string]any)
+	changes := map[string]any{}
 	for k, v := range p {
 		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
 			delete(m, k)
 			continue
 		}
-		m[k] = v
+		if changes[k], err = decodeJSON(v); err != nil {
+			return fmt.Errorf("decode attribute %s: %w", k, err)
+		}
 	}
+	if _, err := coerce(changes, reflect.TypeFor[T](), ""); err != nil {
+		return err
+	}
+	maps.Copy(m, changes)
 	merged, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode updated object: %w", err)
-	}
-	if merged, err = coerceJSON(merged, reflect.TypeFor[T]()); err != nil {
-		return err
 	}
 	var fresh T
 	if err := json.Unmarshal(merged, &fresh); err != nil {
@@ -207,21 +212,12 @@ func ApplyPatch[T any](obj *T, p Patch) error {
 	return nil
 }
 
-// coerceJSON is coerce for a JSON document.
-func coerceJSON(data []byte, t reflect.Type) ([]byte, error) {
+// decodeJSON decodes a JSON document keeping numbers as json.Number, so
+// that coerce sees them as written.
+func decodeJSON(data []byte) (any, error) {
+	var v any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decode for coercion: %w", err)
-	}
-	v, err := coerce(v, t, "")
-	if err != nil {
-		return nil, err
-	}
-	out, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode coerced document: %w", err)
-	}
-	return out, nil
+	err := dec.Decode(&v)
+	return v, err
 }
