@@ -21,6 +21,7 @@ type exchange struct {
 	clientKeep bool
 	hasBody    bool
 
+	laneFit  bool       // the event loop could have served this exchange
 	headSent bool       // the response head reached the client: errors can only abort
 	noReuse  bool       // the member connection must not carry another request
 	bodyDone chan error // a request body streamed in the background, until it ends
@@ -42,10 +43,14 @@ func (ex *exchange) copyRequestBody() error {
 
 // run performs the exchange and reports whether the client connection may
 // carry another request. On failure before the response head was sent the
-// client gets 502 or 504; after, the connection is cut.
-func (ex *exchange) run() (keep bool, err error) {
+// client gets 502 or 504; after, the connection is cut. resumed is an
+// exchange whose (bodyless) request the event loop sent at sent.
+func (ex *exchange) run(resumed bool, sent time.Time) (keep bool, err error) {
 	hc, req := ex.hc, &ex.hc.req
 	retried := false
+	if resumed {
+		goto await
+	}
 send:
 	ex.writeRequestHead()
 	if ex.hasBody && req.expect100 {
@@ -96,7 +101,8 @@ send:
 			return ex.fail(502, fmt.Errorf("send request: %w", err))
 		}
 	}
-	sent := time.Now()
+	sent = time.Now()
+await:
 	if err := ex.readResponseHead(); err != nil {
 		if berr := ex.stopBody(); berr != nil && !errors.Is(berr, errMemberFailed) {
 			return ex.bodyFailed(berr)
@@ -156,7 +162,7 @@ func (ex *exchange) moveToAnotherConnection() error {
 	if !ex.uc.used {
 		failed.Observer().ConnectFailure() // a fresh connection that died unanswered
 	}
-	m, raw, uc, err := ex.cfg.pool.connect(context.Background(), ex.hc.remote, ex.cfg.connectTimeout, nil, failed)
+	m, raw, uc, err := ex.cfg.pool.connect(context.Background(), ex.hc.remote, ex.cfg.connectTimeout, nil, failed, nil)
 	if err != nil {
 		return fmt.Errorf("retry after member %s failed: %w", failed.ID, err)
 	}
@@ -249,11 +255,26 @@ func gatewayStatus(err error) int {
 	return 502
 }
 
+// writeRequestHead writes the request head for the member and counts it.
+func (ex *exchange) writeRequestHead() {
+	writeRequestHead(ex.uc.bw, &ex.hc.req, ex.cfg, ex.hc.ipText, ex.upgrade)
+	n := uint64(len(ex.hc.req.buf))
+	ex.cfg.traffic.BytesIn.Add(n)
+	ex.m.Traffic.BytesIn.Add(n)
+}
+
+// headWriter is what the head writers need: a *bufio.Writer on the
+// goroutine path, a byte slice on the event loop's.
+type headWriter interface {
+	Write([]byte) (int, error)
+	WriteString(string) (int, error)
+	WriteByte(byte) error
+}
+
 // writeRequestHead writes the request line and fields for the member:
 // always HTTP/1.1 with keep-alive, hop-by-hop fields removed (RFC 9110
 // §7.6.1), the listener's insert_headers added.
-func (ex *exchange) writeRequestHead() {
-	req, w, cfg := &ex.hc.req, ex.uc.bw, ex.cfg
+func writeRequestHead(w headWriter, req *msgHead, cfg *listenerConfig, ipText []byte, upgrade bool) {
 	w.Write(req.method)
 	w.WriteByte(' ')
 	w.Write(req.target)
@@ -274,7 +295,7 @@ func (ex *exchange) writeRequestHead() {
 		// one, empty when the authority is unknown (RFC 9112 §3.2).
 		w.WriteString("Host: \r\n")
 	}
-	if ex.upgrade {
+	if upgrade {
 		w.WriteString("Connection: Upgrade\r\n")
 		for _, h := range req.headers {
 			if equalFold(h.name, "upgrade") {
@@ -284,7 +305,7 @@ func (ex *exchange) writeRequestHead() {
 	}
 	if cfg.xff {
 		w.WriteString("X-Forwarded-For: ")
-		w.Write(ex.hc.ipText)
+		w.Write(ipText)
 		w.WriteString("\r\n")
 	}
 	if cfg.xfPort {
@@ -296,15 +317,9 @@ func (ex *exchange) writeRequestHead() {
 		w.WriteString("X-Forwarded-Proto: http\r\n")
 	}
 	w.WriteString("\r\n")
-	n := int64(len(req.buf))
-	ex.cfg.traffic.BytesIn.Add(uint64(n))
-	ex.m.Traffic.BytesIn.Add(uint64(n))
 }
 
-func writeField(w interface {
-	Write([]byte) (int, error)
-	WriteString(string) (int, error)
-}, name, value []byte) {
+func writeField(w headWriter, name, value []byte) {
 	w.Write(name)
 	w.WriteString(": ")
 	w.Write(value)
@@ -405,6 +420,8 @@ func (ex *exchange) relayResponse(hc *httpConn) (bool, error) {
 	decode := kind == bodyChunked && req.minor == 0
 	keep := ex.clientKeep && kind != bodyUntilClose && !decode
 	reuse := resp.minor >= 1 && !resp.connClose && kind != bodyUntilClose && !(resp.chunked && resp.contentLength >= 0)
+	ex.laneFit = keep && reuse && !ex.hasBody && !ex.upgrade && !ex.noReuse &&
+		(kind == bodyNone || (kind == bodyFixed && int64(len(resp.buf))+resp.contentLength <= laneBufSize))
 
 	ex.writeResponseHead(kind == bodyChunked && !decode, keep)
 	ex.headSent = true
@@ -451,10 +468,14 @@ func (ex *exchange) relayResponse(hc *httpConn) (bool, error) {
 
 // writeResponseHead writes the status line and fields for the client.
 func (ex *exchange) writeResponseHead(chunked, keep bool) {
-	hc := ex.hc
-	resp, w := &hc.resp, hc.bw
+	writeResponseHead(ex.hc.bw, &ex.hc.resp, ex.hc.req.minor, chunked, keep, ex.hc.scratch[:0])
+}
+
+// writeResponseHead writes a response head for the client: hop-by-hop
+// fields removed, framing and persistence stated for the client's version.
+func writeResponseHead(w headWriter, resp *msgHead, reqMinor int, chunked, keep bool, scratch []byte) {
 	w.WriteString("HTTP/1.1 ")
-	w.Write(strconv.AppendInt(hc.scratch[:0], int64(resp.status), 10))
+	w.Write(strconv.AppendInt(scratch, int64(resp.status), 10))
 	w.WriteByte(' ')
 	w.Write(resp.reason)
 	w.WriteString("\r\n")
@@ -473,7 +494,7 @@ func (ex *exchange) writeResponseHead(chunked, keep bool) {
 	switch {
 	case !keep:
 		w.WriteString("Connection: close\r\n")
-	case hc.req.minor == 0:
+	case reqMinor == 0:
 		w.WriteString("Connection: keep-alive\r\n")
 	}
 	w.WriteString("\r\n")

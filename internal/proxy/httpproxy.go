@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"lbd/internal/balancer"
+	"lbd/internal/stats"
 )
 
 const clientBufSize = 16 << 10
@@ -33,6 +34,17 @@ type httpConn struct {
 	// traffic reuses them without touching the pool's shared, locked list.
 	cache   [4]*upstreamConn
 	scratch [32]byte
+	traffic *stats.Traffic // the listener's counters the connection was accepted under
+	// picked is the member the event loop picked for the request it handed
+	// over, from pickedFrom; acquired, so it must be used or released.
+	picked     *balancer.Member
+	pickedFrom *pool
+	home       *eventLoop   // the loop the connection came from, if any
+	prefix     prefixReader // bytes the event loop read, served before the socket's
+	// laneStreak counts exchanges in a row the event loop could have served;
+	// the connection moves there once it exceeds laneBackoff, which grows
+	// each time the loop had to hand it back.
+	laneStreak, laneBackoff int
 	// ex is the exchange in progress, kept here so that it is not
 	// allocated per request.
 	ex exchange
@@ -47,56 +59,78 @@ var httpConnPool = sync.Pool{New: func() any {
 
 // serveHTTP serves one client connection: requests one after the other,
 // each parsed once, forwarded to a member over a keep-alive connection, and
-// the response streamed back.
-func serveHTTP(l *listener, c *net.TCPConn, remote netip.AddrPort, st *connState) {
+// the response streamed back. from, when set, is a connection the event loop
+// handed over, with what it had read and maybe an exchange in progress. It
+// reports whether the connection moved to the event loop, which then owns
+// it.
+func serveHTTP(l *listener, c *net.TCPConn, remote netip.AddrPort, st *connState, traffic *stats.Traffic, from *laneHandoff) (moved bool) {
 	hc := httpConnPool.Get().(*httpConn)
-	hc.l, hc.st, hc.remote = l, st, remote
+	hc.l, hc.st, hc.remote, hc.traffic = l, st, remote, traffic
 	hc.client = timedConn{TCPConn: c}
 	hc.br.Reset(&hc.client)
 	hc.bw.Reset(&hc.client)
 	hc.ipText = remote.Addr().Unmap().AppendTo(hc.ipText[:0])
+	hc.laneBackoff, hc.laneStreak = 0, 0
 	defer func() {
+		hc.takePicked(nil)
+		hc.home = nil
 		hc.releaseCache()
 		hc.br.Reset(nil)
 		hc.bw.Reset(nil)
-		hc.l, hc.st, hc.client, hc.ex = nil, nil, timedConn{}, exchange{}
+		hc.prefix = prefixReader{}
+		hc.l, hc.st, hc.client, hc.ex, hc.traffic = nil, nil, timedConn{}, exchange{}, nil
 		httpConnPool.Put(hc)
 	}()
+	if from != nil {
+		if !hc.resume(from) {
+			return false
+		}
+	}
 	for {
 		cfg := l.cfg.Load()
 		hc.client.setTimeouts(cfg.clientTimeout, cfg.clientTimeout)
+		if hc.laneStreak > hc.laneBackoff && hc.moveToLane() {
+			return true
+		}
 		// Armed before the connection shows as idle, so a drain's wake-up
 		// deadline (wakeIdle) cannot be pushed back by the arming.
 		hc.client.beginHead()
 		st.idle.Store(true)
 		if l.draining.Load() {
-			return
+			return false
 		}
 		err := hc.req.readHead(hc.br)
 		hc.client.endHead()
 		st.idle.Store(false)
-		if err != nil {
-			if len(hc.req.buf) > 0 || errors.Is(err, errHeadTooLarge) {
-				cfg = l.cfg.Load()
-				cfg.traffic.RequestErrors.Add(1)
-				hc.writeError(headErrorStatus(err), false)
-			}
-			return
-		}
-		cfg = l.cfg.Load() // the config may have changed while the connection was idle
-		start := time.Now()
-		cfg.traffic.Requests.Add(1)
-		if err := hc.req.parseRequest(); err != nil {
-			cfg.traffic.RequestErrors.Add(1)
-			hc.writeError(headErrorStatus(err), false)
-			return
-		}
-		keep := hc.forward(cfg)
-		cfg.traffic.RequestTime.Observe(time.Since(start))
-		if !keep || l.draining.Load() {
-			return
+		keep := hc.serveRequest(err)
+		hc.takePicked(nil) // not used: the request failed before a member was needed
+		if !keep {
+			return false
 		}
 	}
+}
+
+// serveRequest serves the request whose head was just read (or failed to
+// be, with err) and reports whether the connection may carry another.
+func (hc *httpConn) serveRequest(err error) bool {
+	cfg := hc.l.cfg.Load() // the config may have changed while the connection was idle
+	if err != nil {
+		if len(hc.req.buf) > 0 || errors.Is(err, errHeadTooLarge) {
+			cfg.traffic.RequestErrors.Add(1)
+			hc.writeError(headErrorStatus(err), false)
+		}
+		return false
+	}
+	start := time.Now()
+	cfg.traffic.Requests.Add(1)
+	if err := hc.req.parseRequest(); err != nil {
+		cfg.traffic.RequestErrors.Add(1)
+		hc.writeError(headErrorStatus(err), false)
+		return false
+	}
+	keep := hc.forward(cfg)
+	cfg.traffic.RequestTime.Observe(time.Since(start))
+	return keep && !hc.l.draining.Load()
 }
 
 func headErrorStatus(err error) int {
@@ -127,7 +161,7 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 		return clientKeep && !hasBody
 	}
 
-	m, raw, uc, err := p.connect(context.Background(), hc.remote, cfg.connectTimeout, hc.reuse(p), nil)
+	m, raw, uc, err := p.connect(context.Background(), hc.remote, cfg.connectTimeout, hc.reuse(p), nil, hc.takePicked(p))
 	if err != nil {
 		hc.writeError(503, clientKeep && !hasBody)
 		return clientKeep && !hasBody
@@ -156,8 +190,14 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 
 	ex := &hc.ex
 	*ex = exchange{hc: hc, cfg: cfg, m: m, uc: uc, upgrade: upgrade, clientKeep: clientKeep, hasBody: hasBody}
-	keep, err := ex.run()
-	m = ex.m // a retry may have moved the request to another member
+	return hc.finish(ex.run(false, time.Time{}))
+}
+
+// finish accounts for an exchange that ended, and reports whether the
+// client connection may carry another request.
+func (hc *httpConn) finish(keep bool, err error) bool {
+	ex := &hc.ex
+	m := ex.m // a retry may have moved the request to another member
 	m.Release()
 	switch {
 	case err == nil:
@@ -165,9 +205,25 @@ func (hc *httpConn) forward(cfg *listenerConfig) bool {
 		m.Traffic.ClientAborts.Add(1)
 	default:
 		m.Traffic.MemberAborts.Add(1)
-		cfg.log.Debug("request failed", "client", hc.remote, "member", m.Addr, "err", err)
+		ex.cfg.log.Debug("request failed", "client", hc.remote, "member", m.Addr, "err", err)
 	}
+	hc.noteLaneFit(keep && err == nil && ex.laneFit)
 	return keep
+}
+
+// takePicked returns the member the event loop picked for the request, if
+// it belongs to p, and releases it otherwise (the config changed).
+func (hc *httpConn) takePicked(p *pool) *balancer.Member {
+	m := hc.picked
+	if m == nil {
+		return nil
+	}
+	hc.picked = nil
+	if hc.pickedFrom != p {
+		m.Release()
+		return nil
+	}
+	return m
 }
 
 // reuse returns the callback pool.connect uses to find an idle connection

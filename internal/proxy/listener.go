@@ -126,9 +126,7 @@ func (l *listener) serve() {
 			continue
 		}
 		st := &connState{}
-		l.mu.Lock()
-		l.conns[c] = st
-		l.mu.Unlock()
+		l.track(c, st)
 		l.active.Add(1)
 		cfg.traffic.NoteActive(cfg.traffic.Active.Add(1))
 		cfg.traffic.Connections.Add(1)
@@ -138,28 +136,54 @@ func (l *listener) serve() {
 }
 
 func (l *listener) handle(c *net.TCPConn, cfg *listenerConfig, remote netip.AddrPort, st *connState) {
+	moved := false
 	defer func() {
-		c.Close()
-		l.mu.Lock()
-		delete(l.conns, c)
-		l.mu.Unlock()
-		cfg.traffic.Active.Add(-1)
-		l.active.Add(-1)
-		select {
-		case l.wake <- struct{}{}:
-		default:
+		if !moved {
+			l.closeConn(c, cfg.traffic)
 		}
-		l.wg.Done()
 	}()
 	switch cfg.protocol {
 	case octavia.ProtocolHTTP:
-		serveHTTP(l, c, remote, st)
+		moved = serveHTTP(l, c, remote, st, cfg.traffic, nil)
 	case octavia.ProtocolPrometheus:
 		st.closeOnDrain.Store(true) // scrapes are short: a drain may cut them
 		l.rt.servePrometheus(c)
 	default: // TCP, and HTTPS passed through as TCP
 		serveTCP(cfg, c, remote)
 	}
+}
+
+// track and untrack keep the goroutine-served connections a drain must
+// reach; the event loop keeps its own.
+func (l *listener) track(c *net.TCPConn, st *connState) {
+	l.mu.Lock()
+	l.conns[c] = st
+	l.mu.Unlock()
+}
+
+func (l *listener) untrack(c *net.TCPConn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+// closeConn ends a connection served by a goroutine.
+func (l *listener) closeConn(c *net.TCPConn, traffic *stats.Traffic) {
+	c.Close()
+	l.untrack(c)
+	l.connEnded(traffic)
+}
+
+// connEnded accounts for a client connection that closed, whichever engine
+// served it last: traffic is the listener's counters it was accepted under.
+func (l *listener) connEnded(traffic *stats.Traffic) {
+	traffic.Active.Add(-1)
+	l.active.Add(-1)
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	l.wg.Done()
 }
 
 // drain stops accepting, lets open connections finish (idle keep-alive
@@ -182,12 +206,14 @@ func (l *listener) drain(ctx context.Context) {
 		c.Close()
 	}
 	l.mu.Unlock()
+	l.rt.lanes.closeListener(l, true)
 	<-finished
 }
 
 // wakeIdle makes HTTP connections waiting for a next request notice that the
 // listener is draining.
 func (l *listener) wakeIdle() {
+	l.rt.lanes.closeListener(l, false)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for c, st := range l.conns {

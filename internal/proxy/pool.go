@@ -126,15 +126,24 @@ func (p *pool) close() {
 // member, like HAProxy's "retries 3" with "option redispatch", so a client
 // sees no error while another member is up. The caller owns the connection
 // and must Release the member. avoid, when set, is a member that just
-// failed this request: another is preferred if one is ready.
-func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Duration, reuse func(*balancer.Member) *upstreamConn, avoid *balancer.Member) (*balancer.Member, *net.TCPConn, *upstreamConn, error) {
+// failed this request: another is preferred if one is ready. first, when
+// set, is a member already picked (and acquired) for this request, by the
+// event loop that handed it over: the first attempt goes there.
+func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Duration, reuse func(*balancer.Member) *upstreamConn, avoid, first *balancer.Member) (*balancer.Member, *net.TCPConn, *upstreamConn, error) {
 	if !p.enabled.Load() {
+		if first != nil {
+			first.Release()
+		}
 		return nil, nil, nil, errNoMember
 	}
 	failed := avoid
 	var lastErr error
 	for attempt := 0; attempt < maxConnectAttempts; attempt++ {
-		m, err := p.bal.PickExcept(src, failed)
+		m, err := first, error(nil)
+		if first == nil {
+			m, err = p.bal.PickExcept(src, failed)
+		}
+		first = nil
 		if err != nil {
 			if lastErr != nil {
 				return nil, nil, nil, lastErr

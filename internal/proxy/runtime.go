@@ -28,6 +28,10 @@ type Options struct {
 	// Metrics serves /metrics on PROMETHEUS listeners; nil answers 404. It
 	// may also be set later with SetMetrics, before the first Apply.
 	Metrics http.Handler
+	// NoEventLoop serves every HTTP connection with a goroutine of its
+	// own, without the event loops that otherwise take keep-alive
+	// connections in their steady state (eventloop.go).
+	NoEventLoop bool
 }
 
 // SetMetrics sets the handler PROMETHEUS listeners serve. Call it before
@@ -50,6 +54,8 @@ type Runtime struct {
 	cfg       atomic.Pointer[octavia.Config]
 	closed    bool
 
+	lanes *lanes // nil: goroutines only
+
 	metricsOnce sync.Once
 	metrics     *promServer
 	applies     applyCounters
@@ -70,6 +76,13 @@ func New(log *slog.Logger, opts Options) *Runtime {
 		traffic:   map[string]*stats.Traffic{},
 	}
 	rt.cfg.Store(&octavia.Config{})
+	if !opts.NoEventLoop {
+		ls, err := startLanes(log)
+		if err != nil {
+			log.Warn("event loops not started; serving HTTP with goroutines only", "err", err)
+		}
+		rt.lanes = ls
+	}
 	return rt
 }
 
@@ -179,6 +192,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		go func() { defer wg.Done(); l.drain(ctx) }()
 	}
 	wg.Wait()
+	rt.lanes.stop() // the listeners have drained: the loops serve no one
 	rt.mu.Lock()
 	for _, p := range rt.pools {
 		p.close()

@@ -23,7 +23,7 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
 	start := time.Now()
 	defer func() { cfg.traffic.SessionTime.Observe(time.Since(start)) }()
 	ctx := context.Background()
-	m, member, _, err := p.connect(ctx, remote, cfg.connectTimeout, nil, nil)
+	m, member, _, err := p.connect(ctx, remote, cfg.connectTimeout, nil, nil, nil)
 	if err != nil {
 		cfg.traffic.RequestErrors.Add(1)
 		cfg.log.Debug("no member for connection", "client", remote, "err", err)

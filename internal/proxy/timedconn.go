@@ -100,3 +100,11 @@ func (t *timedConn) forgetWrite() {
 		t.TCPConn.SetWriteDeadline(time.Time{})
 	}
 }
+
+// expireRead makes the next read fail with a timeout at once: the event
+// loop already waited the timeout out. The remembered deadline is pushed far
+// ahead so that the lazy re-arming leaves the expired one in place.
+func (t *timedConn) expireRead() {
+	t.readDeadline = time.Now().Add(24 * time.Hour)
+	t.TCPConn.SetReadDeadline(time.Unix(1, 0))
+}

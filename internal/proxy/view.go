@@ -48,8 +48,9 @@ func (rt *Runtime) IdleConns(poolID string, st *balancer.State) int {
 		return 0
 	}
 	p.idle.mu.Lock()
-	defer p.idle.mu.Unlock()
-	return len(p.idle.conns[st])
+	n := len(p.idle.conns[st])
+	p.idle.mu.Unlock()
+	return n + rt.lanes.idleConns(st)
 }
 
 // MaxIdlePerMember is the cap on pooled keep-alive connections per member.
