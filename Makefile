@@ -26,6 +26,7 @@ test: deps-test
 	$(GO) vet ./...
 	./scripts/openstack-peer.sh up
 	$(GO) test -race -timeout 30m ./...
+	LBD_TEST_EVENT_LOOP=off $(GO) test -race -timeout 30m ./internal/proxy/
 	FUZZ_TIME=4s ./scripts/fuzz.sh
 
 # Longer fuzzing: FUZZ_TIME per target (default 2m).

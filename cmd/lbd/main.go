@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&passive.ServerErrors, "passive-5xx", false, "count 5xx responses as passive failures")
 	fs.DurationVar(&passive.Ejection, "passive-ejection", health.DefaultEjection, "first ejection; doubles on repeats up to --passive-max-ejection")
 	fs.DurationVar(&passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
+	eventLoop := fs.Bool("event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
 	var apiFlags controlplane.Flags
 	apiFlags.Register(fs)
@@ -82,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 
 	passive.Disabled = !*passiveOn
-	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain, Passive: passive})
+	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain, Passive: passive, NoEventLoop: !*eventLoop})
 	metricsHandler := metrics.Handler(rt)
 	rt.SetMetrics(metricsHandler)
 	if *adminAddr != "" {

@@ -22,6 +22,7 @@ type Source interface {
 	IdleConns(poolID string, st *balancer.State) int
 	OperatingStatus(id string) (octavia.OperatingStatus, bool)
 	ApplyStats() proxy.ApplyStats
+	EventLoopStats() proxy.EventLoopStats
 	MemberHealth(poolID, memberID string) (health.MemberState, bool)
 	PoolMonitor(poolID string) *health.Monitor
 }
@@ -83,6 +84,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		e.gauge(lbdConfigLastSuccess, float64(as.LastSuccess.UnixNano())/float64(time.Second))
 	}
 	e.gauge(lbdBuildInfo, 1, version(), goVersion())
+
+	ls := c.src.EventLoopStats()
+	e.gauge(lbdEventLoops, float64(ls.Loops))
+	e.counter(lbdEventLoopAdopted, float64(ls.Adopted))
+	e.counter(lbdEventLoopRequests, float64(ls.Requests))
+	for i, reason := range proxy.HandoffReasons {
+		e.counter(lbdEventLoopHandoffs, float64(ls.Handoffs[i]), reason)
+	}
 }
 
 func (c *Collector) listener(e *emitter, lb *octavia.LoadBalancer, l *octavia.Listener, tr *stats.Traffic) {

@@ -197,6 +197,15 @@ func TestCountersAfterKnownTraffic(t *testing.T) {
 		{"octavia_loadbalancer_requests_total", nil, 100},
 		{"lbd_config_reloads_total", map[string]string{"result": "success"}, 1},
 		{"lbd_config_generation", nil, 1},
+		{"lbd_event_loop_handoffs_total", map[string]string{"reason": "request"}, 0},
+	}
+	// One keep-alive connection: the event loops serve all but its first
+	// requests, and report it.
+	if got := value(t, f, "lbd_event_loop_requests_total", nil); got < 95 || got > 100 {
+		t.Errorf("lbd_event_loop_requests_total = %v, want 95 to 100 of the 100 requests", got)
+	}
+	if got := value(t, f, "lbd_event_loops", nil); got < 1 {
+		t.Errorf("lbd_event_loops = %v, want at least 1", got)
 	}
 	for _, c := range checks {
 		if got := value(t, f, c.name, c.labels); got != c.want {

@@ -85,4 +85,9 @@ var (
 	lbdConfigGeneration       = desc("lbd_config_generation", "Number of configurations applied since start; changes with every successful reload.")
 	lbdConfigLastSuccess      = desc("lbd_config_last_reload_success_timestamp_seconds", "When the configuration being served was applied.")
 	lbdBuildInfo              = desc("lbd_build_info", "lbd's version and the Go version that built it.", "version", "goversion")
+
+	lbdEventLoops        = desc("lbd_event_loops", "Event loops serving keep-alive HTTP connections (0: a goroutine serves each connection).")
+	lbdEventLoopAdopted  = desc("lbd_event_loop_connections_adopted_total", "HTTP client connections moved from a goroutine to an event loop.")
+	lbdEventLoopRequests = desc("lbd_event_loop_requests_total", "HTTP requests an event loop served from head to response.")
+	lbdEventLoopHandoffs = desc("lbd_event_loop_handoffs_total", "HTTP client connections an event loop handed back to a goroutine, by reason: request (a body, an upgrade, an error), member_connection (no idle connection to the picked member), response (chunked, long or failed), timeout.", "reason")
 )

@@ -126,7 +126,7 @@ func summarizeStacks(all string) string {
 // chaosRuntime starts a runtime with passive health as given, applying cfg.
 func chaosRuntime(t *testing.T, cfg *octavia.Config, passive health.Passive) *Runtime {
 	t.Helper()
-	rt := New(slog.New(slog.DiscardHandler), Options{DrainTimeout: 5 * time.Second, Passive: passive})
+	rt := New(slog.New(slog.DiscardHandler), Options{DrainTimeout: 5 * time.Second, Passive: passive, NoEventLoop: goroutinesOnly()})
 	if err := rt.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

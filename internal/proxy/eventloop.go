@@ -45,13 +45,55 @@ type lanes struct {
 	loops    []*eventLoop
 	next     atomic.Uint32
 	stopOnce sync.Once
+	stats    laneStats
+}
+
+// laneStats counts what the loops did, for EventLoopStats.
+type laneStats struct {
+	adopted, served atomic.Uint64
+	handoffs        [handoffReasons]atomic.Uint64
+}
+
+// handoffReason is why a loop handed a connection back to a goroutine.
+type handoffReason int
+
+const (
+	handoffRequest  handoffReason = iota // a request the loop does not serve (a body, an upgrade, an error...)
+	handoffConnect                       // no idle connection to the picked member in the loop
+	handoffResponse                      // a response the loop does not relay (chunked, long, an error...)
+	handoffTimeout                       // a timeout, which the goroutine path answers (408, 504)
+	handoffReasons
+)
+
+// HandoffReasons name EventLoopStats.Handoffs' reasons.
+var HandoffReasons = [handoffReasons]string{"request", "member_connection", "response", "timeout"}
+
+// EventLoopStats counts what the event loops did since start.
+type EventLoopStats struct {
+	Loops    int                    // event loops running; 0 when goroutines serve everything
+	Adopted  uint64                 // connections a goroutine handed to a loop
+	Requests uint64                 // requests a loop served from head to response
+	Handoffs [handoffReasons]uint64 // connections handed back, by HandoffReasons
+}
+
+// EventLoopStats reports what the event loops did.
+func (rt *Runtime) EventLoopStats() EventLoopStats {
+	ls := rt.lanes
+	if ls == nil {
+		return EventLoopStats{}
+	}
+	s := EventLoopStats{Loops: len(ls.loops), Adopted: ls.stats.adopted.Load(), Requests: ls.stats.served.Load()}
+	for i := range s.Handoffs {
+		s.Handoffs[i] = ls.stats.handoffs[i].Load()
+	}
+	return s
 }
 
 // startLanes starts one event loop per P.
 func startLanes(log *slog.Logger) (*lanes, error) {
 	ls := &lanes{}
 	for range runtime.GOMAXPROCS(0) {
-		el, err := newEventLoop(log)
+		el, err := newEventLoop(log, &ls.stats)
 		if err != nil {
 			ls.stop()
 			return nil, err
@@ -114,6 +156,7 @@ func (ls *lanes) stop() {
 // fields.
 type eventLoop struct {
 	log    *slog.Logger
+	stats  *laneStats
 	epfd   int
 	wakefd int      // an eventfd: posts from other goroutines
 	parker *os.File // epfd in Go's poller
@@ -139,7 +182,7 @@ type eventLoop struct {
 	scratch   [32]byte
 }
 
-func newEventLoop(log *slog.Logger) (*eventLoop, error) {
+func newEventLoop(log *slog.Logger, stats *laneStats) (*eventLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("event loop: epoll_create1: %w", err)
@@ -149,7 +192,7 @@ func newEventLoop(log *slog.Logger) (*eventLoop, error) {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("event loop: eventfd: %w", e)
 	}
-	el := &eventLoop{log: log, epfd: epfd, wakefd: int(r), done: make(chan struct{}), idle: map[*balancer.State][]*laneConn{}}
+	el := &eventLoop{log: log, stats: stats, epfd: epfd, wakefd: int(r), done: make(chan struct{}), idle: map[*balancer.State][]*laneConn{}}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(el.wakefd)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, el.wakefd, &ev); err != nil {
 		el.closeFds()

@@ -168,7 +168,7 @@ loadbalancers:
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h.rt = New(slog.New(slog.DiscardHandler), Options{DrainTimeout: time.Second})
+	h.rt = New(slog.New(slog.DiscardHandler), Options{DrainTimeout: time.Second, NoEventLoop: goroutinesOnly()})
 	if err := h.rt.Apply(context.Background(), cfg); err != nil {
 		tb.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func memberStopsAndReturns(t *testing.T, passive bool) {
 	}
 	flakyAddr := flaky.Addr()
 	p := freePort(t)
-	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second, Passive: health.Passive{Disabled: !passive}})
+	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second, Passive: health.Passive{Disabled: !passive}, NoEventLoop: goroutinesOnly()})
 	if err := rt.Apply(ctx, config(t, monitoredPool, poolData{Port: p, Backends: []string{keep.Addr(), flakyAddr}})); err != nil {
 		t.Fatal(err)
 	}

@@ -77,9 +77,21 @@ func config(t testing.TB, tmpl string, data any) *octavia.Config {
 	return cfg
 }
 
+// goroutinesOnly reports whether the tests run without the event loops
+// (LBD_TEST_EVENT_LOOP=off; make test runs this package both ways), so that
+// every HTTP case passes through both engines.
+func goroutinesOnly() bool { return os.Getenv("LBD_TEST_EVENT_LOOP") == "off" }
+
+// needEventLoop skips a test about the event loop when it is off.
+func needEventLoop(t *testing.T) {
+	if goroutinesOnly() {
+		t.Skip("LBD_TEST_EVENT_LOOP=off")
+	}
+}
+
 func startRuntime(t testing.TB, cfg *octavia.Config) *Runtime {
 	t.Helper()
-	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second})
+	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second, NoEventLoop: goroutinesOnly()})
 	if err := rt.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,7 @@ func (el *eventLoop) adopt(mv *laneMove) {
 	}
 	c.slot = len(el.clients)
 	el.clients = append(el.clients, c)
+	el.stats.adopted.Add(1)
 	// The registration reports what is already waiting on the socket.
 	el.awaitHead(c)
 }
@@ -164,11 +165,11 @@ func (el *eventLoop) readRequest(c *laneConn) {
 		case readNone:
 			return
 		case readFull:
-			el.handOff(c) // a head this long is the goroutine path's to take or refuse
+			el.handOff(c, handoffRequest) // a head this long is the goroutine path's to take or refuse
 			return
 		case readEOF:
 			if len(c.in) > 0 {
-				el.handOff(c) // it answers a truncated head
+				el.handOff(c, handoffRequest) // it answers a truncated head
 			} else {
 				el.closeClient(c)
 			}
@@ -184,18 +185,18 @@ func (el *eventLoop) startExchange(c *laneConn, skip, end int) {
 	req.reset()
 	req.buf = append(req.buf, c.in[skip:end]...)
 	if req.parseRequest() != nil || req.chunked || req.contentLength > 0 || (req.connUpgrade && req.hasUpgrade) {
-		el.handOff(c)
+		el.handOff(c, handoffRequest)
 		return
 	}
 	cfg := c.l.cfg.Load()
 	p := cfg.pool
 	if p == nil || !p.enabled.Load() || c.l.draining.Load() {
-		el.handOff(c)
+		el.handOff(c, handoffRequest)
 		return
 	}
 	m, err := p.bal.PickExcept(c.remote, nil)
 	if err != nil {
-		el.handOff(c)
+		el.handOff(c, handoffRequest)
 		return
 	}
 	u := el.takeIdle(m.State)
@@ -301,6 +302,7 @@ func (el *eventLoop) relay(c, u *laneConn, headEnd, total int) {
 	m.Release()
 	c.m, c.up = nil, nil
 	cfg.traffic.RequestTime.Observe(el.now.Sub(c.start))
+	el.stats.served.Add(1)
 	c.phase = phaseWrite
 	c.deadline = deadlineAfter(el.now, cfg.clientTimeout)
 	el.writeResponse(c)
@@ -327,7 +329,8 @@ func (el *eventLoop) writeResponse(c *laneConn) {
 
 // handOff gives the client connection to the goroutine path between
 // requests, and makes it wait longer before it comes back.
-func (el *eventLoop) handOff(c *laneConn) {
+func (el *eventLoop) handOff(c *laneConn, why handoffReason) {
+	el.stats.handoffs[why].Add(1)
 	h := &laneHandoff{buffered: c.in, backoff: min(max(1, 2*c.backoff), 64),
 		expired: c.phase == phaseHead && isPast(el.now, c.deadline)}
 	el.toGoroutine(c, h)
@@ -337,12 +340,18 @@ func (el *eventLoop) handOff(c *laneConn) {
 // the loop has no idle connection to m, the member picked for its request:
 // the goroutine path opens one and brings it back, at no cost in backoff.
 func (el *eventLoop) handOffPicked(c *laneConn, m *balancer.Member, p *pool) {
+	el.stats.handoffs[handoffConnect].Add(1)
 	el.toGoroutine(c, &laneHandoff{buffered: c.in, backoff: c.backoff, picked: m, pickedFrom: p})
 }
 
 // handOffExchange gives the client connection and its exchange in progress
 // to the goroutine path, which reads the response from where the loop is.
 func (el *eventLoop) handOffExchange(c *laneConn, expired bool) {
+	if expired {
+		el.stats.handoffs[handoffTimeout].Add(1)
+	} else {
+		el.stats.handoffs[handoffResponse].Add(1)
+	}
 	u := c.up
 	x := &laneExchange{cfg: c.cfg, m: c.m, memberRead: u.in, head: append([]byte(nil), c.req.buf...),
 		clientKeep: c.keep, expired: expired, start: c.start, sent: c.sent}
@@ -430,7 +439,7 @@ func (el *eventLoop) sweep() {
 			i++
 			continue
 		case c.phase == phaseHead && len(c.in) > 0:
-			el.handOff(c) // the goroutine path answers 408
+			el.handOff(c, handoffTimeout) // the goroutine path answers 408
 		case c.phase == phaseAwait:
 			el.handOffExchange(c, true) // and 504 here
 		default:

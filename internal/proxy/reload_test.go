@@ -92,7 +92,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		Members: []reloadMember{{b[0].Addr(), 1}, {b[1].Addr(), 1}}}
 	gone := freePort(t)
 	d.Slow, d.SlowPort = b[3].Addr(), gone
-	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second})
+	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second, NoEventLoop: goroutinesOnly()})
 	defer rt.Shutdown(context.Background())
 	if err := rt.Apply(context.Background(), config(t, reloadTmpl, d)); err != nil {
 		t.Fatal(err)

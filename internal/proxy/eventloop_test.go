@@ -1,0 +1,308 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lbd/internal/demo"
+)
+
+// The event loop serves keep-alive connections once they have shown
+// exchanges it can serve, and hands them back to a goroutine for anything
+// else. These tests drive one client connection through both engines and
+// check every answer, and the loop's counters, which say which engine served
+// what: without the loop, or with a loop that hands everything back, they
+// fail.
+
+// TestEventLoopServesSteadyState: over one keep-alive connection the loop
+// serves all but the first requests, round robin stays exact, and the
+// traffic counters match what was sent.
+func TestEventLoopServesSteadyState(t *testing.T) {
+	needEventLoop(t)
+	a, b := startBackend(t, "a", demo.Options{}), startBackend(t, "b", demo.Options{})
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{a.Addr(), b.Addr()}, Headers: true}))
+	c := clientFrom("127.0.0.1")
+	names := map[string]int{}
+	for range 100 {
+		code, body := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/", p))
+		mustf(t, code == http.StatusOK, "status %d", code)
+		names[backendName(body)]++
+	}
+	mustf(t, names["a"] == 50 && names["b"] == 50, "round robin gave %v, want 50 each", names)
+	st := rt.EventLoopStats()
+	mustf(t, st.Loops > 0, "no event loop running")
+	mustf(t, st.Requests >= 95, "the loop served %d of 100 requests, want all but the first few", st.Requests)
+	mustf(t, st.Handoffs[handoffRequest] == 0 && st.Handoffs[handoffResponse] == 0 && st.Handoffs[handoffTimeout] == 0,
+		"handoffs %v for plain GETs", st.Handoffs)
+	tr := rt.ListenerTraffic(rt.Config().LoadBalancers[0].Listeners[0].ID)
+	mustf(t, tr.Requests.Load() == 100 && tr.Responses[2].Load() == 100, "listener counted %d requests, %d 2xx; want 100",
+		tr.Requests.Load(), tr.Responses[2].Load())
+}
+
+// mixedMember answers by path, one response framing per path, over
+// keep-alive: what the loop relays itself and what it must hand back.
+func mixedMember(t *testing.T) string {
+	addr, _ := rawMember(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			body, _ := io.ReadAll(req.Body)
+			var resp string
+			switch req.URL.Path {
+			case "/small":
+				resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+				if req.Method == http.MethodHead {
+					resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+				}
+			case "/chunked":
+				resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"
+			case "/big":
+				resp = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("x", 100000)
+			case "/early":
+				resp = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+			case "/nocontent":
+				resp = "HTTP/1.1 204 No Content\r\n\r\n"
+			case "/echo":
+				resp = fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			case "/close":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
+				return
+			default:
+				resp = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+			}
+			if _, err := io.WriteString(c, resp); err != nil {
+				return
+			}
+		}
+	})
+	return addr
+}
+
+// exchange sends raw on c and reads one response for method, failing the
+// test unless it has the status and body given.
+func exchangeOn(t *testing.T, c net.Conn, br *bufio.Reader, method, raw string, status int, body string) {
+	t.Helper()
+	if raw != "" {
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatalf("write %q: %v", raw, err)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("after %q: read response: %v", raw, err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("after %q: read body: %v", raw, err)
+	}
+	if resp.StatusCode != status || string(got) != body {
+		t.Fatalf("after %q: %d with a %d-byte body %.40q, want %d %.40q", raw, resp.StatusCode, len(got), got, status, body)
+	}
+}
+
+// TestEventLoopAndGoroutinePathShareOneConnection: every kind of exchange
+// on one keep-alive connection, in and out of the loop: each answer is
+// exact, and the loop served the plain ones and handed over the others.
+func TestEventLoopAndGoroutinePathShareOneConnection(t *testing.T) {
+	needEventLoop(t)
+	member := mixedMember(t)
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{member}}))
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	c, br := dial()
+	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n" }
+	small := func(n int) {
+		for range n {
+			exchangeOn(t, c, br, "GET", get("/small"), 200, "hello")
+		}
+	}
+	served := func() uint64 { return rt.EventLoopStats().Requests }
+
+	handoffs := func(why handoffReason) uint64 { return rt.EventLoopStats().Handoffs[why] }
+	// backInLoop sends plain requests until the loop serves one: a
+	// connection handed back earns its way in again.
+	backInLoop := func() {
+		t.Helper()
+		before := served()
+		for range 70 {
+			small(1)
+			if served() > before {
+				return
+			}
+		}
+		t.Fatal("the connection never went back to the loop")
+	}
+	// handedOver runs one exchange that starts in the loop and must be
+	// handed to a goroutine for why.
+	handedOver := func(why handoffReason, run func()) {
+		t.Helper()
+		backInLoop()
+		before, n := served(), handoffs(why)
+		run()
+		mustf(t, served() == before, "the loop claims to have served an exchange it cannot")
+		mustf(t, handoffs(why) == n+1, "%s handoffs went from %d to %d, want one more", HandoffReasons[why], n, handoffs(why))
+	}
+
+	small(3)
+	handedOver(handoffResponse, func() { exchangeOn(t, c, br, "GET", get("/chunked"), 200, "hello world") })
+	handedOver(handoffResponse, func() { exchangeOn(t, c, br, "GET", get("/big"), 200, strings.Repeat("x", 100000)) })
+	handedOver(handoffRequest, func() {
+		exchangeOn(t, c, br, "POST", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", 200, "abc")
+	})
+	handedOver(handoffResponse, func() {
+		exchangeOn(t, c, br, "GET", get("/early"), 103, "")
+		exchangeOn(t, c, br, "GET", "", 200, "ok")
+	})
+	handedOver(handoffRequest, func() {
+		exchangeOn(t, c, br, "GET", "GET /small HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n", 400, "Your browser sent an invalid request.\n")
+	})
+	c, br = dial()
+	small(3)
+	backInLoop()
+	before := served()
+	exchangeOn(t, c, br, "HEAD", "HEAD /small HTTP/1.1\r\nHost: t\r\n\r\n", 200, "")
+	exchangeOn(t, c, br, "GET", get("/nocontent"), 204, "")
+	// Pipelined: three requests in one write.
+	if _, err := io.WriteString(c, get("/small")+get("/small")+get("/small")); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		exchangeOn(t, c, br, "GET", "", 200, "hello")
+	}
+	mustf(t, served() == before+5, "the loop served %d of HEAD, 204 and three pipelined requests, want 5", served()-before)
+	handedOver(handoffResponse, func() { exchangeOn(t, c, br, "GET", get("/close"), 200, "until the end") })
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after a response delimited by close: read %d, %v; want EOF", n, err)
+	}
+}
+
+// TestEventLoopMemberTimeout: a member that stops answering a connection the
+// loop serves costs one 504 after timeout_member_data, not two timeouts'
+// wait (the loop's, then the goroutine's).
+func TestEventLoopMemberTimeout(t *testing.T) {
+	needEventLoop(t)
+	var answered atomic.Int64
+	member, _ := rawMember(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if answered.Add(1) > 4 {
+				io.Copy(io.Discard, c) // hangs from the fifth request on
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	p := freePort(t)
+	const timeout = time.Second
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{member},
+		Extra: fmt.Sprintf("timeout_member_data: %d", timeout.Milliseconds())}))
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for range 4 {
+		exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, "ok")
+	}
+	mustf(t, rt.EventLoopStats().Requests >= 2, "the loop did not serve the connection")
+	start := time.Now()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	took := time.Since(start)
+	mustf(t, resp.StatusCode == http.StatusGatewayTimeout, "status %d, want 504", resp.StatusCode)
+	mustf(t, took >= timeout-timeout/8 && took < timeout*3/2, "504 after %v, want about %v", took, timeout)
+	mustf(t, rt.EventLoopStats().Handoffs[handoffTimeout] == 1, "handoffs %v, want one timeout", rt.EventLoopStats().Handoffs)
+}
+
+// TestEventLoopClientTimeouts: in the loop, a client that sends part of a
+// head and stalls gets 408 after timeout_client_data, and one that sends
+// nothing is closed.
+func TestEventLoopClientTimeouts(t *testing.T) {
+	needEventLoop(t)
+	b := startBackend(t, "a", demo.Options{})
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()},
+		Extra: "timeout_client_data: 500"}))
+	warm := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		br := bufio.NewReader(c)
+		for range 3 {
+			exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, "Hello World! from a\n")
+		}
+		return c, br
+	}
+	stalled, sbr := warm()
+	idle, ibr := warm()
+	mustf(t, rt.EventLoopStats().Requests >= 4, "the loop did not serve the connections")
+	io.WriteString(stalled, "GET / HTTP/1.1\r\nHo")
+	exchangeOn(t, stalled, sbr, "GET", "", http.StatusRequestTimeout, "Your browser didn't send a complete request in time.\n")
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := ibr.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection: read %d, %v; want EOF once timeout_client_data passed", n, err)
+	}
+	mustf(t, rt.EventLoopStats().Handoffs[handoffTimeout] == 1, "handoffs %v, want the stalled head's", rt.EventLoopStats().Handoffs)
+}
+
+// TestEventLoopDrain: removing a listener closes the loop's idle
+// connections at once; Shutdown then completes.
+func TestEventLoopDrain(t *testing.T) {
+	needEventLoop(t)
+	b := startBackend(t, "a", demo.Options{})
+	p := freePort(t)
+	cfg := config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()}})
+	rt := startRuntime(t, cfg)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for range 3 {
+		exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, "Hello World! from a\n")
+	}
+	mustf(t, rt.EventLoopStats().Requests >= 1, "the loop did not serve the connection")
+	empty := config(t, `loadbalancers: []`, nil)
+	if err := rt.Apply(t.Context(), empty); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection of a removed listener: read %d, %v; want EOF", n, err)
+	}
+}
