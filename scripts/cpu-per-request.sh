@@ -8,7 +8,9 @@
 # two proxies REPEATS times.
 #   DURATION=10 REPEATS=3 CLOSE=0 MODE=http scripts/cpu-per-request.sh
 # With BASE=path/to/another/lbd, that binary takes HAProxy's place, for an
-# A/B comparison of two builds (the report still calls it "haproxy").
+# A/B comparison of two builds (the report still calls it "haproxy"). With
+# PEER=nginx, nginx (one worker, configured as ../shared/bench/bench.sh
+# configures it) takes HAProxy's place; its CPU is its master's and worker's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}; REPEATS=${REPEATS:-3}; CLOSE=${CLOSE:-0}
@@ -40,22 +42,60 @@ backend be
   server s2 127.0.0.1:19302
 HAP
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+mkdir -p "$work/ng/tmp"
+cat >"$work/ng/nginx.conf" <<NG
+worker_processes 1;
+pid $work/ng/nginx.pid;
+error_log $work/ng/error.log crit;
+$([ "$MODE" = tcp ] && echo 'load_module /usr/lib/nginx/modules/ngx_stream_module.so;')
+events { worker_connections 20000; multi_accept on; }
+$(if [ "$MODE" = tcp ]; then cat <<TCP
+stream {
+  upstream be { server 127.0.0.1:19301; server 127.0.0.1:19302; }
+  server { listen 127.0.0.1:18092 backlog=4096; proxy_pass be; proxy_connect_timeout 5s; }
+}
+TCP
+else cat <<HTTP
+http {
+  access_log off;
+  tcp_nodelay on;
+  keepalive_timeout 120s; keepalive_requests 10000000;
+  client_body_temp_path $work/ng/tmp; proxy_temp_path $work/ng/tmp; fastcgi_temp_path $work/ng/tmp;
+  uwsgi_temp_path $work/ng/tmp; scgi_temp_path $work/ng/tmp;
+  upstream be { server 127.0.0.1:19301; server 127.0.0.1:19302; keepalive 512; keepalive_requests 10000000; keepalive_timeout 120s; }
+  server {
+    listen 127.0.0.1:18092 backlog=4096;
+    location / {
+      proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffer_size 16k; proxy_buffers 64 16k; proxy_busy_buffers_size 32k; proxy_max_temp_file_size 0;
+    }
+  }
+}
+HTTP
+fi)
+NG
+PEER=${PEER:-haproxy}
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 measure() { # measure NAME: start the proxy, load it, print µs of CPU per request
   local name=$1 pid
   if [ "$name" = lbd ]; then
     start_lbd "$work/lbd.yaml" ""; pid=$!
   elif [ -n "${BASE:-}" ]; then
     start_lbd "$work/lbd.yaml" "" "$BASE"; pid=$!
+  elif [ "$PEER" = nginx ]; then
+    taskset -c 1 nginx -p "$work/ng" -c "$work/ng/nginx.conf" -e "$work/ng/error.log" -g 'daemon off;' & pid=$!
   else
     taskset -c 1 haproxy -db -f "$work/haproxy.cfg" & pid=$!
   fi
   wait_http http://127.0.0.1:18092/
-  local before after hdr=()
+  local before after hdr=() pids=$pid
   [ "$CLOSE" = 1 ] && hdr=(-H "Connection: close")
-  before=$(ticks $pid)
+  [ "$name" != lbd ] && [ -z "${BASE:-}" ] && [ "$PEER" = nginx ] && pids="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
+  # shellcheck disable=SC2086 # a list of pids
+  before=$(ticks $pids)
   taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" "${hdr[@]}" http://127.0.0.1:18092/ > "$work/wrk.txt"
-  after=$(ticks $pid)
+  # shellcheck disable=SC2086
+  after=$(ticks $pids)
   kill $pid; wait $pid 2>/dev/null || true
   local ok
   ok=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
@@ -63,10 +103,10 @@ measure() { # measure NAME: start the proxy, load it, print µs of CPU per reque
 }
 declare -a L H
 for i in $(seq "$REPEATS"); do
-  read -r l ln < <(measure lbd); read -r h hn < <(measure haproxy)
+  read -r l ln < <(measure lbd); read -r h hn < <(measure "$PEER")
   L+=("$l"); H+=("$h")
-  echo "repeat $i: lbd $l µs/request ($ln ok), haproxy $h µs/request ($hn ok)"
+  echo "repeat $i: lbd $l µs/request ($ln ok), $PEER $h µs/request ($hn ok)"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ml=$(median "${L[@]}"); mh=$(median "${H[@]}")
-echo "median CPU per request$([ "$CLOSE" = 1 ] && echo ', a new connection each'): lbd $ml µs, haproxy $mh µs, lbd/haproxy $(awk -v a="$ml" -v b="$mh" 'BEGIN {printf "%.3f", a/b}')"
+echo "median CPU per request$([ "$CLOSE" = 1 ] && echo ', a new connection each'): lbd $ml µs, $PEER $mh µs, lbd/$PEER $(awk -v a="$ml" -v b="$mh" 'BEGIN {printf "%.3f", a/b}')"

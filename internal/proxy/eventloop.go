@@ -155,15 +155,16 @@ func (ls *lanes) stop() {
 // eventLoop is one loop. Only its goroutine touches what is below mu's
 // fields.
 type eventLoop struct {
-	log    *slog.Logger
-	stats  *laneStats
-	epfd   int
-	wakefd int      // an eventfd: posts from other goroutines
-	parker *os.File // epfd in Go's poller
-	park   syscall.RawConn
-	done   chan struct{}
-	parked int // events found by pollReady
-	pollFn func(uintptr) bool
+	log       *slog.Logger
+	stats     *laneStats
+	epfd      int
+	wakefd    int      // an eventfd: posts from other goroutines
+	parker    *os.File // epfd in Go's poller
+	park      syscall.RawConn
+	done      chan struct{}
+	parked    int       // events found by pollReady
+	parkUntil time.Time // the parker's read deadline
+	pollFn    func(uintptr) bool
 
 	mu     sync.Mutex
 	posted []func()
@@ -284,7 +285,12 @@ func (el *eventLoop) wait() int {
 	if len(el.clients) > 0 || len(el.idle) > 0 {
 		deadline = el.nextSweep
 	}
-	el.parker.SetReadDeadline(deadline)
+	if !deadline.Equal(el.parkUntil) {
+		// A timer update per park costs; the sweep time moves only every
+		// laneSweep.
+		el.parkUntil = deadline
+		el.parker.SetReadDeadline(deadline)
+	}
 	el.parked = 0
 	el.park.Read(el.pollFn)
 	return el.parked
@@ -357,6 +363,9 @@ type laneConn struct {
 	since  time.Time
 	client *laneConn
 	resp   msgHead
+	// Where the response's head ends and the whole of it, once the head
+	// is in; 0 before.
+	respEnd, respTotal int
 
 	// A client connection.
 	l        *listener

@@ -190,7 +190,7 @@ func (el *eventLoop) startExchange(c *laneConn, skip, end int) {
 	}
 	cfg := c.l.cfg.Load()
 	p := cfg.pool
-	if p == nil || !p.enabled.Load() || c.l.draining.Load() {
+	if p == nil || !p.enabled.Load() {
 		el.handOff(c, handoffRequest)
 		return
 	}
@@ -207,7 +207,8 @@ func (el *eventLoop) startExchange(c *laneConn, skip, end int) {
 	}
 	c.reqEnd = end
 	c.cfg, c.m, c.up = cfg, m, u
-	c.keep = (req.minor >= 1 && !req.connClose) || (req.minor == 0 && req.connKeepAlive && !req.connClose)
+	// A draining listener answers what it received, then closes.
+	c.keep = ((req.minor >= 1 && !req.connClose) || (req.minor == 0 && req.connKeepAlive && !req.connClose)) && !c.l.draining.Load()
 	c.start, c.sent = el.now, el.now
 	c.phase = phaseAwait
 	c.deadline = deadlineAfter(el.now, cfg.memberTimeout)
@@ -234,26 +235,14 @@ func (el *eventLoop) readResponse(c, u *laneConn) {
 		u.in = make([]byte, 0, laneBufSize)
 	}
 	for {
-		if skip, end, ok := u.scan.next(u.in); ok {
-			resp := &u.resp
-			resp.reset()
-			resp.buf = append(resp.buf, u.in[skip:end]...)
-			if resp.parseResponse() != nil || resp.status < 200 || resp.status == 101 || resp.chunked {
-				el.handOffExchange(c, false)
+		if u.respEnd == 0 {
+			if skip, end, ok := u.scan.next(u.in); ok && !el.frameResponse(c, u, skip, end) {
 				return
 			}
-			body := resp.contentLength
-			if string(c.req.method) == "HEAD" || resp.status == 204 || resp.status == 304 {
-				body = 0
-			}
-			if body < 0 || int64(end)+body > laneBufSize {
-				el.handOffExchange(c, false) // until close, or long: the goroutine path streams it
-				return
-			}
-			if total := end + int(body); len(u.in) >= total {
-				el.relay(c, u, end, total)
-				return
-			}
+		}
+		if u.respEnd > 0 && len(u.in) >= u.respTotal {
+			el.relay(c, u)
+			return
 		}
 		switch el.read(u) {
 		case readNone:
@@ -265,10 +254,34 @@ func (el *eventLoop) readResponse(c, u *laneConn) {
 	}
 }
 
+// frameResponse parses the response head u.in[skip:end] and notes where
+// the response ends; it hands the exchange over, and reports false, when
+// the loop cannot relay it.
+func (el *eventLoop) frameResponse(c, u *laneConn, skip, end int) bool {
+	resp := &u.resp
+	resp.reset()
+	resp.buf = append(resp.buf, u.in[skip:end]...)
+	if resp.parseResponse() != nil || resp.status < 200 || resp.status == 101 || resp.chunked {
+		el.handOffExchange(c, false)
+		return false
+	}
+	body := resp.contentLength
+	if string(c.req.method) == "HEAD" || resp.status == 204 || resp.status == 304 {
+		body = 0
+	}
+	if body < 0 || int64(end)+body > laneBufSize {
+		el.handOffExchange(c, false) // until close, or long: the goroutine path streams it
+		return false
+	}
+	u.respEnd, u.respTotal = end, end+int(body)
+	return true
+}
+
 // relay writes a whole response to the client and frees the member
 // connection.
-func (el *eventLoop) relay(c, u *laneConn, headEnd, total int) {
+func (el *eventLoop) relay(c, u *laneConn) {
 	resp, cfg, m := &u.resp, c.cfg, c.m
+	headEnd, total := u.respEnd, u.respTotal
 	m.Traffic.ResponseTime.Observe(el.now.Sub(c.sent))
 	if resp.status >= 500 {
 		m.Observer().ServerError()
@@ -293,32 +306,37 @@ func (el *eventLoop) relay(c, u *laneConn, headEnd, total int) {
 	reuse := resp.minor >= 1 && !resp.connClose && len(u.in) == total
 	u.in = u.in[:0]
 	u.scan = headScan{}
+	u.respEnd, u.respTotal = 0, 0
 	u.client = nil
+	c.up = nil
 	if reuse {
 		el.putIdle(u, el.now)
 	} else {
 		el.closeSocket(u)
 	}
-	m.Release()
-	c.m, c.up = nil, nil
-	cfg.traffic.RequestTime.Observe(el.now.Sub(c.start))
-	el.stats.served.Add(1)
 	c.phase = phaseWrite
 	c.deadline = deadlineAfter(el.now, cfg.clientTimeout)
 	el.writeResponse(c)
 }
 
-// writeResponse goes on writing the response; once written the client may
-// send its next request.
+// writeResponse goes on writing the response. Once it is written the
+// exchange ends, as on the goroutine path, and the client may send its
+// next request.
 func (el *eventLoop) writeResponse(c *laneConn) {
-	if err := el.flush(c); err != nil {
-		c.cfg.traffic.ClientAborts.Add(1)
+	err := el.flush(c)
+	if err == nil && len(c.out) > 0 {
+		return // the socket is full: on with the next EPOLLOUT
+	}
+	m := c.m
+	m.Release()
+	c.m = nil
+	c.cfg.traffic.RequestTime.Observe(el.now.Sub(c.start))
+	if err != nil {
+		m.Traffic.ClientAborts.Add(1)
 		el.closeClient(c)
 		return
 	}
-	if len(c.out) > 0 {
-		return // the socket is full: on with the next EPOLLOUT
-	}
+	el.stats.served.Add(1)
 	if !c.keep || c.l.draining.Load() {
 		el.closeClient(c)
 		return
@@ -397,8 +415,14 @@ func (el *eventLoop) closeClient(c *laneConn) {
 	if u := c.up; u != nil {
 		u.client = nil
 		el.closeSocket(u)
-		c.m.Release()
-		c.m, c.up = nil, nil
+		c.up = nil
+	}
+	if m := c.m; m != nil {
+		if c.phase == phaseWrite {
+			m.Traffic.ClientAborts.Add(1) // a response the client stopped taking
+		}
+		m.Release()
+		c.m = nil
 	}
 	el.removeClient(c)
 	el.closeSocket(c)
