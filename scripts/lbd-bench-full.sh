@@ -17,9 +17,28 @@ ports=()
 for b in ${LB_BACKENDS//,/ }; do ports+=("${b##*:}"); done
 ALGO=${LB_ALGO:-ROUND_ROBIN} lbd_config "$LB_WORKDIR/lbd.yaml" "$proto" "${LB_LISTEN##*:}" "$FULL_EXTRA" "${ports[@]}"
 # The scraper runs on the load generator's CPU, detached so that its memory is
-# not counted as lbd's, and ends with lbd (this shell's PID once exec'd).
+# not counted as lbd's, and ends with lbd (this shell's PID once exec'd). It
+# keeps one connection alive, as Prometheus does: a curl per scrape cost about
+# 7 ms of that CPU each second (fork, exec, TLS library start-up), a burst that
+# stalled the load generator and showed in every latency percentile above
+# 99.3; this costs about 0.3 ms.
 lbd_pid=$$
-setsid taskset -c "${LOAD_CPU:-0}" bash -c "while kill -0 $lbd_pid 2>/dev/null; do
-  curl -fs -o /dev/null http://$ADMIN/metrics; sleep 1; done" </dev/null >/dev/null 2>&1 &
+setsid taskset -c "${LOAD_CPU:-0}" python3 -c '
+import http.client, os, sys, time
+pid, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+conn = None
+while True:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        break
+    try:
+        conn = conn or http.client.HTTPConnection(host, port, timeout=5)
+        conn.request("GET", "/metrics")
+        conn.getresponse().read()
+    except Exception:
+        conn = None
+    time.sleep(1)
+' "$lbd_pid" "${ADMIN%:*}" "${ADMIN##*:}" </dev/null >/dev/null 2>&1 &
 export GOMAXPROCS=${GOMAXPROCS:-$LB_THREADS}
 exec "$LBD_BIN" --config "$LB_WORKDIR/lbd.yaml" --admin-addr "$ADMIN" --state-dir "$LB_WORKDIR/state"
