@@ -87,6 +87,11 @@ func TestStaticTokenStaysSecret(t *testing.T) {
 		}
 	}
 	p.cmd.Process.Signal(syscall.SIGHUP) // a reload logs its config too
+	// Two signals sent at once may be handled in either order (each by
+	// whichever thread takes it): terminate once the reload is logged.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.logs.String(), `"msg":"reloaded"`) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
 	logs := p.logs.String()
