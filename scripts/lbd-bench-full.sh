@@ -16,14 +16,16 @@ full_feature_set "$proto"
 ports=()
 for b in ${LB_BACKENDS//,/ }; do ports+=("${b##*:}"); done
 ALGO=${LB_ALGO:-ROUND_ROBIN} lbd_config "$LB_WORKDIR/lbd.yaml" "$proto" "${LB_LISTEN##*:}" "$FULL_EXTRA" "${ports[@]}"
-# The scraper runs on the load generator's CPU, detached so that its memory is
-# not counted as lbd's, and ends with lbd (this shell's PID once exec'd). It
+# The scraper runs on the load generator's CPU, started from a subshell that
+# exits at once, so that it is not lbd's child (bench.sh counts the memory of
+# the proxy's children as the proxy's), and ends with lbd (this shell's PID
+# once exec'd). It
 # keeps one connection alive, as Prometheus does: a curl per scrape cost about
 # 7 ms of that CPU each second (fork, exec, TLS library start-up), a burst that
 # stalled the load generator and showed in every latency percentile above
 # 99.3; this costs about 0.3 ms.
 lbd_pid=$$
-setsid taskset -c "${LOAD_CPU:-0}" python3 -c '
+(setsid taskset -c "${LOAD_CPU:-0}" python3 -c '
 import http.client, os, sys, time
 pid, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 conn = None
@@ -39,6 +41,6 @@ while True:
     except Exception:
         conn = None
     time.sleep(1)
-' "$lbd_pid" "${ADMIN%:*}" "${ADMIN##*:}" </dev/null >/dev/null 2>&1 &
+' "$lbd_pid" "${ADMIN%:*}" "${ADMIN##*:}" </dev/null >/dev/null 2>&1 &)
 export GOMAXPROCS=${GOMAXPROCS:-$LB_THREADS}
 exec "$LBD_BIN" --config "$LB_WORKDIR/lbd.yaml" --admin-addr "$ADMIN" --state-dir "$LB_WORKDIR/state"

@@ -37,6 +37,11 @@ const (
 	// laneSweep is how often a loop looks for expired timeouts and idle
 	// member connections past idleUpstreamTTL.
 	laneSweep = 25 * time.Millisecond
+	// laneYield bounds how long a busy loop runs before it lets the
+	// goroutines sharing its P run (new connections' first exchanges,
+	// bodies, health checks): the scheduler would otherwise preempt it only
+	// after 10 ms.
+	laneYield = time.Millisecond
 	epollET   = 1 << 31
 )
 
@@ -164,6 +169,7 @@ type eventLoop struct {
 	done      chan struct{}
 	parked    int       // events found by pollReady
 	parkUntil time.Time // the parker's read deadline
+	ranSince  time.Time // since the loop last parked or yielded
 	pollFn    func(uintptr) bool
 
 	mu     sync.Mutex
@@ -251,9 +257,13 @@ func (el *eventLoop) run() {
 	defer close(el.done)
 	el.now = time.Now()
 	el.nextSweep = el.now.Add(laneSweep)
+	el.ranSince = el.now
 	for !el.stopping {
 		n := el.wait()
 		el.now = time.Now()
+		if el.ranSince.IsZero() {
+			el.ranSince = el.now
+		}
 		for i := range n {
 			ev := &el.events[i]
 			fd := int(ev.Fd)
@@ -270,6 +280,10 @@ func (el *eventLoop) run() {
 		if !el.now.Before(el.nextSweep) {
 			el.sweep()
 			el.nextSweep = el.now.Add(laneSweep)
+		}
+		if el.now.Sub(el.ranSince) >= laneYield {
+			runtime.Gosched()
+			el.ranSince = time.Time{}
 		}
 	}
 	el.shutdown()
@@ -293,6 +307,7 @@ func (el *eventLoop) wait() int {
 	}
 	el.parked = 0
 	el.park.Read(el.pollFn)
+	el.ranSince = time.Time{} // parked: the others had their turn
 	return el.parked
 }
 

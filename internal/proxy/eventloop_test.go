@@ -314,3 +314,40 @@ func TestEventLoopDrain(t *testing.T) {
 		t.Fatalf("idle connection of a removed listener: read %d, %v; want EOF", n, err)
 	}
 }
+
+// TestSmugglingAttemptsInTheEventLoop: each smuggling shape of
+// TestSmugglingAttempts, sent on a connection the event loop holds, gets the
+// same first answer as on a fresh connection (the loop hands the bytes over
+// untouched); and the connection still frames what follows correctly.
+func TestSmugglingAttemptsInTheEventLoop(t *testing.T) {
+	needEventLoop(t)
+	b := startBackend(t, "a", demo.Options{})
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()}}))
+	for _, tt := range smugglingCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			before := rt.EventLoopStats().Requests
+			for range 3 {
+				exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, "Hello World! from a\n")
+			}
+			mustf(t, rt.EventLoopStats().Requests > before, "the loop did not serve the warm-up requests")
+			if _, err := io.WriteString(c, tt.req); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			if want := "HTTP/1.1 " + tt.status + " "; !strings.HasPrefix(line, want) {
+				t.Fatalf("answer %q, want %s", line, want)
+			}
+		})
+	}
+}

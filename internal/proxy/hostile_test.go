@@ -13,23 +13,21 @@ import (
 	"lbd/internal/demo"
 )
 
-// TestSmugglingAttempts: request smuggling shapes beyond the basic ones in
-// TestHTTPMalformedRequestsRefused. Each is answered with the status shown
-// (the ambiguous ones refused), and what reaches the member is checked
-// against the reference parse of the client's bytes: never a second
-// request hidden in the first, never a complete request that was refused.
-func TestSmugglingAttempts(t *testing.T) {
-	h := newForwardHarness(t)
+// smugglingCase is a request smuggling shape, the status of its first
+// answer, and how many complete requests the member receives.
+type smugglingCase struct {
+	name, req string
+	status    string // of the first answer
+	forwarded int    // complete requests the member receives
+}
+
+func smugglingCases() []smugglingCase {
 	const next = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 	post := func(fields, body string) string {
 		return "POST /a HTTP/1.1\r\nHost: x\r\n" + fields + "\r\n" + body
 	}
 	chunked := func(body string) string { return post("Transfer-Encoding: chunked\r\n", body) }
-	tests := []struct {
-		name, req string
-		status    string // of the first answer
-		forwarded int    // complete requests the member receives
-	}{
+	return []smugglingCase{
 		// Content-Length
 		{"CL leading zeros", post("Content-Length: 05\r\n", "hello") + next, "400", 0},
 		{"CL plus sign", post("Content-Length: +5\r\n", "hello") + next, "400", 0},
@@ -94,6 +92,16 @@ func TestSmugglingAttempts(t *testing.T) {
 		{"lower-case version", "GET / http/1.1\r\nHost: x\r\n\r\n" + next, "400", 0},
 		{"HTTP/0.9", "GET /\r\n\r\n" + next, "400", 0},
 	}
+}
+
+// TestSmugglingAttempts: request smuggling shapes beyond the basic ones in
+// TestHTTPMalformedRequestsRefused. Each is answered with the status shown
+// (the ambiguous ones refused), and what reaches the member is checked
+// against the reference parse of the client's bytes: never a second
+// request hidden in the first, never a complete request that was refused.
+func TestSmugglingAttempts(t *testing.T) {
+	h := newForwardHarness(t)
+	tests := smugglingCases()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()

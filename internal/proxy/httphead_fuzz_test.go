@@ -95,3 +95,44 @@ func FuzzChunkSize(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHeadScan: the event loop's incremental head scan (headScan) finds the
+// same head as msgHead.readHead, the goroutine path's reader, whatever the
+// bytes and however they are split across reads: otherwise the two engines
+// would frame one connection's messages differently.
+func FuzzHeadScan(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"\r\n\nGET / HTTP/1.1\nHost: x\n\nbody",
+		"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab\n\n",
+		"\r\rGET / HTTP/1.1\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: \r\r\n\r\n",
+		"\n",
+	} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
+		if len(in) > laneBufSize {
+			return
+		}
+		var h msgHead
+		readErr := h.readHead(bufio.NewReader(bytes.NewReader(in)))
+		// Feed the scan in pieces of step bytes (1 to 256).
+		var s headScan
+		n := int(step) + 1
+		skip, end, ok := 0, 0, false
+		for got := min(n, len(in)); ; got = min(got+n, len(in)) {
+			if skip, end, ok = s.next(in[:got]); ok || got == len(in) {
+				break
+			}
+		}
+		switch {
+		case ok && readErr != nil:
+			t.Fatalf("scan found head %q, readHead failed (%v): %q", in[skip:end], readErr, in)
+		case !ok && readErr == nil:
+			t.Fatalf("readHead found head %q, the scan did not: %q", h.buf, in)
+		case ok && !bytes.Equal(in[skip:end], h.buf):
+			t.Fatalf("scan found head %q, readHead %q: %q", in[skip:end], h.buf, in)
+		}
+	})
+}
