@@ -120,6 +120,28 @@ func exchangeOn(t *testing.T, c net.Conn, br *bufio.Reader, method, raw string, 
 	}
 }
 
+// loopConn dials the listener on port and sends plain GETs, each answered
+// with body, until the event loop has served one on the connection: it
+// returns a connection the loop holds.
+func loopConn(t *testing.T, rt *Runtime, port int, body string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	br := bufio.NewReader(c)
+	before := rt.EventLoopStats().Requests
+	for range 10 {
+		exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, body)
+		if rt.EventLoopStats().Requests > before {
+			return c, br
+		}
+	}
+	t.Fatal("the event loop did not take the connection")
+	return nil, nil
+}
+
 // TestEventLoopAndGoroutinePathShareOneConnection: every kind of exchange
 // on one keep-alive connection, in and out of the loop: each answer is
 // exact, and the loop served the plain ones and handed over the others.
@@ -210,15 +232,15 @@ func TestEventLoopAndGoroutinePathShareOneConnection(t *testing.T) {
 // wait (the loop's, then the goroutine's).
 func TestEventLoopMemberTimeout(t *testing.T) {
 	needEventLoop(t)
-	var answered atomic.Int64
+	var hang atomic.Bool
 	member, _ := rawMember(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			if answered.Add(1) > 4 {
-				io.Copy(io.Discard, c) // hangs from the fifth request on
+			if hang.Load() {
+				io.Copy(io.Discard, c)
 				return
 			}
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -228,16 +250,8 @@ func TestEventLoopMemberTimeout(t *testing.T) {
 	const timeout = time.Second
 	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{member},
 		Extra: fmt.Sprintf("timeout_member_data: %d", timeout.Milliseconds())}))
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	for range 4 {
-		exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, "ok")
-	}
-	mustf(t, rt.EventLoopStats().Requests >= 2, "the loop did not serve the connection")
+	c, br := loopConn(t, rt, p, "ok")
+	hang.Store(true) // from now on the member takes requests and never answers
 	start := time.Now()
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"); err != nil {
 		t.Fatal(err)
@@ -263,21 +277,8 @@ func TestEventLoopClientTimeouts(t *testing.T) {
 	p := freePort(t)
 	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()},
 		Extra: "timeout_client_data: 500"}))
-	warm := func() (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		br := bufio.NewReader(c)
-		for range 3 {
-			exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, "Hello World! from a\n")
-		}
-		return c, br
-	}
-	stalled, sbr := warm()
-	idle, ibr := warm()
-	mustf(t, rt.EventLoopStats().Requests >= 4, "the loop did not serve the connections")
+	stalled, sbr := loopConn(t, rt, p, "Hello World! from a\n")
+	idle, ibr := loopConn(t, rt, p, "Hello World! from a\n")
 	io.WriteString(stalled, "GET / HTTP/1.1\r\nHo")
 	exchangeOn(t, stalled, sbr, "GET", "", http.StatusRequestTimeout, "Your browser didn't send a complete request in time.\n")
 	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -295,16 +296,7 @@ func TestEventLoopDrain(t *testing.T) {
 	p := freePort(t)
 	cfg := config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()}})
 	rt := startRuntime(t, cfg)
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	for range 3 {
-		exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, "Hello World! from a\n")
-	}
-	mustf(t, rt.EventLoopStats().Requests >= 1, "the loop did not serve the connection")
+	c, br := loopConn(t, rt, p, "Hello World! from a\n")
 	empty := config(t, `loadbalancers: []`, nil)
 	if err := rt.Apply(t.Context(), empty); err != nil {
 		t.Fatal(err)
@@ -326,17 +318,7 @@ func TestSmugglingAttemptsInTheEventLoop(t *testing.T) {
 	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()}}))
 	for _, tt := range smugglingCases() {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
-			before := rt.EventLoopStats().Requests
-			for range 3 {
-				exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, "Hello World! from a\n")
-			}
-			mustf(t, rt.EventLoopStats().Requests > before, "the loop did not serve the warm-up requests")
+			c, br := loopConn(t, rt, p, "Hello World! from a\n")
 			if _, err := io.WriteString(c, tt.req); err != nil {
 				t.Fatal(err)
 			}
