@@ -25,22 +25,22 @@ const (
 // msgHead.readHead reads one: empty lines before the start line are
 // skipped, and the head ends at the first empty line ("\r\n" or "\n").
 type headScan struct {
-	skip int // bytes of empty lines before the start line
-	pos  int // where the next line starts
-	body bool
+	skip    int  // bytes of empty lines before the start line
+	pos     int  // where the next line starts
+	started bool // the start line began at skip
 }
 
 // next scans what b added since the last call: the head is b[skip:end]
 // when ok.
 func (s *headScan) next(b []byte) (skip, end int, ok bool) {
-	for !s.body {
+	for !s.started {
 		switch {
 		case s.skip < len(b) && b[s.skip] == '\n':
 			s.skip++
 		case s.skip+1 < len(b) && b[s.skip] == '\r' && b[s.skip+1] == '\n':
 			s.skip += 2
 		case s.skip < len(b) && (b[s.skip] != '\r' || s.skip+1 < len(b)):
-			s.body, s.pos = true, s.skip
+			s.started, s.pos = true, s.skip
 		default:
 			return 0, 0, false
 		}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -231,10 +232,7 @@ func (p *prefixReader) Read(q []byte) (int, error) {
 
 // prefill resets br onto p and pulls p's n bytes into br's buffer: the body
 // copiers splice from the socket once br is empty, so no byte may wait in p.
-func prefill(br interface {
-	Reset(io.Reader)
-	Peek(int) ([]byte, error)
-}, p *prefixReader, n int) {
+func prefill(br *bufio.Reader, p *prefixReader, n int) {
 	br.Reset(p)
 	br.Peek(n)
 }
