@@ -94,6 +94,13 @@ type Member struct {
 // Release ends one connection or request started by Pick.
 func (m *Member) Release() { m.active.Add(-1) }
 
+// Acquire counts the member as active for a connection the caller chose it
+// for outside Pick (a last resort); Release ends it, as for a pick.
+func (m *Member) Acquire() {
+	m.active.Add(1)
+	m.picks.Add(1)
+}
+
 // eligible reports whether the member may take new traffic at all.
 func (m *Member) eligible() bool {
 	return m.Enabled && m.Weight > 0 && m.healthy.Load()

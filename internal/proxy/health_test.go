@@ -157,3 +157,46 @@ func TestPassiveHealthEjectsAHangingMember(t *testing.T) {
 	}
 	mustf(t, timeouts == health.DefaultPassiveFailures, "%d requests timed out, want exactly %d before the ejection", timeouts, health.DefaultPassiveFailures)
 }
+
+// TestEjectedMemberServesWhenNoReadyMemberCan: passive health may eject at
+// most half the pool, so when the member it ejected comes back and the
+// other one goes down, the down one stays in the ready set and the one that
+// is up stays out until its ejection ends. Requests then go to the ejected
+// member as a last resort instead of failing with 503.
+func TestEjectedMemberServesWhenNoReadyMemberCan(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := demo.Start(ctx, "127.0.0.1:0", demo.Options{Name: "a"}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aAddr := a.Addr()
+	b := startBackend(t, "b", demo.Options{})
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{aAddr, b.Addr()}}))
+	aID := rt.Config().LoadBalancers[0].Pools[0].Members[0].ID
+	url := fmt.Sprintf("http://127.0.0.1:%d/", p)
+	c := clientFrom("127.0.0.1")
+
+	a.Close() // a goes down and is ejected; b serves
+	for i := 0; ; i++ {
+		code, body := get(t, c, url)
+		mustf(t, code == http.StatusOK && backendName(body) == "b", "request %d while a is down: %d %q", i, code, body)
+		if st, _ := rt.OperatingStatus(aID); st == octavia.OperatingError {
+			break
+		}
+		mustf(t, i < 100, "a was never ejected")
+	}
+	a2, err := demo.Start(ctx, aAddr, demo.Options{Name: "a"}, testLogger(t)) // a is back, still ejected
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	b.Close() // b goes down: the ejection cap keeps it in the ready set
+	for i := range 20 {
+		code, body := get(t, c, url)
+		mustf(t, code == http.StatusOK && backendName(body) == "a", "request %d with b down and a ejected but up: %d %q", i, code, body)
+	}
+	st, _ := rt.OperatingStatus(aID)
+	mustf(t, st == octavia.OperatingError, "a is %s: the test needs it still ejected", st)
+}

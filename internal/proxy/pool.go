@@ -145,10 +145,7 @@ func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Dur
 		}
 		first = nil
 		if err != nil {
-			if lastErr != nil {
-				return nil, nil, nil, lastErr
-			}
-			return nil, nil, nil, errNoMember
+			break // no member ready
 		}
 		if failed != nil {
 			if m.State != failed.State {
@@ -174,10 +171,46 @@ func (p *pool) connect(ctx context.Context, src netip.AddrPort, timeout time.Dur
 		m.Release()
 		failed, lastErr = m, fmt.Errorf("connect to member %s (%s): %w", m.ID, m.Addr, err)
 		if ctx.Err() != nil {
-			break
+			return nil, nil, nil, lastErr
 		}
 	}
-	return nil, nil, nil, lastErr
+	if m, c, err := p.connectEjected(ctx, timeout); err == nil {
+		return m, c, nil, nil
+	}
+	if lastErr != nil {
+		return nil, nil, nil, lastErr
+	}
+	return nil, nil, nil, errNoMember
+}
+
+// connectEjected is the last resort when no ready member took the
+// connection: a member that passive health ejected may well be back (it was
+// ejected for failures its ejection outlasts, and nothing probes it), and
+// trying it beats a 503. This happens when the ejection cap left a member
+// that is down in the ready set while one that came back is still out.
+// Members that an active monitor marked down, that are disabled or that
+// have weight 0 are not tried.
+func (p *pool) connectEjected(ctx context.Context, timeout time.Duration) (*balancer.Member, *net.TCPConn, error) {
+	for _, m := range p.bal.Members() {
+		if !m.Enabled || m.Weight == 0 || m.Healthy() {
+			continue
+		}
+		if st, ok := p.mon.Member(m.ID); !ok || !st.Ejected {
+			continue
+		}
+		m.Acquire()
+		start := time.Now()
+		c, err := dialMember(ctx, m.Addr, timeout)
+		if err == nil {
+			m.Traffic.ConnectTime.Observe(time.Since(start))
+			m.Traffic.Connections.Add(1)
+			m.Traffic.Redispatches.Add(1)
+			return m, c, nil
+		}
+		m.Traffic.ConnectErrors.Add(1)
+		m.Release()
+	}
+	return nil, nil, errNoMember
 }
 
 func dialMember(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
