@@ -316,6 +316,9 @@ func (el *eventLoop) relay(c, u *laneConn) {
 	}
 	c.phase = phaseWrite
 	c.deadline = deadlineAfter(el.now, cfg.clientTimeout)
+	// Counted before the client can see the response, so that whoever
+	// reads the counter after the response sees it.
+	el.stats.served.Add(1)
 	el.writeResponse(c)
 }
 
@@ -336,7 +339,6 @@ func (el *eventLoop) writeResponse(c *laneConn) {
 		el.closeClient(c)
 		return
 	}
-	el.stats.served.Add(1)
 	if !c.keep || c.l.draining.Load() {
 		el.closeClient(c)
 		return
