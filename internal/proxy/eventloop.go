@@ -257,7 +257,6 @@ func (el *eventLoop) run() {
 	defer close(el.done)
 	el.now = time.Now()
 	el.nextSweep = el.now.Add(laneSweep)
-	el.ranSince = el.now
 	for !el.stopping {
 		n := el.wait()
 		el.now = time.Now()

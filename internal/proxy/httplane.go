@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"net"
 	"syscall"
 	"time"
 
@@ -351,7 +352,7 @@ func (el *eventLoop) writeResponse(c *laneConn) {
 // requests, and makes it wait longer before it comes back.
 func (el *eventLoop) handOff(c *laneConn, why handoffReason) {
 	el.stats.handoffs[why].Add(1)
-	h := &laneHandoff{buffered: c.in, backoff: min(max(1, 2*c.backoff), 64),
+	h := &laneHandoff{buffered: c.in, backoff: nextBackoff(c.backoff),
 		expired: c.phase == phaseHead && isPast(el.now, c.deadline)}
 	el.toGoroutine(c, h)
 }
@@ -375,9 +376,7 @@ func (el *eventLoop) handOffExchange(c *laneConn, expired bool) {
 	u := c.up
 	x := &laneExchange{cfg: c.cfg, m: c.m, memberRead: u.in, head: append([]byte(nil), c.req.buf...),
 		clientKeep: c.keep, expired: expired, start: c.start, sent: c.sent}
-	el.unregister(u)
-	mc, err := attach(u.fd)
-	u.fd = -1
+	mc, err := el.release(u)
 	c.m, c.up = nil, nil
 	if err != nil {
 		el.log.Warn("event loop: member connection not handed over", "member", x.m.Addr, "err", err)
@@ -387,16 +386,26 @@ func (el *eventLoop) handOffExchange(c *laneConn, expired bool) {
 		return
 	}
 	x.member = mc
-	h := &laneHandoff{buffered: c.in[c.reqEnd:], backoff: min(max(1, 2*c.backoff), 64), ex: x}
+	h := &laneHandoff{buffered: c.in[c.reqEnd:], backoff: nextBackoff(c.backoff), ex: x}
 	el.toGoroutine(c, h)
 }
+
+// release takes a socket out of the loop and gives it to Go's poller.
+func (el *eventLoop) release(c *laneConn) (*net.TCPConn, error) {
+	el.unregister(c)
+	nc, err := attach(c.fd)
+	c.fd = -1
+	return nc, err
+}
+
+// nextBackoff is the laneBackoff of a connection the loop hands back for
+// anything but a missing member connection.
+func nextBackoff(b int) int { return min(max(1, 2*b), 64) }
 
 func (el *eventLoop) toGoroutine(c *laneConn, h *laneHandoff) {
 	h.home = el
 	el.removeClient(c)
-	el.unregister(c)
-	nc, err := attach(c.fd)
-	c.fd = -1
+	nc, err := el.release(c)
 	if err != nil {
 		el.log.Warn("event loop: client connection not handed over", "client", c.remote, "err", err)
 		if x := h.ex; x != nil {
