@@ -21,59 +21,8 @@ trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 . scripts/lib/loopback.sh
 start_backends 19301 19302
 lbd_config "$work/lbd.yaml" "$PROTO" 18092 "" 19301 19302
-cat >"$work/haproxy.cfg" <<HAP
-global
-  nbthread 1
-  maxconn 4000
-defaults
-  mode $MODE
-  maxconn 4000
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  option splice-auto
-$([ "$MODE" = http ] && printf '  option http-keep-alive\n  http-reuse always\n')
-frontend fe
-  bind 127.0.0.1:18092
-  default_backend be
-backend be
-  balance roundrobin
-  server s1 127.0.0.1:19301
-  server s2 127.0.0.1:19302
-HAP
-
-mkdir -p "$work/ng/tmp"
-cat >"$work/ng/nginx.conf" <<NG
-worker_processes 1;
-pid $work/ng/nginx.pid;
-error_log $work/ng/error.log crit;
-$([ "$MODE" = tcp ] && echo 'load_module /usr/lib/nginx/modules/ngx_stream_module.so;')
-events { worker_connections 20000; multi_accept on; }
-$(if [ "$MODE" = tcp ]; then cat <<TCP
-stream {
-  upstream be { server 127.0.0.1:19301; server 127.0.0.1:19302; }
-  server { listen 127.0.0.1:18092 backlog=4096; proxy_pass be; proxy_connect_timeout 5s; }
-}
-TCP
-else cat <<HTTP
-http {
-  access_log off;
-  tcp_nodelay on;
-  keepalive_timeout 120s; keepalive_requests 10000000;
-  client_body_temp_path $work/ng/tmp; proxy_temp_path $work/ng/tmp; fastcgi_temp_path $work/ng/tmp;
-  uwsgi_temp_path $work/ng/tmp; scgi_temp_path $work/ng/tmp;
-  upstream be { server 127.0.0.1:19301; server 127.0.0.1:19302; keepalive 512; keepalive_requests 10000000; keepalive_timeout 120s; }
-  server {
-    listen 127.0.0.1:18092 backlog=4096;
-    location / {
-      proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_buffer_size 16k; proxy_buffers 64 16k; proxy_busy_buffers_size 32k; proxy_max_temp_file_size 0;
-    }
-  }
-}
-HTTP
-fi)
-NG
+haproxy_config "$work/haproxy.cfg" "$MODE" 18092 4000 19301 19302
+nginx_config "$work/ng" "$MODE" 18092 19301 19302
 PEER=${PEER:-haproxy}
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 measure() { # measure NAME: start the proxy, load it, print µs of CPU per request

@@ -187,6 +187,7 @@ type eventLoop struct {
 	stopping  bool
 	sink      byteSink
 	scratch   [32]byte
+	bufs      laneBufs
 }
 
 func newEventLoop(log *slog.Logger, stats *laneStats) (*eventLoop, error) {
@@ -365,11 +366,11 @@ func (el *eventLoop) shutdown() {
 // laneConn is a socket the loop owns: a client's or a member's.
 type laneConn struct {
 	fd       int
-	in       []byte // read and not yet used; capacity laneBufSize
+	in       []byte // read and not yet used; capacity laneBufSize, nil when empty
 	out      []byte // still to write: a window on wbuf
-	wbuf     []byte
-	readable bool // epoll said so and no read has emptied it since
-	rdhup    bool // the peer's FIN is in: read until EOF
+	wbuf     []byte // from the loop's laneBufs while there is output; nil after
+	readable bool   // epoll said so and no read has emptied it since
+	rdhup    bool   // the peer's FIN is in: read until EOF
 
 	member bool
 	// A member connection: which member, idle since when, serving whom.
@@ -401,9 +402,13 @@ type laneConn struct {
 	start, sent time.Time
 }
 
-// read reads once into c.in. A short read empties the socket unless a FIN
-// is pending, so c.readable is cleared then and the next edge sets it.
+// read reads once into c.in, taking a buffer for it if c has none. A
+// short read empties the socket unless a FIN is pending, so c.readable is
+// cleared then and the next edge sets it.
 func (el *eventLoop) read(c *laneConn) readResult {
+	if c.in == nil {
+		c.in = el.bufs.get()
+	}
 	space := c.in[len(c.in):cap(c.in)]
 	if len(space) == 0 {
 		return readFull
@@ -416,6 +421,7 @@ func (el *eventLoop) read(c *laneConn) readResult {
 			continue
 		case e == syscall.EAGAIN:
 			c.readable = false
+			el.releaseIn(c)
 			return readNone
 		case e != 0 || n == 0:
 			c.readable = false
@@ -454,11 +460,33 @@ func (el *eventLoop) flush(c *laneConn) error {
 		}
 		c.out = c.out[r:]
 	}
-	c.out = c.wbuf[:0]
+	el.bufs.put(c.wbuf)
+	c.wbuf, c.out = nil, nil
 	return nil
 }
 
-// closeSocket closes a socket the loop owns.
+// releaseIn gives c's read buffer back to the loop once it holds nothing.
+func (el *eventLoop) releaseIn(c *laneConn) {
+	if c.in != nil && len(c.in) == 0 {
+		el.bufs.put(c.in)
+		c.in = nil
+	}
+}
+
+// writeBuf returns the loop's sink, writing into a fresh buffer; the
+// caller takes the buffer back with takeWritten.
+func (el *eventLoop) writeBuf() *byteSink {
+	el.sink.b = el.bufs.get()
+	return &el.sink
+}
+
+// takeWritten makes what the sink holds c's output.
+func (el *eventLoop) takeWritten(c *laneConn) {
+	c.wbuf, c.out = el.sink.b, el.sink.b
+	el.sink.b = nil
+}
+
+// closeSocket closes a socket the loop owns, and takes its buffers back.
 func (el *eventLoop) closeSocket(c *laneConn) {
 	if c.fd < 0 {
 		return
@@ -466,6 +494,9 @@ func (el *eventLoop) closeSocket(c *laneConn) {
 	el.conns[c.fd] = nil
 	syscall.Close(c.fd)
 	c.fd = -1
+	el.bufs.put(c.in)
+	el.bufs.put(c.wbuf)
+	c.in, c.wbuf, c.out = nil, nil, nil
 }
 
 // byteSink is a headWriter appending to a byte slice.

@@ -70,9 +70,10 @@ func (el *eventLoop) adopt(mv *laneMove) {
 		}
 		el.putIdle(u, mi.since)
 	}
-	c := &laneConn{fd: mv.fd, l: mv.l, traffic: mv.traffic, remote: mv.remote, backoff: mv.backoff,
-		in: make([]byte, 0, laneBufSize)}
-	c.in = append(c.in, mv.buffered...)
+	c := &laneConn{fd: mv.fd, l: mv.l, traffic: mv.traffic, remote: mv.remote, backoff: mv.backoff}
+	if len(mv.buffered) > 0 {
+		c.in = append(el.bufs.get(), mv.buffered...)
+	}
 	c.ipText = mv.remote.Addr().Unmap().AppendTo(nil)
 	if err := el.register(c); err != nil {
 		el.log.Warn("event loop: connection not taken", "client", mv.remote, "err", err)
@@ -137,8 +138,10 @@ func (el *eventLoop) memberReady(u *laneConn, writable bool) {
 	}
 }
 
-// awaitHead starts waiting for the client's next request.
+// awaitHead starts waiting for the client's next request. A client with
+// nothing read ahead waits without a buffer.
 func (el *eventLoop) awaitHead(c *laneConn) {
+	el.releaseIn(c)
 	c.phase = phaseHead
 	c.scan = headScan{}
 	cfg := c.l.cfg.Load()
@@ -159,7 +162,7 @@ func (el *eventLoop) readRequest(c *laneConn) {
 			el.startExchange(c, skip, end)
 			return
 		}
-		if !c.readable && len(c.in) < cap(c.in) {
+		if !c.readable && (c.in == nil || len(c.in) < cap(c.in)) {
 			return
 		}
 		switch el.read(c) {
@@ -221,10 +224,8 @@ func (el *eventLoop) startExchange(c *laneConn, skip, end int) {
 	cfg.traffic.BytesIn.Add(n)
 	m.Traffic.BytesIn.Add(n)
 
-	el.sink.b = u.wbuf[:0]
-	writeRequestHead(&el.sink, req, cfg, c.ipText, false)
-	u.wbuf = el.sink.b
-	u.out = u.wbuf
+	writeRequestHead(el.writeBuf(), req, cfg, c.ipText, false)
+	el.takeWritten(u)
 	if err := el.flush(u); err != nil {
 		el.handOffExchange(c, false)
 	}
@@ -232,9 +233,6 @@ func (el *eventLoop) startExchange(c *laneConn, skip, end int) {
 
 // readResponse reads the member's answer and relays it when it is whole.
 func (el *eventLoop) readResponse(c, u *laneConn) {
-	if u.in == nil {
-		u.in = make([]byte, 0, laneBufSize)
-	}
 	for {
 		if u.respEnd == 0 {
 			if skip, end, ok := u.scan.next(u.in); ok && !el.frameResponse(c, u, skip, end) {
@@ -295,17 +293,14 @@ func (el *eventLoop) relay(c, u *laneConn) {
 	cfg.traffic.BytesOut.Add(n)
 	m.Traffic.BytesOut.Add(n)
 
-	if c.wbuf == nil {
-		c.wbuf = make([]byte, 0, 1024)
-	}
-	el.sink.b = c.wbuf[:0]
-	writeResponseHead(&el.sink, resp, c.req.minor, false, c.keep, el.scratch[:0])
-	el.sink.b = append(el.sink.b, u.in[headEnd:total]...)
-	c.wbuf = el.sink.b
-	c.out = c.wbuf
+	sink := el.writeBuf()
+	writeResponseHead(sink, resp, c.req.minor, false, c.keep, el.scratch[:0])
+	sink.b = append(sink.b, u.in[headEnd:total]...)
+	el.takeWritten(c)
 
 	reuse := resp.minor >= 1 && !resp.connClose && len(u.in) == total
 	u.in = u.in[:0]
+	el.releaseIn(u)
 	u.scan = headScan{}
 	u.respEnd, u.respTotal = 0, 0
 	u.client = nil
@@ -390,11 +385,14 @@ func (el *eventLoop) handOffExchange(c *laneConn, expired bool) {
 	el.toGoroutine(c, h)
 }
 
-// release takes a socket out of the loop and gives it to Go's poller.
+// release takes a socket out of the loop and gives it to Go's poller. Its
+// buffers go with it, to the goroutine the caller hands them to, never
+// back to the loop's laneBufs.
 func (el *eventLoop) release(c *laneConn) (*net.TCPConn, error) {
 	el.unregister(c)
 	nc, err := attach(c.fd)
 	c.fd = -1
+	c.in, c.wbuf, c.out = nil, nil, nil
 	return nc, err
 }
 
@@ -506,6 +504,7 @@ func (el *eventLoop) sweep() {
 		}
 		el.idleCounts.Store(&counts)
 	}
+	el.bufs.trim()
 }
 
 // takeIdle returns the most recently used idle connection to a member.

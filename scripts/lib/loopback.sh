@@ -69,3 +69,69 @@ wait_http() {
   echo "$1 never answered" >&2
   return 1
 }
+
+# haproxy_config FILE MODE PORT MAXCONN MEMBER_PORT...: HAProxy configured as
+# ../shared/bench/bench.sh configures it (one thread, keep-alive and
+# connection reuse in http MODE), on 127.0.0.1:PORT in front of the members
+# on 127.0.0.1.
+haproxy_config() {
+  local file=$1 mode=$2 port=$3 maxconn=$4 i=0 m; shift 4
+  {
+    echo "global"
+    echo "  nbthread 1"
+    echo "  maxconn $maxconn"
+    echo "defaults"
+    echo "  mode $mode"
+    echo "  maxconn $maxconn"
+    echo "  timeout connect 5s"
+    echo "  timeout client 60s"
+    echo "  timeout server 60s"
+    echo "  option splice-auto"
+    [ "$mode" = http ] && printf '  option http-keep-alive\n  http-reuse always\n'
+    echo "frontend fe"
+    echo "  bind 127.0.0.1:$port"
+    echo "  default_backend be"
+    echo "backend be"
+    echo "  balance roundrobin"
+    for m in "$@"; do i=$((i + 1)); echo "  server s$i 127.0.0.1:$m"; done
+  } >"$file"
+}
+
+# nginx_config DIR MODE PORT MEMBER_PORT...: nginx likewise (one worker,
+# upstream keep-alive), its configuration and files under DIR; run it with
+# nginx -p DIR -c DIR/nginx.conf -e DIR/error.log -g 'daemon off;'.
+nginx_config() {
+  local dir=$1 mode=$2 port=$3 m servers=""; shift 3
+  for m in "$@"; do servers+="server 127.0.0.1:$m; "; done
+  mkdir -p "$dir/tmp"
+  {
+    echo "worker_processes 1;"
+    echo "worker_rlimit_nofile 20000;"
+    echo "pid $dir/nginx.pid;"
+    echo "error_log $dir/error.log crit;"
+    [ "$mode" = tcp ] && echo 'load_module /usr/lib/nginx/modules/ngx_stream_module.so;'
+    echo "events { worker_connections 20000; multi_accept on; }"
+    if [ "$mode" = tcp ]; then
+      echo "stream {"
+      echo "  upstream be { $servers}"
+      echo "  server { listen 127.0.0.1:$port backlog=4096; proxy_pass be; proxy_connect_timeout 5s; }"
+      echo "}"
+    else
+      echo "http {"
+      echo "  access_log off;"
+      echo "  tcp_nodelay on;"
+      echo "  keepalive_timeout 120s; keepalive_requests 10000000;"
+      echo "  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;"
+      echo "  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;"
+      echo "  upstream be { ${servers}keepalive 512; keepalive_requests 10000000; keepalive_timeout 120s; }"
+      echo "  server {"
+      echo "    listen 127.0.0.1:$port backlog=4096;"
+      echo "    location / {"
+      echo "      proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+      echo "      proxy_buffer_size 16k; proxy_buffers 64 16k; proxy_busy_buffers_size 32k; proxy_max_temp_file_size 0;"
+      echo "    }"
+      echo "  }"
+      echo "}"
+    fi
+  } >"$dir/nginx.conf"
+}
