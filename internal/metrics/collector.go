@@ -4,8 +4,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"lbd/internal/balancer"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
@@ -27,7 +25,7 @@ type Source interface {
 	PoolMonitor(poolID string) *health.Monitor
 }
 
-// Collector turns a Source into metrics at scrape time.
+// Collector turns a Source into lbd's families at scrape time.
 type Collector struct {
 	src  Source
 	host hostReader
@@ -36,14 +34,10 @@ type Collector struct {
 // NewCollector returns a collector for src.
 func NewCollector(src Source) *Collector { return &Collector{src: src, host: procHost{}} }
 
-// Describe sends nothing: the collector is unchecked, because which series
-// exist depends on the configuration of the moment.
-func (c *Collector) Describe(chan<- *prometheus.Desc) {}
-
-// Collect reads every counter once and emits the families.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+// collect reads every counter once and writes the families into e. Which
+// series exist depends on the configuration of the moment.
+func (c *Collector) collect(e *exposition) {
 	cfg := c.src.Config()
-	e := emitter{ch: ch}
 	var lbTotal, lbRequests uint64
 	var lbActive int64
 	listeners := 0
@@ -57,9 +51,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			lbActive += tr.Active.Load()
 			lbTotal += tr.Connections.Load()
 			lbRequests += tr.Requests.Load()
-			c.listener(&e, lb, l, tr)
+			c.listener(e, lb, l, tr)
 			if p := lb.ListenerPool(l); p != nil {
-				c.pool(&e, p, l)
+				c.pool(e, p, l)
 			}
 		}
 	}
@@ -74,7 +68,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		e.gauge(lbMemory, mem)
 	}
 
-	c.probes(&e, cfg)
+	c.probes(e, cfg)
 
 	as := c.src.ApplyStats()
 	e.counter(lbdReloads, float64(as.Successes), "success")
@@ -94,10 +88,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (c *Collector) listener(e *emitter, lb *octavia.LoadBalancer, l *octavia.Listener, tr *stats.Traffic) {
+func (c *Collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia.Listener, tr *stats.Traffic) {
 	id := l.ID
 	up := lb.Enabled() && l.Enabled()
-	e.state(listenerStatus, []string{"UP", "DOWN"}, map[bool]string{true: "UP", false: "DOWN"}[up], id)
+	e.state(listenerStatus, upDownStates, upDown(up), id)
 	e.gauge(listenerCurrentSessions, float64(tr.Active.Load()), id)
 	e.gauge(listenerMaxSessions, float64(tr.Peak.Load()), id)
 	if limit := octavia.IntOr(l.ConnectionLimit, -1); limit >= 0 {
@@ -120,12 +114,12 @@ func (c *Collector) listener(e *emitter, lb *octavia.LoadBalancer, l *octavia.Li
 	}
 }
 
-func (c *Collector) pool(e *emitter, p *octavia.Pool, l *octavia.Listener) {
+func (c *Collector) pool(e *exposition, p *octavia.Pool, l *octavia.Listener) {
 	label := p.ID + ":" + l.ID
 	members := c.src.PoolMembers(p.ID)
 	primaries, backups := c.src.PoolReady(p.ID)
 	up := p.Enabled() && primaries+backups > 0
-	e.state(poolStatus, []string{"UP", "DOWN"}, map[bool]string{true: "UP", false: "DOWN"}[up], label)
+	e.state(poolStatus, upDownStates, upDown(up), label)
 	e.gauge(poolActiveMembers, float64(primaries), label)
 	e.gauge(poolBackupMembers, float64(backups), label)
 
@@ -166,11 +160,11 @@ type poolSums struct {
 	downs                                         uint64
 }
 
-func (c *Collector) member(e *emitter, p *octavia.Pool, m *balancer.Member, poolLabel string, sum *poolSums) {
+func (c *Collector) member(e *exposition, p *octavia.Pool, m *balancer.Member, poolLabel string, sum *poolSums) {
 	tr := &m.Traffic
 	id := m.ID
 	status, _ := c.src.OperatingStatus(id)
-	e.state(memberStatus, []string{"UP", "DOWN", "MAINT", "DRAIN", "NOLB"}, haproxyState(status), poolLabel, id)
+	e.state(memberStatus, memberStates, haproxyState(status), poolLabel, id)
 	active := m.Active()
 	sessions := tr.Connections.Load()
 	if p.Protocol == octavia.ProtocolHTTP {
@@ -227,6 +221,19 @@ func (c *Collector) member(e *emitter, p *octavia.Pool, m *balancer.Member, pool
 	sum.requests += tr.Requests.Load()
 }
 
+// The states of the status families, as HAProxy's promex names them.
+var (
+	upDownStates = []string{"UP", "DOWN"}
+	memberStates = []string{"UP", "DOWN", "MAINT", "DRAIN", "NOLB"}
+)
+
+func upDown(up bool) string {
+	if up {
+		return "UP"
+	}
+	return "DOWN"
+}
+
 // haproxyState maps an operating_status back to the HAProxy server state
 // Octavia's health manager derived it from (reference §2.2).
 func haproxyState(s octavia.OperatingStatus) string {
@@ -256,7 +263,7 @@ func goVersion() string {
 }
 
 // probes sums the health probes of every pool by type.
-func (c *Collector) probes(e *emitter, cfg *octavia.Config) {
+func (c *Collector) probes(e *exposition, cfg *octavia.Config) {
 	type agg struct {
 		passed, failed uint64
 		cum            [len(stats.LatencyBuckets)]uint64
@@ -293,10 +300,6 @@ func (c *Collector) probes(e *emitter, cfg *octavia.Config) {
 	for t, a := range byType {
 		e.counter(lbdHealthProbes, float64(a.passed), string(t), "pass")
 		e.counter(lbdHealthProbes, float64(a.failed), string(t), "fail")
-		buckets := make(map[float64]uint64, len(a.cum))
-		for i, b := range stats.LatencyBuckets {
-			buckets[b.Seconds()] = a.cum[i]
-		}
-		e.ch <- prometheus.MustNewConstHistogram(lbdHealthProbeSeconds, a.count, a.sum, buckets, string(t))
+		e.histogramOf(lbdHealthProbeSeconds, a.cum[:], a.count, a.sum, string(t))
 	}
 }
