@@ -49,7 +49,7 @@ type cfgData struct {
 	Web, Prom, A, B, WeightB int
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

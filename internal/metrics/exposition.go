@@ -179,23 +179,33 @@ func appendLabels(b []byte, f *family, values []string) []byte {
 func appendLabel(b []byte, name, value string) []byte {
 	b = append(b, name...)
 	b = append(b, '=', '"')
-	if !strings.ContainsAny(value, "\\\"\n") {
-		b = append(b, value...)
-		return append(b, '"')
+	b = appendEscaped(b, value, true)
+	return append(b, '"')
+}
+
+// appendEscaped writes s with backslashes and newlines escaped, and double
+// quotes too in a label value (quoted), as the text format wants.
+func appendEscaped(b []byte, s string, quoted bool) []byte {
+	special := "\\\n"
+	if quoted {
+		special = "\\\n\""
 	}
-	for i := 0; i < len(value); i++ {
-		switch c := value[i]; c {
-		case '\\':
+	if !strings.ContainsAny(s, special) {
+		return append(b, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
 			b = append(b, '\\', '\\')
-		case '"':
-			b = append(b, '\\', '"')
-		case '\n':
+		case c == '\n':
 			b = append(b, '\\', 'n')
+		case c == '"' && quoted:
+			b = append(b, '\\', '"')
 		default:
 			b = append(b, c)
 		}
 	}
-	return append(b, '"')
+	return b
 }
 
 // appendValue formats a sample value as the text format's reference
@@ -224,7 +234,7 @@ func (x *exposition) writeTo(w io.Writer) error {
 		head = append(head[:0], "# HELP "...)
 		head = append(head, f.name...)
 		head = append(head, ' ')
-		head = appendHelp(head, f.help)
+		head = appendEscaped(head, f.help, false)
 		head = append(head, "\n# TYPE "...)
 		head = append(head, f.name...)
 		head = append(head, ' ')
@@ -239,18 +249,4 @@ func (x *exposition) writeTo(w io.Writer) error {
 	}
 	x.head = head
 	return nil
-}
-
-func appendHelp(b []byte, help string) []byte {
-	for i := 0; i < len(help); i++ {
-		switch c := help[i]; c {
-		case '\\':
-			b = append(b, '\\', '\\')
-		case '\n':
-			b = append(b, '\\', 'n')
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
 }

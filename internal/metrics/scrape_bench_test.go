@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,7 +42,7 @@ func BenchmarkScrape(b *testing.B) {
 // scrapeTarget is the metrics handler of a runtime serving one listener
 // with a pool of n members.
 func scrapeTarget(b *testing.B, n int) http.Handler {
-	port := freePortB(b)
+	port := freePort(b)
 	var y strings.Builder
 	fmt.Fprintf(&y, `loadbalancers:
   - name: lb
@@ -73,13 +72,4 @@ func scrapeTarget(b *testing.B, n int) http.Handler {
 	}
 	b.Cleanup(func() { rt.Shutdown(ctx) })
 	return h
-}
-
-func freePortB(b *testing.B) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
