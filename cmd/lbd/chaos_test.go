@@ -71,7 +71,7 @@ func TestChaosKill9KeepsAcknowledgedState(t *testing.T) {
 
 	acked := map[string]bool{} // member IDs the API acknowledged
 	var lastDesc, inflightDesc string
-	next := 0
+	next, unacked := 0, 0
 	for round := range 3 {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -124,9 +124,15 @@ func TestChaosKill9KeepsAcknowledgedState(t *testing.T) {
 				t.Errorf("round %d: acknowledged member %s lost after kill -9", round, id)
 			}
 		}
-		if extra := len(have) - 2 - len(acked); extra < 0 || extra > 1 {
-			t.Errorf("round %d: %d members after restart, %d acknowledged (+2 initial, +at most 1 in flight)", round, len(have), len(acked))
+		// A member whose POST the kill cut short may have been stored
+		// without its acknowledgement reaching the client: at most one per
+		// round, and it stays for the rounds after.
+		extra := len(have) - 2 - len(acked) - unacked
+		if extra < 0 || extra > 1 {
+			t.Errorf("round %d: %d members after restart, %d acknowledged (+2 initial, +%d kept from earlier rounds' kills, +at most 1 in flight)",
+				round, len(have), len(acked), unacked)
 		}
+		unacked += max(extra, 0)
 		desc := p.must(t, 200, "GET", "/v2/lbaas/loadbalancers/"+lbID, nil)["loadbalancer"].(map[string]any)["description"]
 		if desc != lastDesc && desc != inflightDesc {
 			t.Errorf("round %d: description %q after restart; acknowledged %q (or %q in flight)", round, desc, lastDesc, inflightDesc)
