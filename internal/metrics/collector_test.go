@@ -273,3 +273,50 @@ func TestPrometheusListener(t *testing.T) {
 		t.Fatalf("PROMETHEUS listener answered %d:\n%.300s", resp.StatusCode, body)
 	}
 }
+
+// stallingWriter is a scraper that stops reading: its first Write blocks
+// until release is closed.
+type stallingWriter struct {
+	*httptest.ResponseRecorder
+	stalled chan struct{}
+	release chan struct{}
+	once    bool
+}
+
+func (w *stallingWriter) Write(p []byte) (int, error) {
+	if !w.once {
+		w.once = true
+		close(w.stalled)
+		<-w.release
+	}
+	return w.ResponseRecorder.Write(p)
+}
+
+// TestStalledScraperHoldsUpNoOther: while one scrape is stuck writing to a
+// scraper that stopped reading, another scrape is answered in full.
+func TestStalledScraperHoldsUpNoOther(t *testing.T) {
+	e := start(t)
+	stuck := &stallingWriter{ResponseRecorder: httptest.NewRecorder(), stalled: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.handler.ServeHTTP(stuck, httptest.NewRequest("GET", "/metrics", nil))
+	}()
+	<-stuck.stalled
+	defer func() { close(stuck.release); <-done }()
+	second := make(chan *httptest.ResponseRecorder)
+	go func() {
+		rec := httptest.NewRecorder()
+		e.handler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		second <- rec
+	}()
+	select {
+	case rec := <-second:
+		// Whole: lbd's families and, written last, the Go runtime's.
+		if b := rec.Body.String(); !strings.Contains(b, "\noctavia_loadbalancer_listeners ") || !strings.Contains(b, "\ngo_goroutines ") {
+			t.Errorf("the second scrape is not whole:\n%.500s", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second scrape waited for the stalled one")
+	}
+}

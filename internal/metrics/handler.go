@@ -26,25 +26,26 @@ func Handler(src Source, extra ...prometheus.Collector) http.Handler {
 	for _, c := range extra {
 		reg.MustRegister(c)
 	}
-	return &handler{col: NewCollector(src), reg: reg, x: newExposition(lbdFamilies)}
+	h := &handler{col: NewCollector(src), reg: reg}
+	h.expositions.New = func() any { return newExposition(lbdFamilies) }
+	return h
 }
 
 type handler struct {
 	col *Collector
 	reg prometheus.Gatherer
-	// One scrape at a time: scrapes share the exposition's buffers and the
-	// gzip writer, and a second concurrent scrape would only double the
-	// CPU taken from the data plane.
-	mu sync.Mutex
-	x  *exposition
-	gz *gzip.Writer
+	// Scrapes take an exposition and a gzip writer each, so a slow or
+	// stalled scraper holds up no other; pooled, so that their buffers
+	// serve the next scrape.
+	expositions sync.Pool
+	gzips       sync.Pool
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.x.reset()
-	h.col.collect(h.x)
+	x := h.expositions.Get().(*exposition)
+	defer h.expositions.Put(x)
+	x.reset()
+	h.col.collect(x)
 	// A collector that fails leaves its families out; the rest are
 	// served, as promhttp's ContinueOnError does.
 	mfs, _ := h.reg.Gather()
@@ -54,15 +55,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Add("Vary", "Accept-Encoding")
-		if h.gz == nil {
-			h.gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
+		gz, _ := h.gzips.Get().(*gzip.Writer)
+		if gz == nil {
+			gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
 		} else {
-			h.gz.Reset(w)
+			gz.Reset(w)
 		}
-		body = h.gz
-		defer h.gz.Close()
+		defer h.gzips.Put(gz)
+		defer gz.Close()
+		body = gz
 	}
-	if err := h.x.writeTo(body); err != nil {
+	if err := x.writeTo(body); err != nil {
 		return // the scraper went away
 	}
 	for _, mf := range mfs {
