@@ -57,34 +57,34 @@ func (c *Collector) collect(e *exposition) {
 			}
 		}
 	}
-	e.gauge(lbCurrentConnections, float64(lbActive))
-	e.counter(lbConnectionsTotal, float64(lbTotal))
-	e.counter(lbRequestsTotal, float64(lbRequests))
-	e.gauge(lbListeners, float64(listeners))
+	e.value(lbCurrentConnections, float64(lbActive))
+	e.value(lbConnectionsTotal, float64(lbTotal))
+	e.value(lbRequestsTotal, float64(lbRequests))
+	e.value(lbListeners, float64(listeners))
 	if cpu, ok := c.host.cpuPercent(); ok {
-		e.gauge(lbCPU, cpu)
+		e.value(lbCPU, cpu)
 	}
 	if mem, ok := c.host.memoryPercent(); ok {
-		e.gauge(lbMemory, mem)
+		e.value(lbMemory, mem)
 	}
 
 	c.probes(e, cfg)
 
 	as := c.src.ApplyStats()
-	e.counter(lbdReloads, float64(as.Successes), "success")
-	e.counter(lbdReloads, float64(as.Failures), "failure")
-	e.gauge(lbdConfigGeneration, float64(as.Generation))
+	e.value(lbdReloads, float64(as.Successes), "success")
+	e.value(lbdReloads, float64(as.Failures), "failure")
+	e.value(lbdConfigGeneration, float64(as.Generation))
 	if as.Successes > 0 {
-		e.gauge(lbdConfigLastSuccess, float64(as.LastSuccess.UnixNano())/float64(time.Second))
+		e.value(lbdConfigLastSuccess, float64(as.LastSuccess.UnixNano())/float64(time.Second))
 	}
-	e.gauge(lbdBuildInfo, 1, version(), goVersion())
+	e.value(lbdBuildInfo, 1, version(), goVersion())
 
 	ls := c.src.EventLoopStats()
-	e.gauge(lbdEventLoops, float64(ls.Loops))
-	e.counter(lbdEventLoopAdopted, float64(ls.Adopted))
-	e.counter(lbdEventLoopRequests, float64(ls.Requests))
+	e.value(lbdEventLoops, float64(ls.Loops))
+	e.value(lbdEventLoopAdopted, float64(ls.Adopted))
+	e.value(lbdEventLoopRequests, float64(ls.Requests))
 	for i, reason := range proxy.HandoffReasons {
-		e.counter(lbdEventLoopHandoffs, float64(ls.Handoffs[i]), reason)
+		e.value(lbdEventLoopHandoffs, float64(ls.Handoffs[i]), reason)
 	}
 }
 
@@ -92,21 +92,21 @@ func (c *Collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia
 	id := l.ID
 	up := lb.Enabled() && l.Enabled()
 	e.state(listenerStatus, upDownStates, upDown(up), id)
-	e.gauge(listenerCurrentSessions, float64(tr.Active.Load()), id)
-	e.gauge(listenerMaxSessions, float64(tr.Peak.Load()), id)
+	e.value(listenerCurrentSessions, float64(tr.Active.Load()), id)
+	e.value(listenerMaxSessions, float64(tr.Peak.Load()), id)
 	if limit := octavia.IntOr(l.ConnectionLimit, -1); limit >= 0 {
-		e.gauge(listenerLimitSessions, float64(limit), id)
+		e.value(listenerLimitSessions, float64(limit), id)
 	}
-	e.counter(listenerSessionsTotal, float64(tr.Connections.Load()), id)
-	e.counter(listenerConnectionsTotal, float64(tr.Connections.Load()+tr.Denied.Load()), id)
-	e.counter(listenerDeniedConnections, float64(tr.Denied.Load()), id)
-	e.counter(listenerBytesIn, float64(tr.BytesIn.Load()), id)
-	e.counter(listenerBytesOut, float64(tr.BytesOut.Load()), id)
-	e.counter(listenerRequestErrors, float64(tr.RequestErrors.Load()), id)
+	e.value(listenerSessionsTotal, float64(tr.Connections.Load()), id)
+	e.value(listenerConnectionsTotal, float64(tr.Connections.Load()+tr.Denied.Load()), id)
+	e.value(listenerDeniedConnections, float64(tr.Denied.Load()), id)
+	e.value(listenerBytesIn, float64(tr.BytesIn.Load()), id)
+	e.value(listenerBytesOut, float64(tr.BytesOut.Load()), id)
+	e.value(listenerRequestErrors, float64(tr.RequestErrors.Load()), id)
 	if l.Protocol == octavia.ProtocolHTTP {
-		e.counter(listenerHTTPRequests, float64(tr.Requests.Load()), id)
+		e.value(listenerHTTPRequests, float64(tr.Requests.Load()), id)
 		for i, class := range stats.ResponseClasses {
-			e.counter(listenerHTTPResponses, float64(tr.Responses[i].Load()), id, class)
+			e.value(listenerHTTPResponses, float64(tr.Responses[i].Load()), id, class)
 		}
 		e.histogram(lbdListenerRequestSeconds, &tr.RequestTime, id)
 	} else {
@@ -120,33 +120,33 @@ func (c *Collector) pool(e *exposition, p *octavia.Pool, l *octavia.Listener) {
 	primaries, backups := c.src.PoolReady(p.ID)
 	up := p.Enabled() && primaries+backups > 0
 	e.state(poolStatus, upDownStates, upDown(up), label)
-	e.gauge(poolActiveMembers, float64(primaries), label)
-	e.gauge(poolBackupMembers, float64(backups), label)
+	e.value(poolActiveMembers, float64(primaries), label)
+	e.value(poolBackupMembers, float64(backups), label)
 
 	var sum poolSums
 	for _, m := range members {
 		c.member(e, p, m, label, &sum)
 	}
 	if p.HealthMonitor != nil {
-		e.counter(poolCheckUpDown, float64(sum.downs), label)
+		e.value(poolCheckUpDown, float64(sum.downs), label)
 	}
-	e.gauge(poolCurrentSessions, float64(sum.active), label)
-	e.counter(poolSessionsTotal, float64(sum.sessions), label)
-	e.counter(poolLoadbalanced, float64(sum.picks), label)
-	e.counter(poolConnAttempts, float64(sum.attempts), label)
-	e.counter(poolBytesIn, float64(sum.bytesIn), label)
-	e.counter(poolBytesOut, float64(sum.bytesOut), label)
-	e.counter(poolConnectionErrors, float64(sum.connErrors), label)
-	e.counter(poolResponseErrors, float64(sum.respErrors), label)
-	e.counter(poolRetries, float64(sum.retries), label)
-	e.counter(poolRedispatches, float64(sum.redispatches), label)
-	e.counter(poolClientAborts, float64(sum.clientAborts), label)
-	e.counter(poolMemberAborts, float64(sum.memberAborts), label)
+	e.value(poolCurrentSessions, float64(sum.active), label)
+	e.value(poolSessionsTotal, float64(sum.sessions), label)
+	e.value(poolLoadbalanced, float64(sum.picks), label)
+	e.value(poolConnAttempts, float64(sum.attempts), label)
+	e.value(poolBytesIn, float64(sum.bytesIn), label)
+	e.value(poolBytesOut, float64(sum.bytesOut), label)
+	e.value(poolConnectionErrors, float64(sum.connErrors), label)
+	e.value(poolResponseErrors, float64(sum.respErrors), label)
+	e.value(poolRetries, float64(sum.retries), label)
+	e.value(poolRedispatches, float64(sum.redispatches), label)
+	e.value(poolClientAborts, float64(sum.clientAborts), label)
+	e.value(poolMemberAborts, float64(sum.memberAborts), label)
 	if p.Protocol == octavia.ProtocolHTTP {
-		e.counter(poolConnReuses, float64(sum.reuses), label)
-		e.counter(poolHTTPRequests, float64(sum.requests), label)
+		e.value(poolConnReuses, float64(sum.reuses), label)
+		e.value(poolHTTPRequests, float64(sum.requests), label)
 		for i, class := range stats.ResponseClasses {
-			e.counter(poolHTTPResponses, float64(sum.responses[i]), label, class)
+			e.value(poolHTTPResponses, float64(sum.responses[i]), label, class)
 		}
 	}
 }
@@ -170,38 +170,38 @@ func (c *Collector) member(e *exposition, p *octavia.Pool, m *balancer.Member, p
 	if p.Protocol == octavia.ProtocolHTTP {
 		sessions = tr.Requests.Load()
 	}
-	e.gauge(memberCurrentSessions, float64(active), poolLabel, id)
-	e.counter(memberSessionsTotal, float64(sessions), poolLabel, id)
-	e.counter(memberLoadbalanced, float64(m.Picks()), poolLabel, id)
-	e.gauge(memberWeight, float64(m.Weight), poolLabel, id)
-	e.counter(memberBytesIn, float64(tr.BytesIn.Load()), poolLabel, id)
-	e.counter(memberBytesOut, float64(tr.BytesOut.Load()), poolLabel, id)
+	e.value(memberCurrentSessions, float64(active), poolLabel, id)
+	e.value(memberSessionsTotal, float64(sessions), poolLabel, id)
+	e.value(memberLoadbalanced, float64(m.Picks()), poolLabel, id)
+	e.value(memberWeight, float64(m.Weight), poolLabel, id)
+	e.value(memberBytesIn, float64(tr.BytesIn.Load()), poolLabel, id)
+	e.value(memberBytesOut, float64(tr.BytesOut.Load()), poolLabel, id)
 	attempts := tr.Connections.Load() + tr.ConnectErrors.Load()
-	e.counter(memberConnAttempts, float64(attempts), poolLabel, id)
-	e.counter(memberConnectionErrors, float64(tr.ConnectErrors.Load()), poolLabel, id)
-	e.counter(memberResponseErrors, float64(tr.MemberAborts.Load()), poolLabel, id)
-	e.counter(memberRetries, float64(tr.Retries.Load()), poolLabel, id)
-	e.counter(memberRedispatches, float64(tr.Redispatches.Load()), poolLabel, id)
-	e.counter(memberClientAborts, float64(tr.ClientAborts.Load()), poolLabel, id)
-	e.counter(memberServerAborts, float64(tr.MemberAborts.Load()), poolLabel, id)
+	e.value(memberConnAttempts, float64(attempts), poolLabel, id)
+	e.value(memberConnectionErrors, float64(tr.ConnectErrors.Load()), poolLabel, id)
+	e.value(memberResponseErrors, float64(tr.MemberAborts.Load()), poolLabel, id)
+	e.value(memberRetries, float64(tr.Retries.Load()), poolLabel, id)
+	e.value(memberRedispatches, float64(tr.Redispatches.Load()), poolLabel, id)
+	e.value(memberClientAborts, float64(tr.ClientAborts.Load()), poolLabel, id)
+	e.value(memberServerAborts, float64(tr.MemberAborts.Load()), poolLabel, id)
 	e.histogram(lbdMemberConnectSeconds, &tr.ConnectTime, poolLabel, id)
 	if hs, ok := c.src.MemberHealth(p.ID, id); ok {
 		if p.HealthMonitor != nil {
-			e.counter(memberCheckFailures, float64(hs.ChecksFailed), poolLabel, id)
-			e.counter(memberCheckUpDown, float64(hs.Downs), poolLabel, id)
-			e.gauge(memberCheckLastChange, time.Since(hs.LastChange).Seconds(), poolLabel, id)
+			e.value(memberCheckFailures, float64(hs.ChecksFailed), poolLabel, id)
+			e.value(memberCheckUpDown, float64(hs.Downs), poolLabel, id)
+			e.value(memberCheckLastChange, time.Since(hs.LastChange).Seconds(), poolLabel, id)
 			sum.downs += hs.Downs
 		}
-		e.counter(lbdMemberEjections, float64(hs.Ejections), poolLabel, id)
+		e.value(lbdMemberEjections, float64(hs.Ejections), poolLabel, id)
 	}
 	if p.Protocol == octavia.ProtocolHTTP {
-		e.counter(memberConnReuses, float64(tr.Reuses.Load()), poolLabel, id)
-		e.gauge(memberIdleCurrent, float64(c.src.IdleConns(p.ID, m.State)), poolLabel, id)
-		e.gauge(memberIdleLimit, float64(proxy.MaxIdlePerMember), poolLabel, id)
+		e.value(memberConnReuses, float64(tr.Reuses.Load()), poolLabel, id)
+		e.value(memberIdleCurrent, float64(c.src.IdleConns(p.ID, m.State)), poolLabel, id)
+		e.value(memberIdleLimit, float64(proxy.MaxIdlePerMember), poolLabel, id)
 		for i, class := range stats.ResponseClasses {
 			n := tr.Responses[i].Load()
 			sum.responses[i] += n
-			e.counter(memberHTTPResponses, float64(n), poolLabel, id, class)
+			e.value(memberHTTPResponses, float64(n), poolLabel, id, class)
 		}
 		e.histogram(lbdMemberResponseSeconds, &tr.ResponseTime, poolLabel, id)
 	}
@@ -298,8 +298,8 @@ func (c *Collector) probes(e *exposition, cfg *octavia.Config) {
 		}
 	}
 	for t, a := range byType {
-		e.counter(lbdHealthProbes, float64(a.passed), string(t), "pass")
-		e.counter(lbdHealthProbes, float64(a.failed), string(t), "fail")
+		e.value(lbdHealthProbes, float64(a.passed), string(t), "pass")
+		e.value(lbdHealthProbes, float64(a.failed), string(t), "fail")
 		e.histogramOf(lbdHealthProbeSeconds, a.cum[:], a.count, a.sum, string(t))
 	}
 }

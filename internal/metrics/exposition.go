@@ -97,12 +97,10 @@ func (x *exposition) reset() {
 	}
 }
 
-func (x *exposition) gauge(f *family, v float64, labels ...string) {
-	x.sample(f, "", labels, "", "", v)
-}
-
-func (x *exposition) counter(f *family, v float64, labels ...string) {
-	x.sample(f, "", labels, "", "", v)
+// value writes one series of a gauge or counter family.
+func (x *exposition) value(f *family, v float64, labels ...string) {
+	x.labels = appendLabels(x.labels[:0], f, labels)
+	x.line(f, "", x.labels, "", "", v)
 }
 
 // state writes one series per possible state, 1 for the current one, as
@@ -115,7 +113,7 @@ func (x *exposition) state(f *family, states []string, current string, labels ..
 			v = 1
 		}
 		x.values = append(x.values[:len(labels)], s)
-		x.sample(f, "", x.values, "", "", v)
+		x.value(f, v, x.values...)
 	}
 }
 
@@ -135,15 +133,9 @@ func (x *exposition) histogramOf(f *family, cum []uint64, count uint64, sum floa
 	x.line(f, "_count", x.labels, "", "", float64(count))
 }
 
-// sample appends one line: the family's name and suffix, its labels with
-// values (and one more label after them, if extra is not empty: a
-// histogram's le), and the value.
-func (x *exposition) sample(f *family, suffix string, values []string, extra, extraValue string, v float64) {
-	x.labels = appendLabels(x.labels[:0], f, values)
-	x.line(f, suffix, x.labels, extra, extraValue, v)
-}
-
-// line appends one line with labels already written by appendLabels.
+// line appends one line: the family's name and suffix, its label pairs
+// (written by appendLabels) and one more label after them if extra is not
+// empty (a histogram's le), and the value.
 func (x *exposition) line(f *family, suffix string, labels []byte, extra, extraValue string, v float64) {
 	b := x.samples[f.id]
 	b = append(b, f.name...)

@@ -23,8 +23,8 @@ func TestExpositionParses(t *testing.T) {
 	h := cat.histogram("t_seconds", "a histogram", "pool")
 	x := newExposition(cat)
 	odd := `q"uo\te` + "\n" + `d`
-	x.gauge(g, 1.5, odd, "web")
-	x.counter(c, 3, "p", "m", "UP")
+	x.value(g, 1.5, odd, "web")
+	x.value(c, 3, "p", "m", "UP")
 	x.state(c, []string{"UP", "DOWN"}, "DOWN", "p2", "m2")
 	var hist stats.Histogram
 	hist.Observe(50 * time.Microsecond)
@@ -80,7 +80,7 @@ func TestExpositionReusesItsBuffers(t *testing.T) {
 	scrape := func() {
 		x.reset()
 		for _, m := range []string{"a", "b", "c"} {
-			x.counter(c, 12345, "pool", m)
+			x.value(c, 12345, "pool", m)
 			x.histogram(h, &hist, "pool", m)
 			x.state(s, memberStates, "UP", m)
 		}
