@@ -11,6 +11,7 @@
 # A/B comparison of two builds (the report still calls it "haproxy"). With
 # PEER=nginx, nginx (one worker, configured as ../shared/bench/bench.sh
 # configures it) takes HAProxy's place; its CPU is its master's and worker's.
+# With BODY_SIZE=65536 the backends answer bodies of that many bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}; REPEATS=${REPEATS:-3}; CLOSE=${CLOSE:-0}

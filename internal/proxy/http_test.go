@@ -225,6 +225,29 @@ func TestHTTPLargeBodiesByteIdentical(t *testing.T) {
 	mustf(t, err == nil && n == 50<<20, "download: %d bytes, %v", n, err)
 }
 
+// TestHTTPBodiesAroundTheSpliceThreshold: bodies on either side of
+// spliceMin, request and response, come back byte for byte over one
+// keep-alive connection, whose framing survives each switch between
+// copying and splicing.
+func TestHTTPBodiesAroundTheSpliceThreshold(t *testing.T) {
+	b := startBackend(t, "s1", demo.Options{})
+	p := freePort(t)
+	startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()}}))
+	c := clientFrom("127.0.0.1")
+	for _, size := range []int{spliceMin - 1, spliceMin, spliceMin + 1, 20 << 10, 33<<10 + 7, 2*spliceMin + 1, 64<<10 - 1, 64 << 10, 100_000} {
+		payload := make([]byte, size)
+		rand.Read(payload)
+		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d/echo", p), bytes.NewReader(payload))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		mustf(t, err == nil && bytes.Equal(got, payload), "%d bytes: echo came back as %d bytes (equal: %v), %v", size, len(got), bytes.Equal(got, payload), err)
+	}
+}
+
 func TestHTTPWebSocketUpgrade(t *testing.T) {
 	b := startBackend(t, "ws", demo.Options{})
 	p := freePort(t)

@@ -14,7 +14,7 @@ type uint64Counter = atomic.Uint64
 
 // spliceMin is the body length from which the rest of a body that is not
 // yet buffered is spliced between the sockets instead of copied.
-const spliceMin = 64 << 10
+const spliceMin = 16 << 10
 
 const maxChunkLine = 4096
 

@@ -3,8 +3,17 @@
 # Needs $work (a scratch directory) and a trap that kills the jobs.
 
 # start_backends PORT...: one nginx worker on CPU 0 answering "Hello World!"
-# on each port, as a job so the caller's trap stops it.
+# on each port, as a job so the caller's trap stops it. With BODY_SIZE set,
+# it answers a body of that many bytes instead (sendfile, as nginx serves
+# files).
 start_backends() {
+  local body=""
+  if [ -n "${BODY_SIZE:-}" ]; then
+    chmod o+x "$work"
+    head -c "$BODY_SIZE" /dev/urandom >"$work/body"
+    chmod o+r "$work/body"
+    body="root $work; location / { try_files /body =404; default_type application/octet-stream; }"
+  fi
   {
     echo "worker_processes 1;"
     echo "pid $work/nginx.pid;"
@@ -13,7 +22,10 @@ start_backends() {
     echo "http {"
     echo "  access_log off;"
     echo "  keepalive_requests 1000000;"
-    for p in "$@"; do echo "  server { listen 127.0.0.1:$p; location / { return 200 \"Hello World!\"; } }"; done
+    for p in "$@"; do
+      if [ -n "$body" ]; then echo "  server { listen 127.0.0.1:$p; $body }"
+      else echo "  server { listen 127.0.0.1:$p; location / { return 200 \"Hello World!\"; } }"; fi
+    done
     echo "}"
   } >"$work/nginx.conf"
   taskset -c 0 nginx -c "$work/nginx.conf" -g "daemon off;" &
