@@ -25,18 +25,17 @@ type Source interface {
 	PoolMonitor(poolID string) *health.Monitor
 }
 
-// Collector turns a Source into lbd's families at scrape time.
-type Collector struct {
+// collector turns a Source into lbd's families at scrape time.
+type collector struct {
 	src  Source
 	host hostReader
 }
 
-// NewCollector returns a collector for src.
-func NewCollector(src Source) *Collector { return &Collector{src: src, host: procHost{}} }
+func newCollector(src Source) *collector { return &collector{src: src, host: procHost{}} }
 
 // collect reads every counter once and writes the families into e. Which
 // series exist depends on the configuration of the moment.
-func (c *Collector) collect(e *exposition) {
+func (c *collector) collect(e *exposition) {
 	cfg := c.src.Config()
 	var lbTotal, lbRequests uint64
 	var lbActive int64
@@ -88,7 +87,7 @@ func (c *Collector) collect(e *exposition) {
 	}
 }
 
-func (c *Collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia.Listener, tr *stats.Traffic) {
+func (c *collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia.Listener, tr *stats.Traffic) {
 	id := l.ID
 	up := lb.Enabled() && l.Enabled()
 	e.state(listenerStatus, upDownStates, upDown(up), id)
@@ -114,7 +113,7 @@ func (c *Collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia
 	}
 }
 
-func (c *Collector) pool(e *exposition, p *octavia.Pool, l *octavia.Listener) {
+func (c *collector) pool(e *exposition, p *octavia.Pool, l *octavia.Listener) {
 	label := p.ID + ":" + l.ID
 	members := c.src.PoolMembers(p.ID)
 	primaries, backups := c.src.PoolReady(p.ID)
@@ -123,7 +122,7 @@ func (c *Collector) pool(e *exposition, p *octavia.Pool, l *octavia.Listener) {
 	e.value(poolActiveMembers, float64(primaries), label)
 	e.value(poolBackupMembers, float64(backups), label)
 
-	var sum poolSums
+	var sum counts
 	for _, m := range members {
 		c.member(e, p, m, label, &sum)
 	}
@@ -137,7 +136,7 @@ func (c *Collector) pool(e *exposition, p *octavia.Pool, l *octavia.Listener) {
 	e.value(poolBytesIn, float64(sum.bytesIn), label)
 	e.value(poolBytesOut, float64(sum.bytesOut), label)
 	e.value(poolConnectionErrors, float64(sum.connErrors), label)
-	e.value(poolResponseErrors, float64(sum.respErrors), label)
+	e.value(poolResponseErrors, float64(sum.memberAborts), label)
 	e.value(poolRetries, float64(sum.retries), label)
 	e.value(poolRedispatches, float64(sum.redispatches), label)
 	e.value(poolClientAborts, float64(sum.clientAborts), label)
@@ -151,74 +150,97 @@ func (c *Collector) pool(e *exposition, p *octavia.Pool, l *octavia.Listener) {
 	}
 }
 
-type poolSums struct {
-	active                                        int64
-	sessions, picks, attempts, bytesIn, bytesOut  uint64
-	connErrors, respErrors, retries, redispatches uint64
-	clientAborts, memberAborts, reuses, requests  uint64
-	responses                                     [6]uint64
-	downs                                         uint64
+// counts is one reading of a member's traffic counters, or their sum over
+// a pool: a member's series and its pool's come from the same reading.
+type counts struct {
+	active                                       int64
+	sessions, picks, attempts, bytesIn, bytesOut uint64
+	connErrors, retries, redispatches            uint64
+	clientAborts, memberAborts, reuses, requests uint64
+	responses                                    [len(stats.ResponseClasses)]uint64
+	downs                                        uint64
 }
 
-func (c *Collector) member(e *exposition, p *octavia.Pool, m *balancer.Member, poolLabel string, sum *poolSums) {
+// readCounts reads m's counters once. A session is a request on HTTP, a
+// connection on TCP.
+func readCounts(m *balancer.Member, http bool) counts {
+	tr := &m.Traffic
+	n := counts{
+		active: m.Active(), sessions: tr.Connections.Load(), picks: m.Picks(),
+		bytesIn: tr.BytesIn.Load(), bytesOut: tr.BytesOut.Load(), connErrors: tr.ConnectErrors.Load(),
+		retries: tr.Retries.Load(), redispatches: tr.Redispatches.Load(), clientAborts: tr.ClientAborts.Load(),
+		memberAborts: tr.MemberAborts.Load(), reuses: tr.Reuses.Load(), requests: tr.Requests.Load(),
+	}
+	n.attempts = n.sessions + n.connErrors
+	if http {
+		n.sessions = n.requests
+	}
+	for i := range n.responses {
+		n.responses[i] = tr.Responses[i].Load()
+	}
+	return n
+}
+
+func (s *counts) add(n *counts) {
+	s.active += n.active
+	s.sessions += n.sessions
+	s.picks += n.picks
+	s.attempts += n.attempts
+	s.bytesIn += n.bytesIn
+	s.bytesOut += n.bytesOut
+	s.connErrors += n.connErrors
+	s.retries += n.retries
+	s.redispatches += n.redispatches
+	s.clientAborts += n.clientAborts
+	s.memberAborts += n.memberAborts
+	s.reuses += n.reuses
+	s.requests += n.requests
+	for i := range s.responses {
+		s.responses[i] += n.responses[i]
+	}
+	s.downs += n.downs
+}
+
+func (c *collector) member(e *exposition, p *octavia.Pool, m *balancer.Member, poolLabel string, sum *counts) {
 	tr := &m.Traffic
 	id := m.ID
+	http := p.Protocol == octavia.ProtocolHTTP
+	n := readCounts(m, http)
 	status, _ := c.src.OperatingStatus(id)
 	e.state(memberStatus, memberStates, haproxyState(status), poolLabel, id)
-	active := m.Active()
-	sessions := tr.Connections.Load()
-	if p.Protocol == octavia.ProtocolHTTP {
-		sessions = tr.Requests.Load()
-	}
-	e.value(memberCurrentSessions, float64(active), poolLabel, id)
-	e.value(memberSessionsTotal, float64(sessions), poolLabel, id)
-	e.value(memberLoadbalanced, float64(m.Picks()), poolLabel, id)
+	e.value(memberCurrentSessions, float64(n.active), poolLabel, id)
+	e.value(memberSessionsTotal, float64(n.sessions), poolLabel, id)
+	e.value(memberLoadbalanced, float64(n.picks), poolLabel, id)
 	e.value(memberWeight, float64(m.Weight), poolLabel, id)
-	e.value(memberBytesIn, float64(tr.BytesIn.Load()), poolLabel, id)
-	e.value(memberBytesOut, float64(tr.BytesOut.Load()), poolLabel, id)
-	attempts := tr.Connections.Load() + tr.ConnectErrors.Load()
-	e.value(memberConnAttempts, float64(attempts), poolLabel, id)
-	e.value(memberConnectionErrors, float64(tr.ConnectErrors.Load()), poolLabel, id)
-	e.value(memberResponseErrors, float64(tr.MemberAborts.Load()), poolLabel, id)
-	e.value(memberRetries, float64(tr.Retries.Load()), poolLabel, id)
-	e.value(memberRedispatches, float64(tr.Redispatches.Load()), poolLabel, id)
-	e.value(memberClientAborts, float64(tr.ClientAborts.Load()), poolLabel, id)
-	e.value(memberServerAborts, float64(tr.MemberAborts.Load()), poolLabel, id)
+	e.value(memberBytesIn, float64(n.bytesIn), poolLabel, id)
+	e.value(memberBytesOut, float64(n.bytesOut), poolLabel, id)
+	e.value(memberConnAttempts, float64(n.attempts), poolLabel, id)
+	e.value(memberConnectionErrors, float64(n.connErrors), poolLabel, id)
+	e.value(memberResponseErrors, float64(n.memberAborts), poolLabel, id)
+	e.value(memberRetries, float64(n.retries), poolLabel, id)
+	e.value(memberRedispatches, float64(n.redispatches), poolLabel, id)
+	e.value(memberClientAborts, float64(n.clientAborts), poolLabel, id)
+	e.value(memberServerAborts, float64(n.memberAborts), poolLabel, id)
 	e.histogram(lbdMemberConnectSeconds, &tr.ConnectTime, poolLabel, id)
 	if hs, ok := c.src.MemberHealth(p.ID, id); ok {
 		if p.HealthMonitor != nil {
 			e.value(memberCheckFailures, float64(hs.ChecksFailed), poolLabel, id)
 			e.value(memberCheckUpDown, float64(hs.Downs), poolLabel, id)
 			e.value(memberCheckLastChange, time.Since(hs.LastChange).Seconds(), poolLabel, id)
-			sum.downs += hs.Downs
+			n.downs = hs.Downs
 		}
 		e.value(lbdMemberEjections, float64(hs.Ejections), poolLabel, id)
 	}
-	if p.Protocol == octavia.ProtocolHTTP {
-		e.value(memberConnReuses, float64(tr.Reuses.Load()), poolLabel, id)
+	if http {
+		e.value(memberConnReuses, float64(n.reuses), poolLabel, id)
 		e.value(memberIdleCurrent, float64(c.src.IdleConns(p.ID, m.State)), poolLabel, id)
 		e.value(memberIdleLimit, float64(proxy.MaxIdlePerMember), poolLabel, id)
 		for i, class := range stats.ResponseClasses {
-			n := tr.Responses[i].Load()
-			sum.responses[i] += n
-			e.value(memberHTTPResponses, float64(n), poolLabel, id, class)
+			e.value(memberHTTPResponses, float64(n.responses[i]), poolLabel, id, class)
 		}
 		e.histogram(lbdMemberResponseSeconds, &tr.ResponseTime, poolLabel, id)
 	}
-	sum.active += active
-	sum.sessions += sessions
-	sum.picks += m.Picks()
-	sum.attempts += attempts
-	sum.bytesIn += tr.BytesIn.Load()
-	sum.bytesOut += tr.BytesOut.Load()
-	sum.connErrors += tr.ConnectErrors.Load()
-	sum.respErrors += tr.MemberAborts.Load()
-	sum.retries += tr.Retries.Load()
-	sum.redispatches += tr.Redispatches.Load()
-	sum.clientAborts += tr.ClientAborts.Load()
-	sum.memberAborts += tr.MemberAborts.Load()
-	sum.reuses += tr.Reuses.Load()
-	sum.requests += tr.Requests.Load()
+	sum.add(&n)
 }
 
 // The states of the status families, as HAProxy's promex names them.
@@ -263,7 +285,7 @@ func goVersion() string {
 }
 
 // probes sums the health probes of every pool by type.
-func (c *Collector) probes(e *exposition, cfg *octavia.Config) {
+func (c *collector) probes(e *exposition, cfg *octavia.Config) {
 	type agg struct {
 		passed, failed uint64
 		cum            [len(stats.LatencyBuckets)]uint64

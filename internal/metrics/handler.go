@@ -26,13 +26,13 @@ func Handler(src Source, extra ...prometheus.Collector) http.Handler {
 	for _, c := range extra {
 		reg.MustRegister(c)
 	}
-	h := &handler{col: NewCollector(src), reg: reg}
+	h := &handler{col: newCollector(src), reg: reg}
 	h.expositions.New = func() any { return newExposition(lbdFamilies) }
 	return h
 }
 
 type handler struct {
-	col *Collector
+	col *collector
 	reg prometheus.Gatherer
 	// Scrapes take an exposition and a gzip writer each, so a slow or
 	// stalled scraper holds up no other; pooled, so that their buffers
