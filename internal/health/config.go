@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
-
-	"lbd/internal/octavia"
 )
 
 // Defaults and limits of the probe schedule.
@@ -19,20 +18,57 @@ const (
 	// minInterval is a floor against busy loops for sub-second intervals,
 	// which only Go callers (tests) can ask for.
 	minInterval = 10 * time.Millisecond
-	// DefaultConnectTimeout is Octavia's timeout_member_connect (5000 ms).
-	DefaultConnectTimeout = octavia.DefaultTimeoutMemberConnect * time.Millisecond
+	// DefaultConnectTimeout bounds the connect of a Config without a
+	// ConnectTimeout: 5s, as Octavia's default timeout_member_connect.
+	DefaultConnectTimeout = 5 * time.Second
 )
+
+// Type is a monitor type: how a member is probed. The zero Type is no
+// monitor at all.
+type Type uint8
+
+// Monitor types, one per Checker.
+const (
+	TypeNone       Type = iota // no monitor: nothing is probed
+	TypeTCP                    // TCPChecker
+	TypeHTTP                   // HTTPChecker
+	TypeHTTPS                  // HTTPChecker with TLS
+	TypeTLSHello               // TLSHelloChecker
+	TypeUDPConnect             // UDPChecker
+	TypePing                   // PingChecker
+)
+
+// typeNames spell the types as Octavia and HAProxy do, for logs and
+// metric labels.
+var typeNames = [...]string{
+	TypeNone: "", TypeTCP: "TCP", TypeHTTP: "HTTP", TypeHTTPS: "HTTPS",
+	TypeTLSHello: "TLS-HELLO", TypeUDPConnect: "UDP-CONNECT", TypePing: "PING",
+}
+
+// String returns the type's name as Octavia spells it ("TLS-HELLO"), or ""
+// for TypeNone.
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return "Type(" + strconv.Itoa(int(t)) + ")"
+}
 
 // Config is a pool's health monitor in Go units, plus lbd's passive health
 // settings. The zero Config means "no health monitor": no probes, members
-// report NO_MONITOR, and only passive health (on by default) can take a
+// report StatusNoMonitor, and only passive health (on by default) can take a
 // member out. Config is comparable, so callers can tell whether it changed.
+//
+// Config takes plain values and checks only what it needs to run: the
+// ranges of the monitor's fields are the API model's rules, checked there.
+// Out of range, Rise and Fall below 1 act as 1 and a negative Delay or
+// Timeout as 0.
 type Config struct {
-	// Type is the monitor type; empty means the pool has no monitor.
-	Type octavia.MonitorType
+	// Type is the monitor type; TypeNone means the pool has no monitor.
+	Type Type
 	// Disabled is admin_state_up=false. A disabled monitor probes nothing and
-	// its members report NO_MONITOR: Octavia then renders no "check" for the
-	// servers, so HAProxy reports "no check" and keeps them in rotation.
+	// its members report StatusNoMonitor: Octavia then renders no "check" for
+	// the servers, so HAProxy reports "no check" and keeps them in rotation.
 	Disabled bool
 	// Delay is the interval between probes of one member. 0 means
 	// ZeroDelayInterval.
@@ -52,10 +88,10 @@ type Config struct {
 	Fall int
 	// HTTPMethod, URLPath, ExpectedCodes, HTTPVersion ("1.0" or "1.1") and
 	// DomainName configure HTTP and HTTPS monitors; see HTTPChecker. An
-	// empty ExpectedCodes means Octavia's default, 200.
+	// empty ExpectedCodes means 200.
 	HTTPMethod    string
 	URLPath       string
-	ExpectedCodes octavia.StatusSet
+	ExpectedCodes Codes
 	HTTPVersion   string
 	DomainName    string
 	// Ping selects the ICMP socket kind for PING monitors.
@@ -64,41 +100,8 @@ type Config struct {
 	Passive Passive
 }
 
-// ConfigFromOctavia converts a pool's health monitor, defaults already set
-// (see octavia.HealthMonitor.SetDefaults), into a Config. hm may be nil (no
-// monitor). timeoutMemberConnectMS is the listener's timeout_member_connect
-// in milliseconds, 0 for Octavia's default. Passive is left at its defaults.
-func ConfigFromOctavia(hm *octavia.HealthMonitor, timeoutMemberConnectMS int) (Config, error) {
-	var c Config
-	c.ConnectTimeout = time.Duration(timeoutMemberConnectMS) * time.Millisecond
-	if hm == nil {
-		return c, nil
-	}
-	c.Type = hm.Type
-	c.Disabled = !hm.Enabled()
-	c.Delay = time.Duration(octavia.IntOr(hm.Delay, 0)) * time.Second
-	c.Timeout = time.Duration(octavia.IntOr(hm.Timeout, 0)) * time.Second
-	c.Rise = hm.MaxRetries
-	c.Fall = octavia.IntOr(hm.MaxRetriesDown, octavia.DefaultMaxRetriesDown)
-	if hm.Type.IsHTTP() {
-		c.HTTPMethod = orDefault(hm.HTTPMethod, octavia.DefaultHTTPMethod)
-		c.URLPath = orDefault(hm.URLPath, octavia.DefaultURLPath)
-		codes, err := octavia.ParseExpectedCodes(orDefault(hm.ExpectedCodes, octavia.DefaultExpectedCodes))
-		if err != nil {
-			return c, fmt.Errorf("healthmonitor.expected_codes %q: %w", hm.ExpectedCodes, err)
-		}
-		c.ExpectedCodes = codes
-		c.HTTPVersion = "1.0"
-		if hm.HTTPVersion != nil && *hm.HTTPVersion == 1.1 {
-			c.HTTPVersion = "1.1"
-		}
-		c.DomainName = hm.DomainName
-	}
-	return c, c.validate()
-}
-
 // active reports whether the config asks for probes.
-func (c *Config) active() bool { return c.Type != "" && !c.Disabled }
+func (c *Config) active() bool { return c.Type != TypeNone && !c.Disabled }
 
 // interval is the effective delay between probes.
 func (c *Config) interval() time.Duration {
@@ -128,26 +131,11 @@ func (c *Config) timeouts() (Timeouts, time.Duration) {
 func (c *Config) validate() error {
 	var errs []error
 	if c.active() {
-		switch c.Type {
-		case octavia.MonitorHTTP, octavia.MonitorHTTPS, octavia.MonitorPING, octavia.MonitorTCP,
-			octavia.MonitorTLSHello, octavia.MonitorUDPConnect:
-		default:
-			errs = append(errs, fmt.Errorf("healthmonitor.type %q: lbd supports HTTP, HTTPS, PING, TCP, TLS-HELLO and UDP-CONNECT", c.Type))
+		if c.Type >= Type(len(typeNames)) {
+			errs = append(errs, fmt.Errorf("type %s: not a monitor type", c.Type))
 		}
-		if c.Rise < 1 || c.Rise > 10 {
-			errs = append(errs, fmt.Errorf("healthmonitor.max_retries %d: must be between 1 and 10", c.Rise))
-		}
-		if c.Fall < 1 || c.Fall > 10 {
-			errs = append(errs, fmt.Errorf("healthmonitor.max_retries_down %d: must be between 1 and 10", c.Fall))
-		}
-		if c.Delay < 0 {
-			errs = append(errs, fmt.Errorf("healthmonitor.delay %s: must not be negative", c.Delay))
-		}
-		if c.Timeout < 0 {
-			errs = append(errs, fmt.Errorf("healthmonitor.timeout %s: must not be negative", c.Timeout))
-		}
-		if c.Type.IsHTTP() && c.HTTPVersion != "" && c.HTTPVersion != "1.0" && c.HTTPVersion != "1.1" {
-			errs = append(errs, fmt.Errorf("healthmonitor.http_version %q: must be 1.0 or 1.1", c.HTTPVersion))
+		if (c.Type == TypeHTTP || c.Type == TypeHTTPS) && c.HTTPVersion != "" && c.HTTPVersion != "1.0" && c.HTTPVersion != "1.1" {
+			errs = append(errs, fmt.Errorf("http_version %q: must be 1.0 or 1.1", c.HTTPVersion))
 		}
 	}
 	if err := c.Passive.validate(); err != nil {
@@ -160,23 +148,23 @@ func (c *Config) validate() error {
 func (c *Config) newChecker() (Checker, error) {
 	t, _ := c.timeouts()
 	switch c.Type {
-	case octavia.MonitorTCP:
+	case TypeTCP:
 		return &TCPChecker{Timeouts: t}, nil
-	case octavia.MonitorHTTP, octavia.MonitorHTTPS:
+	case TypeHTTP, TypeHTTPS:
 		expect := c.ExpectedCodes
-		if expect == (octavia.StatusSet{}) {
-			expect, _ = octavia.ParseExpectedCodes(octavia.DefaultExpectedCodes)
+		if expect == (Codes{}) {
+			expect.Add(200, 200)
 		}
 		return &HTTPChecker{
-			Timeouts: t, TLS: c.Type == octavia.MonitorHTTPS,
+			Timeouts: t, TLS: c.Type == TypeHTTPS,
 			Method: c.HTTPMethod, Path: c.URLPath, Version: c.HTTPVersion, Host: c.DomainName,
 			Expect: expect,
 		}, nil
-	case octavia.MonitorTLSHello:
+	case TypeTLSHello:
 		return &TLSHelloChecker{Timeouts: t}, nil
-	case octavia.MonitorUDPConnect:
+	case TypeUDPConnect:
 		return &UDPChecker{Timeouts: t}, nil
-	case octavia.MonitorPING:
+	case TypePing:
 		p, err := NewPingChecker(c.Ping)
 		if err != nil {
 			return nil, err
@@ -184,7 +172,7 @@ func (c *Config) newChecker() (Checker, error) {
 		p.Timeouts = t
 		return p, nil
 	}
-	return nil, fmt.Errorf("healthmonitor.type %q: not supported", c.Type)
+	return nil, fmt.Errorf("type %s: not supported", c.Type)
 }
 
 // Target is one member as the monitor sees it.
@@ -214,35 +202,4 @@ func (t Target) ProbeAddr() netip.AddrPort {
 		port = t.MonitorPort
 	}
 	return netip.AddrPortFrom(addr, port)
-}
-
-// TargetFromOctavia converts a member, defaults already set.
-func TargetFromOctavia(m *octavia.Member) (Target, error) {
-	addr, err := netip.ParseAddr(m.Address)
-	if err != nil {
-		return Target{}, fmt.Errorf("member %s address %q: %w", m.ID, m.Address, err)
-	}
-	if m.ProtocolPort < 1 || m.ProtocolPort > 65535 {
-		return Target{}, fmt.Errorf("member %s protocol_port %d: must be between 1 and 65535", m.ID, m.ProtocolPort)
-	}
-	t := Target{
-		ID:      m.ID,
-		Addr:    netip.AddrPortFrom(addr.Unmap(), uint16(m.ProtocolPort)),
-		Enabled: m.Enabled(),
-		Weight:  octavia.IntOr(m.Weight, octavia.DefaultWeight),
-	}
-	if m.MonitorAddress != "" {
-		ma, err := netip.ParseAddr(m.MonitorAddress)
-		if err != nil {
-			return Target{}, fmt.Errorf("member %s monitor_address %q: %w", m.ID, m.MonitorAddress, err)
-		}
-		t.MonitorAddr = ma.Unmap()
-	}
-	if m.MonitorPort != nil {
-		if *m.MonitorPort < 1 || *m.MonitorPort > 65535 {
-			return Target{}, fmt.Errorf("member %s monitor_port %d: must be between 1 and 65535", m.ID, *m.MonitorPort)
-		}
-		t.MonitorPort = uint16(*m.MonitorPort)
-	}
-	return t, nil
 }

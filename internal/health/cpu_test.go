@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"lbd/internal/octavia"
 )
 
 // TestCPU1000Members measures what checking 1,000 members at delay 1s costs,
@@ -29,15 +27,15 @@ func TestCPU1000Members(t *testing.T) {
 		t.Skip("set LBD_HEALTH_CPU=1 to measure (about 30s)")
 	}
 	const n, window = 1000, 10 * time.Second
-	for _, typ := range []octavia.MonitorType{octavia.MonitorTCP, octavia.MonitorHTTP} {
-		t.Run(string(typ), func(t *testing.T) {
+	for _, typ := range []Type{TypeTCP, TypeHTTP} {
+		t.Run(typ.String(), func(t *testing.T) {
 			ports, stop := serveMembers(t, typ, n)
 			var targets []Target
 			for i, p := range ports {
 				targets = append(targets, Target{ID: strconv.Itoa(i), Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p), Enabled: true, Weight: 1})
 			}
 			cfg := Config{Type: typ, Delay: time.Second, Timeout: time.Second, Rise: 1, Fall: 1,
-				HTTPMethod: "GET", URLPath: "/", ExpectedCodes: codes(t, "200"), HTTPVersion: "1.0"}
+				HTTPMethod: "GET", URLPath: "/", ExpectedCodes: codes(200, 200), HTTPVersion: "1.0"}
 			downs := 0
 			mon := NewMonitor(Options{PoolID: "cpu", Report: func(string, bool, string) { downs++ }})
 			if err := mon.Update(cfg, targets); err != nil {
@@ -73,7 +71,7 @@ func TestCPU1000Members(t *testing.T) {
 	}
 }
 
-func counts(m *Monitor, typ octavia.MonitorType) (passed, failed uint64) {
+func counts(m *Monitor, typ Type) (passed, failed uint64) {
 	for _, c := range m.ProbeCounts() {
 		if c.Type == typ {
 			return c.Passed, c.Failed
@@ -95,10 +93,10 @@ func tv(v syscall.Timeval) time.Duration { return time.Duration(v.Nano()) }
 // serveMembers starts a child process serving n loopback members of the
 // given type and returns their ports, and a stop function that returns the
 // child's CPU time.
-func serveMembers(t *testing.T, typ octavia.MonitorType, n int) ([]uint16, func() time.Duration) {
+func serveMembers(t *testing.T, typ Type, n int) ([]uint16, func() time.Duration) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServeMembers$")
-	cmd.Env = append(os.Environ(), "LBD_HEALTH_SERVE="+string(typ), "LBD_HEALTH_SERVE_N="+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "LBD_HEALTH_SERVE="+typ.String(), "LBD_HEALTH_SERVE_N="+strconv.Itoa(n))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +159,7 @@ func TestHelperServeMembers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if typ == string(octavia.MonitorHTTP) {
+		if typ == TypeHTTP.String() {
 			go srv.Serve(ln)
 		} else {
 			go func() {

@@ -2,6 +2,15 @@
 // checks that probe each member on a schedule, with the semantics of
 // Octavia's amphora (HAProxy), and passive checks fed by live traffic.
 //
+// It owns the checkers, the probe schedule, the rise/fall and passive
+// ejection state of each member, and a member's health Status. It takes
+// plain values (Config, Target, its own Type and Codes) and must not import
+// internal/octavia, internal/balancer or internal/proxy: translating an
+// Octavia health monitor into a Config is the data plane's
+// (internal/proxy), checking its ranges is the model's (internal/octavia),
+// and verdicts leave through Options.Report. Within lbd it imports only
+// internal/stats.
+//
 // # Checkers
 //
 // A Checker runs one probe: TCPChecker (TCP), HTTPChecker (HTTP and HTTPS),
@@ -63,8 +72,9 @@
 // Disabling a monitor therefore brings its down members back up. A disabled
 // member (admin_state_up false) is not probed (HAProxy does not check a
 // server in MAINT) and reports OFFLINE. A member with weight 0 is probed and
-// reports DRAINING while up. Pool, listener and load balancer statuses roll
-// up with PoolStatus, ListenerStatus and LoadBalancerStatus.
+// reports DRAINING while up. These are health's Status values; rolling
+// them up to pools, listeners and load balancers is the API model's job
+// (octavia.PoolStatus and the rest).
 //
 // # Passive health
 //

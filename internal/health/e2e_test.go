@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"lbd/internal/balancer"
-	"lbd/internal/octavia"
 )
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -109,7 +108,7 @@ func TestMonitorTCPEndToEnd(t *testing.T) {
 	other := rawServer(t, func(net.Conn) {})
 
 	const delay, timeout = 100 * time.Millisecond, 100 * time.Millisecond
-	cfg := Config{Type: octavia.MonitorTCP, Delay: delay, Timeout: timeout, Rise: 2, Fall: 3}
+	cfg := Config{Type: TypeTCP, Delay: delay, Timeout: timeout, Rise: 2, Fall: 3}
 	w := wire(t, cfg, Target{ID: "a", Addr: addr, Enabled: true, Weight: 1}, Target{ID: "b", Addr: other, Enabled: true, Weight: 1})
 
 	// Let both members pass a probe (confirmed), then stop member a.
@@ -186,16 +185,14 @@ func TestMonitorHTTPEndToEnd(t *testing.T) {
 		w.WriteHeader(int(status.Load()))
 	}))
 	defer srv.Close()
-	hm := &octavia.HealthMonitor{
-		Type: octavia.MonitorHTTP, Delay: octavia.Ptr(1), Timeout: octavia.Ptr(1), MaxRetries: 1, MaxRetriesDown: octavia.Ptr(1),
-		URLPath: "/healthz", ExpectedCodes: "200-204", HTTPVersion: octavia.Ptr(1.1), DomainName: "svc.example.org",
+	// What the data plane makes of {type: HTTP, delay: 1, timeout: 1,
+	// max_retries: 1, max_retries_down: 1, url_path: /healthz,
+	// expected_codes: 200-204, http_version: 1.1, domain_name:
+	// svc.example.org}, with a delay shorter than Octavia's unit (seconds).
+	cfg := Config{
+		Type: TypeHTTP, Delay: 50 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1,
+		HTTPMethod: "GET", URLPath: "/healthz", ExpectedCodes: codes(200, 204), HTTPVersion: "1.1", DomainName: "svc.example.org",
 	}
-	hm.SetDefaults()
-	cfg, err := ConfigFromOctavia(hm, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Delay = 50 * time.Millisecond // Octavia's unit is seconds; a test can go faster
 	w := wire(t, cfg, Target{ID: "web", Addr: netip.MustParseAddrPort(srv.Listener.Addr().String()), Enabled: true, Weight: 1})
 	for deadline := time.Now().Add(5 * time.Second); hits.Load() == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"lbd/internal/octavia"
 )
 
 // probe is one call of a scriptedChecker.
@@ -142,7 +140,7 @@ func target(i int) Target {
 
 // tcpConfig is a TCP monitor with the given schedule.
 func tcpConfig(delay, timeout time.Duration, rise, fall int) Config {
-	return Config{Type: octavia.MonitorTCP, Delay: delay, Timeout: timeout, Rise: rise, Fall: fall}
+	return Config{Type: TypeTCP, Delay: delay, Timeout: timeout, Rise: rise, Fall: fall}
 }
 
 // startFixture runs a monitor in the current (synctest) bubble.

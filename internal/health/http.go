@@ -10,8 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-
-	"lbd/internal/octavia"
 )
 
 // maxBodyRead is how much of a response body a probe reads before it closes
@@ -43,7 +41,7 @@ type HTTPChecker struct {
 	// because HTTP/1.1 requires a Host header; HTTP/1.0 requests carry none.
 	Host string
 	// Expect is the set of passing status codes (Octavia's expected_codes).
-	Expect octavia.StatusSet
+	Expect Codes
 }
 
 // Check implements Checker.

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"lbd/internal/octavia"
 )
 
 // seen is what a test HTTP server saw of the last request.
@@ -56,11 +54,11 @@ func addrOf(t *testing.T, srv *httptest.Server) netip.AddrPort {
 	return netip.MustParseAddrPort(srv.Listener.Addr().String())
 }
 
-func codes(t *testing.T, s string) octavia.StatusSet {
-	t.Helper()
-	set, err := octavia.ParseExpectedCodes(s)
-	if err != nil {
-		t.Fatal(err)
+// codes is the set of the ranges given as lo, hi pairs.
+func codes(bounds ...int) Codes {
+	var set Codes
+	for i := 0; i+1 < len(bounds); i += 2 {
+		set.Add(bounds[i], bounds[i+1])
 	}
 	return set
 }
@@ -75,23 +73,23 @@ func TestHTTPCheckerExpectedCodes(t *testing.T) {
 	srv, _ := statusServer(t, false)
 	addr := addrOf(t, srv)
 	tests := []struct {
-		expect, path string
-		wantErr      string
+		expect        Codes
+		path, wantErr string
 	}{
-		{"200", "/", ""},
-		{"200", "/status/503", "status 503 not in 200"},
-		{"200, 202", "/status/202", ""},
-		{"200, 202", "/status/201", "status 201 not in 200,202"},
-		{"200-204", "/status/204", ""},
-		{"200-204", "/status/200", ""},
-		{"200-204", "/status/205", "status 205 not in 200-204"},
-		{"200-204", "/status/503", "status 503 not in 200-204"},
-		{"301-302", "/status/302", ""},
-		{"404", "/status/404", ""},
+		{codes(200, 200), "/", ""},
+		{codes(200, 200), "/status/503", "status 503 not in 200"},
+		{codes(200, 200, 202, 202), "/status/202", ""},
+		{codes(200, 200, 202, 202), "/status/201", "status 201 not in 200,202"},
+		{codes(200, 204), "/status/204", ""},
+		{codes(200, 204), "/status/200", ""},
+		{codes(200, 204), "/status/205", "status 205 not in 200-204"},
+		{codes(200, 204), "/status/503", "status 503 not in 200-204"},
+		{codes(301, 302), "/status/302", ""},
+		{codes(404, 404), "/status/404", ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.expect+" "+tt.path, func(t *testing.T) {
-			c := &HTTPChecker{Path: tt.path, Expect: codes(t, tt.expect)}
+		t.Run(tt.expect.String()+" "+tt.path, func(t *testing.T) {
+			c := &HTTPChecker{Path: tt.path, Expect: tt.expect}
 			err := c.Check(checkCtx(t), addr)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
 				t.Fatalf("Check = %v, want %q", err, tt.wantErr)
@@ -136,7 +134,7 @@ func TestHTTPCheckerRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.c
-			c.Expect = codes(t, "200")
+			c.Expect = codes(200, 200)
 			if err := c.Check(checkCtx(t), addr); err != nil {
 				t.Fatalf("Check: %v", err)
 			}
@@ -156,7 +154,7 @@ func TestHTTPCheckerRequest(t *testing.T) {
 func TestHTTPSChecker(t *testing.T) {
 	srv, s := statusServer(t, true) // self-signed certificate
 	addr := addrOf(t, srv)
-	c := &HTTPChecker{TLS: true, Version: "1.1", Host: "example.com", Path: "/status/204", Expect: codes(t, "200-204")}
+	c := &HTTPChecker{TLS: true, Version: "1.1", Host: "example.com", Path: "/status/204", Expect: codes(200, 204)}
 	if err := c.Check(checkCtx(t), addr); err != nil {
 		t.Fatalf("HTTPS check against a self-signed server: %v", err)
 	}
@@ -168,7 +166,7 @@ func TestHTTPSChecker(t *testing.T) {
 		t.Fatalf("HTTPS 500: %v", err)
 	}
 	// Plain HTTP against the TLS port: Go's server answers 400.
-	plain := &HTTPChecker{Expect: codes(t, "200")}
+	plain := &HTTPChecker{Expect: codes(200, 200)}
 	if err := plain.Check(checkCtx(t), addr); err == nil || err.Error() != "status 400 not in 200" {
 		t.Fatalf("HTTP against HTTPS: %v", err)
 	}
@@ -255,7 +253,7 @@ func TestHTTPCheckerFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &HTTPChecker{Timeouts: Timeouts{Connect: time.Second, Response: 300 * time.Millisecond}, Expect: codes(t, "200")}
+			c := &HTTPChecker{Timeouts: Timeouts{Connect: time.Second, Response: 300 * time.Millisecond}, Expect: codes(200, 200)}
 			start := time.Now()
 			err := c.Check(checkCtx(t), tt.target)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
@@ -279,7 +277,7 @@ func TestCheckerHonoursContext(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	c := &HTTPChecker{Expect: codes(t, "200")} // no phase timeouts: ctx alone bounds it
+	c := &HTTPChecker{Expect: codes(200, 200)} // no phase timeouts: ctx alone bounds it
 	start := time.Now()
 	err := c.Check(ctx, silent)
 	if err == nil || err.Error() != "response timeout" {

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"lbd/internal/octavia"
 )
 
 // member is one member's health: the rise/fall state machine of the active
@@ -188,14 +186,14 @@ func (mem *member) settleLocked(reason string) {
 	}
 	mem.mon.log.LogAttrs(context.Background(), slog.LevelInfo, msg,
 		slog.String("member_id", mem.id), slog.String("addr", mem.t.ProbeAddr().String()),
-		slog.String("from", string(from)), slog.String("to", string(mem.statusLocked())),
+		slog.String("from", from.String()), slog.String("to", mem.statusLocked().String()),
 		slog.String("reason", reason))
 	if mem.mon.report != nil {
 		mem.mon.report(mem.id, up, reason)
 	}
 }
 
-func (mem *member) statusLocked() octavia.OperatingStatus {
+func (mem *member) statusLocked() Status {
 	return MemberStatus(MemberFacts{Enabled: mem.t.Enabled, Weight: mem.t.Weight, Monitored: mem.hasMonitor, Healthy: mem.up})
 }
 

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"lbd/internal/octavia"
 )
 
 func TestRiseFallExactCounts(t *testing.T) {
@@ -63,7 +61,7 @@ func TestReportReasonsAndState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := startFixture(t, sequence("PFFPP"), tcpConfig(time.Second, time.Second, 2, 2), target(1))
 		defer f.stop()
-		if s := f.state("m1"); !s.Up || s.Checked || s.OperatingStatus != octavia.OperatingOnline {
+		if s := f.state("m1"); !s.Up || s.Checked || s.Status != StatusOnline {
 			t.Fatalf("before the first probe: %+v, want up, unchecked, ONLINE", s)
 		}
 		time.Sleep(time.Second) // the first probe is within [0, 1s)
@@ -75,7 +73,7 @@ func TestReportReasonsAndState(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		s = f.state("m1")
-		if s.Up || s.OperatingStatus != octavia.OperatingError || s.ConsecutiveFailed != 2 || s.Downs != 1 ||
+		if s.Up || s.Status != StatusError || s.ConsecutiveFailed != 2 || s.Downs != 1 ||
 			s.LastError != "scripted failure 3" || s.LastChange != s.LastCheck {
 			t.Fatalf("after two failures: %+v", s)
 		}
@@ -92,7 +90,7 @@ func TestReportReasonsAndState(t *testing.T) {
 		pc := f.mon.ProbeCounts()
 		for _, c := range pc {
 			want := ProbeCount{Type: c.Type}
-			if c.Type == octavia.MonitorTCP {
+			if c.Type == TypeTCP {
 				want.Passed, want.Failed = 3, 2
 			}
 			if c != want {
@@ -252,10 +250,8 @@ func TestUpdateRejectsBadInput(t *testing.T) {
 		targets []Target
 		want    string
 	}{
-		{"rise 0", tcpConfig(time.Second, time.Second, 0, 1), nil, "max_retries 0"},
-		{"fall 11", tcpConfig(time.Second, time.Second, 1, 11), nil, "max_retries_down 11"},
-		{"unsupported type", Config{Type: octavia.MonitorSCTP, Rise: 1, Fall: 1}, nil, `type "SCTP"`},
-		{"bad http version", Config{Type: octavia.MonitorHTTP, Rise: 1, Fall: 1, HTTPVersion: "2"}, nil, `http_version "2"`},
+		{"unknown type", Config{Type: 99, Rise: 1, Fall: 1}, nil, "type Type(99)"},
+		{"bad http version", Config{Type: TypeHTTP, Rise: 1, Fall: 1, HTTPVersion: "2"}, nil, `http_version "2"`},
 		{"passive percent", Config{Passive: Passive{MaxEjectedPercent: 101}}, nil, "max_ejected_percent 101"},
 		{"duplicate id", good, []Target{target(1), target(1)}, "member m1: duplicate id"},
 		{"empty id", good, []Target{{Addr: target(1).Addr}}, "member 0: empty id"},

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"lbd/internal/octavia"
 )
 
 func TestPassiveEjectionWithoutMonitor(t *testing.T) {
@@ -32,7 +30,7 @@ func TestPassiveEjectionWithoutMonitor(t *testing.T) {
 			t.Fatalf("reports = %+v, want m1 ejected at once", ev)
 		}
 		s := f.state("m1")
-		if s.Up || !s.Ejected || s.OperatingStatus != octavia.OperatingError || s.EjectedUntil != t0.Add(10*time.Second) || s.Ejections != 1 {
+		if s.Up || !s.Ejected || s.Status != StatusError || s.EjectedUntil != t0.Add(10*time.Second) || s.Ejections != 1 {
 			t.Fatalf("ejected member: %+v", s)
 		}
 		time.Sleep(10 * time.Second)
@@ -41,7 +39,7 @@ func TestPassiveEjectionWithoutMonitor(t *testing.T) {
 		if len(ev) != 2 || !ev[1].up || ev[1].at != t0.Add(10*time.Second) || ev[1].reason != "passive ejection of 10s ended" {
 			t.Fatalf("reports = %+v, want readmission exactly 10s later", ev)
 		}
-		if s := f.state("m1"); !s.Up || s.Ejected || s.OperatingStatus != octavia.OperatingNoMonitor {
+		if s := f.state("m1"); !s.Up || s.Ejected || s.Status != StatusNoMonitor {
 			t.Fatalf("readmitted member: %+v", s)
 		}
 

@@ -2,10 +2,10 @@ package health
 
 import (
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 
-	"lbd/internal/octavia"
 	"lbd/internal/stats"
 )
 
@@ -16,8 +16,9 @@ type MemberState struct {
 	// Up is the verdict last reported: the member may take traffic as far
 	// as health goes (admin state and weight aside).
 	Up bool
-	// OperatingStatus is the member's Octavia operating_status.
-	OperatingStatus octavia.OperatingStatus
+	// Status is the member's health status, admin state and weight
+	// included.
+	Status Status
 	// Checked is false until the first probe since the member's checks
 	// (re)started completes.
 	Checked bool
@@ -67,7 +68,7 @@ func (mem *member) state() MemberState {
 	mem.mu.Lock()
 	defer mem.mu.Unlock()
 	return MemberState{
-		ID: mem.id, ProbeAddr: mem.t.ProbeAddr(), Up: mem.up, OperatingStatus: mem.statusLocked(),
+		ID: mem.id, ProbeAddr: mem.t.ProbeAddr(), Up: mem.up, Status: mem.statusLocked(),
 		Checked: mem.checked, ConsecutivePassed: mem.rises, ConsecutiveFailed: mem.falls,
 		LastCheck: mem.lastCheck, LastDuration: mem.lastDur, LastError: mem.lastErr, LastChange: mem.lastChange,
 		Ejected: mem.ejected, EjectedUntil: mem.ejectedUntil,
@@ -78,14 +79,12 @@ func (mem *member) state() MemberState {
 
 // ProbeCount is how many probes of one type passed and failed.
 type ProbeCount struct {
-	Type           octavia.MonitorType
+	Type           Type
 	Passed, Failed uint64
 }
 
-var countedTypes = [...]octavia.MonitorType{
-	octavia.MonitorHTTP, octavia.MonitorHTTPS, octavia.MonitorPING,
-	octavia.MonitorTCP, octavia.MonitorTLSHello, octavia.MonitorUDPConnect,
-}
+// countedTypes are the types probes are counted by, in ProbeCounts' order.
+var countedTypes = [...]Type{TypeHTTP, TypeHTTPS, TypePing, TypeTCP, TypeTLSHello, TypeUDPConnect}
 
 // probeCounts counts probes by type and result, and their durations by
 // type, with atomics only.
@@ -94,7 +93,7 @@ type probeCounts struct {
 	durations [len(countedTypes)]stats.Histogram
 }
 
-func (c *probeCounts) add(t octavia.MonitorType, passed bool, d time.Duration) {
+func (c *probeCounts) add(t Type, passed bool, d time.Duration) {
 	for i, ct := range countedTypes {
 		if ct == t {
 			r := 1
@@ -110,7 +109,7 @@ func (c *probeCounts) add(t octavia.MonitorType, passed bool, d time.Duration) {
 
 // ProbeDurations returns the histogram of probe durations of one type, or
 // nil for a type that is never probed.
-func (m *Monitor) ProbeDurations(t octavia.MonitorType) *stats.Histogram {
+func (m *Monitor) ProbeDurations(t Type) *stats.Histogram {
 	for i, ct := range countedTypes {
 		if ct == t {
 			return &m.counts.durations[i]
@@ -129,7 +128,36 @@ func (m *Monitor) ProbeCounts() []ProbeCount {
 	return out
 }
 
-// MemberFacts is what a member's operating_status depends on.
+// Status is a member's health status. The statuses are a member's
+// operating_status values and are spelled as Octavia spells them, which is
+// how logs show them; the roll-ups to pools, listeners and load balancers
+// are the API model's (package octavia), not health's.
+type Status uint8
+
+// Member statuses, as Octavia's health manager derives them from HAProxy's
+// server states.
+const (
+	StatusOnline    Status = iota // UP
+	StatusOffline                 // MAINT: admin down
+	StatusError                   // DOWN
+	StatusDraining                // DRAIN: weight 0
+	StatusNoMonitor               // UP with "no check"
+)
+
+var statusNames = [...]string{
+	StatusOnline: "ONLINE", StatusOffline: "OFFLINE", StatusError: "ERROR",
+	StatusDraining: "DRAINING", StatusNoMonitor: "NO_MONITOR",
+}
+
+// String returns the status as Octavia spells it ("NO_MONITOR").
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "Status(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MemberFacts is what a member's status depends on.
 type MemberFacts struct {
 	Enabled   bool // admin_state_up
 	Weight    int
@@ -137,97 +165,21 @@ type MemberFacts struct {
 	Healthy   bool // the health verdict (MemberState.Up)
 }
 
-// MemberStatus derives a member's operating_status as Octavia's health
-// manager does from HAProxy's server status: admin down is MAINT → OFFLINE;
-// down is DOWN → ERROR; weight 0 is DRAIN → DRAINING; no enabled monitor is
-// "no check" → NO_MONITOR; otherwise UP → ONLINE. A member that passive
-// health ejected is ERROR even without a monitor: it is out of rotation.
-func MemberStatus(f MemberFacts) octavia.OperatingStatus {
+// MemberStatus derives a member's status as Octavia's health manager does
+// from HAProxy's server status: admin down is MAINT → OFFLINE; down is DOWN
+// → ERROR; weight 0 is DRAIN → DRAINING; no enabled monitor is "no check" →
+// NO_MONITOR; otherwise UP → ONLINE. A member that passive health ejected
+// is ERROR even without a monitor: it is out of rotation.
+func MemberStatus(f MemberFacts) Status {
 	switch {
 	case !f.Enabled:
-		return octavia.OperatingOffline
+		return StatusOffline
 	case !f.Healthy:
-		return octavia.OperatingError
+		return StatusError
 	case f.Weight == 0:
-		return octavia.OperatingDraining
+		return StatusDraining
 	case !f.Monitored:
-		return octavia.OperatingNoMonitor
+		return StatusNoMonitor
 	}
-	return octavia.OperatingOnline
-}
-
-// PoolStatus derives a pool's operating_status from its members' as
-// Octavia does from HAProxy's backend status: OFFLINE when the pool is not
-// enabled (pass false too for a pool no enabled listener uses: Octavia's
-// amphora does not render it); ERROR when it has members but none can take
-// traffic (HAProxy's backend is DOWN: every member down, disabled or
-// drained; backups count); DEGRADED when some member is ERROR; ONLINE
-// otherwise, including for a pool without members, which HAProxy reports UP.
-func PoolStatus(enabled bool, members []octavia.OperatingStatus) octavia.OperatingStatus {
-	if !enabled {
-		return octavia.OperatingOffline
-	}
-	usable, failed := false, false
-	for _, s := range members {
-		switch s {
-		case octavia.OperatingOnline, octavia.OperatingNoMonitor:
-			usable = true
-		case octavia.OperatingError:
-			failed = true
-		}
-	}
-	switch {
-	case len(members) > 0 && !usable:
-		return octavia.OperatingError
-	case failed:
-		return octavia.OperatingDegraded
-	}
-	return octavia.OperatingOnline
-}
-
-// ListenerStatus derives a listener's operating_status: OFFLINE when
-// disabled, DEGRADED while it is at its connection_limit (HAProxy FULL),
-// ONLINE otherwise. As in Octavia, a listener's pools do not affect it.
-func ListenerStatus(enabled, full bool) octavia.OperatingStatus {
-	switch {
-	case !enabled:
-		return octavia.OperatingOffline
-	case full:
-		return octavia.OperatingDegraded
-	}
-	return octavia.OperatingOnline
-}
-
-// LoadBalancerStatus derives a load balancer's operating_status: OFFLINE
-// when disabled; ERROR when any pool is ERROR; DEGRADED when any listener or
-// pool is DEGRADED; ONLINE otherwise. A listener in ERROR does not change
-// the load balancer's status, as in Octavia's health manager.
-func LoadBalancerStatus(enabled bool, listeners, pools []octavia.OperatingStatus) octavia.OperatingStatus {
-	if !enabled {
-		return octavia.OperatingOffline
-	}
-	status := octavia.OperatingOnline
-	for _, s := range pools {
-		switch s {
-		case octavia.OperatingError:
-			return octavia.OperatingError
-		case octavia.OperatingDegraded:
-			status = octavia.OperatingDegraded
-		}
-	}
-	for _, s := range listeners {
-		if s == octavia.OperatingDegraded {
-			status = octavia.OperatingDegraded
-		}
-	}
-	return status
-}
-
-// MonitorStatus is a health monitor's operating_status: Octavia sets it
-// from the admin state alone, ONLINE when enabled and OFFLINE when not.
-func MonitorStatus(enabled bool) octavia.OperatingStatus {
-	if enabled {
-		return octavia.OperatingOnline
-	}
-	return octavia.OperatingOffline
+	return StatusOnline
 }

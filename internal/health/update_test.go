@@ -5,8 +5,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"lbd/internal/octavia"
 )
 
 func TestUpdateKeepsState(t *testing.T) {
@@ -93,7 +91,7 @@ func TestDisabledMonitorStopsProbing(t *testing.T) {
 			t.Fatalf("reports = %+v, want the member back up when the monitor is disabled", ev)
 		}
 		s := f.state("m1")
-		if !s.Up || s.OperatingStatus != octavia.OperatingNoMonitor {
+		if !s.Up || s.Status != StatusNoMonitor {
 			t.Fatalf("state with disabled monitor: %+v, want up, NO_MONITOR", s)
 		}
 		n := f.sc.count(target(1).Addr)
@@ -133,10 +131,10 @@ func TestNoMonitorAndDisabledMember(t *testing.T) {
 		if n := f.sc.count(drain.Addr); n != 10 {
 			t.Errorf("draining member probed %d times in 10 intervals, want 10", n)
 		}
-		for id, want := range map[string]octavia.OperatingStatus{
-			"m1": octavia.OperatingOnline, "m2": octavia.OperatingOffline, "m3": octavia.OperatingDraining,
+		for id, want := range map[string]Status{
+			"m1": StatusOnline, "m2": StatusOffline, "m3": StatusDraining,
 		} {
-			if got := f.state(id).OperatingStatus; got != want {
+			if got := f.state(id).Status; got != want {
 				t.Errorf("%s: %s, want %s", id, got, want)
 			}
 		}
@@ -151,7 +149,7 @@ func TestNoMonitorAndDisabledMember(t *testing.T) {
 		if m := f.sc.count(target(1).Addr); m != n {
 			t.Errorf("pool without monitor probed %d times", m-n)
 		}
-		if got := f.state("m1").OperatingStatus; got != octavia.OperatingNoMonitor {
+		if got := f.state("m1").Status; got != StatusNoMonitor {
 			t.Errorf("m1 without monitor: %s, want NO_MONITOR", got)
 		}
 	})

@@ -93,7 +93,7 @@ func (c *collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia
 	e.state(listenerStatus, upDownStates, upDown(up), id)
 	e.value(listenerCurrentSessions, float64(tr.Active.Load()), id)
 	e.value(listenerMaxSessions, float64(tr.Peak.Load()), id)
-	if limit := octavia.IntOr(l.ConnectionLimit, -1); limit >= 0 {
+	if limit := *l.ConnectionLimit; limit >= 0 {
 		e.value(listenerLimitSessions, float64(limit), id)
 	}
 	e.value(listenerSessionsTotal, float64(tr.Connections.Load()), id)
@@ -292,7 +292,7 @@ func (c *collector) probes(e *exposition, cfg *octavia.Config) {
 		count          uint64
 		sum            float64
 	}
-	byType := map[octavia.MonitorType]*agg{}
+	byType := map[health.Type]*agg{}
 	for _, lb := range cfg.LoadBalancers {
 		for _, p := range lb.Pools {
 			mon := c.src.PoolMonitor(p.ID)
@@ -320,8 +320,8 @@ func (c *collector) probes(e *exposition, cfg *octavia.Config) {
 		}
 	}
 	for t, a := range byType {
-		e.value(lbdHealthProbes, float64(a.passed), string(t), "pass")
-		e.value(lbdHealthProbes, float64(a.failed), string(t), "fail")
-		e.histogramOf(lbdHealthProbeSeconds, a.cum[:], a.count, a.sum, string(t))
+		e.value(lbdHealthProbes, float64(a.passed), t.String(), "pass")
+		e.value(lbdHealthProbes, float64(a.failed), t.String(), "fail")
+		e.histogramOf(lbdHealthProbeSeconds, a.cum[:], a.count, a.sum, t.String())
 	}
 }

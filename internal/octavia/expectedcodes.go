@@ -6,43 +6,42 @@ import (
 	"strings"
 )
 
-// StatusSet is a set of HTTP status codes (000-999), as a health monitor's
-// expected_codes describes it. The zero value is empty.
-type StatusSet struct {
-	bits [16]uint64
-}
+// CodeRange is a run of HTTP status codes, Lo to Hi, both included; a
+// single code is a run of one.
+type CodeRange struct{ Lo, Hi int }
 
-// Contains reports whether code is in the set.
-func (s *StatusSet) Contains(code int) bool {
-	if code < 0 || code >= 1000 {
-		return false
+// ExpectedCodes is a health monitor's expected_codes, parsed: one range, or
+// the codes of a list.
+type ExpectedCodes []CodeRange
+
+// Contains reports whether code is expected.
+func (e ExpectedCodes) Contains(code int) bool {
+	for _, r := range e {
+		if r.Lo <= code && code <= r.Hi {
+			return true
+		}
 	}
-	return s.bits[code>>6]&(1<<(code&63)) != 0
+	return false
 }
-
-func (s *StatusSet) add(code int) { s.bits[code>>6] |= 1 << (code & 63) }
 
 // ParseExpectedCodes parses expected_codes exactly as Octavia accepts it: a
 // single code ("200"), a comma-separated list ("200, 202") or one range
 // ("200-204"); lists and ranges do not mix. Octavia's patterns are
 // ^(\d{3}(\s*,\s*\d{3})*)$ and ^(\d{3}-\d{3})$.
-func ParseExpectedCodes(s string) (StatusSet, error) {
-	var set StatusSet
+func ParseExpectedCodes(s string) (ExpectedCodes, error) {
 	if lo, hi, ok := strings.Cut(s, "-"); ok {
 		a, errA := threeDigits(lo)
 		b, errB := threeDigits(hi)
 		if errA != nil || errB != nil {
-			return set, fmt.Errorf("range must be two 3-digit codes joined by '-', like \"200-204\"")
+			return nil, fmt.Errorf("range must be two 3-digit codes joined by '-', like \"200-204\"")
 		}
 		if a > b {
-			return set, fmt.Errorf("range start %d is after its end %d", a, b)
+			return nil, fmt.Errorf("range start %d is after its end %d", a, b)
 		}
-		for c := a; c <= b; c++ {
-			set.add(c)
-		}
-		return set, nil
+		return ExpectedCodes{{a, b}}, nil
 	}
 	parts := strings.Split(s, ",")
+	codes := make(ExpectedCodes, 0, len(parts))
 	for i, part := range parts {
 		// Whitespace is allowed around the commas only, not at either end.
 		if i > 0 {
@@ -53,11 +52,11 @@ func ParseExpectedCodes(s string) (StatusSet, error) {
 		}
 		c, err := threeDigits(part)
 		if err != nil {
-			return set, fmt.Errorf("must be a 3-digit code, a comma-separated list of them (\"200, 202\") or one range (\"200-204\")")
+			return nil, fmt.Errorf("must be a 3-digit code, a comma-separated list of them (\"200, 202\") or one range (\"200-204\")")
 		}
-		set.add(c)
+		codes = append(codes, CodeRange{c, c})
 	}
-	return set, nil
+	return codes, nil
 }
 
 // pythonSpace is the ASCII whitespace Python's \s matches in Octavia's
@@ -75,25 +74,4 @@ func threeDigits(s string) (int, error) {
 		}
 	}
 	return strconv.Atoi(s)
-}
-
-// String renders the set compactly ("200-204", "200,202"), for log lines.
-func (s *StatusSet) String() string {
-	var parts []string
-	for c := 0; c < 1000; c++ {
-		if !s.Contains(c) {
-			continue
-		}
-		end := c
-		for end+1 < 1000 && s.Contains(end+1) {
-			end++
-		}
-		if end > c {
-			parts = append(parts, fmt.Sprintf("%d-%d", c, end))
-		} else {
-			parts = append(parts, strconv.Itoa(c))
-		}
-		c = end
-	}
-	return strings.Join(parts, ",")
 }

@@ -293,7 +293,7 @@ func TestAllowedCIDRsRefusesOtherSources(t *testing.T) {
 	for _, lb := range rt.Config().LoadBalancers {
 		id = lb.Listeners[0].ID
 	}
-	if d := rt.traffic[id].Denied.Load(); d != uint64(len(refused)) {
+	if d := rt.trafficOf(id).Denied.Load(); d != uint64(len(refused)) {
 		t.Errorf("denied counter %d, want %d", d, len(refused))
 	}
 	data.Extra = "allowed_cidrs: [127.0.0.3/32]"

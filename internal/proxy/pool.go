@@ -51,62 +51,16 @@ func newPool(id string, log *slog.Logger) *pool {
 	return p
 }
 
-// healthPlan is a pool's health configuration, compiled before anything is
-// committed so a bad one refuses the whole apply.
-type healthPlan struct {
-	cfg     health.Config
-	targets []health.Target
-}
-
-func planHealth(cfg *octavia.Pool, connectTimeoutMS int, passive health.Passive) (*healthPlan, error) {
-	hp := &healthPlan{}
-	if hm := cfg.HealthMonitor; hm != nil {
-		c, err := health.ConfigFromOctavia(hm, connectTimeoutMS)
-		if err != nil {
-			return nil, fmt.Errorf("pool %s health monitor: %w", cfg.ID, err)
-		}
-		hp.cfg = c
-	}
-	hp.cfg.Passive = passive
-	for _, m := range cfg.Members {
-		t, err := health.TargetFromOctavia(m)
-		if err != nil {
-			return nil, fmt.Errorf("pool %s member %s: %w", cfg.ID, m.ID, err)
-		}
-		hp.targets = append(hp.targets, t)
-	}
-	return hp, nil
-}
-
-// update applies a pool's configuration: members to the balancer first,
-// then to the monitor (which may report at once), then each member's
-// passive-health observer.
-func (p *pool) update(cfg *octavia.Pool, hp *healthPlan) error {
-	alg, err := balancer.ParseAlgorithm(string(cfg.LBAlgorithm))
-	if err != nil {
-		return fmt.Errorf("pool %s: %w", cfg.ID, err)
-	}
-	members := make([]balancer.MemberConfig, 0, len(cfg.Members))
-	for _, m := range cfg.Members {
-		addr, err := netip.ParseAddr(m.Address)
-		if err != nil {
-			return fmt.Errorf("member %s address: %w", m.ID, err)
-		}
-		members = append(members, balancer.MemberConfig{
-			ID:      m.ID,
-			Addr:    netip.AddrPortFrom(addr.Unmap(), uint16(m.ProtocolPort)),
-			Weight:  octavia.IntOr(m.Weight, octavia.DefaultWeight),
-			Backup:  m.Backup != nil && *m.Backup,
-			Enabled: m.Enabled(),
-		})
-	}
-	proto := cfg.Protocol
-	p.protocol.Store(&proto)
-	p.enabled.Store(cfg.Enabled())
-	p.bal.Update(alg, members)
+// update applies a pool's translated configuration: members to the
+// balancer first, then to the monitor (which may report at once), then each
+// member's passive-health observer.
+func (p *pool) update(pp *poolPlan) error {
+	p.protocol.Store(&pp.protocol)
+	p.enabled.Store(pp.enabled)
+	p.bal.Update(pp.alg, pp.members)
 	p.idle.retain(p.bal.Members())
-	if err := p.mon.Update(hp.cfg, hp.targets); err != nil {
-		return fmt.Errorf("pool %s health monitor: %w", cfg.ID, err)
+	if err := p.mon.Update(pp.health, pp.targets); err != nil {
+		return fmt.Errorf("pool %s health monitor: %w", pp.id, err)
 	}
 	for _, m := range p.bal.Members() {
 		m.SetObserver(p.mon.Observer(m.ID))

@@ -14,7 +14,6 @@ import (
 
 	"lbd/internal/health"
 	"lbd/internal/octavia"
-	"lbd/internal/stats"
 )
 
 // Options tune a Runtime.
@@ -50,7 +49,7 @@ type Runtime struct {
 	mu        sync.Mutex // serializes Apply and Shutdown
 	listeners map[string]*listener
 	pools     map[string]*pool
-	traffic   map[string]*stats.Traffic // per listener ID, kept across reloads
+	byID      map[string]*listenerConfig // served listeners by ID; their counters carry over reloads
 	cfg       atomic.Pointer[octavia.Config]
 	closed    bool
 
@@ -73,7 +72,7 @@ func New(log *slog.Logger, opts Options) *Runtime {
 		opts:      opts,
 		listeners: map[string]*listener{},
 		pools:     map[string]*pool{},
-		traffic:   map[string]*stats.Traffic{},
+		byID:      map[string]*listenerConfig{},
 	}
 	rt.cfg.Store(&octavia.Config{})
 	if !opts.NoEventLoop {
@@ -89,10 +88,13 @@ func New(log *slog.Logger, opts Options) *Runtime {
 // Config returns the configuration being served. It must not be modified.
 func (rt *Runtime) Config() *octavia.Config { return rt.cfg.Load() }
 
-// Apply makes the runtime serve cfg (normalized, validated). New listener
-// sockets are bound first, so a bind error changes nothing. Then pools are
-// updated in place, listener configurations swapped, and listeners that are
-// no longer configured drain in the background.
+// Apply makes the runtime serve cfg: the model with its defaults set
+// (octavia.Config.SetDefaults), validated and normalized, as octavia.Parse
+// and the control plane produce it. The config is translated whole first
+// (translate.go), so a config lbd cannot serve changes nothing; then new
+// listener sockets are bound, so a bind error changes nothing either. Then
+// pools are updated in place, listener configurations swapped, and
+// listeners that are no longer configured drain in the background.
 func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -100,7 +102,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	if rt.closed {
 		return errors.New("apply: runtime is shut down")
 	}
-	want, err := rt.plan(cfg)
+	want, err := rt.translate(cfg)
 	if err != nil {
 		return err
 	}
@@ -121,13 +123,13 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	}
 
 	// Commit. Pools first, so a swapped-in listener finds its pool ready.
-	for id, pc := range want.pools {
+	for id, pp := range want.pools {
 		p := rt.pools[id]
 		if p == nil {
 			p = newPool(id, rt.log)
 			rt.pools[id] = p
 		}
-		if err := p.update(pc, want.health[id]); err != nil {
+		if err := p.update(pp); err != nil {
 			// Validated input cannot fail here; log rather than leave a
 			// half-applied state.
 			rt.log.Error("pool update failed", "pool_id", id, "err", err)
@@ -170,7 +172,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 			p.close()
 		}
 	}
-	rt.traffic = want.traffic
+	rt.byID = want.byID
 	rt.cfg.Store(cfg)
 	return nil
 }

@@ -8,9 +8,7 @@ import (
 
 // ListenerStats returns a listener's counters as Octavia reports them.
 func (rt *Runtime) ListenerStats(listenerID string) (octavia.Stats, bool) {
-	rt.mu.Lock()
-	tr := rt.traffic[listenerID]
-	rt.mu.Unlock()
+	tr := rt.trafficOf(listenerID)
 	if tr == nil {
 		return octavia.Stats{}, false
 	}
@@ -44,7 +42,7 @@ func (rt *Runtime) operatingStatus(id string) (octavia.OperatingStatus, bool) {
 				return rt.poolStatus(lb, p), true
 			}
 			if h := p.HealthMonitor; h != nil && h.ID == id {
-				return health.MonitorStatus(lb.Enabled() && h.Enabled()), true
+				return octavia.MonitorStatus(lb.Enabled() && h.Enabled()), true
 			}
 			for _, m := range p.Members {
 				if m.ID == id {
@@ -56,7 +54,9 @@ func (rt *Runtime) operatingStatus(id string) (octavia.OperatingStatus, bool) {
 	return "", false
 }
 
-// The roll-up follows Octavia's health manager (see package health).
+// A member's status is its pool's monitor's word (package health); the
+// roll-ups to pools, listeners and load balancers are Octavia's (package
+// octavia).
 
 func (rt *Runtime) lbStatus(lb *octavia.LoadBalancer) octavia.OperatingStatus {
 	var ls, ps []octavia.OperatingStatus
@@ -66,17 +66,15 @@ func (rt *Runtime) lbStatus(lb *octavia.LoadBalancer) octavia.OperatingStatus {
 	for _, p := range lb.Pools {
 		ps = append(ps, rt.poolStatus(lb, p))
 	}
-	return health.LoadBalancerStatus(lb.Enabled(), ls, ps)
+	return octavia.LoadBalancerStatus(lb.Enabled(), ls, ps)
 }
 
 func (rt *Runtime) listenerStatus(lb *octavia.LoadBalancer, l *octavia.Listener) octavia.OperatingStatus {
 	full := false
-	if limit := int64(octavia.IntOr(l.ConnectionLimit, -1)); limit >= 0 {
-		if tr := rt.trafficOf(l.ID); tr != nil && tr.Active.Load() >= limit {
-			full = true // HAProxy's FULL
-		}
+	if lc := rt.listenerOf(l.ID); lc != nil && lc.connLimit >= 0 && lc.traffic.Active.Load() >= lc.connLimit {
+		full = true // HAProxy's FULL
 	}
-	return health.ListenerStatus(lb.Enabled() && l.Enabled(), full)
+	return octavia.ListenerStatus(lb.Enabled() && l.Enabled(), full)
 }
 
 func (rt *Runtime) poolStatus(lb *octavia.LoadBalancer, p *octavia.Pool) octavia.OperatingStatus {
@@ -84,7 +82,7 @@ func (rt *Runtime) poolStatus(lb *octavia.LoadBalancer, p *octavia.Pool) octavia
 	for _, m := range p.Members {
 		ms = append(ms, rt.memberStatus(lb, p, m))
 	}
-	return health.PoolStatus(lb.Enabled() && p.Enabled(), ms)
+	return octavia.PoolStatus(lb.Enabled() && p.Enabled(), ms)
 }
 
 func (rt *Runtime) memberStatus(lb *octavia.LoadBalancer, p *octavia.Pool, m *octavia.Member) octavia.OperatingStatus {
@@ -93,15 +91,31 @@ func (rt *Runtime) memberStatus(lb *octavia.LoadBalancer, p *octavia.Pool, m *oc
 	}
 	if rp := rt.poolOf(p.ID); rp != nil {
 		if st, ok := rp.mon.Member(m.ID); ok {
-			return st.OperatingStatus
+			return operatingStatus(st.Status)
 		}
 	}
-	return health.MemberStatus(health.MemberFacts{
+	return operatingStatus(health.MemberStatus(health.MemberFacts{
 		Enabled:   m.Enabled(),
-		Weight:    octavia.IntOr(m.Weight, octavia.DefaultWeight),
+		Weight:    *m.Weight,
 		Monitored: p.HealthMonitor != nil && p.HealthMonitor.Enabled(),
 		Healthy:   true,
-	})
+	}))
+}
+
+// operatingStatus is a member's health status as Octavia's
+// operating_status.
+func operatingStatus(s health.Status) octavia.OperatingStatus {
+	switch s {
+	case health.StatusOffline:
+		return octavia.OperatingOffline
+	case health.StatusError:
+		return octavia.OperatingError
+	case health.StatusDraining:
+		return octavia.OperatingDraining
+	case health.StatusNoMonitor:
+		return octavia.OperatingNoMonitor
+	}
+	return octavia.OperatingOnline
 }
 
 // MemberHealth returns a member's health state as its pool's monitor sees
@@ -127,8 +141,17 @@ func (rt *Runtime) poolOf(id string) *pool {
 	return rt.pools[id]
 }
 
-func (rt *Runtime) trafficOf(listenerID string) *stats.Traffic {
+// listenerOf returns the configuration of the served listener with that
+// ID, or nil.
+func (rt *Runtime) listenerOf(id string) *listenerConfig {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	return rt.traffic[listenerID]
+	return rt.byID[id]
+}
+
+func (rt *Runtime) trafficOf(listenerID string) *stats.Traffic {
+	if lc := rt.listenerOf(listenerID); lc != nil {
+		return lc.traffic
+	}
+	return nil
 }

@@ -1,0 +1,268 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"lbd/internal/balancer"
+	"lbd/internal/health"
+	"lbd/internal/octavia"
+	"lbd/internal/stats"
+)
+
+// This file is the one translation from the Octavia model to what the data
+// plane runs: listener configurations, balancer members and algorithms,
+// health monitor configurations and targets. Apply translates the whole
+// config first and commits the result only if all of it translated, so a
+// config lbd cannot serve changes nothing. Nothing else turns the model
+// into running objects.
+//
+// The model arrives with its defaults set (octavia.Config.SetDefaults, the
+// one place defaults are decided), validated and normalized; the
+// translation reads each value as set, without defaulting it again, and
+// parses each address once. Ranges are the model's rules and are not
+// checked again here.
+
+// plan is a config translated into what the runtime runs, before any of it
+// is committed.
+type plan struct {
+	listeners map[string]*plannedListener // by bind key
+	byID      map[string]*listenerConfig  // the same listeners, by listener ID
+	pools     map[string]*poolPlan        // by pool ID
+}
+
+type plannedListener struct {
+	bind   string
+	poolID string
+	cfg    *listenerConfig
+}
+
+// poolPlan is a pool's configuration for its balancer and health monitor.
+type poolPlan struct {
+	id       string
+	protocol octavia.Protocol
+	enabled  bool
+	alg      balancer.Algorithm
+	members  []balancer.MemberConfig
+	health   health.Config
+	targets  []health.Target // members, in the same order
+}
+
+// DefaultVIP is where listeners bind when their load balancer has no
+// vip_address.
+const DefaultVIP = "127.0.0.1"
+
+// translate turns cfg into a plan. Counters of listeners that stay are
+// carried over. The caller holds rt.mu.
+func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
+	p := &plan{
+		listeners: map[string]*plannedListener{},
+		byID:      map[string]*listenerConfig{},
+		pools:     map[string]*poolPlan{},
+	}
+	// A pool's checks connect within its listeners' timeout_member_connect;
+	// a pool several listeners share takes the smallest, and one that no
+	// listener uses takes health's default.
+	connect := map[string]time.Duration{}
+	var pools []*octavia.Pool
+	for _, lb := range cfg.LoadBalancers {
+		if !lb.Enabled() {
+			continue // an administratively down load balancer serves nothing
+		}
+		pools = append(pools, lb.Pools...)
+		vip := lb.VIPAddress
+		if vip == "" {
+			vip = DefaultVIP
+		}
+		for _, l := range lb.Listeners {
+			if !l.Enabled() {
+				continue
+			}
+			if l.Protocol.Transport() != "tcp" {
+				return nil, fmt.Errorf("listener %s: protocol %s is not served by lbd", l.ID, l.Protocol)
+			}
+			bind := net.JoinHostPort(vip, strconv.Itoa(l.ProtocolPort))
+			key := "tcp/" + bind
+			if other, dup := p.listeners[key]; dup {
+				return nil, fmt.Errorf("listener %s: %s is already bound by listener %s", l.ID, bind, other.cfg.id)
+			}
+			lc, err := rt.translateListener(lb, l)
+			if err != nil {
+				return nil, err
+			}
+			p.listeners[key] = &plannedListener{bind: bind, poolID: l.DefaultPoolID, cfg: lc}
+			p.byID[l.ID] = lc
+			if l.DefaultPoolID != "" {
+				if cur, ok := connect[l.DefaultPoolID]; !ok || lc.connectTimeout < cur {
+					connect[l.DefaultPoolID] = lc.connectTimeout
+				}
+			}
+		}
+	}
+	needPing := false
+	for _, pool := range pools {
+		pp, err := translatePool(pool, connect[pool.ID], rt.opts.Passive)
+		if err != nil {
+			return nil, err
+		}
+		p.pools[pool.ID] = pp
+		needPing = needPing || (pp.health.Type == health.TypePing && !pp.health.Disabled)
+	}
+	if needPing {
+		// Refuse a PING monitor lbd cannot run before changing anything,
+		// with the error that says how to fix it.
+		if _, err := health.NewPingChecker(health.PingAuto); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listener) (*listenerConfig, error) {
+	lc := &listenerConfig{
+		id:             l.ID,
+		lbID:           lb.ID,
+		protocol:       l.Protocol,
+		port:           l.ProtocolPort,
+		connLimit:      int64(*l.ConnectionLimit),
+		clientTimeout:  ms(*l.TimeoutClientData),
+		connectTimeout: ms(*l.TimeoutMemberConnect),
+		memberTimeout:  ms(*l.TimeoutMemberData),
+		portText:       []byte(strconv.Itoa(l.ProtocolPort)),
+		traffic:        &stats.Traffic{},
+		log:            rt.log.With("listener_id", l.ID),
+	}
+	if old := rt.byID[l.ID]; old != nil {
+		lc.traffic = old.traffic
+	}
+	if lc.connLimit < 0 {
+		lc.connLimit = -1
+	}
+	for k, v := range l.InsertHeaders {
+		on := strings.EqualFold(v, "true")
+		switch k {
+		case "X-Forwarded-For":
+			lc.xff = on
+		case "X-Forwarded-Port":
+			lc.xfPort = on
+		case "X-Forwarded-Proto":
+			lc.xfProto = on
+		}
+	}
+	if l.AllowedCIDRs != nil {
+		lc.allowed = make([]netip.Prefix, 0, len(l.AllowedCIDRs))
+		for _, c := range l.AllowedCIDRs {
+			pfx, err := netip.ParsePrefix(c)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s allowed_cidrs: %w", l.ID, err)
+			}
+			lc.allowed = append(lc.allowed, pfx.Masked())
+		}
+	}
+	return lc, nil
+}
+
+// translatePool translates a pool, its members and its monitor. connect is
+// its listeners' timeout_member_connect, 0 when no listener uses it.
+func translatePool(pool *octavia.Pool, connect time.Duration, passive health.Passive) (*poolPlan, error) {
+	alg, err := balancer.ParseAlgorithm(string(pool.LBAlgorithm))
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pool.ID, err)
+	}
+	pp := &poolPlan{id: pool.ID, protocol: pool.Protocol, enabled: pool.Enabled(), alg: alg}
+	if pp.health, err = translateMonitor(pool.HealthMonitor, connect); err != nil {
+		return nil, fmt.Errorf("pool %s health monitor: %w", pool.ID, err)
+	}
+	pp.health.Passive = passive
+	pp.members = make([]balancer.MemberConfig, 0, len(pool.Members))
+	pp.targets = make([]health.Target, 0, len(pool.Members))
+	for _, m := range pool.Members {
+		mc, t, err := translateMember(m)
+		if err != nil {
+			return nil, fmt.Errorf("pool %s: %w", pool.ID, err)
+		}
+		pp.members = append(pp.members, mc)
+		pp.targets = append(pp.targets, t)
+	}
+	return pp, nil
+}
+
+// translateMember makes a member the balancer's and the monitor's, from
+// one parse of its address.
+func translateMember(m *octavia.Member) (balancer.MemberConfig, health.Target, error) {
+	addr, err := netip.ParseAddr(m.Address)
+	if err != nil {
+		return balancer.MemberConfig{}, health.Target{}, fmt.Errorf("member %s address %q: %w", m.ID, m.Address, err)
+	}
+	ap := netip.AddrPortFrom(addr.Unmap(), uint16(m.ProtocolPort))
+	mc := balancer.MemberConfig{ID: m.ID, Addr: ap, Weight: *m.Weight, Backup: *m.Backup, Enabled: m.Enabled()}
+	t := health.Target{ID: m.ID, Addr: ap, Enabled: mc.Enabled, Weight: mc.Weight}
+	if m.MonitorAddress != "" {
+		ma, err := netip.ParseAddr(m.MonitorAddress)
+		if err != nil {
+			return balancer.MemberConfig{}, health.Target{}, fmt.Errorf("member %s monitor_address %q: %w", m.ID, m.MonitorAddress, err)
+		}
+		t.MonitorAddr = ma.Unmap()
+	}
+	if m.MonitorPort != nil {
+		t.MonitorPort = uint16(*m.MonitorPort)
+	}
+	return mc, t, nil
+}
+
+// translateMonitor makes a pool's health monitor health's Config; hm may be
+// nil (no monitor). connect bounds the probes' connects; 0 leaves health's
+// default.
+func translateMonitor(hm *octavia.HealthMonitor, connect time.Duration) (health.Config, error) {
+	c := health.Config{ConnectTimeout: connect}
+	if hm == nil {
+		return c, nil
+	}
+	// A disabled monitor of a type lbd cannot run probes nothing, like any
+	// disabled monitor.
+	typ, ok := monitorTypes[hm.Type]
+	if !ok && hm.Enabled() {
+		return c, fmt.Errorf("healthmonitor.type %q: lbd supports HTTP, HTTPS, PING, TCP, TLS-HELLO and UDP-CONNECT", hm.Type)
+	}
+	c.Type = typ
+	c.Disabled = !hm.Enabled()
+	c.Delay = time.Duration(*hm.Delay) * time.Second
+	c.Timeout = time.Duration(*hm.Timeout) * time.Second
+	c.Rise = hm.MaxRetries
+	c.Fall = *hm.MaxRetriesDown
+	if hm.Type.IsHTTP() {
+		c.HTTPMethod = hm.HTTPMethod
+		c.URLPath = hm.URLPath
+		codes, err := octavia.ParseExpectedCodes(hm.ExpectedCodes)
+		if err != nil {
+			return c, fmt.Errorf("healthmonitor.expected_codes %q: %w", hm.ExpectedCodes, err)
+		}
+		for _, r := range codes {
+			c.ExpectedCodes.Add(r.Lo, r.Hi)
+		}
+		c.HTTPVersion = "1.0"
+		if hm.HTTPVersion != nil && *hm.HTTPVersion == 1.1 {
+			c.HTTPVersion = "1.1"
+		}
+		c.DomainName = hm.DomainName
+	}
+	return c, nil
+}
+
+// monitorTypes are the Octavia monitor types lbd runs, as health's types.
+var monitorTypes = map[octavia.MonitorType]health.Type{
+	octavia.MonitorTCP:        health.TypeTCP,
+	octavia.MonitorHTTP:       health.TypeHTTP,
+	octavia.MonitorHTTPS:      health.TypeHTTPS,
+	octavia.MonitorTLSHello:   health.TypeTLSHello,
+	octavia.MonitorUDPConnect: health.TypeUDPConnect,
+	octavia.MonitorPING:       health.TypePing,
+}
+
+// ms converts Octavia's millisecond timeouts; 0 means no timeout, as in
+// HAProxy.
+func ms(v int) time.Duration { return time.Duration(v) * time.Millisecond }
