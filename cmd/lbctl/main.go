@@ -1,6 +1,10 @@
 // Command lbctl is lbd's operator CLI: it configures a running lbd,
 // provisions the same resources on OpenStack, runs demo backends and
 // benchmarks the balancing algorithms.
+//
+// lbctl must not import the control plane, the Octavia API server or the
+// metrics (internal/controlplane, internal/octavia/api, internal/metrics):
+// it drives lbd over its API like any Octavia client.
 package main
 
 import (

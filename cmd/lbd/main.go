@@ -1,6 +1,11 @@
 // Command lbd is the load balancer daemon: it serves the listeners of the
 // load balancers in its config file, reloads the file on SIGHUP and drains
 // on SIGTERM or SIGINT.
+//
+// lbd must not import gophercloud, the cloud packages
+// (internal/octavia/client, internal/octavia/openstack) or the tooling of
+// the CLI, the benchmarks and the tests (internal/bench, internal/loadgen,
+// internal/demo, internal/lbdtest).
 package main
 
 import (

@@ -10,4 +10,9 @@
 //
 // Every successful Pick counts the member as active; the caller must call
 // Release exactly once when the connection or request ends.
+//
+// It owns the pick and the members' live State. It must not import any lbd
+// package but internal/stats: it takes plain MemberConfig values and knows
+// no Octavia model (internal/octavia) and no health checks (internal/health;
+// the data plane passes verdicts on through SetHealthy).
 package balancer

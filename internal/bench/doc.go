@@ -14,4 +14,9 @@
 // rate and latency is measured from the time a request was due, not from
 // when it could be sent, so a stalled server shows up in the tail instead
 // of silently slowing the generator down (coordinated omission).
+//
+// It must not import the control plane, the Octavia API or the cloud
+// packages (internal/controlplane, internal/octavia/api,
+// internal/octavia/client, internal/octavia/openstack): it runs the data
+// plane in-process.
 package bench

@@ -13,4 +13,8 @@
 // entry for that load balancer is edited, which makes the file win again.
 // Load balancers created through the API live only in the stored state.
 // See merge.go.
+//
+// It must not import the data plane (internal/proxy, internal/balancer,
+// internal/health), the metrics or the cloud packages: it drives the data
+// plane through octavia.DataPlane, which proxy.Runtime implements.
 package controlplane

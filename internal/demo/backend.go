@@ -2,6 +2,9 @@
 // put behind the load balancer: it answers like the tutorial's httpd
 // ("Hello World!" and which server answered) with optional latency, error
 // rate, capacity limit and a health endpoint that can be switched off.
+//
+// It must not import any lbd package: it stands in for the members lbd
+// forwards to and sees lbd only from the outside.
 package demo
 
 import (

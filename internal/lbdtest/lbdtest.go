@@ -1,5 +1,9 @@
 // Package lbdtest runs a real lbd (control plane, Octavia API and data
 // plane) inside a test process, for tests of the clients that drive it.
+//
+// Only tests import it. It must not import the cloud packages
+// (internal/octavia/client, internal/octavia/openstack): the clients under
+// test bring their own.
 package lbdtest
 
 import (

@@ -3,6 +3,9 @@
 // The client never retries (net/http's Transport retries some failures by
 // itself, which would hide them), so every failure lbd lets through is
 // counted.
+//
+// It must not import the data plane it loads (internal/proxy,
+// internal/balancer, internal/health).
 package loadgen
 
 import (

@@ -4,4 +4,9 @@
 // lbd_* families. A custom collector reads the data plane's atomic counters
 // when scraped, so the forwarding path pays nothing for metrics beyond the
 // counters themselves.
+//
+// It must not import the control plane, the Octavia API
+// (internal/controlplane, internal/octavia/api) or the cloud packages: it
+// reads the running data plane (Source, which proxy.Runtime implements) and
+// nothing else.
 package metrics

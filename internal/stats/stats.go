@@ -1,6 +1,8 @@
 // Package stats holds the data plane's traffic counters: plain atomics that
 // the forwarding paths bump and that the API and metrics read when asked.
 // Nothing here locks, allocates or looks anything up per request.
+//
+// It must not import any other lbd package: every part of lbd reads it.
 package stats
 
 import "sync/atomic"

@@ -2,6 +2,9 @@
 // CDF of every algorithm on one chart, the latency by percentile with the
 // tail stretched out, and each member's share of requests over time, one
 // panel per algorithm.
+//
+// It must not import any lbd package but internal/bench, whose Report it
+// draws.
 package chart
 
 import (

@@ -1,4 +1,6 @@
 // Package stub has members for tests and benchmarks that cost almost nothing.
+//
+// Only tests and benchmarks import it. It must not import any lbd package.
 package stub
 
 import (

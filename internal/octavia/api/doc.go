@@ -9,4 +9,8 @@
 // objects; the handler turns HTTP into Service calls and Service answers
 // into HTTP. Authentication is the auth package's middleware, which puts an
 // auth.Caller in the request context.
+//
+// It must not import any lbd package but internal/octavia (the model its
+// bodies carry) and internal/octavia/auth: not the control plane, which
+// implements Service, nor the data plane.
 package api

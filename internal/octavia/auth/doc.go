@@ -11,4 +11,6 @@
 // Caller carries the token's project and roles and answers Octavia's
 // default policy questions (octavia/policies/base.py): may this caller read,
 // or write, objects of that project, or read every project's.
+//
+// It must not import any other lbd package.
 package auth

@@ -6,4 +6,8 @@
 //
 // Every change waits until the load balancer is ACTIVE again before the
 // next, as Octavia requires; lbd gets there as soon as the change is live.
+//
+// It must not import the data plane (internal/proxy, internal/balancer,
+// internal/health), the control plane or the metrics: it is a client of an
+// Octavia API, wherever that runs.
 package client

@@ -13,4 +13,8 @@
 //
 // Only cmd/lbctl imports this package, so lbd's binary does not link
 // gophercloud's compute and networking clients.
+//
+// It must not import the data plane (internal/proxy, internal/balancer,
+// internal/health), the control plane or the metrics: it provisions on a
+// cloud and links nothing of lbd's own serving.
 package openstack

@@ -2,6 +2,8 @@
 // shared/peers (Keystone, Neutron, Octavia with its worker, Nova with a fake
 // hypervisor, Glance, Placement) on loopback, through
 // scripts/openstack-peer.sh. Only tests import it.
+//
+// It must not import any lbd package.
 package peertest
 
 import (

@@ -1,0 +1,74 @@
+package archtest
+
+// Rule forbids a package (or a tree of them) to link other packages. It is
+// checked over the package's transitive dependencies without its tests, so
+// an indirect import breaks it too; tests may import more (a health test
+// may wire a balancer).
+//
+// Patterns are import paths; one ending in "/..." matches that path and
+// everything below it, and "*" matches every package outside the standard
+// library.
+type Rule struct {
+	Pkg    string   // the package the rule binds
+	Forbid []string // what it must not link
+	Except []string // what Forbid does not cover
+	Why    string
+	// Pending names the work that will make the rule hold; until then a
+	// violation is logged, not failed.
+	Pending string
+}
+
+// dataPlane is every package that forwards traffic or decides member health.
+var dataPlane = []string{"lbd/internal/proxy/...", "lbd/internal/balancer", "lbd/internal/health"}
+
+// cloud is the code that talks to a real OpenStack.
+var cloud = []string{"github.com/gophercloud/...", "lbd/internal/octavia/client", "lbd/internal/octavia/openstack"}
+
+// testOnly are packages that only tests import.
+var testOnly = []string{"lbd/internal/lbdtest/...", "lbd/internal/octavia/openstack/peertest"}
+
+// Rules are lbd's import rules.
+var Rules = []Rule{
+	{Pkg: "lbd/internal/octavia", Forbid: []string{"*"}, Except: []string{"gopkg.in/yaml.v3"},
+		Why: "the model every package speaks: the standard library and yaml.v3 only, so nothing it imports can import it back"},
+	{Pkg: "lbd/internal/stats", Forbid: []string{"*"},
+		Why: "plain atomic counters, read by everyone"},
+	{Pkg: "lbd/internal/balancer", Forbid: []string{"*"}, Except: []string{"lbd/internal/stats"},
+		Why: "picks members from plain values: no Octavia model, no health checks, no sockets"},
+	{Pkg: "lbd/internal/health", Forbid: []string{"lbd/..."}, Except: []string{"lbd/internal/stats"},
+		Why: "takes plain values; the proxy translates the model into them and the model validates them"},
+	{Pkg: "lbd/internal/proxy/...", Forbid: concat(cloud, []string{"lbd/internal/controlplane", "lbd/internal/octavia/api", "lbd/internal/octavia/auth", "lbd/internal/metrics"}),
+		Why: "the data plane: the control plane and the metrics exposition drive and read it, never the other way round"},
+	{Pkg: "lbd/internal/metrics", Forbid: concat(cloud, []string{"lbd/internal/controlplane", "lbd/internal/octavia/api"}),
+		Why: "reads the running data plane; knows nothing of the API or the cloud"},
+	{Pkg: "lbd/internal/controlplane", Forbid: concat(dataPlane, cloud, []string{"lbd/internal/metrics"}),
+		Why: "drives the data plane through octavia.DataPlane only, so the API's state and the data plane stay apart"},
+	{Pkg: "lbd/internal/octavia/api", Forbid: []string{"lbd/..."}, Except: []string{"lbd/internal/octavia", "lbd/internal/octavia/auth"},
+		Why: "HTTP in front of a Service; it holds no state and reaches no data plane"},
+	{Pkg: "lbd/internal/octavia/auth", Forbid: []string{"lbd/..."},
+		Why: "who is calling and what they may do; nothing else"},
+	{Pkg: "lbd/internal/octavia/client", Forbid: concat(dataPlane, []string{"lbd/internal/controlplane", "lbd/internal/metrics"}),
+		Why: "a client of an Octavia API: the cloud side links no data plane"},
+	{Pkg: "lbd/internal/octavia/openstack", Forbid: concat(dataPlane, []string{"lbd/internal/controlplane", "lbd/internal/metrics"}),
+		Why: "provisions on a real cloud: the cloud side links no data plane"},
+	{Pkg: "lbd/cmd/lbd", Forbid: concat(cloud, testOnly, []string{"lbd/internal/bench/...", "lbd/internal/loadgen", "lbd/internal/demo"}),
+		Why: "the daemon links neither gophercloud nor the CLI's, benchmarks' or tests' tooling"},
+	{Pkg: "lbd/cmd/lbctl", Forbid: []string{"lbd/internal/controlplane", "lbd/internal/octavia/api", "lbd/internal/metrics"},
+		Why: "lbctl drives lbd through its API, as any Octavia client does"},
+	{Pkg: "lbd/cmd/lbctl", Forbid: dataPlane,
+		Why: "the CLI does not link the data plane (lbctl bench runs lbd as a separate process)", Pending: "issue 15 item 5 (branch reconciler)"},
+	{Pkg: "lbd/internal/demo", Forbid: []string{"lbd/..."},
+		Why: "a stand-in web server: it tests lbd from the outside"},
+	{Pkg: "lbd/internal/loadgen", Forbid: dataPlane,
+		Why: "a load generator does not link the data plane it loads"},
+	{Pkg: "lbd/...", Forbid: testOnly,
+		Why: "test helpers are for tests only: no package's own code links them"},
+}
+
+func concat(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
