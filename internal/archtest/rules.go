@@ -56,7 +56,7 @@ var Rules = []Rule{
 	{Pkg: "lbd/cmd/lbctl", Forbid: []string{"lbd/internal/controlplane", "lbd/internal/octavia/api", "lbd/internal/metrics"},
 		Why: "lbctl drives lbd through its API, as any Octavia client does"},
 	{Pkg: "lbd/cmd/lbctl", Forbid: dataPlane,
-		Why: "the CLI does not link the data plane (lbctl bench runs lbd as a separate process)", Pending: "issue 15 item 5 (branch reconciler)"},
+		Why: "the operator's CLI does not carry the data plane with it", Pending: "issue 15 item 5 (branch reconciler)"},
 	{Pkg: "lbd/internal/demo", Forbid: []string{"lbd/..."},
 		Why: "a stand-in web server: it tests lbd from the outside"},
 	{Pkg: "lbd/internal/loadgen", Forbid: dataPlane,
