@@ -29,21 +29,21 @@ func (a *activity) idleFor(now time.Time) time.Duration {
 
 // pipe copies src to dst until src reaches EOF, keeping Linux splice(2):
 // see spliceN.
-func pipe(dst, src *net.TCPConn, idle time.Duration, act *activity, counters ...*atomic.Uint64) (int64, error) {
+func pipe(dst, src net.Conn, idle time.Duration, act *activity, counters ...*atomic.Uint64) (int64, error) {
 	return spliceN(dst, src, -1, idle, act, counters...)
 }
 
 // spliceN copies n bytes (all until EOF when n < 0) from src to dst, keeping
-// Linux splice(2):
-// dst.ReadFrom sees an *io.LimitedReader around a *net.TCPConn, which the
-// runtime unwraps and splices. Idle detection cannot hook into a splice, so
+// Linux splice(2) between two TCP connections: io.Copy hands
+// (*net.TCPConn).ReadFrom an *io.LimitedReader around a *net.TCPConn, which
+// the runtime unwraps and splices. Other connections (TLS) are copied. Idle detection cannot hook into a splice, so
 // pipe arms a read deadline a quarter of the idle timeout ahead and, when it
 // fires, asks the shared activity record whether either direction moved data
 // since: the connection is closed as idle within [idle, 1.25×idle] of its
 // last byte. The write side gets the whole idle timeout, so a peer that stops
 // reading is cut too. idle 0 disables the timeout. Every byte copied is added
 // to each counter.
-func spliceN(dst, src *net.TCPConn, n int64, idle time.Duration, act *activity, counters ...*atomic.Uint64) (int64, error) {
+func spliceN(dst, src net.Conn, n int64, idle time.Duration, act *activity, counters ...*atomic.Uint64) (int64, error) {
 	var total int64
 	window := idle / 4
 	if idle > 0 && window < 10*time.Millisecond {
@@ -60,7 +60,7 @@ func spliceN(dst, src *net.TCPConn, n int64, idle time.Duration, act *activity, 
 			chunk = min(chunk, n-total)
 		}
 		lr := io.LimitedReader{R: src, N: chunk}
-		got, err := dst.ReadFrom(&lr)
+		got, err := io.Copy(dst, &lr)
 		total += got
 		if got > 0 {
 			act.touch(time.Now())

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"lbd/internal/demo"
+	"lbd/internal/proxy/http1"
 )
 
 const oneHTTPPool = `
@@ -226,7 +227,7 @@ func TestHTTPLargeBodiesByteIdentical(t *testing.T) {
 }
 
 // TestHTTPBodiesAroundTheSpliceThreshold: bodies on either side of
-// spliceMin, request and response, come back byte for byte over one
+// http1.SpliceMin, request and response, come back byte for byte over one
 // keep-alive connection, whose framing survives each switch between
 // copying and splicing.
 func TestHTTPBodiesAroundTheSpliceThreshold(t *testing.T) {
@@ -234,6 +235,7 @@ func TestHTTPBodiesAroundTheSpliceThreshold(t *testing.T) {
 	p := freePort(t)
 	startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()}}))
 	c := clientFrom("127.0.0.1")
+	const spliceMin = http1.SpliceMin
 	for _, size := range []int{spliceMin - 1, spliceMin, spliceMin + 1, 20 << 10, 33<<10 + 7, 2*spliceMin + 1, 64<<10 - 1, 64 << 10, 100_000} {
 		payload := make([]byte, size)
 		rand.Read(payload)

@@ -4,132 +4,178 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
+	"sync/atomic"
 	"time"
 
 	"lbd/internal/balancer"
+	"lbd/internal/proxy/http1"
 )
 
-// exchange is one request forwarded to one member and its response.
+// exchange is one request forwarded to one member and its response, on the
+// goroutine path.
 type exchange struct {
-	hc         *httpConn
-	cfg        *listenerConfig
-	m          *balancer.Member
-	uc         *upstreamConn
-	upgrade    bool
-	clientKeep bool
-	hasBody    bool
+	hc  *httpConn
+	cfg *listenerConfig
+	p   *pool // where the request was routed
+	m   *balancer.Member
+	uc  *upstreamConn
+	// d is what the heads decided: the request's, then the response's
+	// once it is in.
+	d           http1.Decision
+	interim     bool       // interim responses came before the final one
+	bodyPending bool       // a final response came before the request body (Expect: 100-continue)
+	headSent    bool       // the response head reached the client: errors can only abort
+	bodyDone    chan error // a request body streamed in the background, until it ends
+	// The splicers of the request body (client to member) and the
+	// response body (member to client), which may run at once.
+	up, down splicer
+}
 
-	laneFit  bool       // the event loop could have served this exchange
-	headSent bool       // the response head reached the client: errors can only abort
-	noReuse  bool       // the member connection must not carry another request
-	bodyDone chan error // a request body streamed in the background, until it ends
+// splicer is the goroutine path's http1.Splicer: spliceN between two timed
+// connections, which then re-arm their deadlines.
+type splicer struct {
+	dst, src *timedConn
+	idle     time.Duration // inactivity timeout
+}
+
+func (s *splicer) Splice(n int64, counters [2]*atomic.Uint64) error {
+	var act activity
+	act.touch(time.Now())
+	_, err := spliceN(s.dst.Conn, s.src.Conn, n, s.idle, &act, counters[0], counters[1])
+	s.src.forgetRead()
+	s.dst.forgetWrite()
+	if err != nil {
+		return fmt.Errorf("%w: splice body: %w", errMemberFailed, err)
+	}
+	return nil
 }
 
 // copyRequestBody streams the request body to the member.
 func (ex *exchange) copyRequestBody() error {
 	hc, req := ex.hc, &ex.hc.req
-	bc := bodyCopier{
-		dst: ex.uc.bw, dstConn: &ex.uc.tc, src: hc.br, srcConn: &hc.client,
-		idle: ex.cfg.clientTimeout, readFail: errClientGone, writeFail: errMemberFailed, strict: true,
-		counters: [2]*uint64Counter{&ex.cfg.traffic.BytesIn, &ex.m.Traffic.BytesIn},
+	ex.up = splicer{dst: &ex.uc.tc, src: &hc.client, idle: ex.cfg.clientTimeout}
+	bc := http1.BodyCopier{
+		Dst: ex.uc.bw, Src: hc.br, Splice: &ex.up,
+		ReadFail: errClientGone, WriteFail: errMemberFailed, Strict: true,
+		Counters: [2]*atomic.Uint64{&ex.cfg.traffic.BytesIn, &ex.m.Traffic.BytesIn},
 	}
-	if req.chunked {
-		return bc.chunked(true, hc.scratch[:0])
+	if req.Chunked {
+		return bc.Chunked(true)
 	}
-	return bc.fixed(req.contentLength)
+	return bc.Fixed(req.ContentLength)
 }
 
 // run performs the exchange and reports whether the client connection may
 // carry another request. On failure before the response head was sent the
-// client gets 502 or 504; after, the connection is cut. resumed is an
-// exchange whose (bodyless) request the event loop sent at sent.
-func (ex *exchange) run(resumed bool, sent time.Time) (keep bool, err error) {
-	hc, req := ex.hc, &ex.hc.req
-	retried := false
-	if resumed {
-		goto await
+// client gets 502 or 504; after, the connection is cut.
+func (ex *exchange) run() (keep bool, err error) {
+	if done, keep, err := ex.send(); done {
+		return keep, err
 	}
-send:
+	return ex.await(time.Now())
+}
+
+// over is send's result for an exchange that ended while its request was
+// being sent, with that outcome.
+func over(keep bool, err error) (bool, bool, error) { return true, keep, err }
+
+// send writes the request head and its body, or starts streaming the body
+// in the background. It reports done, with the exchange's outcome, when
+// the exchange ended there: failed, or answered before the body was sent.
+func (ex *exchange) send() (done, keep bool, err error) {
+	hc, req := ex.hc, &ex.hc.req
 	ex.writeRequestHead()
-	if ex.hasBody && req.expect100 {
+	if ex.d.HasBody && req.Expect100 {
 		// The client waits for 100 Continue before sending the body: ask
 		// the member first.
 		if err := ex.uc.bw.Flush(); err != nil {
-			return ex.fail(502, fmt.Errorf("send request head: %w", err))
+			return over(ex.fail(502, fmt.Errorf("send request head: %w", err)))
 		}
-		proceed, keep, err := ex.awaitContinue()
-		if !proceed {
-			return keep, err
+		if proceed, keep, err := ex.awaitContinue(); !proceed {
+			return true, keep, err
 		}
 	}
-	if ex.hasBody && req.contentLength >= 0 && int64(hc.br.Buffered()) >= req.contentLength {
+	switch {
+	case ex.d.HasBody && req.ContentLength >= 0 && int64(hc.br.Buffered()) >= req.ContentLength:
 		// The whole body is here already (the common small POST): send it
 		// with the head.
 		if err := ex.copyRequestBody(); err != nil {
-			return ex.bodyFailed(err)
+			return over(ex.bodyFailed(err))
 		}
-	} else if ex.hasBody {
+	case ex.d.HasBody:
 		// Stream the body while reading the response, as HAProxy does: a
 		// member may answer before it has read everything (an early 413,
 		// or a full-duplex echo), and waiting for the body first would
 		// deadlock once the socket buffers fill.
 		if err := ex.uc.bw.Flush(); err != nil {
-			return ex.fail(502, fmt.Errorf("send request head: %w", err))
+			return over(ex.fail(502, fmt.Errorf("send request head: %w", err)))
 		}
 		ex.bodyDone = make(chan error, 1)
-		go func() {
-			err := ex.copyRequestBody()
-			if err == nil {
-				if ferr := ex.uc.bw.Flush(); ferr != nil {
-					err = fmt.Errorf("%w: %w", errMemberFailed, ferr)
-				}
-			}
-			if err != nil && !errors.Is(err, errMemberFailed) {
-				// The client's side failed: the member will never see the
-				// end of the body, so stop waiting for its answer. Not a
-				// deadline, which the reader's lazy re-arming could push
-				// back to timeout_member_data: the connection is done.
-				ex.uc.tc.CloseRead()
-			}
-			ex.bodyDone <- err
-		}()
+		go ex.streamBody()
+		return false, false, nil
 	}
-	if ex.bodyDone == nil {
-		if err := ex.uc.bw.Flush(); err != nil {
-			return ex.fail(502, fmt.Errorf("send request: %w", err))
+	if err := ex.uc.bw.Flush(); err != nil {
+		return over(ex.fail(502, fmt.Errorf("send request: %w", err)))
+	}
+	return false, false, nil
+}
+
+// streamBody copies the request body in the background and reports how it
+// ended on bodyDone.
+func (ex *exchange) streamBody() {
+	err := ex.copyRequestBody()
+	if err == nil {
+		if ferr := ex.uc.bw.Flush(); ferr != nil {
+			err = fmt.Errorf("%w: %w", errMemberFailed, ferr)
 		}
 	}
-	sent = time.Now()
-await:
-	if err := ex.readResponseHead(); err != nil {
+	if err != nil && !errors.Is(err, errMemberFailed) {
+		// The client's side failed: the member will never see the end of
+		// the body, so stop waiting for its answer. Not a deadline, which
+		// the reader's lazy re-arming could push back to
+		// timeout_member_data: the connection is done.
+		closeRead(ex.uc.tc.Conn)
+	}
+	ex.bodyDone <- err
+}
+
+// await reads the response to the request sent at sent and relays it. A
+// request whose response failed before any of it came back is sent once
+// more, on another connection, when that is safe (retryable).
+func (ex *exchange) await(sent time.Time) (bool, error) {
+	for retried := false; ; retried = true {
+		err := ex.readResponseHead()
+		if err == nil {
+			break
+		}
 		if berr := ex.stopBody(); berr != nil && !errors.Is(berr, errMemberFailed) {
 			return ex.bodyFailed(berr)
 		}
-		if !retried && ex.retryable(err) {
-			retried = true
-			if err := ex.moveToAnotherConnection(); err != nil {
-				return ex.fail(503, err)
+		if retried || !ex.retryable(err) {
+			if isTimeout(err) {
+				// A member that takes the request and never answers is as
+				// unusable as one that refuses it: passive health counts
+				// it, so without an active monitor it stops costing a 504
+				// per request after a few.
+				ex.m.Observer().ConnectFailure()
 			}
-			goto send
+			return ex.fail(gatewayStatus(err), err)
 		}
-		if isTimeout(err) {
-			// A member that takes the request and never answers is as
-			// unusable as one that refuses it: passive health counts it,
-			// so without an active monitor it stops costing a 504 per
-			// request after a few.
-			ex.m.Observer().ConnectFailure()
+		if err := ex.moveToAnotherConnection(); err != nil {
+			return ex.fail(503, err)
 		}
-		return ex.fail(gatewayStatus(err), err)
+		if done, keep, err := ex.send(); done {
+			return keep, err
+		}
+		sent = time.Now()
 	}
 	ex.m.Traffic.ResponseTime.Observe(time.Since(sent))
-	if hc.resp.status >= 500 {
+	if ex.hc.resp.Status >= 500 {
 		ex.m.Observer().ServerError()
 	} else {
 		ex.m.Observer().Success()
 	}
-	return ex.relayResponse(hc)
+	return ex.relayResponse()
 }
 
 // retryable reports whether a request whose response failed can be sent
@@ -139,18 +185,10 @@ await:
 // which the member most likely closed while it was idle. A timeout is not
 // retried: the member may still be working on it.
 func (ex *exchange) retryable(err error) bool {
-	if ex.hasBody || ex.upgrade || len(ex.hc.resp.buf) > 0 || isTimeout(err) {
+	if ex.d.HasBody || ex.d.Upgrade || len(ex.hc.resp.Buf) > 0 || isTimeout(err) {
 		return false
 	}
-	return ex.uc.used || isIdempotent(ex.hc.req.method)
-}
-
-func isIdempotent(method []byte) bool {
-	switch string(method) {
-	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
-		return true
-	}
-	return false
+	return ex.uc.used || http1.Idempotent(ex.hc.req.Method)
 }
 
 // moveToAnotherConnection drops the failed member connection and connects
@@ -162,18 +200,15 @@ func (ex *exchange) moveToAnotherConnection() error {
 	if !ex.uc.used {
 		failed.Observer().ConnectFailure() // a fresh connection that died unanswered
 	}
-	m, raw, uc, err := ex.cfg.pool.connect(context.Background(), ex.hc.remote, ex.cfg.connectTimeout, nil, failed, nil)
+	mc, err := ex.p.connect(context.Background(), &connectRequest{src: ex.hc.remote, timeout: ex.cfg.connectTimeout, avoid: failed})
 	if err != nil {
 		return fmt.Errorf("retry after member %s failed: %w", failed.ID, err)
 	}
 	failed.Release()
-	ex.m = m
-	if uc == nil {
-		uc = newUpstreamConn(raw, m.State)
-	}
-	uc.tc.setTimeouts(ex.cfg.memberTimeout, ex.cfg.memberTimeout)
-	ex.uc = uc
-	m.Traffic.Requests.Add(1)
+	ex.m = mc.m
+	ex.uc = newUpstreamConn(mc.conn, mc.m.State)
+	ex.uc.tc.setTimeouts(ex.cfg.memberTimeout, ex.cfg.memberTimeout)
+	ex.m.Traffic.Requests.Add(1)
 	return nil
 }
 
@@ -209,7 +244,7 @@ func (ex *exchange) stopBody() error {
 	}
 	// The client connection carries no request after an aborted body;
 	// CloseRead, unlike a deadline, cannot be re-armed by the copier.
-	ex.hc.client.TCPConn.CloseRead()
+	closeRead(ex.hc.client.Conn)
 	ex.uc.close()
 	err := <-ex.bodyDone
 	ex.bodyDone = nil
@@ -221,7 +256,7 @@ func (ex *exchange) stopBody() error {
 // a failing member is a 502.
 func (ex *exchange) bodyFailed(err error) (bool, error) {
 	switch {
-	case errors.Is(err, errBadChunk) && errors.Is(err, errClientGone):
+	case errors.Is(err, http1.ErrBadChunk) && errors.Is(err, errClientGone):
 		ex.cfg.traffic.RequestErrors.Add(1)
 		ex.uc.close()
 		ex.hc.writeError(400, false)
@@ -257,73 +292,10 @@ func gatewayStatus(err error) int {
 
 // writeRequestHead writes the request head for the member and counts it.
 func (ex *exchange) writeRequestHead() {
-	writeRequestHead(ex.uc.bw, &ex.hc.req, ex.cfg, ex.hc.ipText, ex.upgrade)
-	n := uint64(len(ex.hc.req.buf))
+	writeRequestHead(ex.uc.bw, ex.cfg, &ex.hc.req, ex.hc.ipText, ex.d.Upgrade)
+	n := uint64(len(ex.hc.req.Buf))
 	ex.cfg.traffic.BytesIn.Add(n)
 	ex.m.Traffic.BytesIn.Add(n)
-}
-
-// headWriter is what the head writers need: a *bufio.Writer on the
-// goroutine path, a byte slice on the event loop's.
-type headWriter interface {
-	Write([]byte) (int, error)
-	WriteString(string) (int, error)
-	WriteByte(byte) error
-}
-
-// writeRequestHead writes the request line and fields for the member:
-// always HTTP/1.1 with keep-alive, hop-by-hop fields removed (RFC 9110
-// §7.6.1), the listener's insert_headers added.
-func writeRequestHead(w headWriter, req *msgHead, cfg *listenerConfig, ipText []byte, upgrade bool) {
-	w.Write(req.method)
-	w.WriteByte(' ')
-	w.Write(req.target)
-	w.WriteString(" HTTP/1.1\r\n")
-	for _, h := range req.headers {
-		if req.hopByHop(h.name) ||
-			(cfg.xfPort && equalFold(h.name, "x-forwarded-port")) ||
-			(cfg.xfProto && equalFold(h.name, "x-forwarded-proto")) {
-			continue
-		}
-		writeField(w, h.name, h.value)
-	}
-	if req.chunked {
-		w.WriteString("Transfer-Encoding: chunked\r\n")
-	}
-	if req.hosts == 0 {
-		// HTTP/1.0 without Host: the member gets HTTP/1.1, which requires
-		// one, empty when the authority is unknown (RFC 9112 §3.2).
-		w.WriteString("Host: \r\n")
-	}
-	if upgrade {
-		w.WriteString("Connection: Upgrade\r\n")
-		for _, h := range req.headers {
-			if equalFold(h.name, "upgrade") {
-				writeField(w, h.name, h.value)
-			}
-		}
-	}
-	if cfg.xff {
-		w.WriteString("X-Forwarded-For: ")
-		w.Write(ipText)
-		w.WriteString("\r\n")
-	}
-	if cfg.xfPort {
-		w.WriteString("X-Forwarded-Port: ")
-		w.Write(cfg.portText)
-		w.WriteString("\r\n")
-	}
-	if cfg.xfProto {
-		w.WriteString("X-Forwarded-Proto: http\r\n")
-	}
-	w.WriteString("\r\n")
-}
-
-func writeField(w headWriter, name, value []byte) {
-	w.Write(name)
-	w.WriteString(": ")
-	w.Write(value)
-	w.WriteString("\r\n")
 }
 
 // awaitContinue reads the member's answer to a request with Expect:
@@ -334,15 +306,14 @@ func (ex *exchange) awaitContinue() (proceed, keep bool, err error) {
 		keep, err := ex.fail(gatewayStatus(err), err)
 		return false, keep, err
 	}
-	if ex.hc.resp.status == 100 {
+	if ex.hc.resp.Status == 100 {
 		return true, false, nil
 	}
 	// A final response without the body: the client may still send it, so
 	// its connection cannot be trusted for another request, nor can the
 	// member's.
-	ex.clientKeep = false
-	ex.noReuse = true
-	keep, err = ex.relayResponse(ex.hc)
+	ex.bodyPending = true
+	keep, err = ex.relayResponse()
 	return false, keep, err
 }
 
@@ -351,99 +322,67 @@ func (ex *exchange) awaitContinue() (proceed, keep bool, err error) {
 func (ex *exchange) readResponseHead() error {
 	resp := &ex.hc.resp
 	for {
-		if err := resp.readHead(ex.uc.br); err != nil {
+		if err := resp.ReadHead(ex.uc.br); err != nil {
 			return fmt.Errorf("read response head: %w", err)
 		}
-		if err := resp.parseResponse(); err != nil {
+		if err := resp.ParseResponse(); err != nil {
 			return fmt.Errorf("parse response head: %w", err)
 		}
-		if resp.status >= 200 || resp.status == 101 {
+		if resp.Status >= 200 || resp.Status == 101 {
 			return nil
 		}
-		if resp.status == 100 && ex.hc.req.expect100 {
+		if resp.Status == 100 && ex.hc.req.Expect100 {
 			return nil // the caller decides
 		}
+		ex.interim = true
 		// Other interim responses go to HTTP/1.1 clients as they are.
-		if ex.hc.req.minor >= 1 {
-			w := ex.hc.bw
-			w.WriteString("HTTP/1.1 ")
-			w.Write(strconv.AppendInt(ex.hc.scratch[:0], int64(resp.status), 10))
-			w.WriteByte(' ')
-			w.Write(resp.reason)
-			w.WriteString("\r\n")
-			for _, h := range resp.headers {
-				if !resp.hopByHop(h.name) {
-					writeField(w, h.name, h.value)
-				}
-			}
-			w.WriteString("\r\n")
-			if err := w.Flush(); err != nil {
+		if ex.hc.req.Minor >= 1 {
+			http1.WriteInterim(ex.hc.bw, resp)
+			if err := ex.hc.bw.Flush(); err != nil {
 				return fmt.Errorf("%w: %w", errClientGone, err)
 			}
 		}
 	}
 }
 
-// bodyKind is how a message's body is delimited.
-type bodyKind int
-
-const (
-	bodyNone bodyKind = iota
-	bodyFixed
-	bodyChunked
-	bodyUntilClose
-)
-
 // relayResponse sends the response head and streams the body to the
 // client, then returns the member connection to the cache when it can carry
 // another request.
-func (ex *exchange) relayResponse(hc *httpConn) (bool, error) {
+func (ex *exchange) relayResponse() (bool, error) {
+	hc := ex.hc
 	req, resp := &hc.req, &hc.resp
-	if resp.status == 101 {
-		if !ex.upgrade {
+	if resp.Status == 101 {
+		if !ex.d.Upgrade {
 			return ex.fail(502, errors.New("101 Switching Protocols without an upgrade request"))
 		}
 		return ex.tunnel()
 	}
-	kind := bodyNone
-	switch {
-	case string(req.method) == "HEAD" || resp.status == 204 || resp.status == 304:
-	case resp.chunked:
-		kind = bodyChunked
-	case resp.contentLength >= 0:
-		kind = bodyFixed
-	default:
-		kind = bodyUntilClose
-	}
-	// An HTTP/1.0 client cannot read chunked framing: decode it and
-	// delimit the body by closing.
-	decode := kind == bodyChunked && req.minor == 0
-	keep := ex.clientKeep && kind != bodyUntilClose && !decode
-	reuse := resp.minor >= 1 && !resp.connClose && kind != bodyUntilClose && !(resp.chunked && resp.contentLength >= 0)
-	ex.laneFit = keep && reuse && !ex.hasBody && !ex.upgrade && !ex.noReuse &&
-		(kind == bodyNone || (kind == bodyFixed && int64(len(resp.buf))+resp.contentLength <= laneBufSize))
-
-	ex.writeResponseHead(kind == bodyChunked && !decode, keep)
+	d := http1.Decide(req, resp, http1.Conditions{
+		Draining: hc.l.draining.Load(), Interim: ex.interim, BodyPending: ex.bodyPending,
+	})
+	ex.d = d
+	writeResponseHead(hc.bw, ex.cfg, req, resp, d)
 	ex.headSent = true
-	ex.m.Traffic.CountResponse(resp.status)
-	ex.cfg.traffic.CountResponse(resp.status)
-	headLen := uint64(len(resp.buf))
+	ex.m.Traffic.CountResponse(resp.Status)
+	ex.cfg.traffic.CountResponse(resp.Status)
+	headLen := uint64(len(resp.Buf))
 	ex.cfg.traffic.BytesOut.Add(headLen)
 	ex.m.Traffic.BytesOut.Add(headLen)
 
 	var err error
-	bc := bodyCopier{
-		dst: hc.bw, dstConn: &hc.client, src: ex.uc.br, srcConn: &ex.uc.tc,
-		idle: ex.cfg.memberTimeout, readFail: errMemberFailed, writeFail: errClientGone,
-		counters: [2]*uint64Counter{&ex.cfg.traffic.BytesOut, &ex.m.Traffic.BytesOut},
+	ex.down = splicer{dst: &hc.client, src: &ex.uc.tc, idle: ex.cfg.memberTimeout}
+	bc := http1.BodyCopier{
+		Dst: hc.bw, Src: ex.uc.br, Splice: &ex.down,
+		ReadFail: errMemberFailed, WriteFail: errClientGone,
+		Counters: [2]*atomic.Uint64{&ex.cfg.traffic.BytesOut, &ex.m.Traffic.BytesOut},
 	}
-	switch kind {
-	case bodyFixed:
-		err = bc.fixed(resp.contentLength)
-	case bodyChunked:
-		err = bc.chunked(!decode, hc.scratch[:0])
-	case bodyUntilClose:
-		err = bc.untilClose()
+	switch d.Body {
+	case http1.BodyFixed:
+		err = bc.Fixed(d.Length)
+	case http1.BodyChunked:
+		err = bc.Chunked(!d.Decode)
+	case http1.BodyUntilClose:
+		err = bc.UntilClose()
 	}
 	if err == nil {
 		if ferr := hc.bw.Flush(); ferr != nil {
@@ -455,65 +394,24 @@ func (ex *exchange) relayResponse(hc *httpConn) (bool, error) {
 		ex.uc.close()
 		return false, err
 	}
+	keep, reuse := d.ClientKeep, d.MemberKeep
 	if !ex.finishBody() {
 		keep, reuse = false, false
 	}
-	if reuse && !ex.noReuse && ex.uc.br.Buffered() == 0 {
-		hc.keepUpstream(ex.cfg.pool, ex.uc)
+	if reuse && ex.uc.br.Buffered() == 0 {
+		hc.keepUpstream(ex.p, ex.uc)
 	} else {
 		ex.uc.close()
 	}
 	return keep, nil
 }
 
-// writeResponseHead writes the status line and fields for the client.
-func (ex *exchange) writeResponseHead(chunked, keep bool) {
-	writeResponseHead(ex.hc.bw, &ex.hc.resp, ex.hc.req.minor, chunked, keep, ex.hc.scratch[:0])
-}
-
-// writeResponseHead writes a response head for the client: hop-by-hop
-// fields removed, framing and persistence stated for the client's version.
-func writeResponseHead(w headWriter, resp *msgHead, reqMinor int, chunked, keep bool, scratch []byte) {
-	w.WriteString("HTTP/1.1 ")
-	w.Write(strconv.AppendInt(scratch, int64(resp.status), 10))
-	w.WriteByte(' ')
-	w.Write(resp.reason)
-	w.WriteString("\r\n")
-	for _, h := range resp.headers {
-		if resp.hopByHop(h.name) {
-			continue
-		}
-		if resp.chunked && equalFold(h.name, "content-length") {
-			continue // chunked framing wins; the length is not forwarded
-		}
-		writeField(w, h.name, h.value)
-	}
-	if chunked {
-		w.WriteString("Transfer-Encoding: chunked\r\n")
-	}
-	switch {
-	case !keep:
-		w.WriteString("Connection: close\r\n")
-	case reqMinor == 0:
-		w.WriteString("Connection: keep-alive\r\n")
-	}
-	w.WriteString("\r\n")
-}
-
 // tunnel completes a protocol upgrade (WebSocket and the like): it relays
 // the 101 response, then copies bytes both ways until both sides close.
 func (ex *exchange) tunnel() (bool, error) {
 	hc := ex.hc
-	resp, w := &hc.resp, hc.bw
-	w.WriteString("HTTP/1.1 101 ")
-	w.Write(resp.reason)
-	w.WriteString("\r\n")
-	for _, h := range resp.headers {
-		if !resp.hopByHop(h.name) || equalFold(h.name, "upgrade") {
-			writeField(w, h.name, h.value)
-		}
-	}
-	w.WriteString("Connection: Upgrade\r\n\r\n")
+	w := hc.bw
+	http1.WriteSwitching(w, &hc.resp)
 	ex.headSent = true
 	ex.m.Traffic.CountResponse(101)
 	ex.cfg.traffic.CountResponse(101)
@@ -540,7 +438,16 @@ func (ex *exchange) tunnel() (bool, error) {
 	hc.client.forget()
 	ex.uc.tc.forget()
 	defer ex.uc.close()
-	return false, bridge(hc.client.TCPConn, ex.uc.tc.TCPConn, ex.cfg, ex.m)
+	return false, bridge(hc.client.Conn, ex.uc.tc.Conn, ex.cfg, ex.m)
 }
 
-var _ io.Reader = (*timedConn)(nil)
+// takeIdle is the exchange's idleSource for pool.connect: an idle
+// connection to the picked member, this client's own first, then the
+// pool's.
+func (ex *exchange) takeIdle(m *balancer.Member) *upstreamConn {
+	now := time.Now()
+	if uc := ex.hc.cached(m.State, now); uc != nil {
+		return uc
+	}
+	return ex.p.idle.get(m.State, now)
+}

@@ -48,13 +48,25 @@ func (c *listenerConfig) allows(a netip.Addr) bool {
 	return false
 }
 
-// listener owns one bound socket and its accept loop. Its configuration is
+// engines serve the connections a listener accepts; the Runtime is the one
+// implementation (serve.go). A listener knows them only through this.
+type engines interface {
+	// serve serves c until it ends, and reports whether it moved into an
+	// event loop instead, which then owns it and its connection count.
+	serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remote netip.AddrPort, st *connState) (moved bool)
+	// closeLooped closes l's connections that the event loops hold: the
+	// idle ones, or all.
+	closeLooped(l *listener, all bool)
+}
+
+// listener owns one bound socket, its accept loop, and the count of its
+// open connections, whichever engine serves them. Its configuration is
 // swapped atomically on reload; the socket stays.
 type listener struct {
 	key  string // transport/address:port, the identity that keeps the socket
 	ln   *net.TCPListener
 	cfg  atomic.Pointer[listenerConfig]
-	rt   *Runtime
+	eng  engines
 	wake chan struct{} // a connection ended: the accept loop may go on
 	done chan struct{} // closed when the listener stops accepting
 
@@ -73,11 +85,11 @@ type connState struct {
 	closeOnDrain atomic.Bool
 }
 
-func newListener(key string, ln *net.TCPListener, rt *Runtime) *listener {
+func newListener(key string, ln *net.TCPListener, eng engines) *listener {
 	return &listener{
 		key:   key,
 		ln:    ln,
-		rt:    rt,
+		eng:   eng,
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 		conns: map[*net.TCPConn]*connState{},
@@ -142,19 +154,11 @@ func (l *listener) handle(c *net.TCPConn, cfg *listenerConfig, remote netip.Addr
 			l.closeConn(c, cfg.traffic)
 		}
 	}()
-	switch cfg.protocol {
-	case octavia.ProtocolHTTP:
-		moved = serveHTTP(l, c, remote, st, cfg.traffic, nil)
-	case octavia.ProtocolPrometheus:
-		st.closeOnDrain.Store(true) // scrapes are short: a drain may cut them
-		l.rt.servePrometheus(c)
-	default: // TCP, and HTTPS passed through as TCP
-		serveTCP(cfg, c, remote)
-	}
+	moved = l.eng.serve(l, c, cfg, remote, st)
 }
 
 // track and untrack keep the goroutine-served connections a drain must
-// reach; the event loop keeps its own.
+// reach; the event loops keep their own (closeLooped).
 func (l *listener) track(c *net.TCPConn, st *connState) {
 	l.mu.Lock()
 	l.conns[c] = st
@@ -206,14 +210,14 @@ func (l *listener) drain(ctx context.Context) {
 		c.Close()
 	}
 	l.mu.Unlock()
-	l.rt.lanes.closeListener(l, true)
+	l.eng.closeLooped(l, true)
 	<-finished
 }
 
 // wakeIdle makes HTTP connections waiting for a next request notice that the
 // listener is draining.
 func (l *listener) wakeIdle() {
-	l.rt.lanes.closeListener(l, false)
+	l.eng.closeLooped(l, false)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for c, st := range l.conns {

@@ -29,7 +29,7 @@ type Options struct {
 	Metrics http.Handler
 	// NoEventLoop serves every HTTP connection with a goroutine of its
 	// own, without the event loops that otherwise take keep-alive
-	// connections in their steady state (eventloop.go).
+	// connections in their steady state (loops.go).
 	NoEventLoop bool
 }
 
@@ -53,7 +53,7 @@ type Runtime struct {
 	cfg       atomic.Pointer[octavia.Config]
 	closed    bool
 
-	lanes *lanes // nil: goroutines only
+	loops *loopSet // nil: goroutines only
 
 	metricsOnce sync.Once
 	metrics     *promServer
@@ -76,11 +76,11 @@ func New(log *slog.Logger, opts Options) *Runtime {
 	}
 	rt.cfg.Store(&octavia.Config{})
 	if !opts.NoEventLoop {
-		ls, err := startLanes(log)
+		ls, err := startLoops(log)
 		if err != nil {
 			log.Warn("event loops not started; serving HTTP with goroutines only", "err", err)
 		}
-		rt.lanes = ls
+		rt.loops = ls
 	}
 	return rt
 }
@@ -194,7 +194,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 		go func() { defer wg.Done(); l.drain(ctx) }()
 	}
 	wg.Wait()
-	rt.lanes.stop() // the listeners have drained: the loops serve no one
+	rt.loops.stop() // the listeners have drained: the loops serve no one
 	rt.mu.Lock()
 	for _, p := range rt.pools {
 		p.close()

@@ -22,13 +22,13 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
 	}
 	start := time.Now()
 	defer func() { cfg.traffic.SessionTime.Observe(time.Since(start)) }()
-	ctx := context.Background()
-	m, member, _, err := p.connect(ctx, remote, cfg.connectTimeout, nil, nil, nil)
+	mc, err := p.connect(context.Background(), &connectRequest{src: remote, timeout: cfg.connectTimeout})
 	if err != nil {
 		cfg.traffic.RequestErrors.Add(1)
 		cfg.log.Debug("no member for connection", "client", remote, "err", err)
 		return
 	}
+	m, member := mc.m, mc.conn
 	defer m.Release()
 	defer member.Close()
 	// For TCP a completed connect is all there is to judge the member by;
@@ -44,18 +44,21 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
 // bridge copies both ways between a client and a member connection until
 // both directions end. A half-close is passed on: the side that finished
 // sending gets its peer a FIN, and the other direction goes on. An error or
-// idle timeout on either side closes both.
-func bridge(client, member *net.TCPConn, cfg *listenerConfig, m *balancer.Member) error {
+// idle timeout on either side closes both. The client may be any net.Conn
+// (an upgraded HTTP connection may be TLS); TCP connections are spliced.
+func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member) error {
 	var act activity
 	act.touch(time.Now())
 	upDone := make(chan error, 1)
 	go func() {
 		_, err := pipe(member, client, cfg.clientTimeout, &act, &cfg.traffic.BytesIn, &m.Traffic.BytesIn)
 		if err == nil {
-			member.CloseWrite()
+			closeWrite(member)
 		} else {
 			// Unblock the other direction: the connection is over.
-			client.SetLinger(0)
+			if tc, ok := client.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
 			client.Close()
 			member.Close()
 		}
@@ -63,7 +66,7 @@ func bridge(client, member *net.TCPConn, cfg *listenerConfig, m *balancer.Member
 	}()
 	_, err := pipe(client, member, cfg.memberTimeout, &act, &cfg.traffic.BytesOut, &m.Traffic.BytesOut)
 	if err == nil {
-		client.CloseWrite()
+		closeWrite(client)
 	} else {
 		member.Close()
 		client.Close()
@@ -73,6 +76,27 @@ func bridge(client, member *net.TCPConn, cfg *listenerConfig, m *balancer.Member
 		return err
 	}
 	return nil
+}
+
+// closeWrite sends a FIN (a TLS close_notify first, for a *tls.Conn): the
+// connection's other direction goes on.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
+
+// closeRead stops reading from c: a read blocked in it returns at once,
+// for good, which a deadline the reader re-arms could not promise.
+func closeRead(c net.Conn) {
+	switch c := c.(type) {
+	case interface{ CloseRead() error }:
+		c.CloseRead()
+	case interface{ NetConn() net.Conn }: // TLS: stop the connection under it
+		closeRead(c.NetConn())
+	default:
+		c.Close()
+	}
 }
 
 func isClosedOrReset(err error) bool {

@@ -9,9 +9,10 @@ import (
 // without a deadline syscall per operation: a deadline is pushed forward
 // only when less than 7/8 of its timeout is left, so it fires after between
 // 7/8 and all of the timeout without traffic, and a busy connection resets it
-// at most every timeout/8. A zero timeout means none, as in HAProxy.
+// at most every timeout/8. A zero timeout means none, as in HAProxy. The
+// connection may be any net.Conn: a client's may be a *tls.Conn.
 type timedConn struct {
-	*net.TCPConn
+	net.Conn
 	readTimeout, writeTimeout   time.Duration
 	readDeadline, writeDeadline time.Time
 	holdRead                    bool // see beginHead
@@ -21,13 +22,13 @@ func (t *timedConn) Read(p []byte) (int, error) {
 	if t.readTimeout > 0 && !t.holdRead {
 		t.armRead(time.Now())
 	}
-	return t.TCPConn.Read(p)
+	return t.Conn.Read(p)
 }
 
 func (t *timedConn) armRead(now time.Time) {
 	if t.readDeadline.Sub(now) < t.readTimeout-t.readTimeout/8 {
 		t.readDeadline = now.Add(t.readTimeout)
-		t.TCPConn.SetReadDeadline(t.readDeadline)
+		t.Conn.SetReadDeadline(t.readDeadline)
 	}
 }
 
@@ -43,7 +44,7 @@ func (t *timedConn) beginHead() {
 			// runtime call arms both.
 			d := now.Add(t.readTimeout)
 			t.readDeadline, t.writeDeadline = d, d
-			t.TCPConn.SetDeadline(d)
+			t.Conn.SetDeadline(d)
 		} else {
 			t.armRead(now)
 		}
@@ -63,10 +64,10 @@ func (t *timedConn) Write(p []byte) (int, error) {
 		now := time.Now()
 		if t.writeDeadline.Sub(now) < t.writeTimeout-t.writeTimeout/8 {
 			t.writeDeadline = now.Add(t.writeTimeout)
-			t.TCPConn.SetWriteDeadline(t.writeDeadline)
+			t.Conn.SetWriteDeadline(t.writeDeadline)
 		}
 	}
-	return t.TCPConn.Write(p)
+	return t.Conn.Write(p)
 }
 
 // setTimeouts changes the timeouts; the next operation arms them.
@@ -89,7 +90,7 @@ func (t *timedConn) forget() {
 func (t *timedConn) forgetRead() {
 	t.readDeadline = time.Time{}
 	if t.readTimeout == 0 {
-		t.TCPConn.SetReadDeadline(time.Time{})
+		t.Conn.SetReadDeadline(time.Time{})
 	}
 }
 
@@ -97,7 +98,7 @@ func (t *timedConn) forgetRead() {
 func (t *timedConn) forgetWrite() {
 	t.writeDeadline = time.Time{}
 	if t.writeTimeout == 0 {
-		t.TCPConn.SetWriteDeadline(time.Time{})
+		t.Conn.SetWriteDeadline(time.Time{})
 	}
 }
 
@@ -106,5 +107,5 @@ func (t *timedConn) forgetWrite() {
 // ahead so that the lazy re-arming leaves the expired one in place.
 func (t *timedConn) expireRead() {
 	t.readDeadline = time.Now().Add(24 * time.Hour)
-	t.TCPConn.SetReadDeadline(time.Unix(1, 0))
+	t.Conn.SetReadDeadline(time.Unix(1, 0))
 }

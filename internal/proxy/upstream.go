@@ -30,8 +30,8 @@ type upstreamConn struct {
 	used      bool // has carried a request before: it may have gone stale
 }
 
-func newUpstreamConn(c *net.TCPConn, st *balancer.State) *upstreamConn {
-	uc := &upstreamConn{tc: timedConn{TCPConn: c}, state: st}
+func newUpstreamConn(c net.Conn, st *balancer.State) *upstreamConn {
+	uc := &upstreamConn{tc: timedConn{Conn: c}, state: st}
 	uc.br = bufio.NewReaderSize(&uc.tc, upstreamBufSize)
 	uc.bw = bufio.NewWriterSize(&uc.tc, upstreamBufSize)
 	return uc

@@ -50,7 +50,7 @@ func (rt *Runtime) IdleConns(poolID string, st *balancer.State) int {
 	p.idle.mu.Lock()
 	n := len(p.idle.conns[st])
 	p.idle.mu.Unlock()
-	return n + rt.lanes.idleConns(st)
+	return n + rt.loops.idleConns(st)
 }
 
 // MaxIdlePerMember is the cap on pooled keep-alive connections per member.

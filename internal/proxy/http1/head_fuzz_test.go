@@ -1,4 +1,4 @@
-package proxy
+package http1
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 // accepts has one unambiguous framing: never both Content-Length and
 // chunked, never chunked on HTTP/1.0, exactly one Host on HTTP/1.1, no
 // control characters in what will be forwarded. Forwarding it (as
-// writeRequestHead does) and parsing the result gives the same framing.
+// WriteRequestHead does) and parsing the result gives the same framing.
 func FuzzRequestHead(f *testing.F) {
 	for _, s := range []string{
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -28,21 +28,21 @@ func FuzzRequestHead(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		var h msgHead
-		if h.readHead(bufio.NewReader(bytes.NewReader(in))) != nil || h.parseRequest() != nil {
+		var h Head
+		if h.ReadHead(bufio.NewReader(bytes.NewReader(in))) != nil || h.ParseRequest() != nil {
 			return
 		}
 		switch {
-		case h.chunked && h.contentLength >= 0:
+		case h.Chunked && h.ContentLength >= 0:
 			t.Fatalf("accepted both chunked and Content-Length: %q", in)
-		case h.chunked && h.minor == 0:
+		case h.Chunked && h.Minor == 0:
 			t.Fatalf("accepted chunked HTTP/1.0: %q", in)
-		case h.minor == 1 && h.hosts != 1:
+		case h.Minor == 1 && h.hosts != 1:
 			t.Fatalf("accepted HTTP/1.1 with %d Host fields: %q", h.hosts, in)
 		case h.teOther:
 			t.Fatalf("accepted a transfer coding other than chunked: %q", in)
 		}
-		for _, hd := range h.headers {
+		for _, hd := range h.fields {
 			if bytes.ContainsAny(hd.name, "\r\n: \t") || bytes.ContainsAny(hd.value, "\r\n\x00") {
 				t.Fatalf("accepted a field that would break the forwarded head: %q: %q", hd.name, hd.value)
 			}
@@ -50,28 +50,28 @@ func FuzzRequestHead(f *testing.F) {
 		// Forward it as the member would receive it, and parse that.
 		var out bytes.Buffer
 		w := bufio.NewWriter(&out)
-		w.Write(h.method)
+		w.Write(h.Method)
 		w.WriteByte(' ')
-		w.Write(h.target)
+		w.Write(h.Target)
 		w.WriteString(" HTTP/1.1\r\n")
-		for _, hd := range h.headers {
+		for _, hd := range h.fields {
 			if !h.hopByHop(hd.name) {
-				writeField(w, hd.name, hd.value)
+				WriteField(w, hd.name, hd.value)
 			}
 		}
-		if h.chunked {
+		if h.Chunked {
 			w.WriteString("Transfer-Encoding: chunked\r\n")
 		}
 		w.WriteString("\r\n")
 		w.Flush()
-		var g msgHead
-		if err := g.readHead(bufio.NewReader(&out)); err != nil {
+		var g Head
+		if err := g.ReadHead(bufio.NewReader(&out)); err != nil {
 			t.Fatalf("forwarded head unreadable: %v\n%q", err, out.String())
 		}
-		if err := g.parseRequest(); err != nil && !(h.minor == 0 && h.hosts == 0) {
+		if err := g.ParseRequest(); err != nil && !(h.Minor == 0 && h.hosts == 0) {
 			t.Fatalf("forwarded head refused: %v\n%q", err, out.String())
 		}
-		if g.chunked != h.chunked || g.contentLength != h.contentLength || !strings.EqualFold(string(g.method), string(h.method)) {
+		if g.Chunked != h.Chunked || g.ContentLength != h.ContentLength || !strings.EqualFold(string(g.Method), string(h.Method)) {
 			t.Fatalf("framing changed in forwarding: %q → %q", in, out.String())
 		}
 	})
@@ -84,7 +84,7 @@ func FuzzChunkSize(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseChunkSize([]byte(s))
+		n, err := ParseChunkSize([]byte(s))
 		if err != nil {
 			return
 		}
@@ -96,8 +96,8 @@ func FuzzChunkSize(f *testing.F) {
 	})
 }
 
-// FuzzHeadScan: the event loop's incremental head scan (headScan) finds the
-// same head as msgHead.readHead, the goroutine path's reader, whatever the
+// FuzzHeadScan: the event loop's incremental head scan (HeadScan) finds the
+// same head as Head.ReadHead, the goroutine path's reader, whatever the
 // bytes and however they are split across reads: otherwise the two engines
 // would frame one connection's messages differently.
 func FuzzHeadScan(f *testing.F) {
@@ -112,17 +112,17 @@ func FuzzHeadScan(f *testing.F) {
 		f.Add([]byte(s), uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
-		if len(in) > laneBufSize {
+		if len(in) > FastRoom {
 			return
 		}
-		var h msgHead
-		readErr := h.readHead(bufio.NewReader(bytes.NewReader(in)))
+		var h Head
+		readErr := h.ReadHead(bufio.NewReader(bytes.NewReader(in)))
 		// Feed the scan in pieces of step bytes (1 to 256).
-		var s headScan
+		var s HeadScan
 		n := int(step) + 1
 		skip, end, ok := 0, 0, false
 		for got := min(n, len(in)); ; got = min(got+n, len(in)) {
-			if skip, end, ok = s.next(in[:got]); ok || got == len(in) {
+			if skip, end, ok = s.Next(in[:got]); ok || got == len(in) {
 				break
 			}
 		}
@@ -130,9 +130,9 @@ func FuzzHeadScan(f *testing.F) {
 		case ok && readErr != nil:
 			t.Fatalf("scan found head %q, readHead failed (%v): %q", in[skip:end], readErr, in)
 		case !ok && readErr == nil:
-			t.Fatalf("readHead found head %q, the scan did not: %q", h.buf, in)
-		case ok && !bytes.Equal(in[skip:end], h.buf):
-			t.Fatalf("scan found head %q, readHead %q: %q", in[skip:end], h.buf, in)
+			t.Fatalf("readHead found head %q, the scan did not: %q", h.Buf, in)
+		case ok && !bytes.Equal(in[skip:end], h.Buf):
+			t.Fatalf("scan found head %q, readHead %q: %q", in[skip:end], h.Buf, in)
 		}
 	})
 }

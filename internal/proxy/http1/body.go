@@ -1,4 +1,4 @@
-package proxy
+package http1
 
 import (
 	"bufio"
@@ -7,92 +7,94 @@ import (
 	"io"
 	"strconv"
 	"sync/atomic"
-	"time"
 )
 
-type uint64Counter = atomic.Uint64
-
-// spliceMin is the body length from which the rest of a body that is not
+// SpliceMin is the body length from which the rest of a body that is not
 // yet buffered is spliced between the sockets instead of copied.
-const spliceMin = 16 << 10
+const SpliceMin = 16 << 10
 
 const maxChunkLine = 4096
 
-// errMemberFailed marks a failure on the member's side of an exchange.
-var errMemberFailed = errors.New("member connection failed")
+// ErrBadChunk marks malformed chunked framing.
+var ErrBadChunk = errors.New("malformed chunked body")
 
-var errBadChunk = errors.New("malformed chunked body")
-
-// bodyCopier streams one message body from src to dst. Whatever is already
-// buffered is copied; before it would block on src it flushes dst, so a
-// slow stream reaches the far side as it comes; a long fixed-length
-// remainder is spliced.
-type bodyCopier struct {
-	dst       *bufio.Writer
-	dstConn   *timedConn
-	src       *bufio.Reader
-	srcConn   *timedConn
-	idle      time.Duration // inactivity timeout while splicing
-	readFail  error         // wraps errors reading src
-	writeFail error         // wraps errors writing dst
-	// strict holds chunk framing to the letter, for request bodies:
-	// lines end in CRLF, and trailers may not carry fields that frame
-	// or route a message, which a member merging trailers would obey.
-	strict   bool
-	counters [2]*uint64Counter
+// Splicer moves bytes straight from one connection's socket to another's,
+// once the buffers around them are empty: n bytes, or until EOF when n < 0.
+// Each byte moved is added to each counter as it goes. The engine that owns
+// the connections provides it; its errors are returned as they are.
+type Splicer interface {
+	Splice(n int64, counters [2]*atomic.Uint64) error
 }
 
-func (bc *bodyCopier) count(n int) {
-	for _, c := range bc.counters {
+// BodyCopier streams one message body from Src to Dst. Whatever is already
+// buffered is copied; before it would block on Src it flushes Dst, so a
+// slow stream reaches the far side as it comes; a long fixed-length
+// remainder goes to Splice.
+type BodyCopier struct {
+	Dst       *bufio.Writer
+	Src       *bufio.Reader
+	Splice    Splicer
+	ReadFail  error // wraps errors reading Src
+	WriteFail error // wraps errors writing Dst
+	// Strict holds chunk framing to the letter, for request bodies:
+	// lines end in CRLF, and trailers may not carry fields that frame
+	// or route a message, which a member merging trailers would obey.
+	Strict   bool
+	Counters [2]*atomic.Uint64 // each byte copied is added to each
+	Scratch  []byte            // room for a chunk size's digits
+}
+
+func (bc *BodyCopier) count(n int) {
+	for _, c := range bc.Counters {
 		if c != nil {
 			c.Add(uint64(n))
 		}
 	}
 }
 
-func (bc *bodyCopier) rerr(err error) error {
+func (bc *BodyCopier) rerr(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("%w: %w", bc.readFail, err)
+	return fmt.Errorf("%w: %w", bc.ReadFail, err)
 }
 
-func (bc *bodyCopier) werr(err error) error { return fmt.Errorf("%w: %w", bc.writeFail, err) }
+func (bc *BodyCopier) werr(err error) error { return fmt.Errorf("%w: %w", bc.WriteFail, err) }
 
-// fill makes at least one byte available from src, flushing dst first if
+// fill makes at least one byte available from Src, flushing Dst first if
 // that means waiting.
-func (bc *bodyCopier) fill() (int, error) {
-	if n := bc.src.Buffered(); n > 0 {
+func (bc *BodyCopier) fill() (int, error) {
+	if n := bc.Src.Buffered(); n > 0 {
 		return n, nil
 	}
-	if err := bc.dst.Flush(); err != nil {
+	if err := bc.Dst.Flush(); err != nil {
 		return 0, bc.werr(err)
 	}
-	if _, err := bc.src.Peek(1); err != nil {
+	if _, err := bc.Src.Peek(1); err != nil {
 		return 0, err
 	}
-	return bc.src.Buffered(), nil
+	return bc.Src.Buffered(), nil
 }
 
-// fixed copies exactly n bytes.
-func (bc *bodyCopier) fixed(n int64) error {
+// Fixed copies exactly n bytes.
+func (bc *BodyCopier) Fixed(n int64) error {
 	for n > 0 {
-		if bc.src.Buffered() == 0 && n >= spliceMin {
+		if bc.Src.Buffered() == 0 && n >= SpliceMin {
 			return bc.splice(n)
 		}
 		k, err := bc.fill()
 		if err != nil {
-			if errors.Is(err, bc.writeFail) {
+			if errors.Is(err, bc.WriteFail) {
 				return err
 			}
 			return bc.rerr(err)
 		}
 		k = int(min(int64(k), n))
-		b, _ := bc.src.Peek(k)
-		if _, err := bc.dst.Write(b); err != nil {
+		b, _ := bc.Src.Peek(k)
+		if _, err := bc.Dst.Write(b); err != nil {
 			return bc.werr(err)
 		}
-		bc.src.Discard(k)
+		bc.Src.Discard(k)
 		bc.count(k)
 		n -= int64(k)
 	}
@@ -100,61 +102,53 @@ func (bc *bodyCopier) fixed(n int64) error {
 }
 
 // splice moves n bytes (to EOF when n < 0) straight between the sockets.
-func (bc *bodyCopier) splice(n int64) error {
-	if err := bc.dst.Flush(); err != nil {
+func (bc *BodyCopier) splice(n int64) error {
+	if err := bc.Dst.Flush(); err != nil {
 		return bc.werr(err)
 	}
-	var act activity
-	act.touch(time.Now())
-	_, err := spliceN(bc.dstConn.TCPConn, bc.srcConn.TCPConn, n, bc.idle, &act, bc.counters[0], bc.counters[1])
-	bc.srcConn.forgetRead()
-	bc.dstConn.forgetWrite()
-	if err != nil {
-		return fmt.Errorf("%w: splice body: %w", errMemberFailed, err)
-	}
-	return nil
+	return bc.Splice.Splice(n, bc.Counters)
 }
 
-// untilClose copies until src reaches EOF.
-func (bc *bodyCopier) untilClose() error {
+// UntilClose copies until Src reaches EOF.
+func (bc *BodyCopier) UntilClose() error {
 	for {
-		if bc.src.Buffered() == 0 {
+		if bc.Src.Buffered() == 0 {
 			return bc.splice(-1)
 		}
-		k := bc.src.Buffered()
-		b, _ := bc.src.Peek(k)
-		if _, err := bc.dst.Write(b); err != nil {
+		k := bc.Src.Buffered()
+		b, _ := bc.Src.Peek(k)
+		if _, err := bc.Dst.Write(b); err != nil {
 			return bc.werr(err)
 		}
-		bc.src.Discard(k)
+		bc.Src.Discard(k)
 		bc.count(k)
 	}
 }
 
-// chunked copies a chunked body. With forward it re-frames the chunks
+// Chunked copies a chunked body. With forward it re-frames the chunks
 // (sizes in plain hex, extensions dropped) and passes trailers on; without,
 // it decodes the body for an HTTP/1.0 client and drops the trailers.
-func (bc *bodyCopier) chunked(forward bool, scratch []byte) error {
+func (bc *BodyCopier) Chunked(forward bool) error {
 	for {
 		line, err := bc.line()
 		if err != nil {
 			return err
 		}
-		size, err := parseChunkSize(line)
+		size, err := ParseChunkSize(line)
 		if err != nil {
-			return fmt.Errorf("%w: %w", bc.readFail, err)
+			return fmt.Errorf("%w: %w", bc.ReadFail, err)
 		}
 		if forward {
-			bc.dst.Write(strconv.AppendUint(scratch[:0], size, 16))
-			bc.dst.WriteString("\r\n")
+			bc.Dst.Write(strconv.AppendUint(bc.Scratch[:0], size, 16))
+			bc.Dst.WriteString("\r\n")
 		}
 		if size == 0 {
 			return bc.trailers(forward)
 		}
 		if size > 1<<62 {
-			return fmt.Errorf("%w: %w", bc.readFail, errBadChunk)
+			return fmt.Errorf("%w: %w", bc.ReadFail, ErrBadChunk)
 		}
-		if err := bc.fixed(int64(size)); err != nil {
+		if err := bc.Fixed(int64(size)); err != nil {
 			return err
 		}
 		line, err = bc.line()
@@ -162,15 +156,15 @@ func (bc *bodyCopier) chunked(forward bool, scratch []byte) error {
 			return err
 		}
 		if len(line) != 0 {
-			return fmt.Errorf("%w: %w: chunk data longer than its size", bc.readFail, errBadChunk)
+			return fmt.Errorf("%w: %w: chunk data longer than its size", bc.ReadFail, ErrBadChunk)
 		}
 		if forward {
-			bc.dst.WriteString("\r\n")
+			bc.Dst.WriteString("\r\n")
 		}
 	}
 }
 
-func (bc *bodyCopier) trailers(forward bool) error {
+func (bc *BodyCopier) trailers(forward bool) error {
 	for {
 		line, err := bc.line()
 		if err != nil {
@@ -178,34 +172,34 @@ func (bc *bodyCopier) trailers(forward bool) error {
 		}
 		if len(line) == 0 {
 			if forward {
-				bc.dst.WriteString("\r\n")
+				bc.Dst.WriteString("\r\n")
 			}
 			return nil
 		}
 		colon := indexByte(line, ':')
 		if colon <= 0 || !isToken(line[:colon]) || !isFieldValue(line[colon+1:]) ||
-			bc.strict && forbiddenTrailer(line[:colon]) {
-			return fmt.Errorf("%w: %w: bad trailer field", bc.readFail, errBadChunk)
+			bc.Strict && forbiddenTrailer(line[:colon]) {
+			return fmt.Errorf("%w: %w: bad trailer field", bc.ReadFail, ErrBadChunk)
 		}
 		if forward {
-			bc.dst.Write(line)
-			bc.dst.WriteString("\r\n")
+			bc.Dst.Write(line)
+			bc.Dst.WriteString("\r\n")
 		}
 	}
 }
 
 // line reads one line of chunk framing without its line ending.
-func (bc *bodyCopier) line() ([]byte, error) {
+func (bc *BodyCopier) line() ([]byte, error) {
 	if _, err := bc.fill(); err != nil {
-		if errors.Is(err, bc.writeFail) {
+		if errors.Is(err, bc.WriteFail) {
 			return nil, err
 		}
 		return nil, bc.rerr(err)
 	}
-	line, err := bc.src.ReadSlice('\n')
+	line, err := bc.Src.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, fmt.Errorf("%w: %w: line too long", bc.readFail, errBadChunk)
+			return nil, fmt.Errorf("%w: %w: line too long", bc.ReadFail, ErrBadChunk)
 		}
 		return nil, bc.rerr(err)
 	}
@@ -213,21 +207,21 @@ func (bc *bodyCopier) line() ([]byte, error) {
 	line = line[:len(line)-1]
 	if len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
-	} else if bc.strict {
-		return nil, fmt.Errorf("%w: %w: bare LF", bc.readFail, errBadChunk)
+	} else if bc.Strict {
+		return nil, fmt.Errorf("%w: %w: bare LF", bc.ReadFail, ErrBadChunk)
 	}
 	if indexByte(line, '\r') >= 0 || len(line) > maxChunkLine {
-		return nil, fmt.Errorf("%w: %w", bc.readFail, errBadChunk)
+		return nil, fmt.Errorf("%w: %w", bc.ReadFail, ErrBadChunk)
 	}
 	return line, nil
 }
 
-// parseChunkSize reads chunk-size [ chunk-ext ] strictly (RFC 9112
+// ParseChunkSize reads chunk-size [ chunk-ext ] strictly (RFC 9112
 // §7.1.1): hex digits only, at most 16 of them, no sign or whitespace;
 // extensions are dropped when forwarding but must follow the grammar, since
 // parsers that disagree about a malformed one disagree about where the
 // chunk starts.
-func parseChunkSize(line []byte) (uint64, error) {
+func ParseChunkSize(line []byte) (uint64, error) {
 	var n uint64
 	i := 0
 	for ; i < len(line); i++ {
@@ -247,7 +241,7 @@ func parseChunkSize(line []byte) (uint64, error) {
 	}
 ext:
 	if i == 0 || i > 16 || !validChunkExt(line[i:]) {
-		return 0, errBadChunk
+		return 0, ErrBadChunk
 	}
 	return n, nil
 }

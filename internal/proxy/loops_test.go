@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"lbd/internal/demo"
+	"lbd/internal/proxy/evloop"
 )
 
 // The event loop serves keep-alive connections once they have shown
@@ -332,4 +333,61 @@ func TestSmugglingAttemptsInTheEventLoop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loopBuffers reports, from inside each event loop, how many client
+// connections it holds and how many of those hold a buffer.
+func loopBuffers(rt *Runtime) (clients, holding int) {
+	for _, hl := range rt.loops.loops {
+		done := make(chan struct{})
+		hl.loop.Post(func() {
+			defer close(done)
+			hl.loop.Each(func(s *evloop.Socket) {
+				if _, ok := s.Handler().(*loopClient); ok {
+					clients++
+					if s.HoldsBuffer() {
+						holding++
+					}
+				}
+			})
+		})
+		<-done
+	}
+	return clients, holding
+}
+
+// TestIdleLoopConnectionsHoldNoBuffers: keep-alive clients waiting in the
+// event loop for their next request hold no message buffer; one whose
+// request head is half in keeps it, and the request is served whole once
+// the rest arrives.
+func TestIdleLoopConnectionsHoldNoBuffers(t *testing.T) {
+	needEventLoop(t)
+	b := startBackend(t, "a", demo.Options{})
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{b.Addr()}}))
+	const n = 20
+	for range n {
+		loopConn(t, rt, p, "Hello World! from a\n")
+	}
+	clients, holding := loopBuffers(rt)
+	mustf(t, clients == n, "the loops hold %d clients, want %d", clients, n)
+	mustf(t, holding == 0, "%d of %d idle clients hold a buffer, want none", holding, clients)
+
+	c, br := loopConn(t, rt, p, "Hello World! from a\n")
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHo"); err != nil {
+		t.Fatal(err)
+	}
+	// The loop reads the half head when epoll reports it: wait for that.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		clients, holding = loopBuffers(rt)
+		if holding > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mustf(t, clients == n+1 && holding == 1, "%d clients, %d holding a buffer; want %d and 1 (the half head)", clients, holding, n+1)
+	exchangeOn(t, c, br, "GET", "st: t\r\n\r\n", 200, "Hello World! from a\n")
+	_, holding = loopBuffers(rt)
+	mustf(t, holding == 0, "%d clients hold a buffer after the last exchange, want none", holding)
 }

@@ -1,4 +1,4 @@
-package proxy
+package http1
 
 import (
 	"bufio"
@@ -10,36 +10,39 @@ import (
 // Limits on a message head. Larger heads are refused with 431 (request) or
 // 502 (response), as HAProxy refuses what does not fit its buffer.
 const (
-	maxHeadBytes = 32 << 10
-	maxHeaders   = 128
+	MaxHeadBytes = 32 << 10
+	maxFields    = 128
 )
 
-// header is one field line of a head; both slices point into msgHead.buf.
-type header struct {
+// field is one field line of a head; both slices point into Head.Buf.
+type field struct {
 	name, value []byte
 }
 
-// msgHead is a parsed HTTP/1.x request or response head. Its storage is
+// Head is a parsed HTTP/1.x request or response head. Its storage is
 // reused from message to message, so parsing allocates nothing once warm.
-type msgHead struct {
-	buf     []byte
-	headers []header
+// The exported fields are what the engines read; what only the rules need
+// (Connection's tokens, Host count, Upgrade) Decide and the writers read.
+type Head struct {
+	Buf    []byte // the head as received, start line to empty line
+	fields []field
 
 	// Request line.
-	method, target []byte
+	Method, Target []byte
 	// Status line.
-	status int
-	reason []byte
+	Status int
+	Reason []byte
 
-	minor         int   // HTTP/1.minor
-	contentLength int64 // -1 when absent
-	chunked       bool  // Transfer-Encoding ends in chunked
-	teOther       bool  // a Transfer-Encoding other than plain chunked
+	Minor         int   // HTTP/1.minor
+	ContentLength int64 // -1 when absent
+	Chunked       bool  // Transfer-Encoding ends in chunked
+	Expect100     bool  // a request with Expect: 100-continue
+
+	teOther       bool // a Transfer-Encoding other than plain chunked
 	connClose     bool
 	connKeepAlive bool
 	connUpgrade   bool
 	hasUpgrade    bool
-	expect100     bool
 	hosts         int
 	// Field names listed in Connection: hop-by-hop, not forwarded.
 	connNames [][]byte
@@ -47,31 +50,32 @@ type msgHead struct {
 
 // Errors of head parsing. Each maps to a status code for the client.
 var (
-	errHeadTooLarge  = errors.New("message head too large")
-	errBadHead       = errors.New("malformed message head")
-	errBadVersion    = errors.New("unsupported HTTP version")
-	errBadFraming    = errors.New("conflicting or invalid message framing")
-	errUnsupportedTE = errors.New("unsupported transfer coding")
+	ErrHeadTooLarge  = errors.New("message head too large")
+	ErrBadHead       = errors.New("malformed message head")
+	ErrBadVersion    = errors.New("unsupported HTTP version")
+	ErrBadFraming    = errors.New("conflicting or invalid message framing")
+	ErrUnsupportedTE = errors.New("unsupported transfer coding")
 )
 
-func (h *msgHead) reset() {
-	h.buf = h.buf[:0]
-	h.headers = h.headers[:0]
-	h.method, h.target, h.reason = nil, nil, nil
-	h.status, h.minor = 0, 0
-	h.contentLength = -1
-	h.chunked, h.teOther = false, false
+// Reset empties h for the next message, keeping its storage.
+func (h *Head) Reset() {
+	h.Buf = h.Buf[:0]
+	h.fields = h.fields[:0]
+	h.Method, h.Target, h.Reason = nil, nil, nil
+	h.Status, h.Minor = 0, 0
+	h.ContentLength = -1
+	h.Chunked, h.teOther = false, false
 	h.connClose, h.connKeepAlive, h.connUpgrade = false, false, false
-	h.hasUpgrade, h.expect100 = false, false
+	h.hasUpgrade, h.Expect100 = false, false
 	h.hosts = 0
 	h.connNames = h.connNames[:0]
 }
 
-// readHead reads one head, up to and including its empty line, into h.buf.
+// ReadHead reads one head, up to and including its empty line, into h.Buf.
 // A few empty lines before a request line are skipped (RFC 9112 §2.2). It
 // returns io.EOF if the connection closed cleanly before any byte.
-func (h *msgHead) readHead(br *bufio.Reader) error {
-	h.reset()
+func (h *Head) ReadHead(br *bufio.Reader) error {
+	h.Reset()
 	sawAny := false
 	for {
 		line, err := br.ReadSlice('\n')
@@ -79,17 +83,17 @@ func (h *msgHead) readHead(br *bufio.Reader) error {
 			sawAny = true
 		}
 		if err == bufio.ErrBufferFull {
-			if len(h.buf)+len(line) > maxHeadBytes {
-				return errHeadTooLarge
+			if len(h.Buf)+len(line) > MaxHeadBytes {
+				return ErrHeadTooLarge
 			}
-			h.buf = append(h.buf, line...)
+			h.Buf = append(h.Buf, line...)
 			continue
 		}
 		if err != nil {
 			// Keep a partial line: a client that sent part of a head
 			// and stalled gets a 408, not a silent close.
-			h.buf = append(h.buf, line...)
-			if !sawAny && len(h.buf) == 0 && errors.Is(err, io.EOF) {
+			h.Buf = append(h.Buf, line...)
+			if !sawAny && len(h.Buf) == 0 && errors.Is(err, io.EOF) {
 				return io.EOF
 			}
 			if errors.Is(err, io.EOF) {
@@ -97,59 +101,59 @@ func (h *msgHead) readHead(br *bufio.Reader) error {
 			}
 			return err
 		}
-		if len(h.buf)+len(line) > maxHeadBytes {
-			return errHeadTooLarge
+		if len(h.Buf)+len(line) > MaxHeadBytes {
+			return ErrHeadTooLarge
 		}
 		// Skip empty lines before the start line.
-		if len(h.buf) == 0 && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
+		if len(h.Buf) == 0 && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
 			continue
 		}
-		start := len(h.buf)
-		h.buf = append(h.buf, line...)
-		if len(h.buf)-start <= 2 && (h.buf[start] == '\n' || h.buf[start] == '\r') {
+		start := len(h.Buf)
+		h.Buf = append(h.Buf, line...)
+		if len(h.Buf)-start <= 2 && (h.Buf[start] == '\n' || h.Buf[start] == '\r') {
 			return nil // the empty line that ends the head
 		}
 	}
 }
 
-// lines iterates over the head's lines without their line endings. A CR is
+// nextLine returns the head's line at pos without its line ending. A CR is
 // accepted only right before the LF.
-func (h *msgHead) nextLine(pos int) (line []byte, next int, err error) {
-	i := bytes.IndexByte(h.buf[pos:], '\n')
+func (h *Head) nextLine(pos int) (line []byte, next int, err error) {
+	i := bytes.IndexByte(h.Buf[pos:], '\n')
 	if i < 0 {
-		return nil, len(h.buf), errBadHead
+		return nil, len(h.Buf), ErrBadHead
 	}
-	line = h.buf[pos : pos+i]
+	line = h.Buf[pos : pos+i]
 	if len(line) > 0 && line[len(line)-1] == '\r' {
 		line = line[:len(line)-1]
 	}
 	if bytes.IndexByte(line, '\r') >= 0 {
-		return nil, 0, errBadHead // bare CR
+		return nil, 0, ErrBadHead // bare CR
 	}
 	return line, pos + i + 1, nil
 }
 
-// parseRequest parses h.buf as a request head and checks it as strictly as a
+// ParseRequest parses h.Buf as a request head and checks it as strictly as a
 // load balancer in front of other parsers must: anything ambiguous is
 // refused rather than guessed, so a member never sees a different message
 // boundary than lbd did.
-func (h *msgHead) parseRequest() error {
+func (h *Head) ParseRequest() error {
 	line, pos, err := h.nextLine(0)
 	if err != nil {
 		return err
 	}
 	sp1 := bytes.IndexByte(line, ' ')
 	if sp1 <= 0 {
-		return errBadHead
+		return ErrBadHead
 	}
 	rest := line[sp1+1:]
 	sp2 := bytes.IndexByte(rest, ' ')
 	if sp2 <= 0 {
-		return errBadHead
+		return ErrBadHead
 	}
-	h.method, h.target = line[:sp1], rest[:sp2]
-	if !isToken(h.method) || !isTarget(h.target) {
-		return errBadHead
+	h.Method, h.Target = line[:sp1], rest[:sp2]
+	if !isToken(h.Method) || !isTarget(h.Target) {
+		return ErrBadHead
 	}
 	if err := h.parseVersion(rest[sp2+1:]); err != nil {
 		return err
@@ -157,53 +161,53 @@ func (h *msgHead) parseRequest() error {
 	if err := h.parseFields(pos, true); err != nil {
 		return err
 	}
-	if h.minor >= 1 && h.hosts != 1 {
-		return errBadHead // RFC 9112 §3.2: exactly one Host in HTTP/1.1
+	if h.Minor >= 1 && h.hosts != 1 {
+		return ErrBadHead // RFC 9112 §3.2: exactly one Host in HTTP/1.1
 	}
 	if h.hosts > 1 {
-		return errBadHead
+		return ErrBadHead
 	}
-	if h.chunked || h.teOther {
+	if h.Chunked || h.teOther {
 		switch {
-		case h.minor == 0:
-			return errBadFraming // RFC 9112 §6.1: TE in HTTP/1.0 is faulty framing
-		case h.contentLength >= 0:
-			return errBadFraming // both: the classic smuggling vector
+		case h.Minor == 0:
+			return ErrBadFraming // RFC 9112 §6.1: TE in HTTP/1.0 is faulty framing
+		case h.ContentLength >= 0:
+			return ErrBadFraming // both: the classic smuggling vector
 		case h.teOther:
-			return errUnsupportedTE
+			return ErrUnsupportedTE
 		}
 	}
 	return nil
 }
 
-// parseResponse parses h.buf as a response head. Responses come from
+// ParseResponse parses h.Buf as a response head. Responses come from
 // members lbd trusts less than its own parser, so framing rules are the
 // same; a response with both Content-Length and chunked is read as chunked
 // (RFC 9112 §6.3) and its connection is not reused.
-func (h *msgHead) parseResponse() error {
+func (h *Head) ParseResponse() error {
 	line, pos, err := h.nextLine(0)
 	if err != nil {
 		return err
 	}
 	if len(line) < 12 || line[8] != ' ' {
-		return errBadHead
+		return ErrBadHead
 	}
 	if err := h.parseVersion(line[:8]); err != nil {
 		return err
 	}
 	code := line[9:12]
 	if code[0] < '1' || code[0] > '9' || code[1] < '0' || code[1] > '9' || code[2] < '0' || code[2] > '9' {
-		return errBadHead
+		return ErrBadHead
 	}
-	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	h.Status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
 	if len(line) > 12 {
 		if line[12] != ' ' {
-			return errBadHead
+			return ErrBadHead
 		}
-		h.reason = line[13:]
-		for _, c := range h.reason {
+		h.Reason = line[13:]
+		for _, c := range h.Reason {
 			if c < ' ' && c != '\t' || c == 0x7f {
-				return errBadHead
+				return ErrBadHead
 			}
 		}
 	}
@@ -211,31 +215,31 @@ func (h *msgHead) parseResponse() error {
 		return err
 	}
 	if h.teOther {
-		return errUnsupportedTE
+		return ErrUnsupportedTE
 	}
 	return nil
 }
 
-func (h *msgHead) parseVersion(v []byte) error {
+func (h *Head) parseVersion(v []byte) error {
 	if len(v) != 8 || string(v[:7]) != "HTTP/1." {
 		if len(v) == 8 && string(v[:5]) == "HTTP/" && v[5] >= '0' && v[5] <= '9' {
-			return errBadVersion
+			return ErrBadVersion
 		}
-		return errBadHead
+		return ErrBadHead
 	}
 	switch v[7] {
 	case '0':
-		h.minor = 0
+		h.Minor = 0
 	case '1':
-		h.minor = 1
+		h.Minor = 1
 	default:
-		return errBadVersion
+		return ErrBadVersion
 	}
 	return nil
 }
 
-func (h *msgHead) parseFields(pos int, request bool) error {
-	for pos < len(h.buf) {
+func (h *Head) parseFields(pos int, request bool) error {
+	for pos < len(h.Buf) {
 		line, next, err := h.nextLine(pos)
 		if err != nil {
 			return err
@@ -245,46 +249,46 @@ func (h *msgHead) parseFields(pos int, request bool) error {
 			return nil
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return errBadHead // obs-fold (RFC 9112 §5.2): refused
+			return ErrBadHead // obs-fold (RFC 9112 §5.2): refused
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return errBadHead
+			return ErrBadHead
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
 		if !isToken(name) || !isFieldValue(value) {
-			return errBadHead // includes whitespace before the colon
+			return ErrBadHead // includes whitespace before the colon
 		}
-		if len(h.headers) == maxHeaders {
-			return errHeadTooLarge
+		if len(h.fields) == maxFields {
+			return ErrHeadTooLarge
 		}
-		h.headers = append(h.headers, header{name: name, value: value})
+		h.fields = append(h.fields, field{name: name, value: value})
 		if err := h.interpret(name, value, request); err != nil {
 			return err
 		}
 	}
-	return errBadHead
+	return ErrBadHead
 }
 
 // interpret records what a field means for framing and forwarding.
-func (h *msgHead) interpret(name, value []byte, request bool) error {
+func (h *Head) interpret(name, value []byte, request bool) error {
 	switch {
 	case equalFold(name, "content-length"):
 		n, ok := parseContentLength(value)
-		if !ok || (h.contentLength >= 0 && h.contentLength != n) {
-			return errBadFraming
+		if !ok || (h.ContentLength >= 0 && h.ContentLength != n) {
+			return ErrBadFraming
 		}
-		h.contentLength = n
+		h.ContentLength = n
 	case equalFold(name, "transfer-encoding"):
 		// Only a single "chunked" is accepted: other codings, repeats and
 		// empty values are where parsers disagree about message length.
 		codings := 0
 		for tok := range tokens(value) {
 			codings++
-			if h.chunked || !equalFold(tok, "chunked") {
+			if h.Chunked || !equalFold(tok, "chunked") {
 				h.teOther = true
 			} else {
-				h.chunked = true
+				h.Chunked = true
 			}
 		}
 		if codings == 0 {
@@ -312,14 +316,14 @@ func (h *msgHead) interpret(name, value []byte, request bool) error {
 	case equalFold(name, "host"):
 		h.hosts++
 	case request && equalFold(name, "expect"):
-		h.expect100 = equalFold(value, "100-continue")
+		h.Expect100 = equalFold(value, "100-continue")
 	}
 	return nil
 }
 
 // hopByHop reports whether a field must not be forwarded (RFC 9110 §7.6.1),
 // either by name or because Connection lists it.
-func (h *msgHead) hopByHop(name []byte) bool {
+func (h *Head) hopByHop(name []byte) bool {
 	if equalFold(name, "connection") || equalFold(name, "keep-alive") || equalFold(name, "proxy-connection") ||
 		equalFold(name, "te") || equalFold(name, "transfer-encoding") || equalFold(name, "upgrade") {
 		return true

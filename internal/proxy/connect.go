@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"lbd/internal/balancer"
+)
+
+// maxConnectAttempts is HAProxy's "retries 3" plus the first try. With
+// "option redispatch", which Octavia sets, retries go to other members.
+const maxConnectAttempts = 4
+
+// connectRequest is a connection a request wants from a pool.
+type connectRequest struct {
+	src     netip.AddrPort // the client, for SOURCE_IP
+	timeout time.Duration  // per connect attempt
+	// avoid is a member that just failed this request: another is
+	// preferred if one is ready.
+	avoid *balancer.Member
+	// first is a member already picked and acquired for this request (by
+	// the event loop that handed it over): the first attempt goes there.
+	first *balancer.Member
+	// idle, for HTTP, has idle keep-alive connections to reuse.
+	idle idleSource
+}
+
+// idleSource gives out an idle connection to a member, or nil.
+type idleSource interface {
+	takeIdle(m *balancer.Member) *upstreamConn
+}
+
+// memberConn is a member picked for a request and a connection to it: a new
+// one (conn), or an idle one reused (reused).
+type memberConn struct {
+	m      *balancer.Member
+	conn   *net.TCPConn
+	reused *upstreamConn
+}
+
+// connect picks a member for r and returns a connection to it: an idle
+// one if r.idle has one, else a new one. When a connect fails (refused,
+// unreachable, timed out) it retries on another member, like HAProxy's
+// "retries 3" with "option redispatch", so a client sees no error while
+// another member is up. The caller owns the connection and must Release
+// the member; on error nothing is left acquired, r.first included.
+func (p *pool) connect(ctx context.Context, r *connectRequest) (memberConn, error) {
+	first := r.first
+	if !p.enabled.Load() {
+		if first != nil {
+			first.Release()
+		}
+		return memberConn{}, balancer.ErrNoMember
+	}
+	failed := r.avoid
+	var lastErr error
+	for attempt := 0; attempt < maxConnectAttempts; attempt++ {
+		m, err := first, error(nil)
+		if first == nil {
+			m, err = p.bal.PickExcept(r.src, failed)
+		}
+		first = nil
+		if err != nil {
+			break // no member ready
+		}
+		if failed != nil {
+			if m.State != failed.State {
+				m.Traffic.Redispatches.Add(1)
+			} else {
+				m.Traffic.Retries.Add(1)
+			}
+		}
+		if r.idle != nil {
+			if uc := r.idle.takeIdle(m); uc != nil {
+				return memberConn{m: m, reused: uc}, nil
+			}
+		}
+		start := time.Now()
+		c, err := dialMember(ctx, m.Addr, r.timeout)
+		if err == nil {
+			m.Traffic.ConnectTime.Observe(time.Since(start))
+			m.Traffic.Connections.Add(1)
+			return memberConn{m: m, conn: c}, nil
+		}
+		m.Traffic.ConnectErrors.Add(1)
+		m.Observer().ConnectFailure()
+		m.Release()
+		failed, lastErr = m, fmt.Errorf("connect to member %s (%s): %w", m.ID, m.Addr, err)
+		if ctx.Err() != nil {
+			return memberConn{}, lastErr
+		}
+	}
+	if m, c, err := p.connectEjected(ctx, r.timeout); err == nil {
+		return memberConn{m: m, conn: c}, nil
+	}
+	if lastErr != nil {
+		return memberConn{}, lastErr
+	}
+	return memberConn{}, balancer.ErrNoMember
+}
+
+// connectEjected is the last resort when no ready member took the
+// connection: a member that passive health ejected may well be back (it was
+// ejected for failures its ejection outlasts, and nothing probes it), and
+// trying it beats a 503. This happens when the ejection cap left a member
+// that is down in the ready set while one that came back is still out.
+// Members that an active monitor marked down, that are disabled or that
+// have weight 0 are not tried.
+func (p *pool) connectEjected(ctx context.Context, timeout time.Duration) (*balancer.Member, *net.TCPConn, error) {
+	for _, m := range p.bal.Members() {
+		if !m.Enabled || m.Weight == 0 || m.Healthy() {
+			continue
+		}
+		if st, ok := p.mon.Member(m.ID); !ok || !st.Ejected {
+			continue
+		}
+		m.Acquire()
+		start := time.Now()
+		c, err := dialMember(ctx, m.Addr, timeout)
+		if err == nil {
+			m.Traffic.ConnectTime.Observe(time.Since(start))
+			m.Traffic.Connections.Add(1)
+			m.Traffic.Redispatches.Add(1)
+			return m, c, nil
+		}
+		m.Traffic.ConnectErrors.Add(1)
+		m.Release()
+	}
+	return nil, nil, balancer.ErrNoMember
+}
+
+func dialMember(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
+	// No TCP keep-alive probes (Go enables them by default, at the cost of
+	// four setsockopt calls per connection): idle timeouts and health checks
+	// find dead members, as HAProxy does without "option srvtcpka".
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
+	c, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}

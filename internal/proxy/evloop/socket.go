@@ -1,0 +1,260 @@
+package evloop
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Socket is a socket a Loop owns, as its handler sees it. The handler's
+// state embeds it; Register fills it in. Its methods run on the loop's
+// goroutine only.
+type Socket struct {
+	// In is what was read and not yet consumed: a buffer from the loop's
+	// Bufs, or nil when nothing is held (ReleaseIn). The handler may
+	// consume from it and shrink it, never grow it past its capacity.
+	In []byte
+
+	loop     *Loop
+	h        Handler
+	fd       int
+	slot     int    // in loop.socks
+	wbuf     []byte // output still to write from sent on, or nil
+	sent     int
+	readable bool // epoll said so and no read has emptied it since
+	hup      bool // the peer's FIN is in: read until EOF
+	deadline time.Time
+}
+
+// note records what epoll reported and returns whether the socket is
+// writable.
+func (s *Socket) note(events uint32) (writable bool) {
+	if events&(syscall.EPOLLIN|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
+		s.readable = true
+	}
+	if events&(syscall.EPOLLRDHUP|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
+		s.hup = true
+	}
+	return events&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) != 0
+}
+
+func (s *Socket) registeredIn(l *Loop) bool {
+	return s.fd >= 0 && s.loop == l && s.slot < len(l.socks) && l.socks[s.slot] == s
+}
+
+// Handler returns the socket's handler.
+func (s *Socket) Handler() Handler { return s.h }
+
+// Readable reports whether a read may find data (or EOF).
+func (s *Socket) Readable() bool { return s.readable }
+
+// Hup reports whether the peer closed its side: what is left to read ends
+// in EOF.
+func (s *Socket) Hup() bool { return s.hup }
+
+// HoldsBuffer reports whether the socket holds a buffer of the loop's.
+func (s *Socket) HoldsBuffer() bool { return s.In != nil || s.wbuf != nil }
+
+// ReadResult is what Read found.
+type ReadResult int
+
+const (
+	ReadData ReadResult = iota // bytes were added to In
+	ReadNone                   // nothing there yet
+	ReadEOF                    // closed, or failed
+	ReadFull                   // no room left in In
+)
+
+// Read reads once into In, taking a buffer for it if s has none. A short
+// read empties the socket unless a FIN is pending, so readiness is cleared
+// then and the next edge sets it again.
+func (s *Socket) Read() ReadResult {
+	if s.In == nil {
+		s.In = s.loop.bufs.get()
+	}
+	space := s.In[len(s.In):cap(s.In)]
+	if len(space) == 0 {
+		return ReadFull
+	}
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(s.fd), uintptr(unsafe.Pointer(&space[0])), uintptr(len(space)))
+		n := int(r)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			s.readable = false
+			s.ReleaseIn()
+			return ReadNone
+		case e != 0 || n == 0:
+			s.readable = false
+			return ReadEOF
+		}
+		s.In = s.In[:len(s.In)+n]
+		if n < len(space) && !s.hup {
+			s.readable = false
+		}
+		return ReadData
+	}
+}
+
+// ReleaseIn gives In's buffer back to the loop once it holds nothing.
+func (s *Socket) ReleaseIn() {
+	if s.In != nil && len(s.In) == 0 {
+		s.loop.bufs.put(s.In)
+		s.In = nil
+	}
+}
+
+// Preload makes b, read elsewhere, the start of In.
+func (s *Socket) Preload(b []byte) {
+	if s.In == nil {
+		s.In = s.loop.bufs.get()
+	}
+	s.In = append(s.In, b...)
+}
+
+// Sink is a socket's pending output, which the head writers append to.
+type Sink []byte
+
+func (k *Sink) Write(p []byte) (int, error)       { *k = append(*k, p...); return len(p), nil }
+func (k *Sink) WriteString(p string) (int, error) { *k = append(*k, p...); return len(p), nil }
+func (k *Sink) WriteByte(c byte) error            { *k = append(*k, c); return nil }
+
+// Writer returns the socket's output to append to, taking a buffer for it
+// if there is none; Flush writes it.
+func (s *Socket) Writer() *Sink {
+	if s.wbuf == nil {
+		s.wbuf = s.loop.bufs.get()
+	}
+	return (*Sink)(&s.wbuf)
+}
+
+// Pending reports whether output is left to write.
+func (s *Socket) Pending() bool { return s.sent < len(s.wbuf) }
+
+// Flush writes the output until all of it is written, its buffer going back
+// to the loop, or the socket is full; it returns a failed write's error.
+func (s *Socket) Flush() error {
+	for s.sent < len(s.wbuf) {
+		out := s.wbuf[s.sent:]
+		// send with MSG_NOSIGNAL: a peer gone is an error, not a SIGPIPE.
+		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&out[0])), uintptr(len(out)), syscall.MSG_NOSIGNAL, 0, 0)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return nil
+		case e != 0:
+			return e
+		}
+		s.sent += int(r)
+	}
+	s.loop.bufs.put(s.wbuf)
+	s.wbuf, s.sent = nil, 0
+	return nil
+}
+
+// SetDeadline sets when the handler's Expire is called (within a Tick
+// after); zero: never.
+func (s *Socket) SetDeadline(t time.Time) { s.deadline = t }
+
+// SetTimeout sets the deadline d after the loop's Now; d <= 0: none.
+func (s *Socket) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		s.deadline = time.Time{}
+		return
+	}
+	s.deadline = s.loop.now.Add(d)
+}
+
+// Expired reports whether the socket's deadline has passed.
+func (s *Socket) Expired() bool {
+	return !s.deadline.IsZero() && !s.loop.now.Before(s.deadline)
+}
+
+// Close closes the socket and gives its buffers back to the loop. Closing
+// a socket twice does nothing.
+func (s *Socket) Close() {
+	if s.fd < 0 {
+		return
+	}
+	fd := s.fd
+	s.loop.forget(s)
+	syscall.Close(fd) // which takes it out of the epoll set
+	s.loop.bufs.put(s.In)
+	s.loop.bufs.put(s.wbuf)
+	s.In, s.wbuf, s.sent = nil, nil, 0
+}
+
+// Release takes the socket out of the loop and gives it to Go's poller:
+// the caller owns the connection and in, what was read and not consumed
+// (from a loop buffer that now leaves the loop). Output not yet written is
+// dropped. The socket is gone from the loop even on error, when it is
+// closed.
+func (s *Socket) Release() (c *net.TCPConn, in []byte, err error) {
+	fd := s.fd
+	var ev syscall.EpollEvent
+	syscall.EpollCtl(s.loop.epfd, syscall.EPOLL_CTL_DEL, fd, &ev)
+	s.loop.forget(s)
+	in = s.In
+	s.In, s.wbuf, s.sent = nil, nil, 0
+	c, err = attach(fd)
+	return c, in, err
+}
+
+// Detach takes c's socket out of Go's poller for a loop to Register: it
+// returns a descriptor of the socket and closes c. On error c is left as
+// it was. Only a socket can be detached: a *tls.Conn, say, cannot.
+func Detach(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("detach: %T is not a socket", c)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("detach socket: %w", err)
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		if e != 0 {
+			derr = e
+			return
+		}
+		fd = int(r)
+	}); err != nil {
+		return -1, fmt.Errorf("detach socket: %w", err)
+	}
+	if derr != nil {
+		return -1, fmt.Errorf("detach socket: dup: %w", derr)
+	}
+	// Closing c takes the socket out of Go's poller; it lives on in fd.
+	c.Close()
+	return fd, nil
+}
+
+// attach turns a descriptor into a connection of Go's poller. It closes fd
+// either way.
+func attach(fd int) (*net.TCPConn, error) {
+	f := os.NewFile(uintptr(fd), "evloop")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("attach socket: %w", err)
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("attach socket: not TCP: %T", c)
+	}
+	return tc, nil
+}
+
+// Open reports whether the socket is registered: not yet closed or
+// released.
+func (s *Socket) Open() bool { return s.fd >= 0 && s.loop != nil }

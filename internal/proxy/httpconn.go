@@ -1,0 +1,219 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"lbd/internal/balancer"
+	"lbd/internal/proxy/http1"
+	"lbd/internal/stats"
+)
+
+// The goroutine path serves an HTTP client connection with a goroutine of
+// its own: httpConn is the connection and what it reuses from request to
+// request, exchange (httpexchange.go) one request forwarded, and serveNext
+// (httpserve.go) the loop between them. It can serve anything HTTP/1.1
+// allows, over any net.Conn; it knows nothing of the event loops, which
+// hand it connections and take them from it (handoff.go).
+
+const clientBufSize = 16 << 10
+
+// httpConn is one client connection served by a goroutine, and everything
+// it reuses from request to request. Instances are pooled.
+type httpConn struct {
+	l       *listener
+	st      *connState
+	traffic *stats.Traffic // the listener's counters the connection was accepted under
+	client  timedConn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	remote  netip.AddrPort
+	ipText  []byte // the client address, for X-Forwarded-For
+	req     http1.Head
+	resp    http1.Head
+	// cache holds this client's own idle member connections, so keep-alive
+	// traffic reuses them without touching the pool's shared, locked list.
+	cache  [4]*upstreamConn
+	prefix prefixReader // bytes read elsewhere, served before the socket's
+	// ex is the exchange in progress, kept here so that it is not
+	// allocated per request.
+	ex exchange
+}
+
+var httpConnPool = sync.Pool{New: func() any {
+	hc := &httpConn{}
+	hc.br = bufio.NewReaderSize(nil, clientBufSize)
+	hc.bw = bufio.NewWriterSize(nil, clientBufSize)
+	return hc
+}}
+
+// newHTTPConn takes a pooled httpConn for c, with the listener's timeouts.
+func newHTTPConn(l *listener, c net.Conn, remote netip.AddrPort, st *connState, traffic *stats.Traffic) *httpConn {
+	hc := httpConnPool.Get().(*httpConn)
+	hc.l, hc.st, hc.remote, hc.traffic = l, st, remote, traffic
+	hc.client = timedConn{Conn: c}
+	hc.br.Reset(&hc.client)
+	hc.bw.Reset(&hc.client)
+	hc.ipText = remote.Addr().Unmap().AppendTo(hc.ipText[:0])
+	cfg := l.cfg.Load()
+	hc.client.setTimeouts(cfg.clientTimeout, cfg.clientTimeout)
+	return hc
+}
+
+// release gives the cached member connections to their pool and hc back to
+// the pool of httpConns. The client connection is the caller's to close.
+func (hc *httpConn) release() {
+	hc.releaseCache()
+	hc.br.Reset(nil)
+	hc.bw.Reset(nil)
+	hc.prefix = prefixReader{}
+	hc.l, hc.st, hc.client, hc.ex, hc.traffic = nil, nil, timedConn{}, exchange{}, nil
+	httpConnPool.Put(hc)
+}
+
+// readAhead makes b, bytes of the connection read elsewhere, come before
+// what the socket has.
+func (hc *httpConn) readAhead(b []byte) {
+	if len(b) > 0 {
+		hc.prefix = prefixReader{b: b, r: &hc.client}
+		prefill(hc.br, &hc.prefix, len(b))
+	}
+}
+
+// expireRead makes the next request head's read time out at once: the
+// client already had its timeout elsewhere.
+func (hc *httpConn) expireRead() { hc.client.expireRead() }
+
+// handOver gives up what the connection holds besides its socket, for
+// another engine to take over: the bytes read ahead, and the idle member
+// connections it caches, which leave the cache.
+func (hc *httpConn) handOver() (buffered []byte, idle []*upstreamConn) {
+	if n := hc.br.Buffered(); n > 0 {
+		b, _ := hc.br.Peek(n)
+		buffered = append([]byte(nil), b...)
+	}
+	for i, uc := range hc.cache {
+		if uc != nil {
+			idle = append(idle, uc)
+			hc.cache[i] = nil
+		}
+	}
+	return buffered, idle
+}
+
+// cached takes this client's idle connection to a member from its cache,
+// if it has a live one.
+func (hc *httpConn) cached(st *balancer.State, now time.Time) *upstreamConn {
+	for i, uc := range hc.cache {
+		if uc != nil && uc.state == st {
+			hc.cache[i] = nil
+			if now.Sub(uc.idleSince) < idleUpstreamTTL {
+				return uc
+			}
+			uc.close()
+		}
+	}
+	return nil
+}
+
+// keepUpstream caches a connection that finished its exchange cleanly. The
+// oldest cached connection moves to p's shared list when the cache is full.
+func (hc *httpConn) keepUpstream(p *pool, uc *upstreamConn) {
+	now := time.Now()
+	uc.idleSince = now
+	uc.used = true
+	oldest := 0
+	for i, c := range hc.cache {
+		if c == nil {
+			hc.cache[i] = uc
+			return
+		}
+		if c.idleSince.Before(hc.cache[oldest].idleSince) {
+			oldest = i
+		}
+	}
+	p.idle.put(hc.cache[oldest], now)
+	hc.cache[oldest] = uc
+}
+
+// releaseCache hands the cached connections to the listener's pool when the
+// client connection ends.
+func (hc *httpConn) releaseCache() {
+	cfg := hc.l.cfg.Load()
+	now := time.Now()
+	for i, uc := range hc.cache {
+		if uc == nil {
+			continue
+		}
+		hc.cache[i] = nil
+		if cfg.pool != nil {
+			cfg.pool.idle.put(uc, now)
+		} else {
+			uc.close()
+		}
+	}
+}
+
+// writeError answers with lbd's own short plain-text error.
+func (hc *httpConn) writeError(status int, keep bool) {
+	http1.WriteError(hc.bw, status, keep, string(hc.req.Method) == "HEAD")
+	hc.bw.Flush()
+	if cfg := hc.l.cfg.Load(); cfg != nil {
+		cfg.traffic.CountResponse(status)
+	}
+}
+
+// alive checks that a pooled connection has not been closed by its member
+// while idle: a read that would block means alive; EOF or stray data means
+// not.
+func alive(uc *upstreamConn) bool {
+	if uc.br.Buffered() > 0 {
+		return false
+	}
+	var b [1]byte
+	uc.tc.Conn.SetReadDeadline(time.Unix(1, 0))
+	_, err := uc.tc.Conn.Read(b[:])
+	uc.tc.forget()
+	return err != nil && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+var (
+	// errClientGone marks a failure on the client's side: nothing to
+	// answer.
+	errClientGone = errors.New("client connection failed")
+	// errMemberFailed marks a failure on the member's side of an exchange.
+	errMemberFailed = errors.New("member connection failed")
+)
+
+// prefixReader serves bytes read elsewhere before its reader's.
+type prefixReader struct {
+	b []byte
+	r io.Reader
+}
+
+func (p *prefixReader) Read(q []byte) (int, error) {
+	if len(p.b) > 0 {
+		n := copy(q, p.b)
+		p.b = p.b[n:]
+		return n, nil
+	}
+	return p.r.Read(q)
+}
+
+// prefill resets br onto p and pulls p's n bytes into br's buffer: the body
+// copiers splice from the socket once br is empty, so no byte may wait in p.
+func prefill(br *bufio.Reader, p *prefixReader, n int) {
+	br.Reset(p)
+	br.Peek(n)
+}

@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"lbd/internal/balancer"
+	"lbd/internal/proxy/http1"
+)
+
+// picked is a member another engine (the event loop) picked, and acquired,
+// for the next request, from the pool it routed the request to: picking
+// again would skew round robin. Whoever holds it uses it or releases it.
+type picked struct {
+	m    *balancer.Member
+	from *pool
+}
+
+// take returns the member if the request goes to the same pool, and
+// releases it otherwise (the config changed). Either way pk is empty after.
+func (pk *picked) take(p *pool) *balancer.Member {
+	m := pk.m
+	if m == nil {
+		return nil
+	}
+	pk.m = nil
+	if pk.from != p {
+		m.Release()
+		return nil
+	}
+	return m
+}
+
+// release releases a member nobody took.
+func (pk *picked) release() {
+	if pk.m != nil {
+		pk.m.Release()
+		pk.m = nil
+	}
+}
+
+// serveNext reads the next request and serves it. It reports whether the
+// connection may carry another request, and whether the exchange was one
+// the event loop serves in its steady state (http1.Decision.Steady). pk is
+// a member picked for this request, which serveNext uses if the request
+// needs it.
+func (hc *httpConn) serveNext(pk *picked) (keep, steady bool) {
+	cfg := hc.l.cfg.Load()
+	hc.client.setTimeouts(cfg.clientTimeout, cfg.clientTimeout)
+	// Armed before the connection shows as idle, so a drain's wake-up
+	// deadline (wakeIdle) cannot be pushed back by the arming.
+	hc.client.beginHead()
+	hc.st.idle.Store(true)
+	if hc.l.draining.Load() {
+		return false, false
+	}
+	err := hc.req.ReadHead(hc.br)
+	hc.client.endHead()
+	hc.st.idle.Store(false)
+	return hc.serveRequest(err, pk)
+}
+
+// serveRequest serves the request whose head was just read (or failed to
+// be, with err).
+func (hc *httpConn) serveRequest(err error, pk *picked) (keep, steady bool) {
+	cfg := hc.l.cfg.Load() // the config may have changed while the connection was idle
+	if err != nil {
+		if len(hc.req.Buf) > 0 || errors.Is(err, http1.ErrHeadTooLarge) {
+			cfg.traffic.RequestErrors.Add(1)
+			hc.writeError(http1.ErrorStatus(err), false)
+		}
+		return false, false
+	}
+	start := time.Now()
+	cfg.traffic.Requests.Add(1)
+	if err := hc.req.ParseRequest(); err != nil {
+		cfg.traffic.RequestErrors.Add(1)
+		hc.writeError(http1.ErrorStatus(err), false)
+		return false, false
+	}
+	keep, steady = hc.forward(cfg, pk)
+	cfg.traffic.RequestTime.Observe(time.Since(start))
+	return keep && !hc.l.draining.Load(), steady
+}
+
+// forward sends the parsed request to a member and its response back.
+func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool) {
+	req := &hc.req
+	d := http1.Decide(req, nil, http1.Conditions{Draining: hc.l.draining.Load()})
+	p := route(cfg, req)
+	if p == nil {
+		hc.writeError(503, d.ClientKeep && !d.HasBody)
+		return d.ClientKeep && !d.HasBody, false
+	}
+	ex := &hc.ex
+	*ex = exchange{hc: hc, cfg: cfg, p: p, d: d}
+	mc, err := p.connect(context.Background(), &connectRequest{
+		src: hc.remote, timeout: cfg.connectTimeout, first: pk.take(p), idle: ex,
+	})
+	if err != nil {
+		hc.writeError(503, d.ClientKeep && !d.HasBody)
+		return d.ClientKeep && !d.HasBody, false
+	}
+	m, uc := mc.m, mc.reused
+	if uc == nil {
+		uc = newUpstreamConn(mc.conn, m.State)
+	} else {
+		m.Traffic.Reuses.Add(1)
+	}
+	uc.tc.setTimeouts(cfg.memberTimeout, cfg.memberTimeout)
+	if uc.used && d.HasBody && !alive(uc) {
+		// A body cannot be replayed, so make sure of a pooled connection first.
+		uc.close()
+		raw, err := dialMember(context.Background(), m.Addr, cfg.connectTimeout)
+		if err != nil {
+			m.Traffic.ConnectErrors.Add(1)
+			m.Release()
+			hc.writeError(503, false)
+			return false, false
+		}
+		m.Traffic.Connections.Add(1)
+		uc = newUpstreamConn(raw, m.State)
+		uc.tc.setTimeouts(cfg.memberTimeout, cfg.memberTimeout)
+	}
+	m.Traffic.Requests.Add(1)
+	ex.m, ex.uc = m, uc
+	return hc.finish(ex.run())
+}
+
+// finish accounts for an exchange that ended: it releases the member and
+// reports whether the client connection may carry another request, and
+// whether the exchange was steady.
+func (hc *httpConn) finish(keep bool, err error) (bool, bool) {
+	ex := &hc.ex
+	m := ex.m // a retry may have moved the request to another member
+	m.Release()
+	switch {
+	case err == nil:
+	case errors.Is(err, errClientGone):
+		m.Traffic.ClientAborts.Add(1)
+	default:
+		m.Traffic.MemberAborts.Add(1)
+		ex.cfg.log.Debug("request failed", "client", hc.remote, "member", m.Addr, "err", err)
+	}
+	return keep, keep && err == nil && ex.d.Steady()
+}
+
+// sentExchange is a bodyless request that another engine (the event loop)
+// sent to a member and whose response the goroutine path takes over, from
+// reading it on, retries and errors included.
+type sentExchange struct {
+	cfg         *listenerConfig
+	p           *pool            // where the request was routed
+	m           *balancer.Member // acquired; the goroutine path releases it
+	member      *net.TCPConn
+	memberRead  []byte // response bytes already read
+	head        []byte // the request head as the client sent it
+	expired     bool   // the response timed out already
+	start, sent time.Time
+}
+
+// resume takes over x and reports what serveNext reports.
+func (hc *httpConn) resume(x *sentExchange) (keep, steady bool) {
+	hc.req.Reset()
+	hc.req.Buf = append(hc.req.Buf, x.head...)
+	if err := hc.req.ParseRequest(); err != nil {
+		// The loop parsed the same bytes; this cannot fail.
+		x.m.Release()
+		x.member.Close()
+		return false, false
+	}
+	uc := newUpstreamConn(x.member, x.m.State)
+	uc.used = true
+	uc.tc.setTimeouts(x.cfg.memberTimeout, x.cfg.memberTimeout)
+	if len(x.memberRead) > 0 {
+		prefill(uc.br, &prefixReader{b: x.memberRead, r: &uc.tc}, len(x.memberRead))
+	}
+	if x.expired {
+		uc.tc.expireRead()
+	}
+	ex := &hc.ex
+	*ex = exchange{hc: hc, cfg: x.cfg, p: x.p, m: x.m, uc: uc,
+		d: http1.Decide(&hc.req, nil, http1.Conditions{Draining: hc.l.draining.Load()})}
+	keep, steady = hc.finish(ex.await(x.sent))
+	x.cfg.traffic.RequestTime.Observe(time.Since(x.start))
+	return keep && !hc.l.draining.Load(), steady
+}

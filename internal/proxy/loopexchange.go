@@ -1,0 +1,382 @@
+package proxy
+
+import (
+	"syscall"
+
+	"lbd/internal/balancer"
+	"lbd/internal/proxy/evloop"
+	"lbd/internal/proxy/http1"
+)
+
+// The HTTP exchange as an event loop runs it: a request http1.Decide says
+// the loop can serve, to a member with an idle connection in the loop,
+// answered with a response Decide says fits. Everything else goes to the
+// goroutine path, which can do it all, at the point it arises and with
+// what the loop read (handOff...).
+
+// adopt gives a client connection to a loop: home, the one it came from
+// if any (its member connections wait there), or the next one.
+func (ls *loopSet) adopt(home *httpLoop, mv *loopMove) {
+	hl := home
+	if hl == nil {
+		hl = ls.loops[int(ls.next.Add(1))%len(ls.loops)]
+	}
+	hl.loop.Post(func() { hl.adopt(mv) })
+}
+
+// adopt takes a client connection from a goroutine, with its idle member
+// connections.
+func (hl *httpLoop) adopt(mv *loopMove) {
+	for _, mi := range mv.members {
+		u := &loopMember{hl: hl, state: mi.state}
+		if hl.loop.Register(&u.Socket, mi.fd, u) != nil {
+			syscall.Close(mi.fd)
+			continue
+		}
+		hl.putIdle(u, mi.since)
+	}
+	if mv.l.draining.Load() {
+		// The drain's closeListener may have run here already.
+		syscall.Close(mv.fd)
+		mv.l.connEnded(mv.traffic)
+		return
+	}
+	c := &loopClient{hl: hl, l: mv.l, traffic: mv.traffic, remote: mv.remote, backoff: mv.backoff, back: mv.back}
+	if err := hl.loop.Register(&c.Socket, mv.fd, c); err != nil {
+		hl.log.Warn("event loop: connection not taken", "client", mv.remote, "err", err)
+		syscall.Close(mv.fd)
+		mv.l.connEnded(mv.traffic)
+		return
+	}
+	c.ipText = mv.remote.Addr().Unmap().AppendTo(nil)
+	if len(mv.buffered) > 0 {
+		c.Preload(mv.buffered)
+	}
+	hl.set.stats.adopted.Add(1)
+	// The registration reports what is already waiting on the socket.
+	hl.awaitHead(c)
+}
+
+// Ready is evloop's: the client is read for a request head, or written
+// its response. While the member has the request it is not read, as on
+// the goroutine path: a client gone shows when the response is written.
+func (c *loopClient) Ready(writable bool) {
+	switch c.phase {
+	case phaseHead:
+		c.hl.readRequest(c)
+	case phaseWrite:
+		if writable {
+			c.hl.writeResponse(c)
+		}
+	}
+}
+
+// Expire is evloop's: a timeout in the loop goes to the goroutine path,
+// which answers it (408, 504), or closes an idle connection.
+func (c *loopClient) Expire() {
+	switch {
+	case c.phase == phaseHead && len(c.In) > 0:
+		c.hl.handOff(c, handoffTimeout)
+	case c.phase == phaseAwait:
+		c.hl.handOffExchange(c, true)
+	default:
+		c.hl.closeClient(c)
+	}
+}
+
+// Abort is evloop's: the loop stops.
+func (c *loopClient) Abort() { c.hl.closeClient(c) }
+
+// Ready is evloop's: an idle connection that turns readable was closed by
+// its member, or broke keep-alive; either way it cannot carry a request. A
+// busy one sends its request and reads the response.
+func (u *loopMember) Ready(writable bool) {
+	c := u.client
+	if c == nil {
+		if u.Readable() || u.Hup() {
+			u.hl.dropIdle(u)
+		}
+		return
+	}
+	if writable && u.Pending() {
+		if err := u.Flush(); err != nil {
+			u.hl.handOffExchange(c, false)
+			return
+		}
+	}
+	if !u.Pending() && u.Readable() {
+		u.hl.readResponse(c, u)
+	}
+}
+
+// Expire is evloop's: only idle connections have a deadline,
+// idleUpstreamTTL after they became idle.
+func (u *loopMember) Expire() { u.hl.dropIdle(u) }
+
+// Abort is evloop's: the loop stops.
+func (u *loopMember) Abort() {
+	if u.client != nil {
+		u.hl.closeClient(u.client) // and u with it
+		return
+	}
+	u.hl.dropIdle(u)
+}
+
+// awaitHead starts waiting for the client's next request. A client with
+// nothing read ahead waits without a buffer.
+func (hl *httpLoop) awaitHead(c *loopClient) {
+	c.ReleaseIn()
+	c.phase = phaseHead
+	c.scan = http1.HeadScan{}
+	c.SetTimeout(c.l.cfg.Load().clientTimeout)
+	hl.readRequest(c)
+}
+
+func (hl *httpLoop) readRequest(c *loopClient) {
+	for {
+		if skip, end, ok := c.scan.Next(c.In); ok {
+			hl.startExchange(c, skip, end)
+			return
+		}
+		if !c.Readable() && (c.In == nil || len(c.In) < cap(c.In)) {
+			return
+		}
+		switch c.Read() {
+		case evloop.ReadNone:
+			return
+		case evloop.ReadFull:
+			hl.handOff(c, handoffRequest) // a head this long is the goroutine path's to take or refuse
+			return
+		case evloop.ReadEOF:
+			if len(c.In) > 0 {
+				hl.handOff(c, handoffRequest) // it answers a truncated head
+			} else {
+				hl.closeClient(c)
+			}
+			return
+		}
+	}
+}
+
+// startExchange forwards a request the loop can serve, or hands the
+// connection back.
+func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
+	req := &c.req
+	req.Reset()
+	req.Buf = append(req.Buf, c.In[skip:end]...)
+	if req.ParseRequest() != nil || !http1.Decide(req, nil, http1.Conditions{}).Fast {
+		hl.handOff(c, handoffRequest)
+		return
+	}
+	cfg := c.l.cfg.Load()
+	p := route(cfg, req)
+	if p == nil || !p.enabled.Load() {
+		hl.handOff(c, handoffRequest)
+		return
+	}
+	m, err := p.bal.PickExcept(c.remote, nil)
+	if err != nil {
+		hl.handOff(c, handoffRequest)
+		return
+	}
+	u := hl.takeIdle(m.State)
+	if u == nil {
+		// The goroutine path connects to m, and brings the connection back.
+		hl.handOffPicked(c, m, p)
+		return
+	}
+	now := hl.loop.Now()
+	c.reqEnd = end
+	c.cfg, c.p, c.m, c.up = cfg, p, m, u
+	c.start, c.sent = now, now
+	c.phase = phaseAwait
+	c.SetTimeout(cfg.memberTimeout)
+	u.client = c
+	cfg.traffic.Requests.Add(1)
+	m.Traffic.Requests.Add(1)
+	m.Traffic.Reuses.Add(1)
+	n := uint64(len(req.Buf))
+	cfg.traffic.BytesIn.Add(n)
+	m.Traffic.BytesIn.Add(n)
+
+	writeRequestHead(u.Writer(), cfg, req, c.ipText, false)
+	if err := u.Flush(); err != nil {
+		hl.handOffExchange(c, false)
+	}
+}
+
+// readResponse reads the member's answer and relays it when it is whole.
+func (hl *httpLoop) readResponse(c *loopClient, u *loopMember) {
+	for {
+		if u.respEnd == 0 {
+			if skip, end, ok := u.scan.Next(u.In); ok && !hl.frameResponse(c, u, skip, end) {
+				return
+			}
+		}
+		if u.respEnd > 0 && len(u.In) >= u.respTotal {
+			hl.relay(c, u)
+			return
+		}
+		switch u.Read() {
+		case evloop.ReadNone:
+			return
+		case evloop.ReadEOF, evloop.ReadFull:
+			hl.handOffExchange(c, false)
+			return
+		}
+	}
+}
+
+// frameResponse parses the response head u.In[skip:end] and notes where
+// the response ends; it hands the exchange over, and reports false, when
+// the loop cannot relay it.
+func (hl *httpLoop) frameResponse(c *loopClient, u *loopMember, skip, end int) bool {
+	resp := &u.resp
+	resp.Reset()
+	resp.Buf = append(resp.Buf, u.In[skip:end]...)
+	if resp.ParseResponse() != nil {
+		hl.handOffExchange(c, false)
+		return false
+	}
+	c.d = http1.Decide(&c.req, resp, http1.Conditions{Draining: c.l.draining.Load()})
+	if !c.d.Fast {
+		hl.handOffExchange(c, false) // interim, chunked, until close or long: the goroutine path streams it
+		return false
+	}
+	u.respEnd, u.respTotal = end, end+int(c.d.Length)
+	return true
+}
+
+// relay writes a whole response to the client and frees the member
+// connection.
+func (hl *httpLoop) relay(c *loopClient, u *loopMember) {
+	resp, cfg, m, now := &u.resp, c.cfg, c.m, hl.loop.Now()
+	headEnd, total := u.respEnd, u.respTotal
+	m.Traffic.ResponseTime.Observe(now.Sub(c.sent))
+	if resp.Status >= 500 {
+		m.Observer().ServerError()
+	} else {
+		m.Observer().Success()
+	}
+	m.Traffic.CountResponse(resp.Status)
+	cfg.traffic.CountResponse(resp.Status)
+	n := uint64(len(resp.Buf) + total - headEnd)
+	cfg.traffic.BytesOut.Add(n)
+	m.Traffic.BytesOut.Add(n)
+
+	w := c.Writer()
+	writeResponseHead(w, cfg, &c.req, resp, c.d)
+	w.Write(u.In[headEnd:total])
+
+	reuse := c.d.MemberKeep && len(u.In) == total
+	u.In = u.In[:0]
+	u.ReleaseIn()
+	u.scan = http1.HeadScan{}
+	u.respEnd, u.respTotal = 0, 0
+	u.client = nil
+	c.up = nil
+	if reuse {
+		hl.putIdle(u, now)
+	} else {
+		u.Close()
+	}
+	c.phase = phaseWrite
+	c.SetTimeout(cfg.clientTimeout)
+	// Counted before the client can see the response, so that whoever
+	// reads the counter after the response sees it.
+	hl.set.stats.served.Add(1)
+	hl.writeResponse(c)
+}
+
+// writeResponse goes on writing the response. Once it is written the
+// exchange ends, as on the goroutine path, and the client may send its
+// next request.
+func (hl *httpLoop) writeResponse(c *loopClient) {
+	err := c.Flush()
+	if err == nil && c.Pending() {
+		return // the socket is full: on with the next EPOLLOUT
+	}
+	m := c.m
+	m.Release()
+	c.m = nil
+	c.cfg.traffic.RequestTime.Observe(hl.loop.Now().Sub(c.start))
+	if err != nil {
+		m.Traffic.ClientAborts.Add(1)
+		hl.closeClient(c)
+		return
+	}
+	if !c.d.ClientKeep || c.l.draining.Load() {
+		hl.closeClient(c)
+		return
+	}
+	c.In = c.In[:copy(c.In, c.In[c.reqEnd:])]
+	hl.awaitHead(c)
+}
+
+// handOff gives the client connection to the goroutine path between
+// requests, and makes it wait longer before it comes back.
+func (hl *httpLoop) handOff(c *loopClient, why handoffReason) {
+	hl.set.stats.handoffs[why].Add(1)
+	hl.toGoroutine(c, &loopHandoff{backoff: nextBackoff(c.backoff), expired: c.phase == phaseHead && c.Expired()}, 0)
+}
+
+// handOffPicked gives the client connection to the goroutine path because
+// the loop has no idle connection to m, the member picked for its request
+// from p: the goroutine path opens one and brings it back, at no cost in
+// backoff.
+func (hl *httpLoop) handOffPicked(c *loopClient, m *balancer.Member, p *pool) {
+	hl.set.stats.handoffs[handoffConnect].Add(1)
+	hl.toGoroutine(c, &loopHandoff{backoff: c.backoff, picked: picked{m: m, from: p}}, 0)
+}
+
+// handOffExchange gives the client connection and its exchange in progress
+// to the goroutine path, which reads the response from where the loop is.
+func (hl *httpLoop) handOffExchange(c *loopClient, expired bool) {
+	if expired {
+		hl.set.stats.handoffs[handoffTimeout].Add(1)
+	} else {
+		hl.set.stats.handoffs[handoffResponse].Add(1)
+	}
+	u := c.up
+	x := &sentExchange{cfg: c.cfg, p: c.p, m: c.m, head: append([]byte(nil), c.req.Buf...),
+		expired: expired, start: c.start, sent: c.sent}
+	u.client = nil
+	c.m, c.up = nil, nil
+	mc, read, err := u.Release()
+	if err != nil {
+		hl.log.Warn("event loop: member connection not handed over", "member", x.m.Addr, "err", err)
+		x.m.Traffic.MemberAborts.Add(1)
+		x.m.Release()
+		hl.closeClient(c)
+		return
+	}
+	x.member, x.memberRead = mc, read
+	hl.toGoroutine(c, &loopHandoff{backoff: nextBackoff(c.backoff), ex: x}, c.reqEnd)
+}
+
+// nextBackoff is the loopSeat.backoff of a connection the loop hands back
+// for anything but a missing member connection.
+func nextBackoff(b int) int { return min(max(1, 2*b), 64) }
+
+// toGoroutine releases the client connection to Go's poller and starts a
+// goroutine serving it with what the loop read from skip on. If the
+// connection cannot be released, it ends, and what h holds is settled.
+func (hl *httpLoop) toGoroutine(c *loopClient, h *loopHandoff, skip int) {
+	h.l, h.traffic, h.remote, h.home = c.l, c.traffic, c.remote, hl
+	nc, in, err := c.Release()
+	if err != nil {
+		hl.log.Warn("event loop: client connection not handed over", "client", c.remote, "err", err)
+		if x := h.ex; x != nil {
+			x.m.Release()
+			x.member.Close()
+		}
+		h.picked.release()
+		c.l.connEnded(c.traffic)
+		return
+	}
+	h.conn = nc
+	if skip < len(in) {
+		h.buffered = in[skip:]
+	}
+	go c.back(h)
+}

@@ -1,0 +1,345 @@
+package proxy
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lbd/internal/balancer"
+	"lbd/internal/proxy/evloop"
+	"lbd/internal/proxy/http1"
+	"lbd/internal/stats"
+)
+
+// The event loops serve keep-alive HTTP connections in their steady state
+// without a goroutine each: four system calls per request instead of six,
+// and no scheduling (docs/performance.md). One loop (package evloop) runs
+// per P. This file is what the HTTP fast path keeps per loop and across
+// them: the loops, their counters, the member connections idle in each,
+// and the connections they serve, with what each holds. The exchange the
+// loop runs is in loopexchange.go, the moves between the engines in
+// handoff.go.
+//
+// A connection in a loop holds what evloop's ownership rules say a
+// handler's state holds: a loopClient owns its socket, its listener's
+// connection count (settled by connEnded, in closeClient or by the
+// goroutine it is handed to) and, during an exchange, an acquired member
+// and a busy loopMember; an idle loopMember is in exactly one loop's idle
+// list.
+
+const (
+	// loopTick is how often a loop looks for expired timeouts and idle
+	// member connections past idleUpstreamTTL.
+	loopTick = 25 * time.Millisecond
+	// loopYield bounds how long a busy loop keeps its P from the goroutines
+	// sharing it (new connections' first exchanges, bodies, health checks).
+	loopYield = time.Millisecond
+)
+
+// The goroutine path's buffers take over what a loop read
+// (http1.FastRoom at most): they must hold it.
+const (
+	_ = uint(clientBufSize - http1.FastRoom)
+	_ = uint(upstreamBufSize - http1.FastRoom)
+)
+
+// loopSet is a runtime's event loops.
+type loopSet struct {
+	loops    []*httpLoop
+	next     atomic.Uint32
+	stopOnce sync.Once
+	stats    loopStats
+}
+
+// loopStats counts what the loops did, for EventLoopStats.
+type loopStats struct {
+	adopted, served atomic.Uint64
+	handoffs        [handoffReasons]atomic.Uint64
+}
+
+// handoffReason is why a loop handed a connection back to a goroutine.
+type handoffReason int
+
+const (
+	handoffRequest  handoffReason = iota // a request the loop does not serve (a body, an upgrade, an error...)
+	handoffConnect                       // no idle connection to the picked member in the loop
+	handoffResponse                      // a response the loop does not relay (chunked, long, an error...)
+	handoffTimeout                       // a timeout, which the goroutine path answers (408, 504)
+	handoffReasons
+)
+
+// HandoffReasons name EventLoopStats.Handoffs' reasons.
+var HandoffReasons = [handoffReasons]string{"request", "member_connection", "response", "timeout"}
+
+// EventLoopStats counts what the event loops did since start.
+type EventLoopStats struct {
+	Loops    int                    // event loops running; 0 when goroutines serve everything
+	Adopted  uint64                 // connections a goroutine handed to a loop
+	Requests uint64                 // requests a loop served from head to response
+	Handoffs [handoffReasons]uint64 // connections handed back, by HandoffReasons
+}
+
+// EventLoopStats reports what the event loops did.
+func (rt *Runtime) EventLoopStats() EventLoopStats {
+	ls := rt.loops
+	if ls == nil {
+		return EventLoopStats{}
+	}
+	s := EventLoopStats{Loops: len(ls.loops), Adopted: ls.stats.adopted.Load(), Requests: ls.stats.served.Load()}
+	for i := range s.Handoffs {
+		s.Handoffs[i] = ls.stats.handoffs[i].Load()
+	}
+	return s
+}
+
+// httpLoop is one event loop as the HTTP fast path uses it. Only the
+// loop's goroutine touches it, but for idleCounts.
+type httpLoop struct {
+	loop       *evloop.Loop
+	set        *loopSet
+	log        *slog.Logger
+	idle       map[*balancer.State][]*loopMember
+	idleDirty  bool
+	idleCounts atomic.Pointer[map[*balancer.State]int] // published for metrics
+}
+
+// startLoops starts one event loop per P.
+func startLoops(log *slog.Logger) (*loopSet, error) {
+	ls := &loopSet{}
+	for range runtime.GOMAXPROCS(0) {
+		hl := &httpLoop{set: ls, log: log, idle: map[*balancer.State][]*loopMember{}}
+		l, err := evloop.New(evloop.Options{BufSize: http1.FastRoom, Tick: loopTick, Yield: loopYield, OnTick: hl.publishIdle})
+		if err != nil {
+			ls.stop()
+			return nil, err
+		}
+		hl.loop = l
+		ls.loops = append(ls.loops, hl)
+		go l.Run()
+	}
+	return ls, nil
+}
+
+// stop ends the loops once the listeners have drained.
+func (ls *loopSet) stop() {
+	if ls == nil {
+		return
+	}
+	ls.stopOnce.Do(func() {
+		for _, hl := range ls.loops {
+			hl.loop.Stop()
+			hl.idleCounts.Store(nil)
+		}
+	})
+}
+
+// closeListener closes a draining listener's connections in every loop:
+// the idle ones, or all of them.
+func (ls *loopSet) closeListener(l *listener, all bool) {
+	if ls == nil {
+		return
+	}
+	for _, hl := range ls.loops {
+		hl.loop.Post(func() {
+			hl.loop.Each(func(s *evloop.Socket) {
+				if c, ok := s.Handler().(*loopClient); ok && c.l == l && (all || c.phase == phaseHead) {
+					hl.closeClient(c)
+				}
+			})
+		})
+	}
+}
+
+// idleConns counts the loops' idle connections to a member.
+func (ls *loopSet) idleConns(st *balancer.State) int {
+	if ls == nil {
+		return 0
+	}
+	n := 0
+	for _, hl := range ls.loops {
+		if counts := hl.idleCounts.Load(); counts != nil {
+			n += (*counts)[st]
+		}
+	}
+	return n
+}
+
+// loopPhase is where a loopClient's exchange is.
+type loopPhase int
+
+const (
+	phaseHead  loopPhase = iota // waiting for a request head
+	phaseAwait                  // the request is (being) sent; waiting for the response
+	phaseWrite                  // the response is being written
+)
+
+// loopClient is a client connection a loop serves.
+type loopClient struct {
+	evloop.Socket
+	hl      *httpLoop
+	l       *listener
+	traffic *stats.Traffic // the listener's counters it was accepted under
+	remote  netip.AddrPort
+	ipText  []byte
+	backoff int                // loopSeat.backoff, carried along
+	back    func(*loopHandoff) // serves the connection when the loop hands it back
+	phase   loopPhase
+	req     http1.Head
+	scan    http1.HeadScan
+	reqEnd  int // how much of In the current request took
+	// The exchange in progress.
+	cfg         *listenerConfig
+	p           *pool
+	m           *balancer.Member // acquired
+	up          *loopMember
+	d           http1.Decision
+	start, sent time.Time
+}
+
+// loopMember is a member connection a loop holds: idle in its list, or
+// serving one client's exchange.
+type loopMember struct {
+	evloop.Socket
+	hl     *httpLoop
+	state  *balancer.State // which member
+	client *loopClient     // the exchange it serves; nil while idle
+	resp   http1.Head
+	scan   http1.HeadScan
+	// Where the response's head ends and the whole of it, once the head
+	// is in; 0 before.
+	respEnd, respTotal int
+}
+
+// closeClient closes a client connection of the loop and settles what it
+// holds: its exchange's member connection and member, and its listener's
+// connection count.
+func (hl *httpLoop) closeClient(c *loopClient) {
+	if !c.Open() {
+		return // closed or handed over already: settled
+	}
+	if u := c.up; u != nil {
+		u.client = nil
+		u.Close()
+		c.up = nil
+	}
+	if m := c.m; m != nil {
+		if c.phase == phaseWrite {
+			m.Traffic.ClientAborts.Add(1) // a response the client stopped taking
+		}
+		m.Release()
+		c.m = nil
+	}
+	c.Close()
+	c.l.connEnded(c.traffic)
+}
+
+// takeIdle returns the most recently used idle connection to a member,
+// now busy.
+func (hl *httpLoop) takeIdle(st *balancer.State) *loopMember {
+	list := hl.idle[st]
+	for len(list) > 0 {
+		u := list[len(list)-1]
+		list[len(list)-1] = nil
+		list = list[:len(list)-1]
+		if !u.Expired() && !u.Readable() && !u.Hup() {
+			hl.idle[st] = list
+			hl.idleDirty = true
+			u.SetDeadline(time.Time{})
+			return u
+		}
+		u.Close()
+	}
+	delete(hl.idle, st)
+	hl.idleDirty = true
+	return nil
+}
+
+// putIdle makes a member connection idle since since; it expires
+// idleUpstreamTTL after.
+func (hl *httpLoop) putIdle(u *loopMember, since time.Time) {
+	list := hl.idle[u.state]
+	if len(list) >= maxIdlePerMember {
+		u.Close()
+		return
+	}
+	u.SetDeadline(since.Add(idleUpstreamTTL))
+	hl.idle[u.state] = append(list, u)
+	hl.idleDirty = true
+}
+
+// dropIdle closes an idle member connection: the member closed it, or it
+// was idle too long.
+func (hl *httpLoop) dropIdle(u *loopMember) {
+	list := hl.idle[u.state]
+	for i, x := range list {
+		if x == u {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			list = list[:len(list)-1]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(hl.idle, u.state)
+	} else {
+		hl.idle[u.state] = list
+	}
+	u.Close()
+	hl.idleDirty = true
+}
+
+// publishIdle publishes the idle connection counts for metrics, when they
+// changed; the loop runs it every loopTick.
+func (hl *httpLoop) publishIdle() {
+	if !hl.idleDirty {
+		return
+	}
+	hl.idleDirty = false
+	counts := make(map[*balancer.State]int, len(hl.idle))
+	for st, list := range hl.idle {
+		counts[st] = len(list)
+	}
+	hl.idleCounts.Store(&counts)
+}
+
+// loopMove is a client connection on its way from a goroutine to a loop.
+type loopMove struct {
+	l        *listener
+	traffic  *stats.Traffic
+	remote   netip.AddrPort
+	fd       int
+	buffered []byte     // read from the client, not yet served
+	members  []loopIdle // its idle member connections
+	backoff  int
+	back     func(*loopHandoff)
+}
+
+// loopIdle is an idle member connection on its way to a loop.
+type loopIdle struct {
+	fd    int
+	state *balancer.State
+	since time.Time
+}
+
+// loopHandoff is a client connection a loop hands to a goroutine, with what
+// it holds: bytes read, maybe an exchange in progress or a member picked.
+type loopHandoff struct {
+	l        *listener
+	traffic  *stats.Traffic
+	remote   netip.AddrPort
+	conn     *net.TCPConn
+	buffered []byte        // read from the client, not yet served
+	backoff  int           // the connection's loopSeat.backoff
+	expired  bool          // its request head timed out in the loop
+	ex       *sentExchange // an exchange the loop started, or nil
+	// picked is the member the loop picked for the first buffered request
+	// when it only lacked a connection to it.
+	picked picked
+	// home is the loop the connection comes back to, where its member
+	// connections wait.
+	home *httpLoop
+}

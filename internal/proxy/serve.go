@@ -1,0 +1,26 @@
+package proxy
+
+import (
+	"net"
+	"net/netip"
+
+	"lbd/internal/octavia"
+)
+
+// serve is the Runtime's side of engines: each accepted connection goes
+// to the engine for its listener's protocol.
+func (rt *Runtime) serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remote netip.AddrPort, st *connState) (moved bool) {
+	switch cfg.protocol {
+	case octavia.ProtocolHTTP:
+		return serveHTTP(rt.loops, l, c, remote, st, cfg.traffic, nil)
+	case octavia.ProtocolPrometheus:
+		st.closeOnDrain.Store(true) // scrapes are short: a drain may cut them
+		rt.servePrometheus(c)
+	default: // TCP, and HTTPS passed through as TCP
+		serveTCP(cfg, c, remote)
+	}
+	return false
+}
+
+// closeLooped closes l's connections the event loops hold.
+func (rt *Runtime) closeLooped(l *listener, all bool) { rt.loops.closeListener(l, all) }
