@@ -3,11 +3,13 @@ package proxy
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"lbd/internal/balancer"
@@ -17,8 +19,8 @@ import (
 
 // The goroutine path serves an HTTP client connection with a goroutine of
 // its own: httpConn is the connection and what it reuses from request to
-// request, exchange (httpexchange.go) one request forwarded, and serveNext
-// (httpserve.go) the loop between them. It can serve anything HTTP/1.1
+// request, exchange one request forwarded (its steps in httpexchange.go),
+// and serveNext (httpserve.go) the loop between them. It can serve anything HTTP/1.1
 // allows, over any net.Conn; it knows nothing of the event loops, which
 // hand it connections and take them from it (handoff.go).
 
@@ -44,6 +46,45 @@ type httpConn struct {
 	// ex is the exchange in progress, kept here so that it is not
 	// allocated per request.
 	ex exchange
+}
+
+// exchange is one request forwarded to one member and its response, on the
+// goroutine path.
+type exchange struct {
+	hc  *httpConn
+	cfg *listenerConfig
+	p   *pool // where the request was routed
+	m   *balancer.Member
+	uc  *upstreamConn
+	// d is what the heads decided: the request's, then the response's
+	// once it is in.
+	d           http1.Decision
+	interim     bool       // interim responses came before the final one
+	bodyPending bool       // a final response came before the request body (Expect: 100-continue)
+	headSent    bool       // the response head reached the client: errors can only abort
+	bodyDone    chan error // a request body streamed in the background, until it ends
+	// The splicers of the request body (client to member) and the
+	// response body (member to client), which may run at once.
+	up, down splicer
+}
+
+// splicer is the goroutine path's http1.Splicer: spliceN between two timed
+// connections, which then re-arm their deadlines.
+type splicer struct {
+	dst, src *timedConn
+	idle     time.Duration // inactivity timeout
+}
+
+func (s *splicer) Splice(n int64, counters [2]*atomic.Uint64) error {
+	var act activity
+	act.touch(time.Now())
+	_, err := spliceN(s.dst.Conn, s.src.Conn, n, s.idle, &act, counters[0], counters[1])
+	s.src.forgetRead()
+	s.dst.forgetWrite()
+	if err != nil {
+		return fmt.Errorf("%w: splice body: %w", errMemberFailed, err)
+	}
+	return nil
 }
 
 var httpConnPool = sync.Pool{New: func() any {

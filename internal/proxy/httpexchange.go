@@ -11,45 +11,6 @@ import (
 	"lbd/internal/proxy/http1"
 )
 
-// exchange is one request forwarded to one member and its response, on the
-// goroutine path.
-type exchange struct {
-	hc  *httpConn
-	cfg *listenerConfig
-	p   *pool // where the request was routed
-	m   *balancer.Member
-	uc  *upstreamConn
-	// d is what the heads decided: the request's, then the response's
-	// once it is in.
-	d           http1.Decision
-	interim     bool       // interim responses came before the final one
-	bodyPending bool       // a final response came before the request body (Expect: 100-continue)
-	headSent    bool       // the response head reached the client: errors can only abort
-	bodyDone    chan error // a request body streamed in the background, until it ends
-	// The splicers of the request body (client to member) and the
-	// response body (member to client), which may run at once.
-	up, down splicer
-}
-
-// splicer is the goroutine path's http1.Splicer: spliceN between two timed
-// connections, which then re-arm their deadlines.
-type splicer struct {
-	dst, src *timedConn
-	idle     time.Duration // inactivity timeout
-}
-
-func (s *splicer) Splice(n int64, counters [2]*atomic.Uint64) error {
-	var act activity
-	act.touch(time.Now())
-	_, err := spliceN(s.dst.Conn, s.src.Conn, n, s.idle, &act, counters[0], counters[1])
-	s.src.forgetRead()
-	s.dst.forgetWrite()
-	if err != nil {
-		return fmt.Errorf("%w: splice body: %w", errMemberFailed, err)
-	}
-	return nil
-}
-
 // copyRequestBody streams the request body to the member.
 func (ex *exchange) copyRequestBody() error {
 	hc, req := ex.hc, &ex.hc.req

@@ -83,19 +83,6 @@ type EventLoopStats struct {
 	Handoffs [handoffReasons]uint64 // connections handed back, by HandoffReasons
 }
 
-// EventLoopStats reports what the event loops did.
-func (rt *Runtime) EventLoopStats() EventLoopStats {
-	ls := rt.loops
-	if ls == nil {
-		return EventLoopStats{}
-	}
-	s := EventLoopStats{Loops: len(ls.loops), Adopted: ls.stats.adopted.Load(), Requests: ls.stats.served.Load()}
-	for i := range s.Handoffs {
-		s.Handoffs[i] = ls.stats.handoffs[i].Load()
-	}
-	return s
-}
-
 // httpLoop is one event loop as the HTTP fast path uses it. Only the
 // loop's goroutine touches it, but for idleCounts.
 type httpLoop struct {

@@ -11,37 +11,30 @@ import (
 // handed to one net/http server that answers /metrics. Scrapes are rare, so
 // the standard server's cost does not matter here.
 type promServer struct {
+	once  sync.Once
 	conns chan net.Conn
 	srv   *http.Server
 }
 
-func (rt *Runtime) promServer() *promServer {
-	rt.metricsOnce.Do(func() {
-		h := rt.opts.Metrics
+// serve hands c to the metrics server, which the first call starts with h
+// (nil answers 404), and returns when the server has closed c.
+func (ps *promServer) serve(c *net.TCPConn, h http.Handler) {
+	ps.once.Do(func() {
 		if h == nil {
 			h = http.NotFoundHandler()
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", h)
-		ps := &promServer{
-			conns: make(chan net.Conn),
-			srv: &http.Server{
-				Handler:           mux,
-				ReadHeaderTimeout: 10 * time.Second,
-				IdleTimeout:       60 * time.Second,
-			},
+		ps.conns = make(chan net.Conn)
+		ps.srv = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       60 * time.Second,
 		}
 		go ps.srv.Serve(&chanListener{conns: ps.conns})
-		rt.metrics = ps
 	})
-	return rt.metrics
-}
-
-// servePrometheus hands c to the metrics server and returns when the server
-// has closed it.
-func (rt *Runtime) servePrometheus(c *net.TCPConn) {
 	nc := &notifyConn{TCPConn: c, closed: make(chan struct{})}
-	rt.promServer().conns <- nc
+	ps.conns <- nc
 	<-nc.closed
 }
 

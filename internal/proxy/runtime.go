@@ -55,9 +55,8 @@ type Runtime struct {
 
 	loops *loopSet // nil: goroutines only
 
-	metricsOnce sync.Once
-	metrics     *promServer
-	applies     applyCounters
+	metrics promServer
+	applies applyCounters
 }
 
 var _ octavia.DataPlane = (*Runtime)(nil)

@@ -14,8 +14,10 @@ func (rt *Runtime) serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remot
 	case octavia.ProtocolHTTP:
 		return serveHTTP(rt.loops, l, c, remote, st, cfg.traffic, nil)
 	case octavia.ProtocolPrometheus:
-		st.closeOnDrain.Store(true) // scrapes are short: a drain may cut them
-		rt.servePrometheus(c)
+		// Scrapes are short: a drain may cut them. The handler was set
+		// before the first Apply.
+		st.closeOnDrain.Store(true)
+		rt.metrics.serve(c, rt.opts.Metrics)
 	default: // TCP, and HTTPS passed through as TCP
 		serveTCP(cfg, c, remote)
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"sync/atomic"
 	"time"
 
 	"lbd/internal/balancer"
@@ -56,26 +55,17 @@ func (rt *Runtime) IdleConns(poolID string, st *balancer.State) int {
 // MaxIdlePerMember is the cap on pooled keep-alive connections per member.
 const MaxIdlePerMember = maxIdlePerMember
 
-// ApplyStats counts configuration changes.
-type ApplyStats struct {
-	Successes   uint64
-	Failures    uint64
-	Generation  uint64    // successful applies so far: the config's version
-	LastSuccess time.Time // when the current config went live
-}
-
-type applyCounters struct {
-	successes, failures atomic.Uint64
-	lastSuccess         atomic.Int64
-}
-
-func (a *applyCounters) record(ok bool) {
-	if ok {
-		a.successes.Add(1)
-		a.lastSuccess.Store(time.Now().UnixNano())
-	} else {
-		a.failures.Add(1)
+// EventLoopStats reports what the event loops did.
+func (rt *Runtime) EventLoopStats() EventLoopStats {
+	ls := rt.loops
+	if ls == nil {
+		return EventLoopStats{}
 	}
+	s := EventLoopStats{Loops: len(ls.loops), Adopted: ls.stats.adopted.Load(), Requests: ls.stats.served.Load()}
+	for i := range s.Handoffs {
+		s.Handoffs[i] = ls.stats.handoffs[i].Load()
+	}
+	return s
 }
 
 // ApplyStats reports how many configuration changes were applied or
