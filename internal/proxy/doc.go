@@ -1,7 +1,6 @@
-// Package proxy is lbd's data plane: it binds each listener's socket, accepts
-// connections and forwards them to pool members, over TCP (splice(2) between
-// the two sockets) or HTTP/1.1 (a lean forwarding path that parses each
-// message head once and streams bodies).
+// Package proxy is lbd's data plane: it binds each listener's socket,
+// accepts connections and forwards them to pool members, over TCP (splice(2)
+// between the two sockets) or HTTP/1.1.
 //
 // Runtime owns everything. Apply translates a normalized octavia.Config
 // (translate.go, the one place the model becomes running objects) into
@@ -11,6 +10,24 @@
 // the member they hold, pools are updated in place so member state (in-flight
 // counts, health) carries over, and removed listeners stop accepting and
 // drain.
+//
+// The package composes; the parts live where they can be read alone:
+//
+//   - runtime.go, translate.go, status.go, view.go: the Runtime, Apply, and
+//     what status and metrics read.
+//   - listener.go, pool.go, connect.go, upstream.go: listeners (sockets,
+//     accept loops, connection counts, drains), pools (balancer, health
+//     monitor, idle member connections) and connecting to members, with
+//     retries and redispatch.
+//   - tcpproxy.go, copy.go, timedconn.go: the TCP engine and the socket
+//     plumbing both protocols use.
+//   - HTTP runs on two engines that share one core, package http1 (heads,
+//     bodies, and the rules in http1.Decide), and one place for per-request
+//     decisions (route.go). The goroutine path (httpconn.go, httpexchange.go,
+//     httpserve.go) serves anything, over any net.Conn. The event loops'
+//     fast path (loops.go, loopexchange.go), a client of the reactor in
+//     package evloop, serves keep-alive connections in their steady state;
+//     handoff.go moves connections between the two.
 //
 // The data plane composes internal/balancer, internal/health, internal/stats
 // and the model (internal/octavia). It must not import the control plane

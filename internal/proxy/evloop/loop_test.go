@@ -1,0 +1,280 @@
+package evloop
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// These tests check the ownership invariants of the package doc on real
+// loopback sockets: a socket is owned by a goroutine or by one loop, never
+// both, and changes hands only through Detach, Register, Release and
+// Close; a stopping loop leaves nothing open.
+
+func startLoop(t *testing.T) *Loop {
+	t.Helper()
+	l, err := New(Options{BufSize: bufSize, Tick: 5 * time.Millisecond, Yield: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.Run()
+	t.Cleanup(l.Stop)
+	return l
+}
+
+// on runs f on the loop's goroutine and waits for it.
+func on(l *Loop, f func()) {
+	done := make(chan struct{})
+	l.Post(func() { f(); close(done) })
+	<-done
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.AcceptTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return s, c
+}
+
+// echo is a handler that writes back what it reads, and counts what the
+// loop calls it for.
+type echo struct {
+	Socket
+	ready, expired, aborted atomic.Int32
+	closeOnAbort            bool
+	expiredCh               chan struct{}
+}
+
+func (e *echo) Ready(bool) {
+	e.ready.Add(1)
+	for e.Readable() {
+		switch e.Read() {
+		case ReadData:
+			e.Writer().Write(e.In)
+			e.In = e.In[:0]
+			e.ReleaseIn()
+			e.Flush()
+		case ReadEOF:
+			e.Close()
+			return
+		}
+	}
+}
+
+func (e *echo) Expire() {
+	if e.expired.Add(1) == 1 && e.expiredCh != nil {
+		close(e.expiredCh)
+	}
+	e.SetDeadline(time.Time{})
+}
+
+func (e *echo) Abort() {
+	e.aborted.Add(1)
+	if e.closeOnAbort {
+		e.Close()
+	}
+}
+
+func roundTrip(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+		t.Fatalf("echo of %q: %q, %v", msg, got, err)
+	}
+}
+
+// TestSocketChangesHandsWhole: a detached connection is closed for its
+// goroutine, the loop serves the socket once registered, refuses it a
+// second time, and after Release the goroutine serves it alone: the loop
+// sees none of its traffic and holds nothing of it.
+func TestSocketChangesHandsWhole(t *testing.T) {
+	l := startLoop(t)
+	server, client := tcpPair(t)
+	fd, err := Detach(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write on the detached connection: %v, want net.ErrClosed", err)
+	}
+	h := &echo{}
+	var regErr, again error
+	on(l, func() {
+		regErr = l.Register(&h.Socket, fd, h)
+		other := &echo{}
+		again = l.Register(&other.Socket, fd, other)
+	})
+	if regErr != nil {
+		t.Fatal(regErr)
+	}
+	if again == nil {
+		t.Fatal("a descriptor the loop owns was registered a second time")
+	}
+	roundTrip(t, client, "ping")
+	roundTrip(t, client, "pong")
+
+	var back *net.TCPConn
+	var in []byte
+	var relErr error
+	var left int
+	on(l, func() {
+		back, in, relErr = h.Release()
+		left = l.Sockets()
+	})
+	if relErr != nil {
+		t.Fatal(relErr)
+	}
+	defer back.Close()
+	if left != 0 || h.Open() || len(in) != 0 {
+		t.Fatalf("after Release: the loop holds %d sockets, open %v, %d bytes came along; want 0, false, 0", left, h.Open(), len(in))
+	}
+	readies := h.ready.Load()
+	if _, err := io.WriteString(client, "after"); err != nil {
+		t.Fatal(err)
+	}
+	back.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(back, got); err != nil || string(got) != "after" {
+		t.Fatalf("the goroutine read %q, %v; want what the peer sent", got, err)
+	}
+	on(l, func() {}) // anything the loop had queued for the socket has run
+	if n := h.ready.Load(); n != readies {
+		t.Fatalf("the loop was called %d more times for a socket it released", n-readies)
+	}
+}
+
+// TestStopSettlesEverySocket: a stopping loop gives each registered socket
+// to its handler's Abort once, closes those the handler left open, and
+// holds nothing after: every peer sees the connection end.
+func TestStopSettlesEverySocket(t *testing.T) {
+	l, err := New(Options{BufSize: bufSize, Tick: 5 * time.Millisecond, Yield: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.Run()
+	const n = 6
+	var hs []*echo
+	var peers []*net.TCPConn
+	for i := range n {
+		server, client := tcpPair(t)
+		fd, err := Detach(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &echo{closeOnAbort: i%2 == 0}
+		var rerr error
+		on(l, func() { rerr = l.Register(&h.Socket, fd, h) })
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		hs, peers = append(hs, h), append(peers, client)
+	}
+	l.Stop()
+	for i, h := range hs {
+		if a := h.aborted.Load(); a != 1 {
+			t.Fatalf("socket %d: Abort called %d times, want once", i, a)
+		}
+		if h.Open() {
+			t.Fatalf("socket %d is open after Stop", i)
+		}
+	}
+	if l.Sockets() != 0 {
+		t.Fatalf("the stopped loop holds %d sockets", l.Sockets())
+	}
+	for i, c := range peers {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("peer %d: read %v, want EOF: the socket was left open", i, err)
+		}
+	}
+}
+
+// TestDeadlineExpires: Expire comes once the deadline passed, not before,
+// on the loop's ticks.
+func TestDeadlineExpires(t *testing.T) {
+	l := startLoop(t)
+	server, _ := tcpPair(t)
+	fd, err := Detach(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &echo{expiredCh: make(chan struct{})}
+	var set time.Time
+	const d = 50 * time.Millisecond
+	on(l, func() {
+		if err = l.Register(&h.Socket, fd, h); err == nil {
+			h.SetTimeout(d)
+			set = l.Now()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.expiredCh:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the deadline never expired")
+	}
+	var at time.Time
+	on(l, func() { at = l.Now() })
+	if at.Sub(set) < d {
+		t.Fatalf("expired %v after the deadline was set, before its %v", at.Sub(set), d)
+	}
+}
+
+// TestPostRunsOnTheLoopInOrder: functions posted from many goroutines run
+// one at a time on the loop (the race detector would see two at once), each
+// poster's in its order.
+func TestPostRunsOnTheLoopInOrder(t *testing.T) {
+	l := startLoop(t)
+	const posters, each = 8, 200
+	last := make([]int, posters) // touched on the loop only
+	bad := 0
+	done := make(chan struct{}, posters)
+	for p := range posters {
+		go func() {
+			for i := 1; i <= each; i++ {
+				l.Post(func() {
+					if last[p] != i-1 {
+						bad++
+					}
+					last[p] = i
+				})
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range posters {
+		<-done
+	}
+	var got []int
+	on(l, func() { got = append(got, last...); got = append(got, bad) })
+	for p := range posters {
+		if got[p] != each {
+			t.Fatalf("poster %d: %d of %d posts ran", p, got[p], each)
+		}
+	}
+	if got[posters] != 0 {
+		t.Fatalf("%d posts ran out of order", got[posters])
+	}
+}
