@@ -44,7 +44,9 @@ type Handler interface {
 	// socket's Readable and Hup say which), and writable if writable is
 	// set.
 	Ready(writable bool)
-	// Expire reports that the socket's deadline has passed.
+	// Expire reports that the socket's deadline has passed. It is called
+	// at each tick until the handler moves the deadline or lets the socket
+	// go; meanwhile the socket's Expired says so.
 	Expire()
 	// Abort reports that the loop is stopping: the handler settles what it
 	// holds and closes the socket.
@@ -81,8 +83,8 @@ type Loop struct {
 
 // New returns a loop ready to Run.
 func New(opts Options) (*Loop, error) {
-	if opts.BufSize <= 0 || opts.Tick <= 0 {
-		return nil, errors.New("event loop: BufSize and Tick must be positive")
+	if opts.BufSize <= 0 || opts.Tick <= 0 || opts.Yield <= 0 {
+		return nil, errors.New("event loop: BufSize, Tick and Yield must be positive")
 	}
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {

@@ -42,7 +42,7 @@ func (s *Socket) note(events uint32) (writable bool) {
 }
 
 func (s *Socket) registeredIn(l *Loop) bool {
-	return s.fd >= 0 && s.loop == l && s.slot < len(l.socks) && l.socks[s.slot] == s
+	return s.Open() && s.loop == l && s.slot >= 0 && s.slot < len(l.socks) && l.socks[s.slot] == s
 }
 
 // Handler returns the socket's handler.
@@ -179,7 +179,7 @@ func (s *Socket) Expired() bool {
 // Close closes the socket and gives its buffers back to the loop. Closing
 // a socket twice does nothing.
 func (s *Socket) Close() {
-	if s.fd < 0 {
+	if !s.Open() {
 		return
 	}
 	fd := s.fd
