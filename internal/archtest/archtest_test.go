@@ -141,6 +141,8 @@ func TestRulesCatchForbiddenImports(t *testing.T) {
 		{&pkg{ImportPath: "lbd/internal/octavia", Deps: []string{"gopkg.in/yaml.v3", "lbd/internal/proxy"}}, "lbd/internal/proxy"},
 		{&pkg{ImportPath: "lbd/cmd/lbd", Deps: []string{"lbd/internal/proxy", "github.com/gophercloud/gophercloud/v2"}}, "github.com/gophercloud/gophercloud/v2"},
 		{&pkg{ImportPath: "lbd/internal/proxy/evloop", Deps: []string{"lbd/internal/metrics"}}, "lbd/internal/metrics"},
+		{&pkg{ImportPath: "lbd/internal/proxy/http1", Deps: []string{"lbd/internal/balancer"}}, "lbd/internal/balancer"},
+		{&pkg{ImportPath: "lbd/internal/proxy/evloop", Deps: []string{"lbd/internal/proxy/http1"}}, "lbd/internal/proxy/http1"},
 		{&pkg{ImportPath: "lbd/internal/controlplane", Deps: []string{"lbd/internal/octavia", "lbd/internal/health"}}, "lbd/internal/health"},
 		{&pkg{ImportPath: "lbd/internal/proxy", Deps: []string{"lbd/internal/lbdtest"}}, "lbd/internal/lbdtest"},
 	}
