@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"sync/atomic"
 )
 
@@ -41,7 +40,6 @@ type BodyCopier struct {
 	// or route a message, which a member merging trailers would obey.
 	Strict   bool
 	Counters [2]*atomic.Uint64 // each byte copied is added to each
-	Scratch  []byte            // room for a chunk size's digits
 }
 
 func (bc *BodyCopier) count(n int) {
@@ -139,7 +137,7 @@ func (bc *BodyCopier) Chunked(forward bool) error {
 			return fmt.Errorf("%w: %w", bc.ReadFail, err)
 		}
 		if forward {
-			bc.Dst.Write(strconv.AppendUint(bc.Scratch[:0], size, 16))
+			writeHex(bc.Dst, size)
 			bc.Dst.WriteString("\r\n")
 		}
 		if size == 0 {
@@ -330,4 +328,24 @@ func indexByte(b []byte, c byte) int {
 		}
 	}
 	return -1
+}
+
+// writeHex writes n in hexadecimal, from a buffer of its own: the request
+// and the response body of one exchange may be copied at once, so the
+// copiers share no scratch space.
+func writeHex(w *bufio.Writer, n uint64) {
+	const digits = "0123456789abcdef"
+	var b [16]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = digits[n&0xf]
+		n >>= 4
+		if n == 0 {
+			break
+		}
+	}
+	for _, c := range b[i:] {
+		w.WriteByte(c) // not Write: b would escape through the writer below
+	}
 }
