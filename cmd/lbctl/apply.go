@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 
 	"lbd/internal/octavia"
-	"lbd/internal/octavia/client"
+	"lbd/internal/octavia/reconcile"
 )
 
 // runApply converges a running lbd to a config file's load balancers.
@@ -37,13 +37,20 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
-	changes, err := cf.client().Apply(ctx, cfg, client.ApplyOptions{VIPSubnetID: *subnet, Prune: *prune})
-	if perr := cf.emit(stdout, changes, func(tw *tabwriter.Writer) {
-		if len(changes) == 0 && err == nil {
+	c := cf.client(reconcile.Advice{Again: "lbctl apply -f " + *file, Remove: "lbctl delete LB"})
+	changes, err := c.Apply(ctx, cfg, reconcile.Options{VIPSubnetID: *subnet, Prune: *prune})
+	// -o json|yaml keep apply's own keys (Action, Kind, Name, Detail).
+	type applied struct{ Action, Kind, Name, Detail string }
+	rows := make([]applied, len(changes))
+	for i, c := range changes {
+		rows[i] = applied{string(c.Op), c.Kind, c.Name, c.Detail}
+	}
+	if perr := cf.emit(stdout, rows, func(tw *tabwriter.Writer) {
+		if len(rows) == 0 && err == nil {
 			fmt.Fprintln(tw, "no changes: lbd already serves the file")
 		}
-		for _, c := range changes {
-			row(tw, c.Action, c.Kind, c.Name, c.Detail)
+		for _, r := range rows {
+			row(tw, r.Action, r.Kind, r.Name, r.Detail)
 		}
 	}); perr != nil && err == nil {
 		err = perr

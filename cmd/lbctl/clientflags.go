@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"lbd/internal/octavia/client"
+	"lbd/internal/octavia/reconcile"
 )
 
 // clientFlags are the flags of the commands that talk to an lbd.
@@ -43,7 +43,13 @@ func (f *clientFlags) check() error {
 	return fmt.Errorf("-o %q: must be table, json or yaml", f.output)
 }
 
-func (f *clientFlags) client() *client.Client { return client.New(f.endpoint, f.token) }
+// client returns the endpoint's client; advice names, in its errors, the
+// commands to run next.
+func (f *clientFlags) client(advice reconcile.Advice) *reconcile.Client {
+	c := reconcile.NewDirect(f.endpoint, f.token)
+	c.Timeout, c.Advice = f.timeout, advice
+	return c
+}
 
 // emit prints v as JSON or YAML, or calls table for -o table.
 func (f *clientFlags) emit(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {

@@ -11,14 +11,15 @@ import (
 	"os"
 	"time"
 
-	"lbd/internal/octavia/openstack"
+	"lbd/internal/octavia/cloud"
+	"lbd/internal/octavia/reconcile"
 )
 
 // cloudFlags are the flags lbctl up and down share: the file, the cloud and
 // how to reach it (as every OpenStack tool spells them), and the bounds.
 type cloudFlags struct {
 	file    string
-	auth    openstack.AuthOptions
+	auth    cloud.AuthOptions
 	plan    bool
 	timeout time.Duration
 	output  string
@@ -40,7 +41,7 @@ func (c *cloudFlags) register(fs *flag.FlagSet) {
 }
 
 // provisioner parses the file and connects to the cloud.
-func (c *cloudFlags) provisioner(ctx context.Context, stdout, stderr io.Writer) (*openstack.Provisioner, *openstack.Spec, error) {
+func (c *cloudFlags) provisioner(ctx context.Context, stdout, stderr io.Writer) (*cloud.Provisioner, *cloud.Spec, error) {
 	if c.file == "" {
 		return nil, nil, errors.New("-f FILE is required: the config file whose load balancer to provision or remove")
 	}
@@ -50,7 +51,7 @@ func (c *cloudFlags) provisioner(ctx context.Context, stdout, stderr io.Writer) 
 	if c.timeout <= 0 {
 		return nil, nil, fmt.Errorf("--timeout %s: must be positive", c.timeout)
 	}
-	spec, err := openstack.LoadSpec(c.file)
+	spec, err := cloud.LoadSpec(c.file)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,7 +61,7 @@ func (c *cloudFlags) provisioner(ctx context.Context, stdout, stderr io.Writer) 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	c.auth.Log = log
-	clients, err := openstack.Connect(ctx, c.auth)
+	clients, err := cloud.Connect(ctx, c.auth)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,13 +69,13 @@ func (c *cloudFlags) provisioner(ctx context.Context, stdout, stderr io.Writer) 
 	if c.output == "json" {
 		out = stderr
 	}
-	return &openstack.Provisioner{
-		Clients: clients, Out: out, Timeout: c.timeout, Log: log,
+	return &cloud.Provisioner{
+		Clients: clients, Waiter: reconcile.Waiter{Out: out, Timeout: c.timeout, Log: log},
 	}, spec, nil
 }
 
 // print writes the result; nothing is what to say when there were no changes.
-func (c *cloudFlags) print(stdout io.Writer, res *openstack.Result, nothing string) error {
+func (c *cloudFlags) print(stdout io.Writer, res *cloud.Result, nothing string) error {
 	if c.output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"lbd/internal/octavia/openstack/peertest"
+	"lbd/internal/octavia/peertest"
 )
 
 // The up and down commands run against the real services of shared/peers

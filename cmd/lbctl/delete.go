@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
-
-	"lbd/internal/octavia/client"
+	"lbd/internal/octavia/reconcile"
 )
 
 // runDelete deletes a load balancer and waits until it is gone.
@@ -28,15 +26,12 @@ func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
-	c := cf.client()
+	c := cf.client(reconcile.Advice{Remove: "lbctl delete " + pos[0]})
 	lb, err := c.LoadBalancer(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	if err := loadbalancers.Delete(ctx, c.SC, lb.ID, loadbalancers.DeleteOpts{Cascade: *cascade}).ExtractErr(); err != nil {
-		return fmt.Errorf("delete load balancer %s: %s", pos[0], client.FaultMessage(err))
-	}
-	if err := c.WaitGone(ctx, lb.ID); err != nil {
+	if err := c.DeleteLoadBalancer(ctx, reconcile.Ref(lb), *cascade); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "deleted load balancer %s (%s)\n", lb.Name, lb.ID)

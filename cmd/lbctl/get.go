@@ -14,7 +14,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 
-	"lbd/internal/octavia/client"
+	"lbd/internal/octavia/reconcile"
 )
 
 const getUsage = "usage: lbctl get loadbalancers|listeners|pools|members|healthmonitors [NAME|ID] [--lb LB] [--pool POOL] [-o table|json|yaml]"
@@ -41,7 +41,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(pos) == 2 {
 		name = pos[1]
 	}
-	c := cf.client()
+	c := cf.client(reconcile.Advice{})
 	lbID := ""
 	if *lbName != "" {
 		lb, err := c.LoadBalancer(ctx, *lbName)
@@ -53,11 +53,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	match := func(id, n string) bool { return name == "" || name == id || name == n }
 	switch strings.TrimSuffix(strings.ToLower(pos[0]), "s") {
 	case "loadbalancer", "lb":
-		pages, err := loadbalancers.List(c.SC, loadbalancers.ListOpts{}).AllPages(ctx)
-		if err != nil {
-			return fmt.Errorf("list load balancers: %s", client.FaultMessage(err))
-		}
-		all, err := loadbalancers.ExtractLoadBalancers(pages)
+		all, err := c.LoadBalancers(ctx, "")
 		if err != nil {
 			return err
 		}
@@ -74,11 +70,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		})
 	case "listener":
-		pages, err := listeners.List(c.SC, listeners.ListOpts{LoadbalancerID: lbID}).AllPages(ctx)
-		if err != nil {
-			return fmt.Errorf("list listeners: %s", client.FaultMessage(err))
-		}
-		all, err := listeners.ExtractListeners(pages)
+		all, err := c.Listeners(ctx, lbID)
 		if err != nil {
 			return err
 		}
@@ -95,11 +87,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		})
 	case "pool":
-		pages, err := pools.List(c.SC, pools.ListOpts{LoadbalancerID: lbID}).AllPages(ctx)
-		if err != nil {
-			return fmt.Errorf("list pools: %s", client.FaultMessage(err))
-		}
-		all, err := pools.ExtractPools(pages)
+		all, err := c.Pools(ctx, lbID)
 		if err != nil {
 			return err
 		}
@@ -140,11 +128,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		})
 	case "healthmonitor", "hm", "monitor":
-		pages, err := monitors.List(c.SC, monitors.ListOpts{}).AllPages(ctx)
-		if err != nil {
-			return fmt.Errorf("list health monitors: %s", client.FaultMessage(err))
-		}
-		all, err := monitors.ExtractMonitors(pages)
+		all, err := c.Monitors(ctx)
 		if err != nil {
 			return err
 		}
@@ -185,24 +169,16 @@ func idsOf[T any](xs []T, id func(T) string) []string {
 
 // emitObjects prints the table, or for -o json|yaml the objects as the
 // API renders them (not gophercloud's structs, which add empty fields).
-func emitObjects(ctx context.Context, c *client.Client, cf *clientFlags, w io.Writer, collection, poolID string, ids []string, table func(*tabwriter.Writer)) error {
+func emitObjects(ctx context.Context, c *reconcile.Client, cf *clientFlags, w io.Writer, collection, poolID string, ids []string, table func(*tabwriter.Writer)) error {
 	if cf.output == "table" {
 		return cf.emit(w, nil, table)
 	}
-	url := c.SC.ServiceURL("lbaas", collection)
 	if collection == "members" {
-		url = c.SC.ServiceURL("lbaas", "pools", poolID, "members")
+		collection = "pools/" + poolID + "/members"
 	}
-	out := []any{}
-	for _, id := range ids {
-		var body map[string]any
-		u := url + "/" + id
-		if _, err := c.SC.Get(ctx, u, &body, nil); err != nil {
-			return fmt.Errorf("get %s: %s", u, client.FaultMessage(err))
-		}
-		for _, v := range body {
-			out = append(out, v)
-		}
+	out, err := c.Raw(ctx, collection, ids)
+	if err != nil {
+		return err
 	}
 	return cf.emit(w, out, nil)
 }

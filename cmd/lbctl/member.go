@@ -9,7 +9,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 
-	"lbd/internal/octavia/client"
+	"lbd/internal/octavia/reconcile"
 )
 
 const memberUsage = `usage:
@@ -51,7 +51,7 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
-	c := cf.client()
+	c := cf.client(reconcile.Advice{})
 	lbID := ""
 	if *lbName != "" {
 		lb, err := c.LoadBalancer(ctx, *lbName)
@@ -67,21 +67,19 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(p.Loadbalancers) == 0 {
 		return fmt.Errorf("pool %s belongs to no load balancer", p.ID)
 	}
-	owner := p.Loadbalancers[0].ID
-	if err := c.WaitActive(ctx, owner); err != nil {
+	owner, err := c.LoadBalancer(ctx, p.Loadbalancers[0].ID)
+	if err != nil {
 		return err
 	}
+	lb := reconcile.Ref(owner)
 	switch op {
 	case "add":
 		if len(pos) != 0 || *address == "" || *port == 0 {
 			return usage("add needs --address and --port")
 		}
-		m, err := pools.CreateMember(ctx, c.SC, p.ID, pools.CreateMemberOpts{Address: *address, ProtocolPort: *port,
-			Weight: weight, Name: *name, Backup: backup}).Extract()
+		m, err := c.AddMember(ctx, lb, p.ID, pools.CreateMemberOpts{Address: *address, ProtocolPort: *port,
+			Weight: weight, Name: *name, Backup: backup})
 		if err != nil {
-			return fmt.Errorf("add member: %s", client.FaultMessage(err))
-		}
-		if err := c.WaitActive(ctx, owner); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "added member %s:%d (%s) to pool %s\n", m.Address, m.ProtocolPort, m.ID, p.Name)
@@ -95,15 +93,12 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		if op == "remove" {
-			err = pools.DeleteMember(ctx, c.SC, p.ID, m.ID).ExtractErr()
+			err = c.RemoveMember(ctx, lb, p.ID, m)
 		} else {
 			zero := 0
-			_, err = pools.UpdateMember(ctx, c.SC, p.ID, m.ID, pools.UpdateMemberOpts{Weight: &zero}).Extract()
+			err = c.UpdateMember(ctx, lb, p.ID, m, pools.UpdateMemberOpts{Weight: &zero})
 		}
 		if err != nil {
-			return fmt.Errorf("%s member %s: %s", op, pos[0], client.FaultMessage(err))
-		}
-		if err := c.WaitActive(ctx, owner); err != nil {
 			return err
 		}
 		verb := map[string]string{"remove": "removed", "drain": "drained (weight 0)"}[op]
@@ -114,7 +109,7 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // findMember resolves a member by ID, name or ADDRESS:PORT.
-func findMember(ctx context.Context, c *client.Client, poolID, ref string) (*pools.Member, error) {
+func findMember(ctx context.Context, c *reconcile.Client, poolID, ref string) (*pools.Member, error) {
 	ms, err := c.Members(ctx, poolID)
 	if err != nil {
 		return nil, err
@@ -133,7 +128,7 @@ func findMember(ctx context.Context, c *client.Client, poolID, ref string) (*poo
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("member %q: %w", ref, client.ErrNotFound)
+		return nil, fmt.Errorf("member %q: %w", ref, reconcile.ErrNotFound)
 	case 1:
 		return found[0], nil
 	}

@@ -8,9 +8,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
-
-	"lbd/internal/octavia/client"
+	"lbd/internal/octavia/reconcile"
 )
 
 // runStatus prints a load balancer's status tree.
@@ -29,21 +27,21 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(pos) != 1 {
 		return errors.New("usage: lbctl status NAME|ID")
 	}
-	c := cf.client()
+	c := cf.client(reconcile.Advice{})
 	lb, err := c.LoadBalancer(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	tree, err := loadbalancers.GetStatuses(ctx, c.SC, lb.ID).Extract()
-	if err != nil {
-		return fmt.Errorf("status of %s: %s", pos[0], client.FaultMessage(err))
-	}
 	if cf.output != "table" {
-		var raw map[string]any
-		if _, err := c.SC.Get(ctx, c.SC.ServiceURL("lbaas", "loadbalancers", lb.ID, "status"), &raw, nil); err != nil {
-			return fmt.Errorf("status of %s: %s", pos[0], client.FaultMessage(err))
+		raw, err := c.RawStatus(ctx, reconcile.Ref(lb))
+		if err != nil {
+			return err
 		}
 		return cf.emit(stdout, raw, nil)
+	}
+	tree, err := c.Status(ctx, reconcile.Ref(lb))
+	if err != nil {
+		return err
 	}
 	// The status tree does not say what a listener listens on.
 	ls, err := c.Listeners(ctx, lb.ID)
@@ -54,12 +52,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, l := range ls {
 		ports[l.ID] = fmt.Sprintf("%s:%d", l.Protocol, l.ProtocolPort)
 	}
-	return cf.emit(stdout, tree, func(tw *tabwriter.Writer) { statusTable(tw, tree.Loadbalancer, ports) })
+	return cf.emit(stdout, tree, func(tw *tabwriter.Writer) { statusTable(tw, &tree.LoadBalancer, ports) })
 }
 
 // statusTable draws the tree with box-drawing branches, one object per
 // line: name, what it is, provisioning and operating status.
-func statusTable(tw *tabwriter.Writer, lb *loadbalancers.LoadBalancer, ports map[string]string) {
+func statusTable(tw *tabwriter.Writer, lb *reconcile.StatusObject, ports map[string]string) {
 	row(tw, "OBJECT", "", "PROVISIONING", "OPERATING")
 	row(tw, "loadbalancer "+orID(lb.Name, lb.ID), "", lb.ProvisioningStatus, lb.OperatingStatus)
 	for i, l := range lb.Listeners {
@@ -68,15 +66,16 @@ func statusTable(tw *tabwriter.Writer, lb *loadbalancers.LoadBalancer, ports map
 		indent := stem(lastL)
 		for j, p := range l.Pools {
 			lastP := j == len(l.Pools)-1
-			row(tw, indent+branch("", lastP)+"pool "+orID(p.Name, p.ID), p.LBMethod, p.ProvisioningStatus, p.OperatingStatus)
+			row(tw, indent+branch("", lastP)+"pool "+orID(p.Name, p.ID), p.LBAlgorithm, p.ProvisioningStatus, p.OperatingStatus)
 			inner := indent + stem(lastP)
-			hasMon := p.Monitor.ID != ""
+			mon := p.Monitor()
+			hasMon := mon != nil && mon.ID != ""
 			for k, m := range p.Members {
 				last := k == len(p.Members)-1 && !hasMon
 				row(tw, inner+branch("", last)+"member "+fmt.Sprintf("%s:%d", m.Address, m.ProtocolPort), m.Name, m.ProvisioningStatus, m.OperatingStatus)
 			}
 			if hasMon {
-				row(tw, inner+branch("", true)+"healthmonitor "+orID(p.Monitor.Name, p.Monitor.Type), p.Monitor.Type, p.Monitor.ProvisioningStatus, p.Monitor.OperatingStatus)
+				row(tw, inner+branch("", true)+"healthmonitor "+orID(mon.Name, mon.Type), mon.Type, mon.ProvisioningStatus, mon.OperatingStatus)
 			}
 		}
 	}

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"lbd/internal/octavia/openstack/peertest"
+	"lbd/internal/octavia/peertest"
 	"net"
 	"os"
 	"os/exec"

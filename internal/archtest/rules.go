@@ -22,10 +22,10 @@ type Rule struct {
 var dataPlane = []string{"lbd/internal/proxy/...", "lbd/internal/balancer", "lbd/internal/health"}
 
 // cloud is the code that talks to a real OpenStack.
-var cloud = []string{"github.com/gophercloud/...", "lbd/internal/octavia/client", "lbd/internal/octavia/openstack"}
+var cloud = []string{"github.com/gophercloud/...", "lbd/internal/octavia/reconcile", "lbd/internal/octavia/cloud"}
 
 // testOnly are packages that only tests import.
-var testOnly = []string{"lbd/internal/lbdtest/...", "lbd/internal/octavia/openstack/peertest"}
+var testOnly = []string{"lbd/internal/lbdtest/...", "lbd/internal/octavia/peertest"}
 
 // Rules are lbd's import rules.
 var Rules = []Rule{
@@ -51,9 +51,10 @@ var Rules = []Rule{
 		Why: "HTTP in front of a Service; it holds no state and reaches no data plane"},
 	{Pkg: "lbd/internal/octavia/auth", Forbid: []string{"lbd/..."},
 		Why: "who is calling and what they may do; nothing else"},
-	{Pkg: "lbd/internal/octavia/client", Forbid: concat(dataPlane, []string{"lbd/internal/controlplane", "lbd/internal/metrics"}),
-		Why: "a client of an Octavia API: the cloud side links no data plane"},
-	{Pkg: "lbd/internal/octavia/openstack", Forbid: concat(dataPlane, []string{"lbd/internal/controlplane", "lbd/internal/metrics"}),
+	{Pkg: "lbd/internal/octavia/reconcile", Forbid: concat(dataPlane, []string{"lbd/internal/controlplane", "lbd/internal/metrics", "lbd/internal/octavia/cloud",
+		"github.com/gophercloud/gophercloud/v2/openstack/compute/...", "github.com/gophercloud/gophercloud/v2/openstack/networking/..."}),
+		Why: "a client of an Octavia API, wherever it runs: the cloud side links no data plane, and the tree's reconciler no Nova or Neutron"},
+	{Pkg: "lbd/internal/octavia/cloud", Forbid: concat(dataPlane, []string{"lbd/internal/controlplane", "lbd/internal/metrics"}),
 		Why: "provisions on a real cloud: the cloud side links no data plane"},
 	{Pkg: "lbd/cmd/lbd", Forbid: concat(cloud, testOnly, []string{"lbd/internal/bench/...", "lbd/internal/loadgen", "lbd/internal/demo"}),
 		Why: "the daemon links neither gophercloud nor the CLI's, benchmarks' or tests' tooling"},

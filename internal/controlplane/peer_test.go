@@ -2,7 +2,7 @@ package controlplane_test
 
 import (
 	"encoding/json"
-	"lbd/internal/octavia/openstack/peertest"
+	"lbd/internal/octavia/peertest"
 	"net/http"
 	"testing"
 

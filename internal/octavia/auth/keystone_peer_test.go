@@ -3,7 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
-	"lbd/internal/octavia/openstack/peertest"
+	"lbd/internal/octavia/peertest"
 	"net/http/httptest"
 	"slices"
 	"testing"
