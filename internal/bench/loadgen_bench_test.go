@@ -3,10 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
-	"lbd/internal/lbdtest/stub"
 	"syscall"
 	"testing"
 	"time"
+
+	"lbd/internal/lbdtest/stub"
 )
 
 // stubServer is a member so cheap that a benchmark against it measures the
@@ -21,9 +22,9 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// benchGenerator drives the stub for 2s and reports the achieved rate,
-// the process's CPU per request (generator and stub together) and the
-// generator's send lag.
+// benchGenerator drives the stub for 2s with lbctl bench's load and
+// recorder, and reports the achieved rate, the process's CPU per request
+// (generator and stub together) and the generator's send lag.
 func benchGenerator(b *testing.B, rate float64, concurrency int) {
 	target := stubServer(b)
 	s := &Scenario{
@@ -33,9 +34,8 @@ func benchGenerator(b *testing.B, rate float64, concurrency int) {
 	}
 	for b.Loop() {
 		rec := newRecorder(s, s.Clients, nil)
-		g := &generator{s: s, target: target, req: requestBytes("/"), names: []string{"m1"}, rec: rec}
 		cpu0, t0 := cpuTime(), time.Now()
-		g.run(context.Background(), t0)
+		s.load(target).Run(context.Background(), t0, s.Duration, rec)
 		cpu, wall := cpuTime()-cpu0, time.Since(t0)
 		n := rec.latency.Count()
 		if n == 0 || rec.errors() != 0 {

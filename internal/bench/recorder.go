@@ -3,33 +3,25 @@ package bench
 import (
 	"sync/atomic"
 	"time"
+
+	"lbd/internal/loadgen"
 )
 
-// Failure kinds a request can end with instead of a response.
-const (
-	failConnect  = iota // the connection to lbd could not be opened
-	failIO              // the connection broke or the answer was not HTTP
-	failTimeout         // no complete answer within the scenario's timeout
-	failOverflow        // the generator's queue for that client was full
-	failUnsent          // still queued when the run's grace period ended
-	numFailures
-)
-
-var failureNames = [numFailures]string{"connect", "io", "timeout", "overflow", "unsent"}
-
-// recorder accumulates what one run's requests saw. Every method is
-// lock-free and allocation-free: workers call them once per request.
+// recorder accumulates what one run's requests saw: it is the load
+// generator's Observer. Every method is lock-free and allocation-free:
+// workers call them once per request.
 type recorder struct {
 	members int
-	bucket  int64 // timeline bucket width, ns
+	names   []string // the members' names, as their X-Backend says them
+	bucket  int64    // timeline bucket width, ns
 
 	latency   *Histogram // every response, from its intended send time
 	lag       *Histogram // how late requests were sent after they were due
 	memberLat []*Histogram
 
-	sent, done   atomic.Uint64
-	status       [6]atomic.Uint64 // by class, as stats.Traffic counts them
-	failures     [numFailures]atomic.Uint64
+	done         atomic.Uint64                      // requests that fell due (or were started) and ended
+	status       [6]atomic.Uint64                   // by class, as stats.Traffic counts them
+	failures     [loadgen.NumFailures]atomic.Uint64 // by how they failed; OK unused
 	memberReq    []atomic.Uint64
 	memberErr    []atomic.Uint64 // 5xx answered by that member
 	unattributed atomic.Uint64   // responses no member signed: lbd's own
@@ -52,6 +44,7 @@ func newRecorder(s *Scenario, clients int, events []Event) *recorder {
 	n := len(s.Members)
 	r := &recorder{
 		members:      n,
+		names:        s.memberNames(),
 		latency:      NewHistogram(11),
 		lag:          NewHistogram(7),
 		memberLat:    make([]*Histogram, n),
@@ -85,6 +78,29 @@ func newRecorder(s *Scenario, clients int, events []Event) *recorder {
 		}
 	}
 	return r
+}
+
+// Observe records one request's outcome.
+func (r *recorder) Observe(o *loadgen.Outcome) {
+	if o.Sent >= 0 {
+		r.lag.Record(int64(o.Sent - o.Due))
+	}
+	if o.Failure != loadgen.OK {
+		at := o.Sent
+		if at < 0 {
+			at = o.Due
+		}
+		r.failure(o.Failure, int64(at))
+		return
+	}
+	member := -1
+	for i, n := range r.names {
+		if string(o.Backend) == n { // compiled without a conversion
+			member = i
+			break
+		}
+	}
+	r.response(o.Client, member, o.Status, int64(o.Due), int64(o.Sent), int64(o.Done))
 }
 
 // response records an answer from member (-1: lbd answered itself) to a
@@ -136,7 +152,7 @@ func (e *eventTrack) ended(t int64) bool {
 
 // failure records a request that got no response; at is when it was sent
 // (or due, if it never was).
-func (r *recorder) failure(kind int, at int64) {
+func (r *recorder) failure(kind loadgen.Failure, at int64) {
 	r.done.Add(1)
 	r.failures[kind].Add(1)
 	r.timelineErr[r.bucketOf(at)].Add(1)

@@ -1,13 +1,12 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
+	"slices"
 	"sync"
-	"time"
+
+	"lbd/internal/loadgen"
 )
 
 // probeRemap measures how many clients SOURCE_IP moves when a member
@@ -20,11 +19,8 @@ func probeRemap(ctx context.Context, b *bed) (*RemapResult, error) {
 	s := b.s
 	name := s.RemapMember()
 	idx := s.member(name)
-	names := make([]string, len(s.Members))
-	for i, m := range s.Members {
-		names[i] = m.Name
-	}
-	ask := func() ([]int, error) { return askAll(ctx, b.target(), s.Path, names, s.Remap.Clients, s.Timeout) }
+	t := loadgen.Target{Addr: b.target(), Path: s.Path, Clients: s.Remap.Clients, Timeout: s.Timeout}
+	ask := func() ([]int, error) { return askAll(ctx, t, s.memberNames()) }
 	before, err := ask()
 	if err != nil {
 		return nil, err
@@ -71,11 +67,11 @@ func probeRemap(ctx context.Context, b *bed) (*RemapResult, error) {
 	return res, nil
 }
 
-// askAll has clients 0..n-1 make one request each, on a fresh connection,
+// askAll has each of t's clients make one request, on a fresh connection,
 // and returns the index of the member that answered each (-1: none).
-func askAll(ctx context.Context, target, path string, names []string, n int, timeout time.Duration) ([]int, error) {
+func askAll(ctx context.Context, t loadgen.Target, names []string) ([]int, error) {
+	n := t.Clients
 	out := make([]int, n)
-	req := []byte("GET " + path + " HTTP/1.1\r\nHost: lbctl-bench\r\nConnection: close\r\n\r\n")
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(n, 16) {
@@ -83,7 +79,10 @@ func askAll(ctx context.Context, target, path string, names []string, n int, tim
 		go func() {
 			defer wg.Done()
 			for c := range next {
-				out[c] = askOnce(ctx, target, clientAddr(c), req, names, timeout)
+				out[c] = -1
+				if _, backend, err := loadgen.Ask(ctx, t, c); err == nil {
+					out[c] = slices.Index(names, backend)
+				}
 			}
 		}()
 	}
@@ -96,22 +95,4 @@ func askAll(ctx context.Context, target, path string, names []string, n int, tim
 	close(next)
 	wg.Wait()
 	return out, ctx.Err()
-}
-
-func askOnce(ctx context.Context, target string, src netip.Addr, req []byte, names []string, timeout time.Duration) int {
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", target)
-	if err != nil {
-		return -1
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write(req); err != nil {
-		return -1
-	}
-	r, err := readResponse(bufio.NewReader(c), names)
-	if err != nil {
-		return -1
-	}
-	return r.member
 }

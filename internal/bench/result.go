@@ -3,6 +3,8 @@ package bench
 import (
 	"slices"
 	"time"
+
+	"lbd/internal/loadgen"
 )
 
 // result turns a run's recorder into its RunResult.
@@ -10,7 +12,7 @@ func (r *recorder) result(s *Scenario, alg string) *RunResult {
 	dur := s.Duration.Seconds()
 	res := &RunResult{
 		Algorithm:    alg,
-		Sent:         r.sent.Load(),
+		Sent:         r.done.Load(),
 		Responses:    r.latency.Count(),
 		Status:       map[string]uint64{},
 		Failures:     map[string]uint64{},
@@ -31,9 +33,9 @@ func (r *recorder) result(s *Scenario, alg string) *RunResult {
 			res.Status[name] = n
 		}
 	}
-	for i, name := range failureNames {
-		if n := r.failures[i].Load(); n > 0 {
-			res.Failures[name] = n
+	for f := loadgen.Connect; f < loadgen.NumFailures; f++ {
+		if n := r.failures[f].Load(); n > 0 {
+			res.Failures[f.String()] = n
 		}
 	}
 	res.Errors = r.errors()

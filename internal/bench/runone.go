@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lbd/internal/balancer"
+	"lbd/internal/loadgen"
 	"lbd/internal/octavia"
 )
 
@@ -32,13 +33,8 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 		}
 	}
 
-	names := make([]string, len(s.Members))
-	for i, m := range s.Members {
-		names[i] = m.Name
-	}
 	load0 := loadAvg()
 	rec := newRecorder(s, s.Clients, s.Events)
-	g := &generator{s: s, target: b.target(), req: requestBytes(s.Path), names: names, rec: rec}
 	start := time.Now()
 
 	// Sample lbd's per-member in-flight counts and health while the load
@@ -65,7 +61,7 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 		}))
 	}
 
-	g.run(ctx, start)
+	s.load(b.target()).Run(ctx, start, s.Duration, rec)
 	for _, t := range timers {
 		t.Stop()
 	}
@@ -200,8 +196,33 @@ func progress(ctx context.Context, w io.Writer, label string, s *Scenario, rec *
 					bar[i] = '#'
 				}
 			}
-			fmt.Fprintf(w, "\r\033[K%s [%s] %4.1fs/%s  %d sent  %.0f req/s  %d errors",
-				label, bar, el.Seconds(), s.Duration, rec.sent.Load(), rate, rec.errors())
+			fmt.Fprintf(w, "\r\033[K%s [%s] %4.1fs/%s  %d done  %.0f req/s  %d errors",
+				label, bar, el.Seconds(), s.Duration, done, rate, rec.errors())
 		}
 	}
+}
+
+// loader is a load generator: loadgen.Open or loadgen.Closed.
+type loader interface {
+	Run(ctx context.Context, start time.Time, window time.Duration, obs loadgen.Observer)
+}
+
+// load is the scenario's load aimed at target: open loop at Rate, or
+// closed loop with Concurrency requests in flight, from Clients addresses.
+func (s *Scenario) load(target string) loader {
+	t := loadgen.Target{Addr: target, Path: s.Path, Clients: s.Clients, Timeout: s.Timeout}
+	if s.Rate > 0 {
+		return loadgen.Open{Target: t, Rate: s.Rate, ConnsPerClient: s.ConnectionsPerClient}
+	}
+	return loadgen.Closed{Target: t, Workers: s.Concurrency}
+}
+
+// memberNames are the members' names, which their backends send as
+// X-Backend.
+func (s *Scenario) memberNames() []string {
+	names := make([]string, len(s.Members))
+	for i, m := range s.Members {
+		names[i] = m.Name
+	}
+	return names
 }

@@ -1,4 +1,4 @@
-package bench
+package loadgen
 
 import (
 	"bufio"
@@ -8,32 +8,41 @@ import (
 	"strconv"
 )
 
-// The load generator speaks just enough HTTP/1.1 itself: one prebuilt
-// request, and a response reader that parses the status, the framing
-// headers and X-Backend (the demo backend's name, which tells the member)
-// without allocating. net/http's client costs several times more CPU per
-// request, CPU the proxy and the backends on the same two cores need.
+// The generator speaks just enough HTTP/1.1 itself: one prebuilt request,
+// and a response reader that parses the status, the framing headers and
+// X-Backend (the demo backend's name, which tells the member) without
+// allocating. net/http's client costs several times more CPU per request,
+// CPU the proxy and the backends on the same two cores need, and its
+// Transport retries some failures by itself, which would hide them.
 
 // errMalformed reports a response the reader cannot frame.
 var errMalformed = errors.New("malformed response")
 
 // response is what the generator keeps of one HTTP response.
 type response struct {
-	status int
-	member int  // index into the member names, -1 when no X-Backend named one
-	keep   bool // the connection may carry another request
+	status  int
+	backend []byte // X-Backend's value, copied into the caller's scratch buffer
+	keep    bool   // the connection may carry another request
 }
 
-// requestBytes is the request every client sends.
-func requestBytes(path string) []byte {
-	return []byte("GET " + path + " HTTP/1.1\r\nHost: lbctl-bench\r\nUser-Agent: lbctl-bench\r\n\r\n")
+// requestBytes is the request every client sends; with close, it asks the
+// server to close the connection after answering.
+func requestBytes(path string, close bool) []byte {
+	conn := ""
+	if close {
+		conn = "Connection: close\r\n"
+	}
+	return []byte("GET " + path + " HTTP/1.1\r\nHost: lbd-loadgen\r\nUser-Agent: lbd-loadgen\r\n" + conn + "\r\n")
 }
 
 // readResponse reads one response head, discards the body and reports the
-// status, the member and whether the connection stays open.
-func readResponse(br *bufio.Reader, names []string) (response, error) {
+// status, the backend and whether the connection stays open. A body cut
+// short is io.ErrUnexpectedEOF, with the head's status. The backend's name
+// is copied into scratch (the reader's buffer moves on as it reads), which
+// allocates nothing when it is large enough.
+func readResponse(br *bufio.Reader, scratch []byte) (response, error) {
 	for {
-		r, length, chunked, err := readHead(br, names)
+		r, length, chunked, err := readHead(br, scratch)
 		if err != nil {
 			return r, err
 		}
@@ -50,12 +59,15 @@ func readResponse(br *bufio.Reader, names []string) (response, error) {
 			_, err = io.Copy(io.Discard, br)
 			r.keep = false
 		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return r, err
 	}
 }
 
-func readHead(br *bufio.Reader, names []string) (r response, length int64, chunked bool, err error) {
-	r.member, length = -1, -1
+func readHead(br *bufio.Reader, scratch []byte) (r response, length int64, chunked bool, err error) {
+	length = -1
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return r, 0, false, err
@@ -99,12 +111,7 @@ func readHead(br *bufio.Reader, names []string) (r response, length int64, chunk
 				r.keep = true
 			}
 		case equalFold(name, "x-backend"):
-			for i, n := range names {
-				if string(value) == n { // compiled without a conversion
-					r.member = i
-					break
-				}
-			}
+			r.backend = append(scratch[:0], value...)
 		}
 	}
 }
