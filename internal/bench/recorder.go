@@ -19,7 +19,7 @@ type recorder struct {
 	lag       *Histogram // how late requests were sent after they were due
 	memberLat []*Histogram
 
-	done         atomic.Uint64                      // requests that fell due (or were started) and ended
+	done         atomic.Uint64                      // requests that ended, answered or not
 	status       [6]atomic.Uint64                   // by class, as stats.Traffic counts them
 	failures     [loadgen.NumFailures]atomic.Uint64 // by how they failed; OK unused
 	memberReq    []atomic.Uint64

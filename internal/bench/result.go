@@ -7,12 +7,13 @@ import (
 	"lbd/internal/loadgen"
 )
 
-// result turns a run's recorder into its RunResult.
-func (r *recorder) result(s *Scenario, alg string) *RunResult {
+// result turns a run's recorder into its RunResult; sent is how many
+// requests the generator sent (or found due).
+func (r *recorder) result(s *Scenario, alg string, sent uint64) *RunResult {
 	dur := s.Duration.Seconds()
 	res := &RunResult{
 		Algorithm:    alg,
-		Sent:         r.done.Load(),
+		Sent:         sent,
 		Responses:    r.latency.Count(),
 		Status:       map[string]uint64{},
 		Failures:     map[string]uint64{},

@@ -61,7 +61,7 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 		}))
 	}
 
-	s.load(b.target()).Run(ctx, start, s.Duration, rec)
+	sent := s.load(b.target()).Run(ctx, start, s.Duration, rec)
 	for _, t := range timers {
 		t.Stop()
 	}
@@ -79,7 +79,7 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 		return nil, err
 	}
 
-	res := rec.result(s, string(alg))
+	res := rec.result(s, string(alg), sent)
 	res.Remap = remap
 	res.LoadAvg = [2]float64{load0, loadAvg()}
 	for i := range res.Members {
@@ -204,7 +204,7 @@ func progress(ctx context.Context, w io.Writer, label string, s *Scenario, rec *
 
 // loader is a load generator: loadgen.Open or loadgen.Closed.
 type loader interface {
-	Run(ctx context.Context, start time.Time, window time.Duration, obs loadgen.Observer)
+	Run(ctx context.Context, start time.Time, window time.Duration, obs loadgen.Observer) (sent uint64)
 }
 
 // load is the scenario's load aimed at target: open loop at Rate, or

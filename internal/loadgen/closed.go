@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,10 +17,12 @@ type Closed struct {
 
 // Run sends until ctx ends or, when window > 0, until window has passed
 // since start, then waits for the requests in flight (they are not cut
-// short) and returns. A worker whose request got no answer waits a
-// millisecond before the next, so a refusing listener is not spun on.
-func (l Closed) Run(ctx context.Context, start time.Time, window time.Duration, obs Observer) {
+// short) and returns how many requests it started; each has had one
+// Observe. A worker whose request got no answer waits a millisecond before
+// the next, so a refusing listener is not spun on.
+func (l Closed) Run(ctx context.Context, start time.Time, window time.Duration, obs Observer) (started uint64) {
 	var wg sync.WaitGroup
+	var n atomic.Uint64
 	for j := range l.Workers {
 		wg.Add(1)
 		go func() {
@@ -31,6 +34,7 @@ func (l Closed) Run(ctx context.Context, start time.Time, window time.Duration, 
 				if window > 0 && now >= window {
 					return
 				}
+				n.Add(1)
 				if !c.do(now) {
 					select {
 					case <-time.After(time.Millisecond):
@@ -41,4 +45,5 @@ func (l Closed) Run(ctx context.Context, start time.Time, window time.Duration, 
 		}()
 	}
 	wg.Wait()
+	return n.Load()
 }

@@ -44,9 +44,10 @@ type openRun struct {
 }
 
 // Run sends requests as they fall due for window after start, then waits
-// until every one is answered or has timed out, and returns. Requests still
-// queued when the timeout after the window has passed are reported Unsent.
-func (l Open) Run(ctx context.Context, start time.Time, window time.Duration, obs Observer) {
+// until every one is answered or has timed out, and returns how many fell
+// due; each has had one Observe. Requests still queued when the timeout
+// after the window has passed are reported Unsent.
+func (l Open) Run(ctx context.Context, start time.Time, window time.Duration, obs Observer) (due uint64) {
 	r := &openRun{l: l, start: start, end: window + l.timeout(), obs: obs, finish: make(chan struct{})}
 	nc := max(l.Clients, 1)
 	clients := make([]*openClient, nc)
@@ -54,7 +55,7 @@ func (l Open) Run(ctx context.Context, start time.Time, window time.Duration, ob
 	for i := range clients {
 		clients[i] = &openClient{idx: i, work: make(chan time.Duration), backlog: make(chan time.Duration, backlog)}
 	}
-	r.schedule(ctx, clients, window)
+	due = r.schedule(ctx, clients, window)
 	close(r.finish)
 	r.wg.Wait()
 	out := Outcome{Sent: -1, Failure: Unsent}
@@ -64,10 +65,11 @@ func (l Open) Run(ctx context.Context, start time.Time, window time.Duration, ob
 			obs.Observe(&out)
 		}
 	}
+	return due
 }
 
-// schedule dispatches requests as they fall due.
-func (r *openRun) schedule(ctx context.Context, clients []*openClient, window time.Duration) {
+// schedule dispatches requests as they fall due and returns how many did.
+func (r *openRun) schedule(ctx context.Context, clients []*openClient, window time.Duration) uint64 {
 	interval := float64(time.Second) / r.l.Rate
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -79,7 +81,7 @@ func (r *openRun) schedule(ctx context.Context, clients []*openClient, window ti
 	for i := 0; ; i++ {
 		due := time.Duration(float64(i) * interval)
 		if due >= window {
-			return
+			return uint64(i)
 		}
 		if wait := due - time.Since(r.start); wait > 0 {
 			// The runtime's timers fire up to a millisecond late when the
@@ -95,7 +97,7 @@ func (r *openRun) schedule(ctx context.Context, clients []*openClient, window ti
 				select {
 				case <-timer.C:
 				case <-ctx.Done():
-					return
+					return uint64(i)
 				}
 				wait = due - time.Since(r.start)
 			}
@@ -104,7 +106,7 @@ func (r *openRun) schedule(ctx context.Context, clients []*openClient, window ti
 			}
 		}
 		if i%256 == 0 && ctx.Err() != nil {
-			return
+			return uint64(i)
 		}
 		if i%len(order) == 0 {
 			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
