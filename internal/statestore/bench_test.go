@@ -16,7 +16,6 @@ var backends = []struct {
 	open func(dir string) (statestore.Store, error)
 }{
 	{"log", func(dir string) (statestore.Store, error) { return statestore.Open(dir, statestore.LogOptions{}) }},
-	{"bolt", statestore.OpenBolt},
 }
 
 // value is the size of a load balancer with a listener, a pool, two

@@ -20,17 +20,3 @@ func TestLogStore(t *testing.T) {
 		}
 	})
 }
-
-func TestBoltStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Opener {
-		dir := t.TempDir()
-		return func(t *testing.T) statestore.Store {
-			s, err := statestore.OpenBolt(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-	})
-}
