@@ -89,7 +89,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	passive.Disabled = !*passiveOn
 	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain, Passive: passive, NoEventLoop: !*eventLoop})
-	metricsHandler := metrics.Handler(rt)
+	// The control plane owns the desired state: the file plus what the API
+	// changed (stored under --state-dir), and applies it to the runtime.
+	cp, err := controlplane.New(cpOpts, rt, log)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	metricsHandler := metrics.Handler(rt, cp.Collector())
 	rt.SetMetrics(metricsHandler)
 	if *adminAddr != "" {
 		stopAdmin, err := serveAdmin(ctx, *adminAddr, metricsHandler, log)
@@ -97,12 +104,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer stopAdmin()
-	}
-	// The control plane owns the desired state: the file plus what the API
-	// changed (stored under --state-dir), and applies it to the runtime.
-	cp, err := controlplane.New(cpOpts, rt, log)
-	if err != nil {
-		return err
 	}
 	if err := cp.SetFileConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("start: %w", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"strings"
 
@@ -19,32 +18,15 @@ import (
 // balancer has a VIP of its own; lbd's share its addresses, so a port can be
 // taken by another load balancer.
 func checkBinds(st *state, lb *octavia.LoadBalancer) error {
-	for _, other := range st.LoadBalancers {
-		if other.ID == lb.ID || !overlap(lb.VIPAddress, other.VIPAddress) {
-			continue
-		}
-		for _, l := range lb.Listeners {
-			for _, ol := range other.Listeners {
-				if l.ProtocolPort == ol.ProtocolPort && l.Protocol.Transport() == ol.Protocol.Transport() {
-					return api.Errorf(http.StatusConflict,
-						"Another Listener (%s on Load Balancer %s) is already using %s port %d on VIP address %s",
-						ol.ID, other.ID, strings.ToUpper(l.Protocol.Transport()), l.ProtocolPort, other.VIPAddress)
-				}
-			}
+	x := st.index()
+	for _, l := range lb.Listeners {
+		if b := x.boundElsewhere(lb, l); b != nil {
+			return api.Errorf(http.StatusConflict,
+				"Another Listener (%s on Load Balancer %s) is already using %s port %d on VIP address %s",
+				b.l.ID, b.lb.ID, strings.ToUpper(l.Protocol.Transport()), l.ProtocolPort, b.lb.VIPAddress)
 		}
 	}
 	return nil
-}
-
-// overlap reports whether listeners on the two VIPs bind the same address:
-// equal addresses, or a wildcard (or unset) one.
-func overlap(a, b string) bool {
-	pa, erra := netip.ParseAddr(a)
-	pb, errb := netip.ParseAddr(b)
-	if erra != nil || errb != nil || pa.IsUnspecified() || pb.IsUnspecified() {
-		return true
-	}
-	return pa.Unmap() == pb.Unmap()
 }
 
 // newID returns a random (version 4) UUID, as Octavia gives new objects.

@@ -2,16 +2,17 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"lbd/internal/octavia"
 	"lbd/internal/octavia/api"
 	"lbd/internal/octavia/auth"
+	"lbd/internal/statestore"
 )
 
 // Options configure the control plane.
@@ -24,9 +25,13 @@ type Options struct {
 	Auth auth.Authenticator
 	// WWWAuthenticate is the header of a 401 answer (Keystone's URI).
 	WWWAuthenticate string
-	// StateDir holds state.json, the durable desired state. Empty keeps the
-	// state in memory only: API changes are lost on restart.
+	// StateDir holds the durable desired state (statestore's embedded
+	// store, state.log; a state.json of an older lbd is migrated). Empty
+	// keeps the state in memory only: API changes are lost on restart.
 	StateDir string
+	// Store, when set, holds the state instead of StateDir (a shared store
+	// such as etcd). The control plane closes it in Close.
+	Store statestore.Store
 	// VIPAddress is the vip_address of load balancers created through the
 	// API without one. Default 127.0.0.1.
 	VIPAddress string
@@ -47,17 +52,22 @@ type ControlPlane struct {
 	// own load balancer) and a file reload run alone (write-locked), so a
 	// reload never replaces a load balancer a change is in the middle of.
 	gate sync.RWMutex
-	// applyMu serializes changes from the data plane's Apply to the state
-	// file, so the data plane and the disk see changes in one order.
+	// applyMu serializes changes from the data plane's Apply to the
+	// store, so the data plane and the store see changes in one order.
 	applyMu sync.Mutex
-	// mu guards st. It is held only briefly, never across Apply, so reads
-	// see PENDING_* statuses while a change is being applied.
+	// mu guards st. It is held only briefly, never across Apply or a
+	// commit to the store, so reads see PENDING_* statuses while a change
+	// is being applied and stored.
 	mu sync.Mutex
 	st *state
+
+	persist    *persister
+	saveErrors *prometheus.CounterVec
 }
 
-// New loads the stored state from opts.StateDir (creating the directory if
-// needed). It does not touch the data plane: call SetFileConfig next.
+// New opens the state store (opts.Store, or the one under opts.StateDir,
+// creating the directory if needed) and loads the state. It does not touch
+// the data plane: call SetFileConfig next, and Close at the end.
 func New(opts Options, dp octavia.DataPlane, log *slog.Logger) (*ControlPlane, error) {
 	if opts.VIPAddress == "" {
 		opts.VIPAddress = "127.0.0.1"
@@ -65,17 +75,32 @@ func New(opts Options, dp octavia.DataPlane, log *slog.Logger) (*ControlPlane, e
 	if opts.ApplyTimeout <= 0 {
 		opts.ApplyTimeout = 30 * time.Second
 	}
-	if opts.StateDir != "" {
-		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create state directory: %w", err)
-		}
-	}
-	st, err := loadState(opts.StateDir)
+	p, err := openStore(opts, log)
 	if err != nil {
 		return nil, err
 	}
-	return &ControlPlane{opts: opts, dp: dp, log: log, now: time.Now, st: st}, nil
+	st, err := p.load(context.Background(), log)
+	if err != nil {
+		p.store.Close()
+		return nil, err
+	}
+	return &ControlPlane{opts: opts, dp: dp, log: log, now: time.Now, st: st, persist: p,
+		saveErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lbd_state_save_errors_total",
+			Help: "Changes refused because the state could not be saved (the API answered 500, a reload failed), by errno (none: not a system error).",
+		}, []string{"errno"}),
+	}, nil
 }
+
+// Close closes the state store. Call it after the API stopped.
+func (cp *ControlPlane) Close() error {
+	cp.applyMu.Lock()
+	defer cp.applyMu.Unlock()
+	return cp.persist.store.Close()
+}
+
+// Collector is the control plane's metrics, for the /metrics handler.
+func (cp *ControlPlane) Collector() prometheus.Collector { return cp.saveErrors }
 
 // Handler serves the Octavia API over this control plane, behind
 // opts.Auth.

@@ -115,6 +115,7 @@ func newEnvAuth(t *testing.T, dir string, file *octavia.Config, authn auth.Authe
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cp.Close() })
 	if file == nil {
 		file = &octavia.Config{}
 	}

@@ -53,13 +53,21 @@ func (cp *ControlPlane) SetFileConfig(ctx context.Context, cfg *octavia.Config) 
 	if err := cp.apply(ctx, st.config()); err != nil {
 		return err
 	}
+	// Store what the merge changed (at a restart on an unchanged file:
+	// nothing).
+	cp.mu.Lock()
+	txn, err := cp.persist.diff(cp.st, st)
+	cp.mu.Unlock()
+	if err == nil {
+		err = cp.persist.commit(ctx, txn)
+	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	if err := saveState(cp.opts.StateDir, st); err != nil {
+	if err != nil {
 		if rerr := cp.apply(ctx, cp.st.config()); rerr != nil {
 			cp.log.LogAttrs(ctx, slog.LevelError, "re-applying the stored state after a failed save", slog.String("error", rerr.Error()))
 		}
-		return err
+		return cp.saveFailed(ctx, err, "")
 	}
 	cp.st = st
 	return nil

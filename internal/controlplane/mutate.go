@@ -105,9 +105,7 @@ func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBala
 	defer cp.applyMu.Unlock()
 
 	cp.mu.Lock()
-	next2 := cp.st.clone()
-	replaceLB(next2, c.lbID, next)
-	cfg := next2.config()
+	cfg := cp.st.configWith(c.lbID, next)
 	cp.mu.Unlock()
 
 	if err := cp.apply(ctx, cfg); err != nil {
@@ -117,30 +115,27 @@ func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBala
 		return nil, providerError(cur, next, err)
 	}
 
+	// Store the load balancer as it now is, and only then commit it in
+	// memory: readers see it PENDING_* until it is stored.
+	cp.mu.Lock()
+	rec, tombstone := cp.st.record(cur, next, t, cp.now().UTC())
+	cp.mu.Unlock()
+	txn, err := cp.persist.lbTxn(c.lbID, rec, tombstone)
+	if err == nil {
+		err = cp.persist.commit(ctx, txn)
+	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	now := cp.now().UTC()
-	old := cp.st
-	// Start from the live state (other load balancers may have pending
-	// marks) and put the new graph in.
-	st := cp.st.clone()
-	replaceLB(st, c.lbID, next)
-	for id := range pending {
-		if m := st.Meta[id]; m != nil {
-			m.Status = octavia.ProvisioningActive
-		}
-	}
-	cp.commitMeta(st, cur, next, t, now)
-	if err := saveState(cp.opts.StateDir, st); err != nil {
+	if err != nil {
 		cp.settle(pending)
 		// The data plane already serves the change: put it back to what is
-		// on disk, so the two agree again.
-		if rerr := cp.apply(ctx, old.config()); rerr != nil {
+		// stored, so the two agree again.
+		if rerr := cp.apply(ctx, cp.st.config()); rerr != nil {
 			cp.log.LogAttrs(ctx, slog.LevelError, "re-applying the stored state after a failed save", slog.String("error", rerr.Error()))
 		}
-		return nil, err
+		return nil, cp.saveFailed(ctx, err, c.lbID)
 	}
-	cp.st = st
+	cp.st.install(cur, rec, tombstone)
 	return next, nil
 }
 
@@ -153,66 +148,76 @@ func (cp *ControlPlane) settle(pending map[string]octavia.ProvisioningStatus) {
 	}
 }
 
-// commitMeta records creation and update times and ownership of a committed
-// change: created objects get created_at, updated ones (and their load
-// balancer, whose provisioning status moved) updated_at.
-func (cp *ControlPlane) commitMeta(st *state, cur, next *octavia.LoadBalancer, t touched, now time.Time) {
+// record is the load balancer a committed change leaves, as stored: the
+// new graph with the bookkeeping of its objects (created objects get
+// created_at, updated ones and their load balancer updated_at; every status
+// ACTIVE) and its owner, now the API. For a deleted load balancer it is nil,
+// with the tombstone to keep if the load balancer came from the file. It
+// costs O(size of the load balancer) and changes nothing in s.
+func (s *state) record(cur, next *octavia.LoadBalancer, t touched, now time.Time) (*lbRecord, string) {
 	if next == nil {
-		for _, id := range objectIDs(cur) {
-			delete(st.Meta, id)
+		if o := s.Owners[cur.ID]; o != nil && o.FileHash != "" {
+			return nil, o.FileHash
 		}
-		if o := st.Owners[cur.ID]; o != nil && o.FileHash != "" {
-			st.Tombstones[cur.ID] = o.FileHash
-		}
-		delete(st.Owners, cur.ID)
-		return
+		return nil, ""
 	}
 	project := next.ProjectID
+	created := map[string]bool{}
 	for _, id := range t.created {
-		st.Meta[id] = &meta{ProjectID: project, Status: octavia.ProvisioningActive, CreatedAt: now}
+		created[id] = true
+	}
+	r := &lbRecord{LoadBalancer: next, Meta: map[string]*meta{}}
+	for _, id := range objectIDs(next) {
+		m := s.Meta[id]
+		if m == nil || created[id] {
+			// New, or hoisted by normalization without bookkeeping.
+			r.Meta[id] = &meta{ProjectID: project, Status: octavia.ProvisioningActive, CreatedAt: now}
+			continue
+		}
+		c := *m
+		c.Status = octavia.ProvisioningActive
+		r.Meta[id] = &c
 	}
 	for _, id := range t.updated {
-		if m := st.Meta[id]; m != nil {
+		if m := r.Meta[id]; m != nil {
 			m.UpdatedAt = now
 		}
 	}
-	for _, id := range t.deleted {
-		delete(st.Meta, id)
+	if cur != nil {
+		r.Meta[next.ID].UpdatedAt = now
 	}
-	if m := st.Meta[next.ID]; m != nil && cur != nil {
-		m.UpdatedAt = now
-	}
-	// Anything in the graph without bookkeeping (objects hoisted by
-	// normalization) gets it now.
-	for _, id := range objectIDs(next) {
-		if st.Meta[id] == nil {
-			st.Meta[id] = &meta{ProjectID: project, Status: octavia.ProvisioningActive, CreatedAt: now}
-		}
-	}
-	o := st.Owners[next.ID]
-	if o == nil {
-		o = &owner{}
-		st.Owners[next.ID] = o
+	o := owner{}
+	if old := s.Owners[next.ID]; old != nil {
+		o = *old
 	}
 	o.API = true
+	r.Owner = &o
+	return r, ""
 }
 
-// replaceLB puts lb in place of the load balancer with that ID, appends it
-// if new, or removes the old one if lb is nil.
-func replaceLB(st *state, id string, lb *octavia.LoadBalancer) {
-	for i, old := range st.LoadBalancers {
-		if old.ID == id {
-			if lb == nil {
-				st.LoadBalancers = append(st.LoadBalancers[:i:i], st.LoadBalancers[i+1:]...)
-			} else {
-				st.LoadBalancers[i] = lb
+// install commits a stored record in memory: cur (nil for a new load
+// balancer) becomes rec, or goes if rec is nil, leaving tombstone.
+func (s *state) install(cur *octavia.LoadBalancer, rec *lbRecord, tombstone string) {
+	if cur != nil {
+		for _, id := range objectIDs(cur) {
+			if rec == nil || rec.Meta[id] == nil {
+				delete(s.Meta, id)
 			}
-			return
 		}
 	}
-	if lb != nil {
-		st.LoadBalancers = append(st.LoadBalancers, lb)
+	if rec == nil {
+		delete(s.Owners, cur.ID)
+		if tombstone != "" {
+			s.Tombstones[cur.ID] = tombstone
+		}
+		s.removeLB(cur.ID)
+		return
 	}
+	for id, m := range rec.Meta {
+		s.Meta[id] = m
+	}
+	s.Owners[rec.LoadBalancer.ID] = rec.Owner
+	s.putLB(rec.LoadBalancer)
 }
 
 // providerError is Octavia's answer when the provider driver refuses a

@@ -1,101 +1,470 @@
 package controlplane
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"lbd/internal/octavia"
+	"lbd/internal/octavia/api"
+	"lbd/internal/statestore"
 )
 
-// stateFile is the file under the state directory holding the state.
-const stateFile = "state.json"
+// The state is stored in a statestore.Store, one key per thing that
+// changes on its own:
+//
+//	format          formatVersion: the layout below
+//	lb/<id>         a load balancer: its graph, the bookkeeping (meta) of
+//	                its objects and its owner, as an lbRecord in JSON
+//	<field>/<key>   an entry of any other map field of state, by the
+//	                field's JSON name (tombstones/<id>)
+//	<field>         any other field of state, whole
+//
+// An API change rewrites its load balancer's key only, so it costs
+// O(size of that load balancer) whatever the number of others; its
+// transaction requires the key to be at the revision last read, so that
+// with a shared store a change made meanwhile elsewhere makes it fail
+// (409) rather than be overwritten. A reload stores what differs from the
+// state before it.
+const (
+	formatKey     = "format"
+	formatVersion = "1"
+	lbPrefix      = "lb/"
+)
 
-// stateVersion is the format of state.json; bump it on incompatible changes.
-const stateVersion = 1
-
-type stateDoc struct {
-	Version int `json:"version"`
-	*state
+// lbRecord is a load balancer as stored.
+type lbRecord struct {
+	LoadBalancer *octavia.LoadBalancer `json:"loadbalancer"`
+	Meta         map[string]*meta      `json:"meta"`
+	Owner        *owner                `json:"owner"`
 }
 
-// loadState reads the stored state; a missing file is an empty state.
-// Provisioning statuses left PENDING_* by a crash are ACTIVE: only committed
-// graphs are ever written.
-func loadState(dir string) (*state, error) {
-	st := newState()
-	if dir == "" {
-		return st, nil
+// extraField is a field of state stored generically.
+type extraField struct {
+	index int
+	name  string // the JSON name: the key, or the keys' prefix for a map
+	isMap bool
+}
+
+// extraFields are the fields of state stored generically: every exported
+// one but the three an lbRecord holds.
+var extraFields = func() []extraField {
+	var out []extraField
+	t := reflect.TypeFor[state]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Name == "LoadBalancers" || f.Name == "Meta" || f.Name == "Owners" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == formatKey || name+"/" == lbPrefix {
+			panic("controlplane: state field " + f.Name + " takes a reserved key")
+		}
+		isMap := f.Type.Kind() == reflect.Map && f.Type.Key().Kind() == reflect.String
+		out = append(out, extraField{index: i, name: name, isMap: isMap})
 	}
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	return out
+}()
+
+// persister stores the state's changes and remembers the revision at which
+// it last read or wrote each key, and the value of the generic ones.
+type persister struct {
+	store statestore.Store
+	// where names the store in errors: the state directory, or "memory".
+	where string
+	dir   string // the state directory, "" if none
+
+	mu      sync.Mutex
+	revs    map[string]int64  // key to its mod revision
+	extra   map[string][]byte // generic key to its value
+	started bool              // the format key is stored
+}
+
+// openStore opens the store the options name: opts.Store, the embedded
+// store under opts.StateDir, or memory.
+func openStore(opts Options, log *slog.Logger) (*persister, error) {
+	p := &persister{store: opts.Store, where: "the state store", dir: opts.StateDir, revs: map[string]int64{}, extra: map[string][]byte{}}
+	switch {
+	case p.store != nil:
+		p.dir = ""
+	case opts.StateDir == "":
+		p.store, p.where = statestore.Memory(), "memory"
+	default:
+		s, err := statestore.Open(opts.StateDir, statestore.LogOptions{Log: log})
+		if err != nil {
+			return nil, err
+		}
+		p.store, p.where = s, filepath.Join(opts.StateDir, statestore.LogFile)
+	}
+	return p, nil
+}
+
+// load reads the stored state. Provisioning statuses are ACTIVE: only
+// committed graphs are ever stored. An empty store under a state directory
+// holding a state.json (lbd before the store) takes its content.
+func (p *persister) load(ctx context.Context, log *slog.Logger) (*state, error) {
+	snap, err := p.store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	if snap.Rev == 0 && p.dir != "" {
+		return p.migrate(ctx, log)
+	}
+	if p.dir != "" {
+		if _, err := os.Stat(filepath.Join(p.dir, legacyFile)); err == nil {
+			log.Warn("state directory holds an old state.json besides the state store; the store is used, state.json ignored",
+				"store", p.where, "ignored", filepath.Join(p.dir, legacyFile))
+		}
+	}
+	st := newState()
+	for _, kv := range snap.KVs {
+		p.revs[kv.Key] = kv.ModRev
+		if err := p.decode(st, kv); err != nil {
+			return nil, fmt.Errorf("state %s: key %s: %w", p.where, kv.Key, err)
+		}
+	}
+	p.started = p.revs[formatKey] != 0
+	for _, m := range st.Meta {
+		m.Status = octavia.ProvisioningActive
+	}
+	return st, nil
+}
+
+// decode puts one stored key into st.
+func (p *persister) decode(st *state, kv statestore.KV) error {
+	if kv.Key == formatKey {
+		if string(kv.Value) != formatVersion {
+			return fmt.Errorf("format %q, this lbd reads %q", kv.Value, formatVersion)
+		}
+		return nil
+	}
+	if id, ok := strings.CutPrefix(kv.Key, lbPrefix); ok {
+		var r lbRecord
+		if err := json.Unmarshal(kv.Value, &r); err != nil {
+			return err
+		}
+		if r.LoadBalancer == nil || r.LoadBalancer.ID != id {
+			return errors.New("not the load balancer its key names")
+		}
+		st.LoadBalancers = append(st.LoadBalancers, r.LoadBalancer)
+		for oid, m := range r.Meta {
+			st.Meta[oid] = m
+		}
+		if r.Owner == nil {
+			r.Owner = &owner{API: true}
+		}
+		st.Owners[id] = r.Owner
+		return nil
+	}
+	name, entry, isEntry := strings.Cut(kv.Key, "/")
+	for _, f := range extraFields {
+		if f.name != name || f.isMap != isEntry {
+			continue
+		}
+		v := reflect.ValueOf(st).Elem().Field(f.index)
+		p.extra[kv.Key] = kv.Value
+		if !f.isMap {
+			return json.Unmarshal(kv.Value, v.Addr().Interface())
+		}
+		e := reflect.New(v.Type().Elem())
+		if err := json.Unmarshal(kv.Value, e.Interface()); err != nil {
+			return err
+		}
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+		v.SetMapIndex(reflect.ValueOf(entry).Convert(v.Type().Key()), e.Elem())
+		return nil
+	}
+	return errors.New("unknown key (stored by a newer lbd?)")
+}
+
+// legacyFile is where lbd kept its state before the store: the whole state
+// in one JSON file, rewritten on every change.
+const legacyFile = "state.json"
+
+// migrate stores the content of a state.json, if the state directory holds
+// one, in the empty store, and renames the file state.json.migrated. A
+// crash before the rename leaves a store that is not empty: the next start
+// uses it and warns about the file.
+func (p *persister) migrate(ctx context.Context, log *slog.Logger) (*state, error) {
+	path := filepath.Join(p.dir, legacyFile)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
+		return newState(), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
-	doc := stateDoc{state: st}
+	st := newState()
+	doc := struct {
+		Version int `json:"version"`
+		*state
+	}{state: st}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("decode state %s: %w", filepath.Join(dir, stateFile), err)
+		return nil, fmt.Errorf("decode state %s: %w", path, err)
 	}
-	if doc.Version != stateVersion {
-		return nil, fmt.Errorf("state %s: format version %d, this lbd reads %d", filepath.Join(dir, stateFile), doc.Version, stateVersion)
+	if doc.Version != 1 {
+		return nil, fmt.Errorf("state %s: format version %d, this lbd reads 1", path, doc.Version)
 	}
 	for _, m := range st.Meta {
-		if strings.HasPrefix(string(m.Status), "PENDING_") {
-			m.Status = octavia.ProvisioningActive
-		}
+		m.Status = octavia.ProvisioningActive
 	}
 	for _, lb := range st.LoadBalancers {
 		if st.Owners[lb.ID] == nil {
 			st.Owners[lb.ID] = &owner{API: true}
 		}
 	}
+	txn, err := p.diff(newState(), st)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.commit(ctx, txn); err != nil {
+		return nil, fmt.Errorf("migrate %s to %s: %w", path, p.where, err)
+	}
+	if err := os.Rename(path, path+".migrated"); err != nil {
+		log.Warn("state.json migrated to the state store but not renamed; it is ignored from now on", "file", path, "err", err.Error())
+	}
+	log.Info("state migrated from state.json to the state store", "from", path, "to", p.where,
+		"load_balancers", len(st.LoadBalancers), "kept_as", path+".migrated")
 	return st, nil
 }
 
-// saveState replaces the state file atomically and durably: write a
-// temporary file, fsync it, rename it over the old one, fsync the
-// directory. When it returns nil the new state survives a crash or power
-// loss; on error the old file is intact.
-func saveState(dir string, st *state) error {
-	if dir == "" {
+// recordOf is lb as stored in st.
+func recordOf(st *state, lb *octavia.LoadBalancer) *lbRecord {
+	r := &lbRecord{LoadBalancer: lb, Meta: map[string]*meta{}, Owner: st.Owners[lb.ID]}
+	for _, id := range objectIDs(lb) {
+		if m := st.Meta[id]; m != nil {
+			r.Meta[id] = m
+		}
+	}
+	return r
+}
+
+// sameRecord reports whether two records of a load balancer store the
+// same thing, without encoding them when it can tell otherwise: the same
+// graph (or a file load balancer taken from the same file entry), owner and
+// bookkeeping.
+func sameRecord(a, b *lbRecord) bool {
+	if (a.Owner == nil) != (b.Owner == nil) || a.Owner != nil && *a.Owner != *b.Owner || len(a.Meta) != len(b.Meta) {
+		return false
+	}
+	for id, m := range a.Meta {
+		n := b.Meta[id]
+		if n == nil || m.ProjectID != n.ProjectID || !m.CreatedAt.Equal(n.CreatedAt) || !m.UpdatedAt.Equal(n.UpdatedAt) {
+			return false
+		}
+	}
+	if a.LoadBalancer == b.LoadBalancer || a.Owner != nil && !a.Owner.API && a.Owner.FileHash != "" {
+		return true
+	}
+	x, err1 := json.Marshal(a.LoadBalancer)
+	y, err2 := json.Marshal(b.LoadBalancer)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// encodeRecord renders a record for the store; statuses are not stored
+// (they are ACTIVE once committed).
+func encodeRecord(r *lbRecord) ([]byte, error) {
+	stored := *r
+	stored.Meta = make(map[string]*meta, len(r.Meta))
+	for id, m := range r.Meta {
+		c := *m
+		c.Status = octavia.ProvisioningActive
+		stored.Meta[id] = &c
+	}
+	data, err := json.Marshal(&stored)
+	if err != nil {
+		return nil, fmt.Errorf("encode load balancer %s: %w", r.LoadBalancer.ID, err)
+	}
+	return data, nil
+}
+
+// lbTxn is the transaction storing one load balancer's change: rec (nil
+// to delete it) and, for a file load balancer deleted through the API, its
+// tombstone.
+func (p *persister) lbTxn(id string, rec *lbRecord, tombstone string) (statestore.Txn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := lbPrefix + id
+	txn := statestore.Txn{If: []statestore.Cond{{Key: key, ModRev: p.revs[key]}}}
+	if rec == nil {
+		txn.Ops = append(txn.Ops, statestore.Delete(key))
+	} else {
+		data, err := encodeRecord(rec)
+		if err != nil {
+			return txn, err
+		}
+		txn.Ops = append(txn.Ops, statestore.Put(key, data))
+	}
+	if tombstone != "" { // the key diff gives state.Tombstones[id]
+		data, _ := json.Marshal(tombstone)
+		txn.Ops = append(txn.Ops, statestore.Put("tombstones/"+id, data))
+	}
+	return txn, nil
+}
+
+// diff is the transaction storing next in place of old: the load balancers
+// that differ, and the generic keys whose value changed. It compares in
+// memory; only what changed is encoded.
+func (p *persister) diff(old, next *state) (statestore.Txn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var txn statestore.Txn
+	cond := func(key string) {
+		txn.If = append(txn.If, statestore.Cond{Key: key, ModRev: p.revs[key]})
+	}
+	before := make(map[string]*octavia.LoadBalancer, len(old.LoadBalancers))
+	for _, lb := range old.LoadBalancers {
+		before[lb.ID] = lb
+	}
+	for _, lb := range next.LoadBalancers {
+		rec := recordOf(next, lb)
+		if o := before[lb.ID]; o != nil {
+			delete(before, lb.ID)
+			if sameRecord(recordOf(old, o), rec) {
+				continue
+			}
+		}
+		data, err := encodeRecord(rec)
+		if err != nil {
+			return txn, err
+		}
+		cond(lbPrefix + lb.ID)
+		txn.Ops = append(txn.Ops, statestore.Put(lbPrefix+lb.ID, data))
+	}
+	for id := range before {
+		cond(lbPrefix + id)
+		txn.Ops = append(txn.Ops, statestore.Delete(lbPrefix+id))
+	}
+	// The generic fields: encode each entry, store those that differ
+	// from what is stored, delete those gone.
+	stale := map[string]bool{}
+	for k := range p.extra {
+		stale[k] = true
+	}
+	put := func(key string, v reflect.Value) error {
+		delete(stale, key)
+		data, err := json.Marshal(v.Interface())
+		if err != nil {
+			return fmt.Errorf("encode state %s: %w", key, err)
+		}
+		if old, ok := p.extra[key]; ok && bytes.Equal(old, data) {
+			return nil
+		}
+		txn.Ops = append(txn.Ops, statestore.Put(key, data))
 		return nil
 	}
-	data, err := json.MarshalIndent(stateDoc{Version: stateVersion, state: st}, "", " ")
+	sv := reflect.ValueOf(next).Elem()
+	for _, f := range extraFields {
+		v := sv.Field(f.index)
+		if !f.isMap {
+			if err := put(f.name, v); err != nil {
+				return txn, err
+			}
+			continue
+		}
+		for it := v.MapRange(); it.Next(); {
+			if err := put(f.name+"/"+it.Key().String(), it.Value()); err != nil {
+				return txn, err
+			}
+		}
+	}
+	for k := range stale {
+		txn.Ops = append(txn.Ops, statestore.Delete(k))
+	}
+	return txn, nil
+}
+
+// commit stores txn (with the format key, the first time) and records the
+// revisions and generic values it wrote.
+func (p *persister) commit(ctx context.Context, txn statestore.Txn) error {
+	if len(txn.Ops) == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.started {
+		txn.Ops = append(txn.Ops, statestore.Put(formatKey, []byte(formatVersion)))
+	}
+	rev, err := p.store.Commit(ctx, txn)
 	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
+		return err
 	}
-	tmp, err := os.CreateTemp(dir, stateFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
-		return fmt.Errorf("replace state: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync state directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync state directory: %w", err)
+	p.started = true
+	for _, op := range txn.Ops {
+		isExtra := op.Key != formatKey && !strings.HasPrefix(op.Key, lbPrefix)
+		switch {
+		case op.Delete:
+			delete(p.revs, op.Key)
+			delete(p.extra, op.Key)
+		default:
+			p.revs[op.Key] = rev
+			if isExtra {
+				p.extra[op.Key] = op.Value
+			}
+		}
 	}
 	return nil
+}
+
+// saveFailed turns an error of the store into the API's answer: a 409 when
+// a concurrent change won, otherwise a 500 saying what could not be saved
+// where, counted in lbd_state_save_errors_total and logged with the file
+// and the errno.
+func (cp *ControlPlane) saveFailed(ctx context.Context, err error, lbID string) error {
+	var ce *statestore.ConflictError
+	if errors.As(err, &ce) {
+		cp.log.LogAttrs(ctx, slog.LevelWarn, "change refused: the load balancer was changed meanwhile in the shared state",
+			slog.String("loadbalancer_id", lbID), slog.String("key", ce.Key), slog.String("err", err.Error()))
+		if lbID == "" {
+			return err
+		}
+		return api.Immutable(api.KindLoadBalancer, lbID)
+	}
+	errno := "none"
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		errno = unix.ErrnoName(en)
+		if errno == "" {
+			errno = fmt.Sprintf("errno %d", int(en))
+		}
+	}
+	file := cp.persist.where
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		file = pe.Path
+	}
+	cp.saveErrors.WithLabelValues(errno).Inc()
+	cp.log.LogAttrs(ctx, slog.LevelError, "state not saved: change refused, the stored state is as before",
+		slog.String("file", file), slog.String("errno", errno), slog.String("err", err.Error()))
+	reason := err.Error()
+	if en != 0 {
+		reason = fmt.Sprintf("%s (%s)", en.Error(), errno)
+	}
+	return &api.Error{
+		Code: http.StatusInternalServerError,
+		Message: fmt.Sprintf("The change could not be saved to %s: %s. Nothing was changed; the stored state is as before.",
+			file, reason),
+		Debug: err.Error(),
+	}
 }

@@ -58,8 +58,7 @@ func benchGraph(name, vip string) map[string]any {
 // and a monitor, as the API would have created them) under dir.
 func seedState(tb testing.TB, dir string, n int) {
 	tb.Helper()
-	cp := &ControlPlane{st: newState()}
-	st := cp.st
+	st := newState()
 	for i := range n {
 		data, _ := json.Marshal(benchGraph(fmt.Sprintf("seed-%d", i), benchVIP(i)))
 		lb := &octavia.LoadBalancer{}
@@ -69,10 +68,19 @@ func seedState(tb testing.TB, dir string, n int) {
 		lb.ID = newID()
 		lb.SetDefaults()
 		lb.Normalize("")
-		st.LoadBalancers = append(st.LoadBalancers, lb)
-		cp.commitMeta(st, nil, lb, touched{created: objectIDs(lb)}, benchNow)
+		rec, _ := st.record(nil, lb, touched{created: objectIDs(lb)}, benchNow)
+		st.install(nil, rec, "")
 	}
-	if err := saveState(dir, st); err != nil {
+	p, err := openStore(Options{StateDir: dir}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer p.store.Close()
+	txn, err := p.diff(newState(), st)
+	if err == nil {
+		err = p.commit(context.Background(), txn)
+	}
+	if err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -85,6 +93,7 @@ func benchOpen(tb testing.TB, dir string) *ControlPlane {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { cp.Close() })
 	if err := cp.SetFileConfig(context.Background(), &octavia.Config{}); err != nil {
 		tb.Fatal(err)
 	}
@@ -144,5 +153,6 @@ func BenchmarkRestart(b *testing.B) {
 		if got := len(cp.Config().LoadBalancers); got != n {
 			b.Fatalf("%d load balancers after restart, want %d", got, n)
 		}
+		cp.Close()
 	}
 }

@@ -57,7 +57,7 @@ func DefaultStateDir() string {
 // Register adds the flags to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.APIAddr, "api-addr", DefaultAPIAddr, "address of the Octavia v2 REST API; empty disables it")
-	fs.StringVar(&f.StateDir, "state-dir", DefaultStateDir(), "directory for the durable API state (state.json); \"none\" keeps API changes in memory only")
+	fs.StringVar(&f.StateDir, "state-dir", DefaultStateDir(), "directory for the durable API state (state.log, an append-only log; a state.json of an older lbd is migrated); \"none\" keeps API changes in memory only")
 	fs.StringVar(&f.VIPAddress, "vip-address", "127.0.0.1", "vip_address of load balancers created through the API without one")
 	fs.StringVar(&f.TokenFile, "token-file", "", "file whose first line is the static API token (or set LBD_API_TOKEN); used without Keystone")
 	fs.StringVar(&f.KeystoneURL, "keystone-url", "", "Keystone v3 endpoint validating X-Auth-Token, e.g. http://127.0.0.1:5000/v3")

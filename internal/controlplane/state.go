@@ -11,8 +11,15 @@ import (
 
 // state is the committed desired state. The load balancer graphs are in
 // normalized form (octavia.Config.Normalize) and are never modified in
-// place once committed: a change works on a clone and swaps it in, so a
-// graph handed to the data plane or being rendered stays consistent.
+// place once committed: a change works on a copy of its load balancer's
+// graph and puts the new graph in its place, so a graph handed to the data
+// plane or being rendered stays consistent. The rest (the maps) is changed
+// in place, under ControlPlane.mu, once the change is stored.
+//
+// The exported fields are what is stored (persist.go): each load balancer
+// with the bookkeeping of its objects under a key of its own, and any
+// other field generically (a map by entry, anything else whole), so that a
+// field added here is stored without more code.
 type state struct {
 	LoadBalancers []*octavia.LoadBalancer `json:"loadbalancers"`
 	// Meta holds the API bookkeeping of every object, by ID.
@@ -23,6 +30,9 @@ type state struct {
 	// hash of the file entry that was deleted. While the file still has that
 	// entry unchanged, the load balancer stays deleted.
 	Tombstones map[string]string `json:"tombstones,omitempty"`
+
+	// idx indexes LoadBalancers; nil until needed (see index).
+	idx *index
 }
 
 // meta is what Octavia keeps about an object besides its configuration.
@@ -49,7 +59,8 @@ func newState() *state {
 }
 
 // clone deep-copies the state's maps and the list of graphs; the graphs
-// themselves are shared, as they are immutable once committed.
+// themselves are shared, as they are immutable once committed. It costs
+// O(state): for reloads and rare changes, not for every API change.
 func (s *state) clone() *state {
 	c := &state{
 		LoadBalancers: slices.Clone(s.LoadBalancers),
@@ -90,17 +101,74 @@ func (s *state) config() *octavia.Config {
 	return &octavia.Config{LoadBalancers: slices.Clone(s.LoadBalancers)}
 }
 
-func (s *state) lb(id string) *octavia.LoadBalancer {
-	for _, lb := range s.LoadBalancers {
-		if lb.ID == id {
-			return lb
+// configWith is config with lb in place of the load balancer with that ID
+// (appended if new, removed if lb is nil).
+func (s *state) configWith(id string, lb *octavia.LoadBalancer) *octavia.Config {
+	cfg := &octavia.Config{LoadBalancers: make([]*octavia.LoadBalancer, 0, len(s.LoadBalancers)+1)}
+	found := false
+	for _, old := range s.LoadBalancers {
+		if old.ID == id {
+			found = true
+			if lb == nil {
+				continue
+			}
+			old = lb
 		}
+		cfg.LoadBalancers = append(cfg.LoadBalancers, old)
 	}
-	return nil
+	if !found && lb != nil {
+		cfg.LoadBalancers = append(cfg.LoadBalancers, lb)
+	}
+	return cfg
+}
+
+// putLB puts lb in place of the load balancer with its ID, or appends it.
+func (s *state) putLB(lb *octavia.LoadBalancer) {
+	i := slices.IndexFunc(s.LoadBalancers, func(o *octavia.LoadBalancer) bool { return o.ID == lb.ID })
+	if i < 0 {
+		s.LoadBalancers = append(s.LoadBalancers, lb)
+	} else {
+		if s.idx != nil {
+			s.idx.remove(s.LoadBalancers[i])
+		}
+		s.LoadBalancers[i] = lb
+	}
+	if s.idx != nil {
+		s.idx.add(lb)
+	}
+}
+
+// removeLB removes the load balancer with that ID.
+func (s *state) removeLB(id string) {
+	i := slices.IndexFunc(s.LoadBalancers, func(o *octavia.LoadBalancer) bool { return o.ID == id })
+	if i < 0 {
+		return
+	}
+	if s.idx != nil {
+		s.idx.remove(s.LoadBalancers[i])
+	}
+	s.LoadBalancers = slices.Delete(s.LoadBalancers, i, i+1)
+}
+
+// index returns the state's index, building it if the list of load
+// balancers was replaced since.
+func (s *state) index() *index {
+	if s.idx == nil {
+		s.idx = buildIndex(s.LoadBalancers)
+	}
+	return s.idx
+}
+
+func (s *state) lb(id string) *octavia.LoadBalancer { return s.index().lbs[id] }
+
+// owning returns the load balancer holding the object with that ID.
+func (s *state) owning(id string) *octavia.LoadBalancer {
+	x := s.index()
+	return x.lbs[x.objects[id]]
 }
 
 func (s *state) listener(id string) (*octavia.LoadBalancer, *octavia.Listener) {
-	for _, lb := range s.LoadBalancers {
+	if lb := s.owning(id); lb != nil {
 		for _, l := range lb.Listeners {
 			if l.ID == id {
 				return lb, l
@@ -111,7 +179,7 @@ func (s *state) listener(id string) (*octavia.LoadBalancer, *octavia.Listener) {
 }
 
 func (s *state) pool(id string) (*octavia.LoadBalancer, *octavia.Pool) {
-	for _, lb := range s.LoadBalancers {
+	if lb := s.owning(id); lb != nil {
 		if p := lb.PoolByID(id); p != nil {
 			return lb, p
 		}
@@ -120,7 +188,7 @@ func (s *state) pool(id string) (*octavia.LoadBalancer, *octavia.Pool) {
 }
 
 func (s *state) monitor(id string) (*octavia.LoadBalancer, *octavia.Pool) {
-	for _, lb := range s.LoadBalancers {
+	if lb := s.owning(id); lb != nil {
 		for _, p := range lb.Pools {
 			if p.HealthMonitor != nil && p.HealthMonitor.ID == id {
 				return lb, p

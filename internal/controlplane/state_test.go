@@ -50,6 +50,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	before := e.must(http.StatusOK, "GET", "/v2/lbaas/loadbalancers/"+str(lb, "id"), nil, "loadbalancer")
 
 	// A second control plane on the same directory: what a restarted lbd does.
+	e.cp.Close()
 	e2 := newEnv(t, dir, nil)
 	after := e2.must(http.StatusOK, "GET", "/v2/lbaas/loadbalancers/"+str(lb, "id"), nil, "loadbalancer")
 	for _, k := range []string{"id", "name", "created_at", "updated_at", "vip_address", "provisioning_status"} {
@@ -70,8 +71,8 @@ func TestStateSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || entries[0].Name() != "state.json" {
-		t.Errorf("state directory holds %v, want only state.json", entries)
+	if len(entries) != 1 || entries[0].Name() != "state.log" {
+		t.Errorf("state directory holds %v, want only state.log", entries)
 	}
 }
 
@@ -87,7 +88,8 @@ func TestUnwritableStateRefusesChange(t *testing.T) {
 	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.fault(http.StatusInternalServerError, "Internal Server Error", "POST", "/v2/lbaas/loadbalancers", lbBody("lost"))
+	e.fault(http.StatusInternalServerError, "could not be saved to "+filepath.Join(dir, "state.log")+": no such file or directory (ENOENT)",
+		"POST", "/v2/lbaas/loadbalancers", lbBody("lost"))
 	list := e.must(http.StatusOK, "GET", "/v2/lbaas/loadbalancers", nil, "")["loadbalancers"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["name"] != "kept" {
 		t.Errorf("after a failed save the API shows %v, want only 'kept'", list)
@@ -131,6 +133,7 @@ func TestFileAndAPIMerge(t *testing.T) {
 	if n := members(e); n != 2 {
 		t.Errorf("after reloading the unchanged file: %d members, want the API's 2", n)
 	}
+	e.cp.Close()
 	e2 := newEnv(t, dir, fileConfig(t, fileV1))
 	if n := members(e2); n != 2 {
 		t.Errorf("after restart with the unchanged file: %d members, want the API's 2", n)
@@ -169,9 +172,11 @@ func TestFileAndAPIMerge(t *testing.T) {
 	if cfg := e2.dp.last(); len(cfg.LoadBalancers) != 2 {
 		t.Errorf("data plane serves %d load balancers, want the file's and the API's", len(cfg.LoadBalancers))
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil || len(data) == 0 {
-		t.Fatalf("state file: %v", err)
+	// And all of it is what a restart finds.
+	e2.cp.Close()
+	e3 := newEnv(t, dir, fileConfig(t, fileV1))
+	if cfg := e3.dp.last(); len(cfg.LoadBalancers) != 2 {
+		t.Errorf("after restart the data plane serves %d load balancers, want the file's and the API's", len(cfg.LoadBalancers))
 	}
 }
 

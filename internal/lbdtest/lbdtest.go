@@ -70,6 +70,7 @@ func Start(t testing.TB, opts controlplane.Options) *LBD {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		rt.Shutdown(sctx)
+		cp.Close()
 	})
 	return l
 }

@@ -376,6 +376,15 @@ func checkConds(conds []Cond, modRev func(string) int64) error {
 // next append tries again first, so that a record is never written after
 // a torn one.
 func (s *logStore) append(rec []byte) error {
+	// A log removed from its directory (the directory deleted under a
+	// running lbd) would take appends that no restart finds.
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(s.f.Fd()), &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: s.path, Err: err}
+	}
+	if st.Nlink == 0 {
+		return &fs.PathError{Op: "write", Path: s.path, Err: syscall.ENOENT}
+	}
 	if s.dirty {
 		if err := s.f.Truncate(s.size); err != nil {
 			return fmt.Errorf("state log has a failed write at its end that cannot be cut: %w", err)

@@ -313,3 +313,17 @@ func TestReadOnlyDisk(t *testing.T) {
 	}
 	mustCommit(t, s, Put("c", []byte("3")))
 }
+
+// TestRemovedLog: a log deleted from its directory under the running store
+// takes no more commits (a restart would not find them).
+func TestRemovedLog(t *testing.T) {
+	dir := t.TempDir()
+	s := openLog(t, dir, 0)
+	mustCommit(t, s, Put("a", []byte("1")))
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(bg, Txn{Ops: []Op{Put("b", []byte("2"))}}); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("commit to a removed log: %v, want ENOENT", err)
+	}
+}

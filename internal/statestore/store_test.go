@@ -20,3 +20,10 @@ func TestLogStore(t *testing.T) {
 		}
 	})
 }
+
+func TestMemoryStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		s := statestore.Memory()
+		return func(t *testing.T) statestore.Store { return s } // "reopening" keeps the same store
+	})
+}

@@ -13,6 +13,7 @@ import (
 type Error struct {
 	Code    int    // HTTP status
 	Message string // faultstring
+	Debug   string // debuginfo; empty: null
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Message) }
@@ -78,6 +79,9 @@ func writeError(w http.ResponseWriter, err error) {
 		e = &Error{Code: http.StatusInternalServerError, Message: "Internal Server Error"}
 	}
 	f := fault{FaultCode: "Client", FaultString: e.Message}
+	if e.Debug != "" {
+		f.DebugInfo = &e.Debug
+	}
 	if e.Code >= 500 {
 		f.FaultCode = "Server"
 	}
