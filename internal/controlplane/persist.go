@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -61,12 +64,15 @@ type extraField struct {
 
 // extraFields are the fields of state stored generically: every exported
 // one but the three an lbRecord holds.
-var extraFields = func() []extraField {
+var extraFields = storedFields(reflect.TypeFor[state](), "LoadBalancers", "Meta", "Owners")
+
+// storedFields lists the exported fields of struct type t but those named
+// in except, by JSON name.
+func storedFields(t reflect.Type, except ...string) []extraField {
 	var out []extraField
-	t := reflect.TypeFor[state]()
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() || f.Name == "LoadBalancers" || f.Name == "Meta" || f.Name == "Owners" {
+		if !f.IsExported() || slices.Contains(except, f.Name) {
 			continue
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -83,7 +89,7 @@ var extraFields = func() []extraField {
 		out = append(out, extraField{index: i, name: name, isMap: isMap})
 	}
 	return out
-}()
+}
 
 // persister stores the state's changes and remembers the revision at which
 // it last read or wrote each key, and the value of the generic ones.
@@ -135,10 +141,37 @@ func (p *persister) load(ctx context.Context, log *slog.Logger) (*state, error) 
 				"store", p.where, "ignored", filepath.Join(p.dir, legacyFile))
 		}
 	}
+	// Load balancers are most of the state and decoding their JSON most
+	// of a restart: decode them on every CPU, then put everything in
+	// order.
+	recs := make([]*lbRecord, len(snap.KVs))
+	errs := make([]error, len(snap.KVs))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(snap.KVs); i += workers {
+				if id, ok := strings.CutPrefix(snap.KVs[i].Key, lbPrefix); ok {
+					recs[i], errs[i] = decodeRecord(id, snap.KVs[i].Value)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	st := newState()
-	for _, kv := range snap.KVs {
+	for i, kv := range snap.KVs {
 		p.revs[kv.Key] = kv.ModRev
-		if err := p.decode(st, kv); err != nil {
+		err := errs[i]
+		switch {
+		case err != nil:
+		case recs[i] != nil:
+			st.addRecord(recs[i])
+		default:
+			err = p.decode(st, kv)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("state %s: key %s: %w", p.where, kv.Key, err)
 		}
 	}
@@ -149,7 +182,31 @@ func (p *persister) load(ctx context.Context, log *slog.Logger) (*state, error) 
 	return st, nil
 }
 
-// decode puts one stored key into st.
+// decodeRecord decodes the record stored under lb/<id>.
+func decodeRecord(id string, data []byte) (*lbRecord, error) {
+	var r lbRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, err
+	}
+	if r.LoadBalancer == nil || r.LoadBalancer.ID != id {
+		return nil, errors.New("not the load balancer its key names")
+	}
+	if r.Owner == nil {
+		r.Owner = &owner{API: true}
+	}
+	return &r, nil
+}
+
+// addRecord appends a stored load balancer to st.
+func (st *state) addRecord(r *lbRecord) {
+	st.LoadBalancers = append(st.LoadBalancers, r.LoadBalancer)
+	for id, m := range r.Meta {
+		st.Meta[id] = m
+	}
+	st.Owners[r.LoadBalancer.ID] = r.Owner
+}
+
+// decode puts one stored key other than a load balancer into st.
 func (p *persister) decode(st *state, kv statestore.KV) error {
 	if kv.Key == formatKey {
 		if string(kv.Value) != formatVersion {
@@ -157,42 +214,34 @@ func (p *persister) decode(st *state, kv statestore.KV) error {
 		}
 		return nil
 	}
-	if id, ok := strings.CutPrefix(kv.Key, lbPrefix); ok {
-		var r lbRecord
-		if err := json.Unmarshal(kv.Value, &r); err != nil {
-			return err
-		}
-		if r.LoadBalancer == nil || r.LoadBalancer.ID != id {
-			return errors.New("not the load balancer its key names")
-		}
-		st.LoadBalancers = append(st.LoadBalancers, r.LoadBalancer)
-		for oid, m := range r.Meta {
-			st.Meta[oid] = m
-		}
-		if r.Owner == nil {
-			r.Owner = &owner{API: true}
-		}
-		st.Owners[id] = r.Owner
-		return nil
+	if err := decodeField(reflect.ValueOf(st).Elem(), extraFields, kv); err != nil {
+		return err
 	}
+	p.extra[kv.Key] = kv.Value
+	return nil
+}
+
+// decodeField puts kv into the field of struct v it belongs to: the field
+// named by the key, or an entry of the map field named by the key's first
+// segment.
+func decodeField(v reflect.Value, fields []extraField, kv statestore.KV) error {
 	name, entry, isEntry := strings.Cut(kv.Key, "/")
-	for _, f := range extraFields {
+	for _, f := range fields {
 		if f.name != name || f.isMap != isEntry {
 			continue
 		}
-		v := reflect.ValueOf(st).Elem().Field(f.index)
-		p.extra[kv.Key] = kv.Value
+		fv := v.Field(f.index)
 		if !f.isMap {
-			return json.Unmarshal(kv.Value, v.Addr().Interface())
+			return json.Unmarshal(kv.Value, fv.Addr().Interface())
 		}
-		e := reflect.New(v.Type().Elem())
+		e := reflect.New(fv.Type().Elem())
 		if err := json.Unmarshal(kv.Value, e.Interface()); err != nil {
 			return err
 		}
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(v.Type()))
+		if fv.IsNil() {
+			fv.Set(reflect.MakeMap(fv.Type()))
 		}
-		v.SetMapIndex(reflect.ValueOf(entry).Convert(v.Type().Key()), e.Elem())
+		fv.SetMapIndex(reflect.ValueOf(entry).Convert(fv.Type().Key()), e.Elem())
 		return nil
 	}
 	return errors.New("unknown key (stored by a newer lbd?)")
@@ -260,26 +309,34 @@ func recordOf(st *state, lb *octavia.LoadBalancer) *lbRecord {
 	return r
 }
 
-// sameRecord reports whether two records of a load balancer store the
-// same thing, without encoding them when it can tell otherwise: the same
-// graph (or a file load balancer taken from the same file entry), owner and
-// bookkeeping.
-func sameRecord(a, b *lbRecord) bool {
-	if (a.Owner == nil) != (b.Owner == nil) || a.Owner != nil && *a.Owner != *b.Owner || len(a.Meta) != len(b.Meta) {
+// sameLB reports whether load balancer a of state x and b of state y
+// store the same thing, without encoding them when it can tell otherwise:
+// the same owner and bookkeeping, and the same graph (or a file load
+// balancer taken from the same file entry).
+func sameLB(x *state, a *octavia.LoadBalancer, y *state, b *octavia.LoadBalancer) bool {
+	oa, ob := x.Owners[a.ID], y.Owners[b.ID]
+	if (oa == nil) != (ob == nil) || oa != nil && *oa != *ob {
 		return false
 	}
-	for id, m := range a.Meta {
-		n := b.Meta[id]
-		if n == nil || m.ProjectID != n.ProjectID || !m.CreatedAt.Equal(n.CreatedAt) || !m.UpdatedAt.Equal(n.UpdatedAt) {
+	ids := objectIDs(b)
+	if a != b && len(objectIDs(a)) != len(ids) {
+		return false
+	}
+	for _, id := range ids {
+		m, n := x.Meta[id], y.Meta[id]
+		if (m == nil) != (n == nil) {
+			return false
+		}
+		if m != nil && (m.ProjectID != n.ProjectID || !m.CreatedAt.Equal(n.CreatedAt) || !m.UpdatedAt.Equal(n.UpdatedAt)) {
 			return false
 		}
 	}
-	if a.LoadBalancer == b.LoadBalancer || a.Owner != nil && !a.Owner.API && a.Owner.FileHash != "" {
+	if a == b || oa != nil && !oa.API && oa.FileHash != "" {
 		return true
 	}
-	x, err1 := json.Marshal(a.LoadBalancer)
-	y, err2 := json.Marshal(b.LoadBalancer)
-	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+	j, err1 := json.Marshal(a)
+	k, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(j, k)
 }
 
 // encodeRecord renders a record for the store; statuses are not stored
@@ -338,14 +395,13 @@ func (p *persister) diff(old, next *state) (statestore.Txn, error) {
 		before[lb.ID] = lb
 	}
 	for _, lb := range next.LoadBalancers {
-		rec := recordOf(next, lb)
 		if o := before[lb.ID]; o != nil {
 			delete(before, lb.ID)
-			if sameRecord(recordOf(old, o), rec) {
+			if sameLB(old, o, next, lb) {
 				continue
 			}
 		}
-		data, err := encodeRecord(rec)
+		data, err := encodeRecord(recordOf(next, lb))
 		if err != nil {
 			return txn, err
 		}
@@ -356,43 +412,46 @@ func (p *persister) diff(old, next *state) (statestore.Txn, error) {
 		cond(lbPrefix + id)
 		txn.Ops = append(txn.Ops, statestore.Delete(lbPrefix+id))
 	}
-	// The generic fields: encode each entry, store those that differ
-	// from what is stored, delete those gone.
-	stale := map[string]bool{}
-	for k := range p.extra {
-		stale[k] = true
-	}
+	ops, err := fieldOps(reflect.ValueOf(next).Elem(), extraFields, p.extra)
+	txn.Ops = append(txn.Ops, ops...)
+	return txn, err
+}
+
+// fieldOps are the operations storing the fields of struct v: a put for
+// each key (a field, or an entry of a map field) whose value differs from
+// stored's, a delete for each key of stored that v no longer has.
+func fieldOps(v reflect.Value, fields []extraField, stored map[string][]byte) ([]statestore.Op, error) {
+	var ops []statestore.Op
+	gone := maps.Clone(stored)
 	put := func(key string, v reflect.Value) error {
-		delete(stale, key)
+		delete(gone, key)
 		data, err := json.Marshal(v.Interface())
 		if err != nil {
 			return fmt.Errorf("encode state %s: %w", key, err)
 		}
-		if old, ok := p.extra[key]; ok && bytes.Equal(old, data) {
-			return nil
+		if old, ok := stored[key]; !ok || !bytes.Equal(old, data) {
+			ops = append(ops, statestore.Put(key, data))
 		}
-		txn.Ops = append(txn.Ops, statestore.Put(key, data))
 		return nil
 	}
-	sv := reflect.ValueOf(next).Elem()
-	for _, f := range extraFields {
-		v := sv.Field(f.index)
+	for _, f := range fields {
+		fv := v.Field(f.index)
 		if !f.isMap {
-			if err := put(f.name, v); err != nil {
-				return txn, err
+			if err := put(f.name, fv); err != nil {
+				return nil, err
 			}
 			continue
 		}
-		for it := v.MapRange(); it.Next(); {
+		for it := fv.MapRange(); it.Next(); {
 			if err := put(f.name+"/"+it.Key().String(), it.Value()); err != nil {
-				return txn, err
+				return nil, err
 			}
 		}
 	}
-	for k := range stale {
-		txn.Ops = append(txn.Ops, statestore.Delete(k))
+	for _, k := range slices.Sorted(maps.Keys(gone)) {
+		ops = append(ops, statestore.Delete(k))
 	}
-	return txn, nil
+	return ops, nil
 }
 
 // commit stores txn (with the format key, the first time) and records the
