@@ -105,18 +105,17 @@ func (s *state) config() *octavia.Config {
 // (appended if new, removed if lb is nil).
 func (s *state) configWith(id string, lb *octavia.LoadBalancer) *octavia.Config {
 	cfg := &octavia.Config{LoadBalancers: make([]*octavia.LoadBalancer, 0, len(s.LoadBalancers)+1)}
-	found := false
-	for _, old := range s.LoadBalancers {
-		if old.ID == id {
-			found = true
+	old := s.lb(id)
+	for _, o := range s.LoadBalancers {
+		if o == old { // pointers: cheaper than comparing every ID
 			if lb == nil {
 				continue
 			}
-			old = lb
+			o = lb
 		}
-		cfg.LoadBalancers = append(cfg.LoadBalancers, old)
+		cfg.LoadBalancers = append(cfg.LoadBalancers, o)
 	}
-	if !found && lb != nil {
+	if old == nil && lb != nil {
 		cfg.LoadBalancers = append(cfg.LoadBalancers, lb)
 	}
 	return cfg
@@ -124,30 +123,24 @@ func (s *state) configWith(id string, lb *octavia.LoadBalancer) *octavia.Config 
 
 // putLB puts lb in place of the load balancer with its ID, or appends it.
 func (s *state) putLB(lb *octavia.LoadBalancer) {
-	i := slices.IndexFunc(s.LoadBalancers, func(o *octavia.LoadBalancer) bool { return o.ID == lb.ID })
-	if i < 0 {
-		s.LoadBalancers = append(s.LoadBalancers, lb)
+	x := s.index()
+	if old := x.lbs[lb.ID]; old != nil {
+		x.remove(old)
+		s.LoadBalancers[slices.Index(s.LoadBalancers, old)] = lb
 	} else {
-		if s.idx != nil {
-			s.idx.remove(s.LoadBalancers[i])
-		}
-		s.LoadBalancers[i] = lb
+		s.LoadBalancers = append(s.LoadBalancers, lb)
 	}
-	if s.idx != nil {
-		s.idx.add(lb)
-	}
+	x.add(lb)
 }
 
 // removeLB removes the load balancer with that ID.
 func (s *state) removeLB(id string) {
-	i := slices.IndexFunc(s.LoadBalancers, func(o *octavia.LoadBalancer) bool { return o.ID == id })
-	if i < 0 {
-		return
+	x := s.index()
+	if old := x.lbs[id]; old != nil {
+		x.remove(old)
+		i := slices.Index(s.LoadBalancers, old)
+		s.LoadBalancers = slices.Delete(s.LoadBalancers, i, i+1)
 	}
-	if s.idx != nil {
-		s.idx.remove(s.LoadBalancers[i])
-	}
-	s.LoadBalancers = slices.Delete(s.LoadBalancers, i, i+1)
 }
 
 // index returns the state's index, building it if the list of load
