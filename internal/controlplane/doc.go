@@ -4,7 +4,10 @@
 // the whole desired state), tracks Octavia's provisioning_status (PENDING_*
 // while a change is being applied, ACTIVE once it is live, 409 for a change
 // to a load balancer that is not ACTIVE), and persists the state durably
-// under a state directory: a 2xx answer means the change is on disk.
+// in a statestore.Store (the embedded one under a state directory, or a
+// shared one): a 2xx answer means the change is stored. A change stores
+// its load balancer only (persist.go), so its cost does not grow with the
+// number of load balancers.
 //
 // Which wins when the config file and the stored state disagree is decided
 // per load balancer, and the rule is "the latest change wins": a load

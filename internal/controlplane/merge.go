@@ -55,21 +55,15 @@ func (cp *ControlPlane) SetFileConfig(ctx context.Context, cfg *octavia.Config) 
 	}
 	// Store what the merge changed (at a restart on an unchanged file:
 	// nothing).
-	cp.mu.Lock()
-	txn, err := cp.persist.diff(cp.st, st)
-	cp.mu.Unlock()
-	if err == nil {
-		err = cp.persist.commit(ctx, txn)
-	}
-	cp.mu.Lock()
-	defer cp.mu.Unlock()
-	if err != nil {
-		if rerr := cp.apply(ctx, cp.st.config()); rerr != nil {
+	if err := cp.commitState(ctx, st); err != nil {
+		cp.mu.Lock()
+		cfg := cp.st.config()
+		cp.mu.Unlock()
+		if rerr := cp.apply(ctx, cfg); rerr != nil {
 			cp.log.LogAttrs(ctx, slog.LevelError, "re-applying the stored state after a failed save", slog.String("error", rerr.Error()))
 		}
-		return cp.saveFailed(ctx, err, "")
+		return err
 	}
-	cp.st = st
 	return nil
 }
 

@@ -486,6 +486,28 @@ func (p *persister) commit(ctx context.Context, txn statestore.Txn) error {
 	return nil
 }
 
+// commitState stores what differs between the state and next, a changed
+// clone of it, then makes next the state. It is the path of changes made
+// to the whole state (a reload; objects that are not under a load
+// balancer); a change to one load balancer goes through mutate. Call it
+// with cp.gate write-locked and cp.applyMu held, as SetFileConfig does. On
+// error (answered as saveFailed does) nothing changed.
+func (cp *ControlPlane) commitState(ctx context.Context, next *state) error {
+	cp.mu.Lock()
+	txn, err := cp.persist.diff(cp.st, next)
+	cp.mu.Unlock()
+	if err == nil {
+		err = cp.persist.commit(ctx, txn)
+	}
+	if err != nil {
+		return cp.saveFailed(ctx, err, "")
+	}
+	cp.mu.Lock()
+	cp.st = next
+	cp.mu.Unlock()
+	return nil
+}
+
 // saveFailed turns an error of the store into the API's answer: a 409 when
 // a concurrent change won, otherwise a 500 saying what could not be saved
 // where, counted in lbd_state_save_errors_total and logged with the file
