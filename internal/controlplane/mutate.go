@@ -32,10 +32,12 @@ type touched struct {
 }
 
 // mutate runs a change: check that the load balancer is ACTIVE, edit a
-// clone, check it against the other load balancers, mark the objects
-// PENDING_*, apply the whole desired state to the data plane, then commit
-// and persist. Only then does it return nil: the change is live and on
-// disk. On any failure the state is as before.
+// clone of its graph, check it against the other load balancers, mark the
+// objects PENDING_*, apply the whole desired state to the data plane, store
+// the load balancer's new record, then commit it in memory. Only then does
+// it return nil: the change is live and stored. On any failure the state
+// is as before. Apart from the list handed to the data plane (pointers),
+// its cost is that of the load balancer, not of the whole state.
 func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBalancer, error) {
 	cp.gate.RLock()
 	defer cp.gate.RUnlock()
@@ -125,17 +127,19 @@ func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBala
 		err = cp.persist.commit(ctx, txn)
 	}
 	cp.mu.Lock()
-	defer cp.mu.Unlock()
 	if err != nil {
 		cp.settle(pending)
+		cfg := cp.st.config()
+		cp.mu.Unlock()
 		// The data plane already serves the change: put it back to what is
 		// stored, so the two agree again.
-		if rerr := cp.apply(ctx, cp.st.config()); rerr != nil {
+		if rerr := cp.apply(ctx, cfg); rerr != nil {
 			cp.log.LogAttrs(ctx, slog.LevelError, "re-applying the stored state after a failed save", slog.String("error", rerr.Error()))
 		}
 		return nil, cp.saveFailed(ctx, err, c.lbID)
 	}
 	cp.st.install(cur, rec, tombstone)
+	cp.mu.Unlock()
 	return next, nil
 }
 

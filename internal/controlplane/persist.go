@@ -95,7 +95,8 @@ func storedFields(t reflect.Type, except ...string) []extraField {
 // it last read or wrote each key, and the value of the generic ones.
 type persister struct {
 	store statestore.Store
-	// where names the store in errors: the state directory, or "memory".
+	// where names the store in errors: the log file, "memory", or what
+	// a store given in Options says it is (fmt.Stringer).
 	where string
 	dir   string // the state directory, "" if none
 
@@ -112,6 +113,9 @@ func openStore(opts Options, log *slog.Logger) (*persister, error) {
 	switch {
 	case p.store != nil:
 		p.dir = ""
+		if s, ok := p.store.(fmt.Stringer); ok {
+			p.where = s.String()
+		}
 	case opts.StateDir == "":
 		p.store, p.where = statestore.Memory(), "memory"
 	default:
@@ -139,6 +143,11 @@ func (p *persister) load(ctx context.Context, log *slog.Logger) (*state, error) 
 		if _, err := os.Stat(filepath.Join(p.dir, legacyFile)); err == nil {
 			log.Warn("state directory holds an old state.json besides the state store; the store is used, state.json ignored",
 				"store", p.where, "ignored", filepath.Join(p.dir, legacyFile))
+		}
+	}
+	for _, kv := range snap.KVs {
+		if kv.Key == formatKey && string(kv.Value) != formatVersion {
+			return nil, fmt.Errorf("state %s: format %q, this lbd reads %q", p.where, kv.Value, formatVersion)
 		}
 	}
 	// Load balancers are most of the state and decoding their JSON most
@@ -209,10 +218,7 @@ func (st *state) addRecord(r *lbRecord) {
 // decode puts one stored key other than a load balancer into st.
 func (p *persister) decode(st *state, kv statestore.KV) error {
 	if kv.Key == formatKey {
-		if string(kv.Value) != formatVersion {
-			return fmt.Errorf("format %q, this lbd reads %q", kv.Value, formatVersion)
-		}
-		return nil
+		return nil // checked first
 	}
 	if err := decodeField(reflect.ValueOf(st).Elem(), extraFields, kv); err != nil {
 		return err

@@ -214,3 +214,24 @@ func TestConcurrentChangeLoses(t *testing.T) {
 		t.Errorf("the conflict is not logged with its key: %s", e.logs.String())
 	}
 }
+
+// TestUnreadableStateRefused: a store this lbd cannot read (a newer
+// format, a damaged value) stops the start with an error naming the key,
+// rather than serving part of the state.
+func TestUnreadableStateRefused(t *testing.T) {
+	for _, tc := range []struct {
+		key, value, want string
+	}{
+		{"format", "2", `format "2", this lbd reads "1"`},
+		{"lb/0a3f", `{"loadbalancer":`, "key lb/0a3f: unexpected end of JSON input"},
+		{"lb/0a3f", `{"loadbalancer":{"id":"other"}}`, "key lb/0a3f: not the load balancer its key names"},
+		{"flavours/x", `{}`, "key flavours/x: unknown key"},
+	} {
+		store := statestore.Memory()
+		store.Commit(context.Background(), statestore.Txn{Ops: []statestore.Op{statestore.Put(tc.key, []byte(tc.value))}})
+		_, err := controlplane.New(controlplane.Options{Store: store}, &fakeDP{}, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s = %s: New gave %v, want an error containing %q", tc.key, tc.value, err, tc.want)
+		}
+	}
+}
