@@ -8,10 +8,20 @@
 // not the whole state, so it costs O(size of the change).
 //
 // Store is the interface; Open gives the embedded store under a state
-// directory (lbd's --state-dir), an append-only log compacted when it has
-// grown well past the state it holds (log.go). A shared backend (etcd) is the
-// same interface over another engine; storetest checks any backend against
-// the contract.
+// directory (lbd's --state-dir), an append-only log compacted in the
+// background when it has grown past twice the state it holds (log.go), and
+// Memory one that keeps nothing. storetest checks any backend against the
+// contract.
+//
+// A shared backend (etcd, issue 20) is the same interface over another
+// engine, whose model this one copies: Load is a Get of the prefix (its
+// header's revision, each key's create and mod revisions; sorted here by
+// create revision), Commit a Txn comparing each Cond's key's ModRevision
+// (0: CreateRevision == 0, the key absent) and putting and deleting the
+// keys, failing with a ConflictError when the comparison fails. What it
+// adds is a Watch from a revision, for an instance to follow the changes
+// others commit; the control plane already keeps each key's revision for
+// the conditions of its next change.
 //
 // statestore knows nothing of load balancers: it must not import the
 // octavia packages or the control plane. What the keys mean is the control

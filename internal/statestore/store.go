@@ -24,7 +24,8 @@ type Store interface {
 
 // KV is a key with its value and revisions.
 type KV struct {
-	Key   string
+	Key string
+	// Value is shared with the store: it must not be modified.
 	Value []byte
 	// CreateRev is the revision of the transaction that created the key,
 	// ModRev that of the one that last put it.
