@@ -20,7 +20,8 @@ import (
 // restarted lbd takes to load 10,000. The data plane is a no-op so that
 // the figures are the control plane's own (state, persistence, API).
 //
-//	go test -run '^$' -bench 'CreateLoadBalancer|Restart' -benchtime 200x ./internal/controlplane/
+//	go test -run '^$' -bench CreateLoadBalancer -benchtime 200x ./internal/controlplane/
+//	go test -run '^$' -bench Restart -benchtime 20x ./internal/controlplane/
 
 // nopDP is a data plane that serves nothing.
 type nopDP struct{}
@@ -93,7 +94,6 @@ func benchOpen(tb testing.TB, dir string) *ControlPlane {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { cp.Close() })
 	if err := cp.SetFileConfig(context.Background(), &octavia.Config{}); err != nil {
 		tb.Fatal(err)
 	}
@@ -106,6 +106,7 @@ func BenchmarkCreateLoadBalancer(b *testing.B) {
 			dir := b.TempDir()
 			seedState(b, dir, n)
 			cp := benchOpen(b, dir)
+			defer cp.Close()
 			h := cp.Handler()
 			call := func(method, path string, body any) *httptest.ResponseRecorder {
 				var rd io.Reader = http.NoBody
