@@ -124,17 +124,7 @@ func (s *logStore) open() error {
 	_ = os.Remove(s.path + ".compact") // a compaction cut short by a crash
 	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		f, err = s.create(s.path, nil)
-		if err != nil {
-			return err
-		}
-		if err := s.syncDir(); err != nil {
-			f.Close()
-			return err
-		}
-		s.f, s.size = f, int64(len(logMagic))
-		s.compactAt = s.min
-		return nil
+		return s.fresh()
 	}
 	if err != nil {
 		return fmt.Errorf("open state: %w", err)
@@ -143,6 +133,12 @@ func (s *logStore) open() error {
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("read state: %w", err)
+	}
+	if len(data) < len(logMagic) && bytes.HasPrefix(logMagic, data) {
+		// A crash while the log was first written: it never held a record.
+		f.Close()
+		s.log.Warn("state log has only part of its header (a crash while it was created); starting it again", "file", s.path)
+		return s.fresh()
 	}
 	good, err := s.replay(data)
 	if err != nil {
@@ -169,6 +165,21 @@ func (s *logStore) open() error {
 	return nil
 }
 
+// fresh creates an empty log.
+func (s *logStore) fresh() error {
+	f, err := s.create(s.path, nil)
+	if err != nil {
+		return err
+	}
+	if err := s.syncDir(); err != nil {
+		f.Close()
+		return err
+	}
+	s.f, s.size = f, int64(len(logMagic))
+	s.compactAt = s.min
+	return nil
+}
+
 func readAll(f *os.File) ([]byte, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -186,9 +197,6 @@ func readAll(f *os.File) ([]byte, error) {
 // one.
 func (s *logStore) replay(data []byte) (int64, error) {
 	if !bytes.HasPrefix(data, logMagic) {
-		if len(data) < len(logMagic) && bytes.HasPrefix(logMagic, data) {
-			return 0, fmt.Errorf("state %s: header cut short: remove the file to start with an empty state", s.path)
-		}
 		return 0, fmt.Errorf("state %s: not an lbd state log (bad header)", s.path)
 	}
 	off := len(logMagic)

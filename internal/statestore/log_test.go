@@ -193,6 +193,8 @@ func TestKill9(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Every line read, up to the end of the pipe after the kill, is a
+		// commit that returned.
 		sc := bufio.NewScanner(out)
 		n, stopAt := 0, 200+round*150
 		for sc.Scan() {
@@ -200,7 +202,6 @@ func TestKill9(t *testing.T) {
 				acked[k] = true
 				if n++; n == stopAt {
 					cmd.Process.Signal(syscall.SIGKILL)
-					break
 				}
 			}
 		}
@@ -224,8 +225,9 @@ func TestKill9(t *testing.T) {
 				t.Errorf("round %d: acknowledged key %s lost after kill -9", round, k)
 			}
 		}
-		if extra := len(have) - len(acked); extra < 0 || extra > round+1 {
-			t.Errorf("round %d: %d keys stored, %d acknowledged", round, len(have), len(acked))
+		// The commit cut by the kill may be stored without its line.
+		if extra := len(have) - len(acked); extra < 0 || extra > 1 {
+			t.Errorf("round %d: %d keys stored, %d acknowledged (+ at most 1 in flight)", round, len(have), len(acked))
 		}
 		for k := range have {
 			acked[k] = true // an unacknowledged one that made it stays
@@ -325,5 +327,28 @@ func TestRemovedLog(t *testing.T) {
 	}
 	if _, err := s.Commit(bg, Txn{Ops: []Op{Put("b", []byte("2"))}}); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("commit to a removed log: %v, want ENOENT", err)
+	}
+}
+
+// TestHeaderCutShort: a log that has only part of its header (a crash as
+// it was first created, before any record) opens as an empty store; one
+// with a header that is not lbd's is refused.
+func TestHeaderCutShort(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, LogFile)
+	for _, n := range []int{0, 5} {
+		os.WriteFile(path, logMagic[:n], 0o600)
+		s := openLog(t, dir, 0)
+		mustCommit(t, s, Put("a", []byte("1")))
+		s.Close()
+		s = openLog(t, dir, 0)
+		if got := content(t, s); got != "rev 1: a=1@1/1" {
+			t.Errorf("header cut at %d: after a commit and a reopen: %s", n, got)
+		}
+		s.Close()
+	}
+	os.WriteFile(path, []byte("{\"version\":1}\n...."), 0o600)
+	if _, err := Open(dir, LogOptions{}); err == nil || !strings.Contains(err.Error(), "not an lbd state log") {
+		t.Errorf("Open of a file that is not a log: %v", err)
 	}
 }
