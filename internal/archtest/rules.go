@@ -33,6 +33,8 @@ var Rules = []Rule{
 		Why: "the model every package speaks: the standard library and yaml.v3 only, so nothing it imports can import it back"},
 	{Pkg: "lbd/internal/stats", Forbid: []string{"*"},
 		Why: "plain atomic counters, read by everyone"},
+	{Pkg: "lbd/internal/accesslog", Forbid: []string{"*"},
+		Why: "the data plane hands it plain values; it writes them and knows nothing of lbd"},
 	{Pkg: "lbd/internal/balancer", Forbid: []string{"*"}, Except: []string{"lbd/internal/stats"},
 		Why: "picks members from plain values: no Octavia model, no health checks, no sockets"},
 	{Pkg: "lbd/internal/health", Forbid: []string{"lbd/..."}, Except: []string{"lbd/internal/stats"},
