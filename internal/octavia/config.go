@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 
 	"gopkg.in/yaml.v3"
 )
 
 // LoadFile reads, checks and normalizes lbd's YAML config. On failure the
 // error is a *ValidationError listing every problem with file, line, field
-// path, value and rule, or an I/O or YAML syntax error.
+// path, value and rule (a YAML syntax error is one, with its file and line
+// and no field path), or an I/O error.
 func LoadFile(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -51,7 +54,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		if errors.Is(err, errEOF) || len(bytes.TrimSpace(data)) == 0 {
 			return &Config{}, nil // an empty file: no load balancers yet
 		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -85,3 +88,34 @@ func Parse(name string, data []byte) (*Config, error) {
 	cfg.Normalize()
 	return &cfg, nil
 }
+
+// yamlError is how yaml.v3 words a syntax error: "yaml: line N: problem".
+var yamlError = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+
+// syntaxError reports a YAML syntax error as every other config error is
+// reported, file:line: first. yaml.v3's line is where the construct that
+// failed began (a block of listeners, say), counted from 0, not the line
+// at fault; that is the first line at which the file, read up to it, fails
+// with the same problem.
+func syntaxError(name string, data []byte, err error) error {
+	m := yamlError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	problem := m[2]
+	line, _ := strconv.Atoi(m[1])
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for k := max(line, 1); k <= len(lines) && k <= line+maxSyntaxScan; k++ {
+		var doc yaml.Node
+		perr := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines[:k], nil))).Decode(&doc)
+		if pm := yamlError.FindStringSubmatch(fmt.Sprint(perr)); perr != nil && pm != nil && pm[2] == problem {
+			line = k
+			break
+		}
+	}
+	return &ValidationError{Errors: []*FieldError{{File: name, Line: line, Rule: "invalid YAML: " + problem}}}
+}
+
+// maxSyntaxScan bounds how many lines past yaml.v3's syntaxError reads the
+// file again for.
+const maxSyntaxScan = 2000

@@ -129,7 +129,32 @@ func TestBadConfigs(t *testing.T) {
 		{
 			name: "bad enum",
 			src:  strings.Replace(goodLB, "lb_algorithm: ROUND_ROBIN", "lb_algorithm: RANDOM", 1),
+			want: [][]string{{"default_pool.lb_algorithm", `"RANDOM"`, `must be one of ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP (provider "amphora"; provider "lbd" adds SOURCE_IP_PORT)`}},
+		},
+		{
+			name: "bad enum under provider lbd",
+			src:  strings.Replace(strings.Replace(goodLB, "lb_algorithm: ROUND_ROBIN", "lb_algorithm: RANDOM", 1), "name: lb1\n", "name: lb1\n    provider: lbd\n", 1),
 			want: [][]string{{"default_pool.lb_algorithm", `"RANDOM"`, "must be one of ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP, SOURCE_IP_PORT"}},
+		},
+		{
+			name: "YAML syntax: a line indented wrong",
+			src:  strings.Replace(goodLB, "        protocol_port: 8080", "       protocol_port: 8080", 1),
+			want: [][]string{{"x.yaml:8: invalid YAML: did not find expected '-' indicator"}},
+		},
+		{
+			name: "YAML syntax: a tab",
+			src:  strings.Replace(goodLB, "        protocol: HTTP", "\tprotocol: HTTP", 1),
+			want: [][]string{{"x.yaml:7: invalid YAML: found a tab character"}},
+		},
+		{
+			name: "YAML syntax: an unclosed flow mapping",
+			src:  strings.Replace(goodLB, "{address: 127.0.0.1, protocol_port: 8081}", "{address: 127.0.0.1, protocol_port: 8081", 1),
+			want: [][]string{{"x.yaml:14: invalid YAML: did not find expected ',' or '}'"}},
+		},
+		{
+			name: "connection_logging under provider amphora",
+			src:  strings.Replace(goodLB, "protocol_port: 8080", "protocol_port: 8080\n        connection_logging: false", 1),
+			want: [][]string{{"x.yaml:9:", "listeners[0].connection_logging: false: is an lbd extension", `set the load balancer's provider to "lbd"`}},
 		},
 		{
 			name: "pool protocol not allowed for listener",
@@ -271,6 +296,36 @@ loadbalancers:
 				}
 			}
 		})
+	}
+}
+
+// TestConnectionLoggingOverride: under provider lbd a listener may turn
+// connection logging on or off whatever the global switch says; unset, it
+// follows the switch.
+func TestConnectionLoggingOverride(t *testing.T) {
+	src := strings.Replace(goodLB, "name: lb1\n", "name: lb1\n    provider: lbd\n", 1)
+	src = strings.Replace(src, "    listeners:\n", "    listeners:\n      - {name: quiet, protocol: TCP, protocol_port: 9000, connection_logging: false}\n", 1)
+	cfg, err := Parse("x.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, plain := cfg.LoadBalancers[0].Listeners[0], cfg.LoadBalancers[0].Listeners[1]
+	for _, global := range []bool{true, false} {
+		if quiet.LogsConnections(global) {
+			t.Errorf("global %v: the listener with connection_logging: false logs", global)
+		}
+		if plain.LogsConnections(global) != global {
+			t.Errorf("global %v: the listener without an override logs: %v", global, !global)
+		}
+	}
+}
+
+// TestAlgorithmMessageFollowsProvider: under provider amphora, the
+// lb_algorithm message does not offer SOURCE_IP_PORT as a valid value.
+func TestAlgorithmMessageFollowsProvider(t *testing.T) {
+	_, err := Parse("x.yaml", []byte(strings.Replace(goodLB, "lb_algorithm: ROUND_ROBIN", "lb_algorithm: RANDOM", 1)))
+	if err == nil || strings.Contains(err.Error(), "SOURCE_IP, SOURCE_IP_PORT") {
+		t.Errorf("under provider amphora: %v", err)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 type FieldError struct {
 	File  string // config file, when the input came from one
 	Line  int    // 1-based line in File, 0 when unknown
-	Path  string // field path, e.g. loadbalancers[0].listeners[1].protocol_port
+	Path  string // field path, e.g. loadbalancers[0].listeners[1].protocol_port; "" for a YAML syntax error
 	Value any    // the offending value; nil when the field is missing
 	Rule  string // what the value must satisfy, e.g. "must be between 1 and 65535"
 }
@@ -31,7 +31,9 @@ func (e *FieldError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(FormatValue(e.Value))
 	}
-	b.WriteString(": ")
+	if e.Path != "" || e.Value != nil {
+		b.WriteString(": ")
+	}
 	b.WriteString(e.Rule)
 	return b.String()
 }

@@ -10,7 +10,8 @@ package octavia
 // pointers, so "unset" can be told from "set to the zero value"; SetDefaults
 // fills every one of them, after which they are never nil. Required numeric
 // fields whose valid range includes zero (delay, timeout) are pointers too, so
-// a missing value is reported as missing.
+// a missing value is reported as missing. The one exception is lbd's
+// Listener.ConnectionLogging, whose nil means "as the global switch says".
 
 // Config is the top level of lbd's config file.
 type Config struct {
@@ -77,7 +78,17 @@ type Listener struct {
 	HSTSIncludeSubdomain *bool             `json:"hsts_include_subdomains,omitempty" yaml:"hsts_include_subdomains,omitempty"`
 	HSTSPreload          *bool             `json:"hsts_preload,omitempty" yaml:"hsts_preload,omitempty"`
 	Tags                 []string          `json:"tags,omitempty" yaml:"tags,omitempty"`
+	// ConnectionLogging overrides, for this listener, the global switch
+	// that turns connection logging on or off (Octavia's is
+	// [haproxy_amphora] connection_logging, lbd's --connection-logging).
+	// Octavia has no such field: it is an lbd extension, taken under
+	// provider "lbd" only. Unset (nil) follows the global switch.
+	ConnectionLogging *bool `json:"connection_logging,omitempty" yaml:"connection_logging,omitempty"`
 }
+
+// LogsConnections reports whether the listener's connections are logged,
+// given the global switch.
+func (l *Listener) LogsConnections(global bool) bool { return boolOr(l.ConnectionLogging, global) }
 
 // Pool is an Octavia pool.
 type Pool struct {

@@ -253,6 +253,9 @@ func (l *Listener) validate(p *problems, path string, lb *LoadBalancer) {
 			p.add(cpath, c, "IP version is incompatible with the VIP %s", vip)
 		}
 	}
+	if l.ConnectionLogging != nil && lb != nil && lb.Provider != ProviderLBD {
+		p.add(path+".connection_logging", *l.ConnectionLogging, "is an lbd extension (Octavia's switch is global: [haproxy_amphora] connection_logging); set the load balancer's provider to %q to use it", ProviderLBD)
+	}
 	if len(l.L7Policies) > 0 {
 		p.add(path+".l7policies", nil, "L7 policies are not supported by lbd yet")
 	}
@@ -267,6 +270,9 @@ func (l *Listener) validate(p *problems, path string, lb *LoadBalancer) {
 		p.add(path+".client_authentication", l.ClientAuthentication, "must be one of NONE, OPTIONAL, MANDATORY")
 	}
 }
+
+// amphoraAlgorithms are the algorithms provider "amphora" takes.
+var amphoraAlgorithms = []Algorithm{AlgorithmRoundRobin, AlgorithmLeastConnections, AlgorithmSourceIP}
 
 // lbdPoolProtocols are the pool protocols lbd's data plane speaks to members.
 var lbdPoolProtocols = []Protocol{ProtocolHTTP, ProtocolHTTPS, ProtocolTCP}
@@ -287,6 +293,9 @@ func (pool *Pool) validate(p *problems, path string, lb *LoadBalancer) {
 	switch {
 	case pool.LBAlgorithm == "":
 		p.missing(path + ".lb_algorithm")
+	case !contains(Algorithms, pool.LBAlgorithm) && lb != nil && lb.Provider == ProviderAmphora:
+		p.add(path+".lb_algorithm", pool.LBAlgorithm, "must be one of %s (provider %q; provider %q adds %s)",
+			joinEnum(amphoraAlgorithms), ProviderAmphora, ProviderLBD, AlgorithmSourceIPPort)
 	case !contains(Algorithms, pool.LBAlgorithm):
 		p.add(path+".lb_algorithm", pool.LBAlgorithm, "must be one of %s", joinEnum(Algorithms))
 	case pool.LBAlgorithm == AlgorithmSourceIPPort && lb != nil && lb.Provider == ProviderAmphora:
