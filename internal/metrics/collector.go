@@ -1,10 +1,10 @@
 package metrics
 
 import (
-	"runtime/debug"
 	"time"
 
 	"lbd/internal/balancer"
+	"lbd/internal/buildinfo"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
@@ -27,11 +27,14 @@ type Source interface {
 
 // collector turns a Source into lbd's families at scrape time.
 type collector struct {
-	src  Source
-	host hostReader
+	src   Source
+	host  hostReader
+	build buildinfo.Info
 }
 
-func newCollector(src Source) *collector { return &collector{src: src, host: procHost{}} }
+func newCollector(src Source) *collector {
+	return &collector{src: src, host: procHost{}, build: buildinfo.Read()}
+}
 
 // collect reads every counter once and writes the families into e. Which
 // series exist depends on the configuration of the moment.
@@ -41,18 +44,20 @@ func (c *collector) collect(e *exposition) {
 	var lbActive int64
 	listeners := 0
 	for _, lb := range cfg.LoadBalancers {
+		e.value(lbdLoadBalancerInfo, 1, lb.ID, nameOr(lb.Name, lb.ID), lb.VIPAddress, lb.Provider)
 		for _, l := range lb.Listeners {
 			tr := c.src.ListenerTraffic(l.ID)
 			if tr == nil {
 				continue
 			}
+			e.value(lbdListenerInfo, 1, l.ID, nameOr(l.Name, l.ID), lb.ID, string(l.Protocol), e.itoa(l.ProtocolPort))
 			listeners++
 			lbActive += tr.Active.Load()
 			lbTotal += tr.Connections.Load()
 			lbRequests += tr.Requests.Load()
 			c.listener(e, lb, l, tr)
 			if p := lb.ListenerPool(l); p != nil {
-				c.pool(e, p, l)
+				c.pool(e, lb, p, l)
 			}
 		}
 	}
@@ -76,7 +81,7 @@ func (c *collector) collect(e *exposition) {
 	if as.Successes > 0 {
 		e.value(lbdConfigLastSuccess, float64(as.LastSuccess.UnixNano())/float64(time.Second))
 	}
-	e.value(lbdBuildInfo, 1, version(), goVersion())
+	e.value(lbdBuildInfo, 1, c.build.Version, c.build.ShortRevision(), c.build.GoVersion)
 
 	ls := c.src.EventLoopStats()
 	e.value(lbdEventLoops, float64(ls.Loops))
@@ -113,8 +118,12 @@ func (c *collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia
 	}
 }
 
-func (c *collector) pool(e *exposition, p *octavia.Pool, l *octavia.Listener) {
+func (c *collector) pool(e *exposition, lb *octavia.LoadBalancer, p *octavia.Pool, l *octavia.Listener) {
 	label := p.ID + ":" + l.ID
+	e.value(lbdPoolInfo, 1, label, nameOr(p.Name, p.ID), lb.ID, string(p.LBAlgorithm), string(p.Protocol))
+	for _, m := range p.Members {
+		e.value(lbdMemberInfo, 1, m.ID, nameOr(m.Name, m.ID), label, m.Address, e.itoa(m.ProtocolPort))
+	}
 	members := c.src.PoolMembers(p.ID)
 	primaries, backups := c.src.PoolReady(p.ID)
 	up := p.Enabled() && primaries+backups > 0
@@ -270,18 +279,12 @@ func haproxyState(s octavia.OperatingStatus) string {
 	return "UP" // ONLINE and NO_MONITOR: the member takes traffic
 }
 
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+// nameOr is an object's name for an info family, its ID when it has none.
+func nameOr(name, id string) string {
+	if name == "" {
+		return id
 	}
-	return "devel"
-}
-
-func goVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		return bi.GoVersion
-	}
-	return "unknown"
+	return name
 }
 
 // probes sums the health probes of every pool by type.

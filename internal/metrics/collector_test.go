@@ -223,6 +223,40 @@ func TestCountersAfterKnownTraffic(t *testing.T) {
 	}
 }
 
+// TestInfoFamiliesNameObjects: each load balancer, listener, pool and
+// member has an info series with its ID label (as Octavia's families label
+// it) and its name, so a join shows names where Octavia's families have IDs.
+func TestInfoFamiliesNameObjects(t *testing.T) {
+	e := start(t)
+	lb := e.cfg.LoadBalancers[0]
+	web, pool := lb.Listeners[0], lb.Pools[0]
+	poolLabel := pool.ID + ":" + web.ID
+	f := scrape(t, e.handler)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"lbd_loadbalancer_info", map[string]string{"loadbalancer": lb.ID, "name": "lb", "vip_address": "127.0.0.1", "provider": "amphora"}},
+		{"lbd_listener_info", map[string]string{"listener": web.ID, "name": "web", "loadbalancer": lb.ID, "protocol": "HTTP", "port": fmt.Sprint(e.data.Web)}},
+		{"lbd_listener_info", map[string]string{"listener": lb.Listeners[1].ID, "name": "prom", "protocol": "PROMETHEUS"}},
+		{"lbd_pool_info", map[string]string{"pool": poolLabel, "name": "pool", "loadbalancer": lb.ID, "algorithm": "ROUND_ROBIN", "protocol": "HTTP"}},
+		{"lbd_member_info", map[string]string{"member": pool.Members[0].ID, "name": "a", "pool": poolLabel, "address": "127.0.0.1", "port": fmt.Sprint(e.data.A)}},
+		{"lbd_member_info", map[string]string{"member": pool.Members[1].ID, "name": "b", "pool": poolLabel, "port": fmt.Sprint(e.data.B)}},
+	} {
+		if got := value(t, f, c.name, c.labels); got != 1 {
+			t.Errorf("%s%v = %v, want 1", c.name, c.labels, got)
+		}
+	}
+	bi := f["lbd_build_info"].Metric[0]
+	labels := map[string]string{}
+	for _, lp := range bi.Label {
+		labels[lp.GetName()] = lp.GetValue()
+	}
+	if labels["version"] == "" || labels["revision"] == "" || !strings.HasPrefix(labels["goversion"], "go") {
+		t.Errorf("lbd_build_info labels %v", labels)
+	}
+}
+
 // TestDrainedMemberStatusFlips: weight 0 by a reload turns the member's
 // status series from UP to DRAIN, and its weight gauge to 0.
 func TestDrainedMemberStatusFlips(t *testing.T) {

@@ -80,6 +80,22 @@ type exposition struct {
 	head   []byte
 	labels []byte   // the label pairs of the series being written
 	values []string // label values being put together
+	// ints holds the integers written as label values (ports), formatted
+	// once: a scrape allocates no more for a thousand members than for two.
+	ints map[int]string
+}
+
+// itoa is strconv.Itoa for label values, from the exposition's cache.
+func (x *exposition) itoa(n int) string {
+	s, ok := x.ints[n]
+	if !ok {
+		if x.ints == nil {
+			x.ints = map[int]string{}
+		}
+		s = strconv.Itoa(n)
+		x.ints[n] = s
+	}
+	return s
 }
 
 func newExposition(cat *catalog) *exposition {

@@ -81,6 +81,7 @@ func TestExpositionReusesItsBuffers(t *testing.T) {
 		x.reset()
 		for _, m := range []string{"a", "b", "c"} {
 			x.value(c, 12345, "pool", m)
+			x.value(c, 1, x.itoa(8080+len(m)), m)
 			x.histogram(h, &hist, "pool", m)
 			x.state(s, memberStates, "UP", m)
 		}

@@ -82,7 +82,15 @@ var (
 	lbdReloads                = lbdFamilies.counter("lbd_config_reloads_total", "Configuration changes applied (result=success) or refused (result=failure), from SIGHUP or the API.", "result")
 	lbdConfigGeneration       = lbdFamilies.gauge("lbd_config_generation", "Number of configurations applied since start; changes with every successful reload.")
 	lbdConfigLastSuccess      = lbdFamilies.gauge("lbd_config_last_reload_success_timestamp_seconds", "When the configuration being served was applied.")
-	lbdBuildInfo              = lbdFamilies.gauge("lbd_build_info", "lbd's version and the Go version that built it.", "version", "goversion")
+	lbdBuildInfo              = lbdFamilies.gauge("lbd_build_info", "lbd's version, the commit it was built from and the Go version that built it.", "version", "revision", "goversion")
+
+	// Info families name the objects Octavia's families label by ID: join
+	// on the ID label to show names, e.g.
+	//   octavia_member_status * on (pool, member) group_left (name) lbd_member_info
+	lbdLoadBalancerInfo = lbdFamilies.gauge("lbd_loadbalancer_info", "A load balancer's name (its ID when it has none), VIP address and provider; always 1.", "loadbalancer", "name", "vip_address", "provider")
+	lbdListenerInfo     = lbdFamilies.gauge("lbd_listener_info", "A listener's name (its ID when it has none), load balancer, protocol and port; always 1.", "listener", "name", "loadbalancer", "protocol", "port")
+	lbdPoolInfo         = lbdFamilies.gauge("lbd_pool_info", "A pool's name (its ID when it has none), algorithm and protocol, labelled pool as Octavia's pool families are (<pool_id>:<listener_id>); always 1.", "pool", "name", "loadbalancer", "algorithm", "protocol")
+	lbdMemberInfo       = lbdFamilies.gauge("lbd_member_info", "A member's name (its ID when it has none), address and port, labelled pool and member as Octavia's member families are; always 1.", "member", "name", "pool", "address", "port")
 
 	lbdEventLoops        = lbdFamilies.gauge("lbd_event_loops", "Event loops serving keep-alive HTTP connections (0: a goroutine serves each connection).")
 	lbdEventLoopAdopted  = lbdFamilies.counter("lbd_event_loop_connections_adopted_total", "HTTP client connections moved from a goroutine to an event loop.")

@@ -104,6 +104,9 @@ scrape_configs:
 		fmt.Sprintf(`octavia_member_status{pool=%q,member=%q,state="UP"}`, poolLabel, pool.Members[1].ID):               1,
 		fmt.Sprintf(`sum(lbd_listener_request_duration_seconds_bucket{listener=%q,le="+Inf"})`, listener.ID):            100,
 		`octavia_loadbalancer_listeners`: 2,
+		// The info families give names to Octavia's ID labels.
+		`sum(octavia_member_status{state="UP"} * on (pool, member) group_left (name) lbd_member_info{name="a"})`:    1,
+		`sum(octavia_listener_http_requests_total * on (listener) group_left (name) lbd_listener_info{name="web"})`: 100,
 	}
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query?query=", promPort)
 	deadline := time.Now().Add(60 * time.Second)
@@ -119,6 +122,81 @@ scrape_configs:
 			time.Sleep(200 * time.Millisecond) // Prometheus scrapes every second
 		}
 	}
+	// The dashboard's panels that show names get them from the info
+	// families: each query answers series labelled with the names.
+	names := map[string]bool{"web": true, "prom": true, "a": true, "b": true}
+	for _, p := range dashboard(t).Panels {
+		for _, tg := range p.Targets {
+			if !strings.Contains(tg.Expr, "group_left (name)") {
+				continue
+			}
+			q := strings.ReplaceAll(tg.Expr, "$instance", ".*")
+			for {
+				series, err := promSeries(api + url.QueryEscape(q))
+				ok := err == nil && len(series) > 0
+				for _, s := range series {
+					ok = ok && names[s["name"]]
+				}
+				if ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("panel %q: %s: %v, %v; want series named %v", p.Title, q, series, err, names)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// promSeries runs an instant query and returns the labels of each series
+// in the answer.
+func promSeries(u string) ([]map[string]string, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string
+		Error  string
+		Data   struct {
+			Result []struct {
+				Metric map[string]string
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, err
+	}
+	if r.Status != "success" {
+		return nil, fmt.Errorf("%s: %s", r.Status, r.Error)
+	}
+	var out []map[string]string
+	for _, s := range r.Data.Result {
+		out = append(out, s.Metric)
+	}
+	return out, nil
+}
+
+type dashboardPanels struct {
+	Panels []struct {
+		Title   string
+		Targets []struct{ Expr string }
+	}
+}
+
+func dashboard(t *testing.T) dashboardPanels {
+	t.Helper()
+	raw, err := os.ReadFile("../../configs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash dashboardPanels
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	return dash
 }
 
 func promQuery(u string) (float64, error) {
@@ -167,19 +245,7 @@ func TestShippedConfigs(t *testing.T) {
 	if out, err := exec.Command(promtool, "check", "config", "../../configs/prometheus.yml").CombinedOutput(); err != nil {
 		t.Errorf("promtool check config configs/prometheus.yml: %v\n%s", err, out)
 	}
-	raw, err := os.ReadFile("../../configs/grafana-dashboard.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatalf("dashboard JSON: %v", err)
-	}
+	dash := dashboard(t)
 	e := start(t)
 	sendRequests(t, e.data.Web, 1)
 	fams := scrape(t, e.handler)
