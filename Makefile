@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench bench-go lint fmt clean deps-test fuzz soak
+.PHONY: all build run test bench bench-go lint fmt clean deps-test fuzz soak docs
 
 all: build
 
@@ -48,6 +48,10 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# The flag references in docs/ are generated from the flag definitions.
+docs:
+	LBD_UPDATE_DOCS=1 $(GO) test -count=1 -run TestFlagReferenceIsCurrent ./cmd/...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

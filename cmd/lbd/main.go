@@ -9,12 +9,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +24,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"lbd/internal/buildinfo"
 	"lbd/internal/controlplane"
 	"lbd/internal/health"
 	"lbd/internal/metrics"
@@ -36,47 +39,119 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// What lbd is and how it is run: --help starts with them, and so does the
+// flag reference in docs/.
+const (
+	description = `lbd is a load balancer and health checker that speaks OpenStack Octavia's language. It serves
+the HTTP and TCP listeners of the load balancers in its config file (Octavia's own objects, in
+YAML), health-checks their members with Octavia's monitors, exports Prometheus metrics, and takes
+changes through an Octavia v2-compatible REST API.`
+	usageLines = `  lbd [flags]                         serve --config's load balancers
+  lbd --check --config FILE           validate FILE, print it with defaults and IDs filled in
+  lbd --version                       print the build (version, commit, Go)`
+	signals = `Signals: SIGHUP reloads the config file; SIGTERM or SIGINT drains and stops.`
+	about   = description + "\n\nUsage:\n" + usageLines + "\n\n" + signals + "\nEvery flag: docs/lbd-flags.md.\n\nFlags:\n"
+)
+
+// options are lbd's command line.
+type options struct {
+	configPath      string
+	check, version  bool
+	logLevel        string
+	drain, shutdown time.Duration
+	passive         health.Passive
+	passiveOn       bool
+	eventLoop       bool
+	adminAddr       string
+	api             controlplane.Flags
+}
+
+// newFlags defines lbd's flags on a new flag set; the flag reference in
+// docs/ is generated from it.
+func newFlags(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("lbd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "configs/lbd.yaml", "config file (YAML: Octavia's fully-populated load balancer bodies)")
-	check := fs.Bool("check", false, "validate the config, print it with defaults and IDs filled in, and exit")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	drain := fs.Duration("drain-timeout", 30*time.Second, "how long a removed listener waits for its connections")
-	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight work before exiting")
-	var passive health.Passive
-	passiveOn := fs.Bool("passive-health", true, "eject members after consecutive failures of live traffic, before the active checks notice")
-	fs.IntVar(&passive.Failures, "passive-failures", health.DefaultPassiveFailures, "consecutive failures that eject a member")
-	fs.BoolVar(&passive.ServerErrors, "passive-5xx", false, "count 5xx responses as passive failures")
-	fs.DurationVar(&passive.Ejection, "passive-ejection", health.DefaultEjection, "first ejection; doubles on repeats up to --passive-max-ejection")
-	fs.DurationVar(&passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
-	eventLoop := fs.Bool("event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
-	adminAddr := fs.String("admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
-	var apiFlags controlplane.Flags
-	apiFlags.Register(fs)
+	fs.StringVar(&o.configPath, "config", "configs/lbd.yaml", "config file (YAML: Octavia's fully-populated load balancer bodies)")
+	fs.BoolVar(&o.check, "check", false, "validate the config, print it with defaults and IDs filled in, and exit")
+	fs.BoolVar(&o.version, "version", false, "print lbd's version, the commit it was built from and the Go that built it, and exit")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&o.drain, "drain-timeout", 30*time.Second, "how long a removed listener waits for its connections")
+	fs.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight work before exiting")
+	fs.BoolVar(&o.passiveOn, "passive-health", true, "eject members after consecutive failures of live traffic, before the active checks notice")
+	fs.IntVar(&o.passive.Failures, "passive-failures", health.DefaultPassiveFailures, "consecutive failures that eject a member")
+	fs.BoolVar(&o.passive.ServerErrors, "passive-5xx", false, "count 5xx responses as passive failures")
+	fs.DurationVar(&o.passive.Ejection, "passive-ejection", health.DefaultEjection, "first ejection; doubles on repeats up to --passive-max-ejection")
+	fs.DurationVar(&o.passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
+	fs.BoolVar(&o.eventLoop, "event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
+	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
+	o.api.Register(fs)
+	return fs
+}
+
+// parseFlags parses args. --help prints about and the flags to stdout,
+// --version the build; done reports that lbd has nothing more to do.
+func parseFlags(args []string, stdout io.Writer) (o *options, done bool, err error) {
+	o = &options{}
+	fs := newFlags(o)
+	var usage bytes.Buffer
+	fs.SetOutput(&usage)
+	fs.Usage = func() {
+		usage.WriteString(about)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			stdout.Write(usage.Bytes())
+			return o, true, nil
 		}
+		return o, true, fmt.Errorf("%w (lbd --help lists the flags)", err)
+	}
+	if fs.NArg() > 0 {
+		return o, true, fmt.Errorf("unexpected argument %q: lbd takes flags only (the config file is --config FILE)", fs.Arg(0))
+	}
+	if o.version {
+		fmt.Fprintln(stdout, buildinfo.Read().Line("lbd"))
+		return o, true, nil
+	}
+	return o, false, nil
+}
+
+// newLogger is lbd's logger: JSON lines, durations written as Go writes
+// them ("30s"), not as nanoseconds.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, logOptions(level)))
+}
+
+func logOptions(level slog.Level) *slog.HandlerOptions {
+	return &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, done, err := parseFlags(args, stdout)
+	if done || err != nil {
 		return err
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(stderr, level)
 
-	cfg, err := octavia.LoadFile(*configPath)
+	cfg, err := octavia.LoadFile(o.configPath)
 	if err != nil {
 		return err
 	}
-	if *check {
+	if o.check {
 		enc := yaml.NewEncoder(stdout)
 		enc.SetIndent(2)
 		defer enc.Close()
 		return enc.Encode(cfg)
 	}
-	cpOpts, err := apiFlags.Options(os.Getenv)
+	cpOpts, err := o.api.Options(os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -87,8 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	passive.Disabled = !*passiveOn
-	rt := proxy.New(log, proxy.Options{DrainTimeout: *drain, Passive: passive, NoEventLoop: !*eventLoop})
+	o.passive.Disabled = !o.passiveOn
+	rt := proxy.New(log, proxy.Options{DrainTimeout: o.drain, Passive: o.passive, NoEventLoop: !o.eventLoop})
 	// The control plane owns the desired state: the file plus what the API
 	// changed (stored under --state-dir), and applies it to the runtime.
 	cp, err := controlplane.New(cpOpts, rt, log)
@@ -98,8 +173,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cp.Close()
 	metricsHandler := metrics.Handler(rt, cp.Collector())
 	rt.SetMetrics(metricsHandler)
-	if *adminAddr != "" {
-		stopAdmin, err := serveAdmin(ctx, *adminAddr, metricsHandler, log)
+	if o.adminAddr != "" {
+		stopAdmin, err := serveAdmin(ctx, o.adminAddr, metricsHandler, log)
 		if err != nil {
 			return err
 		}
@@ -108,13 +183,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cp.SetFileConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	log.Info("lbd started", "config", *configPath, "load_balancers", len(cp.Config().LoadBalancers))
+	// The API's socket is bound here, so that a port in use is said at
+	// start-up, in so many words. The data plane serves on without the API.
+	apiLn, apiErr := listenAPI(ctx, cpOpts.APIAddr)
+	if apiErr != nil {
+		log.Error("Octavia API not started: "+apiErr.Error()+"; the data plane serves on", "addr", cpOpts.APIAddr)
+	}
+	lbs := len(cp.Config().LoadBalancers)
+	log.Info("lbd started", "config", o.configPath, "load_balancers", lbs, "pid", os.Getpid())
+	if lbs == 0 && apiLn == nil {
+		why := "the Octavia API is off (--api-addr \"\")"
+		if apiErr != nil {
+			why = "the Octavia API did not start"
+		}
+		log.Warn("nothing to serve: the config has no load balancers and "+why+"; lbd serves nothing until the file gets one and SIGHUP reloads it",
+			"config", o.configPath)
+	}
 	apiCtx, stopAPI := context.WithCancel(ctx)
 	apiDone := make(chan struct{})
 	go func() {
 		defer close(apiDone)
+		if apiLn == nil {
+			return
+		}
 		// The data plane keeps serving if the API cannot: log, do not exit.
-		if err := cp.Serve(apiCtx); err != nil {
+		if err := cp.ServeListener(apiCtx, apiLn); err != nil {
 			log.Error("Octavia API stopped", "addr", cpOpts.APIAddr, "err", err.Error())
 		}
 	}()
@@ -131,11 +224,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			reload(ctx, cp, rt, *configPath, log)
+			reload(ctx, cp, rt, o.configPath, log)
 		default:
-			log.Info("shutting down", "signal", sig.String(), "timeout", *shutdown)
+			log.Info("shutting down", "signal", sig.String(), "timeout", o.shutdown)
 			closeAPI() // no API change may start while the listeners drain
-			sctx, cancel := context.WithTimeout(ctx, *shutdown)
+			sctx, cancel := context.WithTimeout(ctx, o.shutdown)
 			err := rt.Shutdown(sctx)
 			cancel()
 			if err != nil {
@@ -146,6 +239,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// listenAPI binds the API's address; nil without an error when the API is
+// off. A port another process holds is said so, naming what to change.
+func listenAPI(ctx context.Context, addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("%s in use (another lbd, or Octavia itself, on its default port?): choose another --api-addr, or --api-addr \"\" to run without the API", addr)
+	case err != nil:
+		return nil, err
+	}
+	return ln, nil
 }
 
 // reload re-reads the config file and merges it into the desired state; a

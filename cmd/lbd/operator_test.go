@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitLog waits until lbd has logged a line containing want.
+func waitLog(t *testing.T, logs *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("lbd never logged %q; logs:\n%s", want, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logLine finds lbd's JSON log line with message msg.
+func logLine(t *testing.T, logs, msg string) map[string]any {
+	t.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			return m
+		}
+	}
+	t.Fatalf("no log line %q in:\n%s", msg, logs)
+	return nil
+}
+
+// TestHelpSaysWhatLbdIs: --help and -h exit 0 and print, on stdout, what
+// lbd is before its usage and flags.
+func TestHelpSaysWhatLbdIs(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		cmd := exec.Command(binary(t), arg)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("lbd %s: %v\n%s", arg, err, stderr.String())
+		}
+		help := string(out)
+		if !strings.HasPrefix(help, "lbd is a load balancer and health checker") {
+			t.Errorf("lbd %s starts with %.60q", arg, help)
+		}
+		for _, want := range []string{"Usage:\n  lbd [flags]", "lbd --check --config FILE", "SIGHUP reloads", "  -config string", "docs/lbd-flags.md"} {
+			if !strings.Contains(help, want) {
+				t.Errorf("lbd %s lacks %q", arg, want)
+			}
+		}
+	}
+	out, err := exec.Command(binary(t), "--no-such-flag").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "flag provided but not defined: -no-such-flag (lbd --help lists the flags)") {
+		t.Errorf("a bad flag: %v\n%s", err, out)
+	}
+}
+
+// TestVersionIsTheBuildInfoFamily: lbd --version prints what the
+// lbd_build_info family says.
+func TestVersionIsTheBuildInfoFamily(t *testing.T) {
+	out, err := exec.Command(binary(t), "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`^lbd (\S+) \(revision (\S+), (?:\S+, )?(go\S+) \S+/\S+\)\n$`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("lbd --version: %q", out)
+	}
+	cfg := filepath.Join(t.TempDir(), "lbd.yaml")
+	writeConfig(t, cfg, freePort(t), "127.0.0.1:1")
+	p := startProc(t, "", "", nil, "--config", cfg)
+	resp, err := http.Get("http://" + p.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	want := fmt.Sprintf(`lbd_build_info{goversion=%q,revision=%q,version=%q} 1`, m[3], m[2], m[1])
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() == want {
+			return
+		}
+	}
+	t.Errorf("/metrics has no %s", want)
+}
+
+// TestAPIPortInUse: when another process holds the API's port, lbd says so
+// in those words and the data plane serves on.
+func TestAPIPortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := freePort(t)
+	cfg := filepath.Join(t.TempDir(), "lbd.yaml")
+	backend := httpBackend(t)
+	writeConfig(t, cfg, port, backend)
+	var logs syncBuffer
+	cmd := exec.Command(binary(t), isolated(t, "--config", cfg, "--api-addr", taken.Addr().String())...)
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	waitLog(t, &logs, `"msg":"lbd started"`)
+	line := logLine(t, logs.String(), "Octavia API not started: "+taken.Addr().String()+
+		` in use (another lbd, or Octavia itself, on its default port?): choose another --api-addr, or --api-addr "" to run without the API; the data plane serves on`)
+	if line["level"] != "ERROR" {
+		t.Errorf("level %v", line["level"])
+	}
+	if strings.Contains(logs.String(), "Octavia API stopped") {
+		t.Errorf("lbd says the API stopped, which never started:\n%s", logs.String())
+	}
+	waitServing(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+}
+
+// httpBackend is a member that answers every request.
+func httpBackend(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// TestNothingToServeWarns: a config with no load balancers and the API off
+// starts a daemon that can serve nothing until a reload; lbd warns.
+func TestNothingToServeWarns(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "empty.yaml")
+	os.WriteFile(cfg, []byte("loadbalancers: []\n"), 0o644)
+	p := startProc(t, "", "", nil, "--config", cfg)
+	waitLog(t, p.logs, `"msg":"lbd started"`)
+	line := logLine(t, p.logs.String(), `nothing to serve: the config has no load balancers and the Octavia API is off (--api-addr ""); lbd serves nothing until the file gets one and SIGHUP reloads it`)
+	if line["level"] != "WARN" || line["config"] != cfg {
+		t.Errorf("warning: %v", line)
+	}
+	// With the API on, an empty config is how one starts: no warning.
+	cfg2 := filepath.Join(t.TempDir(), "empty.yaml")
+	os.WriteFile(cfg2, []byte("loadbalancers: []\n"), 0o644)
+	q := startProc(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)), "", nil, "--config", cfg2)
+	waitLog(t, q.logs, `"msg":"lbd started"`)
+	if strings.Contains(q.logs.String(), "nothing to serve") {
+		t.Errorf("warned with the API on:\n%s", q.logs.String())
+	}
+}
+
+// TestDurationsLoggedAsStrings: durations in lbd's log lines read "30s",
+// not nanoseconds.
+func TestDurationsLoggedAsStrings(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "lbd.yaml")
+	writeConfig(t, cfg, freePort(t), "127.0.0.1:1")
+	p := startProc(t, "", "", nil, "--config", cfg, "--shutdown-timeout", "7s")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	if line := logLine(t, p.logs.String(), "shutting down"); line["timeout"] != "7s" {
+		t.Errorf("shutting down: timeout %v (%T), want \"7s\"", line["timeout"], line["timeout"])
+	}
+}
