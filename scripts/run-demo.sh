@@ -1,35 +1,117 @@
 #!/usr/bin/env bash
 # make run: two demo web servers and lbd with configs/lbd.yaml in front of
-# them, in the foreground. Ctrl-C stops all three.
+# them, in the foreground. Stop a server and lbd keeps serving from the
+# other: the demo shows lbd's health monitor mark the member ERROR, starts
+# the server again and shows the member back ONLINE. Only Ctrl-C (or lbd
+# exiting) ends it.
+#
+# The tests run it on ports of their own: CONFIG (the config file),
+# LISTEN (the listener it serves, host:port), SERVER1 and SERVER2 (the
+# servers' addresses, as the config names them), BIN (where lbd and lbctl
+# are), STATE_DIR, and LBD_ARGS (more flags for lbd, split on spaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-configs/lbd.yaml}
+LISTEN=${LISTEN:-127.0.0.1:8080}
+SERVER1=${SERVER1:-127.0.0.1:8081}
+SERVER2=${SERVER2:-127.0.0.1:8082}
+BIN=${BIN:-./bin}
+STATE_DIR=${STATE_DIR:-.lbd-state} # API changes next to the repository, not in /var/lib/lbd
+read -ra lbd_args <<<"${LBD_ARGS:-}"
 
-pids=()
+log=$(mktemp -t lbd-demo.XXXXXX)
+lbd= watcher=
+declare -A server_pid server_addr=([server1]=$SERVER1 [server2]=$SERVER2)
+
 cleanup() {
   trap - INT TERM EXIT
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  echo
+  echo "==> stopping lbd and the demo servers"
+  if [ -n "$lbd" ]; then kill -TERM "$lbd" 2>/dev/null || true; fi
+  for p in "${server_pid[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "$watcher" ]; then kill "$watcher" 2>/dev/null || true; fi
   wait 2>/dev/null || true
+  rm -f "$log"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
 
-./bin/lbctl backend --listen 127.0.0.1:8081 --name server1 & pids+=($!)
-./bin/lbctl backend --listen 127.0.0.1:8082 --name server2 & pids+=($!)
-# The demo keeps API changes next to the repository, not in /var/lib/lbd.
-./bin/lbd --config "$CONFIG" --state-dir .lbd-state & pids+=($!)
+# start_server NAME: run a demo server, now, or (AFTER_DOWN=1) once lbd
+# has marked its member down, so that the member's way to ERROR and back
+# shows. The subshell becomes the server (exec): its PID is the server's.
+start_server() {
+  local name=$1 addr=${server_addr[$1]}
+  (
+    if [ "${AFTER_DOWN:-}" = 1 ]; then
+      for _ in $(seq 600); do # 60 s at most: a pool without a monitor never marks it
+        grep -q "\"msg\":\"member is down\".*\"addr\":\"$addr\"" "$log" && break
+        sleep 0.1
+      done
+      sleep 2 # time to see lbd serve from the other server alone
+      echo "==> starting $name again (PID $BASHPID): lbd's health monitor will bring it back ONLINE"
+    fi
+    exec "$BIN/lbctl" backend --listen "$addr" --name "$name"
+  ) &
+  server_pid[$name]=$!
+}
+
+# watch turns lbd's member status changes into lines a person reads.
+watch_members() {
+  tail -n +1 -F --pid=$$ "$log" 2>/dev/null | while IFS= read -r line; do
+    case $line in
+      *'"msg":"member is down"'* | *'"msg":"member is up"'*) ;;
+      *) continue ;;
+    esac
+    field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$line"; }
+    local addr to name=
+    addr=$(field addr) to=$(field to)
+    for n in "${!server_addr[@]}"; do [ "${server_addr[$n]}" = "$addr" ] && name=$n; done
+    case $to in
+      ERROR) echo "==> lbd: member ${name:-$(field member_id)} ($addr) is ERROR: $(field reason); serving from the others" ;;
+      *) echo "==> lbd: member ${name:-$(field member_id)} ($addr) is $to again" ;;
+    esac
+  done
+}
+
+start_server server1
+start_server server2
+# lbd's log goes to the terminal and to $log for the watcher. Its tee
+# ignores Ctrl-C, so that lbd's last lines (the drain) still reach both and
+# lbd never writes to a closed pipe.
+"$BIN/lbd" --config "$CONFIG" --state-dir "$STATE_DIR" "${lbd_args[@]}" 2> >(trap '' INT; exec tee -a "$log" >&2) &
+lbd=$!
+watch_members &
+watcher=$!
 
 # Wait until lbd answers (it logs to stderr as JSON).
 for _ in $(seq 50); do
-  curl -fsS -o /dev/null http://127.0.0.1:8080/ 2>/dev/null && break
+  curl -fsS -o /dev/null "http://$LISTEN/" 2>/dev/null && break
+  kill -0 "$lbd" 2>/dev/null || break
   sleep 0.1
 done
-cat <<'MSG'
+cat <<MSG
 
-lbd is balancing http://127.0.0.1:8080/ over server1 (127.0.0.1:8081) and server2 (127.0.0.1:8082).
+lbd (PID $lbd) is balancing http://$LISTEN/ over server1 ($SERVER1, PID ${server_pid[server1]}) and server2 ($SERVER2, PID ${server_pid[server2]}).
 Try:
-  for i in 1 2 3 4; do curl -s http://127.0.0.1:8080/; done
-Reload after editing configs/lbd.yaml:  pkill -HUP -x lbd
+  for i in 1 2 3 4; do curl -s http://$LISTEN/; done
+  kill ${server_pid[server2]}      # stop server2: lbd marks it ERROR and serves from server1; the demo starts it again
+Reload after editing $CONFIG:  kill -HUP $lbd
 Press Ctrl-C to stop.
 
 MSG
-wait -n "${pids[@]}"
+
+while true; do
+  status=0
+  wait -n -p exited "$lbd" "${server_pid[@]}" || status=$?
+  if [ "${exited:-}" = "$lbd" ]; then
+    echo "==> lbd exited (status $status)"
+    exit "$status"
+  fi
+  for name in "${!server_pid[@]}"; do
+    if [ "${server_pid[$name]}" = "${exited:-}" ]; then
+      echo "==> $name (${server_addr[$name]}, PID $exited) stopped (status $status); lbd keeps serving, and its health monitor will mark the member ERROR"
+      AFTER_DOWN=1 start_server "$name"
+    fi
+  done
+done
