@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -211,6 +212,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Error("Octavia API stopped", "addr", cpOpts.APIAddr, "err", err.Error())
 		}
 	}()
+	// The file as last applied: a reload tells from it which objects the
+	// API had changed.
+	fileSnap := cfg.Snapshot()
 	stopped := false
 	closeAPI := func() {
 		if !stopped {
@@ -224,7 +228,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			reload(ctx, cp, rt, o.configPath, log)
+			reload(ctx, cp, rt, o.configPath, &fileSnap, log)
 		default:
 			log.Info("shutting down", "signal", sig.String(), "timeout", o.shutdown)
 			closeAPI() // no API change may start while the listeners drain
@@ -259,14 +263,17 @@ func listenAPI(ctx context.Context, addr string) (net.Listener, error) {
 }
 
 // reload re-reads the config file and merges it into the desired state; a
-// bad file is refused and the running config stays.
-func reload(ctx context.Context, cp *controlplane.ControlPlane, rt *proxy.Runtime, path string, log *slog.Logger) {
+// bad file is refused and the running config stays. It logs what changed in
+// one line, and, in another, the changes made through the API that the file
+// took back. fileSnap is the file as last applied; reload updates it.
+func reload(ctx context.Context, cp *controlplane.ControlPlane, rt *proxy.Runtime, path string, fileSnap *octavia.Snapshot, log *slog.Logger) {
 	cfg, err := octavia.LoadFileForReload(path)
 	if err != nil {
 		rt.RecordRejected()
 		log.Error("reload refused: config is invalid; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}
+	before := cp.Config().Snapshot()
 	if err := cp.SetFileConfig(ctx, cfg); err != nil {
 		if errors.Is(err, controlplane.ErrRefused) {
 			rt.RecordRejected() // refused before reaching the runtime, which counts its own
@@ -274,5 +281,21 @@ func reload(ctx context.Context, cp *controlplane.ControlPlane, rt *proxy.Runtim
 		log.Error("reload failed; still serving the previous config", "config", path, "err", err.Error())
 		return
 	}
-	log.Info("reloaded", "config", path, "load_balancers", len(cp.Config().LoadBalancers))
+	running := cp.Config()
+	after := running.Snapshot()
+	if taken := octavia.Overridden(*fileSnap, before, after); len(taken) > 0 {
+		list := make([]string, len(taken))
+		for i, c := range taken {
+			list[i] = c.String()
+		}
+		log.Warn("the reloaded file replaced changes made through the API", "config", path, "objects", strings.Join(list, "; "))
+	}
+	*fileSnap = cfg.Snapshot()
+	changes := before.Diff(after)
+	log.Info("reloaded", "config", path, "load_balancers", len(running.LoadBalancers), "changes", octavia.Summarize(changes),
+		"listeners_added", octavia.Count(changes, octavia.KindListener, octavia.Added),
+		"listeners_removed", octavia.Count(changes, octavia.KindListener, octavia.Removed),
+		"members_added", octavia.Count(changes, octavia.KindMember, octavia.Added),
+		"members_removed", octavia.Count(changes, octavia.KindMember, octavia.Removed),
+		"members_changed", octavia.Count(changes, octavia.KindMember, octavia.Changed))
 }

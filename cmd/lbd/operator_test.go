@@ -173,3 +173,98 @@ func TestDurationsLoggedAsStrings(t *testing.T) {
 		t.Errorf("shutting down: timeout %v (%T), want \"7s\"", line["timeout"], line["timeout"])
 	}
 }
+
+const summaryConfig = `loadbalancers:
+  - name: lb1
+    vip_address: 127.0.0.1
+    listeners:
+      - name: web
+        protocol: HTTP
+        protocol_port: %d
+        default_pool:
+          name: pool1
+          protocol: HTTP
+          lb_algorithm: ROUND_ROBIN
+          members:
+            - {name: server1, address: 127.0.0.1, protocol_port: 1}
+            - {name: server2, address: 127.0.0.1, protocol_port: 2}
+`
+
+// reloadLine waits for the n-th "reloaded" line and returns it.
+func reloadLine(t *testing.T, logs *syncBuffer, n int) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var found []map[string]any
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "reloaded" {
+				found = append(found, m)
+			}
+		}
+		if len(found) >= n {
+			return found[n-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload %d logged:\n%s", n, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReloadSummary: every reload logs in one line what changed; a reload
+// that takes back changes made through the API says which, by name and ID,
+// and one that does not says nothing of the API.
+func TestReloadSummary(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "lbd.yaml")
+	port := freePort(t)
+	src := fmt.Sprintf(summaryConfig, port)
+	os.WriteFile(cfgPath, []byte(src), 0o644)
+	p := startProc(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)), "", nil, "--config", cfgPath)
+
+	// A file edit: a listener added, server2 removed, server1 reweighted.
+	edited := strings.Replace(src, "    listeners:\n", fmt.Sprintf("    listeners:\n      - {name: raw, protocol: TCP, protocol_port: %d}\n", freePort(t)), 1)
+	edited = strings.Replace(edited, "            - {name: server2, address: 127.0.0.1, protocol_port: 2}\n", "", 1)
+	edited = strings.Replace(edited, "protocol_port: 1}", "protocol_port: 1, weight: 3}", 1)
+	writeAtomic(t, cfgPath, edited)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	line := reloadLine(t, p.logs, 1)
+	if want := "1 listener added (raw); 1 member removed (server2); 1 member changed (server1)"; line["changes"] != want {
+		t.Errorf("changes: %v, want %s", line["changes"], want)
+	}
+	for k, want := range map[string]float64{"listeners_added": 1, "listeners_removed": 0, "members_added": 0, "members_removed": 1, "members_changed": 1} {
+		if line[k] != want {
+			t.Errorf("%s: %v, want %v", k, line[k], want)
+		}
+	}
+	if strings.Contains(p.logs.String(), "changes made through the API") {
+		t.Errorf("a reload over no API change speaks of the API:\n%s", p.logs.String())
+	}
+
+	// Through the API: a member added to the file's pool.
+	var poolID string
+	for _, lb := range p.must(t, 200, "GET", "/v2/lbaas/pools", nil)["pools"].([]any) {
+		poolID = lb.(map[string]any)["id"].(string)
+	}
+	m := p.must(t, 201, "POST", "/v2/lbaas/pools/"+poolID+"/members", map[string]any{"member": map[string]any{"name": "server3", "address": "127.0.0.1", "protocol_port": 3}})
+	memberID := m["member"].(map[string]any)["id"].(string)
+
+	// The file edited again wins over the API's change.
+	writeAtomic(t, cfgPath, strings.Replace(edited, "weight: 3}", "weight: 4}", 1))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	line = reloadLine(t, p.logs, 2)
+	if want := "1 member removed (server3); 1 member changed (server1)"; line["changes"] != want {
+		t.Errorf("changes: %v, want %s", line["changes"], want)
+	}
+	w := logLine(t, p.logs.String(), "the reloaded file replaced changes made through the API")
+	if want := `member "server3" (` + memberID + `) removed`; w["objects"] != want || w["level"] != "WARN" {
+		t.Errorf("API changes replaced: %v, want objects %s", w, want)
+	}
+
+	// Nothing changed: the line says so.
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if line = reloadLine(t, p.logs, 3); line["changes"] != "no change" {
+		t.Errorf("a reload of the same file: %v", line["changes"])
+	}
+}
