@@ -85,8 +85,52 @@ func Parse(name string, data []byte) (*Config, error) {
 		slices.SortStableFunc(errs, func(a, b *FieldError) int { return a.Line - b.Line })
 		return nil, &ValidationError{Errors: errs}
 	}
+	paths := objectPaths(&cfg)
 	cfg.Normalize()
+	cfg.Origins = make(map[string]string, len(paths))
+	for _, o := range paths {
+		if line := sc.lineOf(o.path); line > 0 {
+			cfg.Origins[*o.id] = fmt.Sprintf("%s:%d", name, line)
+		}
+	}
 	return &cfg, nil
+}
+
+// objectPath is an object's ID field and where the object is in the file.
+type objectPath struct {
+	id   *string
+	path string
+}
+
+// objectPaths lists, before Normalize moves inline pools and assigns IDs,
+// each object's field path with its ID field, which Normalize fills.
+func objectPaths(cfg *Config) []objectPath {
+	var out []objectPath
+	add := func(id *string, path string) { out = append(out, objectPath{id, path}) }
+	pool := func(p *Pool, path string) {
+		add(&p.ID, path)
+		for i, m := range p.Members {
+			add(&m.ID, fmt.Sprintf("%s.members[%d]", path, i))
+		}
+		if p.HealthMonitor != nil {
+			add(&p.HealthMonitor.ID, path+".healthmonitor")
+		}
+	}
+	for i, lb := range cfg.LoadBalancers {
+		path := fmt.Sprintf("loadbalancers[%d]", i)
+		add(&lb.ID, path)
+		for j, l := range lb.Listeners {
+			lpath := fmt.Sprintf("%s.listeners[%d]", path, j)
+			add(&l.ID, lpath)
+			if l.DefaultPool != nil && !isPoolReference(l.DefaultPool) {
+				pool(l.DefaultPool, lpath+".default_pool")
+			}
+		}
+		for j, p := range lb.Pools {
+			pool(p, fmt.Sprintf("%s.pools[%d]", path, j))
+		}
+	}
+	return out
 }
 
 // yamlError is how yaml.v3 words a syntax error: "yaml: line N: problem".

@@ -96,3 +96,21 @@ func TestOverridden(t *testing.T) {
 		t.Errorf("nothing was the API's: %v", o)
 	}
 }
+
+// TestOrigins: each object read from the file knows its file and line.
+func TestOrigins(t *testing.T) {
+	cfg := parse(t, twoMembers)
+	lb := cfg.LoadBalancers[0]
+	pool := lb.Pools[0]
+	for id, want := range map[string]string{
+		lb.ID: "x.yaml:3", lb.Listeners[0].ID: "x.yaml:6", pool.ID: "x.yaml:10",
+		pool.Members[0].ID: "x.yaml:14", pool.Members[1].ID: "x.yaml:15",
+	} {
+		if got := cfg.Origin(id); got != want {
+			t.Errorf("%s: %q, want %q", id, got, want)
+		}
+	}
+	if cfg.Origin("no-such-id") != "" || (*Config)(nil).Origin(lb.ID) != "" {
+		t.Error("an unknown object has an origin")
+	}
+}

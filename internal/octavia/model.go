@@ -17,6 +17,20 @@ package octavia
 type Config struct {
 	LoadBalancers []*LoadBalancer  `json:"loadbalancers" yaml:"loadbalancers"`
 	OpenStack     *OpenStackConfig `json:"openstack,omitempty" yaml:"openstack,omitempty"` // for lbctl up; lbd ignores it
+
+	// Origins maps the ID of each object read from a file to where it is
+	// defined ("lbd.yaml:12"), for messages that name the object. Parse
+	// fills it; objects made through the API have none.
+	Origins map[string]string `json:"-" yaml:"-"`
+}
+
+// Origin is where the object with that ID is defined in the config file,
+// "" when it did not come from one.
+func (c *Config) Origin(id string) string {
+	if c == nil {
+		return ""
+	}
+	return c.Origins[id]
 }
 
 // LoadBalancer is an Octavia load balancer.
