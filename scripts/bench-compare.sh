@@ -22,7 +22,9 @@ if [ -d /tmp/openstack-peer ] && pgrep -f octavia-api >/dev/null; then
   echo "bench-compare: the OpenStack peer is running and will add noise (scripts/openstack-peer.sh down stops it)" >&2
 fi
 export OUTDIR=${OUTDIR:-/tmp/lbd-bench/results/$(date +%Y%m%d-%H%M%S)-make}
-LBD_BIN=$PWD/bin/lbd "$BENCH_DIR/bench.sh" haproxy nginx \
+# The harness's HAProxy and nginx log nothing: lbd's access log is off here
+# too, and measured against HAProxy's by scripts/access-log-cost.sh.
+LBD_BIN=$PWD/bin/lbd LBD_FLAGS=--connection-logging=false "$BENCH_DIR/bench.sh" haproxy nginx \
   "lbd=$BENCH_DIR/lbd-bench.sh" "lbd-full=$PWD/scripts/lbd-bench-full.sh"
 echo
 python3 "$BENCH_DIR/report.py" --max-foreign 10 "$OUTDIR" | tee "$OUTDIR/report.md"

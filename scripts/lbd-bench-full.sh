@@ -43,4 +43,7 @@ while True:
     time.sleep(1)
 ' "$lbd_pid" "${ADMIN%:*}" "${ADMIN##*:}" </dev/null >/dev/null 2>&1 &)
 export GOMAXPROCS=${GOMAXPROCS:-$LB_THREADS}
-exec "$LBD_BIN" --config "$LB_WORKDIR/lbd.yaml" --admin-addr "$ADMIN" --state-dir "$LB_WORKDIR/state"
+# LBD_FLAGS (bench-compare.sh sets --connection-logging=false, as the
+# harness's HAProxy logs nothing) adds to these.
+# shellcheck disable=SC2086 # flags, split on spaces
+exec "$LBD_BIN" --config "$LB_WORKDIR/lbd.yaml" --admin-addr "$ADMIN" --state-dir "$LB_WORKDIR/state" ${LBD_FLAGS:-}

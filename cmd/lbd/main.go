@@ -25,6 +25,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/buildinfo"
 	"lbd/internal/controlplane"
 	"lbd/internal/health"
@@ -50,8 +51,9 @@ changes through an Octavia v2-compatible REST API.`
 	usageLines = `  lbd [flags]                         serve --config's load balancers
   lbd --check --config FILE           validate FILE, print it with defaults and IDs filled in
   lbd --version                       print the build (version, commit, Go)`
-	signals = `Signals: SIGHUP reloads the config file; SIGTERM or SIGINT drains and stops.`
-	about   = description + "\n\nUsage:\n" + usageLines + "\n\n" + signals + "\nEvery flag: docs/lbd-flags.md.\n\nFlags:\n"
+	signals = `Signals: SIGHUP reloads the config file; SIGTERM or SIGINT drains and stops; SIGUSR1 reopens
+the access log files (after logrotate moved them).`
+	about = description + "\n\nUsage:\n" + usageLines + "\n\n" + signals + "\nEvery flag: docs/lbd-flags.md.\n\nFlags:\n"
 )
 
 // options are lbd's command line.
@@ -65,6 +67,10 @@ type options struct {
 	eventLoop       bool
 	adminAddr       string
 	api             controlplane.Flags
+	connLogging     bool
+	accessLogs      []string
+	accessFormat    string
+	accessQueue     int
 }
 
 // newFlags defines lbd's flags on a new flag set; the flag reference in
@@ -84,6 +90,13 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
 	fs.BoolVar(&o.eventLoop, "event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
+	fs.BoolVar(&o.connLogging, "connection-logging", true, "log each HTTP request and TCP connection, as Octavia's [haproxy_amphora] connection_logging does; a listener's connection_logging (provider lbd) overrides it")
+	fs.Func("access-log", "where access log lines go, repeatable (default stderr): "+accesslog.SinkSpecs, func(s string) error {
+		o.accessLogs = append(o.accessLogs, s)
+		return nil
+	})
+	fs.StringVar(&o.accessFormat, "access-log-format", accesslog.AmphoraFormat, "HAProxy log-format of the access log lines written to files and syslog (the default is Octavia's user_log_format), or json; stderr always gets JSON")
+	fs.IntVar(&o.accessQueue, "access-log-queue", accesslog.DefaultQueue, "access log lines held for the writer; when it falls behind, more are dropped and counted (lbd_access_log_lines_total{result=\"dropped\"})")
 	o.api.Register(fs)
 	return fs
 }
@@ -157,14 +170,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	access, err := openAccessLog(o, level, stderr, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := access.Close(ctx); err != nil {
+			log.Warn("access log not flushed", "err", err.Error())
+		}
+	}()
+
 	// Signals are taken before the first listener opens, so a SIGTERM
 	// during start-up still drains.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	o.passive.Disabled = !o.passiveOn
-	rt := proxy.New(log, proxy.Options{DrainTimeout: o.drain, Passive: o.passive, NoEventLoop: !o.eventLoop})
+	rt := proxy.New(log, proxy.Options{DrainTimeout: o.drain, Passive: o.passive, NoEventLoop: !o.eventLoop,
+		AccessLog: access, ConnectionLogging: o.connLogging})
+	rt.SetOrigins(cfg.Origins)
 	// The control plane owns the desired state: the file plus what the API
 	// changed (stored under --state-dir), and applies it to the runtime.
 	cp, err := controlplane.New(cpOpts, rt, log)
@@ -229,6 +256,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch sig {
 		case syscall.SIGHUP:
 			reload(ctx, cp, rt, o.configPath, &fileSnap, log)
+		case syscall.SIGUSR1:
+			access.Reopen()
 		default:
 			log.Info("shutting down", "signal", sig.String(), "timeout", o.shutdown)
 			closeAPI() // no API change may start while the listeners drain
@@ -243,6 +272,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// openAccessLog opens the access log's sinks (stderr when none is named)
+// and starts its writer. log reports sinks that fail.
+func openAccessLog(o *options, level slog.Level, stderr io.Writer, log *slog.Logger) (*accesslog.Logger, error) {
+	specs := o.accessLogs
+	if len(specs) == 0 {
+		specs = []string{"stderr"}
+	}
+	opts := accesslog.SinkOptions{JSON: logOptions(level), Stderr: stderr}
+	if o.accessFormat != "json" {
+		f, err := accesslog.ParseFormat(o.accessFormat)
+		if err != nil {
+			return nil, fmt.Errorf("--access-log-format: %w", err)
+		}
+		opts.Format = f
+	}
+	sinks := make([]*accesslog.Sink, 0, len(specs))
+	for _, spec := range specs {
+		s, err := accesslog.OpenSink(spec, opts)
+		if err != nil {
+			return nil, fmt.Errorf("--access-log: %w", err)
+		}
+		sinks = append(sinks, s)
+	}
+	return accesslog.New(sinks, o.accessQueue, log)
 }
 
 // listenAPI binds the API's address; nil without an error when the API is
@@ -274,6 +329,7 @@ func reload(ctx context.Context, cp *controlplane.ControlPlane, rt *proxy.Runtim
 		return
 	}
 	before := cp.Config().Snapshot()
+	rt.SetOrigins(cfg.Origins)
 	if err := cp.SetFileConfig(ctx, cfg); err != nil {
 		if errors.Is(err, controlplane.ErrRefused) {
 			rt.RecordRejected() // refused before reaching the runtime, which counts its own

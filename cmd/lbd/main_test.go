@@ -49,7 +49,8 @@ func binary(t *testing.T) string {
 
 // isolated adds to lbd's arguments what keeps a test's lbd to itself: its
 // own state directory, no API and an admin server on a free port, unless
-// the arguments set them.
+// the arguments set them; and no access log, which would fill the test's
+// copy of stderr, unless the arguments name one.
 func isolated(t *testing.T, args ...string) []string {
 	has := func(flag string) bool {
 		for _, a := range args {
@@ -67,6 +68,9 @@ func isolated(t *testing.T, args ...string) []string {
 	}
 	if !has("--admin-addr") {
 		args = append(args, "--admin-addr", "127.0.0.1:0")
+	}
+	if !has("--connection-logging") && !has("--access-log") {
+		args = append(args, "--connection-logging=false")
 	}
 	return args
 }

@@ -268,3 +268,63 @@ func TestReloadSummary(t *testing.T) {
 		t.Errorf("a reload of the same file: %v", line["changes"])
 	}
 }
+
+// TestAccessLogs: by default each request is a JSON line on stderr, with
+// the names of what served it; --access-log file:PATH writes Octavia's
+// amphora format to a file, which SIGUSR1 reopens after logrotate moved it;
+// /metrics counts the lines.
+func TestAccessLogs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lbd.yaml")
+	port := freePort(t)
+	backend := httpBackend(t)
+	writeConfig(t, cfg, port, backend)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+
+	// Default: stderr, JSON.
+	p := startProc(t, "", "", nil, "--config", cfg, "--connection-logging")
+	waitServing(t, url+"first")
+	waitLog(t, p.logs, `"msg":"access"`)
+	line := logLine(t, p.logs.String(), "access")
+	for k, want := range map[string]any{"listener": "listener1", "pool": "pool1", "member_address": backend, "status": 200.0, "request": "GET /first HTTP/1.1", "termination": "--"} {
+		if line[k] != want {
+			t.Errorf("stderr line: %s = %v, want %v", k, line[k], want)
+		}
+	}
+
+	// A file, reopened on SIGUSR1.
+	path := filepath.Join(dir, "access.log")
+	p.kill9(t) // the port is q's now
+	q := startProc(t, "", "", nil, "--config", cfg, "--access-log", "file:"+path)
+	waitServing(t, url+"one")
+	readLines := func(path string) []string {
+		data, _ := os.ReadFile(path)
+		return strings.Split(strings.TrimSpace(string(data)), "\n")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(strings.Join(readLines(path), "\n"), `"GET /one HTTP/1.1" 200`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no line for /one in %s: %q", path, readLines(path))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	q.cmd.Process.Signal(syscall.SIGUSR1)
+	waitLog(t, q.logs, `"msg":"access log reopened"`)
+	waitServing(t, url+"two")
+	q.cmd.Process.Signal(syscall.SIGTERM)
+	q.cmd.Wait()
+	old, cur := strings.Join(readLines(path+".1"), "\n"), readLines(path)
+	if !strings.Contains(old, "/one") || strings.Contains(old, "/two") || len(cur) != 1 || !strings.Contains(cur[0], `"GET /two HTTP/1.1" 200`) {
+		t.Fatalf("after the rotation: old file %q, new file %q", old, cur)
+	}
+	// The amphora's fields: project, load balancer, listener, client,
+	// time, request, status, bytes, certificate, backend, member, total,
+	// termination.
+	f := strings.Fields(cur[0])
+	if len(f) != 18 || f[0] != "-" || f[3] != "127.0.0.1" || f[9] != "200" || f[12] != "-" || f[13] != `""` || f[17] != "----" {
+		t.Errorf("not the amphora's format: %q", cur[0])
+	}
+}

@@ -111,8 +111,12 @@ func (r *Record) SetRequest(method, uri, proto []byte) {
 	r.requestLen = uint16(n)
 }
 
-// SetRequestString is SetRequest for a request line the caller holds as a
-// string.
+// SetRequestLine records a whole request line, cut to MaxRequestLine.
+func (r *Record) SetRequestLine(line []byte) {
+	r.requestLen = uint16(copy(r.request[:], line))
+}
+
+// SetRequestString is SetRequestLine for a line held as a string.
 func (r *Record) SetRequestString(line string) {
 	r.requestLen = uint16(copy(r.request[:], line))
 }

@@ -11,6 +11,7 @@ import (
 // immutable once handed to a Pool.
 type MemberConfig struct {
 	ID      string         // stable identity; a member keeps its State across updates by ID
+	Name    string         // the member's name, for messages and access logs; "" when it has none
 	Addr    netip.AddrPort // where traffic goes
 	Weight  int            // 0..256; 0 drains: no new picks, existing connections stay
 	Backup  bool           // serves only when no primary member is ready

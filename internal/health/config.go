@@ -179,6 +179,8 @@ func (c *Config) newChecker() (Checker, error) {
 type Target struct {
 	// ID identifies the member across updates; it is what report receives.
 	ID string
+	// Name is the member's name, for log lines; "" when it has none.
+	Name string
 	// Addr is the member's address and protocol_port.
 	Addr netip.AddrPort
 	// MonitorAddr and MonitorPort are monitor_address and monitor_port;

@@ -37,7 +37,8 @@
 // consecutive passing probes. Report is called on those transitions only,
 // with the reason (the failing probe's error, "2 consecutive checks
 // passed", a passive ejection), and each one is logged once at Info with
-// member_id, pool_id, addr, from, to and reason.
+// member_id, the member's name (member), pool_id, addr, from, to and
+// reason.
 //
 // # Initial state
 //

@@ -109,7 +109,7 @@ func TestMonitorTCPEndToEnd(t *testing.T) {
 
 	const delay, timeout = 100 * time.Millisecond, 100 * time.Millisecond
 	cfg := Config{Type: TypeTCP, Delay: delay, Timeout: timeout, Rise: 2, Fall: 3}
-	w := wire(t, cfg, Target{ID: "a", Addr: addr, Enabled: true, Weight: 1}, Target{ID: "b", Addr: other, Enabled: true, Weight: 1})
+	w := wire(t, cfg, Target{ID: "a", Name: "web-a", Addr: addr, Enabled: true, Weight: 1}, Target{ID: "b", Addr: other, Enabled: true, Weight: 1})
 
 	// Let both members pass a probe (confirmed), then stop member a.
 	deadline := time.Now().Add(5 * time.Second)
@@ -163,8 +163,8 @@ func TestMonitorTCPEndToEnd(t *testing.T) {
 		t.Errorf("%d down lines in\n%s", n, logs)
 	}
 	for _, want := range []string{
-		`"level":"INFO","msg":"member is down","pool_id":"pool-e2e","member_id":"a","addr":"` + addr.String() + `","from":"ONLINE","to":"ERROR","reason":"connect refused"`,
-		`"msg":"member is up","pool_id":"pool-e2e","member_id":"a","addr":"` + addr.String() + `","from":"ERROR","to":"ONLINE","reason":"2 consecutive checks passed"`,
+		`"level":"INFO","msg":"member is down","pool_id":"pool-e2e","member_id":"a","member":"web-a","addr":"` + addr.String() + `","from":"ONLINE","to":"ERROR","reason":"connect refused"`,
+		`"msg":"member is up","pool_id":"pool-e2e","member_id":"a","member":"web-a","addr":"` + addr.String() + `","from":"ERROR","to":"ONLINE","reason":"2 consecutive checks passed"`,
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %s\n%s", want, logs)

@@ -185,7 +185,7 @@ func (mem *member) settleLocked(reason string) {
 		msg = "member is down"
 	}
 	mem.mon.log.LogAttrs(context.Background(), slog.LevelInfo, msg,
-		slog.String("member_id", mem.id), slog.String("addr", mem.t.ProbeAddr().String()),
+		slog.String("member_id", mem.id), slog.String("member", mem.t.Name), slog.String("addr", mem.t.ProbeAddr().String()),
 		slog.String("from", from.String()), slog.String("to", mem.statusLocked().String()),
 		slog.String("reason", reason))
 	if mem.mon.report != nil {

@@ -187,7 +187,7 @@ func (mem *member) eject(p *passiveRun) {
 	}
 	if !mem.mon.tryEject(p) {
 		mem.mon.log.Warn("passive health: not ejecting member, too many of the pool's members are ejected already",
-			"member_id", mem.id, "addr", mem.t.ProbeAddr().String(), "max_ejected_percent", p.maxPercent)
+			"member_id", mem.id, "member", mem.t.Name, "addr", mem.t.ProbeAddr().String(), "max_ejected_percent", p.maxPercent)
 		return
 	}
 	now := time.Now()

@@ -3,6 +3,7 @@ package metrics
 import (
 	"time"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
 	"lbd/internal/buildinfo"
 	"lbd/internal/health"
@@ -23,6 +24,7 @@ type Source interface {
 	EventLoopStats() proxy.EventLoopStats
 	MemberHealth(poolID, memberID string) (health.MemberState, bool)
 	PoolMonitor(poolID string) *health.Monitor
+	AccessLogStats() accesslog.Stats
 }
 
 // collector turns a Source into lbd's families at scrape time.
@@ -82,6 +84,11 @@ func (c *collector) collect(e *exposition) {
 		e.value(lbdConfigLastSuccess, float64(as.LastSuccess.UnixNano())/float64(time.Second))
 	}
 	e.value(lbdBuildInfo, 1, c.build.Version, c.build.ShortRevision(), c.build.GoVersion)
+
+	al := c.src.AccessLogStats()
+	e.value(lbdAccessLogLines, float64(al.Written), "written")
+	e.value(lbdAccessLogLines, float64(al.Dropped), "dropped")
+	e.value(lbdAccessLogLines, float64(al.Failed), "failed")
 
 	ls := c.src.EventLoopStats()
 	e.value(lbdEventLoops, float64(ls.Loops))

@@ -92,6 +92,8 @@ var (
 	lbdPoolInfo         = lbdFamilies.gauge("lbd_pool_info", "A pool's name (its ID when it has none), algorithm and protocol, labelled pool as Octavia's pool families are (<pool_id>:<listener_id>); always 1.", "pool", "name", "loadbalancer", "algorithm", "protocol")
 	lbdMemberInfo       = lbdFamilies.gauge("lbd_member_info", "A member's name (its ID when it has none), address and port, labelled pool and member as Octavia's member families are; always 1.", "member", "name", "pool", "address", "port")
 
+	lbdAccessLogLines = lbdFamilies.counter("lbd_access_log_lines_total", "Access log lines written to every sink (result=written), dropped because the queue was full, a sink too slow or stalled (dropped), or that a sink failed to write (failed).", "result")
+
 	lbdEventLoops        = lbdFamilies.gauge("lbd_event_loops", "Event loops serving keep-alive HTTP connections (0: a goroutine serves each connection).")
 	lbdEventLoopAdopted  = lbdFamilies.counter("lbd_event_loop_connections_adopted_total", "HTTP client connections moved from a goroutine to an event loop.")
 	lbdEventLoopRequests = lbdFamilies.counter("lbd_event_loop_requests_total", "HTTP requests an event loop served from head to response.")

@@ -3,11 +3,16 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
-	"lbd/internal/lbdtest/stub"
 	"net"
+	"os"
 	"testing"
+	"time"
+
+	"lbd/internal/accesslog"
+	"lbd/internal/lbdtest/stub"
 )
 
 // fixedServer is a member that allocates nothing and costs almost nothing
@@ -22,32 +27,66 @@ func fixedServer(b testing.TB) string {
 // allocations (the client and the members here allocate nothing per
 // request, so allocs/op is lbd's own: zero).
 func BenchmarkHTTPKeepAlive(b *testing.B) {
-	roundTrip := keepAliveClient(b, "healthmonitor: {type: TCP, delay: 5, timeout: 2, max_retries: 2}")
-	roundTrip()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		roundTrip()
+	for _, logged := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "access_log"}[logged], func(b *testing.B) {
+			roundTrip := keepAliveClient(b, "healthmonitor: {type: TCP, delay: 5, timeout: 2, max_retries: 2}", devNullLog(b, logged))
+			roundTrip()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				roundTrip()
+			}
+		})
 	}
+}
+
+// devNullLog is an access log of Octavia's format into /dev/null (nil
+// unless on), whose writer allocates nothing either.
+func devNullLog(tb testing.TB, on bool) *accesslog.Logger {
+	if !on {
+		return nil
+	}
+	f, err := accesslog.ParseFormat(accesslog.AmphoraFormat)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := accesslog.OpenSink("file:"+os.DevNull, accesslog.SinkOptions{Format: f})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l, err := accesslog.New([]*accesslog.Sink{s}, 0, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close(context.Background()) })
+	return l
 }
 
 // TestHTTPPathAllocatesNothing: once warm, forwarding a request and its
 // response allocates nothing (the test's own client and members do not
 // either, and no monitor runs, so the process-wide count is lbd's).
 func TestHTTPPathAllocatesNothing(t *testing.T) {
-	roundTrip := keepAliveClient(t, "")
-	for range 100 {
-		roundTrip()
-	}
-	if n := testing.AllocsPerRun(500, roundTrip); n != 0 {
-		t.Fatalf("%v allocations per proxied request, want 0", n)
+	for _, logged := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "access_log"}[logged], func(t *testing.T) {
+			al := devNullLog(t, logged)
+			roundTrip := keepAliveClient(t, "", al)
+			for range 100 {
+				roundTrip()
+			}
+			if n := testing.AllocsPerRun(500, roundTrip); n != 0 {
+				t.Fatalf("%v allocations per proxied request, want 0", n)
+			}
+			if logged && al.Stats().Written == 0 {
+				t.Fatal("no access log line written")
+			}
+		})
 	}
 }
 
 // keepAliveClient starts two fixed members and a listener in front of them
 // and returns a function that sends one request over one kept-alive client
 // connection and reads the response.
-func keepAliveClient(b testing.TB, monitor string) func() {
+func keepAliveClient(b testing.TB, monitor string, al *accesslog.Logger) func() {
 	m1, m2 := fixedServer(b), fixedServer(b)
 	p := freePort(b)
 	cfg := config(b, `
@@ -71,7 +110,15 @@ loadbalancers:
 		Port          int
 		A, B, Monitor string
 	}{p, m1, m2, monitor})
-	startRuntime(b, cfg)
+	rt := New(testLogger(b), Options{DrainTimeout: 5 * time.Second, NoEventLoop: goroutinesOnly(), AccessLog: al, ConnectionLogging: al != nil})
+	if err := rt.Apply(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+	})
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 	if err != nil {
 		b.Fatal(err)

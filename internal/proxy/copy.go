@@ -42,7 +42,7 @@ func pipe(dst, src net.Conn, idle time.Duration, act *activity, counters ...*ato
 // since: the connection is closed as idle within [idle, 1.25×idle] of its
 // last byte. The write side gets the whole idle timeout, so a peer that stops
 // reading is cut too. idle 0 disables the timeout. Every byte copied is added
-// to each counter.
+// to each counter that is not nil.
 func spliceN(dst, src net.Conn, n int64, idle time.Duration, act *activity, counters ...*atomic.Uint64) (int64, error) {
 	var total int64
 	window := idle / 4
@@ -65,7 +65,9 @@ func spliceN(dst, src net.Conn, n int64, idle time.Duration, act *activity, coun
 		if got > 0 {
 			act.touch(time.Now())
 			for _, c := range counters {
-				c.Add(uint64(got))
+				if c != nil {
+					c.Add(uint64(got))
+				}
 			}
 		}
 		switch {

@@ -50,6 +50,9 @@ func (s *loopSeat) due() bool { return s.streak > s.backoff }
 func serveHTTP(ls *loopSet, l *listener, c net.Conn, remote netip.AddrPort, st *connState, traffic *stats.Traffic, from *loopHandoff) (moved bool) {
 	hc := newHTTPConn(l, c, remote, st, traffic)
 	defer hc.release()
+	if from == nil {
+		hc.accepted = st.accepted
+	}
 	var seat loopSeat
 	var pk picked
 	defer pk.release() // a member picked for a request that failed before it needed one

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
 	"lbd/internal/proxy/http1"
 	"lbd/internal/stats"
@@ -46,6 +47,31 @@ type httpConn struct {
 	// ex is the exchange in progress, kept here so that it is not
 	// allocated per request.
 	ex exchange
+	// What the access log needs: when the connection was accepted (for
+	// its first request; zero after), what the request being served came
+	// to, and the record it is written into.
+	accepted time.Time
+	lr       requestLog
+	rec      accesslog.Record
+}
+
+// requestLog is what an access log line needs of a request that its
+// exchange does not keep: the status sent to the client (0: none), the
+// member it went to last, the connect and response times, how it ended
+// and in which phase, and the bytes each way.
+type requestLog struct {
+	status            int
+	member            *balancer.Member
+	connect, response time.Duration
+	term              accesslog.Termination
+	counts            byteCounts
+}
+
+func (lr *requestLog) reset() {
+	lr.status, lr.member, lr.term = 0, nil, accesslog.Normal
+	lr.connect, lr.response = accesslog.NoTime, accesslog.NoTime
+	lr.counts.in.Store(0)
+	lr.counts.out.Store(0)
 }
 
 // exchange is one request forwarded to one member and its response, on the
@@ -56,6 +82,9 @@ type exchange struct {
 	p   *pool // where the request was routed
 	m   *balancer.Member
 	uc  *upstreamConn
+	// counts counts the exchange's bytes for its access log line; nil
+	// when the listener does not log.
+	counts *byteCounts
 	// d is what the heads decided: the request's, then the response's
 	// once it is in.
 	d           http1.Decision
@@ -75,10 +104,10 @@ type splicer struct {
 	idle     time.Duration // inactivity timeout
 }
 
-func (s *splicer) Splice(n int64, counters [2]*atomic.Uint64) error {
+func (s *splicer) Splice(n int64, counters [3]*atomic.Uint64) error {
 	var act activity
 	act.touch(time.Now())
-	_, err := spliceN(s.dst.Conn, s.src.Conn, n, s.idle, &act, counters[0], counters[1])
+	_, err := spliceN(s.dst.Conn, s.src.Conn, n, s.idle, &act, counters[0], counters[1], counters[2])
 	s.src.forgetRead()
 	s.dst.forgetWrite()
 	if err != nil {
@@ -115,6 +144,7 @@ func (hc *httpConn) release() {
 	hc.bw.Reset(nil)
 	hc.prefix = prefixReader{}
 	hc.l, hc.st, hc.client, hc.ex, hc.traffic = nil, nil, timedConn{}, exchange{}, nil
+	hc.accepted, hc.lr.member = time.Time{}, nil
 	httpConnPool.Put(hc)
 }
 
@@ -203,7 +233,10 @@ func (hc *httpConn) releaseCache() {
 
 // writeError answers with lbd's own short plain-text error.
 func (hc *httpConn) writeError(status int, keep bool) {
+	before := hc.bw.Buffered()
 	http1.WriteError(hc.bw, status, keep, string(hc.req.Method) == "HEAD")
+	hc.lr.status = status
+	hc.lr.counts.out.Add(uint64(hc.bw.Buffered() - before))
 	hc.bw.Flush()
 	if cfg := hc.l.cfg.Load(); cfg != nil {
 		cfg.traffic.CountResponse(status)

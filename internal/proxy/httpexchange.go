@@ -18,7 +18,7 @@ func (ex *exchange) copyRequestBody() error {
 	bc := http1.BodyCopier{
 		Dst: ex.uc.bw, Src: hc.br, Splice: &ex.up,
 		ReadFail: errClientGone, WriteFail: errMemberFailed, Strict: true,
-		Counters: [2]*atomic.Uint64{&ex.cfg.traffic.BytesIn, &ex.m.Traffic.BytesIn},
+		Counters: [3]*atomic.Uint64{&ex.cfg.traffic.BytesIn, &ex.m.Traffic.BytesIn, ex.countIn()},
 	}
 	if req.Chunked {
 		return bc.Chunked(true)
@@ -130,7 +130,9 @@ func (ex *exchange) await(sent time.Time) (bool, error) {
 		}
 		sent = time.Now()
 	}
-	ex.m.Traffic.ResponseTime.Observe(time.Since(sent))
+	took := time.Since(sent)
+	ex.m.Traffic.ResponseTime.Observe(took)
+	ex.hc.lr.response = took
 	if ex.hc.resp.Status >= 500 {
 		ex.m.Observer().ServerError()
 	} else {
@@ -257,6 +259,25 @@ func (ex *exchange) writeRequestHead() {
 	n := uint64(len(ex.hc.req.Buf))
 	ex.cfg.traffic.BytesIn.Add(n)
 	ex.m.Traffic.BytesIn.Add(n)
+	if ex.counts != nil {
+		ex.counts.in.Add(n)
+	}
+}
+
+// countIn and countOut are the exchange's own byte counters for its access
+// log line, for the body copiers: nil when the listener does not log.
+func (ex *exchange) countIn() *atomic.Uint64 {
+	if ex.counts == nil {
+		return nil
+	}
+	return &ex.counts.in
+}
+
+func (ex *exchange) countOut() *atomic.Uint64 {
+	if ex.counts == nil {
+		return nil
+	}
+	return &ex.counts.out
 }
 
 // awaitContinue reads the member's answer to a request with Expect:
@@ -324,18 +345,22 @@ func (ex *exchange) relayResponse() (bool, error) {
 	ex.d = d
 	writeResponseHead(hc.bw, ex.cfg, req, resp, d)
 	ex.headSent = true
+	hc.lr.status = resp.Status
 	ex.m.Traffic.CountResponse(resp.Status)
 	ex.cfg.traffic.CountResponse(resp.Status)
 	headLen := uint64(len(resp.Buf))
 	ex.cfg.traffic.BytesOut.Add(headLen)
 	ex.m.Traffic.BytesOut.Add(headLen)
+	if ex.counts != nil {
+		ex.counts.out.Add(headLen)
+	}
 
 	var err error
 	ex.down = splicer{dst: &hc.client, src: &ex.uc.tc, idle: ex.cfg.memberTimeout}
 	bc := http1.BodyCopier{
 		Dst: hc.bw, Src: ex.uc.br, Splice: &ex.down,
 		ReadFail: errMemberFailed, WriteFail: errClientGone,
-		Counters: [2]*atomic.Uint64{&ex.cfg.traffic.BytesOut, &ex.m.Traffic.BytesOut},
+		Counters: [3]*atomic.Uint64{&ex.cfg.traffic.BytesOut, &ex.m.Traffic.BytesOut, ex.countOut()},
 	}
 	switch d.Body {
 	case http1.BodyFixed:
@@ -374,6 +399,10 @@ func (ex *exchange) tunnel() (bool, error) {
 	w := hc.bw
 	http1.WriteSwitching(w, &hc.resp)
 	ex.headSent = true
+	hc.lr.status = 101
+	if ex.counts != nil {
+		ex.counts.out.Add(uint64(len(hc.resp.Buf)))
+	}
 	ex.m.Traffic.CountResponse(101)
 	ex.cfg.traffic.CountResponse(101)
 	// Bytes already read past the heads belong to the new protocol.
@@ -399,7 +428,11 @@ func (ex *exchange) tunnel() (bool, error) {
 	hc.client.forget()
 	ex.uc.tc.forget()
 	defer ex.uc.close()
-	return false, bridge(hc.client.Conn, ex.uc.tc.Conn, ex.cfg, ex.m)
+	up, down := bridge(hc.client.Conn, ex.uc.tc.Conn, ex.cfg, ex.m, ex.counts)
+	if err := errors.Join(up, down); err != nil && !isClosedOrReset(err) {
+		return false, err
+	}
+	return false, nil
 }
 
 // takeIdle is the exchange's idleSource for pool.connect: an idle

@@ -3,9 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"syscall"
 	"time"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
 	"lbd/internal/proxy/http1"
 )
@@ -66,10 +69,18 @@ func (hc *httpConn) serveNext(pk *picked) (keep, steady bool) {
 // be, with err).
 func (hc *httpConn) serveRequest(err error, pk *picked) (keep, steady bool) {
 	cfg := hc.l.cfg.Load() // the config may have changed while the connection was idle
+	hc.lr.reset()
 	if err != nil {
-		if len(hc.req.Buf) > 0 || errors.Is(err, http1.ErrHeadTooLarge) {
+		answered := len(hc.req.Buf) > 0 || errors.Is(err, http1.ErrHeadTooLarge)
+		if answered {
 			cfg.traffic.RequestErrors.Add(1)
 			hc.writeError(http1.ErrorStatus(err), false)
+		}
+		// A connection that closes between requests is not logged; one
+		// that never sent a request is, as HAProxy logs it.
+		if cfg.access != nil && (answered || !hc.accepted.IsZero()) {
+			hc.lr.term = headTermination(err)
+			hc.logRequest(cfg, time.Time{}, time.Now(), false)
 		}
 		return false, false
 	}
@@ -78,11 +89,65 @@ func (hc *httpConn) serveRequest(err error, pk *picked) (keep, steady bool) {
 	if err := hc.req.ParseRequest(); err != nil {
 		cfg.traffic.RequestErrors.Add(1)
 		hc.writeError(http1.ErrorStatus(err), false)
+		if cfg.access != nil {
+			hc.lr.term = accesslog.Term(accesslog.CauseProxy, accesslog.PhaseRequest)
+			hc.logRequest(cfg, start, start, false)
+		}
 		return false, false
 	}
 	keep, steady = hc.forward(cfg, pk)
-	cfg.traffic.RequestTime.Observe(time.Since(start))
+	end := time.Now()
+	cfg.traffic.RequestTime.Observe(end.Sub(start))
+	if cfg.access != nil {
+		hc.logRequest(cfg, start, end, true)
+	}
 	return keep && !hc.l.draining.Load(), steady
+}
+
+// headTermination is the termination state of a request whose head could
+// not be read: the client closed, timed out, or sent what lbd refused.
+func headTermination(err error) accesslog.Termination {
+	switch {
+	case isTimeout(err):
+		return accesslog.Term(accesslog.CauseClientTimeout, accesslog.PhaseRequest)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+		return accesslog.Term(accesslog.CauseClient, accesslog.PhaseRequest)
+	}
+	return accesslog.Term(accesslog.CauseProxy, accesslog.PhaseRequest)
+}
+
+// logRequest writes the access log line of the request served: its head
+// was complete at start (zero: it never was), it ended at end; line says
+// whether the head parsed, so that its request line can be logged.
+func (hc *httpConn) logRequest(cfg *listenerConfig, start, end time.Time, line bool) {
+	rec, lr := &hc.rec, &hc.lr
+	accepted, wait := start, time.Duration(0)
+	if !hc.accepted.IsZero() {
+		// The connection's first request: it waited from the accept.
+		accepted, wait = hc.accepted, since(hc.accepted, start)
+		hc.accepted = time.Time{}
+	}
+	if start.IsZero() {
+		wait = accesslog.NoTime
+		if accepted.IsZero() {
+			accepted = end
+		}
+	}
+	cfg.beginRecord(rec, accesslog.HTTP, accepted, hc.remote)
+	if line {
+		setRequestLine(rec, &hc.req)
+	} else {
+		rec.Pool = accesslog.Object{} // never routed: HAProxy names the frontend as the backend
+	}
+	setMember(rec, lr.member)
+	rec.Status = lr.status
+	rec.BytesIn, rec.BytesOut = int64(lr.counts.in.Load()), int64(lr.counts.out.Load())
+	if rec.BytesIn == 0 {
+		rec.BytesIn = int64(len(hc.req.Buf)) // refused before it was forwarded
+	}
+	rec.WaitRequest, rec.Connect, rec.Response, rec.Total = wait, lr.connect, lr.response, end.Sub(accepted)
+	rec.Termination = lr.term
+	cfg.access.Log(rec)
 }
 
 // forward sends the parsed request to a member and its response back.
@@ -92,16 +157,29 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 	p := route(cfg, req)
 	if p == nil {
 		hc.writeError(503, d.ClientKeep && !d.HasBody)
+		hc.lr.term = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
 		return d.ClientKeep && !d.HasBody, false
 	}
 	ex := &hc.ex
 	*ex = exchange{hc: hc, cfg: cfg, p: p, d: d}
+	var connecting time.Time
+	if cfg.access != nil {
+		ex.counts = &hc.lr.counts
+		connecting = time.Now()
+	}
 	mc, err := p.connect(context.Background(), &connectRequest{
 		src: hc.remote, timeout: cfg.connectTimeout, first: pk.take(p), idle: ex,
 	})
 	if err != nil {
 		hc.writeError(503, d.ClientKeep && !d.HasBody)
+		hc.lr.term = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
 		return d.ClientKeep && !d.HasBody, false
+	}
+	if !connecting.IsZero() {
+		hc.lr.connect = 0 // a kept-alive connection, as HAProxy counts it
+		if mc.reused == nil {
+			hc.lr.connect = time.Since(connecting)
+		}
 	}
 	m, uc := mc.m, mc.reused
 	if uc == nil {
@@ -118,6 +196,7 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 			m.Traffic.ConnectErrors.Add(1)
 			m.Release()
 			hc.writeError(503, false)
+			hc.lr.member, hc.lr.term = m, accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
 			return false, false
 		}
 		m.Traffic.Connections.Add(1)
@@ -136,6 +215,14 @@ func (hc *httpConn) finish(keep bool, err error) (bool, bool) {
 	ex := &hc.ex
 	m := ex.m // a retry may have moved the request to another member
 	m.Release()
+	hc.lr.member = m
+	if err != nil {
+		phase := byte(accesslog.PhaseHeaders)
+		if ex.headSent {
+			phase = accesslog.PhaseData
+		}
+		hc.lr.term = termination(err, phase)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, errClientGone):
@@ -183,7 +270,17 @@ func (hc *httpConn) resume(x *sentExchange) (keep, steady bool) {
 	ex := &hc.ex
 	*ex = exchange{hc: hc, cfg: x.cfg, p: x.p, m: x.m, uc: uc,
 		d: http1.Decide(&hc.req, nil, http1.Conditions{Draining: hc.l.draining.Load()})}
+	hc.lr.reset()
+	if x.cfg.access != nil {
+		ex.counts = &hc.lr.counts
+		hc.lr.connect = 0 // the loop sent it on a kept-alive connection
+		hc.lr.counts.in.Store(uint64(len(x.head)))
+	}
 	keep, steady = hc.finish(ex.await(x.sent))
-	x.cfg.traffic.RequestTime.Observe(time.Since(x.start))
+	end := time.Now()
+	x.cfg.traffic.RequestTime.Observe(end.Sub(x.start))
+	if x.cfg.access != nil {
+		hc.logRequest(x.cfg, x.start, end, true)
+	}
 	return keep && !hc.l.draining.Load(), steady
 }

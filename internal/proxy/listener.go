@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/octavia"
 	"lbd/internal/stats"
 )
@@ -18,6 +19,7 @@ import (
 // configuration. It is immutable: Apply builds a new one and swaps it in.
 type listenerConfig struct {
 	id             string
+	desc           string // how messages name it: name, ID and where it is defined
 	lbID           string
 	protocol       octavia.Protocol
 	port           int
@@ -33,6 +35,10 @@ type listenerConfig struct {
 	allowed        []netip.Prefix // nil: every source is allowed
 	traffic        *stats.Traffic
 	log            *slog.Logger
+	// access logs the listener's requests (HTTP) or connections (TCP);
+	// nil when connection logging is off for it. names fill its records.
+	access *accesslog.Logger
+	names  accessNames
 }
 
 func (c *listenerConfig) allows(a netip.Addr) bool {
@@ -79,7 +85,10 @@ type listener struct {
 
 // connState lets a drain tell idle keep-alive connections from busy ones.
 type connState struct {
-	idle atomic.Bool
+	// accepted is when the connection was accepted, for the access log
+	// of its first request; zero when its listener does not log.
+	accepted time.Time
+	idle     atomic.Bool
 	// closeOnDrain: the connection is served by net/http (PROMETHEUS),
 	// which resets deadlines itself, so a drain closes it outright.
 	closeOnDrain atomic.Bool
@@ -138,6 +147,9 @@ func (l *listener) serve() {
 			continue
 		}
 		st := &connState{}
+		if cfg.access != nil {
+			st.accepted = time.Now()
+		}
 		l.track(c, st)
 		l.active.Add(1)
 		cfg.traffic.NoteActive(cfg.traffic.Active.Add(1))

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"syscall"
+	"time"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
 	"lbd/internal/proxy/evloop"
 	"lbd/internal/proxy/http1"
@@ -189,6 +191,7 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 	c.reqEnd = end
 	c.cfg, c.p, c.m, c.up = cfg, p, m, u
 	c.start, c.sent = now, now
+	c.status, c.bytesOut, c.response = 0, 0, 0
 	c.phase = phaseAwait
 	c.SetTimeout(cfg.memberTimeout)
 	u.client = c
@@ -263,6 +266,7 @@ func (hl *httpLoop) relay(c *loopClient, u *loopMember) {
 	n := uint64(len(resp.Buf) + total - headEnd)
 	cfg.traffic.BytesOut.Add(n)
 	m.Traffic.BytesOut.Add(n)
+	c.status, c.bytesOut, c.response = resp.Status, int64(n), now.Sub(c.sent)
 
 	w := c.Writer()
 	writeResponseHead(w, cfg, &c.req, resp, c.d)
@@ -299,7 +303,15 @@ func (hl *httpLoop) writeResponse(c *loopClient) {
 	m := c.m
 	m.Release()
 	c.m = nil
-	c.cfg.traffic.RequestTime.Observe(hl.loop.Now().Sub(c.start))
+	now := hl.loop.Now()
+	c.cfg.traffic.RequestTime.Observe(now.Sub(c.start))
+	if c.cfg.access != nil {
+		term := accesslog.Normal
+		if err != nil {
+			term = accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)
+		}
+		hl.logExchange(c, m, now, term)
+	}
 	if err != nil {
 		m.Traffic.ClientAborts.Add(1)
 		hl.closeClient(c)
@@ -311,6 +323,23 @@ func (hl *httpLoop) writeResponse(c *loopClient) {
 	}
 	c.In = c.In[:copy(c.In, c.In[c.reqEnd:])]
 	hl.awaitHead(c)
+}
+
+// logExchange writes the access log line of the exchange c served from m,
+// which ended at end so. The loop sent the request on a kept-alive member
+// connection (connect time 0) as soon as its head was in.
+func (hl *httpLoop) logExchange(c *loopClient, m *balancer.Member, end time.Time, term accesslog.Termination) {
+	rec := &hl.rec
+	c.cfg.beginRecord(rec, accesslog.HTTP, c.start, c.remote)
+	setRequestLine(rec, &c.req)
+	setMember(rec, m)
+	rec.Status, rec.BytesIn, rec.BytesOut = c.status, int64(len(c.req.Buf)), c.bytesOut
+	rec.WaitRequest, rec.Connect, rec.Response, rec.Total = 0, 0, c.response, end.Sub(c.start)
+	if c.status == 0 {
+		rec.Response = accesslog.NoTime
+	}
+	rec.Termination = term
+	c.cfg.access.Log(rec)
 }
 
 // handOff gives the client connection to the goroutine path between

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
 	"lbd/internal/proxy/evloop"
 	"lbd/internal/proxy/http1"
@@ -92,6 +93,7 @@ type httpLoop struct {
 	idle       map[*balancer.State][]*loopMember
 	idleDirty  bool
 	idleCounts atomic.Pointer[map[*balancer.State]int] // published for metrics
+	rec        accesslog.Record                        // the access log line being written
 }
 
 // startLoops starts one event loop per P.
@@ -185,6 +187,11 @@ type loopClient struct {
 	up          *loopMember
 	d           http1.Decision
 	start, sent time.Time
+	// For the access log: the status and bytes relayed, and how long the
+	// member took to answer.
+	status   int
+	bytesOut int64
+	response time.Duration
 }
 
 // loopMember is a member connection a loop holds: idle in its list, or
@@ -214,8 +221,13 @@ func (hl *httpLoop) closeClient(c *loopClient) {
 		c.up = nil
 	}
 	if m := c.m; m != nil {
+		term := accesslog.Term(accesslog.CauseKilled, accesslog.PhaseHeaders) // the loop stopped, or a drain ran out
 		if c.phase == phaseWrite {
 			m.Traffic.ClientAborts.Add(1) // a response the client stopped taking
+			term = accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)
+		}
+		if c.cfg.access != nil {
+			hl.logExchange(c, m, hl.loop.Now(), term)
 		}
 		m.Release()
 		c.m = nil

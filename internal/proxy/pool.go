@@ -49,7 +49,7 @@ func (p *pool) update(pp *poolPlan) error {
 	p.bal.Update(pp.alg, pp.members)
 	p.idle.retain(p.bal.Members())
 	if err := p.mon.Update(pp.health, pp.targets); err != nil {
-		return fmt.Errorf("pool %s health monitor: %w", pp.id, err)
+		return fmt.Errorf("%s health monitor: %w", pp.desc, err)
 	}
 	for _, m := range p.bal.Members() {
 		m.SetObserver(p.mon.Observer(m.ID))

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
 )
@@ -31,7 +32,33 @@ type Options struct {
 	// own, without the event loops that otherwise take keep-alive
 	// connections in their steady state (loops.go).
 	NoEventLoop bool
+	// AccessLog writes the access log: a line per HTTP request and per
+	// TCP connection, on the listeners that log connections. nil: none.
+	AccessLog *accesslog.Logger
+	// ConnectionLogging is the global switch (Octavia's [haproxy_amphora]
+	// connection_logging): whether listeners log connections unless their
+	// own connection_logging (provider lbd) says otherwise.
+	ConnectionLogging bool
 }
+
+// SetOrigins tells the runtime where the objects read from the config file
+// are defined (octavia.Config.Origins), for its messages: the configs it
+// applies come through the control plane, which keeps no such thing.
+func (rt *Runtime) SetOrigins(origins map[string]string) { rt.origins.Store(&origins) }
+
+// origin is where the object with that ID is defined, "" when unknown.
+func (rt *Runtime) origin(cfg *octavia.Config, id string) string {
+	if o := cfg.Origin(id); o != "" {
+		return o
+	}
+	if m := rt.origins.Load(); m != nil {
+		return (*m)[id]
+	}
+	return ""
+}
+
+// AccessLogStats reads the access log's counters.
+func (rt *Runtime) AccessLogStats() accesslog.Stats { return rt.opts.AccessLog.Stats() }
 
 // SetMetrics sets the handler PROMETHEUS listeners serve. Call it before
 // the first Apply; the handler usually reads the runtime itself.
@@ -51,6 +78,7 @@ type Runtime struct {
 	pools     map[string]*pool
 	byID      map[string]*listenerConfig // served listeners by ID; their counters carry over reloads
 	cfg       atomic.Pointer[octavia.Config]
+	origins   atomic.Pointer[map[string]string]
 	closed    bool
 
 	loops *loopSet // nil: goroutines only
@@ -116,7 +144,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 			for _, o := range opened {
 				o.Close()
 			}
-			return fmt.Errorf("listener %s: %w", lc.cfg.id, err)
+			return fmt.Errorf("%s: %w", lc.cfg.desc, err)
 		}
 		opened[key] = ln
 	}
@@ -131,7 +159,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 		if err := p.update(pp); err != nil {
 			// Validated input cannot fail here; log rather than leave a
 			// half-applied state.
-			rt.log.Error("pool update failed", "pool_id", id, "err", err)
+			rt.log.Error("pool update failed", "pool", pp.desc, "err", err)
 		}
 	}
 	for key, lc := range want.listeners {
@@ -143,7 +171,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 			l.cfg.Store(lc.cfg)
 			rt.listeners[key] = l
 			go l.serve()
-			rt.log.Info("listener started", "listener_id", lc.cfg.id, "addr", lc.bind, "protocol", lc.cfg.protocol)
+			rt.log.Info("listener started", "listener_id", lc.cfg.id, "listener", lc.cfg.names.listener.Name, "origin", rt.origin(cfg, lc.cfg.id), "addr", lc.bind, "protocol", lc.cfg.protocol)
 			continue
 		}
 		l.cfg.Store(lc.cfg)
@@ -158,7 +186,8 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 			continue
 		}
 		delete(rt.listeners, key)
-		rt.log.Info("listener removed, draining", "listener_id", l.cfg.Load().id, "addr", key)
+		old := l.cfg.Load()
+		rt.log.Info("listener removed, draining", "listener_id", old.id, "listener", old.names.listener.Name, "addr", key)
 		go func() {
 			dctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
 			defer cancel()

@@ -6,52 +6,97 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
+	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
 )
 
 // serveTCP forwards one client connection to a member, byte for byte in both
 // directions. A half-close is passed on (the side that finished sending gets
 // a FIN towards its peer and the other direction goes on); an error or idle
-// timeout on either side closes both.
+// timeout on either side closes both. A listener that logs connections
+// gets a line when the connection ends.
 func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
+	start := time.Now()
+	var rec *accesslog.Record
+	var counts *byteCounts
+	if cfg.access != nil {
+		rec, counts = getRecord(), &byteCounts{}
+		cfg.beginRecord(rec, accesslog.TCP, start, remote)
+		defer func() {
+			end := time.Now()
+			rec.BytesIn, rec.BytesOut = int64(counts.in.Load()), int64(counts.out.Load())
+			rec.Total = end.Sub(start)
+			cfg.access.Log(rec)
+			putRecord(rec)
+		}()
+	}
 	p := cfg.pool
 	if p == nil {
+		if rec != nil {
+			rec.Termination = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
+		}
 		return // no pool: HAProxy closes the connection
 	}
-	start := time.Now()
 	defer func() { cfg.traffic.SessionTime.Observe(time.Since(start)) }()
 	mc, err := p.connect(context.Background(), &connectRequest{src: remote, timeout: cfg.connectTimeout})
 	if err != nil {
 		cfg.traffic.RequestErrors.Add(1)
 		cfg.log.Debug("no member for connection", "client", remote, "err", err)
+		if rec != nil {
+			rec.Termination = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
+		}
 		return
 	}
 	m, member := mc.m, mc.conn
 	defer m.Release()
 	defer member.Close()
+	if rec != nil {
+		setMember(rec, m)
+		rec.Connect = time.Since(start)
+	}
 	// For TCP a completed connect is all there is to judge the member by;
 	// HTTP waits for the response head.
 	m.Observer().Success()
 	m.Traffic.Active.Add(1)
 	defer m.Traffic.Active.Add(-1)
-	if err := bridge(client, member, cfg, m); err != nil {
-		cfg.log.Debug("tcp connection ended", "client", remote, "member", m.Addr, "err", err)
+	up, down := bridge(client, member, cfg, m, counts)
+	if rec != nil {
+		rec.Termination = bridgeTermination(up, down)
+	}
+	if err := errors.Join(up, down); err != nil && !isClosedOrReset(err) {
+		cfg.log.Debug("tcp connection ended", "client", remote, "member", m.Addr, "member_id", m.ID, "member_name", m.Name, "err", err)
 	}
 }
 
+// byteCounts are one connection's or exchange's bytes, from the client
+// (in) and to it (out).
+type byteCounts struct{ in, out atomic.Uint64 }
+
+// counters are c's counters for pipe, nil when c is.
+func (c *byteCounts) counters() (in, out *atomic.Uint64) {
+	if c == nil {
+		return nil, nil
+	}
+	return &c.in, &c.out
+}
+
 // bridge copies both ways between a client and a member connection until
-// both directions end. A half-close is passed on: the side that finished
-// sending gets its peer a FIN, and the other direction goes on. An error or
-// idle timeout on either side closes both. The client may be any net.Conn
-// (an upgraded HTTP connection may be TLS); TCP connections are spliced.
-func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member) error {
+// both directions end, and returns how each ended: up from the client,
+// down to it (nil: at its end). A half-close is passed on: the side that
+// finished sending gets its peer a FIN, and the other direction goes on.
+// An error or idle timeout on either side closes both. The client may be
+// any net.Conn (an upgraded HTTP connection may be TLS); TCP connections
+// are spliced. counts, when not nil, counts the bytes.
+func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, counts *byteCounts) (up, down error) {
 	var act activity
 	act.touch(time.Now())
+	in, out := counts.counters()
 	upDone := make(chan error, 1)
 	go func() {
-		_, err := pipe(member, client, cfg.clientTimeout, &act, &cfg.traffic.BytesIn, &m.Traffic.BytesIn)
+		_, err := pipe(member, client, cfg.clientTimeout, &act, &cfg.traffic.BytesIn, &m.Traffic.BytesIn, in)
 		if err == nil {
 			closeWrite(member)
 		} else {
@@ -64,18 +109,33 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member) er
 		}
 		upDone <- err
 	}()
-	_, err := pipe(client, member, cfg.memberTimeout, &act, &cfg.traffic.BytesOut, &m.Traffic.BytesOut)
-	if err == nil {
+	_, down = pipe(client, member, cfg.memberTimeout, &act, &cfg.traffic.BytesOut, &m.Traffic.BytesOut, out)
+	if down == nil {
 		closeWrite(client)
 	} else {
 		member.Close()
 		client.Close()
 	}
-	upErr := <-upDone
-	if err := errors.Join(err, upErr); err != nil && !isClosedOrReset(err) {
-		return err
+	return <-upDone, down
+}
+
+// bridgeTermination is the termination state of a bridged connection that
+// ended so: the direction that failed first (a side closed by the other
+// direction's failure reads "use of closed connection") names who ended
+// it, its timeout in lower case.
+func bridgeTermination(up, down error) accesslog.Termination {
+	first := func(err error) bool { return err != nil && !errors.Is(err, net.ErrClosed) }
+	switch {
+	case first(up) && errors.Is(up, errIdle):
+		return accesslog.Term(accesslog.CauseClientTimeout, accesslog.PhaseData)
+	case first(up):
+		return accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)
+	case first(down) && errors.Is(down, errIdle):
+		return accesslog.Term(accesslog.CauseServerTimeout, accesslog.PhaseData)
+	case first(down):
+		return accesslog.Term(accesslog.CauseServer, accesslog.PhaseData)
 	}
-	return nil
+	return accesslog.Normal
 }
 
 // closeWrite sends a FIN (a TLS close_notify first, for a *tls.Conn): the

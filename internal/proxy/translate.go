@@ -44,6 +44,7 @@ type plannedListener struct {
 // poolPlan is a pool's configuration for its balancer and health monitor.
 type poolPlan struct {
 	id       string
+	desc     string // how messages name it
 	protocol octavia.Protocol
 	enabled  bool
 	alg      balancer.Algorithm
@@ -82,15 +83,16 @@ func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
 			if !l.Enabled() {
 				continue
 			}
+			desc := describe("listener", l.ID, l.Name, rt.origin(cfg, l.ID))
 			if l.Protocol.Transport() != "tcp" {
-				return nil, fmt.Errorf("listener %s: protocol %s is not served by lbd", l.ID, l.Protocol)
+				return nil, fmt.Errorf("%s: protocol %s is not served by lbd", desc, l.Protocol)
 			}
 			bind := net.JoinHostPort(vip, strconv.Itoa(l.ProtocolPort))
 			key := "tcp/" + bind
 			if other, dup := p.listeners[key]; dup {
-				return nil, fmt.Errorf("listener %s: %s is already bound by listener %s", l.ID, bind, other.cfg.id)
+				return nil, fmt.Errorf("%s: %s is already bound by %s", desc, bind, other.cfg.desc)
 			}
-			lc, err := rt.translateListener(lb, l)
+			lc, err := rt.translateListener(lb, l, desc)
 			if err != nil {
 				return nil, err
 			}
@@ -105,7 +107,7 @@ func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
 	}
 	needPing := false
 	for _, pool := range pools {
-		pp, err := translatePool(pool, connect[pool.ID], rt.opts.Passive)
+		pp, err := translatePool(pool, describe("pool", pool.ID, pool.Name, rt.origin(cfg, pool.ID)), connect[pool.ID], rt.opts.Passive)
 		if err != nil {
 			return nil, err
 		}
@@ -122,9 +124,11 @@ func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
 	return p, nil
 }
 
-func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listener) (*listenerConfig, error) {
+// translateListener translates a listener; desc is how messages name it.
+func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listener, desc string) (*listenerConfig, error) {
 	lc := &listenerConfig{
 		id:             l.ID,
+		desc:           desc,
 		lbID:           lb.ID,
 		protocol:       l.Protocol,
 		port:           l.ProtocolPort,
@@ -134,8 +138,12 @@ func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listen
 		memberTimeout:  ms(*l.TimeoutMemberData),
 		portText:       []byte(strconv.Itoa(l.ProtocolPort)),
 		traffic:        &stats.Traffic{},
-		log:            rt.log.With("listener_id", l.ID),
+		log:            rt.log.With("listener_id", l.ID, "listener", l.Name),
 	}
+	if l.LogsConnections(rt.opts.ConnectionLogging) {
+		lc.access = rt.opts.AccessLog
+	}
+	lc.names = newAccessNames(lb, l)
 	if old := rt.byID[l.ID]; old != nil {
 		lc.traffic = old.traffic
 	}
@@ -158,7 +166,7 @@ func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listen
 		for _, c := range l.AllowedCIDRs {
 			pfx, err := netip.ParsePrefix(c)
 			if err != nil {
-				return nil, fmt.Errorf("listener %s allowed_cidrs: %w", l.ID, err)
+				return nil, fmt.Errorf("%s allowed_cidrs: %w", desc, err)
 			}
 			lc.allowed = append(lc.allowed, pfx.Masked())
 		}
@@ -166,16 +174,17 @@ func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listen
 	return lc, nil
 }
 
-// translatePool translates a pool, its members and its monitor. connect is
-// its listeners' timeout_member_connect, 0 when no listener uses it.
-func translatePool(pool *octavia.Pool, connect time.Duration, passive health.Passive) (*poolPlan, error) {
+// translatePool translates a pool, its members and its monitor; desc is
+// how messages name it. connect is its listeners' timeout_member_connect,
+// 0 when no listener uses it.
+func translatePool(pool *octavia.Pool, desc string, connect time.Duration, passive health.Passive) (*poolPlan, error) {
 	alg, err := balancer.ParseAlgorithm(string(pool.LBAlgorithm))
 	if err != nil {
-		return nil, fmt.Errorf("pool %s: %w", pool.ID, err)
+		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
-	pp := &poolPlan{id: pool.ID, protocol: pool.Protocol, enabled: pool.Enabled(), alg: alg}
+	pp := &poolPlan{id: pool.ID, desc: desc, protocol: pool.Protocol, enabled: pool.Enabled(), alg: alg}
 	if pp.health, err = translateMonitor(pool.HealthMonitor, connect); err != nil {
-		return nil, fmt.Errorf("pool %s health monitor: %w", pool.ID, err)
+		return nil, fmt.Errorf("%s health monitor: %w", desc, err)
 	}
 	pp.health.Passive = passive
 	pp.members = make([]balancer.MemberConfig, 0, len(pool.Members))
@@ -183,7 +192,7 @@ func translatePool(pool *octavia.Pool, connect time.Duration, passive health.Pas
 	for _, m := range pool.Members {
 		mc, t, err := translateMember(m)
 		if err != nil {
-			return nil, fmt.Errorf("pool %s: %w", pool.ID, err)
+			return nil, fmt.Errorf("%s: %w", desc, err)
 		}
 		pp.members = append(pp.members, mc)
 		pp.targets = append(pp.targets, t)
@@ -196,15 +205,15 @@ func translatePool(pool *octavia.Pool, connect time.Duration, passive health.Pas
 func translateMember(m *octavia.Member) (balancer.MemberConfig, health.Target, error) {
 	addr, err := netip.ParseAddr(m.Address)
 	if err != nil {
-		return balancer.MemberConfig{}, health.Target{}, fmt.Errorf("member %s address %q: %w", m.ID, m.Address, err)
+		return balancer.MemberConfig{}, health.Target{}, fmt.Errorf("%s address %q: %w", describe("member", m.ID, m.Name, ""), m.Address, err)
 	}
 	ap := netip.AddrPortFrom(addr.Unmap(), uint16(m.ProtocolPort))
-	mc := balancer.MemberConfig{ID: m.ID, Addr: ap, Weight: *m.Weight, Backup: *m.Backup, Enabled: m.Enabled()}
-	t := health.Target{ID: m.ID, Addr: ap, Enabled: mc.Enabled, Weight: mc.Weight}
+	mc := balancer.MemberConfig{ID: m.ID, Name: m.Name, Addr: ap, Weight: *m.Weight, Backup: *m.Backup, Enabled: m.Enabled()}
+	t := health.Target{ID: m.ID, Name: m.Name, Addr: ap, Enabled: mc.Enabled, Weight: mc.Weight}
 	if m.MonitorAddress != "" {
 		ma, err := netip.ParseAddr(m.MonitorAddress)
 		if err != nil {
-			return balancer.MemberConfig{}, health.Target{}, fmt.Errorf("member %s monitor_address %q: %w", m.ID, m.MonitorAddress, err)
+			return balancer.MemberConfig{}, health.Target{}, fmt.Errorf("%s monitor_address %q: %w", describe("member", m.ID, m.Name, ""), m.MonitorAddress, err)
 		}
 		t.MonitorAddr = ma.Unmap()
 	}

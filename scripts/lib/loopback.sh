@@ -70,9 +70,17 @@ full_feature_set() {
 }
 
 # start_lbd CONFIG ADMIN_ADDR [BINARY]: lbd alone on CPU 1, one thread, no API or state
-# (LBD_PROCS sets GOMAXPROCS; LBD_PIN=env runs it unpinned).
+# (LBD_PROCS sets GOMAXPROCS; LBD_PIN=env runs it unpinned). Its access log
+# is off, as the peers it is measured beside log nothing, unless LBD_LOG
+# gives its flags (e.g. "--access-log file:/tmp/x.log"); a build from before
+# access logs takes neither.
 start_lbd() {
-  GOMAXPROCS=${LBD_PROCS:-1} ${LBD_PIN:-taskset -c 1} "${3:-./bin/lbd}" --config "$1" --admin-addr "$2" --api-addr "" --state-dir none 2>"$work/lbd.log" &
+  local bin=${3:-./bin/lbd} log=()
+  if "$bin" --help 2>&1 | grep -q -- '-connection-logging'; then
+    # shellcheck disable=SC2206 # flags, split on spaces
+    log=(${LBD_LOG:---connection-logging=false})
+  fi
+  GOMAXPROCS=${LBD_PROCS:-1} ${LBD_PIN:-taskset -c 1} "$bin" --config "$1" --admin-addr "$2" --api-addr "" --state-dir none "${log[@]}" 2>"$work/lbd.log" &
 }
 
 # wait_http URL: until URL answers (10 s at most).

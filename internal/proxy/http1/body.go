@@ -22,7 +22,7 @@ var ErrBadChunk = errors.New("malformed chunked body")
 // Each byte moved is added to each counter as it goes. The engine that owns
 // the connections provides it; its errors are returned as they are.
 type Splicer interface {
-	Splice(n int64, counters [2]*atomic.Uint64) error
+	Splice(n int64, counters [3]*atomic.Uint64) error
 }
 
 // BodyCopier streams one message body from Src to Dst. Whatever is already
@@ -39,7 +39,7 @@ type BodyCopier struct {
 	// lines end in CRLF, and trailers may not carry fields that frame
 	// or route a message, which a member merging trailers would obey.
 	Strict   bool
-	Counters [2]*atomic.Uint64 // each byte copied is added to each
+	Counters [3]*atomic.Uint64 // each byte copied is added to each that is not nil
 }
 
 func (bc *BodyCopier) count(n int) {
