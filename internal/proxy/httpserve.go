@@ -229,7 +229,7 @@ func (hc *httpConn) finish(keep bool, err error) (bool, bool) {
 		m.Traffic.ClientAborts.Add(1)
 	default:
 		m.Traffic.MemberAborts.Add(1)
-		ex.cfg.log.Debug("request failed", "client", hc.remote, "member", m.Addr, "err", err)
+		ex.cfg.log.Debug("request failed", "client", hc.remote, "member_id", m.ID, "member", m.Name, "member_address", m.Addr, "err", err)
 	}
 	return keep, keep && err == nil && ex.d.Steady()
 }

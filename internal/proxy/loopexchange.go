@@ -373,7 +373,7 @@ func (hl *httpLoop) handOffExchange(c *loopClient, expired bool) {
 	c.m, c.up = nil, nil
 	mc, read, err := u.Release()
 	if err != nil {
-		hl.log.Warn("event loop: member connection not handed over", "member", x.m.Addr, "err", err)
+		hl.log.Warn("event loop: member connection not handed over", "member_id", x.m.ID, "member", x.m.Name, "member_address", x.m.Addr, "err", err)
 		x.m.Traffic.MemberAborts.Add(1)
 		x.m.Release()
 		hl.closeClient(c)

@@ -67,7 +67,7 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
 		rec.Termination = bridgeTermination(up, down)
 	}
 	if err := errors.Join(up, down); err != nil && !isClosedOrReset(err) {
-		cfg.log.Debug("tcp connection ended", "client", remote, "member", m.Addr, "member_id", m.ID, "member_name", m.Name, "err", err)
+		cfg.log.Debug("tcp connection ended", "client", remote, "member_id", m.ID, "member", m.Name, "member_address", m.Addr, "err", err)
 	}
 }
 
