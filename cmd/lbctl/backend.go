@@ -11,9 +11,14 @@ import (
 	"lbd/internal/demo"
 )
 
-func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lbctl backend", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var backendCommand = command{
+	summary: "Run a demo web server, answering Hello World! and its name, for lbd to balance (until Ctrl-C).",
+	usage:   "lbctl backend [--listen ADDR] [--name NAME] [flags]",
+	example: "lbctl backend --listen 127.0.0.1:8081 --name server1\nlbctl backend --listen 127.0.0.1:8082 --latency 20ms --error-rate 0.01",
+	define:  defineBackend,
+}
+
+func defineBackend(fs *flag.FlagSet) runner {
 	listen := fs.String("listen", "127.0.0.1:8081", "address to listen on")
 	var o demo.Options
 	fs.StringVar(&o.Name, "name", "", "server name reported in every answer (default: the listen address)")
@@ -23,14 +28,20 @@ func runBackend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Float64Var(&o.ErrorRate, "error-rate", 0, "fraction of answers that are 500 (0..1)")
 	fs.IntVar(&o.MaxInFlight, "max-inflight", 0, "requests served at once; more wait (0: no limit)")
 	fs.StringVar(&o.HealthPath, "health-path", "/health", "health endpoint (POST PATH/down and PATH/up switch it)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		if len(pos) > 0 {
+			return fmt.Errorf("backend takes no arguments (%q)", pos[0])
+		}
+		return runBackend(ctx, *listen, o, stdout)
 	}
+}
+
+func runBackend(ctx context.Context, listen string, o demo.Options, stdout io.Writer) error {
 	if o.Name == "" {
-		o.Name = *listen
+		o.Name = listen
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	b, err := demo.Start(ctx, *listen, o, log)
+	b, err := demo.Start(ctx, listen, o, log)
 	if err != nil {
 		return err
 	}

@@ -17,9 +17,14 @@ import (
 	"lbd/internal/bench/chart"
 )
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lbctl bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var benchCommand = command{
+	summary: "Benchmark the balancing algorithms against each other on loopback: demo backends that behave like yours, lbd (in-process) in front of them with each algorithm in turn, HTTP load from many 127.x client addresses; compares latency, errors and each member's share.",
+	usage:   "lbctl bench [-f SCENARIO.yaml] [--algorithms RR,LC,SIP] [--duration D] [--rate N | --concurrency N] [--clients N] [-o table|json] [--out DIR] [flags]",
+	example: "lbctl bench -f configs/bench/slow-member.yaml --out /tmp/bench\nlbctl bench --algorithms RR,LC --rate 2000 --duration 20s",
+	define:  defineBench,
+}
+
+func defineBench(fs *flag.FlagSet) runner {
 	file := fs.String("f", "configs/bench/slow-member.yaml", "scenario file (see configs/bench/README.md)")
 	algs := fs.String("algorithms", "", "comma-separated algorithms to compare: ROUND_ROBIN (RR), LEAST_CONNECTIONS (LC), SOURCE_IP (SIP), SOURCE_IP_PORT (SIPP); default: the scenario's")
 	duration := fs.Duration("duration", 0, "load duration per algorithm (default: the scenario's)")
@@ -32,19 +37,31 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	verbose := fs.Bool("v", false, "log the data plane's warnings to stderr")
 	from := fs.String("from", "", "print and chart a report saved with -o json (or --out's results.json) instead of running")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark (generator, lbd and backends) to this file")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lbctl bench [-f SCENARIO.yaml] [--algorithms RR,LC,SIP] [--duration D] [--rate N | --concurrency N] [--clients N] [-o table|json] [--out DIR]")
-		fmt.Fprintln(stderr, "\nStarts demo backends on loopback, runs lbd (in-process) in front of them with each algorithm in turn,")
-		fmt.Fprintln(stderr, "drives HTTP load from many 127.x client addresses and compares latency, errors and each member's share.")
-		fs.PrintDefaults()
+	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		if len(pos) > 0 {
+			return fmt.Errorf("bench takes no arguments (%q): the scenario is -f FILE", pos[0])
+		}
+		return runBench(ctx, fs, benchArgs{*file, *algs, *duration, *rate, *concurrency, *clients, *output, *out, *format, *verbose, *from, *cpuprofile}, stdout, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
+}
+
+// benchArgs are bench's flags, parsed.
+type benchArgs struct {
+	file, algs  string
+	duration    time.Duration
+	rate        float64
+	concurrency int
+	clients     int
+	output, out string
+	format      string
+	verbose     bool
+	from        string
+	cpuprofile  string
+}
+
+func runBench(ctx context.Context, fs *flag.FlagSet, a benchArgs, stdout, stderr io.Writer) error {
+	file, algs, duration, rate, concurrency, clients := &a.file, &a.algs, &a.duration, &a.rate, &a.concurrency, &a.clients
+	output, out, format, verbose, from, cpuprofile := &a.output, &a.out, &a.format, &a.verbose, &a.from, &a.cpuprofile
 	if *output != "table" && *output != "json" {
 		return fmt.Errorf("-o %q: must be table or json", *output)
 	}

@@ -24,14 +24,30 @@ type clientFlags struct {
 	timeout  time.Duration
 }
 
+// defaultEndpoint is lbd's (and Octavia's) API port on loopback.
+const defaultEndpoint = "http://127.0.0.1:9876"
+
+// register adds the flags every command that talks to lbd has: where, as
+// whom, and how to print.
 func (f *clientFlags) register(fs *flag.FlagSet) {
-	endpoint := os.Getenv("LBCTL_ENDPOINT")
-	if endpoint == "" {
-		endpoint = "http://127.0.0.1:9876"
-	}
-	fs.StringVar(&f.endpoint, "endpoint", endpoint, "lbd's Octavia API (env LBCTL_ENDPOINT)")
+	registerEndpoint(fs, &f.endpoint)
 	fs.StringVar(&f.token, "token", os.Getenv("LBD_API_TOKEN"), "X-Auth-Token to send: lbd's static token or a Keystone token (env LBD_API_TOKEN)")
 	fs.StringVar(&f.output, "o", "table", "output: table, json or yaml")
+	f.timeout = 2 * time.Minute
+}
+
+// registerEndpoint adds --endpoint, whose default is $LBCTL_ENDPOINT, else
+// lbd's default API address.
+func registerEndpoint(fs *flag.FlagSet, endpoint *string) {
+	def := os.Getenv("LBCTL_ENDPOINT")
+	if def == "" {
+		def = defaultEndpoint
+	}
+	fs.StringVar(endpoint, "endpoint", def, "lbd's Octavia API (env LBCTL_ENDPOINT)")
+}
+
+// registerTimeout adds --timeout, for the commands that wait for changes.
+func (f *clientFlags) registerTimeout(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long to wait for load balancers to become ACTIVE")
 }
 

@@ -10,19 +10,28 @@ import (
 	"lbd/internal/octavia/reconcile"
 )
 
-// runDelete deletes a load balancer and waits until it is gone.
-func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lbctl delete", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var deleteCommand = command{
+	summary: "Delete a load balancer and wait until it is gone (--cascade: with everything under it).",
+	usage:   "lbctl delete NAME|ID [--cascade] [flags]",
+	args:    "NAME|ID  the load balancer, by name or ID",
+	example: "lbctl delete lb1 --cascade",
+	define:  defineDelete,
+}
+
+// defineDelete deletes a load balancer and waits until it is gone.
+func defineDelete(fs *flag.FlagSet) runner {
 	var cf clientFlags
 	cf.register(fs)
+	cf.registerTimeout(fs)
 	cascade := fs.Bool("cascade", false, "delete its listeners, pools, members and monitors too")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
+	return cf.wrap(func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		return runDelete(ctx, &cf, *cascade, pos, stdout)
+	})
+}
+
+func runDelete(ctx context.Context, cf *clientFlags, cascade bool, pos []string, stdout io.Writer) error {
 	if len(pos) != 1 {
-		return errors.New("usage: lbctl delete NAME|ID [--cascade]")
+		return errors.New("delete needs one load balancer: lbctl delete NAME|ID [--cascade]")
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
@@ -31,7 +40,7 @@ func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := c.DeleteLoadBalancer(ctx, reconcile.Ref(lb), *cascade); err != nil {
+	if err := c.DeleteLoadBalancer(ctx, reconcile.Ref(lb), cascade); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "deleted load balancer %s (%s)\n", lb.Name, lb.ID)

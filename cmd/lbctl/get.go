@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -17,25 +20,35 @@ import (
 	"lbd/internal/octavia/reconcile"
 )
 
-const getUsage = "usage: lbctl get loadbalancers|listeners|pools|members|healthmonitors [NAME|ID] [--lb LB] [--pool POOL] [-o table|json|yaml]"
+// getKinds are the kinds get lists, as its help and completion name them.
+var getKinds = []string{"loadbalancers", "listeners", "pools", "members", "healthmonitors"}
 
-// runGet lists objects of one kind, or shows those with a name or ID.
-func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lbctl get", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var getCommand = command{
+	summary: "List the load balancers, listeners, pools, members or health monitors of a running lbd, or show those with a name or ID.",
+	usage:   "lbctl get KIND [NAME|ID] [--lb LB] [--pool POOL] [-o table|json|yaml] [flags]",
+	args: "KIND     " + strings.Join(getKinds, ", ") + " (singular, lb and hm also do)\n" +
+		"NAME|ID  only the objects with this name or ID (a member: also ADDRESS:PORT)",
+	example: "lbctl get loadbalancers\nlbctl get members --pool pool1\nlbctl get listeners listener1 -o yaml",
+	define:  defineGet,
+}
+
+// defineGet lists objects of one kind, or shows those with a name or ID.
+func defineGet(fs *flag.FlagSet) runner {
 	var cf clientFlags
 	cf.register(fs)
 	lbName := fs.String("lb", "", "only objects of this load balancer")
 	poolName := fs.String("pool", "", "the pool whose members to list (members only)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
+	return cf.wrap(func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		return runGet(ctx, &cf, *lbName, *poolName, pos, stdout)
+	})
+}
+
+func runGet(ctx context.Context, cf *clientFlags, lbName, poolName string, pos []string, stdout io.Writer) error {
 	if err := cf.check(); err != nil {
 		return err
 	}
 	if len(pos) < 1 || len(pos) > 2 {
-		return errors.New(getUsage)
+		return fmt.Errorf("get needs a KIND (%s) and at most one NAME|ID", strings.Join(getKinds, ", "))
 	}
 	name := ""
 	if len(pos) == 2 {
@@ -43,8 +56,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	c := cf.client(reconcile.Advice{})
 	lbID := ""
-	if *lbName != "" {
-		lb, err := c.LoadBalancer(ctx, *lbName)
+	if lbName != "" {
+		lb, err := c.LoadBalancer(ctx, lbName)
 		if err != nil {
 			return err
 		}
@@ -63,7 +76,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				out = append(out, lb)
 			}
 		}
-		return emitObjects(ctx, c, &cf, stdout, "loadbalancers", "", idsOf(out, func(x loadbalancers.LoadBalancer) string { return x.ID }), func(tw *tabwriter.Writer) {
+		return emitObjects(ctx, c, cf, stdout, "loadbalancers", "", idsOf(out, func(x loadbalancers.LoadBalancer) string { return x.ID }), func(tw *tabwriter.Writer) {
 			row(tw, "ID", "NAME", "VIP", "LISTENERS", "POOLS", "PROVISIONING", "OPERATING")
 			for _, lb := range out {
 				row(tw, lb.ID, lb.Name, lb.VipAddress, len(lb.Listeners), len(lb.Pools), lb.ProvisioningStatus, lb.OperatingStatus)
@@ -80,7 +93,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				out = append(out, l)
 			}
 		}
-		return emitObjects(ctx, c, &cf, stdout, "listeners", "", idsOf(out, func(x listeners.Listener) string { return x.ID }), func(tw *tabwriter.Writer) {
+		return emitObjects(ctx, c, cf, stdout, "listeners", "", idsOf(out, func(x listeners.Listener) string { return x.ID }), func(tw *tabwriter.Writer) {
 			row(tw, "ID", "NAME", "PROTOCOL", "PORT", "DEFAULT_POOL", "PROVISIONING", "OPERATING")
 			for _, l := range out {
 				row(tw, l.ID, l.Name, l.Protocol, l.ProtocolPort, dash(l.DefaultPoolID), l.ProvisioningStatus, l.OperatingStatus)
@@ -97,17 +110,17 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				out = append(out, p)
 			}
 		}
-		return emitObjects(ctx, c, &cf, stdout, "pools", "", idsOf(out, func(x pools.Pool) string { return x.ID }), func(tw *tabwriter.Writer) {
+		return emitObjects(ctx, c, cf, stdout, "pools", "", idsOf(out, func(x pools.Pool) string { return x.ID }), func(tw *tabwriter.Writer) {
 			row(tw, "ID", "NAME", "PROTOCOL", "ALGORITHM", "MEMBERS", "MONITOR", "PROVISIONING", "OPERATING")
 			for _, p := range out {
 				row(tw, p.ID, p.Name, p.Protocol, p.LBMethod, len(p.Members), dash(p.MonitorID), p.ProvisioningStatus, p.OperatingStatus)
 			}
 		})
 	case "member":
-		if *poolName == "" {
+		if poolName == "" {
 			return errors.New("get members: --pool POOL is required")
 		}
-		p, err := c.Pool(ctx, lbID, *poolName)
+		p, err := c.Pool(ctx, lbID, poolName)
 		if err != nil {
 			return err
 		}
@@ -121,7 +134,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				out = append(out, m)
 			}
 		}
-		return emitObjects(ctx, c, &cf, stdout, "members", p.ID, idsOf(out, func(x pools.Member) string { return x.ID }), func(tw *tabwriter.Writer) {
+		sortMembers(out)
+		return emitObjects(ctx, c, cf, stdout, "members", p.ID, idsOf(out, func(x pools.Member) string { return x.ID }), func(tw *tabwriter.Writer) {
 			row(tw, "ID", "NAME", "ADDRESS", "PORT", "WEIGHT", "BACKUP", "ADMIN", "PROVISIONING", "OPERATING")
 			for _, m := range out {
 				row(tw, m.ID, dash(m.Name), m.Address, m.ProtocolPort, m.Weight, m.Backup, m.AdminStateUp, m.ProvisioningStatus, m.OperatingStatus)
@@ -138,7 +152,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				out = append(out, h)
 			}
 		}
-		return emitObjects(ctx, c, &cf, stdout, "healthmonitors", "", idsOf(out, func(x monitors.Monitor) string { return x.ID }), func(tw *tabwriter.Writer) {
+		return emitObjects(ctx, c, cf, stdout, "healthmonitors", "", idsOf(out, func(x monitors.Monitor) string { return x.ID }), func(tw *tabwriter.Writer) {
 			row(tw, "ID", "NAME", "TYPE", "DELAY", "TIMEOUT", "RETRIES", "RETRIES_DOWN", "POOL", "PROVISIONING", "OPERATING")
 			for _, h := range out {
 				pool := "-"
@@ -149,7 +163,18 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		})
 	}
-	return fmt.Errorf("get: unknown kind %q\n%s", pos[0], getUsage)
+	return fmt.Errorf("get: unknown kind %q: one of %s", pos[0], strings.Join(getKinds, ", "))
+}
+
+// sortMembers orders members as people look for them: by name, then
+// address and port (numerically), then ID.
+func sortMembers(ms []pools.Member) {
+	slices.SortStableFunc(ms, func(a, b pools.Member) int {
+		aa, _ := netip.ParseAddr(a.Address)
+		ba, _ := netip.ParseAddr(b.Address)
+		return cmp.Or(cmp.Compare(a.Name, b.Name), aa.Compare(ba), strings.Compare(a.Address, b.Address),
+			cmp.Compare(a.ProtocolPort, b.ProtocolPort), cmp.Compare(a.ID, b.ID))
+	})
 }
 
 func dash(s string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,55 +13,71 @@ import (
 	"lbd/internal/octavia/reconcile"
 )
 
-const memberUsage = `usage:
-  lbctl member add    --pool POOL --address IP --port N [--weight W] [--name NAME] [--backup]
-  lbctl member remove --pool POOL MEMBER
-  lbctl member drain  --pool POOL MEMBER      (weight 0: no new connections, open ones finish)
-MEMBER is a name, an ID or ADDRESS:PORT.`
+var memberCommand = command{
+	summary: "Add, remove or drain (weight 0: no new connections, open ones finish) a member of a pool.",
+	usage: "lbctl member add --pool POOL --address IP --port N [--weight W] [--name NAME] [--backup] [flags]\n" +
+		"       lbctl member remove|drain --pool POOL MEMBER [flags]",
+	args: "add|remove|drain  what to do\n" +
+		"MEMBER            remove and drain: the member, by name, ID or ADDRESS:PORT",
+	example: "lbctl member add --pool pool1 --address 127.0.0.1 --port 8083 --name server3\nlbctl member drain --pool pool1 server3",
+	define:  defineMember,
+}
 
-// runMember adds, removes and drains pool members.
-func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := func(problem string) error {
-		if problem != "" {
-			fmt.Fprintln(stderr, "lbctl member: "+problem)
-		}
-		fmt.Fprintln(stderr, memberUsage)
-		return errUsage
-	}
-	if len(args) == 0 {
-		return usage("")
-	}
-	op := args[0]
-	fs := flag.NewFlagSet("lbctl member "+op, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// defineMember adds, removes and drains pool members.
+func defineMember(fs *flag.FlagSet) runner {
 	var cf clientFlags
 	cf.register(fs)
-	poolName := fs.String("pool", "", "the pool (name or ID)")
-	lbName := fs.String("lb", "", "the load balancer, when pool names are not unique")
-	address := fs.String("address", "", "member address (add)")
-	port := fs.Int("port", 0, "member protocol_port (add)")
-	weight := fs.Int("weight", 1, "member weight, 0-256 (add)")
-	name := fs.String("name", "", "member name (add)")
-	backup := fs.Bool("backup", false, "a backup member (add)")
-	pos, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return err
+	cf.registerTimeout(fs)
+	var o memberOpts
+	fs.StringVar(&o.pool, "pool", "", "the pool (name or ID)")
+	fs.StringVar(&o.lb, "lb", "", "the load balancer, when pool names are not unique")
+	fs.StringVar(&o.address, "address", "", "member address (add)")
+	fs.IntVar(&o.port, "port", 0, "member protocol_port (add)")
+	fs.IntVar(&o.weight, "weight", 1, "member weight, 0-256 (add)")
+	fs.StringVar(&o.name, "name", "", "member name (add)")
+	fs.BoolVar(&o.backup, "backup", false, "a backup member (add)")
+	return cf.wrap(func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		return runMember(ctx, &cf, &o, pos, stdout)
+	})
+}
+
+type memberOpts struct {
+	pool, lb, address, name string
+	port, weight            int
+	backup                  bool
+}
+
+// runMember does what pos[0] says to a member of the pool.
+func runMember(ctx context.Context, cf *clientFlags, o *memberOpts, pos []string, stdout io.Writer) error {
+	if len(pos) == 0 {
+		return errors.New("member needs what to do: add, remove or drain (lbctl member -h)")
 	}
-	if *poolName == "" {
-		return usage("--pool is required")
+	op := pos[0]
+	pos = pos[1:]
+	if op != "add" && op != "remove" && op != "drain" {
+		return fmt.Errorf("member %s: unknown operation: add, remove or drain", op)
+	}
+	if o.pool == "" {
+		return fmt.Errorf("member %s: --pool POOL is required", op)
+	}
+	if op == "add" && (len(pos) != 0 || o.address == "" || o.port == 0) {
+		return errors.New("member add: --address and --port are required, and no MEMBER")
+	}
+	if op != "add" && len(pos) != 1 {
+		return fmt.Errorf("member %s needs exactly one MEMBER (a name, an ID or ADDRESS:PORT)", op)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 	c := cf.client(reconcile.Advice{})
 	lbID := ""
-	if *lbName != "" {
-		lb, err := c.LoadBalancer(ctx, *lbName)
+	if o.lb != "" {
+		lb, err := c.LoadBalancer(ctx, o.lb)
 		if err != nil {
 			return err
 		}
 		lbID = lb.ID
 	}
-	p, err := c.Pool(ctx, lbID, *poolName)
+	p, err := c.Pool(ctx, lbID, o.pool)
 	if err != nil {
 		return err
 	}
@@ -74,20 +91,14 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	lb := reconcile.Ref(owner)
 	switch op {
 	case "add":
-		if len(pos) != 0 || *address == "" || *port == 0 {
-			return usage("add needs --address and --port")
-		}
-		m, err := c.AddMember(ctx, lb, p.ID, pools.CreateMemberOpts{Address: *address, ProtocolPort: *port,
-			Weight: weight, Name: *name, Backup: backup})
+		m, err := c.AddMember(ctx, lb, p.ID, pools.CreateMemberOpts{Address: o.address, ProtocolPort: o.port,
+			Weight: &o.weight, Name: o.name, Backup: &o.backup})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "added member %s:%d (%s) to pool %s\n", m.Address, m.ProtocolPort, m.ID, p.Name)
 		return nil
-	case "remove", "drain":
-		if len(pos) != 1 {
-			return usage(op + " needs exactly one MEMBER")
-		}
+	default: // remove, drain
 		m, err := findMember(ctx, c, p.ID, pos[0])
 		if err != nil {
 			return err
@@ -105,7 +116,6 @@ func runMember(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "%s member %s:%d (%s) of pool %s\n", verb, m.Address, m.ProtocolPort, m.ID, p.Name)
 		return nil
 	}
-	return usage(fmt.Sprintf("unknown operation %q", op))
 }
 
 // findMember resolves a member by ID, name or ADDRESS:PORT.

@@ -11,21 +11,29 @@ import (
 	"lbd/internal/octavia/reconcile"
 )
 
-// runStatus prints a load balancer's status tree.
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lbctl status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var statusCommand = command{
+	summary: "Show a load balancer's status tree: its listeners, pools, members and health monitors, with their provisioning and operating status.",
+	usage:   "lbctl status NAME|ID [-o table|json|yaml] [flags]",
+	args:    "NAME|ID  the load balancer, by name or ID",
+	example: "lbctl status lb1",
+	define:  defineStatus,
+}
+
+// defineStatus prints a load balancer's status tree.
+func defineStatus(fs *flag.FlagSet) runner {
 	var cf clientFlags
 	cf.register(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
+	return cf.wrap(func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
+		return runStatus(ctx, &cf, pos, stdout)
+	})
+}
+
+func runStatus(ctx context.Context, cf *clientFlags, pos []string, stdout io.Writer) error {
 	if err := cf.check(); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return errors.New("usage: lbctl status NAME|ID")
+		return errors.New("status needs one load balancer: lbctl status NAME|ID")
 	}
 	c := cf.client(reconcile.Advice{})
 	lb, err := c.LoadBalancer(ctx, pos[0])
@@ -75,7 +83,13 @@ func statusTable(tw *tabwriter.Writer, lb *reconcile.StatusObject, ports map[str
 				row(tw, inner+branch("", last)+"member "+fmt.Sprintf("%s:%d", m.Address, m.ProtocolPort), m.Name, m.ProvisioningStatus, m.OperatingStatus)
 			}
 			if hasMon {
-				row(tw, inner+branch("", true)+"healthmonitor "+orID(mon.Name, mon.Type), mon.Type, mon.ProvisioningStatus, mon.OperatingStatus)
+				// Named by its name when it has one; its type goes in the
+				// second column, as a pool's algorithm does.
+				label := "healthmonitor"
+				if mon.Name != "" {
+					label += " " + mon.Name
+				}
+				row(tw, inner+branch("", true)+label, mon.Type, mon.ProvisioningStatus, mon.OperatingStatus)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 
 	"gopkg.in/yaml.v3"
@@ -10,14 +11,25 @@ import (
 	"lbd/internal/octavia"
 )
 
-func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lbctl validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var validateCommand = command{
+	summary: "Check a config file as lbd would, and print it with defaults and IDs filled in.",
+	usage:   "lbctl validate [-f FILE]",
+	example: "lbctl validate -f configs/lbd.yaml",
+	define:  defineValidate,
+}
+
+func defineValidate(fs *flag.FlagSet) runner {
 	file := fs.String("f", "configs/lbd.yaml", "config file")
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(_ context.Context, pos []string, stdout, stderr io.Writer) error {
+		if len(pos) > 0 {
+			return fmt.Errorf("validate takes no arguments (%q): the file is -f FILE", pos[0])
+		}
+		return runValidate(*file, stdout)
 	}
-	cfg, err := octavia.LoadFile(*file)
+}
+
+func runValidate(file string, stdout io.Writer) error {
+	cfg, err := octavia.LoadFile(file)
 	if err != nil {
 		return err
 	}

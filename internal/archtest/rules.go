@@ -49,7 +49,7 @@ var Rules = []Rule{
 		Why: "reads the running data plane; knows nothing of the API or the cloud"},
 	{Pkg: "lbd/internal/controlplane", Forbid: concat(dataPlane, cloud, []string{"lbd/internal/metrics"}),
 		Why: "drives the data plane through octavia.DataPlane only, so the API's state and the data plane stay apart"},
-	{Pkg: "lbd/internal/octavia/api", Forbid: []string{"lbd/..."}, Except: []string{"lbd/internal/octavia", "lbd/internal/octavia/auth"},
+	{Pkg: "lbd/internal/octavia/api", Forbid: []string{"lbd/..."}, Except: []string{"lbd/internal/octavia", "lbd/internal/octavia/auth", "lbd/internal/buildinfo"},
 		Why: "HTTP in front of a Service; it holds no state and reaches no data plane"},
 	{Pkg: "lbd/internal/octavia/auth", Forbid: []string{"lbd/..."},
 		Why: "who is calling and what they may do; nothing else"},

@@ -52,7 +52,11 @@ func Markdown(title, intro string, cmds []Command) string {
 			if d, ok := c.Defaults[f.Name]; ok {
 				def = d
 			}
-			fmt.Fprintf(&b, "| `--%s` | %s | %s | %s |\n", f.Name, cell(typ), defaultCell(def, typ), cell(usage))
+			dash := "--"
+			if len(f.Name) == 1 {
+				dash = "-" // -f, -o: as people type them
+			}
+			fmt.Fprintf(&b, "| `%s%s` | %s | %s | %s |\n", dash, f.Name, cell(typ), defaultCell(def, typ), cell(usage))
 		})
 		b.WriteString("\n")
 	}
@@ -63,7 +67,7 @@ func Markdown(title, intro string, cmds []Command) string {
 // its type.
 func defaultCell(def, typ string) string {
 	switch {
-	case def == "" || (typ == "bool" && def == "false") || def == "0":
+	case def == "" || (typ == "bool" && def == "false") || def == "0" || def == "0s":
 		return ""
 	}
 	return "`" + strings.ReplaceAll(def, "|", `\|`) + "`"

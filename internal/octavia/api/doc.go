@@ -11,6 +11,7 @@
 // auth.Caller in the request context.
 //
 // It must not import any lbd package but internal/octavia (the model its
-// bodies carry) and internal/octavia/auth: not the control plane, which
-// implements Service, nor the data plane.
+// bodies carry), internal/octavia/auth and internal/buildinfo (which build
+// the version document names): not the control plane, which implements
+// Service, nor the data plane.
 package api

@@ -1,6 +1,20 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"lbd/internal/buildinfo"
+)
+
+// serverHeader names lbd, its build and commit on the version document, so
+// that a client can tell it from a real Octavia on the same port; Octavia's
+// clients ignore it. (Octavia's own version document has no such header.)
+const serverHeader = "X-Lbd-Version"
+
+var serverBuild = func() string {
+	b := buildinfo.Read()
+	return b.Version + " (revision " + b.ShortRevision() + ")"
+}()
 
 // apiVersions are Octavia 11's API versions (octavia/api/root_controller.py);
 // the last is CURRENT.
@@ -38,5 +52,6 @@ func (h *Handler) versions(w http.ResponseWriter, r *http.Request) {
 		}
 		out[i] = version{ID: v.id, Status: status, Updated: v.updated, Links: []link{{Href: base + "v2", Rel: "self"}}}
 	}
+	w.Header().Set(serverHeader, serverBuild)
 	writeJSON(w, http.StatusOK, map[string]any{"versions": out})
 }
