@@ -65,7 +65,7 @@ func TestUpPlan(t *testing.T) {
 		`+ create server "Server1` + sfx + `": image centos7, flavor m2.small, network Internal2`,
 		`+ create server "Server2` + sfx + `"`,
 		`+ create load balancer "lb1` + sfx + `": VIP on Internal2-subnet; 1 listener(s), 1 pool(s), 2 member(s), 1 health monitor(s) in one call`,
-		`+ create floating IP "External"`,
+		`+ create floating IP: on network "External", for the VIP port of load balancer "lb1`,
 		"7 change(s) planned; run without --plan to apply them",
 	} {
 		if !strings.Contains(out, want) {

@@ -36,10 +36,13 @@ func WriteTable(w io.Writer, rep *Report) error {
 			FormatMS(r.Latency.P999), FormatMS(r.Latency.Max), fmtErrors(r), r.Fairness, 100*r.StickyClients, FormatMS(r.SendLagP99MS),
 			r.LoadAvg[0], r.LoadAvg[1])
 	}
+	// The rule is stated with the column, so that a run flagged and one
+	// not flagged can be told apart by it, not guessed.
+	fmt.Fprintf(tw, "GEN LAG P99: how late the generator sent its requests (99th percentile); over %s the run is flagged as overloaded\n", FormatMS(lagWarnMS))
 	for _, r := range rep.Runs {
 		if r.SendLagP99MS > lagWarnMS {
-			fmt.Fprintf(tw, "warning: %s: 1%% of requests left the generator more than %s after they were due; the machine was overloaded during this run, whose latencies say more about it than about the algorithm\n",
-				r.Algorithm, FormatMS(r.SendLagP99MS))
+			fmt.Fprintf(tw, "warning: %s: GEN LAG P99 %s is over %s: 1%% of requests left the generator later than that after they were due; the machine was overloaded during this run, whose latencies say more about it than about the algorithm\n",
+				r.Algorithm, FormatMS(r.SendLagP99MS), FormatMS(lagWarnMS))
 		}
 	}
 	fmt.Fprintln(tw)

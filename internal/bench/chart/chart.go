@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -63,26 +64,51 @@ func WriteAll(dir string, rep *bench.Report, format string) ([]string, error) {
 	return append(files, path), nil
 }
 
-// canvasSpec is a grid of plots (one column) and the image's size.
+// canvasSpec is a grid of plots (one column) and the image's size. Each
+// plot's legend is drawn in a strip of its own to the right of the plot,
+// never over its data.
 type canvasSpec struct {
 	rows []*plot.Plot
 	w, h vg.Length
 }
 
-func (c *canvasSpec) save(path, format string) error {
-	cw, err := draw.NewFormattedCanvas(c.w, c.h, format)
-	if err != nil {
-		return err
-	}
-	dc := draw.New(cw)
+// legendWidth is the strip each plot's legend takes to its right.
+const legendWidth = 2.6 * vg.Inch
+
+// layout places the plots in dc, the plots in a column and each one's
+// legend in the strip to its right, and returns both canvases per row.
+// The legends leave the plots: each plot's own is emptied.
+func (c *canvasSpec) layout(dc draw.Canvas) (plots, legends []draw.Canvas, moved []plot.Legend) {
 	grid := make([][]*plot.Plot, len(c.rows))
 	for i, p := range c.rows {
 		grid[i] = []*plot.Plot{p}
+		moved = append(moved, p.Legend)
+		p.Legend = plot.NewLegend()
 	}
+	area := draw.Crop(dc, 0, -legendWidth, 0, 0)
 	tiles := draw.Tiles{Rows: len(c.rows), Cols: 1, PadY: vg.Points(6), PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
-	canvases := plot.Align(grid, tiles, dc)
+	for _, row := range plot.Align(grid, tiles, area) {
+		pc := row[0]
+		plots = append(plots, pc)
+		lc := dc
+		lc.Rectangle = vg.Rectangle{Min: vg.Point{X: area.Max.X + vg.Points(4), Y: pc.Min.Y}, Max: vg.Point{X: dc.Max.X, Y: pc.Max.Y}}
+		legends = append(legends, lc)
+	}
+	return plots, legends, moved
+}
+
+func (c *canvasSpec) save(path, format string) error {
+	cw, err := draw.NewFormattedCanvas(c.w+legendWidth, c.h, format)
+	if err != nil {
+		return err
+	}
+	plots, legends, moved := c.layout(draw.New(cw))
 	for i, p := range c.rows {
-		p.Draw(canvases[i][0])
+		p.Draw(plots[i])
+		leg := moved[i]
+		leg.Top, leg.Left, leg.XOffs, leg.YOffs = true, true, 0, -p.Title.TextStyle.Height(p.Title.Text)
+		leg.TextStyle.Font.Size = vg.Points(10)
+		leg.Draw(legends[i])
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -132,8 +158,6 @@ func LatencyCDF(rep *bench.Report) (*canvasSpec, error) {
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Y.Tick.Marker = fractionTicks(0.1)
-	p.Legend.Top, p.Legend.Left = false, false
-	p.Legend.XOffs, p.Legend.YOffs = 0, 0
 	for i, r := range rep.Runs {
 		var xys plotter.XYs
 		prev := 0.0
@@ -171,7 +195,6 @@ func LatencyPercentiles(rep *bench.Report) (*canvasSpec, error) {
 		ticks = append(ticks, plot.Tick{Value: 1 / (1 - q), Label: strconv.FormatFloat(q*100, 'f', -1, 64) + "%"})
 	}
 	p.X.Tick.Marker = ticks
-	p.Legend.Left = true
 	maxX := 10.0
 	for i, r := range rep.Runs {
 		var xys plotter.XYs
@@ -202,36 +225,14 @@ func LatencyPercentiles(rep *bench.Report) (*canvasSpec, error) {
 func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 	spec := &canvasSpec{w: 9 * vg.Inch, h: vg.Length(len(rep.Runs))*2.6*vg.Inch + 0.4*vg.Inch}
 	for _, r := range rep.Runs {
-		p := newPlot(fmt.Sprintf("%s - share of requests by member over time (%s)", r.Algorithm, rep.Scenario), "time into the run (s, by send time)", "share")
+		p := newPlot(fmt.Sprintf("%s - share of requests by member over time (%s)", r.Algorithm, rep.Scenario),
+			fmt.Sprintf("time into the run (s, by send time; intervals with fewer than %d answers merged with the next)", minAnswers), "share")
 		p.Y.Min, p.Y.Max = 0, 1
 		p.Y.Tick.Marker = fractionTicks(0.25)
 		p.X.Min, p.X.Max = 0, rep.DurationS
-		p.Legend.Left = false
-		buckets := 0
-		for _, c := range r.Timeline.Counts {
-			buckets = max(buckets, len(c))
-		}
-		totals := make([]float64, buckets)
-		for _, c := range r.Timeline.Counts {
-			for b, n := range c {
-				totals[b] += float64(n)
-			}
-		}
+		shares, errs := memberShares(rep, r)
 		for i, m := range rep.Members {
-			counts := r.Timeline.Counts[m.Name]
-			var xys plotter.XYs
-			for b := range buckets {
-				// Only the sending window: late answers would show as noise.
-				t := (float64(b) + 0.5) * r.Timeline.BucketS
-				if totals[b] == 0 || t > rep.DurationS {
-					continue
-				}
-				var n float64
-				if b < len(counts) {
-					n = float64(counts[b])
-				}
-				xys = append(xys, plotter.XY{X: t, Y: n / totals[b]})
-			}
+			xys := shares[m.Name]
 			if len(xys) == 0 {
 				continue
 			}
@@ -242,8 +243,8 @@ func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 			p.Add(l)
 			p.Legend.Add(fmt.Sprintf("%s (w%d)", m.Name, m.Weight), l)
 		}
-		if xys := errorShare(r, totals, rep.DurationS); len(xys) > 0 {
-			l, err := plotter.NewLine(xys)
+		if len(errs) > 0 {
+			l, err := plotter.NewLine(errs)
 			if err != nil {
 				return nil, err
 			}
@@ -267,26 +268,111 @@ func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 	return spec, nil
 }
 
-// errorShare is, per interval, the errors (5xx answers and requests that
-// got none) over the answers members gave; nil when there were none.
-func errorShare(r *bench.RunResult, totals []float64, dur float64) plotter.XYs {
+// memberShares is the share chart's data: each member's share of the
+// answers over time, and the errors' (nil when there were none), per span
+// of intervals merged until it holds minAnswers.
+func memberShares(rep *bench.Report, r *bench.RunResult) (map[string]plotter.XYs, plotter.XYs) {
+	buckets := 0
+	for _, c := range r.Timeline.Counts {
+		buckets = max(buckets, len(c))
+	}
+	totals := make([]float64, buckets)
+	for _, c := range r.Timeline.Counts {
+		for b, n := range c {
+			totals[b] += float64(n)
+		}
+	}
+	// Only the sending window: late answers would show as noise.
+	window := buckets
+	for window > 0 && (float64(window-1)+0.5)*r.Timeline.BucketS > rep.DurationS {
+		window--
+	}
+	// Errors weigh too: an interval where every request failed is kept,
+	// for the error line.
+	weights := slices.Clone(totals[:window])
+	for b := range weights {
+		if b < len(r.Timeline.Errors) {
+			weights[b] += float64(r.Timeline.Errors[b])
+		}
+	}
+	spans := mergeThin(weights, minAnswers)
+	shares := map[string]plotter.XYs{}
+	for _, m := range rep.Members {
+		counts := r.Timeline.Counts[m.Name]
+		for _, s := range spans {
+			var n, total float64
+			for b := s[0]; b < s[1]; b++ {
+				total += totals[b]
+				if b < len(counts) {
+					n += float64(counts[b])
+				}
+			}
+			if total == 0 {
+				continue // only errors in this span
+			}
+			t := float64(s[0]+s[1]) / 2 * r.Timeline.BucketS
+			shares[m.Name] = append(shares[m.Name], plotter.XY{X: t, Y: n / total})
+		}
+	}
+	return shares, errorShare(r, totals, spans)
+}
+
+// minAnswers is how many answers an interval of the share chart needs: a
+// thinner one is merged with the next, so that a share computed from a
+// handful of requests (the first or last instants of a run) does not show
+// as a spike.
+const minAnswers = 20
+
+// mergeThin groups consecutive intervals [from, to) until each group has
+// at least min answers; intervals with none are left out, and a thin last
+// group joins the one before it.
+func mergeThin(totals []float64, min float64) [][2]int {
+	var spans [][2]int
+	start, sum := -1, 0.0
+	for b, n := range totals {
+		if n == 0 && start < 0 {
+			continue
+		}
+		if start < 0 {
+			start = b
+		}
+		sum += n
+		if sum >= min {
+			spans = append(spans, [2]int{start, b + 1})
+			start, sum = -1, 0
+		}
+	}
+	if start >= 0 {
+		if len(spans) > 0 {
+			spans[len(spans)-1][1] = len(totals)
+		} else {
+			spans = append(spans, [2]int{start, len(totals)})
+		}
+	}
+	return spans
+}
+
+// errorShare is, per span of intervals, the errors (5xx answers and
+// requests that got none) over the answers members gave; nil when there
+// were none.
+func errorShare(r *bench.RunResult, totals []float64, spans [][2]int) plotter.XYs {
 	var xys plotter.XYs
 	any := false
-	for b, n := range r.Timeline.Errors {
-		t := (float64(b) + 0.5) * r.Timeline.BucketS
-		if t > dur {
-			break
+	for _, s := range spans {
+		var n, den float64
+		for b := s[0]; b < s[1]; b++ {
+			if b < len(r.Timeline.Errors) {
+				n += float64(r.Timeline.Errors[b])
+			}
+			den += totals[b]
 		}
-		den := float64(n)
-		if b < len(totals) {
-			den = max(totals[b], den)
-		}
+		den = max(den, n)
 		y := 0.0
 		if den > 0 {
-			y = float64(n) / den
+			y = n / den
 		}
 		any = any || n > 0
-		xys = append(xys, plotter.XY{X: t, Y: y})
+		xys = append(xys, plotter.XY{X: float64(s[0]+s[1]) / 2 * r.Timeline.BucketS, Y: y})
 	}
 	if !any {
 		return nil

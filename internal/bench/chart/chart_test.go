@@ -3,11 +3,15 @@ package chart
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	vgdraw "gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"lbd/internal/bench"
 )
@@ -91,5 +95,51 @@ func TestWriteAllSVG(t *testing.T) {
 func TestWriteAllBadFormat(t *testing.T) {
 	if _, err := WriteAll(t.TempDir(), report(), "bmp"); err == nil {
 		t.Fatal("bmp accepted")
+	}
+}
+
+// TestLegendsBesideTheData: every chart's legends are drawn in a strip of
+// their own to the right of the plot, outside its data area.
+func TestLegendsBesideTheData(t *testing.T) {
+	for name, draw := range map[string]func(*bench.Report) (*canvasSpec, error){
+		"latency-cdf": LatencyCDF, "latency-percentiles": LatencyPercentiles, "member-share": MemberShare,
+	} {
+		spec, err := draw(report())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := vgimg.New(spec.w+legendWidth, spec.h)
+		plots, legends, moved := spec.layout(vgdraw.New(c))
+		for i, p := range spec.rows {
+			data := p.DataCanvas(plots[i])
+			leg := moved[i].Rectangle(legends[i])
+			if leg.Max.X-leg.Min.X <= 0 {
+				t.Errorf("%s row %d: no legend", name, i)
+			}
+			if legends[i].Min.X < data.Max.X {
+				t.Errorf("%s row %d: the legend's strip starts at %v, inside the data area (to %v)", name, i, legends[i].Min.X, data.Max.X)
+			}
+		}
+	}
+}
+
+// TestThinIntervalsMerged: an interval with a handful of answers, all from
+// one member, does not show as that member taking everything: it is
+// merged until it holds enough answers to mean something.
+func TestThinIntervalsMerged(t *testing.T) {
+	rep := report()
+	r := rep.Runs[0]
+	r.Timeline = bench.Timeline{BucketS: 0.1, Counts: map[string][]uint32{
+		"a": {2, 50, 50, 50, 50, 50, 50, 50, 50, 1},
+		"b": {0, 50, 50, 50, 50, 50, 50, 50, 50, 0},
+	}}
+	shares, _ := memberShares(rep, r)
+	for _, pt := range shares["a"] {
+		if pt.Y > 0.6 {
+			t.Errorf("member a's share %.2f at %.2fs: a thin interval stands alone", pt.Y, pt.X)
+		}
+	}
+	if got := mergeThin([]float64{2, 100, 0, 5, 5, 100, 3}, 20); fmt.Sprint(got) != "[[0 2] [3 7]]" {
+		t.Errorf("mergeThin: %v", got)
 	}
 }

@@ -23,7 +23,7 @@ func (r *run) upFloatingIP(ctx context.Context) error {
 		return err
 	}
 	if r.lb == nil { // only while planning: the load balancer is still to be created
-		return r.Apply(ctx, []reconcile.Change{{Op: reconcile.OpCreate, Kind: "floating IP", Name: ref, Detail: "on the VIP port of load balancer " + r.spec.LB.Name}})
+		return r.Apply(ctx, []reconcile.Change{{Op: reconcile.OpCreate, Kind: "floating IP", Detail: fmt.Sprintf("on network %q, for the VIP port of load balancer %q", ref, r.spec.LB.Name)}})
 	}
 	port := r.lb.VipPortID
 	if port == "" {
@@ -59,7 +59,7 @@ func (r *run) upFloatingIP(ctx context.Context) error {
 				return nil
 			}}})
 	}
-	return r.Apply(ctx, []reconcile.Change{{Op: reconcile.OpCreate, Kind: "floating IP", Name: ref, Detail: "on the VIP port " + port,
+	return r.Apply(ctx, []reconcile.Change{{Op: reconcile.OpCreate, Kind: "floating IP", Detail: fmt.Sprintf("on network %q, for the VIP port %s of load balancer %q", ref, port, r.lb.Name),
 		Do: func(ctx context.Context) error {
 			got, err := floatingips.Create(ctx, r.c.Network, floatingips.CreateOpts{
 				FloatingNetworkID: ext.ID, PortID: port, Description: r.spec.marker(),

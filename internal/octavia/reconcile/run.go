@@ -21,7 +21,7 @@ const (
 type Change struct {
 	Op     Op     `json:"op"`
 	Kind   string `json:"kind"` // "server", "load balancer", "member", ...
-	Name   string `json:"name"` // how a person names the object: its name, else what identifies it
+	Name   string `json:"name"` // how a person names the object: its name, else what identifies it; "" for one that has neither yet (a new floating IP)
 	Detail string `json:"detail,omitempty"`
 	// Do makes the change; nil for a change that can only be planned
 	// (what it would act on does not exist yet).
@@ -30,7 +30,10 @@ type Change struct {
 
 func (c Change) String() string {
 	sign := map[Op]string{OpCreate: "+", OpUpdate: "~", OpDelete: "-"}[c.Op]
-	s := fmt.Sprintf("%s %s %s %q", sign, c.Op, c.Kind, c.Name)
+	s := fmt.Sprintf("%s %s %s", sign, c.Op, c.Kind)
+	if c.Name != "" {
+		s += fmt.Sprintf(" %q", c.Name)
+	}
 	if c.Detail != "" {
 		s += ": " + c.Detail
 	}
@@ -111,7 +114,11 @@ func (r *Run) Created(id string) {
 	if r.pending == nil {
 		return
 	}
-	r.done = append(r.done, fmt.Sprintf("created %s %q (%s)", r.pending.Kind, r.pending.Name, id))
+	if r.pending.Name == "" {
+		r.done = append(r.done, fmt.Sprintf("created %s %s", r.pending.Kind, id))
+	} else {
+		r.done = append(r.done, fmt.Sprintf("created %s %q (%s)", r.pending.Kind, r.pending.Name, id))
+	}
 	r.pendingCreated = true
 }
 
