@@ -328,3 +328,31 @@ func TestAccessLogs(t *testing.T) {
 		t.Errorf("not the amphora's format: %q", cur[0])
 	}
 }
+
+// TestMessagesNameObjects: a listener that cannot bind is named in the
+// error by its name, ID and place in the file, and the log line of one
+// that starts carries its name and place beside its ID.
+func TestMessagesNameObjects(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lbd.yaml")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	writeConfig(t, cfg, taken.Addr().(*net.TCPAddr).Port, "127.0.0.1:1")
+	out, err := exec.Command(binary(t), isolated(t, "--config", cfg)...).CombinedOutput()
+	want := regexp.MustCompile(`lbd: start: listener "listener1" \([0-9a-f-]{36}, ` + regexp.QuoteMeta(cfg) + `:5\): listen tcp 127\.0\.0\.1:\d+: bind: address already in use`)
+	if err == nil || !want.Match(out) {
+		t.Errorf("a listener that cannot bind: %v\n%s", err, out)
+	}
+
+	port := freePort(t)
+	writeConfig(t, cfg, port, "127.0.0.1:1")
+	p := startProc(t, "", "", nil, "--config", cfg)
+	waitLog(t, p.logs, `"msg":"listener started"`)
+	line := logLine(t, p.logs.String(), "listener started")
+	if line["listener"] != "listener1" || line["origin"] != cfg+":5" || line["listener_id"] == "" {
+		t.Errorf("listener started: %v", line)
+	}
+}
