@@ -34,7 +34,7 @@ apt_install() {
 
 case "${1:-test}" in
   run) need_go; apt_install curl curl ;;
-  test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs ;;
+  test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl ;;
   bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
   *) echo "usage: $0 test|run|bench" >&2; exit 2 ;;
 esac

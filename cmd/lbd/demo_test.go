@@ -22,7 +22,7 @@ import (
 // and a reload command with it, which works; Ctrl-C stops everything.
 func TestRunDemoSurvivesAMemberDying(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("run-demo.sh needs curl (make run installs it)")
+		t.Fatal("run-demo.sh needs curl: make test installs it (scripts/ensure-deps.sh)")
 	}
 	bin := t.TempDir()
 	if err := os.Symlink(binary(t), filepath.Join(bin, "lbd")); err != nil {
