@@ -3,7 +3,8 @@
 // (EROFS), as a full or failing disk does. They mount filesystems, which
 // needs root; without it (or without mkfs.ext4 and loop devices) they skip
 // the test with the reason. Mounts are made under the test's temporary
-// directory and removed when it ends.
+// directory and removed when it ends. It is test support: it must not import
+// any lbd package, and no non-test code may import it.
 package diskfault
 
 import (

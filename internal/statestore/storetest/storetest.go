@@ -1,7 +1,8 @@
 // Package storetest checks a statestore.Store backend against the
 // interface's contract: revisions, conditions, atomicity, durability across
 // a reopen, and one winner among concurrent conflicting changes. Each
-// backend's tests call Run.
+// backend's tests call Run. It is test support: it must not import any lbd
+// package but statestore, and no non-test code may import it.
 package storetest
 
 import (
