@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench bench-go lint fmt clean deps-test fuzz soak docs
+.PHONY: all build run test bench bench-go lint fmt clean deps-test fuzz soak docs test-tempest
 
 all: build
 
@@ -28,6 +28,13 @@ test: deps-test
 	$(GO) test -race -timeout 30m ./...
 	LBD_TEST_EVENT_LOOP=off $(GO) test -race -timeout 30m ./internal/proxy/
 	FUZZ_TIME=4s ./scripts/fuzz.sh
+
+# Octavia's API conformance tests (octavia-tempest-plugin tests/api/v2, run by
+# tempest) against lbd: pass/fail/skip per module. Not part of make test
+# (~10 min; TEMPEST_TARGETS="lbd octavia" adds the real Octavia's baseline,
+# ~40 min more). See docs/tempest.md.
+test-tempest:
+	./scripts/tempest.sh
 
 # Longer fuzzing: FUZZ_TIME per target (default 2m).
 fuzz:
