@@ -53,13 +53,30 @@ func checkUUIDs(fields ...string) error {
 
 // invalid turns validation problems into WSME-style 400 answers, one
 // sentence per problem, each naming the attribute, its value and the rule.
+// When the only problem is an option the amphora provider refuses, the
+// answer is the provider's 501, as Octavia's API validates first and asks
+// the provider driver last.
 func invalid(err error) error {
 	var ve *octavia.ValidationError
 	if !errors.As(err, &ve) {
 		return err
 	}
-	msgs := make([]string, 0, len(ve.Errors))
+	var problems []*octavia.FieldError
+	var unsupported *octavia.FieldError
 	for _, fe := range ve.Errors {
+		if amphoraUnsupported(fe) {
+			unsupported = fe
+			continue
+		}
+		problems = append(problems, fe)
+	}
+	if len(problems) == 0 && unsupported != nil {
+		return api.Errorf(http.StatusNotImplemented,
+			"Provider '%s' does not support a requested option: Amphora provider does not support %v algorithm.",
+			octavia.ProviderAmphora, unsupported.Value)
+	}
+	msgs := make([]string, 0, len(problems))
+	for _, fe := range problems {
 		field := fe.Path
 		if i := strings.LastIndexAny(field, ".]"); i >= 0 {
 			field = field[i+1:]
@@ -77,6 +94,13 @@ func invalid(err error) error {
 		}
 	}
 	return api.Errorf(http.StatusBadRequest, "%s", strings.Join(msgs, " "))
+}
+
+// amphoraUnsupported reports the one rule that is the provider's, not the
+// API's: SOURCE_IP_PORT is a valid algorithm that the amphora provider
+// does not implement (octavia.Pool.Validate refuses it under "amphora").
+func amphoraUnsupported(fe *octavia.FieldError) bool {
+	return strings.HasSuffix(fe.Path, ".lb_algorithm") && fe.Value == octavia.AlgorithmSourceIPPort
 }
 
 func plainValue(v any) string {

@@ -28,6 +28,9 @@ type fakeDP struct {
 	hold    chan struct{} // when set, Apply signals entered and waits on it
 	entered chan struct{}
 	stats   map[string]octavia.Stats
+	// online, when set, makes every object ONLINE, as a data plane serving
+	// it without trouble reports.
+	online bool
 }
 
 func (f *fakeDP) Apply(ctx context.Context, cfg *octavia.Config) error {
@@ -59,7 +62,14 @@ func (f *fakeDP) Apply(ctx context.Context, cfg *octavia.Config) error {
 	return nil
 }
 
-func (f *fakeDP) OperatingStatus(string) (octavia.OperatingStatus, bool) { return "", false }
+func (f *fakeDP) OperatingStatus(string) (octavia.OperatingStatus, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.online {
+		return octavia.OperatingOnline, true
+	}
+	return "", false
+}
 
 func (f *fakeDP) ListenerStats(id string) (octavia.Stats, bool) {
 	f.mu.Lock()

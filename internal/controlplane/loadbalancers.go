@@ -45,6 +45,12 @@ func (cp *ControlPlane) CreateLoadBalancer(ctx context.Context, lb *octavia.Load
 	if lb.VIPAddress == "" {
 		lb.VIPAddress = cp.opts.VIPAddress
 	}
+	cp.mu.Lock()
+	err := catalogProvider(cp.st, lb)
+	cp.mu.Unlock()
+	if err != nil {
+		return api.LoadBalancerFull{}, err
+	}
 	lb.ID = newID()
 	lb.SetDefaults()
 	if err := lb.Validate("loadbalancer"); err != nil {
@@ -55,6 +61,11 @@ func (cp *ControlPlane) CreateLoadBalancer(ctx context.Context, lb *octavia.Load
 	lb.Normalize("")
 	next, err := cp.mutate(ctx, change{lbID: lb.ID, create: true,
 		edit: func(*octavia.LoadBalancer) (*octavia.LoadBalancer, touched, error) {
+			// Again under the state lock: the flavor or zone may have
+			// gone meanwhile.
+			if err := catalogProvider(cp.st, lb); err != nil {
+				return nil, touched{}, err
+			}
 			return lb, touched{created: objectIDs(lb)}, nil
 		}})
 	if err != nil {
@@ -102,14 +113,16 @@ func (cp *ControlPlane) DeleteLoadBalancer(ctx context.Context, id string, casca
 	return err
 }
 
-// FailoverLoadBalancer implements api.Service. lbd has no amphora to
-// replace: the load balancer goes through PENDING_UPDATE and its
-// configuration is applied again.
+// FailoverLoadBalancer implements api.Service. The load balancer goes
+// through PENDING_UPDATE, its configuration is applied again, and the
+// amphora lbd reports for it is replaced by a new one (new IDs), as
+// Octavia's failover replaces the amphora.
 func (cp *ControlPlane) FailoverLoadBalancer(ctx context.Context, id string) error {
 	_, err := cp.mutate(ctx, change{lbID: id, lbItself: true,
 		edit: func(lb *octavia.LoadBalancer) (*octavia.LoadBalancer, touched, error) {
 			return lb, touched{updated: []string{lb.ID}}, nil
-		}})
+		},
+		failover: true})
 	return err
 }
 

@@ -18,8 +18,10 @@ func TestLoadBalancerLifecycle(t *testing.T) {
 			t.Errorf("created %s = %v, want %v", k, lb[k], want)
 		}
 	}
-	if lb["created_at"] == nil || lb["updated_at"] != nil {
-		t.Errorf("created_at %v updated_at %v: want a creation time and no update yet", lb["created_at"], lb["updated_at"])
+	// Octavia fills updated_at when the load balancer goes ACTIVE, which
+	// in lbd is before the create is answered.
+	if lb["created_at"] == nil || lb["updated_at"] == nil {
+		t.Errorf("created_at %v updated_at %v: want both once ACTIVE", lb["created_at"], lb["updated_at"])
 	}
 	if e.dp.last() == nil || len(e.dp.last().LoadBalancers) != 1 || e.dp.last().LoadBalancers[0].ID != id {
 		t.Fatalf("data plane got %+v, want the new load balancer", e.dp.last())

@@ -137,7 +137,7 @@ func fileMeta(st *state, stored, f *octavia.LoadBalancer, now time.Time) {
 		m := st.Meta[id]
 		switch {
 		case m == nil:
-			st.Meta[id] = &meta{ProjectID: f.ProjectID, Status: octavia.ProvisioningActive, CreatedAt: now}
+			st.Meta[id] = &meta{ProjectID: f.ProjectID, Status: octavia.ProvisioningActive, CreatedAt: now, UpdatedAt: now}
 		case string(old[id]) != string(data):
 			m.UpdatedAt = now
 			m.ProjectID = f.ProjectID

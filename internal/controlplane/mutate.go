@@ -24,6 +24,8 @@ type change struct {
 	// returns the new graph, nil to delete the load balancer, or an error
 	// (*api.Error for the client) to change nothing.
 	edit func(lb *octavia.LoadBalancer) (*octavia.LoadBalancer, touched, error)
+	// failover replaces the load balancer's amphora (amphorae.go).
+	failover bool
 }
 
 // touched lists the objects a change created, updated or deleted, by ID.
@@ -120,8 +122,13 @@ func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBala
 	// Store the load balancer as it now is, and only then commit it in
 	// memory: readers see it PENDING_* until it is stored.
 	cp.mu.Lock()
-	rec, tombstone := cp.st.record(cur, next, t, cp.now().UTC())
+	now := cp.now().UTC()
+	rec, tombstone := cp.st.record(cur, next, t, now)
 	cp.mu.Unlock()
+	if c.failover && rec != nil {
+		m := rec.Meta[next.ID]
+		m.AmphoraID, m.AmphoraCreatedAt = newID(), now
+	}
 	txn, err := cp.persist.lbTxn(c.lbID, rec, tombstone)
 	if err == nil {
 		err = cp.persist.commit(ctx, txn)
@@ -153,9 +160,12 @@ func (cp *ControlPlane) settle(pending map[string]octavia.ProvisioningStatus) {
 }
 
 // record is the load balancer a committed change leaves, as stored: the
-// new graph with the bookkeeping of its objects (created objects get
-// created_at, updated ones and their load balancer updated_at; every status
-// ACTIVE) and its owner, now the API. For a deleted load balancer it is nil,
+// new graph with the bookkeeping of its objects (every status ACTIVE) and
+// its owner, now the API. Octavia's worker fills updated_at when it marks
+// an object ACTIVE, so once ACTIVE an object has one: created objects get
+// created_at and updated_at, updated ones and their load balancer
+// updated_at. The other listeners, PENDING_UPDATE while the change ran,
+// keep theirs: a new listener does not move its siblings' in Octavia. For a deleted load balancer it is nil,
 // with the tombstone to keep if the load balancer came from the file. It
 // costs O(size of the load balancer) and changes nothing in s.
 func (s *state) record(cur, next *octavia.LoadBalancer, t touched, now time.Time) (*lbRecord, string) {
@@ -175,7 +185,7 @@ func (s *state) record(cur, next *octavia.LoadBalancer, t touched, now time.Time
 		m := s.Meta[id]
 		if m == nil || created[id] {
 			// New, or hoisted by normalization without bookkeeping.
-			r.Meta[id] = &meta{ProjectID: project, Status: octavia.ProvisioningActive, CreatedAt: now}
+			r.Meta[id] = &meta{ProjectID: project, Status: octavia.ProvisioningActive, CreatedAt: now, UpdatedAt: now}
 			continue
 		}
 		c := *m

@@ -31,6 +31,14 @@ type state struct {
 	// entry unchanged, the load balancer stays deleted.
 	Tombstones map[string]string `json:"tombstones,omitempty"`
 
+	// The catalog (catalog.go): flavor profiles, flavors and availability
+	// zone profiles by ID, availability zones by name. Records are
+	// replaced, never changed in place; changes go through commitState.
+	FlavorProfiles map[string]*flavorProfile    `json:"flavor_profiles,omitempty"`
+	Flavors        map[string]*flavor           `json:"flavors,omitempty"`
+	AZProfiles     map[string]*azProfile        `json:"availability_zone_profiles,omitempty"`
+	AZs            map[string]*availabilityZone `json:"availability_zones,omitempty"`
+
 	// idx indexes LoadBalancers; nil until needed (see index).
 	idx *index
 }
@@ -41,6 +49,10 @@ type meta struct {
 	Status    octavia.ProvisioningStatus `json:"provisioning_status"`
 	CreatedAt time.Time                  `json:"created_at"`
 	UpdatedAt time.Time                  `json:"updated_at,omitzero"`
+	// AmphoraID and AmphoraCreatedAt, on a load balancer's entry, are
+	// the amphora a failover gave it (amphorae.go); unset before any.
+	AmphoraID        string    `json:"amphora_id,omitempty"`
+	AmphoraCreatedAt time.Time `json:"amphora_created_at,omitzero"`
 }
 
 // owner says who decides a load balancer's content.
@@ -55,7 +67,9 @@ type owner struct {
 }
 
 func newState() *state {
-	return &state{Meta: map[string]*meta{}, Owners: map[string]*owner{}, Tombstones: map[string]string{}}
+	return &state{Meta: map[string]*meta{}, Owners: map[string]*owner{}, Tombstones: map[string]string{},
+		FlavorProfiles: map[string]*flavorProfile{}, Flavors: map[string]*flavor{},
+		AZProfiles: map[string]*azProfile{}, AZs: map[string]*availabilityZone{}}
 }
 
 // clone deep-copies the state's maps and the list of graphs; the graphs
@@ -78,6 +92,20 @@ func (s *state) clone() *state {
 	}
 	for k, v := range s.Tombstones {
 		c.Tombstones[k] = v
+	}
+	c.FlavorProfiles = cloneMap(s.FlavorProfiles)
+	c.Flavors = cloneMap(s.Flavors)
+	c.AZProfiles = cloneMap(s.AZProfiles)
+	c.AZs = cloneMap(s.AZs)
+	return c
+}
+
+// cloneMap copies a map of records (shared: they are replaced, not
+// changed), never nil.
+func cloneMap[V any](m map[string]*V) map[string]*V {
+	c := make(map[string]*V, len(m))
+	for k, v := range m {
+		c[k] = v
 	}
 	return c
 }

@@ -57,7 +57,7 @@ func (cp *ControlPlane) lbView(lb *octavia.LoadBalancer) api.LoadBalancer {
 		CreatedAt:          ts(m.CreatedAt),
 		UpdatedAt:          ts(m.UpdatedAt),
 		VIPAddress:         api.Nullable(lb.VIPAddress),
-		VIPPortID:          api.Nullable(lb.VIPPortID),
+		VIPPortID:          api.Nullable(vipPort(lb)),
 		VIPSubnetID:        api.Nullable(lb.VIPSubnetID),
 		VIPNetworkID:       api.Nullable(lb.VIPNetworkID),
 		VIPQoSPolicyID:     api.Nullable(lb.VIPQoSPolicyID),
@@ -150,14 +150,27 @@ func nilIfEmpty(s []string) []string {
 	return s
 }
 
+// vipPort is the load balancer's vip_port_id: the port asked for, or the
+// one lbd's amphora serves the VIP on (lbd has no Neutron port to give;
+// Octavia always has one).
+func vipPort(lb *octavia.LoadBalancer) string {
+	if lb.VIPPortID != "" {
+		return lb.VIPPortID
+	}
+	return derivedID(lb.ID, "vip_port")
+}
+
 func (cp *ControlPlane) poolBase(lb *octavia.LoadBalancer, p *octavia.Pool) api.PoolBase {
 	m := cp.metaOf(p.ID)
+	// A pool no listener uses serves nothing: in Octavia it is in no
+	// amphora's configuration, so no heartbeat ever moves it from OFFLINE.
+	attached := len(listenersOf(lb, p.ID)) > 0
 	v := api.PoolBase{
 		ID:                 p.ID,
 		Name:               p.Name,
 		Description:        p.Description,
 		ProvisioningStatus: string(m.Status),
-		OperatingStatus:    cp.operating(p.ID, p.Enabled(), octavia.OperatingOffline),
+		OperatingStatus:    cp.operating(p.ID, p.Enabled() && attached, octavia.OperatingOffline),
 		AdminStateUp:       p.Enabled(),
 		Protocol:           string(p.Protocol),
 		LBAlgorithm:        string(p.LBAlgorithm),

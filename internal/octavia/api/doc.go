@@ -1,5 +1,8 @@
 // Package api serves Octavia's v2 REST API over HTTP: routing (both
-// /v2/lbaas and /v2.0/lbaas, and version discovery at /), request decoding
+// /v2/lbaas and /v2.0/lbaas, /v2/octavia/amphorae, and version discovery at
+// /) of load balancers and their children, the catalog (flavors,
+// availability zones, their profiles, providers and their capabilities),
+// amphorae, and the refusal of L7 policies while lbd has none; request decoding
 // as strict as Octavia's WSME types, response envelopes and field sets as
 // Octavia 11 renders them, list filters, sorting and limit/marker paging
 // with *_links, the fault body {"faultcode","faultstring","debuginfo"}, and

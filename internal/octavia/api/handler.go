@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -55,6 +56,9 @@ type Service interface {
 	CreateHealthMonitor(ctx context.Context, h *octavia.HealthMonitor) (HealthMonitor, error)
 	UpdateHealthMonitor(ctx context.Context, id string, p Patch) (HealthMonitor, error)
 	DeleteHealthMonitor(ctx context.Context, id string) error
+
+	Catalog
+	Amphorae
 }
 
 // Handler serves the API over a Service.
@@ -64,8 +68,8 @@ type Handler struct {
 	mux *http.ServeMux
 }
 
-// NewHandler routes Octavia's v2 API, at /v2/lbaas and /v2.0/lbaas, and
-// version discovery at /. Put auth.Middleware in front of it.
+// NewHandler routes Octavia's v2 API, at /v2/lbaas and /v2.0/lbaas (and
+// amphorae at /v2/octavia and /v2.0/octavia), and version discovery at /. Put auth.Middleware in front of it.
 func NewHandler(svc Service, log *slog.Logger) *Handler {
 	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /{$}", h.versions)
@@ -75,6 +79,11 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 		h.routePools(prefix)
 		h.routeMembers(prefix)
 		h.routeMonitors(prefix)
+		h.routeL7(prefix)
+		h.routeCatalog(prefix)
+	}
+	for _, prefix := range []string{"/v2/octavia", "/v2.0/octavia"} {
+		h.routeAmphorae(prefix)
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, Errorf(http.StatusNotFound, "The resource could not be found."))
@@ -114,10 +123,7 @@ func (h *Handler) one(w http.ResponseWriter, r *http.Request, code int, envelope
 		h.fail(w, r, err)
 		return
 	}
-	var keep []string
-	for _, f := range fields {
-		keep = append(keep, strings.Split(f, ",")...)
-	}
+	keep := splitFields(fields)
 	for k := range m {
 		if !slices.Contains(keep, k) {
 			delete(m, k)
@@ -126,10 +132,19 @@ func (h *Handler) one(w http.ResponseWriter, r *http.Request, code int, envelope
 	writeJSON(w, code, map[string]any{envelope: m})
 }
 
-// listOf answers a collection: policy scoping by project, then filters,
-// sort and paging. sample is a response object with every attribute
-// present; extra, when not nil, gives each object's filter-only
-// attributes, named by hidden.
+// splitFields flattens ?fields=a,b&fields=c.
+func splitFields(fields []string) []string {
+	var out []string
+	for _, f := range fields {
+		out = append(out, strings.Split(f, ",")...)
+	}
+	return out
+}
+
+// listOf answers a collection of project-owned objects: policy scoping by
+// project, then filters, sort and paging. sample is a response object with
+// every attribute present; extra, when not nil, gives each object's
+// filter-only attributes, named by hidden.
 func (h *Handler) listOf(w http.ResponseWriter, r *http.Request, key string, items []any, sample any, hidden []string, extra func(i int) map[string]any) {
 	q := r.URL.Query()
 	c := auth.FromContext(r.Context())
@@ -144,6 +159,20 @@ func (h *Handler) listOf(w http.ResponseWriter, r *http.Request, key string, ite
 		}
 		q.Set("project_id", project)
 	}
+	h.writeList(w, r, q, listSpec{key: key, links: key + "_links", sample: sample, hidden: hidden, extra: extra, defaults: defaultSort}, items)
+}
+
+// listSpec describes how a collection is answered.
+type listSpec struct {
+	key, links string // the envelope keys of the objects and of their links
+	sample     any    // a response object with every attribute present
+	hidden     []string
+	extra      func(i int) map[string]any
+	defaults   []string // default sort keys
+}
+
+// writeList filters, sorts and pages items by the query q and answers them.
+func (h *Handler) writeList(w http.ResponseWriter, r *http.Request, q url.Values, spec listSpec, items []any) {
 	l, err := parseListing(q)
 	if err != nil {
 		h.fail(w, r, err)
@@ -156,14 +185,14 @@ func (h *Handler) listOf(w http.ResponseWriter, r *http.Request, key string, ite
 			h.fail(w, r, err)
 			return
 		}
-		if extra != nil {
-			for k, v := range extra(i) {
+		if spec.extra != nil {
+			for k, v := range spec.extra(i) {
 				m[k] = v
 			}
 		}
 		objs = append(objs, m)
 	}
-	sm, err := toMap(sample)
+	sm, err := toMap(spec.sample)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -172,13 +201,13 @@ func (h *Handler) listOf(w http.ResponseWriter, r *http.Request, key string, ite
 	for k := range sm {
 		known = append(known, k)
 	}
-	known = append(known, hidden...)
-	page, links, err := l.apply(objs, known, hidden, requestURL(r))
+	known = append(known, spec.hidden...)
+	page, links, err := l.apply(objs, known, spec.hidden, spec.defaults, requestURL(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{key: page, key + "_links": links})
+	writeJSON(w, http.StatusOK, map[string]any{spec.key: page, spec.links: links})
 }
 
 // requestURL is the request's URL without query: scheme, host and path.

@@ -113,12 +113,17 @@ func parseDir(d string) (bool, error) {
 	return false, Errorf(http.StatusBadRequest, "Supplied sort direction '%s' is not valid.", strings.ToLower(d))
 }
 
+// defaultSort is the order Octavia adds after any sort the client asks for
+// (constants.DEFAULT_SORT_KEYS), each key only where the model has it.
+var defaultSort = []string{"created_at", "id"}
+
 // apply filters, sorts and pages objs (response objects as JSON objects),
 // and returns the page with its links. known lists every attribute a
 // filter or sort may name, hidden those that are filterable but not part
-// of the response (a pool's loadbalancer_id), which are removed. baseURL is
-// the request's URL without query, as Octavia builds links from it.
-func (l *listing) apply(objs []map[string]any, known, hidden []string, baseURL string) ([]map[string]any, []map[string]string, error) {
+// of the response (a pool's loadbalancer_id), which are removed. Of the
+// default sort keys, those not in known are left out. baseURL is the
+// request's URL without query, as Octavia builds links from it.
+func (l *listing) apply(objs []map[string]any, known, hidden, defaults []string, baseURL string) ([]map[string]any, []map[string]string, error) {
 	for k := range l.filters {
 		if !slices.Contains(known, k) {
 			return nil, nil, Errorf(http.StatusBadRequest, "One or more arguments are either duplicate or invalid")
@@ -127,8 +132,8 @@ func (l *listing) apply(objs []map[string]any, known, hidden []string, baseURL s
 	objs = slices.DeleteFunc(objs, func(o map[string]any) bool { return !l.matches(o) })
 
 	keys := append([]sortKey{}, l.sort...)
-	for _, k := range []string{"created_at", "id"} {
-		if !slices.ContainsFunc(keys, func(s sortKey) bool { return s.key == k }) {
+	for _, k := range defaults {
+		if slices.Contains(known, k) && !slices.ContainsFunc(keys, func(s sortKey) bool { return s.key == k }) {
 			keys = append(keys, sortKey{k, false})
 		}
 	}
@@ -151,7 +156,7 @@ func (l *listing) apply(objs []map[string]any, known, hidden []string, baseURL s
 	})
 
 	if l.marker != "" {
-		i := slices.IndexFunc(objs, func(o map[string]any) bool { return o["id"] == l.marker })
+		i := slices.IndexFunc(objs, func(o map[string]any) bool { return markerOf(o) == l.marker })
 		if i < 0 {
 			return nil, nil, Errorf(http.StatusBadRequest, "Supplied pagination marker '%s' is not valid.", l.marker)
 		}
@@ -198,14 +203,23 @@ func (l *listing) links(page []map[string]any, baseURL string) []map[string]stri
 		attrs = append(attrs, "sort_key="+s)
 	}
 	if l.marker != "" {
-		prev := append(slices.Clone(attrs), fmt.Sprintf("marker=%v", page[0]["id"]), "page_reverse=True")
+		prev := append(slices.Clone(attrs), fmt.Sprintf("marker=%v", markerOf(page[0])), "page_reverse=True")
 		links = append(links, map[string]string{"rel": "previous", "href": baseURL + "?" + strings.Join(prev, "&")})
 	}
 	if len(page) >= l.limit {
-		next := append(slices.Clone(attrs), fmt.Sprintf("marker=%v", page[len(page)-1]["id"]))
+		next := append(slices.Clone(attrs), fmt.Sprintf("marker=%v", markerOf(page[len(page)-1])))
 		links = append(links, map[string]string{"rel": "next", "href": baseURL + "?" + strings.Join(next, "&")})
 	}
 	return links
+}
+
+// markerOf is what a paging marker names: an object's id, or the name of
+// an object without one (an availability zone).
+func markerOf(o map[string]any) any {
+	if id, ok := o["id"]; ok {
+		return id
+	}
+	return o["name"]
 }
 
 // matches reports whether an object passes every attribute and tag filter.

@@ -49,14 +49,16 @@ func (c *Caller) CanReadAll() bool {
 }
 
 // CanRead reports load-balancer:read for an object of the given project:
-// an observer, member or reader of that project, a global observer, or an
-// administrator.
+// a load-balancer observer or member of that project, a global observer,
+// or an administrator. Keystone's reader role alone is not enough (it is
+// only half of Octavia's observer_and_owner rule), nor its member role,
+// which implies reader: Octavia answers such callers 403.
 func (c *Caller) CanRead(project string) bool {
 	if c.CanReadAll() {
 		return true
 	}
 	return c.ProjectID != "" && project == c.ProjectID &&
-		c.has(RoleLoadBalancerObserver, RoleLoadBalancerMember, RoleReader)
+		c.has(RoleLoadBalancerObserver, RoleLoadBalancerMember)
 }
 
 // CanWrite reports load-balancer:write for an object of the given project:
