@@ -82,6 +82,7 @@ type Runtime struct {
 	closed    bool
 
 	loops *loopSet // nil: goroutines only
+	pipes pipePool // splice pipes, shared by every listener
 
 	metrics promServer
 	applies applyCounters

@@ -96,7 +96,8 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 	in, out := counts.counters()
 	upDone := make(chan error, 1)
 	go func() {
-		_, err := pipe(member, client, cfg.clientTimeout, &act, &cfg.traffic.BytesIn, &m.Traffic.BytesIn, in)
+		_, err := spliceN(member, client, -1, idles{read: cfg.clientTimeout, write: cfg.memberTimeout}, &act, cfg.pipes,
+			&cfg.traffic.BytesIn, &m.Traffic.BytesIn, in)
 		if err == nil {
 			closeWrite(member)
 		} else {
@@ -109,7 +110,8 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 		}
 		upDone <- err
 	}()
-	_, down = pipe(client, member, cfg.memberTimeout, &act, &cfg.traffic.BytesOut, &m.Traffic.BytesOut, out)
+	_, down = spliceN(client, member, -1, idles{read: cfg.memberTimeout, write: cfg.clientTimeout}, &act, cfg.pipes,
+		&cfg.traffic.BytesOut, &m.Traffic.BytesOut, out)
 	if down == nil {
 		closeWrite(client)
 	} else {

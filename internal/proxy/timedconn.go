@@ -57,6 +57,17 @@ func (t *timedConn) due(deadline, now time.Time, timeout time.Duration) bool {
 	return deadline.Sub(now) < timeout-timeout/8
 }
 
+// holdReadDeadline arms the read deadline if it is due and holds it until
+// endHead, without beginHead's write side: for a member's response head,
+// while a request body may be written to the member from another
+// goroutine.
+func (t *timedConn) holdReadDeadline() {
+	if t.readTimeout > 0 {
+		t.armRead(time.Now())
+		t.holdRead = true
+	}
+}
+
 func (t *timedConn) endHead() { t.holdRead = false }
 
 func (t *timedConn) Write(p []byte) (int, error) {
