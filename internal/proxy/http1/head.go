@@ -43,7 +43,9 @@ type Head struct {
 	connKeepAlive bool
 	connUpgrade   bool
 	hasUpgrade    bool
+	clRepeated    bool // Content-Length came more than once (with one value)
 	hosts         int
+	host          []byte // the (first) Host field's value
 	// Field names listed in Connection: hop-by-hop, not forwarded.
 	connNames [][]byte
 }
@@ -67,7 +69,7 @@ func (h *Head) Reset() {
 	h.Chunked, h.teOther = false, false
 	h.connClose, h.connKeepAlive, h.connUpgrade = false, false, false
 	h.hasUpgrade, h.Expect100 = false, false
-	h.hosts = 0
+	h.hosts, h.host, h.clRepeated = 0, nil, false
 	h.connNames = h.connNames[:0]
 }
 
@@ -167,6 +169,14 @@ func (h *Head) ParseRequest() error {
 	if h.hosts > 1 {
 		return ErrBadHead
 	}
+	if authority, ok := targetAuthority(h.Target); ok && (len(authority) == 0 || h.hosts == 1 && !equalFoldBytes(authority, h.host)) {
+		// RFC 9112 §3.2.2: an absolute-form target names the authority
+		// Host must repeat. Two names for one request are refused, as
+		// HAProxy refuses them, rather than one of them forwarded: lbd (an
+		// L7 rule on Host) and a member that goes by the target would
+		// serve different hosts.
+		return ErrBadHead
+	}
 	if h.Chunked || h.teOther {
 		switch {
 		case h.Minor == 0:
@@ -179,6 +189,30 @@ func (h *Head) ParseRequest() error {
 	}
 	return nil
 }
+
+// targetAuthority returns the authority of an absolute-form target
+// (scheme "://" authority path-abempty [ "?" query ]), and whether the
+// target is one.
+func targetAuthority(t []byte) ([]byte, bool) {
+	if len(t) == 0 || t[0] == '/' || t[0] == '*' {
+		return nil, false // origin-form and asterisk-form: the common case
+	}
+	i := 0
+	for i < len(t) && (isAlpha(t[i]) || i > 0 && (t[i] >= '0' && t[i] <= '9' || t[i] == '+' || t[i] == '-' || t[i] == '.')) {
+		i++
+	}
+	if i == 0 || len(t) < i+3 || string(t[i:i+3]) != "://" {
+		return nil, false
+	}
+	rest := t[i+3:]
+	end := 0
+	for end < len(rest) && rest[end] != '/' && rest[end] != '?' && rest[end] != '#' {
+		end++
+	}
+	return rest[:end], true
+}
+
+func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // ParseResponse parses h.Buf as a response head. Responses come from
 // members lbd trusts less than its own parser, so framing rules are the
@@ -278,6 +312,10 @@ func (h *Head) interpret(name, value []byte, request bool) error {
 		if !ok || (h.ContentLength >= 0 && h.ContentLength != n) {
 			return ErrBadFraming
 		}
+		// Repeats of one value are one length (RFC 9110 §8.6), forwarded
+		// once: a member that refuses repeats, or keeps the last of two it
+		// reads differently, sees no ambiguity.
+		h.clRepeated = h.ContentLength >= 0
 		h.ContentLength = n
 	case equalFold(name, "transfer-encoding"):
 		// Only a single "chunked" is accepted: other codings, repeats and
@@ -314,6 +352,9 @@ func (h *Head) interpret(name, value []byte, request bool) error {
 	case equalFold(name, "upgrade"):
 		h.hasUpgrade = true
 	case equalFold(name, "host"):
+		if h.hosts == 0 {
+			h.host = value
+		}
 		h.hosts++
 	case request && equalFold(name, "expect"):
 		h.Expect100 = equalFold(value, "100-continue")
