@@ -169,12 +169,7 @@ func (h *Head) ParseRequest() error {
 	if h.hosts > 1 {
 		return ErrBadHead
 	}
-	if authority, ok := targetAuthority(h.Target); ok && (len(authority) == 0 || h.hosts == 1 && !equalFoldBytes(authority, h.host)) {
-		// RFC 9112 §3.2.2: an absolute-form target names the authority
-		// Host must repeat. Two names for one request are refused, as
-		// HAProxy refuses them, rather than one of them forwarded: lbd (an
-		// L7 rule on Host) and a member that goes by the target would
-		// serve different hosts.
+	if len(h.Target) > 0 && h.Target[0] != '/' && !h.targetAgrees() {
 		return ErrBadHead
 	}
 	if h.Chunked || h.teOther {
@@ -190,26 +185,57 @@ func (h *Head) ParseRequest() error {
 	return nil
 }
 
-// targetAuthority returns the authority of an absolute-form target
-// (scheme "://" authority path-abempty [ "?" query ]), and whether the
-// target is one.
-func targetAuthority(t []byte) ([]byte, bool) {
-	if len(t) == 0 || t[0] == '/' || t[0] == '*' {
-		return nil, false // origin-form and asterisk-form: the common case
+// targetAgrees checks a request target that is not in origin-form: "*"
+// (OPTIONS), CONNECT's authority-form as it is, or an absolute-form
+// target, scheme "://" authority, whose authority is the Host field's
+// value (RFC 9112 §3.2.2), case and a default port aside. A request with
+// two names for its host is refused, as HAProxy refuses it, rather than
+// one of them forwarded: lbd (an L7 rule on Host) and a member that goes
+// by the target would serve different hosts. Other targets (no scheme,
+// no authority, an empty one) are refused as well.
+func (h *Head) targetAgrees() bool {
+	t := h.Target
+	if string(t) == "*" || string(h.Method) == "CONNECT" {
+		return true
 	}
 	i := 0
 	for i < len(t) && (isAlpha(t[i]) || i > 0 && (t[i] >= '0' && t[i] <= '9' || t[i] == '+' || t[i] == '-' || t[i] == '.')) {
 		i++
 	}
 	if i == 0 || len(t) < i+3 || string(t[i:i+3]) != "://" {
-		return nil, false
+		return false
 	}
-	rest := t[i+3:]
+	scheme, rest := t[:i], t[i+3:]
 	end := 0
 	for end < len(rest) && rest[end] != '/' && rest[end] != '?' && rest[end] != '#' {
 		end++
 	}
-	return rest[:end], true
+	authority := rest[:end]
+	if len(authority) == 0 {
+		return false
+	}
+	if h.hosts == 0 {
+		return true // HTTP/1.0: the target alone names the host
+	}
+	return equalFoldBytes(withoutDefaultPort(scheme, authority), withoutDefaultPort(scheme, h.host))
+}
+
+// withoutDefaultPort drops ":80" from an http authority and ":443" from
+// an https one (RFC 9110 §4.2.3: the same origin).
+func withoutDefaultPort(scheme, authority []byte) []byte {
+	var port string
+	switch {
+	case equalFold(scheme, "http"):
+		port = ":80"
+	case equalFold(scheme, "https"):
+		port = ":443"
+	default:
+		return authority
+	}
+	if n := len(authority) - len(port); n > 0 && string(authority[n:]) == port {
+		return authority[:n]
+	}
+	return authority
 }
 
 func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

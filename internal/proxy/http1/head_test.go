@@ -11,7 +11,8 @@ import (
 // TestAbsoluteFormTargetMustMatchHost: an absolute-form target names the
 // authority its Host field must repeat (RFC 9112 §3.2.2); a request whose
 // two disagree, or whose authority is empty, is refused as HAProxy refuses
-// it. Origin-form targets and matching authorities (case aside) pass.
+// it. Origin-form targets and matching authorities (case and a default
+// port aside) pass; targets of no form are refused.
 func TestAbsoluteFormTargetMustMatchHost(t *testing.T) {
 	tests := []struct {
 		head string
@@ -29,6 +30,12 @@ func TestAbsoluteFormTargetMustMatchHost(t *testing.T) {
 		{"GET http:///x HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
 		{"GET http://user@a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
 		{"GET http://a.example/x HTTP/1.0\r\nHost: b.example\r\n\r\n", false},
+		{"GET http://a.example:80/x HTTP/1.1\r\nHost: a.example\r\n\r\n", true},
+		{"GET https://a.example/x HTTP/1.1\r\nHost: a.example:443\r\n\r\n", true},
+		{"GET https://a.example:80/x HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
+		{"GET http:/x HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
+		{"GET x HTTP/1.1\r\nHost: a.example\r\n\r\n", false},
+		{"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", true},
 	}
 	for _, tt := range tests {
 		var h Head
