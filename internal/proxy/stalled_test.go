@@ -12,8 +12,9 @@ import (
 )
 
 // stalledHarness is a listener with the given timeouts in front of a
-// member that streams an endless response to GET /endless and sends 102
-// Processing every 20 ms, and never a final response, to GET /interim.
+// member that streams an endless response to GET /endless, sends 102
+// Processing every 20 ms, and never a final response, to GET /interim,
+// and 103 Early Hints as fast as it can to GET /flood.
 func stalledHarness(t *testing.T, clientMS, memberMS int) (*Runtime, string) {
 	member, _ := rawMember(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(20 * time.Second))
@@ -34,6 +35,12 @@ func stalledHarness(t *testing.T, clientMS, memberMS int) (*Runtime, string) {
 			chunk := strings.Repeat("x", 64<<10)
 			for {
 				if _, err := io.WriteString(c, chunk); err != nil {
+					return
+				}
+			}
+		case "/flood":
+			for {
+				if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"); err != nil {
 					return
 				}
 			}
@@ -138,4 +145,43 @@ func TestInterimResponsesBoundedByMemberTimeout(t *testing.T) {
 		t.Error("no interim response relayed")
 	}
 	t.Logf("504 after %d interim responses and %v", interim, took.Round(time.Millisecond))
+}
+
+// TestInterimFloodBounded: a member that sends interim responses as fast
+// as it can gets maxInterim of them relayed, then its client a 502, long
+// before timeout_member_data (5 s here).
+func TestInterimFloodBounded(t *testing.T) {
+	_, addr := stalledHarness(t, 5000, 5000)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	io.WriteString(c, "GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	interim := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d interim responses and %v: %v", interim, time.Since(start), err)
+		}
+		if strings.HasPrefix(line, "HTTP/1.1 103 ") {
+			interim++
+			continue
+		}
+		if strings.HasPrefix(line, "HTTP/1.1 ") {
+			if !strings.HasPrefix(line, "HTTP/1.1 502 ") {
+				t.Fatalf("final response %q after %d interim responses, want 502", line, interim)
+			}
+			break
+		}
+	}
+	if interim != maxInterim {
+		t.Errorf("%d interim responses relayed, want %d", interim, maxInterim)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("502 after %v", took)
+	}
 }
