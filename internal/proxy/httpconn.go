@@ -44,6 +44,9 @@ type httpConn struct {
 	// traffic reuses them without touching the pool's shared, locked list.
 	cache  [4]*upstreamConn
 	prefix prefixReader // bytes read elsewhere, served before the socket's
+	// splices are the splicers' ops, request body and response body,
+	// kept so that splicing allocates nothing.
+	splices [2]*spliceOp
 	// ex is the exchange in progress, kept here so that it is not
 	// allocated per request.
 	ex exchange
@@ -105,14 +108,15 @@ type exchange struct {
 // member that stops taking a request body after timeout_member_data.
 type splicer struct {
 	dst, src            *timedConn
-	pipes               *pipePool
-	readFail, writeFail error // what a failure on each side wraps
+	op                  *spliceOp // the connection's own, for this direction
+	readFail, writeFail error     // what a failure on each side wraps
 }
 
 func (s *splicer) Splice(n int64, counters [3]*atomic.Uint64) error {
 	var act activity
 	act.touch(time.Now())
-	_, err := spliceN(s.dst.Conn, s.src.Conn, n, idles{read: s.src.readTimeout, write: s.dst.writeTimeout}, &act, s.pipes,
+	s.op.rsrc, s.op.rdst = s.src.raw, s.dst.raw
+	_, err := spliceN(s.dst.Conn, s.src.Conn, n, idles{read: s.src.readTimeout, write: s.dst.writeTimeout}, &act, s.op,
 		counters[0], counters[1], counters[2])
 	s.src.forgetRead()
 	s.dst.forgetWrite()
@@ -130,6 +134,7 @@ var httpConnPool = sync.Pool{New: func() any {
 	hc := &httpConn{}
 	hc.br = bufio.NewReaderSize(nil, clientBufSize)
 	hc.bw = bufio.NewWriterSize(nil, clientBufSize)
+	hc.splices = [2]*spliceOp{newSpliceOp(), newSpliceOp()}
 	return hc
 }}
 
@@ -137,7 +142,7 @@ var httpConnPool = sync.Pool{New: func() any {
 func newHTTPConn(l *listener, c net.Conn, remote netip.AddrPort, st *connState, traffic *stats.Traffic) *httpConn {
 	hc := httpConnPool.Get().(*httpConn)
 	hc.l, hc.st, hc.remote, hc.traffic = l, st, remote, traffic
-	hc.client = timedConn{Conn: c}
+	hc.client = newTimedConn(c)
 	hc.br.Reset(&hc.client)
 	hc.bw.Reset(&hc.client)
 	hc.ipText = remote.Addr().Unmap().AppendTo(hc.ipText[:0])

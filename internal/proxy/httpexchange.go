@@ -14,7 +14,8 @@ import (
 // copyRequestBody streams the request body to the member.
 func (ex *exchange) copyRequestBody() error {
 	hc, req := ex.hc, &ex.hc.req
-	ex.up = splicer{dst: &ex.uc.tc, src: &hc.client, pipes: ex.cfg.pipes, readFail: errClientGone, writeFail: errMemberFailed}
+	hc.splices[0].pipes = ex.cfg.pipes
+	ex.up = splicer{dst: &ex.uc.tc, src: &hc.client, op: hc.splices[0], readFail: errClientGone, writeFail: errMemberFailed}
 	bc := http1.BodyCopier{
 		Dst: ex.uc.bw, Src: hc.br, Splice: &ex.up,
 		ReadFail: errClientGone, WriteFail: errMemberFailed, Strict: true,
@@ -371,7 +372,8 @@ func (ex *exchange) relayResponse() (bool, error) {
 	}
 
 	var err error
-	ex.down = splicer{dst: &hc.client, src: &ex.uc.tc, pipes: ex.cfg.pipes, readFail: errMemberFailed, writeFail: errClientGone}
+	hc.splices[1].pipes = ex.cfg.pipes
+	ex.down = splicer{dst: &hc.client, src: &ex.uc.tc, op: hc.splices[1], readFail: errMemberFailed, writeFail: errClientGone}
 	bc := http1.BodyCopier{
 		Dst: hc.bw, Src: ex.uc.br, Splice: &ex.down,
 		ReadFail: errMemberFailed, WriteFail: errClientGone,

@@ -156,20 +156,36 @@ func (pp *pipePool) spares() int {
 	return len(pp.free)
 }
 
-// spliceOp is one splice from a socket to another through pipes of a pool.
+// spliceOp splices from one socket to another through pipes of a pool.
 // Its drain and pump are the callbacks of the sockets' RawConn Read and
-// Write, made once per operation.
+// Write, bound once (newSpliceOp), so that an op kept with a connection
+// splices without allocating.
 type spliceOp struct {
-	pipes    *pipePool
-	p        *splicePipe // held while bytes are in it
-	max      int         // the most one drain moves
-	n        int         // what the last callback moved
-	err      error       // and its error
-	drainFn  func(uintptr) bool
-	pumpFn   func(uintptr) bool
-	rsrc     syscall.RawConn
-	rdst     syscall.RawConn
-	readIdle time.Duration
+	pipes      *pipePool
+	rsrc, rdst syscall.RawConn // the sockets; nil: not a TCP socket (rawOf)
+	p          *splicePipe     // held while bytes are in it
+	max        int             // the most one drain moves
+	n          int             // what the last callback moved
+	err        error           // and its error
+	drainFn    func(uintptr) bool
+	pumpFn     func(uintptr) bool
+}
+
+func newSpliceOp() *spliceOp {
+	op := &spliceOp{}
+	op.drainFn, op.pumpFn = op.drain, op.pump
+	return op
+}
+
+// rawOf returns c's RawConn if c is a TCP socket, which spliceN splices;
+// nil otherwise.
+func rawOf(c net.Conn) syscall.RawConn {
+	if tc, ok := c.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			return rc
+		}
+	}
+	return nil
 }
 
 // drain moves what the source socket has into a pipe, taking one from the
@@ -237,52 +253,46 @@ type idles struct {
 }
 
 // spliceN copies n bytes (all until EOF when n < 0) from src to dst. Two
-// TCP sockets are spliced through pipes of pipes (see pipePool); any other
-// connection (TLS) is copied. Idle detection cannot hook into a blocked
-// read, so the read deadline is a tick a quarter of the read timeout
-// ahead: when it fires with no byte in either direction of act for the
-// whole timeout, the copy ends with errIdle, within [1, 1.25] of the
-// timeout after the last byte. A write that makes no progress for the
-// write timeout ends it too. Every byte copied is added to each counter
-// that is not nil.
-func spliceN(dst, src net.Conn, n int64, to idles, act *activity, pipes *pipePool, counters ...*atomic.Uint64) (int64, error) {
-	s, sok := src.(*net.TCPConn)
-	d, dok := dst.(*net.TCPConn)
-	if !sok || !dok {
+// TCP sockets (op's rsrc and rdst, from rawOf) are spliced through pipes
+// of op's pool (see pipePool); any other connection (TLS) is copied. Idle
+// detection cannot hook into a blocked read, so the read deadline is a
+// tick a quarter of the read timeout ahead: when it fires with no byte in
+// either direction of act for the whole timeout, the copy ends with
+// errIdle, within [1, 1.25] of the timeout after the last byte. A write
+// that makes no progress for the write timeout ends it too. Every byte
+// copied is added to each counter that is not nil.
+func spliceN(dst, src net.Conn, n int64, to idles, act *activity, op *spliceOp, counters ...*atomic.Uint64) (int64, error) {
+	if op.rsrc == nil || op.rdst == nil {
 		return copyN(dst, src, n, to, act, counters...)
 	}
-	op := &spliceOp{pipes: pipes, readIdle: to.read}
-	var err error
-	if op.rsrc, err = s.SyscallConn(); err != nil {
-		return 0, err
-	}
-	if op.rdst, err = d.SyscallConn(); err != nil {
-		return 0, err
-	}
-	op.drainFn, op.pumpFn = op.drain, op.pump
 	defer func() {
 		if op.p != nil {
-			pipes.put(op.p) // closed if bytes are left in it
+			op.pipes.put(op.p) // closed if bytes are left in it
+			op.p = nil
 		}
 	}()
 	var total int64
 	var tick, wdl time.Time // the read tick and write deadline armed
 	window := readWindow(to.read)
+	// One clock reading per batch of bytes: the deadlines are coarse, and
+	// a tunnel's small messages each cost one.
+	now := time.Now()
 	for n < 0 || total < n {
 		op.max = copyChunk
 		if n >= 0 {
 			op.max = int(min(int64(op.max), n-total))
 		}
-		if to.read > 0 {
-			if now := time.Now(); tick.Sub(now) < window/2 {
-				tick = now.Add(window)
-				src.SetReadDeadline(tick)
-			}
+		if to.read > 0 && tick.Sub(now) < window/2 {
+			tick = now.Add(window)
+			src.SetReadDeadline(tick)
 		}
+		// The pipe the last batch went through, empty, is tried first;
+		// drain gives it back if the source has nothing yet.
 		if err := op.rsrc.Read(op.drainFn); err != nil {
+			now = time.Now()
 			if to.read > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 				tick = time.Time{}
-				if act.idleFor(time.Now()) < to.read {
+				if act.idleFor(now) < to.read {
 					continue
 				}
 				return total, errIdle
@@ -298,13 +308,16 @@ func spliceN(dst, src net.Conn, n int64, to idles, act *activity, pipes *pipePoo
 			}
 			return total, nil
 		}
-		act.touch(time.Now())
-		for op.p.data > 0 {
-			if to.write > 0 {
-				if now := time.Now(); wdl.Sub(now) < to.write-to.write/8 {
-					wdl = now.Add(to.write)
-					dst.SetWriteDeadline(wdl)
-				}
+		now = time.Now()
+		act.touch(now)
+		for first := true; op.p.data > 0; first = false {
+			if !first { // the last write moved part of it and waited for room
+				now = time.Now()
+				act.touch(now) // a slow reader is no idle peer
+			}
+			if to.write > 0 && wdl.Sub(now) < to.write-to.write/8 {
+				wdl = now.Add(to.write)
+				dst.SetWriteDeadline(wdl)
 			}
 			if err := op.rdst.Write(op.pumpFn); err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -325,9 +338,6 @@ func spliceN(dst, src net.Conn, n int64, to idles, act *activity, pipes *pipePoo
 				}
 			}
 		}
-		act.touch(time.Now())
-		pipes.put(op.p)
-		op.p = nil
 	}
 	return total, nil
 }

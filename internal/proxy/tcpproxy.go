@@ -94,9 +94,12 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 	var act activity
 	act.touch(time.Now())
 	in, out := counts.counters()
+	upOp, downOp := newSpliceOp(), newSpliceOp()
+	upOp.pipes, upOp.rsrc, upOp.rdst = cfg.pipes, rawOf(client), rawOf(member)
+	downOp.pipes, downOp.rsrc, downOp.rdst = cfg.pipes, rawOf(member), rawOf(client)
 	upDone := make(chan error, 1)
 	go func() {
-		_, err := spliceN(member, client, -1, idles{read: cfg.clientTimeout, write: cfg.memberTimeout}, &act, cfg.pipes,
+		_, err := spliceN(member, client, -1, idles{read: cfg.clientTimeout, write: cfg.memberTimeout}, &act, upOp,
 			&cfg.traffic.BytesIn, &m.Traffic.BytesIn, in)
 		if err == nil {
 			closeWrite(member)
@@ -110,7 +113,7 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 		}
 		upDone <- err
 	}()
-	_, down = spliceN(client, member, -1, idles{read: cfg.memberTimeout, write: cfg.clientTimeout}, &act, cfg.pipes,
+	_, down = spliceN(client, member, -1, idles{read: cfg.memberTimeout, write: cfg.clientTimeout}, &act, downOp,
 		&cfg.traffic.BytesOut, &m.Traffic.BytesOut, out)
 	if down == nil {
 		closeWrite(client)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -13,10 +14,14 @@ import (
 // connection may be any net.Conn: a client's may be a *tls.Conn.
 type timedConn struct {
 	net.Conn
+	raw                         syscall.RawConn // rawOf(Conn), for spliceN
 	readTimeout, writeTimeout   time.Duration
 	readDeadline, writeDeadline time.Time
 	holdRead                    bool // see beginHead
 }
+
+// newTimedConn wraps c, without timeouts yet.
+func newTimedConn(c net.Conn) timedConn { return timedConn{Conn: c, raw: rawOf(c)} }
 
 func (t *timedConn) Read(p []byte) (int, error) {
 	if t.readTimeout > 0 && !t.holdRead {
