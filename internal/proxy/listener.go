@@ -39,7 +39,7 @@ type listenerConfig struct {
 	// nil when connection logging is off for it. names fill its records.
 	access *accesslog.Logger
 	names  accessNames
-	pipes          *pipePool // the runtime's, for splicing bodies and tunnels
+	pipes  *pipePool // the runtime's, for splicing bodies and tunnels
 }
 
 func (c *listenerConfig) allows(a netip.Addr) bool {

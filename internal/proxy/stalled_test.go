@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"lbd/internal/accesslog"
 )
 
 // stalledHarness is a listener with the given timeouts in front of a
@@ -183,5 +185,32 @@ func TestInterimFloodBounded(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("502 after %v", took)
+	}
+}
+
+// TestBridgeTerminationNamesTheSide: a tunnel's termination state names the
+// peer whose side failed: the one a direction reads from, or the one it
+// writes to when the write failed (a peer that stopped reading), its
+// timeout in lower case.
+func TestBridgeTerminationNamesTheSide(t *testing.T) {
+	write := func(err error) error { return fmt.Errorf("%w: %w", errCopyWrite, err) }
+	tests := []struct {
+		name     string
+		up, down error
+		want     accesslog.Termination
+	}{
+		{"client idle", errIdle, nil, accesslog.Term(accesslog.CauseClientTimeout, accesslog.PhaseData)},
+		{"member stopped reading", write(errIdle), nil, accesslog.Term(accesslog.CauseServerTimeout, accesslog.PhaseData)},
+		{"member idle", nil, errIdle, accesslog.Term(accesslog.CauseServerTimeout, accesslog.PhaseData)},
+		{"client stopped reading", nil, write(errIdle), accesslog.Term(accesslog.CauseClientTimeout, accesslog.PhaseData)},
+		{"client reset", io.ErrUnexpectedEOF, nil, accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)},
+		{"write to the client failed", nil, write(io.ErrClosedPipe), accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)},
+		{"write to the member failed", write(io.ErrClosedPipe), nil, accesslog.Term(accesslog.CauseServer, accesslog.PhaseData)},
+		{"both ended", nil, nil, accesslog.Normal},
+	}
+	for _, tt := range tests {
+		if got := bridgeTermination(tt.up, tt.down); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

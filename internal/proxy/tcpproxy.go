@@ -127,18 +127,27 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 // bridgeTermination is the termination state of a bridged connection that
 // ended so: the direction that failed first (a side closed by the other
 // direction's failure reads "use of closed connection") names who ended
-// it, its timeout in lower case.
+// it, its timeout in lower case: the side it read from, or the one it
+// wrote to when the write failed (errCopyWrite).
 func bridgeTermination(up, down error) accesslog.Termination {
 	first := func(err error) bool { return err != nil && !errors.Is(err, net.ErrClosed) }
-	switch {
-	case first(up) && errors.Is(up, errIdle):
-		return accesslog.Term(accesslog.CauseClientTimeout, accesslog.PhaseData)
-	case first(up):
-		return accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)
-	case first(down) && errors.Is(down, errIdle):
-		return accesslog.Term(accesslog.CauseServerTimeout, accesslog.PhaseData)
-	case first(down):
+	client := func(err error, reading bool) accesslog.Termination {
+		// The client's side failed: reading from it, or writing to it.
+		switch clientSide, idle := reading != errors.Is(err, errCopyWrite), errors.Is(err, errIdle); {
+		case clientSide && idle:
+			return accesslog.Term(accesslog.CauseClientTimeout, accesslog.PhaseData)
+		case clientSide:
+			return accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)
+		case idle:
+			return accesslog.Term(accesslog.CauseServerTimeout, accesslog.PhaseData)
+		}
 		return accesslog.Term(accesslog.CauseServer, accesslog.PhaseData)
+	}
+	switch {
+	case first(up):
+		return client(up, true) // up reads from the client
+	case first(down):
+		return client(down, false) // down reads from the member
 	}
 	return accesslog.Normal
 }
