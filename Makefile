@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench bench-go lint fmt clean deps-test fuzz soak docs test-tempest
+.PHONY: all build run test bench bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam
 
 all: build
 
@@ -35,6 +35,19 @@ test: deps-test
 # ~40 min more). See docs/tempest.md.
 test-tempest:
 	./scripts/tempest.sh
+
+# The differential harness: the hostile-request corpus through lbd (both
+# engines) and through HAProxy configured alike, each in front of a member
+# that records what it receives. Fails on a desync through lbd or a
+# difference from HAProxy the corpus does not explain; prints the
+# differences. make test runs it too (without the reports).
+redteam:
+	./scripts/ensure-deps.sh redteam
+	mkdir -p bin
+	LBD_REDTEAM=1 LBD_REDTEAM_REPORT=$(CURDIR)/bin/redteam-loop.txt $(GO) test -count=1 -run '^TestDifferentialHAProxy$$' ./internal/proxy/
+	LBD_REDTEAM=1 LBD_REDTEAM_REPORT=$(CURDIR)/bin/redteam-goroutines.txt LBD_TEST_EVENT_LOOP=off $(GO) test -count=1 -run '^TestDifferentialHAProxy$$' ./internal/proxy/
+	cat bin/redteam-loop.txt
+	diff -u <(tail -n +2 bin/redteam-loop.txt) <(tail -n +2 bin/redteam-goroutines.txt) && echo "both engines: the same outcomes"
 
 # Longer fuzzing: FUZZ_TIME per target (default 2m).
 fuzz:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what a make target needs on a fresh Debian 12
-# machine (as root). Usage: ensure-deps.sh test|run|bench
+# machine (as root). Usage: ensure-deps.sh test|run|bench|redteam
 set -euo pipefail
 export PATH=/usr/local/go/bin:$PATH
 
@@ -34,7 +34,8 @@ apt_install() {
 
 case "${1:-test}" in
   run) need_go; apt_install curl curl ;;
-  test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl ;;
+  test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl; apt_install haproxy haproxy ;;
+  redteam) need_go; apt_install haproxy haproxy ;;
   bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
-  *) echo "usage: $0 test|run|bench" >&2; exit 2 ;;
+  *) echo "usage: $0 test|run|bench|redteam" >&2; exit 2 ;;
 esac

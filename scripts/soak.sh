@@ -8,4 +8,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOAK_TIME=${SOAK_TIME:-3m}
-LBD_SOAK_TIME=$SOAK_TIME go test -run '^TestSoak$' -v -count=1 -timeout 0 ./cmd/lbd
+LBD_SOAK_TIME=$SOAK_TIME go test -run '^TestSoak' -v -count=1 -timeout 0 ./cmd/lbd

@@ -26,9 +26,14 @@ var (
 	buildErr  error
 )
 
-// binary builds lbd once for the tests that run it as a process.
+// binary builds lbd once for the tests that run it as a process; with
+// LBD_TEST_BINARY set they run that binary instead (make soak's figures
+// before and after a change).
 func binary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("LBD_TEST_BINARY"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "lbd-test-bin")
 		if err != nil {

@@ -19,8 +19,10 @@
 //     accept loops, connection counts, drains), pools (balancer, health
 //     monitor, idle member connections) and connecting to members, with
 //     retries and redispatch.
-//   - tcpproxy.go, copy.go, timedconn.go: the TCP engine and the socket
-//     plumbing both protocols use.
+//   - tcpproxy.go, copy.go, splice.go, timedconn.go: the TCP engine and the
+//     socket plumbing both protocols use (splice.go: splicing through
+//     pipes lbd closes itself).
+//   - memory.go: returning a burst's memory to the system once it is over.
 //   - HTTP runs on two engines that share one core, package http1 (heads,
 //     bodies, and the rules in http1.Decide), and one place for per-request
 //     decisions (route.go). The goroutine path (httpconn.go, httpexchange.go,

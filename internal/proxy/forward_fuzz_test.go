@@ -230,39 +230,53 @@ func (h *forwardHarness) exchange(tb testing.TB, in []byte) (answer []byte, memb
 // client's bytes did not hold as a request.
 func checkForwarded(tb testing.TB, in []byte, member [][]byte) {
 	tb.Helper()
+	if err := forwardedMismatch(in, member, false); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// forwardedMismatch is checkForwarded's check: nil, or how what the member
+// received departs from the client's bytes. foldNames compares field names
+// regardless of case (HAProxy lower-cases them).
+func forwardedMismatch(in []byte, member [][]byte, foldNames bool) error {
 	ref, refErr := refParse(in)
 	var got []refRequest
 	for ci, data := range member {
 		reqs, err := refParse(data)
 		if err != nil && !errors.Is(err, errRefIncomplete) {
-			tb.Fatalf("member connection %d received bytes a strict parser refuses (%v):\n%q\nthe client sent:\n%q", ci, err, data, in)
+			return fmt.Errorf("member connection %d received bytes a strict parser refuses (%v):\n%q\nthe client sent:\n%q", ci, err, data, in)
 		}
 		if len(reqs) > 1 {
-			tb.Fatalf("member connection %d received %d requests where lbd may send one:\n%q\nthe client sent:\n%q", ci, len(reqs), data, in)
+			return fmt.Errorf("member connection %d received %d requests where lbd may send one:\n%q\nthe client sent:\n%q", ci, len(reqs), data, in)
 		}
 		got = append(got, reqs...)
 	}
 	for i, g := range got {
 		if i >= len(ref) {
-			tb.Fatalf("the member received request %d (%s %s), but the client's bytes hold %d (reference parse: %v):\n%q",
+			return fmt.Errorf("the member received request %d (%s %s), but the client's bytes hold %d (reference parse: %v):\n%q",
 				i+1, g.method, g.target, len(ref), refErr, in)
 		}
 		r := ref[i]
 		if g.method != r.method || g.target != r.target {
-			tb.Fatalf("request %d: member got %s %s, client sent %s %s:\n%q", i+1, g.method, g.target, r.method, r.target, in)
+			return fmt.Errorf("request %d: member got %s %s, client sent %s %s:\n%q", i+1, g.method, g.target, r.method, r.target, in)
 		}
-		if gh, rh := endToEnd(g.headers), endToEnd(r.headers); !equalFields(gh, rh) {
-			tb.Fatalf("request %d: member got fields %q, client sent %q:\n%q", i+1, gh, rh, in)
+		gh, rh := endToEnd(g.headers), mergeLengths(endToEnd(r.headers))
+		if foldNames {
+			gh, rh = lowerNames(gh), lowerNames(rh)
+		}
+		if !equalFields(gh, rh) {
+			return fmt.Errorf("request %d: member got fields %q, client sent %q:\n%q", i+1, gh, rh, in)
 		}
 		switch {
 		case g.complete && (!r.complete || !bytes.Equal(g.body, r.body)):
-			tb.Fatalf("request %d: member got a complete body %q, client sent %q (complete %v):\n%q", i+1, g.body, r.body, r.complete, in)
+			return fmt.Errorf("request %d: member got a complete body %q, client sent %q (complete %v):\n%q", i+1, g.body, r.body, r.complete, in)
 		case !g.complete && i != len(got)-1:
-			tb.Fatalf("request %d: cut short but followed by another:\n%q", i+1, in)
+			return fmt.Errorf("request %d: cut short but followed by another:\n%q", i+1, in)
 		case !g.complete && !bytes.HasPrefix(r.body, g.body):
-			tb.Fatalf("request %d: member got body %q, not a prefix of the client's %q:\n%q", i+1, g.body, r.body, in)
+			return fmt.Errorf("request %d: member got body %q, not a prefix of the client's %q:\n%q", i+1, g.body, r.body, in)
 		}
 	}
+	return nil
 }
 
 // endToEnd drops the hop-by-hop fields (RFC 9110 §7.6.1) and those framing
@@ -284,6 +298,30 @@ func endToEnd(fields [][2]string) [][2]string {
 		if !drop[strings.ToLower(f[0])] {
 			out = append(out, f)
 		}
+	}
+	return out
+}
+
+func lowerNames(fields [][2]string) [][2]string {
+	out := make([][2]string, len(fields))
+	for i, f := range fields {
+		out[i] = [2]string{strings.ToLower(f[0]), f[1]}
+	}
+	return out
+}
+
+// mergeLengths keeps the first of repeated Content-Length fields (the
+// parser refuses repeats that differ): a member gets them as one.
+func mergeLengths(fields [][2]string) [][2]string {
+	var out [][2]string
+	length := false
+	for _, f := range fields {
+		isLength := strings.EqualFold(f[0], "content-length")
+		if isLength && length {
+			continue
+		}
+		length = length || isLength
+		out = append(out, f)
 	}
 	return out
 }

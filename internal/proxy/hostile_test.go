@@ -90,6 +90,11 @@ func smugglingCases() []smugglingCase {
 		{"space in the target", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n" + next, "400", 0},
 		{"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", "200", 1},
 		{"lower-case version", "GET / http/1.1\r\nHost: x\r\n\r\n" + next, "400", 0},
+		// Absolute-form targets (RFC 9112 §3.2.2)
+		{"absolute-form, Host agrees", "GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n" + next, "200", 2},
+		{"absolute-form, another Host", "GET http://a.example/a HTTP/1.1\r\nHost: x\r\n\r\n" + next, "400", 0},
+		{"absolute-form, empty authority", "GET http:///a HTTP/1.1\r\nHost: x\r\n\r\n" + next, "400", 0},
+		{"absolute-form with userinfo", "GET http://x@x/a HTTP/1.1\r\nHost: x\r\n\r\n" + next, "400", 0},
 		{"HTTP/0.9", "GET /\r\n\r\n" + next, "400", 0},
 	}
 }

@@ -44,6 +44,9 @@ type httpConn struct {
 	// traffic reuses them without touching the pool's shared, locked list.
 	cache  [4]*upstreamConn
 	prefix prefixReader // bytes read elsewhere, served before the socket's
+	// splices are the splicers' ops, request body and response body,
+	// kept so that splicing allocates nothing.
+	splices [2]*spliceOp
 	// ex is the exchange in progress, kept here so that it is not
 	// allocated per request.
 	ex exchange
@@ -92,34 +95,46 @@ type exchange struct {
 	bodyPending bool       // a final response came before the request body (Expect: 100-continue)
 	headSent    bool       // the response head reached the client: errors can only abort
 	bodyDone    chan error // a request body streamed in the background, until it ends
+	bodyErr     error      // how it ended, once bodyDone said so
 	// The splicers of the request body (client to member) and the
 	// response body (member to client), which may run at once.
 	up, down splicer
 }
 
 // splicer is the goroutine path's http1.Splicer: spliceN between two timed
-// connections, which then re-arm their deadlines.
+// connections, which then re-arm their deadlines. Each side keeps its own
+// timeout: the source's for reading, the destination's for writing, so a
+// client that stops taking a response is cut after timeout_client_data, a
+// member that stops taking a request body after timeout_member_data.
 type splicer struct {
-	dst, src *timedConn
-	idle     time.Duration // inactivity timeout
+	dst, src            *timedConn
+	op                  *spliceOp // the connection's own, for this direction
+	readFail, writeFail error     // what a failure on each side wraps
 }
 
 func (s *splicer) Splice(n int64, counters [3]*atomic.Uint64) error {
 	var act activity
 	act.touch(time.Now())
-	_, err := spliceN(s.dst.Conn, s.src.Conn, n, s.idle, &act, counters[0], counters[1], counters[2])
+	s.op.rsrc, s.op.rdst = s.src.raw, s.dst.raw
+	_, err := spliceN(s.dst.Conn, s.src.Conn, n, idles{read: s.src.readTimeout, write: s.dst.writeTimeout}, &act, s.op,
+		counters[0], counters[1], counters[2])
 	s.src.forgetRead()
 	s.dst.forgetWrite()
-	if err != nil {
-		return fmt.Errorf("%w: splice body: %w", errMemberFailed, err)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errCopyWrite):
+		return fmt.Errorf("%w: splice body: %w", s.writeFail, err)
+	default:
+		return fmt.Errorf("%w: splice body: %w", s.readFail, err)
 	}
-	return nil
 }
 
 var httpConnPool = sync.Pool{New: func() any {
 	hc := &httpConn{}
 	hc.br = bufio.NewReaderSize(nil, clientBufSize)
 	hc.bw = bufio.NewWriterSize(nil, clientBufSize)
+	hc.splices = [2]*spliceOp{newSpliceOp(), newSpliceOp()}
 	return hc
 }}
 
@@ -127,7 +142,7 @@ var httpConnPool = sync.Pool{New: func() any {
 func newHTTPConn(l *listener, c net.Conn, remote netip.AddrPort, st *connState, traffic *stats.Traffic) *httpConn {
 	hc := httpConnPool.Get().(*httpConn)
 	hc.l, hc.st, hc.remote, hc.traffic = l, st, remote, traffic
-	hc.client = timedConn{Conn: c}
+	hc.client = newTimedConn(c)
 	hc.br.Reset(&hc.client)
 	hc.bw.Reset(&hc.client)
 	hc.ipText = remote.Addr().Unmap().AppendTo(hc.ipText[:0])

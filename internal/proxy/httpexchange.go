@@ -14,7 +14,8 @@ import (
 // copyRequestBody streams the request body to the member.
 func (ex *exchange) copyRequestBody() error {
 	hc, req := ex.hc, &ex.hc.req
-	ex.up = splicer{dst: &ex.uc.tc, src: &hc.client, idle: ex.cfg.clientTimeout}
+	hc.splices[0].pipes = ex.cfg.pipes
+	ex.up = splicer{dst: &ex.uc.tc, src: &hc.client, op: hc.splices[0], readFail: errClientGone, writeFail: errMemberFailed}
 	bc := http1.BodyCopier{
 		Dst: ex.uc.bw, Src: hc.br, Splice: &ex.up,
 		ReadFail: errClientGone, WriteFail: errMemberFailed, Strict: true,
@@ -42,20 +43,13 @@ func over(keep bool, err error) (bool, bool, error) { return true, keep, err }
 
 // send writes the request head and its body, or starts streaming the body
 // in the background. It reports done, with the exchange's outcome, when
-// the exchange ended there: failed, or answered before the body was sent.
+// the exchange ended there. A request with Expect: 100-continue is no
+// different: its body is forwarded as soon as the client sends it, whether
+// or not the member sent 100 Continue (relayed as any interim response),
+// as HAProxy does; a client waits only so long for one (curl: 1 s).
 func (ex *exchange) send() (done, keep bool, err error) {
 	hc, req := ex.hc, &ex.hc.req
 	ex.writeRequestHead()
-	if ex.d.HasBody && req.Expect100 {
-		// The client waits for 100 Continue before sending the body: ask
-		// the member first.
-		if err := ex.uc.bw.Flush(); err != nil {
-			return over(ex.fail(502, fmt.Errorf("send request head: %w", err)))
-		}
-		if proceed, keep, err := ex.awaitContinue(); !proceed {
-			return true, keep, err
-		}
-	}
 	switch {
 	case ex.d.HasBody && req.ContentLength >= 0 && int64(hc.br.Buffered()) >= req.ContentLength:
 		// The whole body is here already (the common small POST): send it
@@ -84,20 +78,23 @@ func (ex *exchange) send() (done, keep bool, err error) {
 // streamBody copies the request body in the background and reports how it
 // ended on bodyDone.
 func (ex *exchange) streamBody() {
+	uc := ex.uc // ex is the request goroutine's once bodyDone has the outcome
 	err := ex.copyRequestBody()
 	if err == nil {
-		if ferr := ex.uc.bw.Flush(); ferr != nil {
+		if ferr := uc.bw.Flush(); ferr != nil {
 			err = fmt.Errorf("%w: %w", errMemberFailed, ferr)
 		}
 	}
+	ex.bodyDone <- err
 	if err != nil && !errors.Is(err, errMemberFailed) {
 		// The client's side failed: the member will never see the end of
 		// the body, so stop waiting for its answer. Not a deadline, which
 		// the reader's lazy re-arming could push back to
-		// timeout_member_data: the connection is done.
-		closeRead(ex.uc.tc.Conn)
+		// timeout_member_data: the connection is done. After the outcome
+		// is on bodyDone, so that a response read this cuts short finds
+		// it there.
+		closeRead(uc.tc.Conn)
 	}
-	ex.bodyDone <- err
 }
 
 // await reads the response to the request sent at sent and relays it. A
@@ -109,7 +106,11 @@ func (ex *exchange) await(sent time.Time) (bool, error) {
 		if err == nil {
 			break
 		}
-		if berr := ex.stopBody(); berr != nil && !errors.Is(berr, errMemberFailed) {
+		if ex.bodyStreaming() {
+			// The member failed first: the body is stopped here, and how
+			// says nothing of the client.
+			ex.stopBody()
+		} else if berr := ex.bodyErr; berr != nil && !errors.Is(berr, errMemberFailed) {
 			return ex.bodyFailed(berr)
 		}
 		if retried || !ex.retryable(err) {
@@ -133,6 +134,12 @@ func (ex *exchange) await(sent time.Time) (bool, error) {
 	took := time.Since(sent)
 	ex.m.Traffic.ResponseTime.Observe(took)
 	ex.hc.lr.response = took
+	if ex.hc.req.Expect100 && ex.bodyStreaming() {
+		// A final answer to a request that asked first, before its body
+		// was all sent: the client may not send the rest, so neither
+		// connection is trusted with another request.
+		ex.bodyPending = true
+	}
 	if ex.hc.resp.Status >= 500 {
 		ex.m.Observer().ServerError()
 	} else {
@@ -179,18 +186,33 @@ func (ex *exchange) moveToAnotherConnection() error {
 // body still being streamed to the member before giving up on it.
 const bodyGrace = 2 * time.Second
 
+// bodyStreaming reports whether a request body is still being streamed;
+// one that ended leaves how in bodyErr.
+func (ex *exchange) bodyStreaming() bool {
+	if ex.bodyDone == nil {
+		return false
+	}
+	select {
+	case err := <-ex.bodyDone:
+		ex.bodyDone, ex.bodyErr = nil, err
+		return false
+	default:
+		return true
+	}
+}
+
 // finishBody waits for a streamed request body once the response is
 // complete. It reports whether the body reached the member whole; if not,
 // neither connection can carry another request.
 func (ex *exchange) finishBody() bool {
 	if ex.bodyDone == nil {
-		return true
+		return ex.bodyErr == nil
 	}
 	t := time.NewTimer(bodyGrace)
 	defer t.Stop()
 	select {
 	case err := <-ex.bodyDone:
-		ex.bodyDone = nil
+		ex.bodyDone, ex.bodyErr = nil, err
 		return err == nil
 	case <-t.C:
 		// The member answered without reading the whole body.
@@ -203,15 +225,15 @@ func (ex *exchange) finishBody() bool {
 // ended.
 func (ex *exchange) stopBody() error {
 	if ex.bodyDone == nil {
-		return nil
+		return ex.bodyErr
 	}
 	// The client connection carries no request after an aborted body;
 	// CloseRead, unlike a deadline, cannot be re-armed by the copier.
 	closeRead(ex.hc.client.Conn)
 	ex.uc.close()
-	err := <-ex.bodyDone
+	ex.bodyErr = <-ex.bodyDone
 	ex.bodyDone = nil
-	return err
+	return ex.bodyErr
 }
 
 // bodyFailed handles a request body that could not be forwarded: malformed
@@ -280,30 +302,24 @@ func (ex *exchange) countOut() *atomic.Uint64 {
 	return &ex.counts.out
 }
 
-// awaitContinue reads the member's answer to a request with Expect:
-// 100-continue. On 100 it tells the client to send the body; on a final
-// answer it relays that instead and the body is never read.
-func (ex *exchange) awaitContinue() (proceed, keep bool, err error) {
-	if err := ex.readResponseHead(); err != nil {
-		keep, err := ex.fail(gatewayStatus(err), err)
-		return false, keep, err
-	}
-	if ex.hc.resp.Status == 100 {
-		return true, false, nil
-	}
-	// A final response without the body: the client may still send it, so
-	// its connection cannot be trusted for another request, nor can the
-	// member's.
-	ex.bodyPending = true
-	keep, err = ex.relayResponse()
-	return false, keep, err
-}
+// maxInterim bounds the interim responses relayed before a final one.
+const maxInterim = 100
+
+// errTooManyInterim refuses a member that sends more than maxInterim
+// interim responses.
+var errTooManyInterim = errors.New("too many interim responses")
 
 // readResponseHead reads the member's response head, relaying interim
-// responses (1xx other than 101) to the client.
+// responses (1xx other than 101) to the client. The final head must come
+// within timeout_member_data, interim responses or not: the read deadline
+// is held, not pushed back by each read, so a member that trickles a head
+// or sends interim responses forever is cut as one that sends nothing (a
+// 504), after at most maxInterim of them.
 func (ex *exchange) readResponseHead() error {
 	resp := &ex.hc.resp
-	for {
+	ex.uc.tc.holdReadDeadline()
+	defer ex.uc.tc.endHead()
+	for n := 0; ; n++ {
 		if err := resp.ReadHead(ex.uc.br); err != nil {
 			return fmt.Errorf("read response head: %w", err)
 		}
@@ -313,8 +329,8 @@ func (ex *exchange) readResponseHead() error {
 		if resp.Status >= 200 || resp.Status == 101 {
 			return nil
 		}
-		if resp.Status == 100 && ex.hc.req.Expect100 {
-			return nil // the caller decides
+		if n == maxInterim {
+			return errTooManyInterim
 		}
 		ex.interim = true
 		// Other interim responses go to HTTP/1.1 clients as they are.
@@ -356,7 +372,8 @@ func (ex *exchange) relayResponse() (bool, error) {
 	}
 
 	var err error
-	ex.down = splicer{dst: &hc.client, src: &ex.uc.tc, idle: ex.cfg.memberTimeout}
+	hc.splices[1].pipes = ex.cfg.pipes
+	ex.down = splicer{dst: &hc.client, src: &ex.uc.tc, op: hc.splices[1], readFail: errMemberFailed, writeFail: errClientGone}
 	bc := http1.BodyCopier{
 		Dst: hc.bw, Src: ex.uc.br, Splice: &ex.down,
 		ReadFail: errMemberFailed, WriteFail: errClientGone,

@@ -39,6 +39,7 @@ type listenerConfig struct {
 	// nil when connection logging is off for it. names fill its records.
 	access *accesslog.Logger
 	names  accessNames
+	pipes  *pipePool // the runtime's, for splicing bodies and tunnels
 }
 
 func (c *listenerConfig) allows(a netip.Addr) bool {
@@ -73,6 +74,7 @@ type listener struct {
 	ln   *net.TCPListener
 	cfg  atomic.Pointer[listenerConfig]
 	eng  engines
+	mem  *memoryReturn // the runtime's; nil: none
 	wake chan struct{} // a connection ended: the accept loop may go on
 	done chan struct{} // closed when the listener stops accepting
 
@@ -152,6 +154,9 @@ func (l *listener) serve() {
 		}
 		l.track(c, st)
 		l.active.Add(1)
+		if l.mem != nil {
+			l.mem.opened()
+		}
 		cfg.traffic.NoteActive(cfg.traffic.Active.Add(1))
 		cfg.traffic.Connections.Add(1)
 		l.wg.Add(1)
@@ -195,6 +200,9 @@ func (l *listener) closeConn(c *net.TCPConn, traffic *stats.Traffic) {
 func (l *listener) connEnded(traffic *stats.Traffic) {
 	traffic.Active.Add(-1)
 	l.active.Add(-1)
+	if l.mem != nil {
+		l.mem.closed()
+	}
 	select {
 	case l.wake <- struct{}{}:
 	default:

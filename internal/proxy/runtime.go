@@ -82,6 +82,8 @@ type Runtime struct {
 	closed    bool
 
 	loops *loopSet // nil: goroutines only
+	pipes pipePool // splice pipes, shared by every listener
+	mem   memoryReturn
 
 	metrics promServer
 	applies applyCounters
@@ -168,6 +170,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 		setDeferAccept(lc.socket(l, opened[key]), lc.cfg.protocol == octavia.ProtocolHTTP, rt.log)
 		if l == nil {
 			l = newListener(key, opened[key], rt)
+			l.mem = &rt.mem
 			l.cfg.Store(lc.cfg)
 			rt.listeners[key] = l
 			go l.serve()

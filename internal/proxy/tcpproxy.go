@@ -94,9 +94,13 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 	var act activity
 	act.touch(time.Now())
 	in, out := counts.counters()
+	upOp, downOp := newSpliceOp(), newSpliceOp()
+	upOp.pipes, upOp.rsrc, upOp.rdst = cfg.pipes, rawOf(client), rawOf(member)
+	downOp.pipes, downOp.rsrc, downOp.rdst = cfg.pipes, rawOf(member), rawOf(client)
 	upDone := make(chan error, 1)
 	go func() {
-		_, err := pipe(member, client, cfg.clientTimeout, &act, &cfg.traffic.BytesIn, &m.Traffic.BytesIn, in)
+		_, err := spliceN(member, client, -1, idles{read: cfg.clientTimeout, write: cfg.memberTimeout}, &act, upOp,
+			&cfg.traffic.BytesIn, &m.Traffic.BytesIn, in)
 		if err == nil {
 			closeWrite(member)
 		} else {
@@ -109,7 +113,8 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 		}
 		upDone <- err
 	}()
-	_, down = pipe(client, member, cfg.memberTimeout, &act, &cfg.traffic.BytesOut, &m.Traffic.BytesOut, out)
+	_, down = spliceN(client, member, -1, idles{read: cfg.memberTimeout, write: cfg.clientTimeout}, &act, downOp,
+		&cfg.traffic.BytesOut, &m.Traffic.BytesOut, out)
 	if down == nil {
 		closeWrite(client)
 	} else {
@@ -122,18 +127,27 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 // bridgeTermination is the termination state of a bridged connection that
 // ended so: the direction that failed first (a side closed by the other
 // direction's failure reads "use of closed connection") names who ended
-// it, its timeout in lower case.
+// it, its timeout in lower case: the side it read from, or the one it
+// wrote to when the write failed (errCopyWrite).
 func bridgeTermination(up, down error) accesslog.Termination {
 	first := func(err error) bool { return err != nil && !errors.Is(err, net.ErrClosed) }
-	switch {
-	case first(up) && errors.Is(up, errIdle):
-		return accesslog.Term(accesslog.CauseClientTimeout, accesslog.PhaseData)
-	case first(up):
-		return accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)
-	case first(down) && errors.Is(down, errIdle):
-		return accesslog.Term(accesslog.CauseServerTimeout, accesslog.PhaseData)
-	case first(down):
+	client := func(err error, reading bool) accesslog.Termination {
+		// The client's side failed: reading from it, or writing to it.
+		switch clientSide, idle := reading != errors.Is(err, errCopyWrite), errors.Is(err, errIdle); {
+		case clientSide && idle:
+			return accesslog.Term(accesslog.CauseClientTimeout, accesslog.PhaseData)
+		case clientSide:
+			return accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)
+		case idle:
+			return accesslog.Term(accesslog.CauseServerTimeout, accesslog.PhaseData)
+		}
 		return accesslog.Term(accesslog.CauseServer, accesslog.PhaseData)
+	}
+	switch {
+	case first(up):
+		return client(up, true) // up reads from the client
+	case first(down):
+		return client(down, false) // down reads from the member
 	}
 	return accesslog.Normal
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -13,10 +14,14 @@ import (
 // connection may be any net.Conn: a client's may be a *tls.Conn.
 type timedConn struct {
 	net.Conn
+	raw                         syscall.RawConn // rawOf(Conn), for spliceN
 	readTimeout, writeTimeout   time.Duration
 	readDeadline, writeDeadline time.Time
 	holdRead                    bool // see beginHead
 }
+
+// newTimedConn wraps c, without timeouts yet.
+func newTimedConn(c net.Conn) timedConn { return timedConn{Conn: c, raw: rawOf(c)} }
 
 func (t *timedConn) Read(p []byte) (int, error) {
 	if t.readTimeout > 0 && !t.holdRead {
@@ -55,6 +60,17 @@ func (t *timedConn) beginHead() {
 // due reports whether a deadline has less than 7/8 of its timeout left.
 func (t *timedConn) due(deadline, now time.Time, timeout time.Duration) bool {
 	return deadline.Sub(now) < timeout-timeout/8
+}
+
+// holdReadDeadline arms the read deadline if it is due and holds it until
+// endHead, without beginHead's write side: for a member's response head,
+// while a request body may be written to the member from another
+// goroutine.
+func (t *timedConn) holdReadDeadline() {
+	if t.readTimeout > 0 {
+		t.armRead(time.Now())
+		t.holdRead = true
+	}
 }
 
 func (t *timedConn) endHead() { t.holdRead = false }

@@ -139,6 +139,7 @@ func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listen
 		portText:       []byte(strconv.Itoa(l.ProtocolPort)),
 		traffic:        &stats.Traffic{},
 		log:            rt.log.With("listener_id", l.ID, "listener", l.Name),
+		pipes:          &rt.pipes,
 	}
 	if l.LogsConnections(rt.opts.ConnectionLogging) {
 		lc.access = rt.opts.AccessLog

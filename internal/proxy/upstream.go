@@ -31,7 +31,7 @@ type upstreamConn struct {
 }
 
 func newUpstreamConn(c net.Conn, st *balancer.State) *upstreamConn {
-	uc := &upstreamConn{tc: timedConn{Conn: c}, state: st}
+	uc := &upstreamConn{tc: newTimedConn(c), state: st}
 	uc.br = bufio.NewReaderSize(&uc.tc, upstreamBufSize)
 	uc.bw = bufio.NewWriterSize(&uc.tc, upstreamBufSize)
 	return uc

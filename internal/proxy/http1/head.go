@@ -43,7 +43,9 @@ type Head struct {
 	connKeepAlive bool
 	connUpgrade   bool
 	hasUpgrade    bool
+	clRepeated    bool // Content-Length came more than once (with one value)
 	hosts         int
+	host          []byte // the (first) Host field's value
 	// Field names listed in Connection: hop-by-hop, not forwarded.
 	connNames [][]byte
 }
@@ -67,7 +69,7 @@ func (h *Head) Reset() {
 	h.Chunked, h.teOther = false, false
 	h.connClose, h.connKeepAlive, h.connUpgrade = false, false, false
 	h.hasUpgrade, h.Expect100 = false, false
-	h.hosts = 0
+	h.hosts, h.host, h.clRepeated = 0, nil, false
 	h.connNames = h.connNames[:0]
 }
 
@@ -167,6 +169,9 @@ func (h *Head) ParseRequest() error {
 	if h.hosts > 1 {
 		return ErrBadHead
 	}
+	if len(h.Target) > 0 && h.Target[0] != '/' && !h.targetAgrees() {
+		return ErrBadHead
+	}
 	if h.Chunked || h.teOther {
 		switch {
 		case h.Minor == 0:
@@ -179,6 +184,61 @@ func (h *Head) ParseRequest() error {
 	}
 	return nil
 }
+
+// targetAgrees checks a request target that is not in origin-form: "*"
+// (OPTIONS), CONNECT's authority-form as it is, or an absolute-form
+// target, scheme "://" authority, whose authority is the Host field's
+// value (RFC 9112 §3.2.2), case and a default port aside. A request with
+// two names for its host is refused, as HAProxy refuses it, rather than
+// one of them forwarded: lbd (an L7 rule on Host) and a member that goes
+// by the target would serve different hosts. Other targets (no scheme,
+// no authority, an empty one) are refused as well.
+func (h *Head) targetAgrees() bool {
+	t := h.Target
+	if string(t) == "*" || string(h.Method) == "CONNECT" {
+		return true
+	}
+	i := 0
+	for i < len(t) && (isAlpha(t[i]) || i > 0 && (t[i] >= '0' && t[i] <= '9' || t[i] == '+' || t[i] == '-' || t[i] == '.')) {
+		i++
+	}
+	if i == 0 || len(t) < i+3 || string(t[i:i+3]) != "://" {
+		return false
+	}
+	scheme, rest := t[:i], t[i+3:]
+	end := 0
+	for end < len(rest) && rest[end] != '/' && rest[end] != '?' && rest[end] != '#' {
+		end++
+	}
+	authority := rest[:end]
+	if len(authority) == 0 {
+		return false
+	}
+	if h.hosts == 0 {
+		return true // HTTP/1.0: the target alone names the host
+	}
+	return equalFoldBytes(withoutDefaultPort(scheme, authority), withoutDefaultPort(scheme, h.host))
+}
+
+// withoutDefaultPort drops ":80" from an http authority and ":443" from
+// an https one (RFC 9110 §4.2.3: the same origin).
+func withoutDefaultPort(scheme, authority []byte) []byte {
+	var port string
+	switch {
+	case equalFold(scheme, "http"):
+		port = ":80"
+	case equalFold(scheme, "https"):
+		port = ":443"
+	default:
+		return authority
+	}
+	if n := len(authority) - len(port); n > 0 && string(authority[n:]) == port {
+		return authority[:n]
+	}
+	return authority
+}
+
+func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // ParseResponse parses h.Buf as a response head. Responses come from
 // members lbd trusts less than its own parser, so framing rules are the
@@ -278,6 +338,10 @@ func (h *Head) interpret(name, value []byte, request bool) error {
 		if !ok || (h.ContentLength >= 0 && h.ContentLength != n) {
 			return ErrBadFraming
 		}
+		// Repeats of one value are one length (RFC 9110 §8.6), forwarded
+		// once: a member that refuses repeats, or keeps the last of two it
+		// reads differently, sees no ambiguity.
+		h.clRepeated = h.ContentLength >= 0
 		h.ContentLength = n
 	case equalFold(name, "transfer-encoding"):
 		// Only a single "chunked" is accepted: other codings, repeats and
@@ -314,6 +378,9 @@ func (h *Head) interpret(name, value []byte, request bool) error {
 	case equalFold(name, "upgrade"):
 		h.hasUpgrade = true
 	case equalFold(name, "host"):
+		if h.hosts == 0 {
+			h.host = value
+		}
 		h.hosts++
 	case request && equalFold(name, "expect"):
 		h.Expect100 = equalFold(value, "100-continue")

@@ -30,10 +30,12 @@ func WriteRequestHead(w Writer, req *Head, fwd *Forwarded, upgrade bool) {
 	w.WriteByte(' ')
 	w.Write(req.Target)
 	w.WriteString(" HTTP/1.1\r\n")
+	lengthSent := false
 	for _, h := range req.fields {
 		if req.hopByHop(h.name) ||
 			(fwd.Port != nil && equalFold(h.name, "x-forwarded-port")) ||
-			(fwd.Proto && equalFold(h.name, "x-forwarded-proto")) {
+			(fwd.Proto && equalFold(h.name, "x-forwarded-proto")) ||
+			req.clRepeated && repeatedLength(h.name, &lengthSent) {
 			continue
 		}
 		WriteField(w, h.name, h.value)
@@ -70,6 +72,19 @@ func WriteRequestHead(w Writer, req *Head, fwd *Forwarded, upgrade bool) {
 	w.WriteString("\r\n")
 }
 
+// repeatedLength reports whether name is a Content-Length field after the
+// first one (sent notes that it went): repeats of one value are merged.
+func repeatedLength(name []byte, sent *bool) bool {
+	if !equalFold(name, "content-length") {
+		return false
+	}
+	if *sent {
+		return true
+	}
+	*sent = true
+	return false
+}
+
 // WriteField writes one field line.
 func WriteField(w Writer, name, value []byte) {
 	w.Write(name)
@@ -83,12 +98,16 @@ func WriteField(w Writer, name, value []byte) {
 // stated for the client's version.
 func WriteResponseHead(w Writer, req, resp *Head, d Decision) {
 	writeStatusLine(w, resp.Status, resp.Reason)
+	lengthSent := false
 	for _, h := range resp.fields {
 		if resp.hopByHop(h.name) {
 			continue
 		}
 		if resp.Chunked && equalFold(h.name, "content-length") {
 			continue // chunked framing wins; the length is not forwarded
+		}
+		if resp.clRepeated && repeatedLength(h.name, &lengthSent) {
+			continue
 		}
 		WriteField(w, h.name, h.value)
 	}
