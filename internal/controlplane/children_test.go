@@ -225,3 +225,37 @@ func TestHealthMonitor(t *testing.T) {
 		t.Errorf("data plane still has the monitor")
 	}
 }
+
+// TestListenerConnectionLogging: lbd's per-listener access-log override is
+// accepted through the API under provider lbd, shown, changed and reset by
+// PUT, reaches the data plane, and is refused (naming the field) under
+// Octavia's amphora provider, whose switch is global.
+func TestListenerConnectionLogging(t *testing.T) {
+	e := newEnv(t, "", nil)
+	lb := e.must(http.StatusCreated, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+		"name": "logged", "vip_subnet_id": subnet, "provider": "lbd"}}, "loadbalancer")
+	l := e.must(http.StatusCreated, "POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{
+		"name": "quiet", "protocol": "HTTP", "protocol_port": 8080, "loadbalancer_id": str(lb, "id"),
+		"connection_logging": false}}, "listener")
+	if l["connection_logging"] != false {
+		t.Errorf("created listener connection_logging = %v, want false", l["connection_logging"])
+	}
+	if got := e.dp.last().LoadBalancers[0].Listeners[0].ConnectionLogging; got == nil || *got {
+		t.Errorf("data plane connection_logging = %v, want false", got)
+	}
+	up := e.must(http.StatusOK, "PUT", "/v2/lbaas/listeners/"+str(l, "id"), map[string]any{"listener": map[string]any{
+		"connection_logging": true}}, "listener")
+	if up["connection_logging"] != true {
+		t.Errorf("updated listener connection_logging = %v, want true", up["connection_logging"])
+	}
+	up = e.must(http.StatusOK, "PUT", "/v2/lbaas/listeners/"+str(l, "id"), `{"listener": {"connection_logging": null}}`, "listener")
+	if _, ok := up["connection_logging"]; ok {
+		t.Errorf("after null, connection_logging is still shown: %v", up["connection_logging"])
+	}
+
+	amp := e.must(http.StatusCreated, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+		"name": "amp", "vip_subnet_id": subnet, "provider": "amphora"}}, "loadbalancer")
+	e.fault(http.StatusBadRequest, "connection_logging",
+		"POST", "/v2/lbaas/listeners", map[string]any{"listener": map[string]any{"protocol": "HTTP", "protocol_port": 8081,
+			"loadbalancer_id": str(amp, "id"), "connection_logging": false}})
+}

@@ -133,6 +133,7 @@ func (cp *ControlPlane) listenerView(lb *octavia.LoadBalancer, l *octavia.Listen
 		TLSCiphers:              api.Nullable(l.TLSCiphers),
 		TLSVersions:             nilIfEmpty(l.TLSVersions),
 		ALPNProtocols:           nilIfEmpty(l.ALPNProtocols),
+		ConnectionLogging:       l.ConnectionLogging,
 	}
 }
 

@@ -60,7 +60,8 @@ var (
 		"default_tls_container_ref", "sni_container_refs", "default_pool_id", "insert_headers",
 		"timeout_client_data", "timeout_member_connect", "timeout_member_data", "timeout_tcp_inspect", "tags",
 		"client_ca_tls_container_ref", "client_authentication", "client_crl_container_ref", "allowed_cidrs",
-		"tls_ciphers", "tls_versions", "alpn_protocols")
+		"tls_ciphers", "tls_versions", "alpn_protocols",
+		"connection_logging") // lbd's extension under provider lbd (octavia.Listener.ConnectionLogging)
 	listenerSingleShape = listenerPutShape.with(leaves("protocol", "protocol_port", "l7policies")).
 				with(shape{"default_pool": poolSingleShape})
 	listenerPostShape = listenerSingleShape.with(leaves("project_id", "tenant_id", "loadbalancer_id"))

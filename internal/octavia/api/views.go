@@ -102,6 +102,10 @@ type Listener struct {
 	TLSCiphers              *string           `json:"tls_ciphers"`
 	TLSVersions             []string          `json:"tls_versions"`
 	ALPNProtocols           []string          `json:"alpn_protocols"`
+	// ConnectionLogging is lbd's per-listener override of the global
+	// access-log switch (provider lbd only); absent when not set, so that
+	// Octavia's rendering is unchanged.
+	ConnectionLogging *bool `json:"connection_logging,omitempty"`
 }
 
 // SessionPersistence is a pool's session_persistence.
