@@ -22,14 +22,24 @@ type MemberConfig struct {
 // member whose ID survives an update keeps its State, so in-flight counts and
 // health carry over. State must not be copied.
 type State struct {
+	// The fields a pick and a release touch come first, on one or two
+	// cache lines; the traffic counters follow.
 	active  atomic.Int64 // connections or requests in flight
 	picks   atomic.Uint64
 	healthy atomic.Bool
+	// lc is the least-connections tracker that holds the member while it
+	// is ready in a LEAST_CONNECTIONS pool, nil otherwise; lcn is its place
+	// there, guarded by the tracker's mutex.
+	lc  atomic.Pointer[leastConn]
+	lcn lcNode
+	// seed is the hash of the member's ID, for SOURCE_IP's table: fixed
+	// for the State's life, as the ID is.
+	seed uint64
+
+	observer atomic.Pointer[observerBox]
 
 	// Traffic is the data plane's counters for this member.
 	Traffic stats.Traffic
-
-	observer atomic.Pointer[observerBox]
 }
 
 // TrafficObserver learns how live traffic to a member went, for passive
@@ -90,16 +100,28 @@ func (s *State) Healthy() bool { return s.healthy.Load() }
 type Member struct {
 	MemberConfig
 	*State
+	pos int // index in its pool's configuration order
 }
 
 // Release ends one connection or request started by Pick.
-func (m *Member) Release() { m.active.Add(-1) }
+func (m *Member) Release() {
+	m.active.Add(-1)
+	// The count changes first, then the tracker (if any) moves the member:
+	// a tracker that takes the member in reads the count after publishing
+	// itself, so no release is lost between the two (leastconn.go).
+	if lc := m.lc.Load(); lc != nil {
+		lc.moved(m.State)
+	}
+}
 
 // Acquire counts the member as active for a connection the caller chose it
 // for outside Pick (a last resort); Release ends it, as for a pick.
 func (m *Member) Acquire() {
 	m.active.Add(1)
 	m.picks.Add(1)
+	if lc := m.lc.Load(); lc != nil {
+		lc.moved(m.State)
+	}
 }
 
 // eligible reports whether the member may take new traffic at all.

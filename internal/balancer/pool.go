@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -20,7 +21,7 @@ type Algorithm int
 const (
 	RoundRobin       Algorithm = iota // smooth weighted round robin
 	LeastConnections                  // fewest active per unit of weight, ties rotate
-	SourceIP                          // weighted rendezvous hash of the client address
+	SourceIP                          // Maglev table over a hash of the client address
 	SourceIPPort                      // the same over client address and port
 )
 
@@ -48,10 +49,12 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	return 0, fmt.Errorf("unknown lb_algorithm %q", s)
 }
 
-// picker chooses one of a snapshot's ready members. Implementations are
-// immutable apart from their own atomics, and safe for concurrent use.
+// picker chooses one of a snapshot's ready members and counts it active.
+// Implementations are immutable apart from their own atomics (leastConn
+// apart from its lock), and safe for concurrent use.
 type picker interface {
-	pick(src netip.AddrPort) *Member
+	// acquire picks a member for src, not except when another is ready.
+	acquire(src netip.AddrPort, except *State) *Member
 }
 
 // snapshot is what Pick reads: built whole, then published atomically.
@@ -60,13 +63,19 @@ type snapshot struct {
 	ready  []*Member
 }
 
-// Pool balances over a set of members. Pick is lock-free; Update and
+// Pool balances over a set of members. Pick is lock-free but for
+// LEAST_CONNECTIONS, whose order is live state (leastconn.go); Update and
 // SetHealthy serialize on a mutex and publish a new snapshot.
 type Pool struct {
 	mu      sync.Mutex // serializes writers; readers never take it
 	alg     Algorithm
-	members []*Member // configuration order, including members that are not ready
+	members []*Member          // configuration order, including members that are not ready
+	bySeed  []*Member          // the same, in seed order (SOURCE_IP's table order)
+	byID    map[string]*Member // the same, by ID
 	rng     *rand.Rand
+	lc      *leastConn  // the pool's in-flight order, while alg is LEAST_CONNECTIONS
+	hash    *sourceHash // the last SOURCE_IP table, which the next one derives from
+	dirty   atomic.Bool
 	cur     atomic.Pointer[snapshot]
 }
 
@@ -83,38 +92,52 @@ func NewPool(alg Algorithm, members []MemberConfig) *Pool {
 func (p *Pool) Update(alg Algorithm, members []MemberConfig) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old := make(map[string]*State, len(p.members))
-	for _, m := range p.members {
-		old[m.ID] = m.State
-	}
 	next := make([]*Member, len(members))
+	byID := make(map[string]*Member, len(members))
+	states := make([]Member, len(members)) // one allocation for them all
 	for i, c := range members {
-		st := old[c.ID]
-		if st == nil {
+		var st *State
+		if old := p.byID[c.ID]; old != nil {
+			st = old.State
+		} else {
 			st = NewState()
+			st.seed = idSeed(c.ID)
 		}
-		next[i] = &Member{MemberConfig: c, State: st}
+		states[i] = Member{MemberConfig: c, State: st, pos: i}
+		next[i] = &states[i]
+		byID[c.ID] = next[i]
 	}
+	bySeed := slices.Clone(next)
+	slices.SortFunc(bySeed, compareSeed)
 	p.alg = alg
-	p.members = next
+	p.members, p.bySeed, p.byID = next, bySeed, byID
+	p.dirty.Store(false)
 	p.rebuild()
 }
 
 // SetHealthy records a health transition for the member with that ID and,
-// when the ready set changes, publishes a new snapshot. It reports whether the
-// member was found.
+// when the ready set changes, publishes a new snapshot before it returns.
+// Transitions that arrive together (members failing at once) share one
+// rebuild. It reports whether the member was found.
 func (p *Pool) SetHealthy(id string, healthy bool) bool {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, m := range p.members {
-		if m.ID == id {
-			if m.healthy.Swap(healthy) != healthy {
-				p.rebuild()
-			}
-			return true
-		}
+	m := p.byID[id]
+	p.mu.Unlock()
+	if m == nil {
+		return false
 	}
-	return false
+	if m.healthy.Swap(healthy) == healthy {
+		return true
+	}
+	// Whoever takes the lock next rebuilds for every transition flagged so
+	// far; callers queued behind it find nothing left to do.
+	p.dirty.Store(true)
+	p.mu.Lock()
+	if p.dirty.Swap(false) {
+		p.rebuild()
+	}
+	p.mu.Unlock()
+	return true
 }
 
 // Members returns every configured member, ready or not, in configuration
@@ -140,14 +163,7 @@ func (p *Pool) Algorithm() Algorithm {
 // it as active. The caller must call Release on the member when done. It
 // returns ErrNoMember when no member is ready.
 func (p *Pool) Pick(src netip.AddrPort) (*Member, error) {
-	s := p.cur.Load()
-	if s.picker == nil {
-		return nil, ErrNoMember
-	}
-	m := s.picker.pick(src)
-	m.active.Add(1)
-	m.picks.Add(1)
-	return m, nil
+	return p.PickExcept(src, nil)
 }
 
 // PickExcept is Pick for a retry: it avoids the member that just failed when
@@ -157,50 +173,68 @@ func (p *Pool) PickExcept(src netip.AddrPort, failed *Member) (*Member, error) {
 	if s.picker == nil {
 		return nil, ErrNoMember
 	}
-	m := s.picker.pick(src)
-	if failed != nil && m.State == failed.State && len(s.ready) > 1 {
-		// Deterministic algorithms (the source hashes) would pick the same
-		// member again: step to the next ready one instead.
-		for i, r := range s.ready {
-			if r.State == failed.State {
-				m = s.ready[(i+1)%len(s.ready)]
-				break
-			}
-		}
+	var except *State
+	if failed != nil && len(s.ready) > 1 {
+		except = failed.State
 	}
-	m.active.Add(1)
+	m := s.picker.acquire(src, except)
+	if m == nil {
+		return nil, ErrNoMember
+	}
 	m.picks.Add(1)
 	return m, nil
 }
 
-// rebuild computes the ready set and publishes a new snapshot. Callers hold mu.
+// rebuild computes the ready set and publishes a new snapshot. Callers hold
+// mu. It costs O(members) for every algorithm, plus SOURCE_IP's table
+// (sourceip.go): a few milliseconds at 10,000 members.
 func (p *Pool) rebuild() {
+	// Health is read once per member, so every view of the ready set below
+	// agrees even while SetHealthy flips members.
+	ok := make([]bool, len(p.members))
+	primaries := false
+	for i, m := range p.members {
+		ok[i] = m.eligible()
+		primaries = primaries || ok[i] && !m.Backup
+	}
+	// Without a ready primary, every ready backup serves, like HAProxy's
+	// "option allbackups", which Octavia sets.
+	take := func(m *Member) bool { return ok[m.pos] && m.Backup != primaries }
 	ready := make([]*Member, 0, len(p.members))
 	for _, m := range p.members {
-		if !m.Backup && m.eligible() {
+		if take(m) {
 			ready = append(ready, m)
 		}
 	}
-	if len(ready) == 0 {
-		// Like HAProxy's "option allbackups", which Octavia sets: when no
-		// primary is ready, every ready backup serves together.
-		for _, m := range p.members {
-			if m.Backup && m.eligible() {
-				ready = append(ready, m)
-			}
-		}
-	}
 	s := &snapshot{ready: ready}
+	lcReady := []*Member(nil)
+	if p.alg != SourceIP && p.alg != SourceIPPort {
+		p.hash = nil
+	}
 	if len(ready) > 0 {
 		switch p.alg {
 		case LeastConnections:
-			s.picker = newLeastConn(ready)
-		case SourceIP:
-			s.picker = newSourceHash(ready, false)
-		case SourceIPPort:
-			s.picker = newSourceHash(ready, true)
+			lcReady = ready
+		case SourceIP, SourceIPPort:
+			bySeed := make([]*Member, 0, len(ready))
+			for _, m := range p.bySeed {
+				if take(m) {
+					bySeed = append(bySeed, m)
+				}
+			}
+			p.hash = newSourceHash(p.hash, bySeed, p.alg == SourceIPPort)
+			s.picker = p.hash
 		default:
 			s.picker = newRoundRobin(ready, p.rng.Uint64())
+		}
+	}
+	if lcReady != nil || p.lc != nil {
+		if p.lc == nil {
+			p.lc = newLeastConn()
+		}
+		p.lc.sync(lcReady)
+		if lcReady != nil {
+			s.picker = p.lc
 		}
 	}
 	p.cur.Store(s)

@@ -103,6 +103,18 @@ func TestLongCycleFallback(t *testing.T) {
 	for i := range ws {
 		ws[i] = 256 - i%200
 	}
+	testOneCycle(t, ws)
+	big := make([]int, 10000)
+	for i := range big {
+		big[i] = 1 + i%7
+	}
+	testOneCycle(t, big)
+}
+
+// testOneCycle checks that one cycle of a weighted pool picks every member
+// as many times as its weight.
+func testOneCycle(t *testing.T, ws []int) {
+	t.Helper()
 	p := NewPool(RoundRobin, members(ws...))
 	if rr := p.cur.Load().picker.(*roundRobin); rr.cum == nil {
 		t.Fatal("expected the stride fallback for a long cycle")
@@ -162,6 +174,85 @@ func TestLeastConnectionsFollowsInFlight(t *testing.T) {
 	}
 }
 
+// TestLeastConnectionsTiesRotate: equally loaded members take turns, and
+// among members of different weights whose loads per weight tie, the one
+// picked longest ago goes first.
+func TestLeastConnectionsTiesRotate(t *testing.T) {
+	p := NewPool(LeastConnections, members(1, 1, 1, 1, 1))
+	seen := map[string]int{}
+	for i := range 50 {
+		m, _ := p.Pick(client(i))
+		m.Release()
+		seen[m.ID]++
+		if i%5 == 4 && len(seen) != 5 {
+			t.Fatalf("after %d picks of an idle pool, %d members had one: %v", i+1, len(seen), seen)
+		}
+		if i%5 == 4 {
+			clear(seen)
+		}
+	}
+	// An idle pool prefers its heaviest members, in turn.
+	p = NewPool(LeastConnections, members(1, 3, 3))
+	var got []string
+	for i := range 6 {
+		m, _ := p.Pick(client(i))
+		m.Release()
+		got = append(got, m.ID)
+	}
+	if fmt.Sprint(got) != "[m1 m2 m1 m2 m1 m2]" {
+		t.Fatalf("idle picks went to %v, want m1 and m2 in turn", got)
+	}
+	// Held: weight 3 takes three for every one of weight 1.
+	p = NewPool(LeastConnections, members(1, 3))
+	counts := map[string]int{}
+	for i := range 40 {
+		m, _ := p.Pick(client(i))
+		counts[m.ID]++
+	}
+	if counts["m0"] != 10 || counts["m1"] != 30 {
+		t.Fatalf("40 held picks over weights 1:3 went %v", counts)
+	}
+}
+
+// TestLeastConnectionsAcrossChanges: in-flight counts keep steering picks
+// through updates that drain, restore and reweigh members, and releases
+// through *Member values from before an update reach the current order.
+func TestLeastConnectionsAcrossChanges(t *testing.T) {
+	cfg := members(1, 1, 1)
+	p := NewPool(LeastConnections, cfg)
+	var held []*Member
+	for i := range 30 {
+		m, _ := p.Pick(client(i))
+		held = append(held, m)
+	}
+	p.Update(LeastConnections, members(0, 1, 1)) // m0 drains, holding 10
+	p.Update(RoundRobin, cfg)                    // another algorithm for a while
+	p.Update(LeastConnections, members(1, 1, 2)) // m0 back, m2 reweighed
+	// In flight 10, 10, 10; m2 has weight 2: it takes the next 10 alone.
+	for i := range 10 {
+		m, _ := p.Pick(client(i))
+		if m.ID != "m2" {
+			t.Fatalf("pick %d went to %s, want m2 (lowest load per weight)", i, m.ID)
+		}
+		held = append(held, m)
+	}
+	// Releasing m1's old *Member values makes m1 the least loaded.
+	for _, m := range held {
+		if m.ID == "m1" {
+			m.Release()
+		}
+	}
+	if m, _ := p.Pick(client(0)); m.ID != "m1" {
+		t.Fatalf("after m1's releases the pick went to %s", m.ID)
+	}
+	p.SetHealthy("m1", false)
+	for range 5 {
+		if m, _ := p.Pick(client(0)); m.ID == "m1" {
+			t.Fatal("picked m1 while it is down")
+		}
+	}
+}
+
 // TestSourceIPSticky: one client keeps its member over many picks.
 func TestSourceIPSticky(t *testing.T) {
 	for _, alg := range []Algorithm{SourceIP, SourceIPPort} {
@@ -190,50 +281,98 @@ func TestSourceIPSticky(t *testing.T) {
 }
 
 // TestSourceIPMovesAboutOneNth measures the share of clients that move when
-// one of N members leaves or joins: rendezvous hashing moves only the
-// clients of the member that changed, about 1/N.
+// one of N members leaves, comes back or joins a running pool: only the
+// clients of the member that changed move, about 1/N, and a member that
+// comes back gets every one of its clients back. A restart rebuilds the
+// table from the members alone (Maglev): that moves more, which is logged.
 func TestSourceIPMovesAboutOneNth(t *testing.T) {
 	const clients = 20000
-	for _, n := range []int{3, 5, 10, 20} {
-		ws := make([]int, n)
+	for _, n := range []int{3, 5, 10, 20, 100, 1000} {
+		ws := make([]int, n+1)
 		for i := range ws {
-			ws[i] = 1
+			ws[i] = 1 + i%3
 		}
 		cfg := members(ws...)
-		full := NewPool(SourceIP, cfg)
-		less := NewPool(SourceIP, cfg[1:]) // member m0 removed
-		moved, onRemoved := 0, 0
+		newcomer := cfg[n]
+		cfg = cfg[:n]
+		p := NewPool(SourceIP, cfg)
+		before := make([]string, clients)
 		for c := range clients {
-			a, _ := full.Pick(client(c))
-			b, _ := less.Pick(client(c))
-			if a.ID == "m0" {
-				onRemoved++
-			}
-			if a.ID != b.ID {
-				moved++
-				if a.ID != "m0" {
-					t.Fatalf("n=%d: client %d moved from %s, which stayed", n, c, a.ID)
+			m, _ := p.Pick(client(c))
+			m.Release()
+			before[c] = m.ID
+		}
+		// diff picks every client again and returns how many moved; each
+		// move must be allowed by ok(from, to).
+		diff := func(what string, ok func(from, to string) bool) (moved int, now []string) {
+			t.Helper()
+			now = make([]string, clients)
+			for c := range clients {
+				m, _ := p.Pick(client(c))
+				m.Release()
+				now[c] = m.ID
+				if m.ID != before[c] {
+					moved++
+					if !ok(before[c], m.ID) {
+						t.Fatalf("n=%d, %s: client %d moved from %s to %s", n, what, c, before[c], m.ID)
+					}
 				}
 			}
+			return moved, now
 		}
-		frac := float64(moved) / clients
-		t.Logf("n=%d: %.4f of clients moved when one member left (1/n = %.4f)", n, frac, 1/float64(n))
-		if moved != onRemoved || math.Abs(frac-1/float64(n)) > 0.02 {
-			t.Errorf("n=%d: %.4f moved, want about %.4f", n, frac, 1/float64(n))
-		}
-		// Adding it back moves the same clients back, and only them.
-		back := 0
-		for c := range clients {
-			a, _ := less.Pick(client(c))
-			b, _ := full.Pick(client(c))
-			if a.ID != b.ID {
-				back++
+		onM0 := 0
+		for _, id := range before {
+			if id == "m0" {
+				onM0++
 			}
 		}
-		if back != moved {
-			t.Errorf("n=%d: re-adding moved %d clients, removing moved %d", n, back, moved)
+		for _, leave := range []struct {
+			name        string
+			out, backIn func()
+		}{
+			{"removed", func() { p.Update(SourceIP, cfg[1:]) }, func() { p.Update(SourceIP, cfg) }},
+			{"down", func() { p.SetHealthy("m0", false) }, func() { p.SetHealthy("m0", true) }},
+		} {
+			leave.out()
+			moved, _ := diff("m0 "+leave.name, func(from, _ string) bool { return from == "m0" })
+			if moved != onM0 {
+				t.Errorf("n=%d, m0 %s: %d clients moved, m0 had %d", n, leave.name, moved, onM0)
+			}
+			leave.backIn()
+			if back, _ := diff("m0 back", func(string, string) bool { return false }); back != 0 {
+				t.Errorf("n=%d, m0 back: %d clients are not on their member", n, back)
+			}
 		}
+		frac := float64(onM0) / clients
+		want := float64(ws[0]) / float64(sum(ws[:n]))
+		if math.Abs(frac-want) > 0.02 {
+			t.Errorf("n=%d: %.4f moved when m0 left, want about %.4f (its weight's share)", n, frac, want)
+		}
+		// A member joins: only clients that go to it move.
+		p.Update(SourceIP, append(cfg[:n:n], newcomer))
+		joined, _ := diff("join", func(_, to string) bool { return to == newcomer.ID })
+		t.Logf("n=%d: %.4f of clients moved when one member left (its share %.4f), %.4f when one joined; all came back when it returned",
+			n, frac, want, float64(joined)/clients)
+
+		// A restart with one member less: a fresh table.
+		fresh := NewPool(SourceIP, cfg[1:])
+		restart := 0
+		for c := range clients {
+			m, _ := fresh.Pick(client(c))
+			if m.ID != before[c] {
+				restart++
+			}
+		}
+		t.Logf("n=%d: a restart without m0 moves %.4f of clients (%.1f× its share)", n, float64(restart)/clients, float64(restart)/float64(onM0))
 	}
+}
+
+func sum(ws []int) int {
+	t := 0
+	for _, w := range ws {
+		t += w
+	}
+	return t
 }
 
 // TestHealthAndHealthDrain covers weight 0, disabled, unhealthy and backups.
@@ -389,7 +528,7 @@ func TestConcurrentPicksAndChanges(t *testing.T) {
 
 func BenchmarkPick(b *testing.B) {
 	for _, alg := range allAlgorithms {
-		for _, n := range []int{2, 16, 1000} {
+		for _, n := range []int{2, 16, 1000, 10000} {
 			for _, weighted := range []bool{false, true} {
 				ws := make([]int, n)
 				for i := range ws {

@@ -3,22 +3,29 @@ package balancer
 import (
 	"container/heap"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 )
 
-// maxSchedule caps the precomputed weighted schedule (entries). Beyond it the
-// picker falls back to a stride over the cumulative weights.
-const maxSchedule = 1 << 16
+// maxSchedule caps the precomputed weighted schedule (entries), whose
+// earliest-deadline-first build costs O(entries × log members). Longer
+// cycles use a stride over the cumulative weights, built in O(members).
+const maxSchedule = 1 << 12
 
 // roundRobin is smooth weighted round robin. Equal weights need only a
 // counter. Unequal weights use a schedule precomputed when the snapshot is
-// built: each member's picks are spread evenly over one cycle (earliest
-// deadline first, deadline k/w), so a heavy member never gets a burst.
+// built if the cycle is short: each member's picks are spread evenly over
+// one cycle (earliest deadline first, deadline k/w), so a heavy member never
+// gets a burst. A longer cycle of T slots, member i owning w_i consecutive
+// ones, is walked with a stride coprime with T near T/φ, which visits every
+// slot once per cycle and spreads each member's slots evenly over it (the
+// three-gap theorem); the slot's member is found through an index of
+// buckets, O(1) for most picks and O(log n) at worst.
 type roundRobin struct {
 	members []*Member
 	sched   []uint32 // member index per slot; nil when weights are equal
 	cum     []uint64 // cumulative weights, for cycles too long to schedule
+	index   []uint32 // first member whose cumulative weight passes bucket b's first slot
+	shift   uint     // slot >> shift is its bucket
 	total   uint64
 	stride  uint64
 	next    atomic.Uint64
@@ -57,21 +64,72 @@ func newRoundRobin(ready []*Member, start uint64) *roundRobin {
 	for gcd64(rr.stride, rr.total) != 1 {
 		rr.stride += 2
 	}
+	// About two buckets per member: most buckets hold one boundary or none.
+	for uint64(len(ready))*2<<rr.shift < rr.total {
+		rr.shift++
+	}
+	buckets := (rr.total-1)>>rr.shift + 1
+	rr.index = make([]uint32, buckets+1)
+	i := 0
+	for b := range buckets {
+		first := b << rr.shift
+		for rr.cum[i] <= first {
+			i++
+		}
+		rr.index[b] = uint32(i)
+	}
+	rr.index[buckets] = uint32(len(ready) - 1)
 	return rr
 }
 
-func (rr *roundRobin) pick(netip.AddrPort) *Member {
+func (rr *roundRobin) acquire(_ netip.AddrPort, except *State) *Member {
+	m := rr.pick()
+	if m.State == except {
+		m = rr.retry(except)
+	}
+	m.active.Add(1)
+	return m
+}
+
+func (rr *roundRobin) pick() *Member {
 	n := rr.next.Add(1)
 	switch {
 	case rr.sched != nil:
 		return rr.members[rr.sched[n%uint64(len(rr.sched))]]
 	case rr.cum != nil:
 		slot := (n % rr.total) * rr.stride % rr.total
-		i, _ := slices.BinarySearch(rr.cum, slot+1) // first cumulative weight > slot
-		return rr.members[i]
+		b := slot >> rr.shift
+		lo, hi := int(rr.index[b]), int(rr.index[b+1])
+		// The first cumulative weight above slot lies in [lo, hi].
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if rr.cum[mid] <= slot {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		return rr.members[lo]
 	default:
 		return rr.members[n%uint64(len(rr.members))]
 	}
+}
+
+// retry picks again to avoid a member that just failed; a member that
+// holds most of the weight may come up again, and then the next member in
+// order takes it.
+func (rr *roundRobin) retry(except *State) *Member {
+	for range 4 {
+		if m := rr.pick(); m.State != except {
+			return m
+		}
+	}
+	for i, m := range rr.members {
+		if m.State == except {
+			return rr.members[(i+1)%len(rr.members)]
+		}
+	}
+	return rr.members[0]
 }
 
 // smoothSchedule lays out one cycle in which member i appears w_i/g times,
