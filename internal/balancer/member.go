@@ -65,6 +65,9 @@ func (s *State) SetObserver(o TrafficObserver) {
 		s.observer.Store(nil)
 		return
 	}
+	if b := s.observer.Load(); b != nil && b.o == o {
+		return // already: a reload of 10,000 members allocates nothing here
+	}
 	s.observer.Store(&observerBox{o})
 }
 

@@ -95,9 +95,11 @@ func (p *Pool) Update(alg Algorithm, members []MemberConfig) {
 	next := make([]*Member, len(members))
 	byID := make(map[string]*Member, len(members))
 	states := make([]Member, len(members)) // one allocation for them all
+	var fresh []*Member
 	for i, c := range members {
+		old := p.byID[c.ID]
 		var st *State
-		if old := p.byID[c.ID]; old != nil {
+		if old != nil {
 			st = old.State
 		} else {
 			st = NewState()
@@ -106,9 +108,32 @@ func (p *Pool) Update(alg Algorithm, members []MemberConfig) {
 		states[i] = Member{MemberConfig: c, State: st, pos: i}
 		next[i] = &states[i]
 		byID[c.ID] = next[i]
+		if old == nil {
+			fresh = append(fresh, next[i])
+		}
 	}
-	bySeed := slices.Clone(next)
-	slices.SortFunc(bySeed, compareSeed)
+	// Seed order: the members that stay keep theirs, the new ones are
+	// sorted and merged in. A sort of all 10,000 would cost more than the
+	// rest of the update.
+	kept := make([]*Member, 0, len(next))
+	for _, m := range p.bySeed {
+		if nm := byID[m.ID]; nm != nil && nm.State == m.State {
+			kept = append(kept, nm)
+		}
+	}
+	slices.SortFunc(fresh, compareSeed)
+	bySeed := make([]*Member, 0, len(next))
+	for len(kept) > 0 && len(fresh) > 0 {
+		if compareSeed(fresh[0], kept[0]) < 0 {
+			bySeed, fresh = append(bySeed, fresh[0]), fresh[1:]
+		} else {
+			bySeed, kept = append(bySeed, kept[0]), kept[1:]
+		}
+	}
+	bySeed = append(append(bySeed, kept...), fresh...)
+	if len(bySeed) != len(next) { // duplicate IDs: order them all
+		bySeed = slices.SortedFunc(slices.Values(next), compareSeed)
+	}
 	p.alg = alg
 	p.members, p.bySeed, p.byID = next, bySeed, byID
 	p.dirty.Store(false)

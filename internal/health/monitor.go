@@ -92,17 +92,20 @@ func (m *Monitor) Update(cfg Config, targets []Target) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(targets))
+	// next is filled below; its keys check the IDs first (one map for
+	// both: a pool may have 10,000 members).
+	next := make(map[string]*member, len(targets))
 	for i, t := range targets {
+		_, dup := next[t.ID]
 		switch {
 		case t.ID == "":
 			return fmt.Errorf("member %d: empty id", i)
-		case seen[t.ID]:
+		case dup:
 			return fmt.Errorf("member %s: duplicate id", t.ID)
 		case !t.Addr.IsValid():
 			return fmt.Errorf("member %s: invalid address", t.ID)
 		}
-		seen[t.ID] = true
+		next[t.ID] = nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -116,7 +119,6 @@ func (m *Monitor) Update(cfg Config, targets []Target) error {
 		m.cfg.Store(rc)
 	}
 	changed := rc != old
-	next := make(map[string]*member, len(targets))
 	order := make([]*member, 0, len(targets))
 	for _, t := range targets {
 		mem := m.members[t.ID]

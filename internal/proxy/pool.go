@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 
 	"lbd/internal/balancer"
@@ -22,6 +23,7 @@ type pool struct {
 	enabled  atomic.Bool
 	protocol atomic.Pointer[octavia.Protocol]
 	idle     *idlePool // HTTP keep-alive connections to members
+	plan     *poolPlan // the plan last applied; guarded by the runtime's lock
 }
 
 // newPool starts a pool's balancer and health monitor; the monitor's
@@ -42,18 +44,35 @@ func newPool(id string, log *slog.Logger) *pool {
 
 // update applies a pool's translated configuration: members to the
 // balancer first, then to the monitor (which may report at once), then each
-// member's passive-health observer.
+// member's passive-health observer. Parts that did not change since the
+// last update are left alone, and a plan that changes nothing costs
+// nothing: a change elsewhere in a big configuration must not rebuild a
+// pool of 10,000 members.
 func (p *pool) update(pp *poolPlan) error {
+	old := p.plan
+	if pp.sameAs(old) {
+		p.plan = pp
+		return nil
+	}
 	p.protocol.Store(&pp.protocol)
 	p.enabled.Store(pp.enabled)
-	p.bal.Update(pp.alg, pp.members)
-	p.idle.retain(p.bal.Members())
-	if err := p.mon.Update(pp.health, pp.targets); err != nil {
-		return fmt.Errorf("%s health monitor: %w", pp.desc, err)
+	members := old == nil || pp.alg != old.alg || !slices.Equal(pp.members, old.members)
+	if members {
+		p.bal.Update(pp.alg, pp.members)
+		p.idle.retain(p.bal.Members())
 	}
-	for _, m := range p.bal.Members() {
-		m.SetObserver(p.mon.Observer(m.ID))
+	if old == nil || pp.health != old.health || !slices.Equal(pp.targets, old.targets) {
+		if err := p.mon.Update(pp.health, pp.targets); err != nil {
+			return fmt.Errorf("%s health monitor: %w", pp.desc, err)
+		}
+		members = true
 	}
+	if members {
+		for _, m := range p.bal.Members() {
+			m.SetObserver(p.mon.Observer(m.ID))
+		}
+	}
+	p.plan = pp
 	return nil
 }
 

@@ -76,7 +76,8 @@ type Runtime struct {
 	mu        sync.Mutex // serializes Apply and Shutdown
 	listeners map[string]*listener
 	pools     map[string]*pool
-	byID      map[string]*listenerConfig // served listeners by ID; their counters carry over reloads
+	byID      map[string]*listenerConfig        // served listeners by ID; their counters carry over reloads
+	lbPlans   map[*octavia.LoadBalancer]*lbPlan // what the load balancers served translated to (translate.go)
 	cfg       atomic.Pointer[octavia.Config]
 	origins   atomic.Pointer[map[string]string]
 	closed    bool
@@ -152,6 +153,8 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	}
 
 	// Commit. Pools first, so a swapped-in listener finds its pool ready.
+	// What the config did not change is left alone: pools whose plan is
+	// the same, listeners that keep the very configuration they serve.
 	for id, pp := range want.pools {
 		p := rt.pools[id]
 		if p == nil {
@@ -165,8 +168,11 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 		}
 	}
 	for key, lc := range want.listeners {
-		lc.cfg.pool = rt.pools[lc.poolID]
 		l := rt.listeners[key]
+		if l != nil && l.cfg.Load() == lc.cfg {
+			continue
+		}
+		lc.cfg.pool = rt.pools[lc.poolID]
 		setDeferAccept(lc.socket(l, opened[key]), lc.cfg.protocol == octavia.ProtocolHTTP, rt.log)
 		if l == nil {
 			l = newListener(key, opened[key], rt)
@@ -204,6 +210,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 		}
 	}
 	rt.byID = want.byID
+	rt.lbPlans = want.lbs
 	rt.cfg.Store(cfg)
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,9 +35,19 @@ type plan struct {
 	listeners map[string]*plannedListener // by bind key
 	byID      map[string]*listenerConfig  // the same listeners, by listener ID
 	pools     map[string]*poolPlan        // by pool ID
+	// lbs is each load balancer's share of the plan, by the graph it was
+	// translated from: the next Apply reuses it for a graph it gets again.
+	lbs map[*octavia.LoadBalancer]*lbPlan
+}
+
+// lbPlan is what one enabled load balancer translates to.
+type lbPlan struct {
+	listeners []*plannedListener
+	pools     []*poolPlan
 }
 
 type plannedListener struct {
+	key    string // bind key: transport/address:port
 	bind   string
 	poolID string
 	cfg    *listenerConfig
@@ -53,66 +65,68 @@ type poolPlan struct {
 	targets  []health.Target // members, in the same order
 }
 
+// sameAs reports whether pp configures the pool exactly as old does, so
+// that applying it would change nothing.
+func (pp *poolPlan) sameAs(old *poolPlan) bool {
+	if old == pp {
+		return true
+	}
+	if old == nil || !slices.Equal(pp.members, old.members) || !slices.Equal(pp.targets, old.targets) {
+		return false
+	}
+	// Every other field, whatever fields the plan grows.
+	a, b := *pp, *old
+	a.members, a.targets, b.members, b.targets = nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
 // DefaultVIP is where listeners bind when their load balancer has no
 // vip_address.
 const DefaultVIP = "127.0.0.1"
 
 // translate turns cfg into a plan. Counters of listeners that stay are
 // carried over. The caller holds rt.mu.
+//
+// Configurations share the graphs of load balancers that did not change
+// (the control plane copies only the one an API call changes), so a load
+// balancer whose graph is the very one the last Apply translated reuses
+// that translation: an API change costs the translation of what it
+// changed, not of the whole state.
 func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
+	// Sized like the last plan: growing maps of thousands of entries costs
+	// more than filling them.
 	p := &plan{
-		listeners: map[string]*plannedListener{},
-		byID:      map[string]*listenerConfig{},
-		pools:     map[string]*poolPlan{},
+		listeners: make(map[string]*plannedListener, len(rt.listeners)+1),
+		byID:      make(map[string]*listenerConfig, len(rt.byID)+1),
+		pools:     make(map[string]*poolPlan, len(rt.pools)+1),
+		lbs:       make(map[*octavia.LoadBalancer]*lbPlan, len(cfg.LoadBalancers)),
 	}
-	// A pool's checks connect within its listeners' timeout_member_connect;
-	// a pool several listeners share takes the smallest, and one that no
-	// listener uses takes health's default.
-	connect := map[string]time.Duration{}
-	var pools []*octavia.Pool
+	needPing := false
 	for _, lb := range cfg.LoadBalancers {
 		if !lb.Enabled() {
 			continue // an administratively down load balancer serves nothing
 		}
-		pools = append(pools, lb.Pools...)
-		vip := lb.VIPAddress
-		if vip == "" {
-			vip = DefaultVIP
-		}
-		for _, l := range lb.Listeners {
-			if !l.Enabled() {
-				continue
-			}
-			desc := describe("listener", l.ID, l.Name, rt.origin(cfg, l.ID))
-			if l.Protocol.Transport() != "tcp" {
-				return nil, fmt.Errorf("%s: protocol %s is not served by lbd", desc, l.Protocol)
-			}
-			bind := net.JoinHostPort(vip, strconv.Itoa(l.ProtocolPort))
-			key := "tcp/" + bind
-			if other, dup := p.listeners[key]; dup {
-				return nil, fmt.Errorf("%s: %s is already bound by %s", desc, bind, other.cfg.desc)
-			}
-			lc, err := rt.translateListener(lb, l, desc)
-			if err != nil {
+		lp := rt.lbPlans[lb]
+		if lp == nil {
+			var err error
+			if lp, err = rt.translateLB(cfg, lb); err != nil {
 				return nil, err
 			}
-			p.listeners[key] = &plannedListener{bind: bind, poolID: l.DefaultPoolID, cfg: lc}
-			p.byID[l.ID] = lc
-			if l.DefaultPoolID != "" {
-				if cur, ok := connect[l.DefaultPoolID]; !ok || lc.connectTimeout < cur {
-					connect[l.DefaultPoolID] = lc.connectTimeout
-				}
+			for _, pp := range lp.pools {
+				needPing = needPing || (pp.health.Type == health.TypePing && !pp.health.Disabled)
 			}
 		}
-	}
-	needPing := false
-	for _, pool := range pools {
-		pp, err := translatePool(pool, describe("pool", pool.ID, pool.Name, rt.origin(cfg, pool.ID)), connect[pool.ID], rt.opts.Passive)
-		if err != nil {
-			return nil, err
+		p.lbs[lb] = lp
+		for _, pl := range lp.listeners {
+			if other, dup := p.listeners[pl.key]; dup {
+				return nil, fmt.Errorf("%s: %s is already bound by %s", pl.cfg.desc, pl.bind, other.cfg.desc)
+			}
+			p.listeners[pl.key] = pl
+			p.byID[pl.cfg.id] = pl.cfg
 		}
-		p.pools[pool.ID] = pp
-		needPing = needPing || (pp.health.Type == health.TypePing && !pp.health.Disabled)
+		for _, pp := range lp.pools {
+			p.pools[pp.id] = pp
+		}
 	}
 	if needPing {
 		// Refuse a PING monitor lbd cannot run before changing anything,
@@ -122,6 +136,47 @@ func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// translateLB translates one enabled load balancer's listeners and pools.
+func (rt *Runtime) translateLB(cfg *octavia.Config, lb *octavia.LoadBalancer) (*lbPlan, error) {
+	lp := &lbPlan{}
+	// A pool's checks connect within its listeners' timeout_member_connect;
+	// a pool several listeners share takes the smallest, and one that no
+	// listener uses takes health's default.
+	connect := map[string]time.Duration{}
+	vip := lb.VIPAddress
+	if vip == "" {
+		vip = DefaultVIP
+	}
+	for _, l := range lb.Listeners {
+		if !l.Enabled() {
+			continue
+		}
+		desc := describe("listener", l.ID, l.Name, rt.origin(cfg, l.ID))
+		if l.Protocol.Transport() != "tcp" {
+			return nil, fmt.Errorf("%s: protocol %s is not served by lbd", desc, l.Protocol)
+		}
+		bind := net.JoinHostPort(vip, strconv.Itoa(l.ProtocolPort))
+		lc, err := rt.translateListener(lb, l, desc)
+		if err != nil {
+			return nil, err
+		}
+		lp.listeners = append(lp.listeners, &plannedListener{key: "tcp/" + bind, bind: bind, poolID: l.DefaultPoolID, cfg: lc})
+		if l.DefaultPoolID != "" {
+			if cur, ok := connect[l.DefaultPoolID]; !ok || lc.connectTimeout < cur {
+				connect[l.DefaultPoolID] = lc.connectTimeout
+			}
+		}
+	}
+	for _, pool := range lb.Pools {
+		pp, err := translatePool(pool, describe("pool", pool.ID, pool.Name, rt.origin(cfg, pool.ID)), connect[pool.ID], rt.opts.Passive)
+		if err != nil {
+			return nil, err
+		}
+		lp.pools = append(lp.pools, pp)
+	}
+	return lp, nil
 }
 
 // translateListener translates a listener; desc is how messages name it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"lbd/internal/balancer"
@@ -44,14 +45,23 @@ func (uc *upstreamConn) close() { uc.tc.Close() }
 // httpConn.cache), so this shared pool is touched when a client connection
 // starts, misses or ends, not on every request.
 type idlePool struct {
+	// known holds every member of the pool that may take traffic; a
+	// connection to any other is closed when offered back. retain replaces
+	// it whole, without the lock.
+	known atomic.Pointer[map[*balancer.State]struct{}]
+
 	mu sync.Mutex
-	// conns has a key for every member of the pool that may take traffic,
-	// with or without idle connections; a connection to any other is closed
-	// when offered back.
+	// conns holds the idle connections of the members that have some: what
+	// the lock covers stays as small as the connections, whatever the size
+	// of the pool.
 	conns map[*balancer.State][]*upstreamConn
 }
 
-func newIdlePool() *idlePool { return &idlePool{conns: map[*balancer.State][]*upstreamConn{}} }
+func newIdlePool() *idlePool {
+	ip := &idlePool{conns: map[*balancer.State][]*upstreamConn{}}
+	ip.known.Store(&map[*balancer.State]struct{}{})
+	return ip
+}
 
 // get returns the most recently used live connection to the member, or nil.
 func (ip *idlePool) get(st *balancer.State, now time.Time) *upstreamConn {
@@ -68,7 +78,7 @@ func (ip *idlePool) get(st *balancer.State, now time.Time) *upstreamConn {
 		uc.close()
 	}
 	if list != nil {
-		ip.conns[st] = list // keep the key: it marks a member the pool has
+		delete(ip.conns, st)
 	}
 	return nil
 }
@@ -78,7 +88,10 @@ func (ip *idlePool) get(st *balancer.State, now time.Time) *upstreamConn {
 func (ip *idlePool) put(uc *upstreamConn, now time.Time) {
 	uc.idleSince = now
 	ip.mu.Lock()
-	list, known := ip.conns[uc.state]
+	// known is read under the lock: retain cleans up after replacing it,
+	// under the lock, so no connection to a member gone slips in.
+	_, known := (*ip.known.Load())[uc.state]
+	list := ip.conns[uc.state]
 	if !known || len(list) >= maxIdlePerMember {
 		ip.mu.Unlock()
 		uc.close()
@@ -89,27 +102,27 @@ func (ip *idlePool) put(uc *upstreamConn, now time.Time) {
 }
 
 // retain sets the members the pool keeps connections for and closes the idle
-// connections of every other member. nil closes everything.
+// connections of every other member. nil closes everything. The set is
+// built before the lock is taken, which then covers only the members that
+// have idle connections.
 func (ip *idlePool) retain(members []*balancer.Member) {
-	ip.mu.Lock()
-	defer ip.mu.Unlock()
-	keep := make(map[*balancer.State][]*upstreamConn, len(members))
+	keep := make(map[*balancer.State]struct{}, len(members))
 	for _, m := range members {
 		if m.Enabled && m.Weight > 0 {
-			keep[m.State] = ip.conns[m.State]
+			keep[m.State] = struct{}{}
 		}
 	}
+	ip.known.Store(&keep)
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
 	for st, list := range ip.conns {
 		if _, ok := keep[st]; !ok {
 			for _, uc := range list {
 				uc.close()
 			}
+			delete(ip.conns, st)
 		}
 	}
-	if members == nil {
-		keep = nil
-	}
-	ip.conns = keep
 }
 
 // reap closes connections idle longer than idleUpstreamTTL every
@@ -143,6 +156,10 @@ func (ip *idlePool) expire(cutoff time.Time) {
 			}
 		}
 		clear(list[len(keep):])
-		ip.conns[st] = keep
+		if len(keep) == 0 {
+			delete(ip.conns, st)
+		} else {
+			ip.conns[st] = keep
+		}
 	}
 }

@@ -34,7 +34,7 @@ func TestIdlePoolExpire(t *testing.T) {
 	}
 	st := &balancer.State{}
 	ip := newIdlePool()
-	ip.conns[st] = nil // a member the pool keeps connections for
+	ip.known.Store(&map[*balancer.State]struct{}{st: {}}) // a member the pool keeps connections for
 	now := time.Now()
 	old, young := dial(st), dial(st)
 	ip.put(old, now.Add(-10*time.Second))
