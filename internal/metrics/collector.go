@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"time"
 
 	"lbd/internal/accesslog"
@@ -20,6 +21,7 @@ type Source interface {
 	PoolReady(poolID string) (primaries, backups int)
 	IdleConns(poolID string, st *balancer.State) int
 	OperatingStatus(id string) (octavia.OperatingStatus, bool)
+	MemberViews(lb *octavia.LoadBalancer, p *octavia.Pool, out []proxy.MemberView) []proxy.MemberView
 	ApplyStats() proxy.ApplyStats
 	EventLoopStats() proxy.EventLoopStats
 	MemberHealth(poolID, memberID string) (health.MemberState, bool)
@@ -128,10 +130,16 @@ func (c *collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia
 func (c *collector) pool(e *exposition, lb *octavia.LoadBalancer, p *octavia.Pool, l *octavia.Listener) {
 	label := p.ID + ":" + l.ID
 	e.value(lbdPoolInfo, 1, label, nameOr(p.Name, p.ID), lb.ID, string(p.LBAlgorithm), string(p.Protocol))
-	for _, m := range p.Members {
-		e.value(lbdMemberInfo, 1, m.ID, nameOr(m.Name, m.ID), label, m.Address, e.itoa(m.ProtocolPort))
-	}
 	members := c.src.PoolMembers(p.ID)
+	// The served members are the configured ones, in order, unless the
+	// pool is not served: then only the configuration is known.
+	configured := p.Members
+	if len(members) != len(configured) {
+		for _, m := range configured {
+			e.value(lbdMemberInfo, 1, m.ID, nameOr(m.Name, m.ID), label, m.Address, e.itoa(m.ProtocolPort))
+		}
+		configured = nil
+	}
 	primaries, backups := c.src.PoolReady(p.ID)
 	up := p.Enabled() && primaries+backups > 0
 	e.state(poolStatus, upDownStates, upDown(up), label)
@@ -139,8 +147,19 @@ func (c *collector) pool(e *exposition, lb *octavia.LoadBalancer, p *octavia.Poo
 	e.value(poolBackupMembers, float64(backups), label)
 
 	var sum counts
-	for _, m := range members {
-		c.member(e, p, m, label, &sum)
+	var pvs []proxy.MemberView
+	if configured != nil {
+		e.pviews = c.src.MemberViews(lb, p, e.pviews)
+		pvs = e.pviews
+	}
+	for start := 0; start < len(members); start += memberBlock {
+		end := min(start+memberBlock, len(members))
+		var cfgs []*octavia.Member
+		var blockViews []proxy.MemberView
+		if configured != nil {
+			cfgs, blockViews = configured[start:end], pvs[start:end]
+		}
+		c.members(e, p, label, start/memberBlock, members[start:end], cfgs, blockViews, &sum)
 	}
 	if p.HealthMonitor != nil {
 		e.value(poolCheckUpDown, float64(sum.downs), label)
@@ -217,17 +236,124 @@ func (s *counts) add(n *counts) {
 	s.downs += n.downs
 }
 
-func (c *collector) member(e *exposition, p *octavia.Pool, m *balancer.Member, poolLabel string, sum *counts) {
-	tr := &m.Traffic
-	id := m.ID
+// memberBlock is how many members' series a chunk holds (gzip.go).
+const memberBlock = 64
+
+// memberView is everything a member's series say but the volatile ones:
+// two equal views print the same lines.
+type memberView struct {
+	id, name, address       string // name and address: "" without configuration
+	port                    int
+	http, monitor, health   bool // the pool speaks HTTP, has a monitor; the monitor knows the member
+	status                  string
+	weight                  int
+	n                       counts
+	checksFailed, ejections uint64
+	idle                    int
+	connect, response       histogramView
+}
+
+type histogramView struct {
+	cum   [len(stats.LatencyBuckets)]uint64
+	count uint64
+	sum   float64
+}
+
+func viewHistogram(h *stats.Histogram) histogramView {
+	cum, count, sum := h.Snapshot()
+	return histogramView{cum, count, sum}
+}
+
+// members writes the series of one block of a pool's members, and adds
+// their counters to sum. cfgs and pvs, the same members' configuration and
+// what the data plane says of them, are nil when the pool is not served as
+// configured. In a gzip scrape, a block whose members print what they
+// printed last time reuses that compressed text (gzip.go).
+func (c *collector) members(e *exposition, p *octavia.Pool, label string, block int, ms []*balancer.Member, cfgs []*octavia.Member, pvs []proxy.MemberView, sum *counts) {
 	http := p.Protocol == octavia.ProtocolHTTP
-	n := readCounts(m, http)
-	status, _ := c.src.OperatingStatus(id)
-	e.state(memberStatus, memberStates, haproxyState(status), poolLabel, id)
+	views, changes := e.views[:0], e.changes[:0]
+	for i, m := range ms {
+		v := memberView{id: m.ID, http: http, monitor: p.HealthMonitor != nil, weight: m.Weight, n: readCounts(m, http)}
+		var status octavia.OperatingStatus
+		var hs health.MemberState
+		if cfgs != nil {
+			om, pv := cfgs[i], &pvs[i]
+			v.name, v.address, v.port = nameOr(om.Name, om.ID), om.Address, om.ProtocolPort
+			status, hs, v.health, v.idle = pv.Status, pv.Health, pv.Known, pv.Idle
+		} else {
+			status, _ = c.src.OperatingStatus(m.ID)
+			hs, v.health = c.src.MemberHealth(p.ID, m.ID)
+			v.idle = c.src.IdleConns(p.ID, m.State)
+		}
+		v.status = haproxyState(status)
+		if v.health {
+			v.checksFailed, v.ejections = hs.ChecksFailed, hs.Ejections
+			if v.monitor {
+				v.n.downs = hs.Downs
+			}
+		}
+		v.connect = viewHistogram(&m.Traffic.ConnectTime)
+		if http {
+			v.response = viewHistogram(&m.Traffic.ResponseTime)
+		} else {
+			v.idle = 0
+		}
+		sum.add(&v.n)
+		views = append(views, v)
+		changes = append(changes, hs.LastChange)
+	}
+	e.views, e.changes = views, changes
+	var b *cachedBlock
+	if e.cache == nil {
+		for i := range views {
+			c.member(e, label, &views[i])
+		}
+	} else if b = e.cache.get(blockKey{label, block}, views); b != nil {
+		e.reuse(b.chunks)
+	} else {
+		b = &cachedBlock{views: slices.Clone(views), chunks: make([]*chunk, len(e.cat.families))}
+		e.mark()
+		for i := range views {
+			c.member(e, label, &views[i])
+		}
+		e.keep(b.chunks)
+		e.made = append(e.made, madeBlock{blockKey{label, block}, b})
+		b.lastChange = make([][]byte, len(views))
+		for i := range views {
+			if v := &views[i]; v.health && v.monitor {
+				b.lastChange[i] = e.series(memberCheckLastChange, label, v.id)
+			}
+		}
+	}
+	// The volatile series, fresh every time: whole seconds, as HAProxy
+	// counts them; a cached block keeps their text up to the value.
+	now := time.Now()
+	for i := range views {
+		v := &views[i]
+		if !v.health || !v.monitor {
+			continue
+		}
+		age := float64(int64(now.Sub(changes[i]) / time.Second))
+		if b == nil {
+			e.value(memberCheckLastChange, age, label, v.id)
+			continue
+		}
+		e.valueAfter(memberCheckLastChange, b.lastChange[i], age)
+	}
+}
+
+// member writes a member's series but the volatile ones.
+func (c *collector) member(e *exposition, poolLabel string, v *memberView) {
+	id := v.id
+	if v.address != "" {
+		e.value(lbdMemberInfo, 1, id, v.name, poolLabel, v.address, e.itoa(v.port))
+	}
+	n := &v.n
+	e.state(memberStatus, memberStates, v.status, poolLabel, id)
 	e.value(memberCurrentSessions, float64(n.active), poolLabel, id)
 	e.value(memberSessionsTotal, float64(n.sessions), poolLabel, id)
 	e.value(memberLoadbalanced, float64(n.picks), poolLabel, id)
-	e.value(memberWeight, float64(m.Weight), poolLabel, id)
+	e.value(memberWeight, float64(v.weight), poolLabel, id)
 	e.value(memberBytesIn, float64(n.bytesIn), poolLabel, id)
 	e.value(memberBytesOut, float64(n.bytesOut), poolLabel, id)
 	e.value(memberConnAttempts, float64(n.attempts), poolLabel, id)
@@ -237,26 +363,25 @@ func (c *collector) member(e *exposition, p *octavia.Pool, m *balancer.Member, p
 	e.value(memberRedispatches, float64(n.redispatches), poolLabel, id)
 	e.value(memberClientAborts, float64(n.clientAborts), poolLabel, id)
 	e.value(memberServerAborts, float64(n.memberAborts), poolLabel, id)
-	e.histogram(lbdMemberConnectSeconds, &tr.ConnectTime, poolLabel, id)
-	if hs, ok := c.src.MemberHealth(p.ID, id); ok {
-		if p.HealthMonitor != nil {
-			e.value(memberCheckFailures, float64(hs.ChecksFailed), poolLabel, id)
-			e.value(memberCheckUpDown, float64(hs.Downs), poolLabel, id)
-			e.value(memberCheckLastChange, time.Since(hs.LastChange).Seconds(), poolLabel, id)
-			n.downs = hs.Downs
+	h := &v.connect
+	e.histogramOf(lbdMemberConnectSeconds, h.cum[:], h.count, h.sum, poolLabel, id)
+	if v.health {
+		if v.monitor {
+			e.value(memberCheckFailures, float64(v.checksFailed), poolLabel, id)
+			e.value(memberCheckUpDown, float64(n.downs), poolLabel, id)
 		}
-		e.value(lbdMemberEjections, float64(hs.Ejections), poolLabel, id)
+		e.value(lbdMemberEjections, float64(v.ejections), poolLabel, id)
 	}
-	if http {
+	if v.http {
 		e.value(memberConnReuses, float64(n.reuses), poolLabel, id)
-		e.value(memberIdleCurrent, float64(c.src.IdleConns(p.ID, m.State)), poolLabel, id)
+		e.value(memberIdleCurrent, float64(v.idle), poolLabel, id)
 		e.value(memberIdleLimit, float64(proxy.MaxIdlePerMember), poolLabel, id)
 		for i, class := range stats.ResponseClasses {
 			e.value(memberHTTPResponses, float64(n.responses[i]), poolLabel, id, class)
 		}
-		e.histogram(lbdMemberResponseSeconds, &tr.ResponseTime, poolLabel, id)
+		h := &v.response
+		e.histogramOf(lbdMemberResponseSeconds, h.cum[:], h.count, h.sum, poolLabel, id)
 	}
-	sum.add(&n)
 }
 
 // The states of the status families, as HAProxy's promex names them.

@@ -69,7 +69,7 @@ var (
 	memberIdleLimit        = lbdFamilies.gauge("octavia_member_idle_connections_limit", "Limit on the number of available idle connections.", "pool", "member")
 	memberCheckFailures    = lbdFamilies.counter("octavia_member_check_failures_total", "Total number of failed individual health checks.", "pool", "member")
 	memberCheckUpDown      = lbdFamilies.counter("octavia_member_check_up_down_total", "Total number of failed checks causing UP to DOWN server transitions.", "pool", "member")
-	memberCheckLastChange  = lbdFamilies.gauge("octavia_member_check_last_change_seconds", "How long ago the last server state change happened.", "pool", "member")
+	memberCheckLastChange  = lbdFamilies.gauge("octavia_member_check_last_change_seconds", "How long ago the last server state change happened.", "pool", "member").changing()
 	poolCheckUpDown        = lbdFamilies.counter("octavia_pool_check_up_down_total", "Total number of failed checks causing UP to DOWN server transitions.", "pool")
 
 	lbdListenerRequestSeconds = lbdFamilies.histogram("lbd_listener_request_duration_seconds", "Time from an HTTP request's head arriving to its response's last byte sent.", "listener")

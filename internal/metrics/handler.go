@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"compress/gzip"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,44 +32,60 @@ func Handler(src Source, extra ...prometheus.Collector) http.Handler {
 type handler struct {
 	col *collector
 	reg prometheus.Gatherer
-	// Scrapes take an exposition and a gzip writer each, so a slow or
+	// Scrapes take an exposition and a gzip stream each, so a slow or
 	// stalled scraper holds up no other; pooled, so that their buffers
 	// serve the next scrape.
 	expositions sync.Pool
 	gzips       sync.Pool
+	// cache keeps the compressed series of blocks of members from one
+	// gzip scrape to the next (gzip.go).
+	cache blockCache
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := h.expositions.Get().(*exposition)
 	defer h.expositions.Put(x)
 	x.reset()
+	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
+	x.cache = nil
+	if gz {
+		x.cache = &h.cache
+	}
 	h.col.collect(x)
 	// A collector that fails leaves its families out; the rest are
 	// served, as promhttp's ContinueOnError does.
 	mfs, _ := h.reg.Gather()
 
 	w.Header().Set("Content-Type", contentType)
-	var body io.Writer = w
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		w.Header().Set("Content-Encoding", "gzip")
-		w.Header().Add("Vary", "Accept-Encoding")
-		gz, _ := h.gzips.Get().(*gzip.Writer)
-		if gz == nil {
-			gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed)
-		} else {
-			gz.Reset(w)
+	if !gz {
+		if err := x.writeTo(w); err != nil {
+			return // the scraper went away
 		}
-		defer h.gzips.Put(gz)
-		defer gz.Close()
-		body = gz
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+				return
+			}
+		}
+		return
 	}
-	if err := x.writeTo(body); err != nil {
-		return // the scraper went away
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Add("Vary", "Accept-Encoding")
+	g, _ := h.gzips.Get().(*gzipStream)
+	if g == nil {
+		g = &gzipStream{}
+	}
+	defer h.gzips.Put(g)
+	g.reset(w)
+	if err := x.writeGzip(g); err != nil {
+		return
 	}
 	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(body, mf); err != nil {
+		if _, err := expfmt.MetricFamilyToText(g, mf); err != nil {
 			return
 		}
+	}
+	if g.close() == nil {
+		h.cache.commit(x.made)
 	}
 }
 

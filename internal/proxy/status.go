@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"slices"
+
+	"lbd/internal/balancer"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
 	"lbd/internal/stats"
@@ -86,13 +89,23 @@ func (rt *Runtime) poolStatus(lb *octavia.LoadBalancer, p *octavia.Pool) octavia
 }
 
 func (rt *Runtime) memberStatus(lb *octavia.LoadBalancer, p *octavia.Pool, m *octavia.Member) octavia.OperatingStatus {
-	if !lb.Enabled() || !p.Enabled() {
-		return octavia.OperatingOffline
-	}
+	var st health.MemberState
+	ok := false
 	if rp := rt.poolOf(p.ID); rp != nil {
-		if st, ok := rp.mon.Member(m.ID); ok {
-			return operatingStatus(st.Status)
-		}
+		st, ok = rp.mon.Member(m.ID)
+	}
+	return memberOperatingStatus(lb, p, m, st, ok)
+}
+
+// memberOperatingStatus is a member's operating_status: OFFLINE when its
+// load balancer or pool is down, else its monitor's word (st, if known),
+// else what its configuration says.
+func memberOperatingStatus(lb *octavia.LoadBalancer, p *octavia.Pool, m *octavia.Member, st health.MemberState, known bool) octavia.OperatingStatus {
+	switch {
+	case !lb.Enabled() || !p.Enabled():
+		return octavia.OperatingOffline
+	case known:
+		return operatingStatus(st.Status)
 	}
 	return operatingStatus(health.MemberStatus(health.MemberFacts{
 		Enabled:   m.Enabled(),
@@ -154,4 +167,51 @@ func (rt *Runtime) trafficOf(listenerID string) *stats.Traffic {
 		return lc.traffic
 	}
 	return nil
+}
+
+// MemberView is what the metrics read about a member beside its traffic
+// counters.
+type MemberView struct {
+	Status octavia.OperatingStatus
+	// Health is the member's state as its pool's monitor sees it, when
+	// Known.
+	Health health.MemberState
+	Known  bool
+	// Idle counts its pooled keep-alive connections.
+	Idle int
+}
+
+// MemberViews returns a view of each of p's members, in configuration
+// order: what MemberStatus and IdleConns say of each, for one lookup of the
+// pool. out is reused if large enough.
+func (rt *Runtime) MemberViews(lb *octavia.LoadBalancer, p *octavia.Pool, out []MemberView) []MemberView {
+	out = slices.Grow(out[:0], len(p.Members))[:len(p.Members)]
+	rp := rt.poolOf(p.ID)
+	var states []health.MemberState
+	var members []*balancer.Member
+	if rp != nil {
+		states = rp.mon.Status()
+		members = rp.bal.Members()
+	}
+	for i, m := range p.Members {
+		v := &out[i]
+		*v = MemberView{}
+		if i < len(states) && states[i].ID == m.ID {
+			v.Health, v.Known = states[i], true
+		} else if rp != nil {
+			v.Health, v.Known = rp.mon.Member(m.ID)
+		}
+		v.Status = memberOperatingStatus(lb, p, m, v.Health, v.Known)
+	}
+	if rp != nil && len(members) == len(p.Members) {
+		rp.idle.mu.Lock()
+		for i, m := range members {
+			out[i].Idle = len(rp.idle.conns[m.State])
+		}
+		rp.idle.mu.Unlock()
+		for i, m := range members {
+			out[i].Idle += rt.loops.idleConns(m.State)
+		}
+	}
+	return out
 }

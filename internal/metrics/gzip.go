@@ -1,0 +1,284 @@
+package metrics
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"slices"
+	"sync"
+)
+
+// A gzip scrape of a big pool is mostly the same text as the scrape before:
+// members that had no traffic print the same lines. The exposition keeps
+// those lines compressed, a block of members and one family at a time
+// (chunks), and splices the compressed bytes into the next scrape's stream
+// instead of writing and compressing the text again. A deflate stream may be
+// cut into pieces that each start afresh and end on a byte boundary (a sync
+// flush), so pieces compressed at different times concatenate into one
+// valid stream; the gzip trailer's CRC-32 of the whole text is combined from
+// the pieces' CRCs.
+
+// chunk is a piece of the exposition's text kept compressed: deflate blocks
+// that start with an empty dictionary and end with a sync flush.
+type chunk struct {
+	deflate []byte
+	crc     uint32 // CRC-32 of the text
+	n       int    // length of the text
+	shift   uint32 // x^(8n) mod P, to combine CRCs past the text (crc32Combine)
+}
+
+// gzipStream writes one gzip member (RFC 1952) to w from plain text and
+// chunks in any order.
+type gzipStream struct {
+	w     io.Writer
+	fw    *flate.Writer // the open piece's compressor; nil until first used
+	hw    *flate.Writer // writeFast's
+	open  bool          // a piece is being written through fw
+	crc   uint32
+	n     int
+	err   error
+	store bytes.Buffer // compresses chunks being made
+}
+
+// gzipHeader is a gzip member header: deflate, no name, no time, unknown OS.
+var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
+
+func (g *gzipStream) reset(w io.Writer) {
+	g.w, g.open, g.crc, g.n, g.err = w, false, 0, 0, nil
+	g.write(gzipHeader)
+}
+
+func (g *gzipStream) write(b []byte) {
+	if g.err == nil {
+		_, g.err = g.w.Write(b)
+	}
+}
+
+// Write compresses plain text into the open piece, opening one if needed.
+func (g *gzipStream) Write(b []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	if !g.open {
+		if g.fw == nil {
+			g.fw, _ = flate.NewWriter(g.w, flate.BestSpeed)
+		} else {
+			g.fw.Reset(g.w)
+		}
+		g.open = true
+	}
+	g.crc = crc32.Update(g.crc, crc32.IEEETable, b)
+	g.n += len(b)
+	if _, err := g.fw.Write(b); err != nil {
+		g.err = err
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// writeFast compresses plain text as a piece of its own with Huffman
+// coding alone: for text that changes at every scrape and repeats itself
+// little (a series per member, each naming its member once), several times
+// faster than BestSpeed for a little more size.
+func (g *gzipStream) writeFast(b []byte) {
+	if len(b) == 0 || g.err != nil {
+		return
+	}
+	g.closePiece()
+	if g.hw == nil {
+		g.hw, _ = flate.NewWriter(g.w, flate.HuffmanOnly)
+	} else {
+		g.hw.Reset(g.w)
+	}
+	g.crc = crc32.Update(g.crc, crc32.IEEETable, b)
+	g.n += len(b)
+	if _, err := g.hw.Write(b); err != nil {
+		g.err = err
+		return
+	}
+	if err := g.hw.Flush(); err != nil {
+		g.err = err
+	}
+}
+
+// closePiece ends the open piece on a byte boundary.
+func (g *gzipStream) closePiece() {
+	if g.open {
+		g.open = false
+		if err := g.fw.Flush(); err != nil && g.err == nil {
+			g.err = err
+		}
+	}
+}
+
+// chunk splices a compressed chunk into the stream.
+func (g *gzipStream) chunk(c *chunk) {
+	g.closePiece()
+	g.write(c.deflate)
+	g.crc = crc32Combine(g.crc, c.crc, c.shift)
+	g.n += c.n
+}
+
+// makeChunk compresses text into a new chunk and splices it in.
+func (g *gzipStream) makeChunk(text []byte) *chunk {
+	g.closePiece()
+	g.store.Reset()
+	if g.fw == nil {
+		g.fw, _ = flate.NewWriter(&g.store, flate.BestSpeed)
+	} else {
+		g.fw.Reset(&g.store)
+	}
+	g.fw.Write(text)
+	g.fw.Flush()
+	c := &chunk{deflate: bytes.Clone(g.store.Bytes()), crc: crc32.ChecksumIEEE(text), n: len(text), shift: crc32Shift(len(text))}
+	g.chunk(c)
+	return c
+}
+
+// close ends the deflate stream with a final block and writes the trailer.
+func (g *gzipStream) close() error {
+	if !g.open {
+		g.Write(nil) // an empty piece, for the final block
+	}
+	g.open = false
+	if err := g.fw.Close(); err != nil && g.err == nil {
+		g.err = err
+	}
+	var trailer [8]byte
+	binary.LittleEndian.PutUint32(trailer[:4], g.crc)
+	binary.LittleEndian.PutUint32(trailer[4:], uint32(g.n))
+	g.write(trailer[:])
+	return g.err
+}
+
+// CRC-32 combination (the algorithm of zlib's crc32_combine): the CRC of
+// A followed by B is the CRC of A "multiplied" by x^(8·len(B)) modulo the
+// CRC polynomial, xor the CRC of B, in the reflected bit order CRC-32 uses.
+
+const crcPoly = 0xedb88320 // IEEE, reflected
+
+// crcPow2 holds x^(2^k) mod P for k = 0..31.
+var crcPow2 = func() (t [32]uint32) {
+	p := uint32(1) << 30 // x^1
+	for k := range t {
+		t[k] = p
+		p = crcMul(p, p)
+	}
+	return t
+}()
+
+// crcMul multiplies a and b modulo P.
+func crcMul(a, b uint32) uint32 {
+	m := uint32(1) << 31
+	p := uint32(0)
+	for {
+		if a&m != 0 {
+			p ^= b
+			if a&(m-1) == 0 {
+				return p
+			}
+		}
+		m >>= 1
+		if b&1 != 0 {
+			b = b>>1 ^ crcPoly
+		} else {
+			b >>= 1
+		}
+	}
+}
+
+// crc32Shift is x^(8n) mod P: what a CRC is multiplied by to move it past
+// n bytes.
+func crc32Shift(n int) uint32 {
+	p := uint32(1) << 31 // x^0
+	k := 3               // 8n = n << 3
+	for n > 0 {
+		if n&1 != 0 {
+			p = crcMul(crcPow2[k&31], p)
+		}
+		n >>= 1
+		k++
+	}
+	return p
+}
+
+// crc32Combine is the CRC-32 of A followed by B, from A's and B's CRCs and
+// crc32Shift(len(B)).
+func crc32Combine(crcA, crcB, shiftB uint32) uint32 {
+	return crcMul(shiftB, crcA) ^ crcB
+}
+
+// blockCache keeps, per block of a pool's members, what they printed at the
+// last gzip scrape and the chunks that hold it. Blocks that a scrape did
+// not use are dropped after it.
+type blockCache struct {
+	mu     sync.Mutex
+	blocks map[blockKey]*cachedBlock
+	scrape uint64
+	// reused and made count the blocks of the scrapes since the last
+	// commit; last holds them as of that commit.
+	reused, made int
+	last         struct{ reused, made int }
+}
+
+// blockKey names a block: the pool label (pool and listener) and the
+// block's number in the pool.
+type blockKey struct {
+	pool  string
+	block int
+}
+
+// cachedBlock is one block's views and chunks (indexed by family); both
+// are immutable once the block is in the cache.
+type cachedBlock struct {
+	views  []memberView
+	chunks []*chunk
+	used   uint64
+	// lastChange holds each member's volatile series up to its value.
+	lastChange [][]byte
+}
+
+// madeBlock is a block a scrape compressed, for the cache once written.
+type madeBlock struct {
+	key blockKey
+	b   *cachedBlock
+}
+
+// get returns block k if its members print what views say, nil if not.
+func (bc *blockCache) get(k blockKey, views []memberView) *cachedBlock {
+	bc.mu.Lock()
+	b := bc.blocks[k]
+	bc.mu.Unlock()
+	if b == nil || !slices.Equal(b.views, views) {
+		return nil
+	}
+	bc.mu.Lock()
+	b.used = bc.scrape
+	bc.reused++
+	bc.mu.Unlock()
+	return b
+}
+
+// commit adds the blocks a scrape made, now that their chunks are written,
+// and drops those no scrape used since the last commit.
+func (bc *blockCache) commit(made []madeBlock) {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if bc.blocks == nil {
+		bc.blocks = map[blockKey]*cachedBlock{}
+	}
+	for _, m := range made {
+		m.b.used = bc.scrape
+		bc.blocks[m.key] = m.b
+	}
+	for k, b := range bc.blocks {
+		if b.used < bc.scrape {
+			delete(bc.blocks, k)
+		}
+	}
+	bc.made += len(made)
+	bc.last.reused, bc.last.made, bc.reused, bc.made = bc.reused, bc.made, 0, 0
+	bc.scrape++
+}

@@ -1,0 +1,169 @@
+package metrics
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"lbd/internal/demo"
+	"lbd/internal/octavia"
+	"lbd/internal/proxy"
+)
+
+func TestCRC32Combine(t *testing.T) {
+	a, b := []byte("octavia_member_status{member=\"m\"} 1\n"), bytes.Repeat([]byte("lbd "), 1000)
+	for _, cut := range []int{0, 1, 17, len(b)} {
+		x, y := append(bytes.Clone(a), b[:cut]...), b[cut:]
+		got := crc32Combine(crc32.ChecksumIEEE(x), crc32.ChecksumIEEE(y), crc32Shift(len(y)))
+		if want := crc32.ChecksumIEEE(append(bytes.Clone(x), y...)); got != want {
+			t.Errorf("cut %d: combined %08x, want %08x", cut, got, want)
+		}
+	}
+}
+
+// TestGzipScrapeIsTheSameText: a gzip scrape, which keeps blocks of
+// members compressed from one scrape to the next, decompresses to the text
+// an uncompressed scrape writes, on the first scrape, on one where nothing
+// changed (every block reused), and after traffic changed one member's
+// counters (its block written again, the others reused).
+func TestGzipScrapeIsTheSameText(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log := slog.New(slog.DiscardHandler)
+	backend, err := demo.Start(ctx, "127.0.0.1:0", demo.Options{Name: "a"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var y strings.Builder
+	fmt.Fprintf(&y, `loadbalancers:
+  - name: lb
+    vip_address: 127.0.0.1
+    listeners:
+      - name: web
+        protocol: HTTP
+        protocol_port: %d
+        default_pool:
+          name: big
+          protocol: HTTP
+          lb_algorithm: SOURCE_IP
+          members:
+            - {name: real, address: 127.0.0.1, protocol_port: %s}
+`, web, backend.Addr()[strings.LastIndex(backend.Addr(), ":")+1:])
+	for i := range 2*memberBlock + 5 { // three blocks
+		fmt.Fprintf(&y, "            - {name: m%d, address: 127.3.0.%d, protocol_port: 8080, admin_state_up: false}\n", i, i%250+1)
+	}
+	cfg, err := octavia.Parse("gzip.yaml", []byte(y.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := proxy.New(log, proxy.Options{})
+	if err := rt.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Shutdown(context.Background()) })
+	h := Handler(rt).(*handler)
+
+	scrape := func(gz bool) string {
+		t.Helper()
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		body := rec.Body.Bytes()
+		if gz {
+			if rec.Header().Get("Content-Encoding") != "gzip" {
+				t.Fatal("no gzip")
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil { // checks the CRC and length
+				t.Fatalf("gzip stream: %v", err)
+			}
+		}
+		return lbdLines(string(body))
+	}
+	compare := func(what string, wantReused, wantMade int) {
+		t.Helper()
+		gz, plain := scrape(true), scrape(false)
+		if gz != plain {
+			t.Fatalf("%s: the gzip scrape differs from the plain one:\n%s", what, firstDiff(gz, plain))
+		}
+		if n := strings.Count(plain, "octavia_member_weight{"); n != 2*memberBlock+6 {
+			t.Fatalf("%s: %d member weight series", what, n)
+		}
+		if last := h.cache.last; last.reused != wantReused || last.made != wantMade {
+			t.Errorf("%s: %d blocks reused and %d compressed, want %d and %d", what, last.reused, last.made, wantReused, wantMade)
+		}
+	}
+	compare("first scrape", 0, 3)
+	compare("nothing changed", 3, 0)
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", web))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	// The request is counted as its exchange ends, which the client may
+	// see first: wait for the count.
+	counted := fmt.Sprintf("octavia_member_sessions_total{member=%q,pool=%q} 1\n",
+		cfg.LoadBalancers[0].Pools[0].Members[0].ID, cfg.LoadBalancers[0].Pools[0].ID+":"+cfg.LoadBalancers[0].Listeners[0].ID)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(scrape(false), counted); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the request was not counted:\n%s", scrape(false))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	compare("one member had traffic", 2, 1)
+}
+
+// lbdLines keeps lbd's own series, without those that change by
+// themselves between two scrapes (time, host CPU and memory).
+func lbdLines(s string) string {
+	var out strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, "octavia_") && !strings.HasPrefix(l, "lbd_") && !strings.HasPrefix(l, "# HELP octavia_") && !strings.HasPrefix(l, "# TYPE octavia_") {
+			continue
+		}
+		if strings.Contains(l, "last_change_seconds") || strings.HasPrefix(l, "octavia_loadbalancer_cpu") || strings.HasPrefix(l, "octavia_loadbalancer_memory") {
+			continue
+		}
+		out.WriteString(l)
+		out.WriteByte('\n')
+	}
+	return out.String()
+}
+
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(al), len(bl)) {
+		if al[i] != bl[i] {
+			return fmt.Sprintf("line %d:\n gzip:  %s\n plain: %s", i+1, al[i], bl[i])
+		}
+	}
+	return fmt.Sprintf("%d lines against %d", len(al), len(bl))
+}
