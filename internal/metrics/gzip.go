@@ -171,6 +171,9 @@ var crcPow2 = func() (t [32]uint32) {
 
 // crcMul multiplies a and b modulo P.
 func crcMul(a, b uint32) uint32 {
+	if a == 0 {
+		return 0
+	}
 	m := uint32(1) << 31
 	p := uint32(0)
 	for {
