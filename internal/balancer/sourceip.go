@@ -431,9 +431,7 @@ func (s *sourceHash) find(id string, seed uint64) int {
 	return -1
 }
 
-// seedLess orders members by seed, then ID: Pool.bySeed's order.
-func seedLess(a, b *Member) bool { return compareSeed(a, b) < 0 }
-
+// compareSeed orders members by seed, then ID: Pool.bySeed's order.
 func compareSeed(a, b *Member) int {
 	if c := cmp.Compare(a.seed, b.seed); c != 0 {
 		return c
