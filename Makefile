@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam
+.PHONY: all build run test bench bench-shared bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam
 
 all: build
 
@@ -58,7 +58,16 @@ fuzz:
 soak:
 	./scripts/soak.sh
 
+# lbd beside HAProxy and nginx, alternated, paired ratios of requests/s and
+# CPU per request with their spread (docs/benchmarks.md). ~8 min; QUICK=1
+# ~3 min; SWEEP=1 response sizes, concurrency and POST bodies; PIN=none both
+# cores. Not part of make test.
 bench:
+	scripts/bench-paired.sh
+
+# The shared harness (../shared/bench/bench.sh): throughput, latency and RSS
+# of lbd and lbd with its whole feature set beside HAProxy and nginx.
+bench-shared:
 	scripts/bench-compare.sh
 
 bench-go:

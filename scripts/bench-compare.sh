@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: the whole comparison of issue 10 in one command. Runs
+# make bench-shared: the whole comparison of issue 10 in one command. Runs
 # ../shared/bench/bench.sh (each proxy pinned to CPU 1, wrk, vegeta and the
 # nginx backends on CPU 0, REPEATS interleaved runs of DURATION s per
 # scenario) over HAProxy, nginx, lbd as ../shared/bench/lbd-bench.sh starts

@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# make bench: lbd beside HAProxy and nginx, measured so that the figures hold
+# on a shared machine (issue 22). For each scenario the proxies all run at
+# once, each on a port of its own, and wrk loads them in turn, round after
+# round (lbd, haproxy, nginx; then the next round starts one further along:
+# haproxy, nginx, lbd; ...), PAIRS rounds of DURATION s. A run records the
+# requests/s and the proxy's CPU per request: the utime+stime of its
+# process(es) (/proc/PID/stat; nginx: master and workers) over the run,
+# divided by the requests served. Each round gives a pair (lbd's run, the
+# reference's run next to it) and so a ratio lbd ÷ reference; the report
+# (scripts/bench-paired.py) gives the median and inter-quartile range of
+# those ratios and a verdict: "better" or "worse" when the whole IQR is on
+# one side of 1.0, "not distinguishable" when it straddles 1.0. How to read
+# it: docs/benchmarks.md.
+#
+#   make bench                          # 4 scenarios, 5 pairs of 5 s (~8 min)
+#   QUICK=1 make bench                  # 5 pairs of 2 s (~3 min)
+#   SWEEP=1 make bench                  # response sizes, concurrency, POST bodies
+#   PAIRS=9 DURATION=4 SCENARIOS="http_close tcp_ka" make bench
+#   REFS="base" BASE=/tmp/lbd-before make bench      # A/B of two lbd builds
+#   PIN=none make bench                 # no pinning: 2 threads/workers each
+#
+# Scenarios: http_ka (64 keep-alive connections, 12-byte answers),
+# http_close (64 connections, a new one per request), http_1m (16, 1 MiB
+# answers), tcp_ka (64, the proxies in L4 mode), http_rate (vegeta if
+# installed, a fixed RATE, latency), and sweep points size_<N> (answers of N
+# bytes: 0 1k 4k 16k 64k 256k 1m, 64 connections), conc_<N> (N keep-alive
+# connections: 1 10 100 1000 10000), post_<N> (POSTs of N bytes: 1k 16k 64k
+# 1m, 64 connections).
+# PIN=split (default): the proxies on CPU 1 (one thread/worker each, lbd
+# GOMAXPROCS=1), wrk and the nginx members on CPU 0, as ../shared/bench
+# does. PIN=none: nothing pinned, HAProxy nbthread 2, nginx 2 workers, lbd
+# at its defaults.
+# Results: $OUTDIR (runs.tsv, report.md); the report is printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=${QUICK:-0}
+SWEEP=${SWEEP:-0}
+if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-2}; else DURATION=${DURATION:-5}; fi
+PAIRS=${PAIRS:-5}
+REFS=${REFS:-"haproxy nginx"}
+PIN=${PIN:-split}
+PORT_BASE=${PORT_BASE:-18400}   # proxies on PORT_BASE+1.., members on PORT_BASE+1001, +1002
+if [ "$SWEEP" = 1 ]; then
+  DEFAULT_SCEN="size_0 size_1k size_4k size_16k size_64k size_256k size_1m conc_1 conc_10 conc_100 conc_1000 conc_10000 post_1k post_16k post_64k post_1m"
+else
+  DEFAULT_SCEN="http_ka http_close http_1m tcp_ka"
+fi
+SCENARIOS=${SCENARIOS:-$DEFAULT_SCEN}
+RATE=${RATE:-2000}
+OUTDIR=${OUTDIR:-/tmp/lbd-bench/paired/$(date -u +%Y%m%d-%H%M%S)}
+[ "$PAIRS" -ge 1 ] || { echo "PAIRS must be at least 1" >&2; exit 2; }
+case $PIN in
+  split) LOADPIN=(taskset -c 0); PROXYPIN=(taskset -c 1); THREADS=1 ;;
+  none) LOADPIN=(); PROXYPIN=(); THREADS=$(nproc) ;;
+  *) echo "PIN must be split or none" >&2; exit 2 ;;
+esac
+if [[ " $REFS " == *" base "* ]] && [ ! -x "${BASE:-}" ]; then
+  echo "REFS includes base: set BASE to another lbd binary" >&2; exit 2
+fi
+LBD=${LBD:-bin/lbd}
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+work=$OUTDIR/work
+mkdir -p "$work"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+HZ=$(getconf CLK_TCK)
+
+STARTED=()
+stop_pid() {
+  local p=$1
+  kill -TERM "$p" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+cleanup() { local p; for p in "${STARTED[@]}"; do stop_pid "$p"; done; STARTED=(); }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_http() { # URL: until it answers 200 (15 s at most)
+  for _ in $(seq 150); do curl -fs -o /dev/null -m 2 "$1" && return 0; sleep 0.1; done
+  echo "bench-paired: $1 never answered" >&2
+  return 1
+}
+
+# ---------- members: one nginx worker on CPU 0, two ports ----------
+M1=$((PORT_BASE + 1001)); M2=$((PORT_BASE + 1002))
+start_members() {
+  local www=$work/www
+  mkdir -p "$www/s" "$work/mtmp"
+  chmod o+x "$OUTDIR" "$work" "$www" "$www/s"
+  local n
+  for n in 0 1k 4k 16k 64k 256k 1m; do
+    [ -f "$www/s/$n" ] || head -c "$(size_bytes "$n")" /dev/urandom >"$www/s/$n"
+  done
+  cp "$www/s/1m" "$www/1m"
+  chmod -R o+r "$www"
+  cat >"$work/members.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile 200000;
+pid $work/members.pid;
+error_log $work/members.err crit;
+events { worker_connections 65536; multi_accept on; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_timeout 120s; keepalive_requests 10000000;
+  client_max_body_size 0;
+  client_body_temp_path $work/mtmp; proxy_temp_path $work/mtmp; fastcgi_temp_path $work/mtmp;
+  uwsgi_temp_path $work/mtmp; scgi_temp_path $work/mtmp;
+  server {
+    listen 127.0.0.1:$M1 backlog=8192; listen 127.0.0.1:$M2 backlog=8192;
+    root $www;
+    location = / { default_type text/plain; return 200 "Hello World!"; }
+    location / { default_type application/octet-stream; }
+  }
+}
+EOF
+  "${LOADPIN[@]}" nginx -p "$work" -c "$work/members.conf" -e "$work/members.err" -g 'daemon off;' &
+  STARTED+=($!)
+  wait_http "http://127.0.0.1:$M1/"
+  wait_http "http://127.0.0.1:$M2/"
+}
+size_bytes() { case $1 in *k) echo $((${1%k} * 1024)) ;; *m) echo $((${1%m} * 1048576)) ;; *) echo "$1" ;; esac; }
+
+# ---------- scenarios ----------
+# scen NAME -> sets S_MODE (http|tcp) S_CONNS S_PATH S_CLOSE (0|1) S_POST (bytes, or "")
+scen() {
+  S_MODE=http; S_CONNS=64; S_PATH=/; S_CLOSE=0; S_POST=""
+  case $1 in
+    http_ka) ;;
+    http_close) S_CLOSE=1 ;;
+    http_1m) S_CONNS=16; S_PATH=/1m ;;
+    tcp_ka) S_MODE=tcp ;;
+    http_rate) ;;
+    size_*) S_PATH=/s/${1#size_} ;;
+    conc_*) S_CONNS=${1#conc_} ;;
+    post_*) S_POST=$(size_bytes "${1#post_}") ;;
+    *) echo "bench-paired: unknown scenario $1" >&2; exit 2 ;;
+  esac
+}
+
+# ---------- proxies ----------
+# Each proxy listens on its own port; PORT[name], PID[name].
+declare -A PORT PID
+PROXIES=(lbd $REFS)
+i=0
+for p in "${PROXIES[@]}"; do i=$((i + 1)); PORT[$p]=$((PORT_BASE + i)); done
+# As ../shared/bench configures them: maxconn 4000; more only where the
+# scenario has more connections (conc_10000), up to what the fd limit allows.
+maxconn_for() { local m=4000; [ "$1" -gt 2000 ] && m=$(($1 + 100)); echo $m; }
+
+haproxy_conf() { # FILE MODE PORT
+  {
+    echo "global"
+    echo "  nbthread $THREADS"
+    echo "  maxconn $MAXCONN"
+    [ "$MAXCONN" -gt 4000 ] && echo "  ulimit-n $NOFILE"
+    echo "  tune.maxaccept 64"
+    echo "defaults"
+    echo "  mode $2"
+    echo "  maxconn $MAXCONN"
+    echo "  timeout connect 5s"
+    echo "  timeout client 60s"
+    echo "  timeout server 60s"
+    echo "  option splice-auto"
+    [ "$2" = http ] && printf '  option http-keep-alive\n  http-reuse always\n'
+    echo "frontend fe"
+    echo "  bind 127.0.0.1:$3"
+    echo "  default_backend be"
+    echo "backend be"
+    echo "  balance roundrobin"
+    echo "  server s1 127.0.0.1:$M1"
+    echo "  server s2 127.0.0.1:$M2"
+  } >"$1"
+}
+nginx_conf() { # DIR MODE PORT
+  local d=$1
+  mkdir -p "$d/tmp"
+  {
+    echo "worker_processes $THREADS;"
+    echo "worker_rlimit_nofile 200000;"
+    echo "pid $d/nginx.pid;"
+    echo "error_log $d/error.log crit;"
+    [ "$2" = tcp ] && echo 'load_module /usr/lib/nginx/modules/ngx_stream_module.so;'
+    echo "events { worker_connections $MAXCONN; multi_accept on; }"
+    if [ "$2" = tcp ]; then
+      echo "stream {"
+      echo "  upstream be { server 127.0.0.1:$M1; server 127.0.0.1:$M2; }"
+      echo "  server { listen 127.0.0.1:$3 backlog=8192; proxy_pass be; proxy_connect_timeout 5s; }"
+      echo "}"
+    else
+      echo "http {"
+      echo "  access_log off; tcp_nodelay on;"
+      echo "  keepalive_timeout 120s; keepalive_requests 10000000;"
+      echo "  client_max_body_size 0;"
+      echo "  client_body_temp_path $d/tmp; proxy_temp_path $d/tmp; fastcgi_temp_path $d/tmp;"
+      echo "  uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;"
+      echo "  upstream be { server 127.0.0.1:$M1; server 127.0.0.1:$M2; keepalive 512; keepalive_requests 10000000; keepalive_timeout 120s; }"
+      echo "  server {"
+      echo "    listen 127.0.0.1:$3 backlog=8192;"
+      echo "    location / {"
+      echo "      proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+      echo "      proxy_buffer_size 16k; proxy_buffers 64 16k; proxy_busy_buffers_size 32k; proxy_max_temp_file_size 0;"
+      echo "      proxy_request_buffering off;"
+      echo "    }"
+      echo "  }"
+      echo "}"
+    fi
+  } >"$d/nginx.conf"
+}
+lbd_conf() { # FILE MODE PORT
+  local proto=HTTP
+  [ "$2" = tcp ] && proto=TCP
+  cat >"$1" <<EOF
+loadbalancers:
+  - name: bench
+    vip_address: 127.0.0.1
+    listeners:
+      - name: bench
+        protocol: $proto
+        protocol_port: $3
+        default_pool:
+          name: bench
+          protocol: $proto
+          lb_algorithm: ${ALGO:-ROUND_ROBIN}
+          members:
+            - {address: 127.0.0.1, protocol_port: $M1}
+            - {address: 127.0.0.1, protocol_port: $M2}
+EOF
+}
+start_proxy() { # NAME MODE
+  local name=$1 mode=$2 port=${PORT[$1]} d=$work/$1
+  mkdir -p "$d"
+  case $name in
+    haproxy)
+      haproxy_conf "$d/haproxy.cfg" "$mode" "$port"
+      "${PROXYPIN[@]}" haproxy -db -f "$d/haproxy.cfg" >"$d/out.log" 2>&1 & ;;
+    nginx)
+      nginx_conf "$d" "$mode" "$port"
+      "${PROXYPIN[@]}" nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" -g 'daemon off;' >"$d/out.log" 2>&1 & ;;
+    lbd|base)
+      local bin=$LBD procs=1 admin=""
+      [ "$name" = base ] && bin=$BASE
+      [ "$PIN" = none ] && procs=$THREADS
+      [ "$name" = lbd ] && admin=${LBD_ADMIN:-}
+      lbd_conf "$d/lbd.yaml" "$mode" "$port"
+      # shellcheck disable=SC2086 # LBD_FLAGS: flags, split on spaces
+      GOMAXPROCS=${LBD_PROCS:-$procs} "${PROXYPIN[@]}" "$bin" --config "$d/lbd.yaml" --admin-addr "$admin" \
+        --api-addr "" --state-dir none --connection-logging=false ${LBD_FLAGS:-} >"$d/out.log" 2>&1 & ;;
+  esac
+  PID[$name]=$!
+  STARTED+=($!)
+  wait_http "http://127.0.0.1:$port/" || { cat "$d/out.log" >&2; exit 1; }
+}
+stop_proxies() {
+  local p
+  for p in "${PROXIES[@]}"; do
+    [ -n "${PID[$p]:-}" ] || continue
+    stop_pid "${PID[$p]}"
+    local keep=() q
+    for q in "${STARTED[@]}"; do [ "$q" = "${PID[$p]}" ] || keep+=("$q"); done
+    STARTED=("${keep[@]}")
+    PID[$p]=""
+  done
+}
+tree_pids() { echo "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); }
+ticks() { # PID: utime+stime of it and its children (nginx's workers)
+  local t=0 q v
+  for q in $(tree_pids "$1"); do
+    v=$(sed 's/^.*) //' /proc/"$q"/stat 2>/dev/null | awk '{print $12 + $13}')
+    t=$((t + ${v:-0}))
+  done
+  echo $t
+}
+rss_kb() { # PID: VmHWM summed over it and its children
+  local s=0 q v
+  for q in $(tree_pids "$1"); do
+    v=$(awk '/^VmHWM/{print $2}' /proc/"$q"/status 2>/dev/null)
+    s=$((s + ${v:-0}))
+  done
+  echo $s
+}
+
+# ---------- load ----------
+cat >"$work/report.lua" <<'EOF'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT\t%d\t%d\t%d\t%.3f\t%.3f\t%d\n", summary.requests, summary.duration,
+    summary.bytes, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+EOF
+load_script() { # -> path of the wrk script for the current scenario
+  local f=$work/wrk-$SC.lua
+  {
+    if [ -n "$S_POST" ]; then
+      echo 'wrk.method = "POST"'
+      echo "wrk.body = string.rep(\"x\", $S_POST)"
+      echo 'wrk.headers["Content-Type"] = "application/octet-stream"'
+    fi
+    cat "$work/report.lua"
+  } >"$f"
+  echo "$f"
+}
+# run_wrk PORT SECONDS LOG -> "requests duration_us bytes p50_ms p99_ms errors"
+run_wrk() {
+  local hdr=() threads=1
+  [ "$S_CLOSE" = 1 ] && hdr=(-H "Connection: close")
+  [ "$PIN" = none ] && threads=2
+  [ "$S_CONNS" -lt "$threads" ] && threads=$S_CONNS
+  timeout $(($2 + 60)) "${LOADPIN[@]}" wrk -t$threads -c"$S_CONNS" -d"$2s" --timeout 5s "${hdr[@]}" \
+    -s "$WRK_SCRIPT" "http://127.0.0.1:$1$S_PATH" >"$3" 2>&1 || true
+  awk -F'\t' '/^RESULT/{print $2, $3, $4, $5, $6, $7}' "$3"
+}
+run_rate() { # vegeta at RATE/s
+  echo "GET http://127.0.0.1:$1/" >"$work/vegeta.targets"
+  timeout $(($2 + 60)) "${LOADPIN[@]}" "$VEGETA" attack -targets "$work/vegeta.targets" -rate "$RATE" \
+    -duration "$2s" -timeout 5s -workers 32 -max-workers 512 >"$3.bin" 2>"$3" || true
+  "$VEGETA" report -type json <"$3.bin" >"$3.json" 2>>"$3"
+  rm -f "$3.bin"
+  jq -r '"\(.requests) \(.duration/1000|floor) \(.bytes_in.total) \(.latencies["50th"]/1e6) \(.latencies["99th"]/1e6) \(.requests - (.status_codes["200"] // 0))"' "$3.json"
+}
+measure() { # NAME ROUND: one run against one proxy, a line in runs.tsv
+  local name=$1 round=$2 pid=${PID[$1]} port=${PORT[$1]} c0 c1 res
+  local lf=$work/$SC-$name-$round.log
+  c0=$(ticks "$pid")
+  if [ "$SC" = http_rate ]; then res=$(run_rate "$port" "$DURATION" "$lf"); else res=$(run_wrk "$port" "$DURATION" "$lf"); fi
+  c1=$(ticks "$pid")
+  [ -n "$res" ] || res="0 1 0 0 0 -1"
+  # shellcheck disable=SC2086 # six fields
+  set -- $res
+  awk -v sc="$SC" -v px="$name" -v rd="$round" -v n="$1" -v dus="$2" -v by="$3" -v p50="$4" -v p99="$5" -v er="$6" \
+    -v cpu=$((c1 - c0)) -v hz="$HZ" -v rss="$(rss_kb "$pid")" -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+      d = dus / 1e6; if (d <= 0) d = 1
+      us = n > 0 ? cpu / hz * 1e6 / n : 0
+      printf "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%d\t%.1f\t%d\t%.3f\t%.2f\t%d\t%s\n", sc, px, rd, n / d, p50, p99, er, by / d / 1e6, cpu, cpu / hz / d * 100, us, rss, load
+    }' >>"$RUNS"
+  tail -1 "$RUNS" | awk -F'\t' '{printf "[%s] %-10s round %d %-8s %8s req/s  %7s µs/req  cpu %5.1f%%  p99 %s ms  errors %s  load %s\n", strftime("%H:%M:%S"), $1, $3, $2, $4, $11, $10, $6, $7, $13}' >&2
+}
+
+# ---------- main ----------
+scripts/ensure-deps.sh bench >/dev/null
+[ -n "${NOBUILD:-}" ] || make -s build
+VEGETA=$(command -v vegeta || echo /tmp/lbd-bench/bin/vegeta)
+if [[ " $SCENARIOS " == *" http_rate "* ]] && [ ! -x "$VEGETA" ]; then
+  echo "bench-paired: no vegeta on PATH, skipping http_rate" >&2
+  SCENARIOS=${SCENARIOS//http_rate/}
+fi
+if pgrep -f octavia-api >/dev/null 2>&1; then
+  echo "bench-paired: the OpenStack peer is running and adds noise (scripts/openstack-peer.sh down stops it)" >&2
+fi
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo '+changes')"
+  echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "pin: $PIN; pairs: $PAIRS; duration: ${DURATION}s; references: $REFS"
+  echo "command: QUICK=$QUICK SWEEP=$SWEEP PAIRS=$PAIRS DURATION=$DURATION PIN=$PIN REFS=\"$REFS\" SCENARIOS=\"$(echo $SCENARIOS)\" make bench"
+  echo "tools: $(haproxy -v | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(go version | cut -d' ' -f3)"
+} >"$OUTDIR/meta.txt"
+RUNS=$OUTDIR/runs.tsv
+printf 'scenario\tproxy\tround\trps\tp50_ms\tp99_ms\terrors\tMBps\tcpu_ticks\tcpu_pct\tus_per_req\tpeak_rss_kb\tload1\n' >"$RUNS"
+start_members
+for SC in $SCENARIOS; do
+  scen "$SC"
+  MAXCONN=$(maxconn_for "$S_CONNS")
+  WRK_SCRIPT=$(load_script)
+  for p in "${PROXIES[@]}"; do start_proxy "$p" "$S_MODE"; done
+  # warm up: member connections, pools, page cache (not measured)
+  for p in "${PROXIES[@]}"; do
+    if [ "$SC" = http_rate ]; then run_rate "${PORT[$p]}" 1 "$work/warm.log" >/dev/null
+    else run_wrk "${PORT[$p]}" 1 "$work/warm.log" >/dev/null; fi
+  done
+  n=${#PROXIES[@]}
+  for r in $(seq 1 "$PAIRS"); do
+    for k in $(seq 0 $((n - 1))); do measure "${PROXIES[$(( (k + r - 1) % n ))]}" "$r"; done
+  done
+  stop_proxies
+done
+echo
+python3 scripts/bench-paired.py "$OUTDIR" | tee "$OUTDIR/report.md"
+echo "results: $OUTDIR"
