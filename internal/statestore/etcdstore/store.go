@@ -32,8 +32,9 @@ var (
 	_ statestore.Limited      = (*Store)(nil)
 )
 
-// loadPage is how many keys one request of Load reads.
-const loadPage = 1000
+// loadPage is how many keys one request of Load reads (a variable for
+// the tests).
+var loadPage int64 = 1000
 
 // Open connects to etcd and returns the state store, which owns the
 // connection.

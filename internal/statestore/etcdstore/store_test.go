@@ -30,6 +30,7 @@ func open(t *testing.T, cfg etcdstore.Config) *etcdstore.Store {
 // TestEtcdStore: the etcd backend keeps the store's contract, watches
 // included, against a real etcd.
 func TestEtcdStore(t *testing.T) {
+	t.Parallel()
 	srv := etcdtest.Start(t, etcdtest.Options{})
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		cfg := srv.Config(prefix())
