@@ -63,6 +63,10 @@ type ControlPlane struct {
 
 	persist    *persister
 	saveErrors *prometheus.CounterVec
+	// A shared store only: the revision of the last change applied from
+	// it, and the changes refused (follow.go).
+	applied       prometheus.Gauge
+	remoteRefused prometheus.Counter
 }
 
 // New opens the state store (opts.Store, or the one under opts.StateDir,
@@ -84,12 +88,22 @@ func New(opts Options, dp octavia.DataPlane, log *slog.Logger) (*ControlPlane, e
 		p.store.Close()
 		return nil, err
 	}
-	return &ControlPlane{opts: opts, dp: dp, log: log, now: time.Now, st: st, persist: p,
+	cp := &ControlPlane{opts: opts, dp: dp, log: log, now: time.Now, st: st, persist: p,
 		saveErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lbd_state_save_errors_total",
 			Help: "Changes refused because the state could not be saved (the API answered 500, a reload failed), by errno (none: not a system error).",
 		}, []string{"errno"}),
-	}, nil
+		applied: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lbd_state_revision",
+			Help: "The revision of the shared state (etcd) this instance serves: the last change it took from the store or committed.",
+		}),
+		remoteRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lbd_state_remote_refused_total",
+			Help: "Changes in the shared state (etcd) this instance refused: a value it cannot read, or its data plane refused them (logged with the key).",
+		}),
+	}
+	cp.applied.Set(float64(p.seen))
+	return cp, nil
 }
 
 // Close closes the state store. Call it after the API stopped.
@@ -100,7 +114,27 @@ func (cp *ControlPlane) Close() error {
 }
 
 // Collector is the control plane's metrics, for the /metrics handler.
-func (cp *ControlPlane) Collector() prometheus.Collector { return cp.saveErrors }
+func (cp *ControlPlane) Collector() prometheus.Collector {
+	if !cp.persist.shared {
+		return cp.saveErrors
+	}
+	return collectors{cp.saveErrors, cp.applied, cp.remoteRefused}
+}
+
+// collectors is several collectors as one.
+type collectors []prometheus.Collector
+
+func (cs collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+func (cs collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}
 
 // Handler serves the Octavia API over this control plane, behind
 // opts.Auth.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lbd/internal/octavia"
+	"lbd/internal/statestore"
 )
 
 // ErrRefused marks a config file SetFileConfig refused before it reached
@@ -33,7 +34,26 @@ var ErrRefused = errors.New("config refused")
 //     file removes the load balancer;
 //   - a file load balancer deleted through the API stays deleted while its
 //     file entry is unchanged; editing the entry brings it back.
+//
+// With a shared store, the merged state is stored first and then applied;
+// a change committed meanwhile by another instance makes the store refuse
+// it (a conflict): the control plane then reads the store again and
+// merges anew, a few times.
 func (cp *ControlPlane) SetFileConfig(ctx context.Context, cfg *octavia.Config) error {
+	for attempt := 1; ; attempt++ {
+		err := cp.setFileConfig(ctx, cfg)
+		if !cp.persist.shared || !errors.Is(err, statestore.ErrConflict) || attempt == 5 {
+			return err
+		}
+		cp.log.LogAttrs(ctx, slog.LevelInfo, "the shared state changed while the config file was merged into it: reading it again",
+			slog.String("err", err.Error()), slog.Int("attempt", attempt))
+		if err := cp.resync(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func (cp *ControlPlane) setFileConfig(ctx context.Context, cfg *octavia.Config) error {
 	cp.gate.Lock()
 	defer cp.gate.Unlock()
 	cp.applyMu.Lock()
@@ -49,6 +69,15 @@ func (cp *ControlPlane) SetFileConfig(ctx context.Context, cfg *octavia.Config) 
 		if err := checkBinds(st, lb); err != nil {
 			return fmt.Errorf("%w: load balancer %s: %w", ErrRefused, lb.Name, err)
 		}
+	}
+	if cp.persist.shared {
+		// As an API change: the store first (see mutate). A data plane
+		// that then refuses the state leaves it stored: it is what the
+		// other instances serve, and this one says why it cannot.
+		if err := cp.commitState(ctx, st); err != nil {
+			return err
+		}
+		return cp.apply(ctx, st.config())
 	}
 	if err := cp.apply(ctx, st.config()); err != nil {
 		return err

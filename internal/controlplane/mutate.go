@@ -41,6 +41,9 @@ type touched struct {
 // is as before. Apart from the list handed to the data plane (pointers),
 // its cost is that of the load balancer, not of the whole state.
 func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBalancer, error) {
+	if err := cp.persist.available(); err != nil {
+		return nil, cp.saveFailed(ctx, err, c.lbID)
+	}
 	cp.gate.RLock()
 	defer cp.gate.RUnlock()
 	cp.mu.Lock()
@@ -110,41 +113,60 @@ func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBala
 
 	cp.mu.Lock()
 	cfg := cp.st.configWith(c.lbID, next)
-	cp.mu.Unlock()
-
-	if err := cp.apply(ctx, cfg); err != nil {
-		cp.mu.Lock()
-		cp.settle(pending)
-		cp.mu.Unlock()
-		return nil, providerError(cur, next, err)
-	}
-
-	// Store the load balancer as it now is, and only then commit it in
-	// memory: readers see it PENDING_* until it is stored.
-	cp.mu.Lock()
 	now := cp.now().UTC()
 	rec, tombstone := cp.st.record(cur, next, t, now)
+	var old *lbRecord
+	if cur != nil {
+		old = recordOf(cp.st, cur)
+	}
 	cp.mu.Unlock()
 	if c.failover && rec != nil {
 		m := rec.Meta[next.ID]
 		m.AmphoraID, m.AmphoraCreatedAt = newID(), now
 	}
-	txn, err := cp.persist.lbTxn(c.lbID, rec, tombstone)
-	if err == nil {
-		err = cp.persist.commit(ctx, txn)
+	fail := func(err error) (*octavia.LoadBalancer, error) {
+		cp.mu.Lock()
+		cp.settle(pending)
+		cp.mu.Unlock()
+		return nil, err
+	}
+
+	// A shared store decides first, so that a change that lost to a
+	// concurrent one (409) reaches no data plane, this one's included; a
+	// change the data plane then refuses is taken back out of the store.
+	// The embedded store is written once the data plane took the change,
+	// so that a change it refuses is never stored.
+	if cp.persist.shared {
+		if err := cp.persist.commitLB(ctx, c.lbID, rec, tombstone); err != nil {
+			return fail(cp.saveFailed(ctx, err, c.lbID))
+		}
+		if err := cp.apply(ctx, cfg); err != nil {
+			if rerr := cp.persist.revertLB(ctx, c.lbID, old, tombstone); rerr != nil {
+				cp.log.LogAttrs(ctx, slog.LevelError, "a change the data plane refused is still in the shared state: taking it back failed",
+					slog.String("loadbalancer_id", c.lbID), slog.String("error", rerr.Error()))
+			}
+			return fail(providerError(cur, next, err))
+		}
+	} else {
+		if err := cp.apply(ctx, cfg); err != nil {
+			return fail(providerError(cur, next, err))
+		}
+		// Store the load balancer as it now is, and only then commit it
+		// in memory: readers see it PENDING_* until it is stored.
+		if err := cp.persist.commitLB(ctx, c.lbID, rec, tombstone); err != nil {
+			cp.mu.Lock()
+			cp.settle(pending)
+			cfg := cp.st.config()
+			cp.mu.Unlock()
+			// The data plane already serves the change: put it back to
+			// what is stored, so the two agree again.
+			if rerr := cp.apply(ctx, cfg); rerr != nil {
+				cp.log.LogAttrs(ctx, slog.LevelError, "re-applying the stored state after a failed save", slog.String("error", rerr.Error()))
+			}
+			return nil, cp.saveFailed(ctx, err, c.lbID)
+		}
 	}
 	cp.mu.Lock()
-	if err != nil {
-		cp.settle(pending)
-		cfg := cp.st.config()
-		cp.mu.Unlock()
-		// The data plane already serves the change: put it back to what is
-		// stored, so the two agree again.
-		if rerr := cp.apply(ctx, cfg); rerr != nil {
-			cp.log.LogAttrs(ctx, slog.LevelError, "re-applying the stored state after a failed save", slog.String("error", rerr.Error()))
-		}
-		return nil, cp.saveFailed(ctx, err, c.lbID)
-	}
 	cp.st.install(cur, rec, tombstone)
 	cp.mu.Unlock()
 	return next, nil

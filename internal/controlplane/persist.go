@@ -104,12 +104,26 @@ type persister struct {
 	revs    map[string]int64  // key to its mod revision
 	extra   map[string][]byte // generic key to its value
 	started bool              // the format key is stored
+
+	// A shared store (statestore.Watcher) only: follow.go.
+	//
+	// seen is the revision up to which the store's changes were taken
+	// (read, watched, or refused): watches resume after it, and a full
+	// read older than it is not taken. gone holds the revision at which
+	// keys were deleted, until seen passes it: a watch may still deliver
+	// an older put of such a key (this instance's own delete overtook
+	// it), which must not bring it back.
+	shared bool
+	seen   int64
+	gone   map[string]int64
 }
 
 // openStore opens the store the options name: opts.Store, the embedded
 // store under opts.StateDir, or memory.
 func openStore(opts Options, log *slog.Logger) (*persister, error) {
-	p := &persister{store: opts.Store, where: "the state store", dir: opts.StateDir, revs: map[string]int64{}, extra: map[string][]byte{}}
+	p := &persister{store: opts.Store, where: "the state store", dir: opts.StateDir,
+		revs: map[string]int64{}, extra: map[string][]byte{}, gone: map[string]int64{}}
+	_, p.shared = opts.Store.(statestore.Watcher)
 	switch {
 	case p.store != nil:
 		p.dir = ""
@@ -185,6 +199,7 @@ func (p *persister) load(ctx context.Context, log *slog.Logger) (*state, error) 
 		}
 	}
 	p.started = p.revs[formatKey] != 0
+	p.seen = snap.Rev
 	for _, m := range st.Meta {
 		m.Status = octavia.ProvisioningActive
 	}
@@ -386,6 +401,36 @@ func (p *persister) lbTxn(id string, rec *lbRecord, tombstone string) (statestor
 	return txn, nil
 }
 
+// commitLB stores one load balancer's change (lbTxn).
+func (p *persister) commitLB(ctx context.Context, id string, rec *lbRecord, tombstone string) error {
+	txn, err := p.lbTxn(id, rec, tombstone)
+	if err != nil {
+		return err
+	}
+	return p.commit(ctx, txn)
+}
+
+// revertLB stores old (nil: the load balancer did not exist) back in
+// place of the change commitLB just stored, without the tombstone it left.
+func (p *persister) revertLB(ctx context.Context, id string, old *lbRecord, tombstone string) error {
+	txn, err := p.lbTxn(id, old, "")
+	if err != nil {
+		return err
+	}
+	if tombstone != "" {
+		txn.Ops = append(txn.Ops, statestore.Delete("tombstones/"+id))
+	}
+	return p.commit(ctx, txn)
+}
+
+// available is nil unless the store says it cannot be reached.
+func (p *persister) available() error {
+	if a, ok := p.store.(statestore.Availability); ok {
+		return a.Available()
+	}
+	return nil
+}
+
 // diff is the transaction storing next in place of old: the load balancers
 // that differ, and the generic keys whose value changed. It compares in
 // memory; only what changed is encoded.
@@ -461,7 +506,10 @@ func fieldOps(v reflect.Value, fields []extraField, stored map[string][]byte) ([
 }
 
 // commit stores txn (with the format key, the first time) and records the
-// revisions and generic values it wrote.
+// revisions and generic values it wrote. A store with limits (etcd) gets a
+// transaction too large for it in parts (statestore.Split); if a part
+// fails, the parts before it are stored but forgotten here, so that the
+// watch brings them back as any other instance's change (follow.go).
 func (p *persister) commit(ctx context.Context, txn statestore.Txn) error {
 	if len(txn.Ops) == 0 {
 		return nil
@@ -469,27 +517,48 @@ func (p *persister) commit(ctx context.Context, txn statestore.Txn) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.started {
-		txn.Ops = append(txn.Ops, statestore.Put(formatKey, []byte(formatVersion)))
+		txn.Ops = append([]statestore.Op{statestore.Put(formatKey, []byte(formatVersion))}, txn.Ops...)
 	}
-	rev, err := p.store.Commit(ctx, txn)
-	if err != nil {
-		return err
+	parts := []statestore.Txn{txn}
+	if l, ok := p.store.(statestore.Limited); ok {
+		parts = statestore.Split(txn, l.Limits())
 	}
-	p.started = true
-	for _, op := range txn.Ops {
+	revs, extra := maps.Clone(p.revs), maps.Clone(p.extra)
+	for i, part := range parts {
+		rev, err := p.store.Commit(ctx, part)
+		if err != nil {
+			if i > 0 {
+				p.revs, p.extra = revs, extra
+				err = fmt.Errorf("%w (the first %d of %d parts of this change were stored; they are applied as they come back from the store)", err, i, len(parts))
+			}
+			return err
+		}
+		p.started = true
+		p.wrote(part.Ops, rev)
+	}
+	return nil
+}
+
+// wrote records the revision and values of operations stored at rev.
+// Callers hold p.mu.
+func (p *persister) wrote(ops []statestore.Op, rev int64) {
+	for _, op := range ops {
 		isExtra := op.Key != formatKey && !strings.HasPrefix(op.Key, lbPrefix)
 		switch {
 		case op.Delete:
 			delete(p.revs, op.Key)
 			delete(p.extra, op.Key)
+			if p.shared && rev > p.seen {
+				p.gone[op.Key] = rev
+			}
 		default:
 			p.revs[op.Key] = rev
+			delete(p.gone, op.Key)
 			if isExtra {
 				p.extra[op.Key] = op.Value
 			}
 		}
 	}
-	return nil
 }
 
 // commitState stores what differs between the state and next, a changed
@@ -514,6 +583,11 @@ func (cp *ControlPlane) commitState(ctx context.Context, next *state) error {
 	return nil
 }
 
+// reason is err without the ErrUnavailable prefix its message repeats.
+func reason(err error) string {
+	return strings.TrimPrefix(err.Error(), statestore.ErrUnavailable.Error()+": ")
+}
+
 // saveFailed turns an error of the store into the API's answer: a 409 when
 // a concurrent change won, otherwise a 500 saying what could not be saved
 // where, counted in lbd_state_save_errors_total and logged with the file
@@ -527,6 +601,16 @@ func (cp *ControlPlane) saveFailed(ctx context.Context, err error, lbID string) 
 			return err
 		}
 		return api.Immutable(api.KindLoadBalancer, lbID)
+	}
+	if errors.Is(err, statestore.ErrUnavailable) {
+		cp.log.LogAttrs(ctx, slog.LevelWarn, "change refused: the shared state cannot be reached; still serving the last state",
+			slog.String("loadbalancer_id", lbID), slog.String("store", cp.persist.where), slog.String("err", err.Error()))
+		return &api.Error{
+			Code: http.StatusServiceUnavailable,
+			Message: fmt.Sprintf("The change was refused: the shared state in %s cannot be reached (%s). Every lbd keeps serving the last state; retry once etcd answers again.",
+				cp.persist.where, reason(err)),
+			Debug: err.Error(),
+		}
 	}
 	errno := "none"
 	var en syscall.Errno
@@ -544,14 +628,14 @@ func (cp *ControlPlane) saveFailed(ctx context.Context, err error, lbID string) 
 	cp.saveErrors.WithLabelValues(errno).Inc()
 	cp.log.LogAttrs(ctx, slog.LevelError, "state not saved: change refused, the stored state is as before",
 		slog.String("file", file), slog.String("errno", errno), slog.String("err", err.Error()))
-	reason := err.Error()
+	why := err.Error()
 	if en != 0 {
-		reason = fmt.Sprintf("%s (%s)", en.Error(), errno)
+		why = fmt.Sprintf("%s (%s)", en.Error(), errno)
 	}
 	return &api.Error{
 		Code: http.StatusInternalServerError,
 		Message: fmt.Sprintf("The change could not be saved to %s: %s. Nothing was changed; the stored state is as before.",
-			file, reason),
+			file, why),
 		Debug: err.Error(),
 	}
 }

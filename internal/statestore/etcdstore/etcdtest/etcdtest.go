@@ -89,8 +89,8 @@ func Start(t testing.TB, opts Options) *Server {
 		logf.Close()
 		if t.Failed() {
 			if data, err := os.ReadFile(logf.Name()); err == nil && len(data) > 0 {
-				if len(data) > 8000 {
-					data = data[len(data)-8000:]
+				if len(data) > 3000 {
+					data = data[len(data)-3000:]
 				}
 				t.Logf("etcd's log (end):\n%s", data)
 			}
