@@ -182,6 +182,11 @@ func TestBadConfigs(t *testing.T) {
 			want: [][]string{{"x.yaml:14:", "default_pool.healthmonitor", "a pool has at most one health monitor (another is on line 13)"}},
 		},
 		{
+			name: "topology",
+			src:  strings.Replace(goodLB, "    vip_address: 127.0.0.1\n", "    vip_address: 127.0.0.1\n    topology: ACTIVE_ACTIVE\n", 1),
+			want: [][]string{{"x.yaml:5:", "topology", `"ACTIVE_ACTIVE"`, `must be one of "SINGLE", "ACTIVE_STANDBY"`}},
+		},
+		{
 			name: "source ip port on amphora",
 			src:  strings.Replace(goodLB, "lb_algorithm: ROUND_ROBIN", "lb_algorithm: SOURCE_IP_PORT", 1),
 			want: [][]string{{"lb_algorithm", `"SOURCE_IP_PORT"`, "provider 'amphora' does not support", `"lbd"`}},

@@ -151,3 +151,10 @@ func contains[T comparable](list []T, v T) bool {
 	}
 	return false
 }
+
+// Load balancer topologies (octavia/common/constants.py
+// SUPPORTED_LB_TOPOLOGIES). An empty topology is SINGLE.
+const (
+	TopologySingle        = "SINGLE"
+	TopologyActiveStandby = "ACTIVE_STANDBY"
+)

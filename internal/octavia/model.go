@@ -35,24 +35,30 @@ func (c *Config) Origin(id string) string {
 
 // LoadBalancer is an Octavia load balancer.
 type LoadBalancer struct {
-	ID               string      `json:"id,omitempty" yaml:"id,omitempty"`
-	Name             string      `json:"name,omitempty" yaml:"name,omitempty"`
-	Description      string      `json:"description,omitempty" yaml:"description,omitempty"`
-	AdminStateUp     *bool       `json:"admin_state_up,omitempty" yaml:"admin_state_up,omitempty"`
-	ProjectID        string      `json:"project_id,omitempty" yaml:"project_id,omitempty"`
-	VIPAddress       string      `json:"vip_address,omitempty" yaml:"vip_address,omitempty"`
-	VIPSubnetID      string      `json:"vip_subnet_id,omitempty" yaml:"vip_subnet_id,omitempty"`
-	VIPNetworkID     string      `json:"vip_network_id,omitempty" yaml:"vip_network_id,omitempty"`
-	VIPPortID        string      `json:"vip_port_id,omitempty" yaml:"vip_port_id,omitempty"`
-	VIPQoSPolicyID   string      `json:"vip_qos_policy_id,omitempty" yaml:"vip_qos_policy_id,omitempty"`
-	VIPSGIDs         []string    `json:"vip_sg_ids,omitempty" yaml:"vip_sg_ids,omitempty"`
-	AdditionalVIPs   []VIP       `json:"additional_vips,omitempty" yaml:"additional_vips,omitempty"`
-	Provider         string      `json:"provider,omitempty" yaml:"provider,omitempty"`
-	FlavorID         string      `json:"flavor_id,omitempty" yaml:"flavor_id,omitempty"`
-	AvailabilityZone string      `json:"availability_zone,omitempty" yaml:"availability_zone,omitempty"`
-	Tags             []string    `json:"tags,omitempty" yaml:"tags,omitempty"`
-	Listeners        []*Listener `json:"listeners,omitempty" yaml:"listeners,omitempty"`
-	Pools            []*Pool     `json:"pools,omitempty" yaml:"pools,omitempty"`
+	ID               string   `json:"id,omitempty" yaml:"id,omitempty"`
+	Name             string   `json:"name,omitempty" yaml:"name,omitempty"`
+	Description      string   `json:"description,omitempty" yaml:"description,omitempty"`
+	AdminStateUp     *bool    `json:"admin_state_up,omitempty" yaml:"admin_state_up,omitempty"`
+	ProjectID        string   `json:"project_id,omitempty" yaml:"project_id,omitempty"`
+	VIPAddress       string   `json:"vip_address,omitempty" yaml:"vip_address,omitempty"`
+	VIPSubnetID      string   `json:"vip_subnet_id,omitempty" yaml:"vip_subnet_id,omitempty"`
+	VIPNetworkID     string   `json:"vip_network_id,omitempty" yaml:"vip_network_id,omitempty"`
+	VIPPortID        string   `json:"vip_port_id,omitempty" yaml:"vip_port_id,omitempty"`
+	VIPQoSPolicyID   string   `json:"vip_qos_policy_id,omitempty" yaml:"vip_qos_policy_id,omitempty"`
+	VIPSGIDs         []string `json:"vip_sg_ids,omitempty" yaml:"vip_sg_ids,omitempty"`
+	AdditionalVIPs   []VIP    `json:"additional_vips,omitempty" yaml:"additional_vips,omitempty"`
+	Provider         string   `json:"provider,omitempty" yaml:"provider,omitempty"`
+	FlavorID         string   `json:"flavor_id,omitempty" yaml:"flavor_id,omitempty"`
+	AvailabilityZone string   `json:"availability_zone,omitempty" yaml:"availability_zone,omitempty"`
+	Tags             []string `json:"tags,omitempty" yaml:"tags,omitempty"`
+	// Topology is Octavia's load balancer topology (set by a flavor's
+	// loadbalancer_topology in Octavia; in lbd's config file, here):
+	// SINGLE ("" too) or ACTIVE_STANDBY, whose VIP keepalived moves
+	// between lbd instances (see docs/ha.md). The API does not render it,
+	// as Octavia does not.
+	Topology  string      `json:"topology,omitempty" yaml:"topology,omitempty"`
+	Listeners []*Listener `json:"listeners,omitempty" yaml:"listeners,omitempty"`
+	Pools     []*Pool     `json:"pools,omitempty" yaml:"pools,omitempty"`
 }
 
 // VIP is an entry of additional_vips.
@@ -172,6 +178,11 @@ type HealthMonitor struct {
 
 // Enabled reports admin_state_up, which defaults to true.
 func (lb *LoadBalancer) Enabled() bool { return boolOr(lb.AdminStateUp, true) }
+
+// ActiveStandby reports whether the load balancer's topology is
+// ACTIVE_STANDBY: its VIP is held by one lbd instance at a time, moved by
+// VRRP, and bound on the others before it arrives (IP_FREEBIND).
+func (lb *LoadBalancer) ActiveStandby() bool { return lb.Topology == TopologyActiveStandby }
 
 // Enabled reports admin_state_up, which defaults to true.
 func (l *Listener) Enabled() bool { return boolOr(l.AdminStateUp, true) }

@@ -77,6 +77,7 @@ func (lb *LoadBalancer) validate(p *problems, path string) {
 	if lb.Provider != ProviderAmphora && lb.Provider != ProviderLBD {
 		p.add(path+".provider", lb.Provider, "provider is not enabled (one of %q, %q)", ProviderAmphora, ProviderLBD)
 	}
+	checkTopology(p, path, lb.Topology)
 
 	// Pools: those at load-balancer level plus inline default pools. Octavia
 	// requires every pool of a fully-populated create to be named, and the

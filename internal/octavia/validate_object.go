@@ -55,5 +55,15 @@ func (lb *LoadBalancer) ValidateFields(path string) error {
 	if lb.Provider != ProviderAmphora && lb.Provider != ProviderLBD {
 		p.add(path+".provider", lb.Provider, "provider is not enabled (one of %q, %q)", ProviderAmphora, ProviderLBD)
 	}
+	checkTopology(&p, path, lb.Topology)
 	return p.err()
+}
+
+// checkTopology checks a load balancer's topology.
+func checkTopology(p *problems, path, topology string) {
+	switch topology {
+	case "", TopologySingle, TopologyActiveStandby:
+	default:
+		p.add(path+".topology", topology, "must be one of %q, %q", TopologySingle, TopologyActiveStandby)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"lbd/internal/accesslog"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
@@ -142,7 +144,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 		if _, ok := rt.listeners[key]; ok {
 			continue
 		}
-		ln, err := listenTCP(ctx, lc.bind)
+		ln, err := listenTCP(ctx, lc.bind, lc.freebind)
 		if err != nil {
 			for _, o := range opened {
 				o.Close()
@@ -241,16 +243,40 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func listenTCP(ctx context.Context, addr string) (*net.TCPListener, error) {
+func listenTCP(ctx context.Context, addr string, freebind bool) (*net.TCPListener, error) {
 	// Accepted connections get no TCP keep-alive probes either (HAProxy's
 	// default, without "option clitcpka"): it saves four setsockopt calls
 	// per connection, and timeout_client_data ends dead clients.
 	lc := net.ListenConfig{KeepAlive: -1}
+	if freebind {
+		lc.Control = setFreebind
+	}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	return ln.(*net.TCPListener), nil
+}
+
+// setFreebind lets a socket bind an address this machine does not have
+// (yet): IP_FREEBIND, per socket, where Octavia's amphora sets the
+// system-wide net.ipv4.ip_nonlocal_bind.
+func setFreebind(network, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		if network == "tcp6" {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("IP_FREEBIND: %w", err)
+	}
+	return nil
 }
 
 // socket is the listening socket a planned listener will use: the one it

@@ -57,6 +57,37 @@ func (rt *Runtime) operatingStatus(id string) (octavia.OperatingStatus, bool) {
 	return "", false
 }
 
+// OperatingStatuses calls yield with the operating_status of every object
+// the data plane serves (load balancers, listeners, pools, members,
+// monitors), walking the configuration once: what an instance reports to
+// the others sharing its state (internal/ha).
+func (rt *Runtime) OperatingStatuses(yield func(id string, s octavia.OperatingStatus)) {
+	cfg := rt.cfg.Load()
+	for _, lb := range cfg.LoadBalancers {
+		var ls, ps []octavia.OperatingStatus
+		for _, l := range lb.Listeners {
+			s := rt.listenerStatus(lb, l)
+			yield(l.ID, s)
+			ls = append(ls, s)
+		}
+		for _, p := range lb.Pools {
+			ms := make([]octavia.OperatingStatus, 0, len(p.Members))
+			for _, m := range p.Members {
+				s := rt.memberStatus(lb, p, m)
+				yield(m.ID, s)
+				ms = append(ms, s)
+			}
+			s := octavia.PoolStatus(lb.Enabled() && p.Enabled(), ms)
+			yield(p.ID, s)
+			ps = append(ps, s)
+			if h := p.HealthMonitor; h != nil {
+				yield(h.ID, octavia.MonitorStatus(lb.Enabled() && h.Enabled()))
+			}
+		}
+		yield(lb.ID, octavia.LoadBalancerStatus(lb.Enabled(), ls, ps))
+	}
+}
+
 // A member's status is its pool's monitor's word (package health); the
 // roll-ups to pools, listeners and load balancers are Octavia's (package
 // octavia).

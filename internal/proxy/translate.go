@@ -51,6 +51,10 @@ type plannedListener struct {
 	bind   string
 	poolID string
 	cfg    *listenerConfig
+	// freebind binds the address before it is this machine's: the VIP of
+	// an ACTIVE_STANDBY load balancer, which keepalived brings to this
+	// instance when it becomes MASTER.
+	freebind bool
 }
 
 // poolPlan is a pool's configuration for its balancer and health monitor.
@@ -162,7 +166,7 @@ func (rt *Runtime) translateLB(cfg *octavia.Config, lb *octavia.LoadBalancer) (*
 		if err != nil {
 			return nil, err
 		}
-		lp.listeners = append(lp.listeners, &plannedListener{key: "tcp/" + bind, bind: bind, poolID: l.DefaultPoolID, cfg: lc})
+		lp.listeners = append(lp.listeners, &plannedListener{key: "tcp/" + bind, bind: bind, poolID: l.DefaultPoolID, cfg: lc, freebind: lb.ActiveStandby()})
 		if l.DefaultPoolID != "" {
 			if cur, ok := connect[l.DefaultPoolID]; !ok || lc.connectTimeout < cur {
 				connect[l.DefaultPoolID] = lc.connectTimeout
