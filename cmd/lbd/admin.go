@@ -9,15 +9,21 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"lbd/internal/ha"
 )
 
 // serveAdmin starts the admin server: /metrics for Prometheus, /healthz for
-// supervisors, /debug/pprof/ for profiling. It belongs on loopback (the
+// supervisors, /healthz/vrrp for keepalived's check script (with
+// vrrpCheck), /debug/pprof/ for profiling. It belongs on loopback (the
 // default); it has no authentication.
-func serveAdmin(ctx context.Context, addr string, metricsHandler http.Handler, log *slog.Logger) (stop func(), err error) {
+func serveAdmin(ctx context.Context, addr string, metricsHandler http.Handler, vrrpCheck http.HandlerFunc, log *slog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	if vrrpCheck != nil {
+		mux.HandleFunc("GET "+ha.CheckPath, vrrpCheck)
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"lbd/internal/accesslog"
 	"lbd/internal/buildinfo"
 	"lbd/internal/controlplane"
+	"lbd/internal/ha"
 	"lbd/internal/health"
 	"lbd/internal/metrics"
 	"lbd/internal/octavia"
@@ -35,6 +37,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "vrrp-check" {
+		os.Exit(ha.VRRPCheck(os.Args[2:], os.Stderr))
+	}
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "lbd:", err)
 		os.Exit(1)
@@ -50,7 +55,8 @@ YAML), health-checks their members with Octavia's monitors, exports Prometheus m
 changes through an Octavia v2-compatible REST API.`
 	usageLines = `  lbd [flags]                         serve --config's load balancers
   lbd --check --config FILE           validate FILE, print it with defaults and IDs filled in
-  lbd --version                       print the build (version, commit, Go)`
+  lbd --version                       print the build (version, commit, Go)
+  lbd vrrp-check --admin-addr ADDR    keepalived's check script: are the ACTIVE_STANDBY listeners up?`
 	signals = `Signals: SIGHUP reloads the config file; SIGTERM or SIGINT drains and stops; SIGUSR1 reopens
 the access log files (after logrotate moved them).`
 	about = description + "\n\nUsage:\n" + usageLines + "\n\n" + signals + "\nEvery flag: docs/lbd-flags.md.\n\nFlags:\n"
@@ -67,6 +73,7 @@ type options struct {
 	eventLoop       bool
 	adminAddr       string
 	api             controlplane.Flags
+	ha              ha.Flags
 	connLogging     bool
 	accessLogs      []string
 	accessFormat    string
@@ -98,6 +105,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.accessFormat, "access-log-format", accesslog.AmphoraFormat, "HAProxy log-format of the access log lines written to files and syslog (the default is Octavia's user_log_format), or json; stderr always gets JSON")
 	fs.IntVar(&o.accessQueue, "access-log-queue", accesslog.DefaultQueue, "access log lines held for the writer; when it falls behind, more are dropped and counted (lbd_access_log_lines_total{result=\"dropped\"})")
 	o.api.Register(fs)
+	o.ha.Register(fs)
 	return fs
 }
 
@@ -169,6 +177,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	haOpts, err := o.ha.Options(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if haOpts.VRRP != nil && o.adminAddr == "" {
+		return errors.New("--vrrp-interface needs the admin server (--admin-addr): keepalived's check script asks it whether the listeners are up")
+	}
 
 	access, err := openAccessLog(o, level, stderr, log)
 	if err != nil {
@@ -192,17 +207,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rt := proxy.New(log, proxy.Options{DrainTimeout: o.drain, Passive: o.passive, NoEventLoop: !o.eventLoop,
 		AccessLog: access, ConnectionLogging: o.connLogging})
 	rt.SetOrigins(cfg.Origins)
+	// With --state etcd://, this instance shares the desired state with
+	// others (internal/ha): the store is etcd, and the data plane is
+	// wrapped to run keepalived and merge the others' health reports.
+	var dp octavia.DataPlane = rt
+	var node *ha.Node
+	if o.ha.Enabled() {
+		haOpts.APIAddr, haOpts.AdminAddr = cpOpts.APIAddr, o.adminAddr
+		if node, err = ha.Start(ctx, haOpts, rt, log); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		defer node.Close() // after the control plane closed (defers run last first)
+		cpOpts.Store, dp = node.Store(), node.DataPlane()
+	}
 	// The control plane owns the desired state: the file plus what the API
-	// changed (stored under --state-dir), and applies it to the runtime.
-	cp, err := controlplane.New(cpOpts, rt, log)
+	// changed (stored under --state-dir or in etcd), and applies it to the
+	// runtime.
+	cp, err := controlplane.New(cpOpts, dp, log)
 	if err != nil {
 		return err
 	}
 	defer cp.Close()
+	stopNode := func() {}
+	if node != nil {
+		node.SetRevision(cp.Revision)
+		nctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{}, 2)
+		go func() { node.Run(nctx); done <- struct{}{} }()
+		go func() { cp.Follow(nctx); done <- struct{}{} }()
+		once := false
+		stopNode = func() {
+			if !once {
+				once = true
+				cancel()
+				<-done
+				<-done
+			}
+		}
+		defer stopNode()
+	}
 	metricsHandler := metrics.Handler(rt, cp.Collector())
 	rt.SetMetrics(metricsHandler)
 	if o.adminAddr != "" {
-		stopAdmin, err := serveAdmin(ctx, o.adminAddr, metricsHandler, log)
+		var vrrpCheck http.HandlerFunc
+		if node != nil {
+			vrrpCheck = node.ServeVRRPCheck
+		}
+		stopAdmin, err := serveAdmin(ctx, o.adminAddr, metricsHandler, vrrpCheck, log)
 		if err != nil {
 			return err
 		}
@@ -261,6 +312,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		default:
 			log.Info("shutting down", "signal", sig.String(), "timeout", o.shutdown)
 			closeAPI() // no API change may start while the listeners drain
+			// keepalived stops first: a MASTER hands the VIPs over before
+			// its listeners stop accepting.
+			stopNode()
 			sctx, cancel := context.WithTimeout(ctx, o.shutdown)
 			err := rt.Shutdown(sctx)
 			cancel()

@@ -25,7 +25,7 @@ var dataPlane = []string{"lbd/internal/proxy/...", "lbd/internal/balancer", "lbd
 var cloud = []string{"github.com/gophercloud/...", "lbd/internal/octavia/reconcile", "lbd/internal/octavia/cloud"}
 
 // testOnly are packages that only tests import.
-var testOnly = []string{"lbd/internal/lbdtest/...", "lbd/internal/octavia/peertest"}
+var testOnly = []string{"lbd/internal/lbdtest/...", "lbd/internal/octavia/peertest", "lbd/internal/netnstest", "lbd/internal/statestore/etcdstore/etcdtest"}
 
 // Rules are lbd's import rules.
 var Rules = []Rule{
@@ -49,6 +49,14 @@ var Rules = []Rule{
 		Why: "reads the running data plane; knows nothing of the API or the cloud"},
 	{Pkg: "lbd/internal/controlplane", Forbid: concat(dataPlane, cloud, []string{"lbd/internal/metrics"}),
 		Why: "drives the data plane through octavia.DataPlane only, so the API's state and the data plane stay apart"},
+	{Pkg: "lbd/internal/controlplane", Forbid: []string{"go.etcd.io/...", "lbd/internal/statestore/etcdstore/...", "lbd/internal/ha/..."},
+		Why: "stores and follows the state through statestore's interfaces: any backend, shared or not"},
+	{Pkg: "lbd/internal/statestore/...", Forbid: []string{"lbd/internal/octavia/...", "lbd/internal/controlplane", "lbd/internal/ha/..."},
+		Why: "keys and values under revisions: what they mean is the control plane's business"},
+	{Pkg: "lbd/internal/ha", Forbid: concat(dataPlane, cloud, []string{"lbd/internal/controlplane", "lbd/internal/octavia/api", "lbd/internal/metrics"}),
+		Why: "instances sharing a state: it wraps the data plane through octavia.DataPlane and reads no control plane"},
+	{Pkg: "lbd/internal/ha/keepalived", Forbid: []string{"*"},
+		Why: "writes keepalived's configuration and runs it: no model, no etcd"},
 	{Pkg: "lbd/internal/octavia/api", Forbid: []string{"lbd/..."}, Except: []string{"lbd/internal/octavia", "lbd/internal/octavia/auth", "lbd/internal/buildinfo"},
 		Why: "HTTP in front of a Service; it holds no state and reaches no data plane"},
 	{Pkg: "lbd/internal/octavia/auth", Forbid: []string{"lbd/..."},

@@ -278,6 +278,16 @@ func (s *state) configWithAll(repl map[string]*octavia.LoadBalancer, order []str
 	return cfg
 }
 
+// Revision is the revision of the shared state this instance took last
+// (every change up to it is applied or was refused); 0 with a store that
+// is not shared.
+func (cp *ControlPlane) Revision() int64 {
+	if !cp.persist.shared {
+		return 0
+	}
+	return cp.persist.seenRev()
+}
+
 // seenRev is the revision up to which the store's changes were taken.
 func (p *persister) seenRev() int64 {
 	p.mu.Lock()

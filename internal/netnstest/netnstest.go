@@ -7,7 +7,8 @@
 // Tests that need it skip, saying why, where the kernel refuses
 // namespaces (not root, no CAP_SYS_ADMIN, no ip command).
 //
-// Only tests import it.
+// Only tests import it. It must not import any other lbd package: it
+// knows networks, not load balancers.
 package netnstest
 
 import (

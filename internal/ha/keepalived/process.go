@@ -37,6 +37,7 @@ type Process struct {
 	pid     int
 	lastErr error
 	tail    []string // keepalived's last lines
+	state   string   // the VRRP instance's state, as keepalived last said
 }
 
 type request struct {
@@ -261,6 +262,11 @@ func (p *Process) relay(r io.Reader) {
 			continue
 		}
 		p.mu.Lock()
+		for _, st := range []string{"MASTER", "BACKUP", "FAULT"} {
+			if strings.Contains(line, "("+InstanceName+") Entering "+st+" STATE") {
+				p.state = st
+			}
+		}
 		p.tail = append(p.tail, line)
 		if len(p.tail) > 20 {
 			p.tail = p.tail[len(p.tail)-20:]
@@ -291,10 +297,22 @@ func (p *Process) exitError(err error) error {
 	return fmt.Errorf("keepalived exited (%v); %s; %s", err, p.lastWords(), fix)
 }
 
+// State is the VRRP instance's state as keepalived last logged it:
+// MASTER, BACKUP or FAULT; "" while keepalived does not run or has no
+// VRRP instance.
+func (p *Process) State() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
 func (p *Process) setRunning(running bool, pid int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.running, p.pid = running, pid
+	if !running {
+		p.state = ""
+	}
 	if err != nil || running {
 		p.lastErr = err
 	}

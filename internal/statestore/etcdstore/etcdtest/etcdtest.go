@@ -3,7 +3,8 @@
 // directory, on loopback or on an address of a network namespace the test
 // made. The test can stop, kill and restart it.
 //
-// Only tests import it.
+// Only tests import it. It must not import any lbd package but etcdstore,
+// which it checks the server with.
 package etcdtest
 
 import (
