@@ -233,6 +233,32 @@ func (n *NS) HTTPClient(timeout time.Duration, keepAlive bool) *http.Client {
 	}}
 }
 
+// Start starts cmd so that it dies with the test process (SIGKILL from the
+// kernel, PR_SET_PDEATHSIG) and returns a channel closed once it exited
+// and was reaped. The parent-death signal fires when the thread that
+// started the child ends, and Go ends threads (those of goroutines that
+// locked one); so cmd starts from a locked thread of its own, which lives
+// until cmd exits.
+func Start(cmd *exec.Cmd) (exited <-chan struct{}, err error) {
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends after cmd
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		if err := cmd.Start(); err != nil {
+			errc <- err
+			return
+		}
+		errc <- nil
+		cmd.Wait()
+		close(done)
+	}()
+	return done, <-errc
+}
+
 // WaitFor polls cond every 10 ms until it holds or timeout passes.
 func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()

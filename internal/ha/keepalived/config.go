@@ -84,12 +84,17 @@ func (c *Config) Render() []byte {
 	fmt.Fprintf(&b, "  garp_master_refresh %s\n", seconds(c.GARPRefresh))
 	fmt.Fprintf(&b, "  garp_master_refresh_repeat %d\n", c.GARPRefreshRepeat)
 	fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", c.AuthPass)
-	fmt.Fprintf(&b, "  unicast_src_ip %s\n", c.SourceIP)
-	b.WriteString("  unicast_peer {\n")
-	for _, p := range c.Peers {
-		fmt.Fprintf(&b, "    %s\n", p)
+	// Unicast, as Octavia's (clouds drop multicast); an instance alone
+	// (its peers not registered yet) advertises by multicast until they
+	// are, and keepalived refuses unicast without peers.
+	if len(c.Peers) > 0 {
+		fmt.Fprintf(&b, "  unicast_src_ip %s\n", c.SourceIP)
+		b.WriteString("  unicast_peer {\n")
+		for _, p := range c.Peers {
+			fmt.Fprintf(&b, "    %s\n", p)
+		}
+		b.WriteString("  }\n")
 	}
-	b.WriteString("  }\n")
 	same, other := c.families()
 	b.WriteString("  virtual_ipaddress {\n")
 	for _, v := range same {

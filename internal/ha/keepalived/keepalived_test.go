@@ -58,6 +58,10 @@ func TestRender(t *testing.T) {
 	if strings.Contains(got, "state ") {
 		t.Errorf("the configuration sets a state (nopreempt then fails on the MASTER):\n%s", got)
 	}
+	c.Peers = nil
+	if got := string(c.Render()); strings.Contains(got, "unicast") {
+		t.Errorf("without peers, unicast (keepalived refuses it):\n%s", got)
+	}
 	c.VIPs = nil
 	if got := string(c.Render()); strings.Contains(got, "vrrp_instance") {
 		t.Errorf("without VIPs, a VRRP instance:\n%s", got)

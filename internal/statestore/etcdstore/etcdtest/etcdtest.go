@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -122,13 +123,26 @@ func (s *Server) start(bin string) {
 	args = append(args, s.opts.Args...)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = s.logf, s.logf
-	// If the test process dies, etcd goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	// If the test process dies, etcd goes with it: SIGKILL when the
+	// thread that started it ends, so it starts from a thread of its own
+	// that lives until etcd exits (Go ends the threads of goroutines that
+	// locked one, and any thread may have started etcd).
+	exited := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			errc <- err
+			return
+		}
+		errc <- nil
+		cmd.Wait()
+		close(exited)
+	}()
+	if err := <-errc; err != nil {
 		s.t.Fatalf("start etcd: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	s.mu.Lock()
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
