@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench bench-shared bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam
+.PHONY: all build run test bench bench-shared bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam ha-figures
 
 all: build
 
@@ -69,6 +69,14 @@ bench:
 # of lbd and lbd with its whole feature set beside HAProxy and nginx.
 bench-shared:
 	scripts/bench-compare.sh
+
+# The figures of docs/ha.md: 10 kill -9s of the MASTER under load (failover
+# time, failed requests), the propagation of 100 API changes to every
+# instance, an idle follower's memory and CPU (in network namespaces, as
+# root; about 5 minutes), and what etcd adds to an API change.
+ha-figures: deps-test
+	LBD_HA_KILLS=$${LBD_HA_KILLS:-10} LBD_HA_CHANGES=$${LBD_HA_CHANGES:-100} $(GO) test -count=1 -timeout 30m -run TestHAFigures -v ./internal/ha/ | grep -E 'FIGURE|kill [0-9]+:|^(ok|FAIL|---)'
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkAPIChangeStore -benchtime 300x ./internal/controlplane/
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...

@@ -34,7 +34,10 @@ apt_install() {
 
 case "${1:-test}" in
   run) need_go; apt_install curl curl ;;
-  test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl; apt_install haproxy haproxy ;;
+  test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl; apt_install haproxy haproxy
+    # Shared state and ACTIVE_STANDBY (internal/ha): a real etcd and a real
+    # keepalived, started by the tests themselves.
+    apt_install etcd etcd-server; apt_install keepalived keepalived ;;
   redteam) need_go; apt_install haproxy haproxy ;;
   bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
   *) echo "usage: $0 test|run|bench|redteam" >&2; exit 2 ;;
