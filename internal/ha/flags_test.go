@@ -16,8 +16,8 @@ func TestFlags(t *testing.T) {
 	env := map[string]string{"LBD_ETCD_PASSWORD": "from-env"}
 	getenv := func(k string) string { return env[k] }
 	for _, tc := range []struct {
-		args []string
-		err  string
+		args  []string
+		err   string
 		check func(t *testing.T, o ha.Options)
 	}{
 		{args: nil, check: func(t *testing.T, o ha.Options) {
