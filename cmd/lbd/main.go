@@ -34,6 +34,7 @@ import (
 	"lbd/internal/metrics"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
+	"lbd/internal/statestore/etcdstore"
 )
 
 func main() {
@@ -213,6 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dp octavia.DataPlane = rt
 	var node *ha.Node
 	if o.ha.Enabled() {
+		etcdstore.SetGRPCLog(log)
 		haOpts.APIAddr, haOpts.AdminAddr = cpOpts.APIAddr, o.adminAddr
 		if node, err = ha.Start(ctx, haOpts, rt, log); err != nil {
 			return fmt.Errorf("start: %w", err)

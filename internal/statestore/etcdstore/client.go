@@ -62,10 +62,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   eps,
 		DialTimeout: cfg.DialTimeout,
-		// Pings find a silent server (a partition, not a reset) in 8 s;
-		// etcd refuses pings more often than every 5 s.
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
+		// Pings find a silent server (a partition, not a reset) within
+		// 15 s; etcd answers pings more often than every 5 s
+		// (--grpc-keepalive-min-time) with "too many pings" and a GOAWAY.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
 		PermitWithoutStream:  true,
 		TLS:                  tlsCfg,
 		Username:             cfg.Username,
