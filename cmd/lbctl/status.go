@@ -6,7 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/amphorae"
 
 	"lbd/internal/octavia/reconcile"
 )
@@ -60,7 +64,41 @@ func runStatus(ctx context.Context, cf *clientFlags, pos []string, stdout io.Wri
 	for _, l := range ls {
 		ports[l.ID] = fmt.Sprintf("%s:%d", l.Protocol, l.ProtocolPort)
 	}
-	return cf.emit(stdout, tree, func(tw *tabwriter.Writer) { statusTable(tw, &tree.LoadBalancer, ports) })
+	// An ACTIVE_STANDBY load balancer's amphorae say which instance holds
+	// the VIP, as "openstack loadbalancer amphora list" does. Listing them
+	// is for administrators: others get the tree alone.
+	amps, _ := c.Amphorae(ctx, lb.ID)
+	return cf.emit(stdout, tree, func(tw *tabwriter.Writer) {
+		statusTable(tw, &tree.LoadBalancer, ports)
+		amphoraTable(tw, amps)
+	})
+}
+
+// amphoraTable adds the amphorae of an ACTIVE_STANDBY load balancer, one
+// line each: role, status, VRRP address and priority, where it is managed.
+// A SINGLE load balancer's one STANDALONE amphora adds nothing.
+func amphoraTable(tw *tabwriter.Writer, amps []amphorae.Amphora) {
+	ha := false
+	for _, a := range amps {
+		ha = ha || a.Role == "MASTER" || a.Role == "BACKUP"
+	}
+	if !ha {
+		return
+	}
+	slices.SortFunc(amps, func(a, b amphorae.Amphora) int {
+		if (a.Role == "MASTER") != (b.Role == "MASTER") {
+			if a.Role == "MASTER" {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.VRRPIP, b.VRRPIP)
+	})
+	row(tw, "", "", "", "")
+	row(tw, "AMPHORA", "VRRP IP (PRIORITY)", "ROLE", "STATUS")
+	for _, a := range amps {
+		row(tw, "amphora "+a.ID, fmt.Sprintf("%s (%d)", a.VRRPIP, a.VRRPPriority), a.Role, a.Status)
+	}
 }
 
 // statusTable draws the tree with box-drawing branches, one object per

@@ -221,6 +221,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer node.Close() // after the control plane closed (defers run last first)
 		cpOpts.Store, dp = node.Store(), node.DataPlane()
+		cpOpts.Instances = func() []controlplane.Instance {
+			var out []controlplane.Instance
+			for _, i := range node.Instances() {
+				out = append(out, controlplane.Instance{Name: i.Name, APIAddr: i.APIAddr, Role: i.Role,
+					VRRPIP: i.VRRPIP, VRRPInterface: i.VRRPInterface, VRRPPriority: i.VRRPPriority, Alive: i.Alive})
+			}
+			return out
+		}
 	}
 	// The control plane owns the desired state: the file plus what the API
 	// changed (stored under --state-dir or in etcd), and applies it to the

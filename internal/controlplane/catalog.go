@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
@@ -535,6 +536,14 @@ func catalogProvider(st *state, lb *octavia.LoadBalancer) error {
 		}
 		if fp := st.FlavorProfiles[f.FlavorProfileID]; fp != nil {
 			prov = fp.ProviderName
+			// The amphora provider's loadbalancer_topology (validated
+			// with the profile) is the load balancer's topology.
+			var data struct {
+				Topology string `json:"loadbalancer_topology"`
+			}
+			if json.Unmarshal([]byte(fp.FlavorData), &data) == nil && data.Topology != "" {
+				lb.Topology = data.Topology
+			}
 		}
 	}
 	if lb.AvailabilityZone != "" {

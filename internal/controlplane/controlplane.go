@@ -35,6 +35,10 @@ type Options struct {
 	// VIPAddress is the vip_address of load balancers created through the
 	// API without one. Default 127.0.0.1.
 	VIPAddress string
+	// Instances, when set, lists the lbd instances sharing the state
+	// (internal/ha): each is an amphora of every ACTIVE_STANDBY load
+	// balancer, with its live VRRP role.
+	Instances func() []Instance
 	// ApplyTimeout bounds one DataPlane.Apply. Default 30 s.
 	ApplyTimeout time.Duration
 }

@@ -140,6 +140,36 @@ func (l *lab) killMaster(t *testing.T) (kill, *node) {
 func TestHA(t *testing.T) {
 	l := newLab(t, 3)
 
+	t.Run("Roles", func(t *testing.T) {
+		// lbctl status, from the control network, shows each instance's
+		// role as Octavia's amphora list does: the one holding the VIP is
+		// the MASTER.
+		master := l.waitMaster(t)
+		netnstest.WaitFor(t, "lbctl status to show one MASTER, the VIP's holder, and two BACKUPs", 15*time.Second, func() bool {
+			out, err := l.ctlNS.Run(l.lbctl, "status", "web", "--endpoint", "http://"+l.nodes[1].ctlIP+":9876", "--token", apiToken)
+			if err != nil {
+				t.Fatalf("lbctl status: %v\n%s", err, out)
+			}
+			var masters, backups []string
+			for line := range strings.SplitSeq(string(out), "\n") {
+				f := strings.Fields(line)
+				if len(f) == 6 && f[0] == "amphora" {
+					switch f[4] {
+					case "MASTER":
+						masters = append(masters, f[2])
+					case "BACKUP":
+						backups = append(backups, f[2])
+					}
+				}
+			}
+			if len(masters) == 1 && masters[0] == master.ip && len(backups) == 2 {
+				t.Logf("lbctl status web:\n%s", out)
+				return true
+			}
+			return false
+		})
+	})
+
 	t.Run("Propagation", func(t *testing.T) {
 		// A listener added through one instance's API is served by every
 		// instance's data plane within a second.

@@ -81,6 +81,7 @@ type lab struct {
 	members *netnstest.NS
 	etcd    *etcdtest.Server
 	bin     string
+	lbctl   string
 	cfgPath string
 	nodes   []*node
 	extra   []string // more flags for every lbd
@@ -125,17 +126,19 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// lbdBinary builds lbd once per test process.
-var lbdBinary = sync.OnceValues(func() (string, error) {
+// binaries builds lbd and lbctl once per test process, into one
+// directory.
+var binaries = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "lbd-ha-bin")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "lbd")
-	if out, err := exec.Command("go", "build", "-o", bin, "lbd/cmd/lbd").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build lbd: %v\n%s", err, out)
+	for _, cmd := range []string{"lbd", "lbctl"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "lbd/cmd/"+cmd).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", cmd, err, out)
+		}
 	}
-	return bin, nil
+	return dir, nil
 })
 
 func needTool(t *testing.T, name, pkg, env string) {
@@ -155,11 +158,11 @@ func newLab(t *testing.T, n int, extra ...string) *lab {
 	needTool(t, "keepalived", "keepalived", "LBD_SKIP_KEEPALIVED")
 	etcdtest.Binary(t)
 	nl := netnstest.New(t)
-	bin, err := lbdBinary()
+	dir, err := binaries()
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{t: t, net: nl, bin: bin, extra: extra}
+	l := &lab{t: t, net: nl, bin: filepath.Join(dir, "lbd"), lbctl: filepath.Join(dir, "lbctl"), extra: extra}
 	hub := nl.NS("hub")
 	nl.Bridge(hub, "data")
 	nl.Bridge(hub, "ctl")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/amphorae"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
@@ -109,6 +110,19 @@ func (c *Client) Members(ctx context.Context, poolID string) ([]pools.Member, er
 	}
 	all, err := pools.ExtractMembers(pages)
 	return all, c.describe("list members", err)
+}
+
+// Amphorae lists the amphorae of the load balancer lbID: with
+// ACTIVE_STANDBY, the MASTER and the BACKUP (on lbd, one per instance
+// sharing the state). Only administrators may list them; Octavia answers
+// others 403.
+func (c *Client) Amphorae(ctx context.Context, lbID string) ([]amphorae.Amphora, error) {
+	pages, err := amphorae.List(c.SC, amphorae.ListOpts{LoadbalancerID: lbID}).AllPages(ctx)
+	if err != nil {
+		return nil, c.describe("list amphorae", err)
+	}
+	all, err := amphorae.ExtractAmphorae(pages)
+	return all, c.describe("list amphorae", err)
 }
 
 // Monitors lists the health monitors.
