@@ -1,6 +1,7 @@
 package ha_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -90,12 +91,20 @@ type kill struct {
 // long until the VIP answers from another instance, and what failed.
 func (l *lab) killMaster(t *testing.T) (kill, *node) {
 	t.Helper()
+	return l.failover(t, func(m *node) time.Time { return m.kill() })
+}
+
+// failover does something to the MASTER under a steady load (fail
+// returns when) and measures how long until the VIP answers from another
+// instance, and what failed.
+func (l *lab) failover(t *testing.T, fail func(master *node) time.Time) (kill, *node) {
+	t.Helper()
 	master := l.waitMaster(t)
 	var ok atomic.Int64
 	stop := l.load(10*time.Millisecond, &ok)
 	// Steady load through the master first.
 	netnstest.WaitFor(t, "50 requests answered through the master", 15*time.Second, func() bool { return ok.Load() >= 50 })
-	at := master.kill()
+	at := fail(master)
 	var next *node
 	netnstest.WaitFor(t, "another instance to take the VIP", 15*time.Second, func() bool {
 		for _, nd := range l.nodes {
@@ -416,6 +425,12 @@ func (l *lab) raceAndMalformed(t *testing.T) {
 // changes with a 503 that says why; with etcd back, changes flow.
 func (l *lab) etcdDownAndBack(t *testing.T) {
 	t.Helper()
+	// Every acknowledged change survives etcd's kill -9.
+	lbID := l.lbID(t, "direct")
+	before, _, err := l.tool(t).Get(context.Background(), "state/lb/"+lbID)
+	if err != nil || before == nil {
+		t.Fatalf("the load balancer's key: %q, %v", before, err)
+	}
 	l.etcd.Kill()
 	c := l.client.HTTPClient(2*time.Second, false)
 	for _, nd := range l.nodes {
@@ -426,7 +441,6 @@ func (l *lab) etcdDownAndBack(t *testing.T) {
 	if _, err := l.get(c, vip+":80"); err != nil {
 		t.Errorf("the VIP does not answer with etcd down: %v", err)
 	}
-	lbID := l.lbID(t, "direct")
 	code, f, err := l.nodes[1].call("PUT", "/v2/lbaas/loadbalancers/"+lbID, map[string]any{"loadbalancer": map[string]any{"name": "direct"}})
 	fs, _ := f["faultstring"].(string)
 	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(fs, "cannot be reached") || !strings.Contains(fs, etcdHost) {
@@ -434,6 +448,9 @@ func (l *lab) etcdDownAndBack(t *testing.T) {
 	}
 	t.Logf("with etcd down: %d %s", code, fs)
 	l.etcd.Restart()
+	if after, _, err := l.tool(t).Get(context.Background(), "state/lb/"+lbID); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("after etcd's kill -9 and restart the load balancer's key is %q (%v), was %q", after, err, before)
+	}
 	netnstest.WaitFor(t, "API changes to work again", 20*time.Second, func() bool {
 		code, _, _ := l.nodes[1].call("PUT", "/v2/lbaas/loadbalancers/"+lbID, map[string]any{"loadbalancer": map[string]any{"description": "after etcd"}})
 		return code == http.StatusOK
@@ -571,6 +588,22 @@ func TestHAFigures(t *testing.T) {
 	slices.Sort(fo)
 	t.Logf("FIGURE failover over %d kills: min %s, median %s, max %s; failed requests %d of %d (per kill: %v)",
 		len(fo), fo[0].Round(time.Millisecond), fo[len(fo)/2].Round(time.Millisecond), fo[len(fo)-1].Round(time.Millisecond), failed, sent, failedPerKill(all))
+
+	// The MASTER's VIP network cut (as a dead host): the BACKUP hears no
+	// advertisement and takes over after the master-down interval.
+	var cuts []time.Duration
+	for range 3 {
+		k, old := l.failover(t, func(m *node) time.Time {
+			m.ns.MustRun("ip", "link", "set", "eth0", "down")
+			return time.Now()
+		})
+		cuts = append(cuts, k.failover)
+		t.Logf("VIP network of the MASTER cut: failover %s, %d of %d requests failed", k.failover.Round(time.Millisecond), k.failed, k.sent)
+		old.ns.MustRun("ip", "link", "set", "eth0", "up")
+		l.waitMaster(t)
+	}
+	slices.Sort(cuts)
+	t.Logf("FIGURE failover when the MASTER's VIP network is cut, 3 times: %v", cuts)
 
 	lats := l.propagate(t, changes)
 	slices.Sort(lats)

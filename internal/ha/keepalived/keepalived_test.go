@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,6 +157,18 @@ func TestFailover(t *testing.T) {
 	if has(na) {
 		t.Error("a still holds the VIP after it stopped")
 	}
+
+	// keepalived killed: lbd starts it again, and it takes the VIP back
+	// (alone, it is MASTER).
+	old := nb.p.Pid()
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	netnstest.WaitFor(t, "keepalived started again", 15*time.Second, func() bool {
+		running, _ := nb.p.Running()
+		return running && nb.p.Pid() != old && nb.p.Pid() != 0
+	})
+	netnstest.WaitFor(t, "b to hold the VIP again", 15*time.Second, func() bool { return has(nb) })
 
 	bad := config("b", "10.80.0.2", "10.80.0.1")
 	bad.Interface = "nosuch0"
