@@ -9,6 +9,13 @@
 // its load balancer only (persist.go), so its cost does not grow with the
 // number of load balancers.
 //
+// With a shared store (etcd: several lbd instances on one state), the
+// store decides first and every instance applies what it holds: a change
+// is committed, then applied; the instances follow the store (Follow,
+// follow.go) and apply what the others commit as a reload would. A change
+// that loses the store's transaction is Octavia's 409, a store that cannot
+// be reached a 503.
+//
 // Which wins when the config file and the stored state disagree is decided
 // per load balancer, and the rule is "the latest change wins": a load
 // balancer from the file follows the file until the API changes it (or
@@ -19,5 +26,7 @@
 //
 // It must not import the data plane (internal/proxy, internal/balancer,
 // internal/health), the metrics or the cloud packages: it drives the data
-// plane through octavia.DataPlane, which proxy.Runtime implements.
+// plane through octavia.DataPlane, which proxy.Runtime implements. Nor
+// etcd's client or internal/ha: shared stores come through statestore's
+// interfaces, the other instances through Options.Instances.
 package controlplane

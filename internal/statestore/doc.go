@@ -13,15 +13,17 @@
 // Memory one that keeps nothing. storetest checks any backend against the
 // contract.
 //
-// A shared backend (etcd, issue 20) is the same interface over another
+// A shared backend (etcdstore: etcd) is the same interface over another
 // engine, whose model this one copies: Load is a Get of the prefix (its
 // header's revision, each key's create and mod revisions; sorted here by
 // create revision), Commit a Txn comparing each Cond's key's ModRevision
 // (0: CreateRevision == 0, the key absent) and putting and deleting the
 // keys, failing with a ConflictError when the comparison fails. What it
-// adds is a Watch from a revision, for an instance to follow the changes
-// others commit; the control plane already keeps each key's revision for
-// the conditions of its next change.
+// adds (shared.go) is a Watch from a revision (Watcher), for an instance to
+// follow the changes others commit, whether it can be reached
+// (Availability, ErrUnavailable), and its transactions' bounds (Limited,
+// Split). A shared store's revisions are its server's: they need not start
+// at 1, and others' writes take some.
 //
 // statestore knows nothing of load balancers: it must not import the
 // octavia packages or the control plane. What the keys mean is the control
