@@ -30,7 +30,8 @@ type Process struct {
 	dir string
 	log *slog.Logger
 
-	reqs chan request
+	reqs    chan request
+	stopped chan struct{} // closed when Run returns
 
 	mu      sync.Mutex
 	running bool
@@ -59,7 +60,7 @@ func New(bin, dir string, log *slog.Logger) (*Process, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keepalived's directory: %w", err)
 	}
-	return &Process{bin: path, dir: dir, log: log, reqs: make(chan request)}, nil
+	return &Process{bin: path, dir: dir, log: log, reqs: make(chan request), stopped: make(chan struct{})}, nil
 }
 
 // ConfigPath is where the configuration is written.
@@ -107,6 +108,8 @@ func (p *Process) do(ctx context.Context, r request) error {
 	case p.reqs <- r:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-p.stopped:
+		return errors.New("keepalived: lbd is stopping")
 	}
 	select {
 	case err := <-r.reply:
@@ -129,6 +132,7 @@ func (p *Process) Running() (bool, error) {
 // fires when the thread that started the child ends.
 func (p *Process) Run(ctx context.Context) {
 	runtime.LockOSThread() // never unlocked: see above
+	defer close(p.stopped)
 	var (
 		cmd     *exec.Cmd
 		exited  chan error
