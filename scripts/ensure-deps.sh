@@ -36,8 +36,9 @@ case "${1:-test}" in
   run) need_go; apt_install curl curl ;;
   test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl; apt_install haproxy haproxy
     # Shared state and ACTIVE_STANDBY (internal/ha): a real etcd and a real
-    # keepalived, started by the tests themselves.
-    apt_install etcd etcd-server; apt_install keepalived keepalived ;;
+    # keepalived, started by the tests themselves, in network namespaces
+    # that the tests build with ip and ss (iproute2; absent from minimal images).
+    apt_install etcd etcd-server; apt_install keepalived keepalived; apt_install ip iproute2; apt_install ss iproute2 ;;
   redteam) need_go; apt_install haproxy haproxy ;;
   bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
   *) echo "usage: $0 test|run|bench|redteam" >&2; exit 2 ;;
