@@ -190,6 +190,8 @@ func TestHA(t *testing.T) {
 		}
 	})
 
+	t.Run("ChangesKeepTraffic", func(t *testing.T) { l.changesKeepTraffic(t) })
+
 	t.Run("HealthShared", func(t *testing.T) {
 		// A member only one instance cannot reach is ERROR in every
 		// instance's API; once that instance is silent past the
@@ -202,6 +204,8 @@ func TestHA(t *testing.T) {
 	t.Run("EtcdDownAndBack", func(t *testing.T) { l.etcdDownAndBack(t) })
 
 	t.Run("Partition", func(t *testing.T) { l.partition(t) })
+
+	t.Run("KillEach", func(t *testing.T) { l.killEach(t) })
 
 	t.Run("KillMaster", func(t *testing.T) {
 		k, _ := l.killMaster(t)

@@ -211,6 +211,7 @@ func (p *Process) Run(ctx context.Context) {
 // exits (an error with what it said).
 func (p *Process) start() (*exec.Cmd, chan error, error) {
 	vrrpPid := filepath.Join(p.dir, "vrrp.pid")
+	p.stopLeftovers(filepath.Join(p.dir, "keepalived.pid"), vrrpPid)
 	os.Remove(vrrpPid)
 	cmd := exec.Command(p.bin, "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
 		"--use-file", p.ConfigPath(), "--pid", filepath.Join(p.dir, "keepalived.pid"), "--vrrp_pid", vrrpPid)
@@ -255,6 +256,50 @@ func (p *Process) start() (*exec.Cmd, chan error, error) {
 			return nil, nil, e
 		}
 	}
+}
+
+// stopLeftovers stops the keepalived processes that a previous lbd left
+// with this directory's pid files: after lbd's kill -9, its keepalived
+// got SIGTERM and may still be giving its VIPs up when lbd starts again,
+// and a new keepalived would exit at once ("daemon is already running").
+// A process is ours only if its command line names the pid file.
+func (p *Process) stopLeftovers(pidFiles ...string) {
+	for _, f := range pidFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(data), &pid); err != nil || pid <= 0 {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.Contains(cmdline, []byte(p.dir)) {
+			continue
+		}
+		p.log.Warn("a keepalived of a previous lbd still runs; stopping it first", "pid", pid, "pid_file", f)
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+			syscall.Kill(pid, sig)
+			deadline := time.Now().Add(10 * time.Second)
+			for alive(pid) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond) // polling another process's exit: no event to wait on
+			}
+			if !alive(pid) {
+				break
+			}
+		}
+	}
+}
+
+// alive reports whether pid is a process that has not exited (a zombie
+// has).
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(data, ')')
+	return i >= 0 && i+2 < len(data) && data[i+2] != 'Z'
 }
 
 // relay logs keepalived's lines and keeps the last ones.
