@@ -34,8 +34,9 @@ func (l *lab) load(interval time.Duration, ok *atomic.Int64) (stop func() []resu
 	var mu sync.Mutex
 	var out []result
 	var wg sync.WaitGroup
-	done := make(chan struct{})
+	done, ticking := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(ticking)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
@@ -61,6 +62,7 @@ func (l *lab) load(interval time.Duration, ok *atomic.Int64) (stop func() []resu
 	}()
 	return func() []result {
 		close(done)
+		<-ticking // no wg.Add after this: Wait may start
 		wg.Wait()
 		mu.Lock()
 		defer mu.Unlock()
@@ -459,6 +461,9 @@ func (l *lab) etcdDownAndBack(t *testing.T) {
 		code, _, _ := l.nodes[1].call("PUT", "/v2/lbaas/loadbalancers/"+lbID, map[string]any{"loadbalancer": map[string]any{"description": "after etcd"}})
 		return code == http.StatusOK
 	})
+	// Every instance's watch is back (a change through one that has not
+	// yet taken the one above would lose to it: 409).
+	l.waitRevision(t, "state/lb/"+lbID)
 	lats := l.propagate(t, 1)
 	t.Logf("a change after etcd's return served everywhere %s after its answer", lats[0].Round(time.Millisecond))
 }

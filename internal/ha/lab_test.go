@@ -205,6 +205,20 @@ func newLab(t *testing.T, n int, extra ...string) *lab {
 	for _, nd := range l.nodes {
 		nd.start(t)
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, nd := range l.nodes {
+			var lines []string
+			for line := range strings.SplitSeq(nd.logs.String(), "\n") {
+				if strings.Contains(line, "keepalived") || strings.Contains(line, "--- start") || strings.Contains(line, `"level":"ERROR"`) {
+					lines = append(lines, line)
+				}
+			}
+			t.Logf("%s's keepalived and error lines:\n%s", nd.name, tail(strings.Join(lines, "\n"), 8000))
+		}
+	})
 	l.waitMaster(t)
 	return l
 }
