@@ -61,6 +61,11 @@ func (l *Listener) SetDefaults() {
 	if l.DefaultPool != nil {
 		l.DefaultPool.SetDefaults()
 	}
+	for _, pol := range l.L7Policies {
+		if pol != nil {
+			pol.SetDefaults()
+		}
+	}
 }
 
 // SetDefaults fills the pool, its members and its monitor.

@@ -13,6 +13,10 @@ type FieldError struct {
 	Path  string // field path, e.g. loadbalancers[0].listeners[1].protocol_port; "" for a YAML syntax error
 	Value any    // the offending value; nil when the field is missing
 	Rule  string // what the value must satisfy, e.g. "must be between 1 and 65535"
+	// Code and Fault, when Fault is set, are how Octavia's API answers this
+	// problem: its HTTP status and its faultstring, word for word.
+	Code  int
+	Fault string
 }
 
 func (e *FieldError) Error() string {
@@ -44,7 +48,7 @@ func FormatValue(v any) string {
 	switch x := v.(type) {
 	case string:
 		return fmt.Sprintf("%q", x)
-	case Protocol, Algorithm, MonitorType, PersistenceType:
+	case Protocol, Algorithm, MonitorType, PersistenceType, L7Action, L7RuleType, L7CompareType:
 		return fmt.Sprintf("%q", x)
 	case *int:
 		if x == nil {
@@ -107,6 +111,27 @@ const RuleRequired = "is required"
 
 func (p *problems) missing(path string) {
 	p.list = append(p.list, &FieldError{Path: path, Rule: RuleRequired})
+}
+
+// octavia records a problem Octavia's API answers with code and msg; msg
+// is the rule too.
+func (p *problems) octavia(code int, path string, value any, msg string) {
+	p.list = append(p.list, &FieldError{Path: path, Value: value, Rule: msg, Code: code, Fault: msg})
+}
+
+// wsme records a value WSME's type check refuses, with WSME's message.
+func (p *problems) wsme(path string, value any, reason string) {
+	field := path
+	if i := strings.LastIndexAny(field, ".]"); i >= 0 {
+		field = field[i+1:]
+	}
+	fault := fmt.Sprintf("Invalid input for field/attribute %s. Value: '%v'. %s", field, value, reason)
+	p.list = append(p.list, &FieldError{Path: path, Value: value, Rule: reason, Code: 400, Fault: fault})
+}
+
+// enum records a value outside an enumeration.
+func (p *problems) enum(path, value, allowed string) {
+	p.wsme(path, value, "Value should be one of: "+allowed)
 }
 
 func (p *problems) err() error {

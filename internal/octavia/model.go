@@ -85,7 +85,7 @@ type Listener struct {
 	AllowedCIDRs         []string          `json:"allowed_cidrs,omitempty" yaml:"allowed_cidrs,omitempty"`
 	DefaultPoolID        string            `json:"default_pool_id,omitempty" yaml:"default_pool_id,omitempty"`
 	DefaultPool          *Pool             `json:"default_pool,omitempty" yaml:"default_pool,omitempty"`
-	L7Policies           []map[string]any  `json:"l7policies,omitempty" yaml:"l7policies,omitempty"`
+	L7Policies           []*L7Policy       `json:"l7policies,omitempty" yaml:"l7policies,omitempty"`
 	DefaultTLSRef        string            `json:"default_tls_container_ref,omitempty" yaml:"default_tls_container_ref,omitempty"`
 	SNIContainerRefs     []string          `json:"sni_container_refs,omitempty" yaml:"sni_container_refs,omitempty"`
 	ClientCATLSRef       string            `json:"client_ca_tls_container_ref,omitempty" yaml:"client_ca_tls_container_ref,omitempty"`
@@ -104,6 +104,18 @@ type Listener struct {
 	// Octavia has no such field: it is an lbd extension, taken under
 	// provider "lbd" only. Unset (nil) follows the global switch.
 	ConnectionLogging *bool `json:"connection_logging,omitempty" yaml:"connection_logging,omitempty"`
+	// AcceptProxyProtocol is an lbd extension (provider lbd; off when
+	// nil): connections from its allowed_cidrs must begin with a PROXY
+	// protocol v1 or v2 header, whose source address is then the client's.
+	AcceptProxyProtocol *AcceptProxy `json:"accept_proxy_protocol,omitempty" yaml:"accept_proxy_protocol,omitempty"`
+}
+
+// AcceptProxy says which upstreams (load balancers in front of lbd) may
+// send a listener PROXY protocol headers.
+type AcceptProxy struct {
+	// AllowedCIDRs are the sources that must send a header. Any other
+	// source is served as a client; a header from it is refused, not read.
+	AllowedCIDRs []string `json:"allowed_cidrs" yaml:"allowed_cidrs"`
 }
 
 // LogsConnections reports whether the listener's connections are logged,

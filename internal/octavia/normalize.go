@@ -70,6 +70,56 @@ func (lb *LoadBalancer) Normalize(key string) {
 		}
 		l.DefaultPool = nil
 	}
+	for _, l := range lb.Listeners {
+		lb.normalizeL7(l)
+	}
+}
+
+// normalizeL7 puts a listener's policies in Octavia's order (each
+// inserted at its position, in the order given, as Octavia's graph create
+// inserts them), numbers them 1..N, gives policies and rules stable IDs
+// (from the policy's name, or its place in the list when unnamed, and the
+// rule's place in its policy), resolves redirect_pool to redirect_pool_id
+// (hoisting an inline pool to the load balancer's pools) and applies
+// Octavia's sanitize (redirect_http_code 302 for URL redirects, targets the
+// action does not use cleared).
+func (lb *LoadBalancer) normalizeL7(l *Listener) {
+	given := l.L7Policies
+	l.L7Policies = nil
+	for i, pol := range given {
+		if pol.ID == "" {
+			key := fmt.Sprintf("%s/l7policy/%s", l.ID, pol.Name)
+			if pol.Name == "" {
+				key = fmt.Sprintf("%s/l7policy/#%d", l.ID, i)
+			}
+			pol.ID = StableID(key)
+		}
+		pol.ListenerID = l.ID
+		if rp := pol.RedirectPool; rp != nil {
+			if isPoolReference(rp) {
+				for _, p := range lb.Pools {
+					if p.Name == rp.Name {
+						pol.RedirectPoolID = p.ID
+					}
+				}
+			} else {
+				lb.Pools = append(lb.Pools, rp)
+				rp.normalize(lb, len(lb.Pools)-1)
+				pol.RedirectPoolID = rp.ID
+			}
+			pol.RedirectPool = nil
+		}
+		args := pol.ArgsOf()
+		if args.Sanitize(true) == nil {
+			args.Apply(pol)
+		}
+		for j, r := range pol.Rules {
+			if r.ID == "" {
+				r.ID = StableID(fmt.Sprintf("%s/rule/#%d", pol.ID, j))
+			}
+		}
+		l.InsertL7Policy(pol)
+	}
 }
 
 func (p *Pool) normalize(lb *LoadBalancer, index int) {

@@ -123,8 +123,6 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			s.walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
 		}
-	case reflect.Interface:
-		// Free-form (l7policies entries): anything decodes.
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			s.fail(n, path, nil, "must be a string")
@@ -189,6 +187,12 @@ func typeNoun(t reflect.Type) string {
 		return "a health monitor"
 	case reflect.TypeFor[SessionPersistence]():
 		return "session_persistence"
+	case reflect.TypeFor[L7Policy]():
+		return "an L7 policy"
+	case reflect.TypeFor[L7Rule]():
+		return "an L7 rule"
+	case reflect.TypeFor[AcceptProxy]():
+		return "accept_proxy_protocol"
 	case reflect.TypeFor[OpenStackConfig](), reflect.TypeFor[ServersConfig](), reflect.TypeFor[ServerMembership]():
 		return "the openstack: section"
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Validate checks the config against Octavia's rules (field types, enums,
@@ -29,7 +30,7 @@ func (c *Config) Validate() error {
 			}
 			names[lb.Name] = i
 		}
-		lb.validate(&p, path)
+		lb.validate(&p, path, true)
 		// Two load balancers on one VIP cannot both bind the same port.
 		for j, l := range lb.Listeners {
 			if l == nil || lb.VIPAddress == "" || l.ProtocolPort == 0 {
@@ -53,11 +54,15 @@ func (c *Config) Validate() error {
 // Validate checks one load balancer; path prefixes the field paths in errors.
 func (lb *LoadBalancer) Validate(path string) error {
 	var p problems
-	lb.validate(&p, path)
+	lb.validate(&p, path, false)
 	return p.err()
 }
 
-func (lb *LoadBalancer) validate(p *problems, path string) {
+//
+// strict is the config file's validation: it also refuses L7 policies
+// whose redirect fields Octavia's API would silently turn into another
+// action.
+func (lb *LoadBalancer) validate(p *problems, path string, strict bool) {
 	checkID(p, path, lb.ID)
 	checkLen(p, path+".name", lb.Name)
 	checkLen(p, path+".description", lb.Description)
@@ -118,6 +123,18 @@ func (lb *LoadBalancer) validate(p *problems, path string) {
 			} else {
 				ports[key] = lpath
 			}
+		}
+		for j, pol := range l.L7Policies {
+			ppath := fmt.Sprintf("%s.l7policies[%d]", lpath, j)
+			if pol == nil {
+				p.missing(ppath)
+				continue
+			}
+			if rp := pol.RedirectPool; rp != nil && !isPoolReference(rp) {
+				notePool(rp, ppath+".redirect_pool")
+				rp.validate(p, ppath+".redirect_pool", lb)
+			}
+			pol.validate(p, ppath, lb, l, strict)
 		}
 		pool, ppath := lb.listenerPool(l, lpath)
 		switch {
@@ -257,8 +274,22 @@ func (l *Listener) validate(p *problems, path string, lb *LoadBalancer) {
 	if l.ConnectionLogging != nil && lb != nil && lb.Provider != ProviderLBD {
 		p.add(path+".connection_logging", *l.ConnectionLogging, "is an lbd extension (Octavia's switch is global: [haproxy_amphora] connection_logging); set the load balancer's provider to %q to use it", ProviderLBD)
 	}
-	if len(l.L7Policies) > 0 {
-		p.add(path+".l7policies", nil, "L7 policies are not supported by lbd yet")
+	if ap := l.AcceptProxyProtocol; ap != nil {
+		apath := path + ".accept_proxy_protocol"
+		if lb != nil && lb.Provider != ProviderLBD {
+			p.add(apath, nil, "is an lbd extension: set the load balancer's provider to %q to use it", ProviderLBD)
+		}
+		if l.Protocol != ProtocolHTTP && l.Protocol != ProtocolTCP && l.Protocol != ProtocolHTTPS && l.Protocol != ProtocolTerminatedHTTPS {
+			p.add(apath, nil, "is only for TCP, HTTP, HTTPS and TERMINATED_HTTPS listeners, not %s", l.Protocol)
+		}
+		if len(ap.AllowedCIDRs) == 0 {
+			p.add(apath+".allowed_cidrs", nil, "must name the upstreams that send PROXY headers (a list of CIDRs)")
+		}
+		for i, c := range ap.AllowedCIDRs {
+			if _, err := netip.ParsePrefix(c); err != nil {
+				p.add(fmt.Sprintf("%s.allowed_cidrs[%d]", apath, i), c, "must be an IPv4 or IPv6 CIDR, like 192.0.2.0/24")
+			}
+		}
 	}
 	tlsSet := l.DefaultTLSRef != "" || len(l.SNIContainerRefs) > 0 || l.ClientCATLSRef != "" ||
 		(l.ClientAuthentication != "" && l.ClientAuthentication != DefaultClientAuthentication) ||
@@ -276,7 +307,7 @@ func (l *Listener) validate(p *problems, path string, lb *LoadBalancer) {
 var amphoraAlgorithms = []Algorithm{AlgorithmRoundRobin, AlgorithmLeastConnections, AlgorithmSourceIP}
 
 // lbdPoolProtocols are the pool protocols lbd's data plane speaks to members.
-var lbdPoolProtocols = []Protocol{ProtocolHTTP, ProtocolHTTPS, ProtocolTCP}
+var lbdPoolProtocols = []Protocol{ProtocolHTTP, ProtocolHTTPS, ProtocolTCP, ProtocolProxy, ProtocolProxyV2}
 
 func (pool *Pool) validate(p *problems, path string, lb *LoadBalancer) {
 	checkID(p, path, pool.ID)
@@ -303,28 +334,7 @@ func (pool *Pool) validate(p *problems, path string, lb *LoadBalancer) {
 		p.add(path+".lb_algorithm", pool.LBAlgorithm, "provider 'amphora' does not support this option (Octavia answers 501); set the load balancer's provider to %q to use it", ProviderLBD)
 	}
 	if sp := pool.SessionPersistence; sp != nil {
-		sppath := path + ".session_persistence"
-		switch {
-		case sp.Type == "":
-			p.missing(sppath + ".type")
-		case !contains(PersistenceTypes, sp.Type):
-			p.add(sppath+".type", sp.Type, "must be one of %s", joinEnum(PersistenceTypes))
-		case sp.Type == PersistenceAppCookie && sp.CookieName == "":
-			p.add(sppath+".cookie_name", nil, "is required for APP_COOKIE session persistence")
-		case sp.Type != PersistenceAppCookie && sp.CookieName != "":
-			p.add(sppath+".cookie_name", sp.CookieName, "is only allowed for APP_COOKIE session persistence")
-		}
-		if sp.CookieName != "" && strings.ContainsAny(sp.CookieName, " \t\r\n,;\\\"()/:<=>?@[]{}") {
-			p.add(sppath+".cookie_name", sp.CookieName, "must not contain whitespace or the separators ,;\\\"()/:<=>?@[]{}")
-		}
-		udpLike := pool.Protocol == ProtocolUDP || pool.Protocol == ProtocolSCTP
-		if !udpLike && (sp.PersistenceTimeout != nil || sp.PersistenceGranularity != "") {
-			p.add(sppath, nil, "persistence_timeout and persistence_granularity are only allowed on UDP and SCTP pools")
-		}
-		if udpLike && sp.Type != "" && sp.Type != PersistenceSourceIP {
-			p.add(sppath+".type", sp.Type, "UDP and SCTP pools accept only SOURCE_IP session persistence")
-		}
-		p.add(sppath, nil, "session persistence is not supported by lbd yet (SOURCE_IP and SOURCE_IP_PORT algorithms give stickiness)")
+		sp.validate(p, path+".session_persistence", pool.Protocol)
 	}
 	if pool.TLSEnabled != nil && *pool.TLSEnabled {
 		p.add(path+".tls_enabled", true, "TLS to members is not supported by lbd yet")
@@ -503,4 +513,71 @@ func normalAddr(s string) string {
 		return a.Unmap().String()
 	}
 	return s
+}
+
+// badCookieName is what Octavia's check_session_persistence refuses in a
+// cookie_name: controls, space and the separators "(),/:;<=>?@[\]{}.
+func badCookieName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= 0x20 || c == '"' || c == '(' || c == ')' || c == ',' || c == '/' || (c >= ':' && c <= '@') ||
+			(c >= '[' && c <= ']') || c == '{' || c == '}' || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// validate checks a pool's session_persistence as Octavia's pool create
+// does, in its order and with its messages: WSME's field checks, the
+// UDP/SCTP rules, then check_session_persistence.
+func (sp *SessionPersistence) validate(p *problems, path string, protocol Protocol) {
+	switch {
+	case sp.Type == "":
+		p.missing(path + ".type")
+		return
+	case !contains(PersistenceTypes, sp.Type):
+		p.enum(path+".type", string(sp.Type), joinEnum(PersistenceTypes))
+		return
+	}
+	if sp.CookieName != "" {
+		if len(sp.CookieName) > 255 {
+			p.wsme(path+".cookie_name", sp.CookieName, "Value should have a maximum character requirement of 255")
+			return
+		}
+		if strings.ContainsFunc(sp.CookieName, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' || r == '\\' }) {
+			p.wsme(path+".cookie_name", sp.CookieName, `Value should match the pattern ^[^\s,;\\]+$`)
+			return
+		}
+	}
+	if g := sp.PersistenceGranularity; g != "" {
+		if _, err := netip.ParseAddr(g); err != nil {
+			p.wsme(path+".persistence_granularity", g, "Value should be IPv4 or IPv6 format")
+			return
+		}
+	}
+	if protocol == ProtocolUDP || protocol == ProtocolSCTP {
+		switch {
+		case sp.Type == PersistenceSourceIP && sp.CookieName != "":
+			p.octavia(400, path, nil, "Validation failure: session_persistence SOURCE_IP type for UDP and SCTP protocols only accepts: type, persistence_timeout, persistence_granularity.")
+		case sp.CookieName != "":
+			p.octavia(400, path+".cookie_name", sp.CookieName, "Validation failure: Cookie names are not supported for UDP/SCTP pools.")
+		case sp.Type != PersistenceSourceIP:
+			p.octavia(400, path+".type", sp.Type, fmt.Sprintf("Validation failure: Session persistence of type %s is not supported for UDP/SCTP protocol pools.", sp.Type))
+		}
+		if len(p.list) > 0 {
+			return
+		}
+	} else if IntOr(sp.PersistenceTimeout, 0) != 0 || sp.PersistenceGranularity != "" {
+		p.octavia(400, path, nil, "Validation failure: persistence_timeout and persistence_granularity is only for UDP and SCTP protocol pools.")
+		return
+	}
+	switch {
+	case sp.CookieName != "" && sp.Type != PersistenceAppCookie:
+		p.octavia(400, path+".cookie_name", sp.CookieName, `Validation failure: Field "cookie_name" can only be specified with session persistence of type "APP_COOKIE".`)
+	case sp.CookieName != "" && badCookieName(sp.CookieName):
+		p.octavia(400, path+".cookie_name", sp.CookieName, `Validation failure: Supplied "cookie_name" is invalid.`)
+	case sp.Type == PersistenceAppCookie && sp.CookieName == "":
+		p.octavia(400, path+".cookie_name", nil, `Validation failure: Field "cookie_name" must be specified when using the "APP_COOKIE" session persistence type.`)
+	}
 }

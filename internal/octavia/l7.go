@@ -1,0 +1,758 @@
+package octavia
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// L7 policies and rules, as Octavia 11 (Zed, what Debian 12 ships) stores
+// and checks them: octavia/api/v2/types/l7{policy,rule}.py,
+// octavia/common/validate.py (sanitize_l7policy_api_args, l7rule_data) and
+// octavia/db/repositories.py (positions). The messages are Octavia's, so
+// the API answers with them word for word; the config file reports the same
+// problems with the field path and line.
+
+// L7Action is an L7 policy's action.
+type L7Action string
+
+// L7 policy actions (octavia-lib constants).
+const (
+	L7Reject         L7Action = "REJECT"
+	L7RedirectToURL  L7Action = "REDIRECT_TO_URL"
+	L7RedirectToPool L7Action = "REDIRECT_TO_POOL"
+	L7RedirectPrefix L7Action = "REDIRECT_PREFIX"
+)
+
+// L7Actions are the values Octavia accepts for an L7 policy's action.
+var L7Actions = []L7Action{L7Reject, L7RedirectToURL, L7RedirectToPool, L7RedirectPrefix}
+
+// L7RuleType is an L7 rule's type: what part of the request it tests.
+type L7RuleType string
+
+// L7 rule types.
+const (
+	L7HostName        L7RuleType = "HOST_NAME"
+	L7Path            L7RuleType = "PATH"
+	L7FileType        L7RuleType = "FILE_TYPE"
+	L7Header          L7RuleType = "HEADER"
+	L7Cookie          L7RuleType = "COOKIE"
+	L7SSLConnHasCert  L7RuleType = "SSL_CONN_HAS_CERT"
+	L7SSLVerifyResult L7RuleType = "SSL_VERIFY_RESULT"
+	L7SSLDNField      L7RuleType = "SSL_DN_FIELD"
+)
+
+// L7RuleTypes are the values Octavia accepts for an L7 rule's type.
+var L7RuleTypes = []L7RuleType{L7HostName, L7Path, L7FileType, L7Header, L7Cookie, L7SSLConnHasCert, L7SSLVerifyResult, L7SSLDNField}
+
+// L7CompareType is how an L7 rule compares the request's value with its own.
+type L7CompareType string
+
+// L7 rule compare types.
+const (
+	L7Regex      L7CompareType = "REGEX"
+	L7StartsWith L7CompareType = "STARTS_WITH"
+	L7EndsWith   L7CompareType = "ENDS_WITH"
+	L7Contains   L7CompareType = "CONTAINS"
+	L7EqualTo    L7CompareType = "EQUAL_TO"
+)
+
+// L7CompareTypes are the values Octavia accepts for an L7 rule's compare_type.
+var L7CompareTypes = []L7CompareType{L7Regex, L7StartsWith, L7EndsWith, L7Contains, L7EqualTo}
+
+// Octavia's L7 limits and defaults (octavia/common/constants.py).
+const (
+	MaxL7RulesPerPolicy     = 50
+	MinPolicyPosition       = 1
+	MaxPolicyPosition       = 2147483647
+	DefaultRedirectHTTPCode = 302
+)
+
+// RedirectHTTPCodes are the values Octavia accepts for redirect_http_code.
+var RedirectHTTPCodes = []int{301, 302, 303, 307, 308}
+
+// L7Policy is an Octavia L7 policy of a listener. In the config file (and a
+// fully-populated create) it sits under its listener, names its redirect
+// pool with redirect_pool (a pool of the load balancer by name, or a whole
+// pool inline) and carries its rules inline; Normalize turns that into
+// redirect_pool_id, IDs and positions 1..N in evaluation order.
+type L7Policy struct {
+	ID               string    `json:"id,omitempty" yaml:"id,omitempty"`
+	Name             string    `json:"name,omitempty" yaml:"name,omitempty"`
+	Description      string    `json:"description,omitempty" yaml:"description,omitempty"`
+	AdminStateUp     *bool     `json:"admin_state_up,omitempty" yaml:"admin_state_up,omitempty"`
+	ListenerID       string    `json:"listener_id,omitempty" yaml:"listener_id,omitempty"`
+	Action           L7Action  `json:"action,omitempty" yaml:"action,omitempty"`
+	RedirectPoolID   string    `json:"redirect_pool_id,omitempty" yaml:"redirect_pool_id,omitempty"`
+	RedirectPool     *Pool     `json:"redirect_pool,omitempty" yaml:"redirect_pool,omitempty"`
+	RedirectURL      string    `json:"redirect_url,omitempty" yaml:"redirect_url,omitempty"`
+	RedirectPrefix   string    `json:"redirect_prefix,omitempty" yaml:"redirect_prefix,omitempty"`
+	RedirectHTTPCode *int      `json:"redirect_http_code,omitempty" yaml:"redirect_http_code,omitempty"`
+	Position         *int      `json:"position,omitempty" yaml:"position,omitempty"`
+	Rules            []*L7Rule `json:"rules,omitempty" yaml:"rules,omitempty"`
+	Tags             []string  `json:"tags,omitempty" yaml:"tags,omitempty"`
+}
+
+// L7Rule is an Octavia L7 rule of a policy. A policy matches a request when
+// all its enabled rules do.
+type L7Rule struct {
+	ID           string        `json:"id,omitempty" yaml:"id,omitempty"`
+	Type         L7RuleType    `json:"type,omitempty" yaml:"type,omitempty"`
+	CompareType  L7CompareType `json:"compare_type,omitempty" yaml:"compare_type,omitempty"`
+	Key          string        `json:"key,omitempty" yaml:"key,omitempty"`
+	Value        string        `json:"value,omitempty" yaml:"value,omitempty"`
+	Invert       bool          `json:"invert,omitempty" yaml:"invert,omitempty"`
+	AdminStateUp *bool         `json:"admin_state_up,omitempty" yaml:"admin_state_up,omitempty"`
+	Tags         []string      `json:"tags,omitempty" yaml:"tags,omitempty"`
+}
+
+// Enabled reports admin_state_up, which defaults to true.
+func (p *L7Policy) Enabled() bool { return boolOr(p.AdminStateUp, true) }
+
+// Enabled reports admin_state_up, which defaults to true.
+func (r *L7Rule) Enabled() bool { return boolOr(r.AdminStateUp, true) }
+
+// PositionOr returns the policy's position, or def when unset.
+func (p *L7Policy) PositionOr(def int) int { return IntOr(p.Position, def) }
+
+// SetDefaults fills the policy and its rules. redirect_http_code's default
+// (302 for the URL and prefix redirects) is Octavia's sanitize's, applied
+// by SanitizeL7Policy.
+func (p *L7Policy) SetDefaults() {
+	setBool(&p.AdminStateUp, true)
+	for _, r := range p.Rules {
+		if r != nil {
+			r.SetDefaults()
+		}
+	}
+	if p.RedirectPool != nil {
+		p.RedirectPool.SetDefaults()
+	}
+}
+
+// SetDefaults fills the rule.
+func (r *L7Rule) SetDefaults() { setBool(&r.AdminStateUp, true) }
+
+// L7Error is a problem Octavia's API answers with Code and the faultstring
+// Message, word for word.
+type L7Error struct {
+	Code    int
+	Message string
+}
+
+func (e *L7Error) Error() string { return e.Message }
+
+func l7Invalid(format string, args ...any) *L7Error {
+	return &L7Error{Code: 400, Message: fmt.Sprintf(format, args...)}
+}
+
+// L7PolicyArgs are the attributes of an L7 policy create or update that
+// Octavia's sanitize_l7policy_api_args reads and rewrites, as a Python dict
+// holds them: a nil field is absent; a field pointing to "" (or 0) is
+// present and None. InlinePool stands for a fully-populated create's
+// redirect_pool.
+type L7PolicyArgs struct {
+	Action           *L7Action
+	RedirectPoolID   *string
+	RedirectURL      *string
+	RedirectPrefix   *string
+	RedirectHTTPCode *int
+	InlinePool       bool
+	// Others counts the other attributes present (name, position...): an
+	// update with nothing at all is refused.
+	Others int
+}
+
+func get(s *string) bool { return s != nil && *s != "" }
+
+func none() *string { s := ""; return &s }
+
+// Sanitize is Octavia's sanitize_l7policy_api_args: the redirect target
+// given decides the action (a redirect_pool_id makes the policy
+// REDIRECT_TO_POOL, a redirect_url REDIRECT_TO_URL, a redirect_prefix
+// REDIRECT_PREFIX, in that order of checks), the targets other actions do
+// not use are set to None, and the URL redirects get redirect_http_code 302
+// when none is given. It refuses an action without its target and a pool
+// with a URL or prefix, with Octavia's messages.
+func (a *L7PolicyArgs) Sanitize(create bool) error {
+	if a.Action != nil {
+		switch *a.Action {
+		case L7Reject:
+			a.RedirectURL, a.RedirectPoolID = none(), none()
+			a.InlinePool = false
+		case L7RedirectToURL:
+			if !get(a.RedirectURL) {
+				return l7Invalid("Invalid L7 Policy arguments: redirect_url must not be None")
+			}
+			a.RedirectPoolID = none()
+			a.InlinePool = false
+		case L7RedirectToPool:
+			if !get(a.RedirectPoolID) && !a.InlinePool {
+				return l7Invalid("Invalid L7 Policy arguments: redirect_pool_id or redirect_pool must not be None")
+			}
+			a.RedirectURL = none()
+		case L7RedirectPrefix:
+			if !get(a.RedirectPrefix) {
+				return l7Invalid("Invalid L7 Policy arguments: redirect_prefix must not be None")
+			}
+		default:
+			return l7Invalid("Invalid L7 Policy action specified: %s", *a.Action)
+		}
+	}
+	if (get(a.RedirectPoolID) || a.InlinePool) && (get(a.RedirectURL) || get(a.RedirectPrefix)) {
+		return l7Invalid("Invalid L7 Policy arguments: Cannot specify redirect_pool_id and redirect_url or redirect_prefix at the same time")
+	}
+	set := func(act L7Action) { a.Action = &act }
+	noCode := func() { z := 0; a.RedirectHTTPCode = &z }
+	if get(a.RedirectPoolID) || a.InlinePool {
+		set(L7RedirectToPool)
+		a.RedirectURL, a.RedirectPrefix = none(), none()
+		noCode()
+	}
+	code302 := func() {
+		if a.RedirectHTTPCode == nil || *a.RedirectHTTPCode == 0 {
+			c := DefaultRedirectHTTPCode
+			a.RedirectHTTPCode = &c
+		}
+	}
+	if get(a.RedirectURL) {
+		if err := CheckRedirectURL(*a.RedirectURL); err != nil {
+			return err
+		}
+		set(L7RedirectToURL)
+		a.RedirectPoolID, a.RedirectPrefix = none(), none()
+		a.InlinePool = false
+		code302()
+	}
+	if get(a.RedirectPrefix) {
+		if err := CheckRedirectURL(*a.RedirectPrefix); err != nil {
+			return err
+		}
+		set(L7RedirectPrefix)
+		a.RedirectPoolID, a.RedirectURL = none(), none()
+		a.InlinePool = false
+		code302()
+	}
+	if create && a.Action == nil {
+		return l7Invalid("Invalid L7 Policy action specified: None")
+	}
+	if a.Action == nil && a.RedirectPoolID == nil && a.RedirectURL == nil && a.RedirectPrefix == nil &&
+		a.RedirectHTTPCode == nil && !a.InlinePool && a.Others == 0 {
+		return l7Invalid("Invalid L7 Policy arguments: Invalid update options")
+	}
+	return nil
+}
+
+// ClearForAction is what Octavia's repository does on an update that names
+// an action: the targets that action does not use are cleared.
+func (a *L7PolicyArgs) ClearForAction() {
+	if a.Action == nil {
+		return
+	}
+	zero := 0
+	switch *a.Action {
+	case L7Reject:
+		a.RedirectURL, a.RedirectPoolID, a.RedirectPrefix, a.RedirectHTTPCode = none(), none(), none(), &zero
+	case L7RedirectToURL:
+		a.RedirectPoolID, a.RedirectPrefix = none(), none()
+	case L7RedirectToPool:
+		a.RedirectURL, a.RedirectPrefix, a.RedirectHTTPCode = none(), none(), &zero
+	case L7RedirectPrefix:
+		a.RedirectURL, a.RedirectPoolID = none(), none()
+	}
+}
+
+// ArgsOf returns a policy's attributes for a create: every one present, as
+// Octavia's render_unsets gives them.
+func (p *L7Policy) ArgsOf() *L7PolicyArgs {
+	a := &L7PolicyArgs{InlinePool: p.RedirectPool != nil}
+	act := p.Action
+	a.Action = &act
+	pool, url, prefix := p.RedirectPoolID, p.RedirectURL, p.RedirectPrefix
+	a.RedirectPoolID, a.RedirectURL, a.RedirectPrefix = &pool, &url, &prefix
+	code := IntOr(p.RedirectHTTPCode, 0)
+	a.RedirectHTTPCode = &code
+	return a
+}
+
+// Apply writes the present attributes of a onto p; None clears.
+func (a *L7PolicyArgs) Apply(p *L7Policy) {
+	if a.Action != nil {
+		p.Action = *a.Action
+	}
+	if a.RedirectPoolID != nil {
+		p.RedirectPoolID = *a.RedirectPoolID
+	}
+	if a.RedirectURL != nil {
+		p.RedirectURL = *a.RedirectURL
+	}
+	if a.RedirectPrefix != nil {
+		p.RedirectPrefix = *a.RedirectPrefix
+	}
+	if a.RedirectHTTPCode != nil {
+		if *a.RedirectHTTPCode == 0 {
+			p.RedirectHTTPCode = nil
+		} else {
+			c := *a.RedirectHTTPCode
+			p.RedirectHTTPCode = &c
+		}
+	}
+	if !a.InlinePool {
+		p.RedirectPool = nil
+	}
+}
+
+// invalidURLChars are characters Octavia refuses in a redirect URL before
+// parsing it (the fix for LP #2162103, in Debian's 11.0.0-2+deb12u1):
+// controls, space, DEL and the C1 controls.
+func hasInvalidURLChars(s string) bool {
+	for _, r := range s {
+		if r <= 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	urlSchemeRE = regexp.MustCompile(`^(?i:https?)://`)
+	// RFC 3986's authority: userinfo@host:port, host a reg-name, an IPv4
+	// address or an IP literal.
+	urlAuthorityRE = regexp.MustCompile(`^(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*@?` +
+		`(?:\[[0-9A-Fa-f:.vV]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?$`)
+	urlRestRE = regexp.MustCompile(`^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#]|%[0-9A-Fa-f]{2})*$`)
+)
+
+// CheckRedirectURL is Octavia's validate.url for redirect_url and
+// redirect_prefix: an absolute http or https URL with a host, no controls
+// or spaces, only RFC 3986 characters.
+func CheckRedirectURL(u string) error {
+	bad := &L7Error{Code: 400, Message: fmt.Sprintf("Not a valid URL: %s", u)}
+	if hasInvalidURLChars(u) || !urlSchemeRE.MatchString(u) {
+		return bad
+	}
+	rest := u[strings.Index(u, "://")+3:]
+	end := strings.IndexAny(rest, "/?#")
+	auth, tail := rest, ""
+	if end >= 0 {
+		auth, tail = rest[:end], rest[end:]
+	}
+	if auth == "" || !urlAuthorityRE.MatchString(auth) || !urlRestRE.MatchString(tail) {
+		return bad
+	}
+	return nil
+}
+
+// Octavia's character classes for rule keys and values
+// (octavia/common/constants.py). They are copied as written, ranges
+// included: "+-." is the range from '+' to '.', so a comma passes in a
+// header name.
+var (
+	headerNameRE        = regexp.MustCompile(`\A[a-zA-Z0-9!#$%&'*+-.^_` + "`" + `|~]+\z`)
+	cookieValueRE       = regexp.MustCompile(`\A[a-zA-Z0-9!#$%&'()*+-./:<=>?@[\]^_` + "`" + `{|}~]+\z`)
+	headerValueRE       = regexp.MustCompile(`\A[a-zA-Z0-9!"#$%&'()*+,-./:;<=>?@[\]^_` + "`" + `{|}~\\]+\z`)
+	quotedHeaderValueRE = regexp.MustCompile(`\A"[a-zA-Z0-9 \t!"#$%&'()*+,-./:;<=>?@[\]^_` + "`" + `{|}~\\]*"\z`)
+	dnFieldRE           = regexp.MustCompile(`^([a-zA-Z][A-Za-z0-9-]*)$`)
+)
+
+// hasConfigControls reports the characters Octavia refuses in a regex and
+// the amphora refuses to render in any rule value: C0 controls, DEL and C1
+// controls.
+func hasConfigControls(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return true
+		}
+	}
+	return false
+}
+
+// HasConfigControls reports whether a rule value holds characters the
+// amphora does not render (it skips such a rule).
+func HasConfigControls(s string) bool { return hasConfigControls(s) }
+
+// CompileL7Regex compiles a rule's REGEX value as lbd runs it: Go's RE2,
+// which runs in time linear in the input. Octavia checks the syntax with
+// Python's re; a pattern RE2 cannot run (backreferences, look-around) is
+// refused here.
+func CompileL7Regex(value string, foldCase bool) (*regexp.Regexp, error) {
+	if foldCase {
+		value = "(?i)" + value
+	}
+	return regexp.Compile(value)
+}
+
+func checkRegex(v string) error {
+	if hasConfigControls(v) {
+		return fmt.Errorf("Unable to parse regular expression: contains control characters")
+	}
+	if _, err := CompileL7Regex(v, false); err != nil {
+		msg := err.Error()
+		msg = strings.TrimPrefix(msg, "error parsing regexp: ")
+		return fmt.Errorf("Unable to parse regular expression: %s", msg)
+	}
+	return nil
+}
+
+func invalidRule(format string, args ...any) error {
+	return fmt.Errorf("Invalid L7 Rule: "+format, args...)
+}
+
+func headerValueString(v, what string) error {
+	if !headerValueRE.MatchString(v) && !quotedHeaderValueRE.MatchString(v) {
+		return fmt.Errorf("Invalid characters in %s", what)
+	}
+	return nil
+}
+
+// CheckL7Rule is Octavia's l7rule_data: which types need a key, which
+// compare types each allows, and what values look like. The error's
+// message is Octavia's faultstring ("Error parsing L7Rule: ...").
+func (r *L7Rule) Check() error {
+	if err := r.check(); err != nil {
+		return &L7Error{Code: 400, Message: "Error parsing L7Rule: " + err.Error()}
+	}
+	return nil
+}
+
+func (r *L7Rule) check() error {
+	if r.Value == "" {
+		return invalidRule("L7 rule type requires a value")
+	}
+	cmp := r.CompareType
+	plain := cmp == L7StartsWith || cmp == L7EndsWith || cmp == L7Contains || cmp == L7EqualTo
+	switch r.Type {
+	case L7Header, L7Cookie:
+		if r.Key == "" {
+			return invalidRule("L7 rule type requires a key")
+		}
+		if !headerNameRE.MatchString(r.Key) {
+			return fmt.Errorf("Invalid characters in key")
+		}
+		switch {
+		case cmp == L7Regex:
+			return checkRegex(r.Value)
+		case !plain:
+			return invalidRule("invalid comparison type for rule type")
+		case r.Type == L7Header:
+			return headerValueString(r.Value, "header value")
+		case !cookieValueRE.MatchString(r.Value):
+			return fmt.Errorf("Invalid characters in cookie value")
+		}
+	case L7HostName, L7Path:
+		switch {
+		case plain:
+			return headerValueString(r.Value, "comparison value")
+		case cmp == L7Regex:
+			return checkRegex(r.Value)
+		default:
+			return invalidRule("invalid comparison type for rule type")
+		}
+	case L7FileType:
+		switch cmp {
+		case L7Regex:
+			return checkRegex(r.Value)
+		case L7EqualTo:
+			return headerValueString(r.Value, "comparison value")
+		default:
+			return invalidRule("invalid comparison type for rule type")
+		}
+	case L7SSLConnHasCert:
+		switch {
+		case r.Key != "":
+			return invalidRule("L7rule type %s does not use the \"key\" field.", r.Type)
+		case strings.ToLower(r.Value) != "true":
+			return invalidRule("L7rule value %s is not a boolean True string.", r.Value)
+		case cmp != L7EqualTo:
+			return invalidRule("L7rule type %s only supports the %s compare type.", r.Type, L7EqualTo)
+		}
+	case L7SSLVerifyResult:
+		switch {
+		case r.Key != "":
+			return invalidRule("L7rule type %s does not use the \"key\" field.", r.Type)
+		case !isDigits(r.Value):
+			return invalidRule("L7rule type %s needs a int value, which is >= 0", r.Type)
+		case cmp != L7EqualTo:
+			return invalidRule("L7rule type %s only supports the %s compare type.", r.Type, L7EqualTo)
+		}
+	case L7SSLDNField:
+		if cmp == L7Regex {
+			if err := checkRegex(r.Value); err != nil {
+				return err
+			}
+		}
+		switch {
+		case r.Key == "":
+			return invalidRule("L7rule type %s needs to specify a key and a value.", r.Type)
+		case !dnFieldRE.MatchString(r.Key):
+			return invalidRule("Invalid L7rule distinguished name field.")
+		}
+	default:
+		return invalidRule("invalid rule type")
+	}
+	return nil
+}
+
+// isDigits is Python's str.isdigit for what an integer needs: one or more
+// decimal digits (Unicode digits count in Python; int() reads them too).
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// UsesKey reports whether a rule type reads its key; Octavia clears the
+// key of the others on update.
+func (t L7RuleType) UsesKey() bool {
+	return t != L7HostName && t != L7Path && t != L7FileType
+}
+
+// IsSSL reports the rule types that test the client's TLS connection.
+func (t L7RuleType) IsSSL() bool {
+	return t == L7SSLConnHasCert || t == L7SSLVerifyResult || t == L7SSLDNField
+}
+
+// checkRuleFields is what WSME checks of a rule before Octavia's own
+// validation: the mandatory fields, the enums, lengths, and no CR or LF in
+// key or value.
+func (r *L7Rule) checkFields(p *problems, path string) {
+	checkID(p, path, r.ID)
+	checkTags(p, path, r.Tags)
+	switch {
+	case r.Type == "":
+		p.missing(path + ".type")
+	case !contains(L7RuleTypes, r.Type):
+		p.enum(path+".type", string(r.Type), joinEnum(L7RuleTypes))
+	}
+	switch {
+	case r.CompareType == "":
+		p.missing(path + ".compare_type")
+	case !contains(L7CompareTypes, r.CompareType):
+		p.enum(path+".compare_type", string(r.CompareType), joinEnum(L7CompareTypes))
+	}
+	for _, f := range []struct{ name, v string }{{"key", r.Key}, {"value", r.Value}} {
+		switch {
+		case len(f.v) > 255:
+			p.wsme(path+"."+f.name, f.v, "Value should have a maximum character requirement of 255")
+		case strings.ContainsAny(f.v, "\r\n"):
+			p.wsme(path+"."+f.name, f.v, "Value should match the pattern ^[^\\r\\n]*$")
+		}
+	}
+}
+
+// validateL7Policy checks one policy of listener l: WSME's field checks,
+// then Octavia's sanitize and rule validation, then what lbd serves. lb
+// resolves redirect pools; path prefixes field paths. For the config file
+// (strict) a redirect field that would silently change the action, as
+// Octavia's sanitize does on the API, is refused.
+func (pol *L7Policy) validate(p *problems, path string, lb *LoadBalancer, l *Listener, strict bool) {
+	checkID(p, path, pol.ID)
+	checkLen(p, path+".name", pol.Name)
+	checkLen(p, path+".description", pol.Description)
+	checkTags(p, path, pol.Tags)
+	n := len(p.list)
+	switch {
+	case pol.Action == "":
+		p.missing(path + ".action")
+	case !contains(L7Actions, pol.Action):
+		p.enum(path+".action", string(pol.Action), joinEnum(L7Actions))
+	}
+	for _, f := range []struct{ name, v string }{{"redirect_url", pol.RedirectURL}, {"redirect_prefix", pol.RedirectPrefix}} {
+		if f.v != "" && CheckRedirectURL(f.v) != nil {
+			p.wsme(path+"."+f.name, f.v, "Value must be a valid URL string")
+		}
+	}
+	if pol.Position != nil && *pol.Position < MinPolicyPosition {
+		p.wsme(path+".position", *pol.Position, fmt.Sprintf("Value should be greater or equal to %d", MinPolicyPosition))
+	}
+	if c := pol.RedirectHTTPCode; c != nil && !slices.Contains(RedirectHTTPCodes, *c) {
+		p.wsme(path+".redirect_http_code", *c, "Value should be one of: "+joinInts(RedirectHTTPCodes))
+	}
+	if pol.RedirectPoolID != "" && pol.RedirectPool != nil {
+		p.add(path+".redirect_pool_id", pol.RedirectPoolID, "give redirect_pool or redirect_pool_id, not both")
+	}
+	for i, r := range pol.Rules {
+		rpath := fmt.Sprintf("%s.rules[%d]", path, i)
+		if r == nil {
+			p.missing(rpath)
+			continue
+		}
+		r.checkFields(p, rpath)
+	}
+	if len(p.list) > n {
+		return // Octavia's WSME layer answers these before anything else
+	}
+	if l != nil && l.Protocol == ProtocolPrometheus {
+		p.octavia(400, path, nil, "Protocol PROMETHEUS listeners cannot have child objects.")
+		return
+	}
+	args := pol.ArgsOf()
+	before := pol.Action
+	if err := args.Sanitize(true); err != nil {
+		e := err.(*L7Error)
+		p.octavia(e.Code, path, nil, e.Message)
+		return
+	}
+	if strict && args.Action != nil && *args.Action != before {
+		p.add(path+".action", before, "the redirect fields given make this a %s policy (Octavia rewrites the action from redirect_pool, redirect_url or redirect_prefix): write action %s, or remove the field the action does not use", *args.Action, *args.Action)
+		return
+	}
+	if len(pol.Rules) > MaxL7RulesPerPolicy {
+		p.octavia(409, path+".rules", len(pol.Rules), fmt.Sprintf("Too many rules on L7 policy %s", pol.ID))
+		return
+	}
+	for i, r := range pol.Rules {
+		if err := r.Check(); err != nil {
+			p.octavia(400, fmt.Sprintf("%s.rules[%d]", path, i), nil, err.(*L7Error).Message)
+			return
+		}
+	}
+	if pol.Action == L7RedirectToPool && l != nil && lb != nil {
+		pool, ppath := lb.redirectPool(pol, path)
+		switch {
+		case pool == nil && pol.RedirectPool != nil:
+			p.add(path+".redirect_pool.name", pol.RedirectPool.Name, "pool was referenced but no full definition was found in the load balancer's pools")
+		case pool == nil:
+			p.octavia(404, path+".redirect_pool_id", pol.RedirectPoolID, fmt.Sprintf("Pool %s not found.", pol.RedirectPoolID))
+		case pool.Protocol != "" && !contains(ListenerPoolProtocols[l.Protocol], pool.Protocol):
+			p.octavia(400, ppath+".protocol", pool.Protocol, fmt.Sprintf("Validation failure: The pool protocol '%s' is invalid while the listener protocol is '%s'.", pool.Protocol, l.Protocol))
+		}
+	}
+	if l != nil && l.Protocol != ProtocolHTTP && l.Protocol != ProtocolTerminatedHTTPS {
+		p.octavia(501, path, nil, fmt.Sprintf("Provider '%s' does not support a requested option: %s protocol listeners do not support L7 policies", providerOf(lb), l.Protocol))
+	}
+}
+
+func providerOf(lb *LoadBalancer) string {
+	if lb == nil || lb.Provider == "" {
+		return ProviderAmphora
+	}
+	return lb.Provider
+}
+
+// redirectPool resolves a policy's redirect pool: inline, by name or by ID,
+// and the path where it is defined.
+func (lb *LoadBalancer) redirectPool(pol *L7Policy, path string) (*Pool, string) {
+	if pol.RedirectPool != nil && !isPoolReference(pol.RedirectPool) {
+		return pol.RedirectPool, path + ".redirect_pool"
+	}
+	for i, pool := range lb.Pools {
+		if pool == nil {
+			continue
+		}
+		if (pol.RedirectPool != nil && pol.RedirectPool.Name != "" && pool.Name == pol.RedirectPool.Name) ||
+			(pol.RedirectPool == nil && pol.RedirectPoolID != "" && pool.ID == pol.RedirectPoolID) {
+			return pool, fmt.Sprintf("pools[%d]", i)
+		}
+	}
+	return nil, ""
+}
+
+// Validate checks one policy of listener l of lb as the API creates it:
+// Octavia's checks in Octavia's order. The error is a *ValidationError
+// whose first problem carries Octavia's code and message.
+func (pol *L7Policy) Validate(path string, lb *LoadBalancer, l *Listener) error {
+	var p problems
+	pol.validate(&p, path, lb, l, false)
+	return p.err()
+}
+
+// ValidateFields is what WSME checks of a rule (its enums, lengths and
+// characters), before Octavia's own validation (Check).
+func (r *L7Rule) ValidateFields(path string) error {
+	var p problems
+	r.checkFields(&p, path)
+	return p.err()
+}
+
+// InsertL7Policy puts pol into l's policies as Octavia's repository does:
+// appended, then moved to its position if that is within the list, and
+// every policy's position renumbered 1..N.
+func (l *Listener) InsertL7Policy(pol *L7Policy) {
+	pos := pol.PositionOr(MaxPolicyPosition)
+	n := len(l.L7Policies)
+	if pos < n+1 {
+		l.L7Policies = slices.Insert(l.L7Policies, pos-1, pol)
+	} else {
+		l.L7Policies = append(l.L7Policies, pol)
+	}
+	l.RenumberL7Policies()
+}
+
+// MoveL7Policy moves the policy at index i to position pos, as Octavia's
+// update does (a position past the end moves it last), and renumbers.
+func (l *Listener) MoveL7Policy(i, pos int) {
+	pol := l.L7Policies[i]
+	l.L7Policies = slices.Delete(l.L7Policies, i, i+1)
+	if pos-1 < len(l.L7Policies) {
+		l.L7Policies = slices.Insert(l.L7Policies, pos-1, pol)
+	} else {
+		l.L7Policies = append(l.L7Policies, pol)
+	}
+	l.RenumberL7Policies()
+}
+
+// RenumberL7Policies sets each policy's position to its place, 1..N.
+func (l *Listener) RenumberL7Policies() {
+	for i, pol := range l.L7Policies {
+		pos := i + 1
+		pol.Position = &pos
+	}
+}
+
+// L7PolicyByID returns the listener's policy with that ID and its index.
+func (l *Listener) L7PolicyByID(id string) (*L7Policy, int) {
+	for i, pol := range l.L7Policies {
+		if pol.ID == id {
+			return pol, i
+		}
+	}
+	return nil, -1
+}
+
+// RedirectPools lists the pools the listener's enabled policies with at
+// least one rule send requests to, each once, as Octavia's listener.pools
+// adds them to the default pool.
+func (lb *LoadBalancer) RedirectPools(l *Listener) []*Pool {
+	var out []*Pool
+	for _, pol := range l.L7Policies {
+		if pol.Action != L7RedirectToPool || !pol.Enabled() || len(pol.Rules) == 0 || pol.RedirectPoolID == "" {
+			continue
+		}
+		p := lb.PoolByID(pol.RedirectPoolID)
+		if p != nil && !slices.Contains(out, p) && p.ID != l.DefaultPoolID {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// PolicyUsingPool returns a policy of the load balancer that redirects to
+// the pool, or nil: such a pool cannot be deleted.
+func (lb *LoadBalancer) PolicyUsingPool(poolID string) *L7Policy {
+	for _, l := range lb.Listeners {
+		for _, pol := range l.L7Policies {
+			if pol.RedirectPoolID == poolID {
+				return pol
+			}
+		}
+	}
+	return nil
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
+}
