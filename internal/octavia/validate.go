@@ -58,7 +58,6 @@ func (lb *LoadBalancer) Validate(path string) error {
 	return p.err()
 }
 
-//
 // strict is the config file's validation: it also refuses L7 policies
 // whose redirect fields Octavia's API would silently turn into another
 // action.
