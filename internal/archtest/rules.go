@@ -43,6 +43,8 @@ var Rules = []Rule{
 		Why: "the data plane: the control plane and the metrics exposition drive and read it, never the other way round"},
 	{Pkg: "lbd/internal/proxy/http1", Forbid: []string{"*"},
 		Why: "HTTP/1.x heads, bodies and rules, shared by both HTTP engines: no connection, member or configuration"},
+	{Pkg: "lbd/internal/proxy/l7", Forbid: []string{"*"}, Except: []string{"lbd/internal/proxy/http1"},
+		Why: "L7 matching over a parsed head: no connection, pool or configuration model"},
 	{Pkg: "lbd/internal/proxy/evloop", Forbid: []string{"*"},
 		Why: "a reactor for sockets: it knows nothing of HTTP, balancers or listeners"},
 	{Pkg: "lbd/internal/metrics", Forbid: concat(cloud, []string{"lbd/internal/controlplane", "lbd/internal/octavia/api"}),

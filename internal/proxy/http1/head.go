@@ -533,3 +533,14 @@ func isFieldValue(b []byte) bool {
 	}
 	return true
 }
+
+// NumFields is the number of field lines of the parsed head.
+func (h *Head) NumFields() int { return len(h.fields) }
+
+// Field returns the i-th field line of the parsed head, name and value
+// (trimmed); both point into h.Buf.
+func (h *Head) Field(i int) (name, value []byte) { return h.fields[i].name, h.fields[i].value }
+
+// EqualFold reports whether b equals s ignoring ASCII case; s must be
+// lower case.
+func EqualFold(b []byte, s string) bool { return equalFold(b, s) }
