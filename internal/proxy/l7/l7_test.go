@@ -37,7 +37,7 @@ func TestRuleSemantics(t *testing.T) {
 		{RuleConfig{Fetch: Path, Compare: Regex, Value: `img`}, true}, // unanchored, as -m reg
 		{RuleConfig{Fetch: FileType, Compare: EqualTo, Value: "PNG"}, true},
 		{RuleConfig{Fetch: FileType, Compare: EqualTo, Value: "jpg"}, false},
-		{RuleConfig{Fetch: FileType, Compare: Regex, Value: `^/static`}, true}, // the regex runs on the whole path
+		{RuleConfig{Fetch: FileType, Compare: Regex, Value: `^/static`}, true},       // the regex runs on the whole path
 		{RuleConfig{Fetch: HostName, Compare: EqualTo, Value: "example.com"}, false}, // the port is part of it
 		{RuleConfig{Fetch: HostName, Compare: EqualTo, Value: "example.com:8080"}, true},
 		{RuleConfig{Fetch: HostName, Compare: StartsWith, Value: "EXAMPLE"}, true},
