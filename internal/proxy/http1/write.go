@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"bytes"
 	"errors"
 	"net"
 )
@@ -14,11 +15,15 @@ type Writer interface {
 }
 
 // Forwarded is what a proxy adds to each request it forwards (Octavia's
-// insert_headers).
+// insert_headers), and what it takes out.
 type Forwarded struct {
 	For   []byte // X-Forwarded-For: the client's address; nil: none added
 	Port  []byte // X-Forwarded-Port: the listener's port; nil: none added
 	Proto bool   // X-Forwarded-Proto: http
+	// DropCookie names a cookie removed from the Cookie fields (HAProxy's
+	// "cookie ... indirect": the persistence cookie stays between the
+	// client and the proxy); a field left empty is not sent.
+	DropCookie []byte
 }
 
 // WriteRequestHead writes the request line and fields for the member:
@@ -36,6 +41,10 @@ func WriteRequestHead(w Writer, req *Head, fwd *Forwarded, upgrade bool) {
 			(fwd.Port != nil && equalFold(h.name, "x-forwarded-port")) ||
 			(fwd.Proto && equalFold(h.name, "x-forwarded-proto")) ||
 			req.clRepeated && repeatedLength(h.name, &lengthSent) {
+			continue
+		}
+		if fwd.DropCookie != nil && equalFold(h.name, "cookie") {
+			writeCookieWithout(w, h.name, h.value, fwd.DropCookie)
 			continue
 		}
 		WriteField(w, h.name, h.value)
@@ -93,10 +102,23 @@ func WriteField(w Writer, name, value []byte) {
 	w.WriteString("\r\n")
 }
 
+// Inserted is what a proxy changes in a response it relays: HAProxy's
+// "cookie <name> insert indirect nocache".
+type Inserted struct {
+	// DropSetCookie names a cookie whose Set-Cookie fields from the member
+	// are removed (the proxy owns that cookie).
+	DropSetCookie []byte
+	// SetCookie, when not nil, is added as a Set-Cookie field.
+	SetCookie []byte
+	// Private adds "Cache-Control: private" (the response is cacheable
+	// and carries the inserted cookie).
+	Private bool
+}
+
 // WriteResponseHead writes a final response's head for the client:
 // hop-by-hop fields removed, framing and persistence as d decided them,
-// stated for the client's version.
-func WriteResponseHead(w Writer, req, resp *Head, d Decision) {
+// stated for the client's version; ins, when not nil, is applied.
+func WriteResponseHead(w Writer, req, resp *Head, d Decision, ins *Inserted) {
 	writeStatusLine(w, resp.Status, resp.Reason)
 	lengthSent := false
 	for _, h := range resp.fields {
@@ -109,7 +131,18 @@ func WriteResponseHead(w Writer, req, resp *Head, d Decision) {
 		if resp.clRepeated && repeatedLength(h.name, &lengthSent) {
 			continue
 		}
+		if ins != nil && ins.DropSetCookie != nil && equalFold(h.name, "set-cookie") && setCookieNamed(h.value, ins.DropSetCookie) {
+			continue
+		}
 		WriteField(w, h.name, h.value)
+	}
+	if ins != nil && ins.SetCookie != nil {
+		w.WriteString("Set-Cookie: ")
+		w.Write(ins.SetCookie)
+		w.WriteString("\r\n")
+		if ins.Private {
+			w.WriteString("Cache-Control: private\r\n")
+		}
 	}
 	if d.ChunkedOut() {
 		w.WriteString("Transfer-Encoding: chunked\r\n")
@@ -248,4 +281,148 @@ func Idempotent(method []byte) bool {
 		return true
 	}
 	return false
+}
+
+// writeCookieWithout writes a Cookie field without the cookies named drop,
+// or nothing if none is left.
+func writeCookieWithout(w Writer, name, value, drop []byte) {
+	first := true
+	for len(value) > 0 {
+		c := value
+		if i := bytes.IndexByte(value, ';'); i >= 0 {
+			c, value = value[:i], value[i+1:]
+		} else {
+			value = nil
+		}
+		c = trimOWS(c)
+		if len(c) == 0 || cookieNamed(c, drop) {
+			continue
+		}
+		if first {
+			w.Write(name)
+			w.WriteString(": ")
+			first = false
+		} else {
+			w.WriteString("; ")
+		}
+		w.Write(c)
+	}
+	if !first {
+		w.WriteString("\r\n")
+	}
+}
+
+// cookieNamed reports whether a "name=value" pair is named name.
+func cookieNamed(c, name []byte) bool {
+	eq := bytes.IndexByte(c, '=')
+	return eq >= 0 && bytes.Equal(trimOWS(c[:eq]), name)
+}
+
+// setCookieNamed reports whether a Set-Cookie value sets the cookie name.
+func setCookieNamed(v, name []byte) bool {
+	if i := bytes.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	return cookieNamed(trimOWS(v), name)
+}
+
+// SetCookieValue returns the value a response's first Set-Cookie field for
+// the cookie name sets, as HAProxy's res.cook(name) reads it.
+func SetCookieValue(resp *Head, name []byte) ([]byte, bool) {
+	for _, h := range resp.fields {
+		if !equalFold(h.name, "set-cookie") {
+			continue
+		}
+		v := h.value
+		if i := bytes.IndexByte(v, ';'); i >= 0 {
+			v = v[:i]
+		}
+		v = trimOWS(v)
+		eq := bytes.IndexByte(v, '=')
+		if eq >= 0 && bytes.Equal(trimOWS(v[:eq]), name) {
+			return trimOWS(v[eq+1:]), true
+		}
+	}
+	return nil, false
+}
+
+// Cacheable reports whether HAProxy would take the response as cacheable
+// (http_check_response_for_cacheability): a cacheable status, and a
+// Cache-Control that makes it so ("public", or a max-age or s-maxage other
+// than 0) without a later one or a "Pragma: no-cache" undoing it.
+func Cacheable(req, resp *Head) bool {
+	switch resp.Status {
+	case 200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501:
+	default:
+		return false
+	}
+	cacheable := false
+	for _, h := range resp.fields {
+		switch {
+		case equalFold(h.name, "pragma"):
+			if equalFold(h.value, "no-cache") {
+				return false
+			}
+		case equalFold(h.name, "cache-control"):
+			for tok := range tokens(h.value) {
+				switch {
+				case equalFold(tok, "public"):
+					cacheable = true
+				case equalFold(tok, "private") || equalFold(tok, "no-cache") || equalFold(tok, "no-store") ||
+					equalFold(tok, "max-age=0") || equalFold(tok, "s-maxage=0"):
+					cacheable = false
+				case hasPrefixFold(tok, "max-age") || hasPrefixFold(tok, "s-maxage"):
+					cacheable = true
+				}
+			}
+		}
+	}
+	return cacheable
+}
+
+func hasPrefixFold(b []byte, p string) bool { return len(b) >= len(p) && equalFold(b[:len(p)], p) }
+
+// denyBody is HAProxy's answer to "http-request deny", byte for byte.
+const denyBody = "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n"
+
+// WriteDeny writes the 403 HAProxy answers a request an L7 policy rejects.
+// keep says whether the connection carries another request; minor is the
+// client's HTTP/1.minor; headOnly leaves the body out (an answer to HEAD).
+func WriteDeny(w Writer, keep bool, minor int, headOnly bool) {
+	w.WriteString("HTTP/1.1 403 Forbidden\r\ncontent-length: 93\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n")
+	writeConnection(w, keep, minor)
+	w.WriteString("\r\n")
+	if !headOnly {
+		w.WriteString(denyBody)
+	}
+}
+
+// WriteRedirect writes the redirect HAProxy answers for "redirect code
+// <code> location <location>", or "prefix <location>" with uri (the
+// request's path and query) appended when uri is not nil. Temporary
+// redirects are marked not cacheable, as HAProxy does.
+func WriteRedirect(w Writer, code int, location, uri []byte, keep bool, minor int) {
+	writeStatusLine(w, code, []byte(redirectReason[code]))
+	w.WriteString("content-length: 0\r\nlocation: ")
+	w.Write(location)
+	w.Write(uri)
+	w.WriteString("\r\n")
+	if code == 302 || code == 303 || code == 307 {
+		w.WriteString("cache-control: no-cache\r\n")
+	}
+	writeConnection(w, keep, minor)
+	w.WriteString("\r\n")
+}
+
+var redirectReason = map[int]string{
+	301: "Moved Permanently", 302: "Found", 303: "See Other", 307: "Temporary Redirect", 308: "Permanent Redirect",
+}
+
+func writeConnection(w Writer, keep bool, minor int) {
+	switch {
+	case !keep:
+		w.WriteString("connection: close\r\n")
+	case minor == 0:
+		w.WriteString("connection: keep-alive\r\n")
+	}
 }
