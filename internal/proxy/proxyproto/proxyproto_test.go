@@ -105,7 +105,9 @@ func TestParseAllocatesNothing(t *testing.T) {
 		t.Errorf("v1 over IPv4: %.1f allocations", n)
 	}
 	buf := make([]byte, 0, 64)
-	if n := testing.AllocsPerRun(100, func() { AppendV2(buf[:0], netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("192.0.2.2:2"), nil) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() {
+		AppendV2(buf[:0], netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("192.0.2.2:2"), nil)
+	}); n != 0 {
 		t.Errorf("AppendV2: %.1f allocations", n)
 	}
 }
