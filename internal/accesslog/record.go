@@ -134,6 +134,7 @@ const (
 	CauseClient        = 'C' // the client closed or reset its connection
 	CauseServer        = 'S' // the member refused, reset or answered something invalid
 	CauseProxy         = 'P' // lbd refused the request (malformed, denied)
+	CauseLocal         = 'L' // lbd answered itself, passing nothing to a member (a redirect)
 	CauseResource      = 'R' // lbd ran out of a resource (sockets, memory)
 	CauseInternal      = 'I' // an internal error in lbd
 	CauseDown          = 'D' // the member went down and its session was cut

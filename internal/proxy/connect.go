@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"lbd/internal/balancer"
+	"lbd/internal/proxy/http1"
+	"lbd/internal/proxy/proxyproto"
 )
 
 // maxConnectAttempts is HAProxy's "retries 3" plus the first try. With
@@ -16,7 +18,9 @@ const maxConnectAttempts = 4
 
 // connectRequest is a connection a request wants from a pool.
 type connectRequest struct {
-	src     netip.AddrPort // the client, for SOURCE_IP
+	src     netip.AddrPort // the client, for SOURCE_IP and a PROXY header
+	dst     netip.AddrPort // the address the client reached, for a PROXY header
+	req     *http1.Head    // the HTTP request, for session persistence; nil for TCP
 	timeout time.Duration  // per connect attempt
 	// avoid is a member that just failed this request: another is
 	// preferred if one is ready.
@@ -79,10 +83,13 @@ func (p *pool) connect(ctx context.Context, r *connectRequest) (memberConn, erro
 			}
 		}
 		start := time.Now()
-		c, err := dialMember(ctx, m.Addr, r.timeout)
+		c, err := p.dial(ctx, m.Addr, r.timeout, peer{r.src, r.dst})
 		if err == nil {
 			m.Traffic.ConnectTime.Observe(time.Since(start))
 			m.Traffic.Connections.Add(1)
+			if failed != nil {
+				p.redispatched(r.src, r.req, m) // the sticky member failed: the client moves
+			}
 			return memberConn{m: m, conn: c}, nil
 		}
 		m.Traffic.ConnectErrors.Add(1)
@@ -93,7 +100,7 @@ func (p *pool) connect(ctx context.Context, r *connectRequest) (memberConn, erro
 			return memberConn{}, lastErr
 		}
 	}
-	if m, c, err := p.connectEjected(ctx, r.timeout); err == nil {
+	if m, c, err := p.connectEjected(ctx, r.timeout, peer{r.src, r.dst}); err == nil {
 		return memberConn{m: m, conn: c}, nil
 	}
 	if lastErr != nil {
@@ -109,7 +116,7 @@ func (p *pool) connect(ctx context.Context, r *connectRequest) (memberConn, erro
 // that is down in the ready set while one that came back is still out.
 // Members that an active monitor marked down, that are disabled or that
 // have weight 0 are not tried.
-func (p *pool) connectEjected(ctx context.Context, timeout time.Duration) (*balancer.Member, *net.TCPConn, error) {
+func (p *pool) connectEjected(ctx context.Context, timeout time.Duration, pr peer) (*balancer.Member, *net.TCPConn, error) {
 	for _, m := range p.bal.Members() {
 		if !m.Enabled || m.Weight == 0 || m.Healthy() {
 			continue
@@ -119,7 +126,7 @@ func (p *pool) connectEjected(ctx context.Context, timeout time.Duration) (*bala
 		}
 		m.Acquire()
 		start := time.Now()
-		c, err := dialMember(ctx, m.Addr, timeout)
+		c, err := p.dial(ctx, m.Addr, timeout, pr)
 		if err == nil {
 			m.Traffic.ConnectTime.Observe(time.Since(start))
 			m.Traffic.Connections.Add(1)
@@ -130,6 +137,36 @@ func (p *pool) connectEjected(ctx context.Context, timeout time.Duration) (*bala
 		m.Release()
 	}
 	return nil, nil, balancer.ErrNoMember
+}
+
+// dial connects to a member of p and, for a PROXY or PROXYV2 pool, sends
+// the PROXY header that names the client pr (as HAProxy's send-proxy and
+// send-proxy-v2 do) before anything else.
+func (p *pool) dial(ctx context.Context, addr netip.AddrPort, timeout time.Duration, pr peer) (*net.TCPConn, error) {
+	c, err := dialMember(ctx, addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	v := p.proxyVersion()
+	if v == 0 {
+		return c, nil
+	}
+	var buf [108]byte // the longest version 1 header; a version 2 without TLVs takes 52
+	var hdr []byte
+	if v == 1 {
+		hdr = proxyproto.AppendV1(buf[:0], pr.remote, pr.local)
+	} else {
+		hdr = proxyproto.AppendV2(buf[:0], pr.remote, pr.local, nil)
+	}
+	if timeout > 0 {
+		c.SetWriteDeadline(time.Now().Add(timeout))
+	}
+	if _, err := c.Write(hdr); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("send PROXY header: %w", err)
+	}
+	c.SetWriteDeadline(time.Time{})
+	return c, nil
 }
 
 func dialMember(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {

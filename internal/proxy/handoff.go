@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net"
-	"net/netip"
 
 	"lbd/internal/proxy/evloop"
 	"lbd/internal/stats"
@@ -47,8 +46,8 @@ func (s *loopSeat) due() bool { return s.streak > s.backoff }
 // ends or moves into an event loop of ls (moved: the loop owns it now). c
 // may be any net.Conn; only a TCP socket moves. from, when set, is the
 // connection a loop handed back, with what it holds.
-func serveHTTP(ls *loopSet, l *listener, c net.Conn, remote netip.AddrPort, st *connState, traffic *stats.Traffic, from *loopHandoff) (moved bool) {
-	hc := newHTTPConn(l, c, remote, st, traffic)
+func serveHTTP(ls *loopSet, l *listener, c net.Conn, pr peer, st *connState, traffic *stats.Traffic, pre []byte, from *loopHandoff) (moved bool) {
+	hc := newHTTPConn(l, c, pr, st, traffic)
 	defer hc.release()
 	if from == nil {
 		hc.accepted = st.accepted
@@ -56,6 +55,7 @@ func serveHTTP(ls *loopSet, l *listener, c net.Conn, remote netip.AddrPort, st *
 	var seat loopSeat
 	var pk picked
 	defer pk.release() // a member picked for a request that failed before it needed one
+	hc.readAhead(pre)
 	if from != nil {
 		seat = loopSeat{home: from.home, backoff: from.backoff}
 		pk = from.picked
@@ -96,7 +96,7 @@ func resumeHTTP(h *loopHandoff) {
 			l.closeConn(c, h.traffic)
 		}
 	}()
-	moved = serveHTTP(h.home.set, l, c, h.remote, st, h.traffic, h)
+	moved = serveHTTP(h.home.set, l, c, peer{h.remote, h.local}, st, h.traffic, nil, h)
 }
 
 // moveToLoop hands the connection hc serves on c to an event loop, with the
@@ -114,7 +114,7 @@ func moveToLoop(ls *loopSet, hc *httpConn, c net.Conn, seat *loopSeat) bool {
 		return false
 	}
 	l.untrack(tc)
-	mv := &loopMove{l: l, traffic: hc.traffic, remote: hc.remote, fd: fd, backoff: seat.backoff, back: resumeHTTP}
+	mv := &loopMove{l: l, traffic: hc.traffic, remote: hc.remote, local: hc.local, fd: fd, backoff: seat.backoff, back: resumeHTTP}
 	buffered, idle := hc.handOver()
 	mv.buffered = buffered
 	for _, uc := range idle {

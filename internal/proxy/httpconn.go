@@ -15,6 +15,7 @@ import (
 	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
 	"lbd/internal/proxy/http1"
+	"lbd/internal/proxy/l7"
 	"lbd/internal/stats"
 )
 
@@ -37,7 +38,10 @@ type httpConn struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	remote  netip.AddrPort
-	ipText  []byte // the client address, for X-Forwarded-For
+	local   netip.AddrPort // the address the client reached
+	ipText  []byte         // the client address, for X-Forwarded-For
+	tls     l7.TLSInfo     // the client's TLS, for SSL L7 rules; nil: plain TCP
+	scratch []byte         // a persistence cookie being inserted
 	req     http1.Head
 	resp    http1.Head
 	// cache holds this client's own idle member connections, so keep-alive
@@ -139,9 +143,10 @@ var httpConnPool = sync.Pool{New: func() any {
 }}
 
 // newHTTPConn takes a pooled httpConn for c, with the listener's timeouts.
-func newHTTPConn(l *listener, c net.Conn, remote netip.AddrPort, st *connState, traffic *stats.Traffic) *httpConn {
+func newHTTPConn(l *listener, c net.Conn, pr peer, st *connState, traffic *stats.Traffic) *httpConn {
 	hc := httpConnPool.Get().(*httpConn)
-	hc.l, hc.st, hc.remote, hc.traffic = l, st, remote, traffic
+	hc.l, hc.st, hc.remote, hc.local, hc.traffic = l, st, pr.remote, pr.local, traffic
+	remote := pr.remote
 	hc.client = newTimedConn(c)
 	hc.br.Reset(&hc.client)
 	hc.bw.Reset(&hc.client)
@@ -186,8 +191,12 @@ func (hc *httpConn) handOver() (buffered []byte, idle []*upstreamConn) {
 	}
 	for i, uc := range hc.cache {
 		if uc != nil {
-			idle = append(idle, uc)
 			hc.cache[i] = nil
+			if uc.private {
+				uc.close() // the loop's member connections serve anyone
+				continue
+			}
+			idle = append(idle, uc)
 		}
 	}
 	return buffered, idle

@@ -170,13 +170,14 @@ func (ex *exchange) moveToAnotherConnection() error {
 	if !ex.uc.used {
 		failed.Observer().ConnectFailure() // a fresh connection that died unanswered
 	}
-	mc, err := ex.p.connect(context.Background(), &connectRequest{src: ex.hc.remote, timeout: ex.cfg.connectTimeout, avoid: failed})
+	mc, err := ex.p.connect(context.Background(), &connectRequest{src: ex.hc.remote, dst: ex.hc.local, req: &ex.hc.req,
+		timeout: ex.cfg.connectTimeout, avoid: failed})
 	if err != nil {
 		return fmt.Errorf("retry after member %s failed: %w", failed.ID, err)
 	}
 	failed.Release()
 	ex.m = mc.m
-	ex.uc = newUpstreamConn(mc.conn, mc.m.State)
+	ex.uc = newUpstreamConn(mc.conn, mc.m.State, ex.p.proxyVersion() > 0)
 	ex.uc.tc.setTimeouts(ex.cfg.memberTimeout, ex.cfg.memberTimeout)
 	ex.m.Traffic.Requests.Add(1)
 	return nil
@@ -277,7 +278,7 @@ func gatewayStatus(err error) int {
 
 // writeRequestHead writes the request head for the member and counts it.
 func (ex *exchange) writeRequestHead() {
-	writeRequestHead(ex.uc.bw, ex.cfg, &ex.hc.req, ex.hc.ipText, ex.d.Upgrade)
+	writeRequestHead(ex.uc.bw, ex.cfg, ex.p, &ex.hc.req, ex.hc.ipText, ex.d.Upgrade)
 	n := uint64(len(ex.hc.req.Buf))
 	ex.cfg.traffic.BytesIn.Add(n)
 	ex.m.Traffic.BytesIn.Add(n)
@@ -359,7 +360,7 @@ func (ex *exchange) relayResponse() (bool, error) {
 		Draining: hc.l.draining.Load(), Interim: ex.interim, BodyPending: ex.bodyPending,
 	})
 	ex.d = d
-	writeResponseHead(hc.bw, ex.cfg, req, resp, d)
+	writeResponseHead(hc.bw, ex.cfg, ex.p, ex.m, req, resp, d, &hc.scratch)
 	ex.headSent = true
 	hc.lr.status = resp.Status
 	ex.m.Traffic.CountResponse(resp.Status)

@@ -154,7 +154,19 @@ func (hc *httpConn) logRequest(cfg *listenerConfig, start, end time.Time, line b
 func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool) {
 	req := &hc.req
 	d := http1.Decide(req, nil, http1.Conditions{Draining: hc.l.draining.Load()})
-	p := route(cfg, req)
+	p, ans := route(cfg, req, hc.tls)
+	if ans != nil {
+		keep := d.ClientKeep && !d.HasBody // a body nobody reads: the connection ends
+		status := writeAnswer(hc.bw, ans, req, keep)
+		cfg.traffic.CountResponse(status)
+		hc.bw.Flush()
+		// As HAProxy logs them: a deny "PR", a redirect "LR".
+		hc.lr.status, hc.lr.term = status, accesslog.Term(accesslog.CauseLocal, accesslog.PhaseRequest)
+		if status == 403 {
+			hc.lr.term = accesslog.Term(accesslog.CauseProxy, accesslog.PhaseRequest)
+		}
+		return keep, false
+	}
 	if p == nil {
 		hc.writeError(503, d.ClientKeep && !d.HasBody)
 		hc.lr.term = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
@@ -167,8 +179,12 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 		ex.counts = &hc.lr.counts
 		connecting = time.Now()
 	}
+	first := pk.take(p)
+	if first == nil {
+		first, _ = p.pick(hc.remote, req) // none ready: connect's last resorts
+	}
 	mc, err := p.connect(context.Background(), &connectRequest{
-		src: hc.remote, timeout: cfg.connectTimeout, first: pk.take(p), idle: ex,
+		src: hc.remote, dst: hc.local, req: req, timeout: cfg.connectTimeout, first: first, idle: ex,
 	})
 	if err != nil {
 		hc.writeError(503, d.ClientKeep && !d.HasBody)
@@ -183,7 +199,7 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 	}
 	m, uc := mc.m, mc.reused
 	if uc == nil {
-		uc = newUpstreamConn(mc.conn, m.State)
+		uc = newUpstreamConn(mc.conn, m.State, p.proxyVersion() > 0)
 	} else {
 		m.Traffic.Reuses.Add(1)
 	}
@@ -191,7 +207,7 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 	if uc.used && d.HasBody && !alive(uc) {
 		// A body cannot be replayed, so make sure of a pooled connection first.
 		uc.close()
-		raw, err := dialMember(context.Background(), m.Addr, cfg.connectTimeout)
+		raw, err := p.dial(context.Background(), m.Addr, cfg.connectTimeout, peer{hc.remote, hc.local})
 		if err != nil {
 			m.Traffic.ConnectErrors.Add(1)
 			m.Release()
@@ -200,7 +216,7 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 			return false, false
 		}
 		m.Traffic.Connections.Add(1)
-		uc = newUpstreamConn(raw, m.State)
+		uc = newUpstreamConn(raw, m.State, p.proxyVersion() > 0)
 		uc.tc.setTimeouts(cfg.memberTimeout, cfg.memberTimeout)
 	}
 	m.Traffic.Requests.Add(1)
@@ -231,7 +247,10 @@ func (hc *httpConn) finish(keep bool, err error) (bool, bool) {
 		m.Traffic.MemberAborts.Add(1)
 		ex.cfg.log.Debug("request failed", "client", hc.remote, "member_id", m.ID, "member", m.Name, "member_address", m.Addr, "err", err)
 	}
-	return keep, keep && err == nil && ex.d.Steady()
+	// A member connection of a PROXY pool serves one client only, as
+	// HAProxy keeps it private: the event loop, whose member connections
+	// serve anyone, does not take such exchanges.
+	return keep, keep && err == nil && ex.d.Steady() && ex.p.proxyVersion() == 0
 }
 
 // sentExchange is a bodyless request that another engine (the event loop)
@@ -258,7 +277,7 @@ func (hc *httpConn) resume(x *sentExchange) (keep, steady bool) {
 		x.member.Close()
 		return false, false
 	}
-	uc := newUpstreamConn(x.member, x.m.State)
+	uc := newUpstreamConn(x.member, x.m.State, false) // the loop serves no PROXY pool
 	uc.used = true
 	uc.tc.setTimeouts(x.cfg.memberTimeout, x.cfg.memberTimeout)
 	if len(x.memberRead) > 0 {

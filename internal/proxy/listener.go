@@ -12,6 +12,7 @@ import (
 
 	"lbd/internal/accesslog"
 	"lbd/internal/octavia"
+	"lbd/internal/proxy/l7"
 	"lbd/internal/stats"
 )
 
@@ -40,6 +41,28 @@ type listenerConfig struct {
 	access *accesslog.Logger
 	names  accessNames
 	pipes  *pipePool // the runtime's, for splicing bodies and tunnels
+
+	// L7 policies: nil when the listener has none that can match. Their
+	// REDIRECT_TO_POOL targets are indexes into l7pools, which Apply fills
+	// once the pools exist (l7poolIDs names them).
+	l7        *l7.Table[int]
+	l7pools   []*pool
+	l7poolIDs []string
+	// proxyFrom are the upstreams that must begin each connection with a
+	// PROXY protocol header (accept_proxy_protocol); nil: off.
+	proxyFrom []netip.Prefix
+}
+
+// trustsProxy reports whether a connection from a must send a PROXY
+// header.
+func (c *listenerConfig) trustsProxy(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range c.proxyFrom {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *listenerConfig) allows(a netip.Addr) bool {
@@ -60,7 +83,9 @@ func (c *listenerConfig) allows(a netip.Addr) bool {
 type engines interface {
 	// serve serves c until it ends, and reports whether it moved into an
 	// event loop instead, which then owns it and its connection count.
-	serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remote netip.AddrPort, st *connState) (moved bool)
+	// remote is the client and local the address it reached, as the
+	// socket or a trusted upstream's PROXY header says.
+	serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remote, local netip.AddrPort, pre []byte, st *connState) (moved bool)
 	// closeLooped closes l's connections that the event loops hold: the
 	// idle ones, or all.
 	closeLooped(l *listener, all bool)
@@ -171,7 +196,22 @@ func (l *listener) handle(c *net.TCPConn, cfg *listenerConfig, remote netip.Addr
 			l.closeConn(c, cfg.traffic)
 		}
 	}()
-	moved = l.eng.serve(l, c, cfg, remote, st)
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	var pre []byte
+	if cfg.proxyFrom != nil && cfg.trustsProxy(remote.Addr()) {
+		var err error
+		if remote, local, pre, err = readProxyHeader(c, remote, local, cfg.clientTimeout); err != nil {
+			cfg.traffic.RequestErrors.Add(1)
+			cfg.log.Debug("PROXY header refused", "upstream", remote, "err", err)
+			return
+		}
+		if !cfg.allows(remote.Addr()) {
+			cfg.traffic.Denied.Add(1)
+			c.SetLinger(0)
+			return
+		}
+	}
+	moved = l.eng.serve(l, c, cfg, remote, local, pre, st)
 }
 
 // track and untrack keep the goroutine-served connections a drain must

@@ -43,7 +43,7 @@ func (hl *httpLoop) adopt(mv *loopMove) {
 		mv.l.connEnded(mv.traffic)
 		return
 	}
-	c := &loopClient{hl: hl, l: mv.l, traffic: mv.traffic, remote: mv.remote, backoff: mv.backoff, back: mv.back}
+	c := &loopClient{hl: hl, l: mv.l, traffic: mv.traffic, remote: mv.remote, local: mv.local, backoff: mv.backoff, back: mv.back}
 	if err := hl.loop.Register(&c.Socket, mv.fd, c); err != nil {
 		hl.log.Warn("event loop: connection not taken", "client", mv.remote, "err", err)
 		syscall.Close(mv.fd)
@@ -171,12 +171,14 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 		return
 	}
 	cfg := c.l.cfg.Load()
-	p := route(cfg, req)
-	if p == nil || !p.enabled.Load() {
+	p, ans := route(cfg, req, nil)
+	if ans != nil || p == nil || !p.enabled.Load() || p.proxyVersion() > 0 {
+		// lbd's own answers, and PROXY pools' private member
+		// connections, are the goroutine path's.
 		hl.handOff(c, handoffRequest)
 		return
 	}
-	m, err := p.bal.PickExcept(c.remote, nil)
+	m, err := p.pick(c.remote, req)
 	if err != nil {
 		hl.handOff(c, handoffRequest)
 		return
@@ -202,7 +204,7 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 	cfg.traffic.BytesIn.Add(n)
 	m.Traffic.BytesIn.Add(n)
 
-	writeRequestHead(u.Writer(), cfg, req, c.ipText, false)
+	writeRequestHead(u.Writer(), cfg, p, req, c.ipText, false)
 	if err := u.Flush(); err != nil {
 		hl.handOffExchange(c, false)
 	}
@@ -269,7 +271,7 @@ func (hl *httpLoop) relay(c *loopClient, u *loopMember) {
 	c.status, c.bytesOut, c.response = resp.Status, int64(n), now.Sub(c.sent)
 
 	w := c.Writer()
-	writeResponseHead(w, cfg, &c.req, resp, c.d)
+	writeResponseHead(w, cfg, c.p, m, &c.req, resp, c.d, &c.scratch)
 	w.Write(u.In[headEnd:total])
 
 	reuse := c.d.MemberKeep && len(u.In) == total
@@ -391,7 +393,7 @@ func nextBackoff(b int) int { return min(max(1, 2*b), 64) }
 // goroutine serving it with what the loop read from skip on. If the
 // connection cannot be released, it ends, and what h holds is settled.
 func (hl *httpLoop) toGoroutine(c *loopClient, h *loopHandoff, skip int) {
-	h.l, h.traffic, h.remote, h.home = c.l, c.traffic, c.remote, hl
+	h.l, h.traffic, h.remote, h.local, h.home = c.l, c.traffic, c.remote, c.local, hl
 	nc, in, err := c.Release()
 	if err != nil {
 		hl.log.Warn("event loop: client connection not handed over", "client", c.remote, "err", err)

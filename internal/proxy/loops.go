@@ -173,7 +173,9 @@ type loopClient struct {
 	l       *listener
 	traffic *stats.Traffic // the listener's counters it was accepted under
 	remote  netip.AddrPort
+	local   netip.AddrPort
 	ipText  []byte
+	scratch []byte             // a persistence cookie being inserted
 	backoff int                // loopSeat.backoff, carried along
 	back    func(*loopHandoff) // serves the connection when the loop hands it back
 	phase   loopPhase
@@ -310,6 +312,7 @@ type loopMove struct {
 	l        *listener
 	traffic  *stats.Traffic
 	remote   netip.AddrPort
+	local    netip.AddrPort
 	fd       int
 	buffered []byte     // read from the client, not yet served
 	members  []loopIdle // its idle member connections
@@ -330,6 +333,7 @@ type loopHandoff struct {
 	l        *listener
 	traffic  *stats.Traffic
 	remote   netip.AddrPort
+	local    netip.AddrPort
 	conn     *net.TCPConn
 	buffered []byte        // read from the client, not yet served
 	backoff  int           // the connection's loopSeat.backoff

@@ -22,8 +22,21 @@ type pool struct {
 	stopMon  context.CancelFunc
 	enabled  atomic.Bool
 	protocol atomic.Pointer[octavia.Protocol]
-	idle     *idlePool // HTTP keep-alive connections to members
-	plan     *poolPlan // the plan last applied; guarded by the runtime's lock
+	idle     *idlePool                   // HTTP keep-alive connections to members
+	plan     *poolPlan                   // the plan last applied; guarded by the runtime's lock
+	persist  atomic.Pointer[persistence] // nil: no session persistence
+}
+
+// proxyVersion is the PROXY protocol version the pool's members get ahead
+// of each connection (pool protocol PROXY or PROXYV2), 0 for none.
+func (p *pool) proxyVersion() int {
+	switch *p.protocol.Load() {
+	case octavia.ProtocolProxy:
+		return 1
+	case octavia.ProtocolProxyV2:
+		return 2
+	}
+	return 0
 }
 
 // newPool starts a pool's balancer and health monitor; the monitor's
@@ -60,6 +73,9 @@ func (p *pool) update(pp *poolPlan) error {
 	if members {
 		p.bal.Update(pp.alg, pp.members)
 		p.idle.retain(p.bal.Members())
+	}
+	if members || pp.persist != old.persist {
+		p.persist.Store(newPersistence(pp.persist, p.persist.Load(), p.bal.Members()))
 	}
 	if old == nil || pp.health != old.health || !slices.Equal(pp.targets, old.targets) {
 		if err := p.mon.Update(pp.health, pp.targets); err != nil {

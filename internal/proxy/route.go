@@ -1,21 +1,55 @@
 package proxy
 
-import "lbd/internal/proxy/http1"
+import (
+	"lbd/internal/balancer"
+	"lbd/internal/octavia"
+	"lbd/internal/proxy/http1"
+	"lbd/internal/proxy/l7"
+)
 
 // What lbd decides for each HTTP request beyond the rules of HTTP
-// (http1.Decide), in one place for both engines: where the request goes,
-// and what the member and the client receive besides what their peer sent.
-// L7 policies (a pool chosen per request) belong in route, and fields lbd
-// adds to a response (a session-persistence cookie) in writeResponseHead;
-// both engines then pick them up.
+// (http1.Decide), in one place for both engines: where the request goes
+// (the listener's L7 policies, then its default pool), what lbd answers
+// itself (an L7 REJECT or redirect), and what the member and the client
+// receive besides what their peer sent (insert_headers, and session
+// persistence's cookie, taken out of the request and set on the response).
 
-// route returns the pool req goes to: the listener's default pool, or nil
-// when it has none.
-func route(cfg *listenerConfig, req *http1.Head) *pool { return cfg.pool }
+// answer is an L7 policy's REJECT or redirect, which lbd answers itself.
+type answer = l7.Policy[int]
 
-// writeRequestHead writes req for the member with the listener's
-// insert_headers; upgrade keeps the upgrade the client asked for.
-func writeRequestHead(w http1.Writer, cfg *listenerConfig, req *http1.Head, clientIP []byte, upgrade bool) {
+// route returns where req goes: the pool (nil when the listener has no
+// default pool and no policy sends the request anywhere), or the policy
+// whose answer lbd writes (writeAnswer). tls is the client connection's
+// TLS, nil for plain TCP.
+func route(cfg *listenerConfig, req *http1.Head, tls l7.TLSInfo) (*pool, *answer) {
+	if pol := cfg.l7.Match(req, tls); pol != nil {
+		if pol.Action == l7.ToPool {
+			return cfg.l7pools[pol.Target], nil
+		}
+		return nil, pol
+	}
+	return cfg.pool, nil
+}
+
+// writeAnswer writes lbd's own answer for an L7 policy's REJECT or
+// redirect, and reports its status.
+func writeAnswer(w http1.Writer, a *answer, req *http1.Head, keep bool) int {
+	switch a.Action {
+	case l7.Reject:
+		http1.WriteDeny(w, keep, req.Minor, string(req.Method) == "HEAD")
+		return 403
+	case l7.RedirectPrefix:
+		http1.WriteRedirect(w, a.Code, a.Location, l7.URI(req.Target), keep, req.Minor)
+	default:
+		http1.WriteRedirect(w, a.Code, a.Location, nil, keep, req.Minor)
+	}
+	return a.Code
+}
+
+// writeRequestHead writes req for a member of p with the listener's
+// insert_headers, and without the persistence cookie; upgrade keeps the
+// upgrade the client asked for.
+func writeRequestHead(w http1.Writer, cfg *listenerConfig, p *pool, req *http1.Head, clientIP []byte, upgrade bool) {
 	fwd := http1.Forwarded{Proto: cfg.xfProto}
 	if cfg.xff {
 		fwd.For = clientIP
@@ -23,10 +57,23 @@ func writeRequestHead(w http1.Writer, cfg *listenerConfig, req *http1.Head, clie
 	if cfg.xfPort {
 		fwd.Port = cfg.portText
 	}
+	if ps := p.persist.Load(); ps != nil && ps.plan.kind == octavia.PersistenceHTTPCookie {
+		fwd.DropCookie = cookieSRV
+	}
 	http1.WriteRequestHead(w, req, &fwd, upgrade)
 }
 
-// writeResponseHead writes resp's head for the client as d decided.
-func writeResponseHead(w http1.Writer, cfg *listenerConfig, req, resp *http1.Head, d http1.Decision) {
-	http1.WriteResponseHead(w, req, resp, d)
+// writeResponseHead writes resp's head, from member m of pool p, for the
+// client as d decided, with what session persistence adds. scratch is the
+// connection's buffer for an inserted cookie.
+func writeResponseHead(w http1.Writer, cfg *listenerConfig, p *pool, m *balancer.Member, req, resp *http1.Head, d http1.Decision, scratch *[]byte) {
+	var ins *http1.Inserted
+	var insBuf http1.Inserted
+	if ps := p.persist.Load(); ps != nil {
+		ins = ps.inserted(req, resp, m, &insBuf, *scratch)
+		if ins != nil && ins.SetCookie != nil {
+			*scratch = ins.SetCookie[:0]
+		}
+	}
+	http1.WriteResponseHead(w, req, resp, d, ins)
 }

@@ -175,6 +175,9 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 			continue
 		}
 		lc.cfg.pool = rt.pools[lc.poolID]
+		for i, id := range lc.cfg.l7poolIDs {
+			lc.cfg.l7pools[i] = rt.pools[id]
+		}
 		setDeferAccept(lc.socket(l, opened[key]), lc.cfg.protocol == octavia.ProtocolHTTP, rt.log)
 		if l == nil {
 			l = newListener(key, opened[key], rt)

@@ -7,19 +7,26 @@ import (
 	"lbd/internal/octavia"
 )
 
+// peer is a client connection's two ends: the client, and the address it
+// reached (the listener's VIP and port), as the socket or a trusted
+// upstream's PROXY header says.
+type peer struct {
+	remote, local netip.AddrPort
+}
+
 // serve is the Runtime's side of engines: each accepted connection goes
 // to the engine for its listener's protocol.
-func (rt *Runtime) serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remote netip.AddrPort, st *connState) (moved bool) {
+func (rt *Runtime) serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remote, local netip.AddrPort, pre []byte, st *connState) (moved bool) {
 	switch cfg.protocol {
 	case octavia.ProtocolHTTP:
-		return serveHTTP(rt.loops, l, c, remote, st, cfg.traffic, nil)
+		return serveHTTP(rt.loops, l, c, peer{remote, local}, st, cfg.traffic, pre, nil)
 	case octavia.ProtocolPrometheus:
 		// Scrapes are short: a drain may cut them. The handler was set
 		// before the first Apply.
 		st.closeOnDrain.Store(true)
 		rt.metrics.serve(c, rt.opts.Metrics)
 	default: // TCP, and HTTPS passed through as TCP
-		serveTCP(cfg, c, remote)
+		serveTCP(cfg, c, peer{remote, local}, pre)
 	}
 	return false
 }

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
+	"lbd/internal/proxy/proxyproto"
 )
 
 // serveTCP forwards one client connection to a member, byte for byte in both
@@ -18,7 +18,8 @@ import (
 // a FIN towards its peer and the other direction goes on); an error or idle
 // timeout on either side closes both. A listener that logs connections
 // gets a line when the connection ends.
-func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
+func serveTCP(cfg *listenerConfig, client *net.TCPConn, pr peer, pre []byte) {
+	remote := pr.remote
 	start := time.Now()
 	var rec *accesslog.Record
 	var counts *byteCounts
@@ -41,7 +42,8 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
 		return // no pool: HAProxy closes the connection
 	}
 	defer func() { cfg.traffic.SessionTime.Observe(time.Since(start)) }()
-	mc, err := p.connect(context.Background(), &connectRequest{src: remote, timeout: cfg.connectTimeout})
+	first, _ := p.pick(remote, nil) // none ready: connect's last resorts
+	mc, err := p.connect(context.Background(), &connectRequest{src: remote, dst: pr.local, timeout: cfg.connectTimeout, first: first})
 	if err != nil {
 		cfg.traffic.RequestErrors.Add(1)
 		cfg.log.Debug("no member for connection", "client", remote, "err", err)
@@ -57,12 +59,26 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, remote netip.AddrPort) {
 		setMember(rec, m)
 		rec.Connect = time.Since(start)
 	}
+	if len(pre) > 0 { // read with a trusted upstream's PROXY header
+		if _, err := member.Write(pre); err != nil {
+			return
+		}
+		cfg.traffic.BytesIn.Add(uint64(len(pre)))
+		m.Traffic.BytesIn.Add(uint64(len(pre)))
+		if counts != nil {
+			counts.in.Add(uint64(len(pre)))
+		}
+	}
 	// For TCP a completed connect is all there is to judge the member by;
 	// HTTP waits for the response head.
 	m.Observer().Success()
 	m.Traffic.Active.Add(1)
 	defer m.Traffic.Active.Add(-1)
-	up, down := bridge(client, member, cfg, m, counts)
+	// On a listener that accepts PROXY headers from its upstreams, a client
+	// that is not one of them must not pass one on to the member: its
+	// first bytes are screened.
+	screen := cfg.proxyFrom != nil && !cfg.trustsProxy(client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr())
+	up, down := bridgeScreened(client, member, cfg, m, counts, screen)
 	if rec != nil {
 		rec.Termination = bridgeTermination(up, down)
 	}
@@ -91,6 +107,13 @@ func (c *byteCounts) counters() (in, out *atomic.Uint64) {
 // any net.Conn (an upgraded HTTP connection may be TLS); TCP connections
 // are spliced. counts, when not nil, counts the bytes.
 func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, counts *byteCounts) (up, down error) {
+	return bridgeScreened(client, member, cfg, m, counts, false)
+}
+
+// bridgeScreened is bridge; with screen, the client's first bytes are
+// checked before any reaches the member, and a PROXY protocol header among
+// them ends the connection: it is refused, not read.
+func bridgeScreened(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, counts *byteCounts, screen bool) (up, down error) {
 	var act activity
 	act.touch(time.Now())
 	in, out := counts.counters()
@@ -99,8 +122,14 @@ func bridge(client, member net.Conn, cfg *listenerConfig, m *balancer.Member, co
 	downOp.pipes, downOp.rsrc, downOp.rdst = cfg.pipes, rawOf(member), rawOf(client)
 	upDone := make(chan error, 1)
 	go func() {
-		_, err := spliceN(member, client, -1, idles{read: cfg.clientTimeout, write: cfg.memberTimeout}, &act, upOp,
-			&cfg.traffic.BytesIn, &m.Traffic.BytesIn, in)
+		var err error
+		if screen {
+			err = screenProxyHeader(client, member, cfg, in)
+		}
+		if err == nil {
+			_, err = spliceN(member, client, -1, idles{read: cfg.clientTimeout, write: cfg.memberTimeout}, &act, upOp,
+				&cfg.traffic.BytesIn, &m.Traffic.BytesIn, in)
+		}
 		if err == nil {
 			closeWrite(member)
 		} else {
@@ -175,4 +204,41 @@ func closeRead(c net.Conn) {
 
 func isClosedOrReset(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, errIdle)
+}
+
+// errProxyRefused ends a connection whose client, not a trusted upstream,
+// began with a PROXY protocol header.
+var errProxyRefused = errors.New("PROXY header from a source not allowed to send one")
+
+// screenProxyHeader reads the client's first bytes until they cannot be
+// the start of a PROXY protocol header, and passes them on; if they are
+// one, it refuses the connection instead.
+func screenProxyHeader(client, member net.Conn, cfg *listenerConfig, in *atomic.Uint64) error {
+	var buf [16]byte // longer than either signature
+	n := 0
+	for n < len(buf) {
+		k, err := client.Read(buf[n:])
+		n += k
+		if n > 0 && !proxyproto.Starts(buf[:n]) {
+			break
+		}
+		if n >= 12 || (n >= 6 && string(buf[:6]) == "PROXY ") {
+			cfg.traffic.RequestErrors.Add(1)
+			return errProxyRefused
+		}
+		if err != nil {
+			if n > 0 {
+				break
+			}
+			return nil // EOF before any byte: pipe sees it too
+		}
+	}
+	if _, err := member.Write(buf[:n]); err != nil {
+		return err
+	}
+	cfg.traffic.BytesIn.Add(uint64(n))
+	if in != nil {
+		in.Add(uint64(n))
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"lbd/internal/balancer"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
+	"lbd/internal/proxy/l7"
 	"lbd/internal/stats"
 )
 
@@ -67,6 +68,7 @@ type poolPlan struct {
 	members  []balancer.MemberConfig
 	health   health.Config
 	targets  []health.Target // members, in the same order
+	persist  persistPlan     // zero: no session persistence
 }
 
 // sameAs reports whether pp configures the pool exactly as old does, so
@@ -221,6 +223,19 @@ func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listen
 			lc.xfProto = on
 		}
 	}
+	if err := translateL7(lb, l, lc); err != nil {
+		return nil, err
+	}
+	if ap := l.AcceptProxyProtocol; ap != nil {
+		lc.proxyFrom = make([]netip.Prefix, 0, len(ap.AllowedCIDRs))
+		for _, c := range ap.AllowedCIDRs {
+			pfx, err := netip.ParsePrefix(c)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s accept_proxy_protocol.allowed_cidrs: %w", l.ID, err)
+			}
+			lc.proxyFrom = append(lc.proxyFrom, pfx.Masked())
+		}
+	}
 	if l.AllowedCIDRs != nil {
 		lc.allowed = make([]netip.Prefix, 0, len(l.AllowedCIDRs))
 		for _, c := range l.AllowedCIDRs {
@@ -243,6 +258,9 @@ func translatePool(pool *octavia.Pool, desc string, connect time.Duration, passi
 		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
 	pp := &poolPlan{id: pool.ID, desc: desc, protocol: pool.Protocol, enabled: pool.Enabled(), alg: alg}
+	if sp := pool.SessionPersistence; sp != nil {
+		pp.persist = persistPlan{kind: sp.Type, cookie: sp.CookieName}
+	}
 	if pp.health, err = translateMonitor(pool.HealthMonitor, connect); err != nil {
 		return nil, fmt.Errorf("%s health monitor: %w", desc, err)
 	}
@@ -335,3 +353,73 @@ var monitorTypes = map[octavia.MonitorType]health.Type{
 // ms converts Octavia's millisecond timeouts; 0 means no timeout, as in
 // HAProxy.
 func ms(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// translateL7 compiles a listener's L7 policies into lc: what the amphora
+// renders takes part (enabled policies, their enabled rules whose value it
+// can write, REDIRECT_TO_POOL to an enabled pool); a policy left without
+// rules never matches.
+func translateL7(lb *octavia.LoadBalancer, l *octavia.Listener, lc *listenerConfig) error {
+	var pcs []l7.PolicyConfig[int]
+	for _, pol := range l.L7Policies {
+		if !pol.Enabled() {
+			continue
+		}
+		pc := l7.PolicyConfig[int]{ID: pol.ID, Code: octavia.IntOr(pol.RedirectHTTPCode, octavia.DefaultRedirectHTTPCode)}
+		switch pol.Action {
+		case octavia.L7Reject:
+			pc.Action = l7.Reject
+		case octavia.L7RedirectToURL:
+			pc.Action, pc.Location = l7.RedirectURL, pol.RedirectURL
+		case octavia.L7RedirectPrefix:
+			pc.Action, pc.Location = l7.RedirectPrefix, pol.RedirectPrefix
+		case octavia.L7RedirectToPool:
+			target := lb.PoolByID(pol.RedirectPoolID)
+			if target == nil || !target.Enabled() {
+				continue
+			}
+			pc.Action, pc.Target = l7.ToPool, len(lc.l7poolIDs)
+			lc.l7poolIDs = append(lc.l7poolIDs, target.ID)
+		default:
+			return fmt.Errorf("l7 policy %s: action %q", pol.ID, pol.Action)
+		}
+		for _, r := range pol.Rules {
+			if !r.Enabled() || octavia.HasConfigControls(r.Value) {
+				continue
+			}
+			rc, err := translateRule(r)
+			if err != nil {
+				return fmt.Errorf("l7 policy %s: %w", pol.ID, err)
+			}
+			pc.Rules = append(pc.Rules, rc)
+		}
+		pcs = append(pcs, pc)
+	}
+	t, err := l7.Compile(pcs)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", l.ID, err)
+	}
+	lc.l7 = t
+	lc.l7pools = make([]*pool, len(lc.l7poolIDs))
+	return nil
+}
+
+var (
+	l7Fetches = map[octavia.L7RuleType]l7.Fetch{
+		octavia.L7HostName: l7.HostName, octavia.L7Path: l7.Path, octavia.L7FileType: l7.FileType,
+		octavia.L7Header: l7.Header, octavia.L7Cookie: l7.Cookie, octavia.L7SSLConnHasCert: l7.SSLConnHasCert,
+		octavia.L7SSLVerifyResult: l7.SSLVerifyResult, octavia.L7SSLDNField: l7.SSLDNField,
+	}
+	l7Compares = map[octavia.L7CompareType]l7.Compare{
+		octavia.L7Regex: l7.Regex, octavia.L7StartsWith: l7.StartsWith, octavia.L7EndsWith: l7.EndsWith,
+		octavia.L7Contains: l7.Contains, octavia.L7EqualTo: l7.EqualTo,
+	}
+)
+
+func translateRule(r *octavia.L7Rule) (l7.RuleConfig, error) {
+	f, ok1 := l7Fetches[r.Type]
+	c, ok2 := l7Compares[r.CompareType]
+	if !ok1 || !ok2 {
+		return l7.RuleConfig{}, fmt.Errorf("rule %s: type %q compare_type %q", r.ID, r.Type, r.CompareType)
+	}
+	return l7.RuleConfig{Fetch: f, Compare: c, Key: r.Key, Value: r.Value, Invert: r.Invert}, nil
+}

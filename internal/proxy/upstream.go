@@ -29,10 +29,13 @@ type upstreamConn struct {
 	state     *balancer.State // which member it belongs to
 	idleSince time.Time
 	used      bool // has carried a request before: it may have gone stale
+	// private: it began with a PROXY header naming one client, so it
+	// serves that client's connection only and is never shared.
+	private bool
 }
 
-func newUpstreamConn(c net.Conn, st *balancer.State) *upstreamConn {
-	uc := &upstreamConn{tc: newTimedConn(c), state: st}
+func newUpstreamConn(c net.Conn, st *balancer.State, private bool) *upstreamConn {
+	uc := &upstreamConn{tc: newTimedConn(c), state: st, private: private}
 	uc.br = bufio.NewReaderSize(&uc.tc, upstreamBufSize)
 	uc.bw = bufio.NewWriterSize(&uc.tc, upstreamBufSize)
 	return uc
@@ -86,6 +89,10 @@ func (ip *idlePool) get(st *balancer.State, now time.Time) *upstreamConn {
 // put offers a connection back; it is closed when the member's list is
 // full or the member is gone.
 func (ip *idlePool) put(uc *upstreamConn, now time.Time) {
+	if uc.private {
+		uc.close()
+		return
+	}
 	uc.idleSince = now
 	ip.mu.Lock()
 	// known is read under the lock: retain cleans up after replacing it,

@@ -30,7 +30,7 @@ func TestIdlePoolExpire(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return newUpstreamConn(c.(*net.TCPConn), st)
+		return newUpstreamConn(c.(*net.TCPConn), st, false)
 	}
 	st := &balancer.State{}
 	ip := newIdlePool()
