@@ -287,7 +287,9 @@ func parseResponse(t testing.TB, raw string) *http1.Head {
 
 func netipAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
-func decideFor(req, resp *http1.Head) http1.Decision { return http1.Decide(req, resp, http1.Conditions{}) }
+func decideFor(req, resp *http1.Head) http1.Decision {
+	return http1.Decide(req, resp, http1.Conditions{})
+}
 
 // discard is an http1.Writer that keeps nothing.
 type discard struct{}
