@@ -24,6 +24,7 @@ type member struct {
 	mu      sync.Mutex
 	cookies []string
 	remotes []string
+	xff     []string
 }
 
 func startMember(t testing.TB, name string) *member {
@@ -38,6 +39,7 @@ func startMember(t testing.TB, name string) *member {
 		m.mu.Lock()
 		m.cookies = append(m.cookies, strings.Join(r.Header.Values("Cookie"), " | "))
 		m.remotes = append(m.remotes, r.RemoteAddr)
+		m.xff = append(m.xff, r.Header.Get("X-Forwarded-For"))
 		m.mu.Unlock()
 		if r.URL.Path == "/login" {
 			w.Header().Add("Set-Cookie", "JSESSIONID="+m.name+"-session; Path=/")
@@ -53,6 +55,21 @@ func startMember(t testing.TB, name string) *member {
 	go m.srv.Serve(ln)
 	t.Cleanup(func() { m.srv.Close() })
 	return m
+}
+
+func (m *member) requests() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.cookies)
+}
+
+func (m *member) lastXFF() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.xff) == 0 {
+		return ""
+	}
+	return m.xff[len(m.xff)-1]
 }
 
 func (m *member) lastCookie() string {

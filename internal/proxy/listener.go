@@ -167,7 +167,9 @@ func (l *listener) serve() {
 		backoff = 0
 		cfg := l.cfg.Load()
 		remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-		if !cfg.allows(remote.Addr()) {
+		// allowed_cidrs judge the client: behind a trusted upstream, the
+		// one its PROXY header names (handle checks it).
+		if !cfg.allows(remote.Addr()) && !(cfg.proxyFrom != nil && cfg.trustsProxy(remote.Addr())) {
 			cfg.traffic.Denied.Add(1)
 			c.SetLinger(0)
 			c.Close()
