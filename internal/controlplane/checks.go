@@ -61,6 +61,10 @@ func invalid(err error) error {
 	if !errors.As(err, &ve) {
 		return err
 	}
+	if fe := ve.Errors[0]; fe.Fault != "" {
+		// Octavia's own words; it answers one problem at a time.
+		return api.Errorf(fe.Code, "%s", fe.Fault)
+	}
 	var problems []*octavia.FieldError
 	var unsupported *octavia.FieldError
 	for _, fe := range ve.Errors {

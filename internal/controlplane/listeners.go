@@ -69,6 +69,24 @@ func (cp *ControlPlane) CreateListener(ctx context.Context, l *octavia.Listener)
 				return nil, touched{}, err
 			}
 			lb.Listeners = append(lb.Listeners, l)
+			// Inline L7 policies (Octavia 11 answers these with a 500; lbd
+			// creates them).
+			for i, pol := range l.L7Policies {
+				if err := pol.Validate(fmt.Sprintf("listener.l7policies[%d]", i), lb, l); err != nil {
+					return nil, touched{}, invalid(err)
+				}
+			}
+			n := len(lb.Pools)
+			lb.NormalizeL7(l)
+			for _, pol := range l.L7Policies {
+				t.created = append(t.created, pol.ID)
+				for _, r := range pol.Rules {
+					t.created = append(t.created, r.ID)
+				}
+			}
+			for _, p := range lb.Pools[n:] { // inline redirect pools
+				t.created = append(t.created, poolObjectIDs(p)...)
+			}
 			return lb, t, nil
 		}})
 	if err != nil {
@@ -204,6 +222,8 @@ func (cp *ControlPlane) parentOf(id, kind string) (string, error) {
 		lb, _ = cp.st.pool(id)
 	case api.KindHealthMonitor:
 		lb, _ = cp.st.monitor(id)
+	case api.KindL7Policy, "L7Policy": // the rules' paths name it without the space
+		lb, _, _ = cp.st.l7policy(id)
 	default:
 		panic(fmt.Sprintf("parentOf: unexpected kind %q", kind))
 	}

@@ -161,6 +161,9 @@ func (cp *ControlPlane) DeletePool(ctx context.Context, id string) error {
 			if p == nil {
 				return nil, touched{}, api.NotFound(api.KindPool, id)
 			}
+			if pol := lb.PolicyUsingPool(id); pol != nil {
+				return nil, touched{}, api.Errorf(http.StatusConflict, "Pool %s is in use by L7 policy %s", id, pol.ID)
+			}
 			t := touched{deleted: poolObjectIDs(p)}
 			lb.Pools = slices.DeleteFunc(lb.Pools, func(x *octavia.Pool) bool { return x.ID == id })
 			for _, l := range lb.Listeners {

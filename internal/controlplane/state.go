@@ -233,6 +233,12 @@ func objectIDs(lb *octavia.LoadBalancer) []string {
 	ids := []string{lb.ID}
 	for _, l := range lb.Listeners {
 		ids = append(ids, l.ID)
+		for _, pol := range l.L7Policies {
+			ids = append(ids, pol.ID)
+			for _, r := range pol.Rules {
+				ids = append(ids, r.ID)
+			}
+		}
 	}
 	for _, p := range lb.Pools {
 		ids = append(ids, p.ID)
@@ -246,12 +252,25 @@ func objectIDs(lb *octavia.LoadBalancer) []string {
 	return ids
 }
 
-// listenersOf lists the listeners whose default pool is pool.
+// listenersOf lists the listeners that use a pool, as Octavia's
+// pool.listeners does: those whose default pool it is, then those with an
+// enabled L7 policy (with rules) that redirects to it.
 func listenersOf(lb *octavia.LoadBalancer, poolID string) []*octavia.Listener {
 	var out []*octavia.Listener
 	for _, l := range lb.Listeners {
 		if l.DefaultPoolID == poolID {
 			out = append(out, l)
+		}
+	}
+	for _, l := range lb.Listeners {
+		if slices.Contains(out, l) {
+			continue
+		}
+		for _, p := range lb.RedirectPools(l) {
+			if p.ID == poolID {
+				out = append(out, l)
+				break
+			}
 		}
 	}
 	return out

@@ -79,10 +79,13 @@ func (cp *ControlPlane) lbView(lb *octavia.LoadBalancer) api.LoadBalancer {
 }
 
 func (cp *ControlPlane) lbFullView(lb *octavia.LoadBalancer) api.LoadBalancerFull {
-	v := api.LoadBalancerFull{LoadBalancer: cp.lbView(lb), Listeners: []api.Listener{}, Pools: []api.PoolFull{}}
+	v := api.LoadBalancerFull{LoadBalancer: cp.lbView(lb), Listeners: []api.ListenerFull{}, Pools: []api.PoolFull{}}
 	for _, l := range lb.Listeners {
-		lv := cp.listenerView(lb, l)
+		lv := api.ListenerFull{Listener: cp.listenerView(lb, l), L7Policies: []api.L7PolicyFull{}}
 		lv.Loadbalancers = nil
+		for _, pol := range l.L7Policies {
+			lv.L7Policies = append(lv.L7Policies, cp.l7PolicyFullView(pol))
+		}
 		v.Listeners = append(v.Listeners, lv)
 	}
 	for _, p := range lb.Pools {
@@ -116,7 +119,7 @@ func (cp *ControlPlane) listenerView(lb *octavia.LoadBalancer, l *octavia.Listen
 		ProjectID:               project(m),
 		TenantID:                project(m),
 		DefaultPoolID:           api.Nullable(l.DefaultPoolID),
-		L7Policies:              []api.IDRef{},
+		L7Policies:              l7Refs(l),
 		InsertHeaders:           headers,
 		CreatedAt:               ts(m.CreatedAt),
 		UpdatedAt:               ts(m.UpdatedAt),
@@ -291,7 +294,11 @@ func (cp *ControlPlane) statusTree(lb *octavia.LoadBalancer) api.StatusTree {
 		lv := cp.listenerView(lb, l)
 		ls := api.ListenerStatus{ID: l.ID, Name: l.Name, OperatingStatus: lv.OperatingStatus,
 			ProvisioningStatus: lv.ProvisioningStatus, Pools: []api.PoolStatus{}}
+		var pools []*octavia.Pool
 		if p := lb.ListenerPool(l); p != nil {
+			pools = append(pools, p)
+		}
+		for _, p := range append(pools, lb.RedirectPools(l)...) {
 			pv := cp.poolBase(lb, p)
 			ps := api.PoolStatus{ID: p.ID, Name: p.Name, ProvisioningStatus: pv.ProvisioningStatus,
 				OperatingStatus: pv.OperatingStatus, Members: []api.MemberStatus{}}
@@ -312,4 +319,13 @@ func (cp *ControlPlane) statusTree(lb *octavia.LoadBalancer) api.StatusTree {
 		t.LoadBalancer.Listeners = append(t.LoadBalancer.Listeners, ls)
 	}
 	return t
+}
+
+// l7Refs lists a listener's L7 policies, in position order.
+func l7Refs(l *octavia.Listener) []api.IDRef {
+	out := []api.IDRef{}
+	for _, pol := range l.L7Policies {
+		out = append(out, api.IDRef{ID: pol.ID})
+	}
+	return out
 }

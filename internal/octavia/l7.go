@@ -554,12 +554,14 @@ func (r *L7Rule) checkFields(p *problems, path string) {
 // resolves redirect pools; path prefixes field paths. For the config file
 // (strict) a redirect field that would silently change the action, as
 // Octavia's sanitize does on the API, is refused.
-func (pol *L7Policy) validate(p *problems, path string, lb *LoadBalancer, l *Listener, strict bool) {
+// checkFields is what WSME checks of a policy's own attributes, those set:
+// the action's enum, the URLs, the position's range, the code's enum,
+// lengths.
+func (pol *L7Policy) checkFields(p *problems, path string) {
 	checkID(p, path, pol.ID)
 	checkLen(p, path+".name", pol.Name)
 	checkLen(p, path+".description", pol.Description)
 	checkTags(p, path, pol.Tags)
-	n := len(p.list)
 	switch {
 	case pol.Action == "":
 		p.missing(path + ".action")
@@ -577,6 +579,27 @@ func (pol *L7Policy) validate(p *problems, path string, lb *LoadBalancer, l *Lis
 	if c := pol.RedirectHTTPCode; c != nil && !slices.Contains(RedirectHTTPCodes, *c) {
 		p.wsme(path+".redirect_http_code", *c, "Value should be one of: "+joinInts(RedirectHTTPCodes))
 	}
+}
+
+// ValidateFields is WSME's check of the attributes set in an update.
+func (pol *L7Policy) ValidateFields(path string) error {
+	var p problems
+	pol.checkFields(&p, path)
+	var out []*FieldError
+	for _, fe := range p.list {
+		if fe.Rule != RuleRequired { // an update need not name the action
+			out = append(out, fe)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return &ValidationError{Errors: out}
+}
+
+func (pol *L7Policy) validate(p *problems, path string, lb *LoadBalancer, l *Listener, strict bool) {
+	n := len(p.list)
+	pol.checkFields(p, path)
 	if pol.RedirectPoolID != "" && pol.RedirectPool != nil {
 		p.add(path+".redirect_pool_id", pol.RedirectPoolID, "give redirect_pool or redirect_pool_id, not both")
 	}
@@ -594,6 +617,18 @@ func (pol *L7Policy) validate(p *problems, path string, lb *LoadBalancer, l *Lis
 	if l != nil && l.Protocol == ProtocolPrometheus {
 		p.octavia(400, path, nil, "Protocol PROMETHEUS listeners cannot have child objects.")
 		return
+	}
+	// Octavia's order: the redirect pool's protocol, then its sanitize,
+	// the rule count and each rule, then (in its repository) the pool's
+	// load balancer, then the provider's listener protocol check.
+	var pool *Pool
+	var ppath string
+	if lb != nil && (pol.RedirectPoolID != "" || pol.RedirectPool != nil) {
+		pool, ppath = lb.redirectPool(pol, path)
+		if pool != nil && l != nil && pool.Protocol != "" && !contains(ListenerPoolProtocols[l.Protocol], pool.Protocol) {
+			p.octavia(400, ppath+".protocol", pool.Protocol, fmt.Sprintf("Validation failure: The pool protocol '%s' is invalid while the listener protocol is '%s'.", pool.Protocol, l.Protocol))
+			return
+		}
 	}
 	args := pol.ArgsOf()
 	before := pol.Action
@@ -616,16 +651,13 @@ func (pol *L7Policy) validate(p *problems, path string, lb *LoadBalancer, l *Lis
 			return
 		}
 	}
-	if pol.Action == L7RedirectToPool && l != nil && lb != nil {
-		pool, ppath := lb.redirectPool(pol, path)
-		switch {
-		case pool == nil && pol.RedirectPool != nil:
+	if *args.Action == L7RedirectToPool && lb != nil && pool == nil {
+		if pol.RedirectPool != nil {
 			p.add(path+".redirect_pool.name", pol.RedirectPool.Name, "pool was referenced but no full definition was found in the load balancer's pools")
-		case pool == nil:
+		} else {
 			p.octavia(404, path+".redirect_pool_id", pol.RedirectPoolID, fmt.Sprintf("Pool %s not found.", pol.RedirectPoolID))
-		case pool.Protocol != "" && !contains(ListenerPoolProtocols[l.Protocol], pool.Protocol):
-			p.octavia(400, ppath+".protocol", pool.Protocol, fmt.Sprintf("Validation failure: The pool protocol '%s' is invalid while the listener protocol is '%s'.", pool.Protocol, l.Protocol))
 		}
+		return
 	}
 	if l != nil && l.Protocol != ProtocolHTTP && l.Protocol != ProtocolTerminatedHTTPS {
 		p.octavia(501, path, nil, fmt.Sprintf("Provider '%s' does not support a requested option: %s protocol listeners do not support L7 policies", providerOf(lb), l.Protocol))

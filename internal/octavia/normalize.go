@@ -75,6 +75,11 @@ func (lb *LoadBalancer) Normalize(key string) {
 	}
 }
 
+// NormalizeL7 normalizes the L7 policies of one listener of the load
+// balancer (as Normalize does for all): for a listener created alone with
+// policies inline.
+func (lb *LoadBalancer) NormalizeL7(l *Listener) { lb.normalizeL7(l) }
+
 // normalizeL7 puts a listener's policies in Octavia's order (each
 // inserted at its position, in the order given, as Octavia's graph create
 // inserts them), numbers them 1..N, gives policies and rules stable IDs

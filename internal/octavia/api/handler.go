@@ -59,6 +59,7 @@ type Service interface {
 
 	Catalog
 	Amphorae
+	L7
 }
 
 // Handler serves the API over a Service.

@@ -62,8 +62,19 @@ var (
 		"client_ca_tls_container_ref", "client_authentication", "client_crl_container_ref", "allowed_cidrs",
 		"tls_ciphers", "tls_versions", "alpn_protocols",
 		"connection_logging") // lbd's extension under provider lbd (octavia.Listener.ConnectionLogging)
-	listenerSingleShape = listenerPutShape.with(leaves("protocol", "protocol_port", "l7policies")).
-				with(shape{"default_pool": poolSingleShape})
+	l7RuleSingleShape = leaves("type", "compare_type", "key", "value", "invert", "admin_state_up", "tags")
+	l7RulePostShape   = l7RuleSingleShape.with(leaves("project_id", "tenant_id"))
+	l7RulePutShape    = l7RuleSingleShape
+
+	l7PolicyPutShape = leaves("name", "description", "admin_state_up", "action", "redirect_pool_id",
+		"redirect_url", "redirect_prefix", "position", "tags", "redirect_http_code")
+	l7PolicySingleShape = l7PolicyPutShape.without("redirect_pool_id").
+				with(shape{"rules": l7RuleSingleShape, "redirect_pool": poolSingleShape})
+	l7PolicyPostShape = l7PolicyPutShape.with(leaves("project_id", "tenant_id", "listener_id")).
+				with(shape{"rules": l7RuleSingleShape})
+
+	listenerSingleShape = listenerPutShape.with(leaves("protocol", "protocol_port")).
+				with(shape{"default_pool": poolSingleShape, "l7policies": l7PolicySingleShape})
 	listenerPostShape = listenerSingleShape.with(leaves("project_id", "tenant_id", "loadbalancer_id"))
 
 	loadBalancerPutShape  = leaves("name", "description", "vip_qos_policy_id", "admin_state_up", "tags")

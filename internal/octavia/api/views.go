@@ -64,8 +64,15 @@ type LoadBalancer struct {
 // LoadBalancerFull is the answer to a create: children inline.
 type LoadBalancerFull struct {
 	LoadBalancer
-	Listeners []Listener `json:"listeners"`
-	Pools     []PoolFull `json:"pools"`
+	Listeners []ListenerFull `json:"listeners"`
+	Pools     []PoolFull     `json:"pools"`
+}
+
+// ListenerFull is a listener inside a full response: its L7 policies
+// inline, with their rules.
+type ListenerFull struct {
+	Listener
+	L7Policies []L7PolicyFull `json:"l7policies"`
 }
 
 // Listener is a listener. Loadbalancers is nil (and left out) in full
