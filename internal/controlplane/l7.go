@@ -327,6 +327,11 @@ func (cp *ControlPlane) CreateL7Rule(ctx context.Context, policyID string, r *oc
 	}
 	r.ID = newID()
 	r.SetDefaults()
+	if !r.Type.UsesKey() {
+		// Octavia's repository clears it at the first update of the rule,
+		// which its worker makes as the create completes.
+		r.Key = ""
+	}
 	_, err = cp.mutate(ctx, change{lbID: lbID,
 		edit: func(lb *octavia.LoadBalancer) (*octavia.LoadBalancer, touched, error) {
 			for _, l := range lb.Listeners {

@@ -161,8 +161,12 @@ func (cp *ControlPlane) DeletePool(ctx context.Context, id string) error {
 			if p == nil {
 				return nil, touched{}, api.NotFound(api.KindPool, id)
 			}
-			if pol := lb.PolicyUsingPool(id); pol != nil {
-				return nil, touched{}, api.Errorf(http.StatusConflict, "Pool %s is in use by L7 policy %s", id, pol.ID)
+			if pols := lb.PoliciesUsingPool(id); len(pols) > 0 {
+				// Octavia names the first it created.
+				first := slices.MinFunc(pols, func(a, b *octavia.L7Policy) int {
+					return cp.metaOf(a.ID).CreatedAt.Compare(cp.metaOf(b.ID).CreatedAt)
+				})
+				return nil, touched{}, api.Errorf(http.StatusConflict, "Pool %s is in use by L7 policy %s", id, first.ID)
 			}
 			t := touched{deleted: poolObjectIDs(p)}
 			lb.Pools = slices.DeleteFunc(lb.Pools, func(x *octavia.Pool) bool { return x.ID == id })

@@ -559,8 +559,11 @@ func (r *L7Rule) checkFields(p *problems, path string) {
 // lengths.
 func (pol *L7Policy) checkFields(p *problems, path string) {
 	checkID(p, path, pol.ID)
-	checkLen(p, path+".name", pol.Name)
-	checkLen(p, path+".description", pol.Description)
+	for _, f := range []struct{ name, v string }{{"name", pol.Name}, {"description", pol.Description}} {
+		if len(f.v) > 255 {
+			p.wsme(path+"."+f.name, f.v, "Value should have a maximum character requirement of 255")
+		}
+	}
 	checkTags(p, path, pol.Tags)
 	switch {
 	case pol.Action == "":
@@ -768,17 +771,18 @@ func (lb *LoadBalancer) RedirectPools(l *Listener) []*Pool {
 	return out
 }
 
-// PolicyUsingPool returns a policy of the load balancer that redirects to
-// the pool, or nil: such a pool cannot be deleted.
-func (lb *LoadBalancer) PolicyUsingPool(poolID string) *L7Policy {
+// PoliciesUsingPool lists the policies of the load balancer that redirect
+// to the pool: such a pool cannot be deleted.
+func (lb *LoadBalancer) PoliciesUsingPool(poolID string) []*L7Policy {
+	var out []*L7Policy
 	for _, l := range lb.Listeners {
 		for _, pol := range l.L7Policies {
 			if pol.RedirectPoolID == poolID {
-				return pol
+				out = append(out, pol)
 			}
 		}
 	}
-	return nil
+	return out
 }
 
 func joinInts(v []int) string {

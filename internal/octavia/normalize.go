@@ -122,6 +122,9 @@ func (lb *LoadBalancer) normalizeL7(l *Listener) {
 			if r.ID == "" {
 				r.ID = StableID(fmt.Sprintf("%s/rule/#%d", pol.ID, j))
 			}
+			if !r.Type.UsesKey() {
+				r.Key = "" // as Octavia's repository leaves it
+			}
 		}
 		l.InsertL7Policy(pol)
 	}

@@ -24,6 +24,9 @@ type body struct {
 	envelope string // e.g. "loadbalancer"
 	shape    shape
 	list     bool // the envelope holds a list (batch member update)
+	// mandatory are attributes WSME requires: a body without one is a
+	// 400 naming it (an empty value is the validation's to judge).
+	mandatory []string
 }
 
 // decode reads r's body, checks it against b the way WSME does (unknown
@@ -69,6 +72,11 @@ func decode(r *http.Request, b body, dst any) error {
 		}
 		if err := checkShape(m, b.shape, b.arg+"."+b.envelope); err != nil {
 			return err
+		}
+		for _, k := range b.mandatory {
+			if v, ok := m[k]; !ok || v == nil {
+				return InvalidInput(k, nil, "Mandatory field missing.")
+			}
 		}
 	}
 	if t := reflect.TypeOf(dst).Elem(); t.Kind() != reflect.Map { // a Patch is coerced by ApplyPatch

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"regexp"
 
 	"lbd/internal/octavia"
 )
@@ -22,6 +23,8 @@ type L7 interface {
 	UpdateL7Rule(ctx context.Context, policyID, id string, p Patch) (L7Rule, error)
 	DeleteL7Rule(ctx context.Context, policyID, id string) error
 }
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
 
 // KindL7Rule is an L7 rule's name in Octavia's messages (KindL7Policy is
 // with the others, in catalog.go).
@@ -84,7 +87,7 @@ type L7Rule struct {
 var (
 	l7policyPost = body{arg: "l7policy_", envelope: "l7policy", shape: l7PolicyPostShape}
 	l7policyPut  = body{arg: "l7policy_", envelope: "l7policy", shape: l7PolicyPutShape}
-	l7rulePost   = body{arg: "rule_", envelope: "rule", shape: l7RulePostShape}
+	l7rulePost   = body{arg: "rule_", envelope: "rule", shape: l7RulePostShape, mandatory: []string{"type", "compare_type", "value"}}
 	l7rulePut    = body{arg: "rule_", envelope: "rule", shape: l7RulePutShape}
 )
 
@@ -135,6 +138,10 @@ func (h *Handler) createL7Policy(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.ListenerID == "" {
 		h.fail(w, r, InvalidInput("listener_id", nil, "Mandatory field missing."))
+		return
+	}
+	if !uuidRE.MatchString(p.ListenerID) {
+		h.fail(w, r, InvalidInput("listener_id", p.ListenerID, "Value should be UUID format"))
 		return
 	}
 	l, err := h.svc.Listener(p.ListenerID)
