@@ -127,7 +127,7 @@ func TestSideBySideL7(t *testing.T) {
 		{name: "no listener", method: "POST", path: "/v2/lbaas/l7policies", code: 400, body: `{"l7policy": {"action": "REJECT"}}`},
 		{name: "listener not a uuid", method: "POST", path: "/v2/lbaas/l7policies", code: 400, body: `{"l7policy": {"action": "REJECT", "listener_id": "web"}}`},
 		{name: "unknown listener", method: "POST", path: "/v2/lbaas/l7policies", code: 404, body: `{"l7policy": {"action": "REJECT", "listener_id": "` + none + `"}}`},
-		{name: "unknown pool", method: "POST", path: "/v2/lbaas/l7policies", code: 404, body: policy(`"action": "REDIRECT_TO_POOL", "redirect_pool_id": "`+none+`"`)},
+		{name: "unknown pool", method: "POST", path: "/v2/lbaas/l7policies", code: 404, body: policy(`"action": "REDIRECT_TO_POOL", "redirect_pool_id": "` + none + `"`)},
 		{name: "tcp pool on http listener", method: "POST", path: "/v2/lbaas/l7policies", code: 400, body: policy(`"action": "REDIRECT_TO_POOL", "redirect_pool_id": "{tcppool}"`)},
 		{name: "tcp listener", method: "POST", path: "/v2/lbaas/l7policies", code: 501, body: `{"l7policy": {"action": "REJECT", "listener_id": "{tcp}"}}`},
 		{name: "no such policy", method: "GET", path: "/v2/lbaas/l7policies/" + none, code: 404},
@@ -142,7 +142,7 @@ func TestSideBySideL7(t *testing.T) {
 		// list below), which is the state lbd answers with.
 		{name: "host rule loses its key", method: "POST", path: "/v2/lbaas/l7policies/{p3}/rules", code: 201, wait: "lb", save: map[string]string{"r2": "rule.id"},
 			quirks: []string{"rule.key"},
-			body: rule(`"type": "HOST_NAME", "compare_type": "EQUAL_TO", "value": "www.example.com", "key": "ignored", "tags": ["a"]`)},
+			body:   rule(`"type": "HOST_NAME", "compare_type": "EQUAL_TO", "value": "www.example.com", "key": "ignored", "tags": ["a"]`)},
 		{name: "header rule", method: "POST", path: "/v2/lbaas/l7policies/{p3}/rules", code: 201, wait: "lb", save: map[string]string{"r3": "rule.id"},
 			body: rule(`"type": "HEADER", "key": "X-Tenant,Id", "compare_type": "REGEX", "value": "^tenant-[0-9]+$", "invert": true`)},
 		{name: "quoted value", method: "POST", path: "/v2/lbaas/l7policies/{p3}/rules", code: 201, wait: "lb",
