@@ -112,7 +112,7 @@ func TestOpenStackCLIL7(t *testing.T) {
 		"/ Host www.bad.example X-Forwarded-Proto http":             "403",
 		"/js/app.js Host www.good.example":                          "static1",
 		"/js/app.js Host www.good.example X-Forwarded-Proto http":   "308 https://www.example.com/js/app.js",
-		"/js/app.js Host WWW.BAD.EXAMPLE":                           "403", // HOST_NAME ignores case
+		"/js/app.js Host WWW.BAD.EXAMPLE":                           "403",                                   // HOST_NAME ignores case
 		"/js/app.js Host www.bad.example:80 X-Forwarded-Proto http": "308 https://www.example.com/js/app.js", // the port is part of the host
 	})
 	// Positions: deny was created at 3 and stays last; moving it first
