@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/l7policies"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
@@ -21,10 +22,10 @@ import (
 )
 
 // getKinds are the kinds get lists, as its help and completion name them.
-var getKinds = []string{"loadbalancers", "listeners", "pools", "members", "healthmonitors"}
+var getKinds = []string{"loadbalancers", "listeners", "pools", "members", "healthmonitors", "l7policies"}
 
 var getCommand = command{
-	summary: "List the load balancers, listeners, pools, members or health monitors of a running lbd, or show those with a name or ID.",
+	summary: "List the load balancers, listeners, pools, members, health monitors or L7 policies of a running lbd, or show those with a name or ID.",
 	usage:   "lbctl get KIND [NAME|ID] [--lb LB] [--pool POOL] [-o table|json|yaml] [flags]",
 	args: "KIND     " + strings.Join(getKinds, ", ") + " (singular, lb and hm also do)\n" +
 		"NAME|ID  only the objects with this name or ID (a member: also ADDRESS:PORT)",
@@ -64,7 +65,11 @@ func runGet(ctx context.Context, cf *clientFlags, lbName, poolName string, pos [
 		lbID = lb.ID
 	}
 	match := func(id, n string) bool { return name == "" || name == id || name == n }
-	switch strings.TrimSuffix(strings.ToLower(pos[0]), "s") {
+	kind := strings.ToLower(pos[0])
+	if kind == "l7policies" || kind == "l7policy" {
+		return getL7Policies(ctx, c, cf, lbID, match, stdout)
+	}
+	switch strings.TrimSuffix(kind, "s") {
 	case "loadbalancer", "lb":
 		all, err := c.LoadBalancers(ctx, "")
 		if err != nil {
@@ -206,4 +211,62 @@ func emitObjects(ctx context.Context, c *reconcile.Client, cf *clientFlags, w io
 		return err
 	}
 	return cf.emit(w, out, nil)
+}
+
+// getL7Policies lists L7 policies (of the load balancer lbID's listeners
+// when it is not empty) in their listeners' order, each with its rules.
+func getL7Policies(ctx context.Context, c *reconcile.Client, cf *clientFlags, lbID string, match func(id, n string) bool, stdout io.Writer) error {
+	ls, err := c.Listeners(ctx, lbID)
+	if err != nil {
+		return err
+	}
+	type shown struct {
+		p     l7policies.L7Policy
+		rules string
+	}
+	var out []shown
+	for _, l := range ls {
+		pages, err := l7policies.List(c.SC, l7policies.ListOpts{ListenerID: l.ID}).AllPages(ctx)
+		if err != nil {
+			return fmt.Errorf("list L7 policies: %w", err)
+		}
+		ps, err := l7policies.ExtractL7Policies(pages)
+		if err != nil {
+			return fmt.Errorf("list L7 policies: %w", err)
+		}
+		slices.SortFunc(ps, func(a, b l7policies.L7Policy) int { return cmp.Compare(a.Position, b.Position) })
+		for _, p := range ps {
+			if !match(p.ID, p.Name) {
+				continue
+			}
+			rp, err := l7policies.ListRules(c.SC, p.ID, l7policies.ListRulesOpts{}).AllPages(ctx)
+			if err != nil {
+				return fmt.Errorf("list the rules of L7 policy %s: %w", p.ID, err)
+			}
+			rules, err := l7policies.ExtractRules(rp)
+			if err != nil {
+				return fmt.Errorf("list the rules of L7 policy %s: %w", p.ID, err)
+			}
+			var rs []string
+			for _, r := range rules {
+				s := r.RuleType + " " + r.CompareType + " " + r.Value
+				if r.Key != "" {
+					s = r.RuleType + " " + r.Key + " " + r.CompareType + " " + r.Value
+				}
+				if r.Invert {
+					s = "not " + s
+				}
+				rs = append(rs, s)
+			}
+			out = append(out, shown{p, dash(strings.Join(rs, " and "))})
+		}
+	}
+	return emitObjects(ctx, c, cf, stdout, "l7policies", "", idsOf(out, func(x shown) string { return x.p.ID }), func(tw *tabwriter.Writer) {
+		row(tw, "ID", "NAME", "LISTENER", "POSITION", "ACTION", "TARGET", "RULES", "PROVISIONING", "OPERATING")
+		for _, x := range out {
+			p := x.p
+			target := dash(p.RedirectPoolID + p.RedirectURL + p.RedirectPrefix)
+			row(tw, p.ID, dash(p.Name), p.ListenerID, p.Position, p.Action, target, x.rules, p.ProvisioningStatus, p.OperatingStatus)
+		}
+	})
 }

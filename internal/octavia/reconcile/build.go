@@ -13,8 +13,9 @@ import (
 
 // The create requests, from the file's objects (Octavia's own field names,
 // defaults filled) to gophercloud's options. They cover what lbd's
-// validation admits: TLS, L7 policies and session persistence are refused
-// before lbctl gets here.
+// validation admits: TLS is refused before lbctl gets here. L7 policies
+// are created by the convergence that follows a load balancer's create
+// (gophercloud's fully-populated create cannot name a redirect pool).
 
 // lbCreateOpts is the fully-populated create of a load balancer: each pool
 // inline as the default pool of the first listener using it, with its
@@ -71,6 +72,7 @@ func poolCreateOpts(p *octavia.Pool, inline bool) pools.CreateOpts {
 	opts := pools.CreateOpts{
 		Name: p.Name, Description: p.Description, AdminStateUp: p.AdminStateUp,
 		Protocol: pools.Protocol(p.Protocol), LBMethod: pools.LBMethod(p.LBAlgorithm), Tags: p.Tags,
+		Persistence: persistenceOpts(p.SessionPersistence),
 	}
 	if !inline {
 		return opts
@@ -107,4 +109,15 @@ func httpVersion(v *float64) string {
 		return ""
 	}
 	return strconv.FormatFloat(*v, 'f', 1, 64)
+}
+
+// persistenceOpts is a pool's session_persistence as gophercloud sends it;
+// nil for none.
+func persistenceOpts(sp *octavia.SessionPersistence) *pools.SessionPersistence {
+	if sp == nil {
+		return nil
+	}
+	// gophercloud has no persistence_timeout or persistence_granularity:
+	// lbd serves no UDP or SCTP pool, the only ones that take them.
+	return &pools.SessionPersistence{Type: string(sp.Type), CookieName: sp.CookieName}
 }

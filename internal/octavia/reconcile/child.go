@@ -18,8 +18,11 @@ type walker struct {
 	c       *Client
 	run     *Run
 	poolIDs map[string]string // pool name → ID
-	again   string            // the command that resumes, for hints
-	replace bool              // objects in ERROR are replaced (hints say so)
+	// listenerIDs maps the file's listener IDs to the cloud's, as they are
+	// matched or created.
+	listenerIDs map[string]string
+	again       string // the command that resumes, for hints
+	replace     bool   // objects in ERROR are replaced (hints say so)
 }
 
 // child is an object of a load balancer's tree as a change sees it: its

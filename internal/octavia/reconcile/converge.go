@@ -34,7 +34,7 @@ type Options struct {
 // another pass (up to three). With run.Plan nothing changes. It returns the
 // load balancer as last read (nil when only planned to be created).
 func (c *Client) Converge(ctx context.Context, run *Run, want *octavia.LoadBalancer, o Options) (*loadbalancers.LoadBalancer, error) {
-	w := &walker{c: c, run: run, poolIDs: map[string]string{}, again: c.Advice.again(), replace: o.Replace}
+	w := &walker{c: c, run: run, poolIDs: map[string]string{}, listenerIDs: map[string]string{}, again: c.Advice.again(), replace: o.Replace}
 	lb, err := c.FindLoadBalancer(ctx, want.Name)
 	if err != nil {
 		return nil, err

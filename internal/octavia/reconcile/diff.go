@@ -151,7 +151,24 @@ func poolUpdate(want *octavia.Pool, have *pools.Pool) (pools.UpdateOpts, diff) {
 	if d.set("tags", want.Tags, have.Tags) {
 		o.Tags = ptrTo(append([]string{}, want.Tags...))
 	}
+	var sp pools.SessionPersistence
+	if p := persistenceOpts(want.SessionPersistence); p != nil {
+		sp = *p
+	}
+	if d.str("session_persistence", persistenceText(sp), persistenceText(have.Persistence)) {
+		o.Persistence = &sp // empty: none
+	}
 	return o, d
+}
+
+func persistenceText(sp pools.SessionPersistence) string {
+	if sp.Type == "" {
+		return "none"
+	}
+	if sp.CookieName != "" {
+		return sp.Type + " " + sp.CookieName
+	}
+	return sp.Type
 }
 
 // memberUpdate compares what a member PUT can change. Address and port are

@@ -41,6 +41,14 @@ func (w *walker) treeChanges(want *octavia.LoadBalancer, cur *Tree, o Options) (
 	}
 	out = append(out, pools...)
 	out = append(out, w.listenerChanges(want, cur, matched, fresh)...)
+	// L7 policies, once their listeners and pools exist.
+	for _, l := range want.Listeners {
+		haveID := ""
+		if a := matched[l.ID]; a != nil {
+			haveID = a.ID
+		}
+		out = append(out, w.l7Changes(want, l, cur, haveID, o)...)
+	}
 	if !o.Prune {
 		return out, nil
 	}
@@ -165,10 +173,12 @@ func (w *walker) listenerChanges(want *octavia.LoadBalancer, cur *Tree, matched 
 					return "", err
 				}
 				w.run.Created(got.ID)
+				w.listenerIDs[l.ID] = got.ID
 				return got.ID, nil
 			}))
 			continue
 		}
+		w.listenerIDs[l.ID] = a.ID
 		uo, d := listenerUpdate(l, a)
 		if havePool := cur.poolName(a.DefaultPoolID); havePool != poolName || (poolName != "" && fresh[poolName]) {
 			d = append(d, fmt.Sprintf("default pool %q → %q", havePool, poolName))

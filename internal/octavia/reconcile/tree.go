@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/l7policies"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/listeners"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/monitors"
@@ -20,8 +21,10 @@ type Tree struct {
 	LB        *loadbalancers.LoadBalancer
 	Listeners []listeners.Listener
 	Pools     []pools.Pool
-	Members   map[string][]pools.Member    // by pool ID
-	Monitors  map[string]*monitors.Monitor // by pool ID
+	Members   map[string][]pools.Member        // by pool ID
+	Monitors  map[string]*monitors.Monitor     // by pool ID
+	Policies  map[string][]l7policies.L7Policy // by listener ID, in position order
+	Rules     map[string][]l7policies.Rule     // by policy ID
 }
 
 // Ref is the tree's load balancer's LBRef.
@@ -38,7 +41,8 @@ func (t *Tree) poolName(id string) string {
 
 // ReadTree reads the load balancer's listeners, pools, members and monitors.
 func (c *Client) ReadTree(ctx context.Context, lb *loadbalancers.LoadBalancer) (*Tree, error) {
-	t := &Tree{LB: lb, Members: map[string][]pools.Member{}, Monitors: map[string]*monitors.Monitor{}}
+	t := &Tree{LB: lb, Members: map[string][]pools.Member{}, Monitors: map[string]*monitors.Monitor{},
+		Policies: map[string][]l7policies.L7Policy{}, Rules: map[string][]l7policies.Rule{}}
 	op := "read the tree of " + t.Ref().String()
 	lp, err := listeners.List(c.SC, listeners.ListOpts{LoadbalancerID: lb.ID}).AllPages(ctx)
 	if err != nil {
@@ -73,6 +77,9 @@ func (c *Client) ReadTree(ctx context.Context, lb *loadbalancers.LoadBalancer) (
 			return nil, c.describe(op, err)
 		}
 		t.Monitors[p.ID] = m
+	}
+	if err := c.readL7(ctx, t, op); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
