@@ -25,11 +25,15 @@
 //   - memory.go: returning a burst's memory to the system once it is over.
 //   - HTTP runs on two engines that share one core, package http1 (heads,
 //     bodies, and the rules in http1.Decide), and one place for per-request
-//     decisions (route.go). The goroutine path (httpconn.go, httpexchange.go,
+//     decisions (route.go: L7 policies through package l7, session
+//     persistence in persist.go over package stick's tables). The
+//     goroutine path (httpconn.go, httpexchange.go,
 //     httpserve.go) serves anything, over any net.Conn. The event loops'
 //     fast path (loops.go, loopexchange.go), a client of the reactor in
 //     package evloop, serves keep-alive connections in their steady state;
-//     handoff.go moves connections between the two.
+//     handoff.go moves connections between the two. PROXY protocol headers
+//     (package proxyproto) go to PROXY pools' members in connect.go and
+//     are read from trusted upstreams in proxyaccept.go.
 //
 // The data plane composes internal/balancer, internal/health, internal/stats
 // and the model (internal/octavia). It must not import the control plane
