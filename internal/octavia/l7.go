@@ -680,12 +680,11 @@ func (lb *LoadBalancer) redirectPool(pol *L7Policy, path string) (*Pool, string)
 	if pol.RedirectPool != nil && !isPoolReference(pol.RedirectPool) {
 		return pol.RedirectPool, path + ".redirect_pool"
 	}
+	if pol.RedirectPool != nil {
+		return lb.poolDefinition(pol.RedirectPool.Name)
+	}
 	for i, pool := range lb.Pools {
-		if pool == nil {
-			continue
-		}
-		if (pol.RedirectPool != nil && pol.RedirectPool.Name != "" && pool.Name == pol.RedirectPool.Name) ||
-			(pol.RedirectPool == nil && pol.RedirectPoolID != "" && pool.ID == pol.RedirectPoolID) {
+		if pool != nil && pol.RedirectPoolID != "" && pool.ID == pol.RedirectPoolID {
 			return pool, fmt.Sprintf("pools[%d]", i)
 		}
 	}

@@ -52,23 +52,36 @@ func (lb *LoadBalancer) Normalize(key string) {
 			l.ID = StableID(fmt.Sprintf("%s/listener/%s/%d", lb.ID, l.Protocol.Transport(), l.ProtocolPort))
 		}
 		l.LoadBalancerID = lb.ID
-		if l.DefaultPool == nil {
-			continue
-		}
-		if isPoolReference(l.DefaultPool) {
-			for _, p := range lb.Pools {
-				if p.Name == l.DefaultPool.Name {
-					l.DefaultPoolID = p.ID
-				}
-			}
-		} else {
-			p := l.DefaultPool
+	}
+	// Inline pools first (default pools, then policies' redirect pools),
+	// so that any listener or policy can name any of them.
+	for _, l := range lb.Listeners {
+		if p := l.DefaultPool; p != nil && !isPoolReference(p) {
 			lb.Pools = append(lb.Pools, p)
 			p.normalize(lb, len(lb.Pools)-1)
 			p.ListenerID = l.ID
 			l.DefaultPoolID = p.ID
+			l.DefaultPool = nil
 		}
-		l.DefaultPool = nil
+	}
+	for _, l := range lb.Listeners {
+		for _, pol := range l.L7Policies {
+			if rp := pol.RedirectPool; rp != nil && !isPoolReference(rp) {
+				lb.Pools = append(lb.Pools, rp)
+				rp.normalize(lb, len(lb.Pools)-1)
+				pol.RedirectPool = &Pool{Name: rp.Name} // resolved below, as a reference
+			}
+		}
+	}
+	for _, l := range lb.Listeners {
+		if p := l.DefaultPool; p != nil {
+			for _, q := range lb.Pools {
+				if q.Name == p.Name {
+					l.DefaultPoolID = q.ID
+				}
+			}
+			l.DefaultPool = nil
+		}
 	}
 	for _, l := range lb.Listeners {
 		lb.normalizeL7(l)
@@ -101,16 +114,14 @@ func (lb *LoadBalancer) normalizeL7(l *Listener) {
 		}
 		pol.ListenerID = l.ID
 		if rp := pol.RedirectPool; rp != nil {
-			if isPoolReference(rp) {
-				for _, p := range lb.Pools {
-					if p.Name == rp.Name {
-						pol.RedirectPoolID = p.ID
-					}
-				}
-			} else {
+			if !isPoolReference(rp) { // a listener created alone (NormalizeL7)
 				lb.Pools = append(lb.Pools, rp)
 				rp.normalize(lb, len(lb.Pools)-1)
-				pol.RedirectPoolID = rp.ID
+			}
+			for _, p := range lb.Pools {
+				if p.Name == rp.Name {
+					pol.RedirectPoolID = p.ID
+				}
 			}
 			pol.RedirectPool = nil
 		}

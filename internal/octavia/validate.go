@@ -168,13 +168,38 @@ func (lb *LoadBalancer) listenerPool(l *Listener, lpath string) (*Pool, string) 
 	if l.DefaultPool != nil && !isPoolReference(l.DefaultPool) {
 		return l.DefaultPool, lpath + ".default_pool"
 	}
+	if l.DefaultPool != nil && l.DefaultPool.Name != "" {
+		return lb.poolDefinition(l.DefaultPool.Name)
+	}
 	for i, pool := range lb.Pools {
-		if pool == nil {
+		if pool != nil && l.DefaultPoolID != "" && pool.ID == l.DefaultPoolID {
+			return pool, fmt.Sprintf("pools[%d]", i)
+		}
+	}
+	return nil, ""
+}
+
+// poolDefinition finds the full definition of the pool with that name, as
+// Octavia's fully-populated create does: at load-balancer level, as a
+// listener's inline default pool, or as an L7 policy's inline redirect
+// pool.
+func (lb *LoadBalancer) poolDefinition(name string) (*Pool, string) {
+	for i, pool := range lb.Pools {
+		if pool != nil && pool.Name == name {
+			return pool, fmt.Sprintf("pools[%d]", i)
+		}
+	}
+	for i, l := range lb.Listeners {
+		if l == nil {
 			continue
 		}
-		if (l.DefaultPool != nil && l.DefaultPool.Name != "" && pool.Name == l.DefaultPool.Name) ||
-			(l.DefaultPoolID != "" && pool.ID == l.DefaultPoolID) {
-			return pool, fmt.Sprintf("pools[%d]", i)
+		if p := l.DefaultPool; p != nil && p.Name == name && !isPoolReference(p) {
+			return p, fmt.Sprintf("listeners[%d].default_pool", i)
+		}
+		for j, pol := range l.L7Policies {
+			if pol != nil && pol.RedirectPool != nil && pol.RedirectPool.Name == name && !isPoolReference(pol.RedirectPool) {
+				return pol.RedirectPool, fmt.Sprintf("listeners[%d].l7policies[%d].redirect_pool", i, j)
+			}
 		}
 	}
 	return nil, ""

@@ -38,6 +38,20 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 			}
 		})
 	}
+	// The bench scenarios http_l7 and http_cookie (scripts/bench-l7.sh).
+	for _, name := range []string{"l7_last_of_10", "http_cookie"} {
+		b.Run(name, func(b *testing.B) {
+			sc := pathScenarios[name]
+			sc.Monitor = "healthmonitor: {type: TCP, delay: 5, timeout: 2, max_retries: 2}"
+			roundTrip := keepAliveScenario(b, sc, nil)
+			roundTrip()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				roundTrip()
+			}
+		})
+	}
 }
 
 // devNullLog is an access log of Octavia's format into /dev/null (nil
@@ -81,12 +95,48 @@ func TestHTTPPathAllocatesNothing(t *testing.T) {
 			}
 		})
 	}
+	// L7 matching and HTTP_COOKIE persistence on the path allocate nothing
+	// either.
+	for _, name := range []string{"l7_last_of_10", "http_cookie"} {
+		t.Run(name, func(t *testing.T) {
+			roundTrip := keepAliveScenario(t, pathScenarios[name], nil)
+			for range 100 {
+				roundTrip()
+			}
+			if n := testing.AllocsPerRun(500, roundTrip); n != 0 {
+				t.Fatalf("%v allocations per proxied request, want 0", n)
+			}
+		})
+	}
 }
 
 // keepAliveClient starts two fixed members and a listener in front of them
 // and returns a function that sends one request over one kept-alive client
 // connection and reads the response.
 func keepAliveClient(b testing.TB, monitor string, al *accesslog.Logger) func() {
+	return keepAliveScenario(b, pathScenario{Monitor: monitor}, al)
+}
+
+// pathScenario is what a listener adds to the plain path: L7 policies
+// (ten of three rules, the request matching the last), session
+// persistence, and the request that exercises them.
+type pathScenario struct {
+	Monitor string
+	L7      bool
+	Persist string // a session_persistence type
+	Request string // "": a plain GET
+}
+
+// pathScenarios are the variants the benchmark and the allocation test
+// run: the plain path, and the bench scenarios http_l7 and http_cookie.
+var pathScenarios = map[string]pathScenario{
+	"plain": {},
+	"l7_last_of_10": {L7: true, Request: "GET /section9/items?id=4 HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: bench\r\n" +
+		"X-Tenant: tenant-42\r\nAccept: */*\r\n\r\n"},
+	"http_cookie": {Persist: "HTTP_COOKIE", Request: "GET / HTTP/1.1\r\nHost: bench\r\nCookie: lang=en; SRV=6b1ee6a0-0000-4000-8000-000000000002\r\n\r\n"},
+}
+
+func keepAliveScenario(b testing.TB, sc pathScenario, al *accesslog.Logger) func() {
 	m1, m2 := fixedServer(b), fixedServer(b)
 	p := freePort(b)
 	cfg := config(b, `
@@ -98,18 +148,35 @@ loadbalancers:
         protocol: HTTP
         protocol_port: {{.Port}}
         insert_headers: {X-Forwarded-For: "true", X-Forwarded-Port: "true"}
+{{- if .L7}}
+        l7policies:
+{{- range .Sections}}
+          - action: REDIRECT_TO_POOL
+            redirect_pool: {name: pool}
+            rules:
+              - {type: HOST_NAME, compare_type: EQUAL_TO, value: shop.example.com}
+              - {type: PATH, compare_type: STARTS_WITH, value: /section{{.}}}
+              - {type: HEADER, key: X-Tenant, compare_type: REGEX, value: '^tenant-[0-9]+$'}
+{{- end}}
+{{- end}}
         default_pool:
           name: pool
           protocol: HTTP
           lb_algorithm: ROUND_ROBIN
           {{.Monitor}}
+{{- if .Persist}}
+          session_persistence: {type: {{.Persist}}}
+{{- end}}
           members:
-            - {address: 127.0.0.1, protocol_port: {{port .A}}}
-            - {address: 127.0.0.1, protocol_port: {{port .B}}}
+            - {id: 6b1ee6a0-0000-4000-8000-000000000001, address: 127.0.0.1, protocol_port: {{port .A}}}
+            - {id: 6b1ee6a0-0000-4000-8000-000000000002, address: 127.0.0.1, protocol_port: {{port .B}}}
 `, struct {
 		Port          int
 		A, B, Monitor string
-	}{p, m1, m2, monitor})
+		L7            bool
+		Persist       string
+		Sections      []int
+	}{p, m1, m2, sc.Monitor, sc.L7, sc.Persist, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}})
 	rt := New(testLogger(b), Options{DrainTimeout: 5 * time.Second, NoEventLoop: goroutinesOnly(), AccessLog: al, ConnectionLogging: al != nil})
 	if err := rt.Apply(context.Background(), cfg); err != nil {
 		b.Fatal(err)
@@ -126,6 +193,9 @@ loadbalancers:
 	b.Cleanup(func() { c.Close() })
 	br := bufio.NewReader(c)
 	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	if sc.Request != "" {
+		req = []byte(sc.Request)
+	}
 	body := make([]byte, 12)
 	roundTrip := func() {
 		if _, err := c.Write(req); err != nil {
