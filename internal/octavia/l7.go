@@ -385,40 +385,42 @@ func CompileL7Regex(value string, foldCase bool) (*regexp.Regexp, error) {
 	return regexp.Compile(value)
 }
 
-func checkRegex(v string) error {
+// checkRegex returns Octavia's message for a regex it (or RE2) refuses,
+// "" when the regex is fine.
+func checkRegex(v string) string {
 	if hasConfigControls(v) {
-		return fmt.Errorf("Unable to parse regular expression: contains control characters")
+		return "Unable to parse regular expression: contains control characters"
 	}
 	if _, err := CompileL7Regex(v, false); err != nil {
-		msg := err.Error()
-		msg = strings.TrimPrefix(msg, "error parsing regexp: ")
-		return fmt.Errorf("Unable to parse regular expression: %s", msg)
+		return "Unable to parse regular expression: " + strings.TrimPrefix(err.Error(), "error parsing regexp: ")
 	}
-	return nil
+	return ""
 }
 
-func invalidRule(format string, args ...any) error {
-	return fmt.Errorf("Invalid L7 Rule: "+format, args...)
+func invalidRule(format string, args ...any) string {
+	return "Invalid L7 Rule: " + fmt.Sprintf(format, args...)
 }
 
-func headerValueString(v, what string) error {
+func headerValueString(v, what string) string {
 	if !headerValueRE.MatchString(v) && !quotedHeaderValueRE.MatchString(v) {
-		return fmt.Errorf("Invalid characters in %s", what)
+		return "Invalid characters in " + what
 	}
-	return nil
+	return ""
 }
 
-// CheckL7Rule is Octavia's l7rule_data: which types need a key, which
-// compare types each allows, and what values look like. The error's
-// message is Octavia's faultstring ("Error parsing L7Rule: ...").
+// Check is Octavia's l7rule_data: which types need a key, which compare
+// types each allows, and what values look like. The error's message is
+// Octavia's faultstring ("Error parsing L7Rule: ...").
 func (r *L7Rule) Check() error {
-	if err := r.check(); err != nil {
-		return &L7Error{Code: 400, Message: "Error parsing L7Rule: " + err.Error()}
+	if msg := r.problem(); msg != "" {
+		return &L7Error{Code: 400, Message: "Error parsing L7Rule: " + msg}
 	}
 	return nil
 }
 
-func (r *L7Rule) check() error {
+// problem is Octavia's message for what is wrong with the rule, "" when
+// nothing is.
+func (r *L7Rule) problem() string {
 	if r.Value == "" {
 		return invalidRule("L7 rule type requires a value")
 	}
@@ -430,7 +432,7 @@ func (r *L7Rule) check() error {
 			return invalidRule("L7 rule type requires a key")
 		}
 		if !headerNameRE.MatchString(r.Key) {
-			return fmt.Errorf("Invalid characters in key")
+			return "Invalid characters in key"
 		}
 		switch {
 		case cmp == L7Regex:
@@ -440,7 +442,7 @@ func (r *L7Rule) check() error {
 		case r.Type == L7Header:
 			return headerValueString(r.Value, "header value")
 		case !cookieValueRE.MatchString(r.Value):
-			return fmt.Errorf("Invalid characters in cookie value")
+			return "Invalid characters in cookie value"
 		}
 	case L7HostName, L7Path:
 		switch {
@@ -480,8 +482,8 @@ func (r *L7Rule) check() error {
 		}
 	case L7SSLDNField:
 		if cmp == L7Regex {
-			if err := checkRegex(r.Value); err != nil {
-				return err
+			if msg := checkRegex(r.Value); msg != "" {
+				return msg
 			}
 		}
 		switch {
@@ -493,7 +495,7 @@ func (r *L7Rule) check() error {
 	default:
 		return invalidRule("invalid rule type")
 	}
-	return nil
+	return ""
 }
 
 // isDigits is Python's str.isdigit for what an integer needs: one or more
