@@ -256,25 +256,6 @@ func TestAmphorae(t *testing.T) {
 	e2.fault(http.StatusNotFound, "Amphora "+newID+" not found.", "GET", "/v2/octavia/amphorae/"+newID, nil)
 }
 
-// TestL7NotBuilt: while lbd has no L7, its endpoints answer as Octavia
-// does for a provider without it, not with the router's 404.
-func TestL7NotBuilt(t *testing.T) {
-	e := newEnv(t, "", nil)
-	lb := e.must(http.StatusCreated, "POST", "/v2/lbaas/loadbalancers", fullLB("l7", 8080), "loadbalancer")
-	listener := str(lb["listeners"].([]any)[0].(map[string]any), "id")
-	list := e.must(http.StatusOK, "GET", "/v2/lbaas/l7policies", nil, "")
-	if fmt.Sprint(list["l7policies"]) != "[]" || list["l7policies_links"] == nil {
-		t.Errorf("l7policies list: %v", list)
-	}
-	const none = "11111111-2222-3333-4444-555555555555"
-	e.fault(http.StatusNotFound, "L7 Policy "+none+" not found.", "GET", "/v2/lbaas/l7policies/"+none, nil)
-	e.fault(http.StatusNotFound, "L7 Policy "+none+" not found.", "GET", "/v2/lbaas/l7policies/"+none+"/rules", nil)
-	e.fault(http.StatusNotFound, "Listener "+none+" not found.", "POST", "/v2/lbaas/l7policies",
-		map[string]any{"l7policy": map[string]any{"listener_id": none, "action": "REJECT"}})
-	e.fault(http.StatusNotImplemented, "Provider 'amphora' does not support a requested action:", "POST", "/v2/lbaas/l7policies",
-		map[string]any{"l7policy": map[string]any{"listener_id": listener, "action": "REJECT"}})
-}
-
 // TestSourceIPPortUnderAmphora: the amphora provider does not implement
 // SOURCE_IP_PORT; Octavia answers that with the provider's 501, after its
 // own validation.
