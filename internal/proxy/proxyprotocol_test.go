@@ -16,7 +16,7 @@ import (
 
 // startHAProxy runs a real HAProxy with cfg (placeholders already filled)
 // until the test ends, once it listens on addr.
-func startHAProxy(t *testing.T, cfg, addr string) {
+func runHAProxy(t *testing.T, cfg, addr string) {
 	t.Helper()
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
@@ -51,7 +51,7 @@ func startHAProxy(t *testing.T, cfg, addr string) {
 // addresses the header gave it.
 func proxyMember(t *testing.T) string {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	startHAProxy(t, fmt.Sprintf(`frontend fe
+	runHAProxy(t, fmt.Sprintf(`frontend fe
   mode http
   bind %s accept-proxy
   http-request return status 200 content-type text/plain lf-string "%%[src]:%%[src_port] %%[dst]:%%[dst_port]"
@@ -145,7 +145,7 @@ func TestAcceptProxyProtocol(t *testing.T) {
 			}
 			rt := startRuntime(t, config(t, acceptProxyConfig, d))
 			up1, up2 := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
-			startHAProxy(t, fmt.Sprintf(`listen v1
+			runHAProxy(t, fmt.Sprintf(`listen v1
   mode tcp
   bind %s
   server lbd 127.0.0.1:%d send-proxy

@@ -63,7 +63,7 @@ func TestRepeatedContentLengthForwardedOnce(t *testing.T) {
 	}
 	resp := head(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n", false)
 	out.Reset()
-	WriteResponseHead(w, req, resp, Decide(req, resp, Conditions{}))
+	WriteResponseHead(w, req, resp, Decide(req, resp, Conditions{}), nil)
 	w.Flush()
 	if want := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"; out.String() != want {
 		t.Errorf("response forwarded as %q, want %q", out.String(), want)
