@@ -10,10 +10,12 @@
 #                were given (a browser's steady state): lbd's against
 #                HAProxy's "cookie SRV insert indirect nocache"
 #   http_cookie_insert  the same without the cookie: every answer inserts one
-# The two proxies alternate REPEATS times per scenario; each run reports
-# requests/s and the proxy's CPU time per request (utime+stime over the
-# requests served: steadier than requests/s on a shared machine). Printed:
-# the medians, lbd ÷ HAProxy, and the spread ((max-min)/median) of each.
+# The two proxies alternate REPEATS times per scenario (lbd, HAProxy, lbd,
+# ...); each run reports requests/s and the proxy's CPU time per request
+# (utime+stime over the requests served: steadier than requests/s on a
+# shared machine). Each repeat's pair gives a ratio lbd ÷ HAProxy; printed
+# are the medians of each proxy, and the median of the paired ratios with
+# their range (min–max).
 #   DURATION=10 REPEATS=5 SCENARIOS="http_l7 http_cookie" scripts/bench-l7.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +44,8 @@ ID1=3f1ee6a0-0000-4000-8000-000000000001; ID2=3f1ee6a0-0000-4000-8000-0000000000
   echo "}"
 } >"$work/nginx.conf"
 taskset -c 0 nginx -c "$work/nginx.conf" -g "daemon off;" & pids+=($!)
+for p in "${WEB[@]}" "${API[@]}"; do wait_http "http://127.0.0.1:$p/" || { echo "bench-l7: the nginx backend on port $p did not start (port taken?)" >&2; exit 1; }; done
+kill -0 "${pids[0]}" 2>/dev/null || { echo "bench-l7: nginx exited (a backend port is taken: $(cat "$work/nginx.err"))" >&2; exit 1; }
 
 # lbd's config for a scenario.
 lbd_yaml() {
@@ -146,19 +150,24 @@ measure() { # measure PROXY SCENARIO: prints "rps cpu_us_per_request"
   local proxy=$1 sc=$2 pid before after
   if [ "$proxy" = lbd ]; then
     lbd_yaml "$sc" >"$work/lbd.yaml"
-    start_lbd "$work/lbd.yaml" "" "$LBD"; pid=$!
+    # Its stdout is not measure's: a failed check must not leave the
+    # caller reading a pipe lbd holds open.
+    start_lbd "$work/lbd.yaml" "" "$LBD" >/dev/null; pid=$!
   else
     haproxy_cfg "$sc" >"$work/haproxy.cfg"
-    taskset -c 1 haproxy -db -f "$work/haproxy.cfg" & pid=$!
+    taskset -c 1 haproxy -db -f "$work/haproxy.cfg" >/dev/null & pid=$!
   fi
   pids+=("$pid")
   wait_http "http://127.0.0.1:$PORT/" >&2
-  local got; got=$(curl_check "$sc")
+  local got bad=""; got=$(curl_check "$sc")
   case $sc in
-    http_l7) [[ $got == "${API[0]} -" || $got == "${API[1]} -" ]] || { echo "$proxy $sc: answered by $got, want the api pool" >&2; exit 1; } ;;
-    http_cookie) [[ $got == "${WEB[1]} -" ]] || { echo "$proxy $sc: answered by $got, want ${WEB[1]} without a new cookie" >&2; exit 1; } ;;
-    http_cookie_insert) [[ $got == *"SRV="*"; path=/" ]] || { echo "$proxy $sc: answered $got, want an inserted SRV cookie" >&2; exit 1; } ;;
+    http_l7) [[ $got == "${API[0]} -" || $got == "${API[1]} -" ]] || bad="answered by $got, want the api pool" ;;
+    http_cookie) [[ $got == "${WEB[1]} -" ]] || bad="answered by $got, want ${WEB[1]} without a new cookie" ;;
+    http_cookie_insert) [[ $got == *"SRV="*"; path=/" ]] || bad="answered $got, want an inserted SRV cookie" ;;
   esac
+  if [ -n "$bad" ]; then
+    kill "$pid"; echo "$proxy $sc: $bad" >&2; exit 1
+  fi
   before=$(ticks "$pid")
   taskset -c 0 wrk -t1 -c64 -d"${DURATION}s" -s "$work/$sc.lua" "http://127.0.0.1:$PORT/" >"$work/wrk.txt"
   after=$(ticks "$pid")
@@ -169,11 +178,16 @@ measure() { # measure PROXY SCENARIO: prints "rps cpu_us_per_request"
   awk -v t=$((after - before)) -v n="$n" -v hz="$(getconf CLK_TCK)" -v rps="$rps" 'BEGIN {printf "%.0f %.2f\n", rps, t / hz * 1e6 / n}'
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-spread() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; printf "%.1f", (a[NR]-a[1])/m*100}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratios() { # ratios "A..." "B...": a_i / b_i, one a line
+  paste <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '{printf "%.3f\n", $1 / $2}'
+}
+summary() { # summary RATIO...: "median (min–max)"
+  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {printf "%.2f (%.2f–%.2f)", a[int((NR+1)/2)], a[1], a[NR]}'
+}
 
-echo "| scenario | lbd req/s | HAProxy req/s | lbd ÷ HAProxy (req/s) | spread lbd / HAProxy | lbd µs CPU/req | HAProxy µs CPU/req | lbd ÷ HAProxy (CPU/req, lower is better) |"
-echo "|---|---:|---:|---:|---|---:|---:|---:|"
+echo "| scenario | lbd req/s | HAProxy req/s | lbd ÷ HAProxy req/s, paired (range) | lbd µs CPU/req | HAProxy µs CPU/req | lbd ÷ HAProxy CPU/req, paired (range; lower is better) |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for sc in $SCENARIOS; do
   lua_for "$sc"
   LR=(); LC=(); HR=(); HC=()
@@ -182,8 +196,8 @@ for sc in $SCENARIOS; do
     read -r r c < <(measure haproxy "$sc"); HR+=("$r"); HC+=("$c")
     echo "$sc repeat $i: lbd ${LR[-1]} req/s ${LC[-1]} µs, haproxy ${HR[-1]} req/s ${HC[-1]} µs" >&2
   done
-  lr=$(median "${LR[@]}"); hr=$(median "${HR[@]}"); lc=$(median "${LC[@]}"); hc=$(median "${HC[@]}")
-  printf "| %s | %s | %s | **%s** | %s%% / %s%% | %s | %s | %s |\n" "$sc" "$lr" "$hr" \
-    "$(awk -v a="$lr" -v b="$hr" 'BEGIN {printf "%.2f", a/b}')" "$(spread "${LR[@]}")" "$(spread "${HR[@]}")" \
-    "$lc" "$hc" "$(awk -v a="$lc" -v b="$hc" 'BEGIN {printf "%.2f", a/b}')"
+  mapfile -t RR < <(ratios "${LR[*]}" "${HR[*]}")
+  mapfile -t RC < <(ratios "${LC[*]}" "${HC[*]}")
+  printf "| %s | %s | %s | **%s** | %s | %s | **%s** |\n" "$sc" "$(median "${LR[@]}")" "$(median "${HR[@]}")" \
+    "$(summary "${RR[@]}")" "$(median "${LC[@]}")" "$(median "${HC[@]}")" "$(summary "${RC[@]}")"
 done
