@@ -297,3 +297,29 @@ type discard struct{}
 func (discard) Write(b []byte) (int, error)       { return len(b), nil }
 func (discard) WriteString(s string) (int, error) { return len(s), nil }
 func (discard) WriteByte(byte) error              { return nil }
+
+// TestPersistenceChangedAlone: a reload that changes only a pool's
+// session persistence (the same members) takes effect: an incremental
+// Apply must not take the pool for unchanged.
+func TestPersistenceChangedAlone(t *testing.T) {
+	rt, d, _ := persistSetup(t, "HTTP_COOKIE", "")
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	_, hd := request(t, fresh, d.Port, "/", "")
+	mustf(t, strings.HasPrefix(hd.Get("Set-Cookie"), "SRV="), "HTTP_COOKIE: Set-Cookie %q", hd.Get("Set-Cookie"))
+	d.Type = "SOURCE_IP"
+	if err := rt.Apply(context.Background(), config(t, persistConfig, d)); err != nil {
+		t.Fatal(err)
+	}
+	first, hd := request(t, fresh, d.Port, "/", "")
+	mustf(t, hd.Get("Set-Cookie") == "", "after the change to SOURCE_IP: Set-Cookie %q", hd.Get("Set-Cookie"))
+	for range 4 {
+		got, _ := request(t, fresh, d.Port, "/", "")
+		mustf(t, got == first, "SOURCE_IP: the client went to %s, then %s", first, got)
+	}
+	d.Type = "HTTP_COOKIE"
+	if err := rt.Apply(context.Background(), config(t, persistConfig, d)); err != nil {
+		t.Fatal(err)
+	}
+	_, hd = request(t, fresh, d.Port, "/", "")
+	mustf(t, strings.HasPrefix(hd.Get("Set-Cookie"), "SRV="), "back to HTTP_COOKIE: Set-Cookie %q", hd.Get("Set-Cookie"))
+}
