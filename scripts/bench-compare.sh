@@ -4,9 +4,9 @@
 # nginx backends on CPU 0, REPEATS interleaved runs of DURATION s per
 # scenario) over HAProxy, nginx, lbd as ../shared/bench/lbd-bench.sh starts
 # it, and lbd with its whole feature set on (scripts/lbd-bench-full.sh);
-# then prints the harness's table and lbd ÷ the better of HAProxy and nginx,
-# and runs scripts/bench-l7.sh (http_l7, http_cookie: L7 policies and
-# session persistence beside HAProxy with the amphora's equivalents).
+# then prints the harness's table and lbd ÷ the better of HAProxy and nginx.
+# (make bench runs http_l7 and http_cookie, L7 policies and session
+# persistence beside HAProxy.)
 # Takes about 20 minutes; the machine should be otherwise idle (runs where
 # other processes used more than 10% of a core are repeated, then flagged).
 #   BENCH_DIR=../shared/bench DURATION=10 REPEATS=3 SCENARIOS="http_ka tcp_ka" make bench
@@ -24,7 +24,6 @@ if [ -d /tmp/openstack-peer ] && pgrep -f octavia-api >/dev/null; then
   echo "bench-compare: the OpenStack peer is running and will add noise (scripts/openstack-peer.sh down stops it)" >&2
 fi
 export OUTDIR=${OUTDIR:-/tmp/lbd-bench/results/$(date +%Y%m%d-%H%M%S)-make}
-DURATION_L7=${DURATION:-10}; REPEATS_L7=${REPEATS_L7:-5}
 # The harness's HAProxy and nginx log nothing: lbd's access log is off here
 # too, and measured against HAProxy's by scripts/access-log-cost.sh.
 LBD_BIN=$PWD/bin/lbd LBD_FLAGS=--connection-logging=false "$BENCH_DIR/bench.sh" haproxy nginx \
@@ -34,7 +33,4 @@ python3 "$BENCH_DIR/report.py" --max-foreign 10 "$OUTDIR" | tee "$OUTDIR/report.
 echo
 echo "lbd ÷ the better of HAProxy and nginx (medians of one run; ≥ 1 is at or above it):"
 python3 scripts/bench-ratios.py "$OUTDIR" | tee "$OUTDIR/ratios.md"
-echo
-echo "L7 policies and session persistence, lbd beside HAProxy as the amphora configures it (scripts/bench-l7.sh):"
-DURATION=$DURATION_L7 REPEATS=$REPEATS_L7 scripts/bench-l7.sh | tee "$OUTDIR/l7.md"
 echo "results: $OUTDIR"

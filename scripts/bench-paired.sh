@@ -26,7 +26,15 @@
 # installed, a fixed RATE, latency), and sweep points size_<N> (answers of N
 # bytes: 0 1k 4k 16k 64k 256k 1m, 64 connections), conc_<N> (N keep-alive
 # connections: 1 10 100 1000 10000), post_<N> (POSTs of N bytes: 1k 16k 64k
-# 1m, 64 connections).
+# 1m, 64 connections); and Octavia's HTTP model beside HAProxy as the
+# amphora renders the same objects (nginx has no equivalent and sits these
+# out): http_l7 (ten L7 policies of three rules each, HOST_NAME EQUAL_TO,
+# PATH STARTS_WITH and HEADER REGEX, the request matching only the last:
+# lbd's policies against HAProxy's ACLs and use_backend lines), http_cookie
+# (HTTP_COOKIE persistence, clients sending the SRV cookie they were given:
+# lbd's against "cookie SRV insert indirect nocache") and
+# http_cookie_insert (the same without the cookie: every answer inserts
+# one). http_l7 and http_cookie are on the default list.
 # PIN=split (default): the proxies on CPU 1 (one thread/worker each, lbd
 # GOMAXPROCS=1), wrk and the nginx members on CPU 0, as ../shared/bench
 # does. PIN=none: nothing pinned, HAProxy nbthread 2, nginx 2 workers, lbd
@@ -44,7 +52,7 @@ PORT_BASE=${PORT_BASE:-18400}   # proxies on PORT_BASE+1.., members on PORT_BASE
 if [ "$SWEEP" = 1 ]; then
   DEFAULT_SCEN="size_0 size_1k size_4k size_16k size_64k size_256k size_1m conc_1 conc_10 conc_100 conc_1000 conc_10000 post_1k post_16k post_64k post_1m"
 else
-  DEFAULT_SCEN="http_ka http_close http_1m tcp_ka"
+  DEFAULT_SCEN="http_ka http_close http_1m tcp_ka http_l7 http_cookie"
 fi
 SCENARIOS=${SCENARIOS:-$DEFAULT_SCEN}
 RATE=${RATE:-2000}
@@ -114,6 +122,8 @@ http {
     listen 127.0.0.1:$M1 backlog=8192; listen 127.0.0.1:$M2 backlog=8192;
     root $www;
     location = / { default_type text/plain; return 200 "Hello World!"; }
+    # The L7 and persistence scenarios' answers say which member gave them.
+    location /section { default_type text/plain; add_header X-Port \$server_port; return 200 "Hello World!"; }
     location / { default_type application/octet-stream; }
   }
 }
@@ -127,9 +137,22 @@ size_bytes() { case $1 in *k) echo $((${1%k} * 1024)) ;; *m) echo $((${1%m} * 10
 
 # ---------- scenarios ----------
 # scen NAME -> sets S_MODE (http|tcp) S_CONNS S_PATH S_CLOSE (0|1) S_POST (bytes, or "")
+# S_HDRS (request fields) S_OCTAVIA (l7|cookie|"": the Octavia objects the
+# proxies are configured with) S_PROXIES (the proxies that take part)
+M1_ID=3f1ee6a0-0000-4000-8000-000000000001; M2_ID=3f1ee6a0-0000-4000-8000-000000000002
 scen() {
-  S_MODE=http; S_CONNS=64; S_PATH=/; S_CLOSE=0; S_POST=""
+  S_MODE=http; S_CONNS=64; S_PATH=/; S_CLOSE=0; S_POST=""; S_HDRS=(); S_OCTAVIA=""
+  S_PROXIES=("${PROXIES[@]}")
   case $1 in
+    http_l7|http_cookie|http_cookie_insert)
+      S_PROXIES=()
+      local p
+      for p in "${PROXIES[@]}"; do [ "$p" = nginx ] || S_PROXIES+=("$p"); done ;;
+  esac
+  case $1 in
+    http_l7) S_OCTAVIA=l7; S_PATH="/section9/items?id=4"; S_HDRS=("Host: shop.example.com" "X-Tenant: tenant-42") ;;
+    http_cookie) S_OCTAVIA=cookie; S_PATH=/section/; S_HDRS=("Cookie: lang=en; SRV=$M2_ID") ;;
+    http_cookie_insert) S_OCTAVIA=cookie; S_PATH=/section/ ;;
     http_ka) ;;
     http_close) S_CLOSE=1 ;;
     http_1m) S_CONNS=16; S_PATH=/1m ;;
@@ -169,11 +192,34 @@ haproxy_conf() { # FILE MODE PORT
     [ "$2" = http ] && printf '  option http-keep-alive\n  http-reuse always\n'
     echo "frontend fe"
     echo "  bind 127.0.0.1:$3"
+    if [ "$S_OCTAVIA" = l7 ]; then
+      # As Octavia's amphora renders ten REDIRECT_TO_POOL policies
+      # (macros.j2): an ACL per rule, a use_backend per policy.
+      local i
+      for i in $(seq 0 9); do
+        echo "  acl r${i}a req.hdr(host) -i -m str shop.example.com"
+        echo "  acl r${i}b path -m beg /section$i"
+        echo "  acl r${i}c req.hdr(X-Tenant) -m reg ^tenant-[0-9]+\$"
+        echo "  use_backend api if r${i}a r${i}b r${i}c"
+      done
+    fi
     echo "  default_backend be"
     echo "backend be"
     echo "  balance roundrobin"
-    echo "  server s1 127.0.0.1:$M1"
-    echo "  server s2 127.0.0.1:$M2"
+    case $S_OCTAVIA in
+      l7)
+        echo "  server s1 127.0.0.1:$M1"
+        echo "backend api"
+        echo "  balance roundrobin"
+        echo "  server a2 127.0.0.1:$M2" ;;
+      cookie)
+        echo "  cookie SRV insert indirect nocache"
+        echo "  server s1 127.0.0.1:$M1 cookie $M1_ID"
+        echo "  server s2 127.0.0.1:$M2 cookie $M2_ID" ;;
+      *)
+        echo "  server s1 127.0.0.1:$M1"
+        echo "  server s2 127.0.0.1:$M2" ;;
+    esac
   } >"$1"
 }
 nginx_conf() { # DIR MODE PORT
@@ -214,6 +260,7 @@ nginx_conf() { # DIR MODE PORT
 lbd_conf() { # FILE MODE PORT
   local proto=HTTP
   [ "$2" = tcp ] && proto=TCP
+  if [ -n "$S_OCTAVIA" ]; then lbd_octavia_conf "$@"; return; fi
   cat >"$1" <<EOF
 loadbalancers:
   - name: bench
@@ -230,6 +277,62 @@ loadbalancers:
             - {address: 127.0.0.1, protocol_port: $M1}
             - {address: 127.0.0.1, protocol_port: $M2}
 EOF
+}
+lbd_octavia_conf() { # FILE MODE PORT: the L7 and persistence scenarios' objects
+  {
+    cat <<EOF
+loadbalancers:
+  - name: bench
+    vip_address: 127.0.0.1
+    pools:
+      - {name: api, protocol: HTTP, lb_algorithm: ROUND_ROBIN, members: [{address: 127.0.0.1, protocol_port: $M2}]}
+    listeners:
+      - name: bench
+        protocol: HTTP
+        protocol_port: $3
+        default_pool:
+          name: bench
+          protocol: HTTP
+          lb_algorithm: ROUND_ROBIN
+EOF
+    if [ "$S_OCTAVIA" = l7 ]; then
+      echo "          members: [{address: 127.0.0.1, protocol_port: $M1}]"
+      echo "        l7policies:"
+      local i
+      for i in $(seq 0 9); do
+        cat <<EOF
+          - name: p$i
+            action: REDIRECT_TO_POOL
+            redirect_pool: {name: api}
+            rules:
+              - {type: HOST_NAME, compare_type: EQUAL_TO, value: shop.example.com}
+              - {type: PATH, compare_type: STARTS_WITH, value: /section$i}
+              - {type: HEADER, key: X-Tenant, compare_type: REGEX, value: '^tenant-[0-9]+\$'}
+EOF
+      done
+    else
+      echo "          session_persistence: {type: HTTP_COOKIE}"
+      echo "          members: [{id: $M1_ID, address: 127.0.0.1, protocol_port: $M1}, {id: $M2_ID, address: 127.0.0.1, protocol_port: $M2}]"
+    fi
+  } >"$1"
+}
+# check_octavia NAME: the scenario's request is answered as configured
+# (X-Port: the member; Set-Cookie) before anything is measured: a proxy
+# that routed elsewhere would be measured doing something else.
+check_octavia() {
+  local port=${PORT[$1]} args=() h got want
+  for h in "${S_HDRS[@]}"; do args+=(-H "$h"); done
+  got=$(curl -s -D - -o /dev/null "${args[@]}" "http://127.0.0.1:$port$S_PATH" | tr -d '\r' |
+    awk -F': ' 'tolower($1)=="x-port"{p=$2} tolower($1)=="set-cookie"{c=$2} END{print p, (c==""?"-":c)}')
+  case $SC in
+    http_l7|http_cookie) want="$M2 -" ;;
+    http_cookie_insert)
+      [[ $got == "$M1 SRV=$M1_ID; path=/" || $got == "$M2 SRV=$M2_ID; path=/" ]] && return 0
+      want="<member> SRV=<its id>; path=/" ;;
+  esac
+  [ "$got" = "$want" ] && return 0
+  echo "bench-paired: $1 answered $SC's request with \"$got\" (X-Port, Set-Cookie), want \"$want\"" >&2
+  exit 1
 }
 start_proxy() { # NAME MODE
   local name=$1 mode=$2 port=${PORT[$1]} d=$work/$1
@@ -257,6 +360,7 @@ start_proxy() { # NAME MODE
   PID[$name]=$!
   STARTED+=($!)
   wait_http "http://127.0.0.1:$port/" || { cat "$d/out.log" >&2; exit 1; }
+  [ -z "$S_OCTAVIA" ] || check_octavia "$name"
 }
 stop_proxies() {
   local p
@@ -310,8 +414,9 @@ load_script() { # -> path of the wrk script for the current scenario
 }
 # run_wrk PORT SECONDS LOG -> "requests duration_us bytes p50_ms p99_ms errors"
 run_wrk() {
-  local hdr=() threads=1
+  local hdr=() threads=1 h
   [ "$S_CLOSE" = 1 ] && hdr=(-H "Connection: close")
+  for h in "${S_HDRS[@]}"; do hdr+=(-H "$h"); done
   [ "$PIN" = none ] && threads=2
   [ "$S_CONNS" -lt "$threads" ] && threads=$S_CONNS
   timeout $(($2 + 60)) "${LOADPIN[@]}" wrk -t$threads -c"$S_CONNS" -d"$2s" --timeout 5s "${hdr[@]}" \
@@ -371,15 +476,15 @@ for SC in $SCENARIOS; do
   scen "$SC"
   MAXCONN=$(maxconn_for "$S_CONNS")
   WRK_SCRIPT=$(load_script)
-  for p in "${PROXIES[@]}"; do start_proxy "$p" "$S_MODE"; done
+  for p in "${S_PROXIES[@]}"; do start_proxy "$p" "$S_MODE"; done
   # warm up: member connections, pools, page cache (not measured)
-  for p in "${PROXIES[@]}"; do
+  for p in "${S_PROXIES[@]}"; do
     if [ "$SC" = http_rate ]; then run_rate "${PORT[$p]}" 1 "$work/warm.log" >/dev/null
     else run_wrk "${PORT[$p]}" 1 "$work/warm.log" >/dev/null; fi
   done
-  n=${#PROXIES[@]}
+  n=${#S_PROXIES[@]}
   for r in $(seq 1 "$PAIRS"); do
-    for k in $(seq 0 $((n - 1))); do measure "${PROXIES[$(( (k + r - 1) % n ))]}" "$r"; done
+    for k in $(seq 0 $((n - 1))); do measure "${S_PROXIES[$(( (k + r - 1) % n ))]}" "$r"; done
   done
   stop_proxies
 done

@@ -38,7 +38,7 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 			}
 		})
 	}
-	// The bench scenarios http_l7 and http_cookie (scripts/bench-l7.sh).
+	// The bench scenarios http_l7 and http_cookie (make bench: scripts/bench-paired.sh).
 	for _, name := range []string{"l7_last_of_10", "http_cookie"} {
 		b.Run(name, func(b *testing.B) {
 			sc := pathScenarios[name]
