@@ -168,7 +168,7 @@ func (cp *ControlPlane) poolBase(lb *octavia.LoadBalancer, p *octavia.Pool) api.
 	m := cp.metaOf(p.ID)
 	// A pool no listener uses serves nothing: in Octavia it is in no
 	// amphora's configuration, so no heartbeat ever moves it from OFFLINE.
-	attached := len(listenersOf(lb, p.ID)) > 0
+	attached := lb.PoolInUse(p.ID)
 	v := api.PoolBase{
 		ID:                 p.ID,
 		Name:               p.Name,

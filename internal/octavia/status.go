@@ -51,7 +51,10 @@ func ListenerStatus(enabled, full bool) OperatingStatus {
 // LoadBalancerStatus derives a load balancer's operating_status: OFFLINE
 // when disabled; ERROR when any pool is ERROR; DEGRADED when any listener or
 // pool is DEGRADED; ONLINE otherwise. A listener in ERROR does not change
-// the load balancer's status, as in Octavia's health manager.
+// the load balancer's status, as in Octavia's health manager. Pass only
+// the pools some listener uses (PoolInUse): Octavia's amphora renders no
+// other, so no heartbeat reports them and they never lower the load
+// balancer's status.
 func LoadBalancerStatus(enabled bool, listeners, pools []OperatingStatus) OperatingStatus {
 	if !enabled {
 		return OperatingOffline
@@ -80,4 +83,16 @@ func MonitorStatus(enabled bool) OperatingStatus {
 		return OperatingOnline
 	}
 	return OperatingOffline
+}
+
+// PoolInUse reports whether a listener of lb uses the pool (as its default
+// pool). Only such a pool is in an amphora's configuration: one no
+// listener uses is OFFLINE and counts in no roll-up.
+func (lb *LoadBalancer) PoolInUse(poolID string) bool {
+	for _, l := range lb.Listeners {
+		if l.DefaultPoolID == poolID {
+			return true
+		}
+	}
+	return false
 }

@@ -64,3 +64,16 @@ func TestListenerAndLoadBalancerStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestPoolInUse(t *testing.T) {
+	lb := &LoadBalancer{
+		Listeners: []*Listener{{ID: "l1", DefaultPoolID: "used"}, {ID: "l2"}},
+		Pools:     []*Pool{{ID: "used"}, {ID: "spare"}},
+	}
+	if !lb.PoolInUse("used") {
+		t.Error("a listener's default pool is not in use")
+	}
+	if lb.PoolInUse("spare") {
+		t.Error("a pool no listener uses is in use")
+	}
+}

@@ -98,7 +98,9 @@ func (rt *Runtime) lbStatus(lb *octavia.LoadBalancer) octavia.OperatingStatus {
 		ls = append(ls, rt.listenerStatus(lb, l))
 	}
 	for _, p := range lb.Pools {
-		ps = append(ps, rt.poolStatus(lb, p))
+		if lb.PoolInUse(p.ID) {
+			ps = append(ps, rt.poolStatus(lb, p))
+		}
 	}
 	return octavia.LoadBalancerStatus(lb.Enabled(), ls, ps)
 }
