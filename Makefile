@@ -86,9 +86,11 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-# The flag references in docs/ are generated from the flag definitions.
+# The flag references in docs/ are generated from the flag definitions, and
+# docs/architecture.md's package table from the packages and archtest's rules.
 docs:
 	LBD_UPDATE_DOCS=1 $(GO) test -count=1 -run TestFlagReferenceIsCurrent ./cmd/...
+	LBD_UPDATE_DOCS=1 $(GO) test -count=1 -run TestArchitectureDocIsCurrent ./internal/archtest
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

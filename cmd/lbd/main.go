@@ -3,7 +3,7 @@
 // on SIGTERM or SIGINT.
 //
 // lbd must not import gophercloud, the cloud packages
-// (internal/octavia/client, internal/octavia/openstack) or the tooling of
+// (internal/octavia/reconcile, internal/octavia/cloud) or the tooling of
 // the CLI, the benchmarks and the tests (internal/bench, internal/loadgen,
 // internal/demo, internal/lbdtest).
 package main

@@ -19,6 +19,7 @@ type pkg struct {
 	ImportPath string
 	Dir        string
 	Standard   bool
+	Doc        string
 	GoFiles    []string
 	Deps       []string
 }
@@ -27,7 +28,7 @@ type pkg struct {
 // command itself.
 func graph(t *testing.T) (lbd []*pkg, std map[string]bool) {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,Deps", "lbd/...")
+	cmd := exec.Command("go", "list", "-deps", "-json=ImportPath,Dir,Standard,Doc,GoFiles,Deps", "lbd/...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

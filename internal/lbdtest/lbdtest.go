@@ -2,7 +2,7 @@
 // plane) inside a test process, for tests of the clients that drive it.
 //
 // Only tests import it. It must not import the cloud packages
-// (internal/octavia/client, internal/octavia/openstack): the clients under
+// (internal/octavia/reconcile, internal/octavia/cloud): the clients under
 // test bring their own.
 package lbdtest
 

@@ -39,6 +39,6 @@
 // and the model (internal/octavia). It must not import the control plane
 // (internal/controlplane, internal/octavia/api), the metrics exposition
 // (internal/metrics reads the runtime, not the other way round), the cloud
-// reconcilers (internal/octavia/client, internal/octavia/openstack) or
+// reconcilers (internal/octavia/reconcile, internal/octavia/cloud) or
 // gophercloud.
 package proxy
