@@ -18,7 +18,7 @@ import (
 )
 
 var benchCommand = command{
-	summary: "Benchmark the balancing algorithms against each other on loopback: demo backends that behave like yours, lbd (in-process) in front of them with each algorithm in turn, HTTP load from many 127.x client addresses; compares latency, errors and each member's share.",
+	summary: "Benchmark the balancing algorithms against each other on loopback: demo backends that behave like yours, lbd (a child process) in front of them with each algorithm in turn, HTTP load from many 127.x client addresses; compares latency, errors and each member's share.",
 	usage:   "lbctl bench [-f SCENARIO.yaml] [--algorithms RR,LC,SIP] [--duration D] [--rate N | --concurrency N] [--clients N] [-o table|json] [--out DIR] [flags]",
 	example: "lbctl bench -f configs/bench/slow-member.yaml --out /tmp/bench\nlbctl bench --algorithms RR,LC --rate 2000 --duration 20s",
 	define:  defineBench,
@@ -34,14 +34,15 @@ func defineBench(fs *flag.FlagSet) runner {
 	output := fs.String("o", "table", "output: table or json")
 	out := fs.String("out", "", "folder for charts (latency CDF, member share over time) and results.json")
 	format := fs.String("chart-format", "png", "chart format: png or svg")
-	verbose := fs.Bool("v", false, "log the data plane's warnings to stderr")
+	verbose := fs.Bool("v", false, "log lbd's and the backends' warnings to stderr")
+	lbd := fs.String("lbd", "", "the lbd binary to run (default: the lbd beside lbctl, else the one on PATH)")
 	from := fs.String("from", "", "print and chart a report saved with -o json (or --out's results.json) instead of running")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark (generator, lbd and backends) to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of lbctl's side of the benchmark (generator and backends) to this file; lbd's own is on its admin server's /debug/pprof/")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
 		if len(pos) > 0 {
 			return fmt.Errorf("bench takes no arguments (%q): the scenario is -f FILE", pos[0])
 		}
-		return runBench(ctx, fs, benchArgs{*file, *algs, *duration, *rate, *concurrency, *clients, *output, *out, *format, *verbose, *from, *cpuprofile}, stdout, stderr)
+		return runBench(ctx, fs, benchArgs{*file, *algs, *duration, *rate, *concurrency, *clients, *output, *out, *format, *verbose, *from, *cpuprofile, *lbd}, stdout, stderr)
 	}
 }
 
@@ -57,6 +58,7 @@ type benchArgs struct {
 	verbose     bool
 	from        string
 	cpuprofile  string
+	lbd         string
 }
 
 func runBench(ctx context.Context, fs *flag.FlagSet, a benchArgs, stdout, stderr io.Writer) error {
@@ -90,7 +92,14 @@ func runBench(ctx context.Context, fs *flag.FlagSet, a benchArgs, stdout, stderr
 	if *verbose {
 		level = slog.LevelWarn
 	}
-	opts := bench.Options{Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	lbdBin, err := bench.FindLBD(a.lbd)
+	if err != nil {
+		return err
+	}
+	opts := bench.Options{Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), LBD: lbdBin}
+	if *verbose {
+		opts.LBDLog = stderr
+	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		opts.Progress = stderr
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func TestBenchJSONAndCharts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := run(ctx, []string{"bench", "-f", "../../configs/bench/drain.yaml", "--algorithms", "RR,lc",
-		"--duration", "1s", "--rate", "300", "--clients", "8", "-o", "json", "--out", dir}, &stdout, &stderr)
+		"--duration", "1s", "--rate", "300", "--clients", "8", "-o", "json", "--out", dir, "--lbd", testLBD(t)}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -76,7 +77,7 @@ func TestBenchJSONAndCharts(t *testing.T) {
 func TestBenchTable(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"bench", "-f", "../../configs/bench/slow-member.yaml", "--algorithms", "SIP",
-		"--duration", "500ms", "--rate", "200"}, &stdout, &stderr)
+		"--duration", "500ms", "--rate", "200", "--lbd", testLBD(t)}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -112,4 +113,15 @@ func TestBenchBadInput(t *testing.T) {
 			t.Errorf("%v: got %v, want %q", tt.args, err, tt.want)
 		}
 	}
+}
+
+// testLBD builds lbd into the test's directory, for lbctl bench to run as
+// its child (the go command's cache makes the second build a link).
+func testLBD(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "lbd")
+	if out, err := exec.Command("go", "build", "-o", bin, "lbd/cmd/lbd").CombinedOutput(); err != nil {
+		t.Fatalf("go build lbd: %v\n%s", err, out)
+	}
+	return bin
 }

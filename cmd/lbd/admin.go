@@ -15,11 +15,13 @@ import (
 
 // serveAdmin starts the admin server: /metrics for Prometheus, /healthz for
 // supervisors, /healthz/vrrp for keepalived's check script (with
-// vrrpCheck), /debug/pprof/ for profiling. It belongs on loopback (the
+// vrrpCheck), /debug/members for lbctl bench (members' load, peaks reset
+// on read), /debug/pprof/ for profiling. It belongs on loopback (the
 // default); it has no authentication.
-func serveAdmin(ctx context.Context, addr string, metricsHandler http.Handler, vrrpCheck http.HandlerFunc, log *slog.Logger) (stop func(), err error) {
+func serveAdmin(ctx context.Context, addr string, metricsHandler, membersHandler http.Handler, vrrpCheck http.HandlerFunc, log *slog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metricsHandler)
+	mux.Handle("GET /debug/members", membersHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	if vrrpCheck != nil {
 		mux.HandleFunc("GET "+ha.CheckPath, vrrpCheck)

@@ -97,7 +97,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.passive.Ejection, "passive-ejection", health.DefaultEjection, "first ejection; doubles on repeats up to --passive-max-ejection")
 	fs.DurationVar(&o.passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
 	fs.BoolVar(&o.eventLoop, "event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
-	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/pprof/ (empty: off)")
+	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/members, /debug/pprof/ (empty: off)")
 	fs.BoolVar(&o.connLogging, "connection-logging", true, "log each HTTP request and TCP connection, as Octavia's [haproxy_amphora] connection_logging does; a listener's connection_logging (provider lbd) overrides it")
 	fs.Func("access-log", "where access log lines go, repeatable (default stderr): "+accesslog.SinkSpecs, func(s string) error {
 		o.accessLogs = append(o.accessLogs, s)
@@ -263,7 +263,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if node != nil {
 			vrrpCheck = node.ServeVRRPCheck
 		}
-		stopAdmin, err := serveAdmin(ctx, o.adminAddr, metricsHandler, vrrpCheck, log)
+		stopAdmin, err := serveAdmin(ctx, o.adminAddr, metricsHandler, metrics.MembersHandler(rt), vrrpCheck, log)
 		if err != nil {
 			return err
 		}

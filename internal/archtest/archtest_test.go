@@ -146,6 +146,9 @@ func TestRulesCatchForbiddenImports(t *testing.T) {
 		{&pkg{ImportPath: "lbd/internal/proxy/evloop", Deps: []string{"lbd/internal/proxy/http1"}}, "lbd/internal/proxy/http1"},
 		{&pkg{ImportPath: "lbd/internal/controlplane", Deps: []string{"lbd/internal/octavia", "lbd/internal/health"}}, "lbd/internal/health"},
 		{&pkg{ImportPath: "lbd/internal/proxy", Deps: []string{"lbd/internal/lbdtest"}}, "lbd/internal/lbdtest"},
+		{&pkg{ImportPath: "lbd/cmd/lbctl", Deps: []string{"lbd/internal/bench", "lbd/internal/proxy"}}, "lbd/internal/proxy"},
+		{&pkg{ImportPath: "lbd/internal/bench", Deps: []string{"lbd/internal/loadgen", "lbd/internal/balancer"}}, "lbd/internal/balancer"},
+		{&pkg{ImportPath: "lbd/internal/statestore", Deps: []string{"lbd/internal/octavia"}}, "lbd/internal/octavia"},
 	}
 	for _, c := range cases {
 		var got []string

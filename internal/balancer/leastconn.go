@@ -132,7 +132,7 @@ func (lc *leastConn) acquire(_ netip.AddrPort, except *State) *Member {
 			s = alt
 		}
 	}
-	s.active.Add(1)
+	s.addActive()
 	lc.stamp++
 	s.lcn.cls.stamp = lc.stamp
 	lc.reposition(s)

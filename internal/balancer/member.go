@@ -25,6 +25,7 @@ type State struct {
 	// The fields a pick and a release touch come first, on one or two
 	// cache lines; the traffic counters follow.
 	active  atomic.Int64 // connections or requests in flight
+	peak    atomic.Int64 // the highest active since TakePeakActive last read it
 	picks   atomic.Uint64
 	healthy atomic.Bool
 	// lc is the least-connections tracker that holds the member while it
@@ -91,6 +92,24 @@ func NewState() *State {
 // Active is the number of connections or requests in flight to the member.
 func (s *State) Active() int64 { return s.active.Load() }
 
+// TakePeakActive returns the highest number of connections or requests in
+// flight since the previous call (at least the number in flight now), and
+// starts the next interval from the number in flight now. Every Pick and
+// Acquire counts, so no peak is missed however rarely it is read; a
+// second reader would split the peaks with the first.
+func (s *State) TakePeakActive() int64 {
+	a := s.active.Load()
+	return max(s.peak.Swap(a), a)
+}
+
+// addActive counts one more connection or request in flight, and raises
+// the peak when it is a new one (a load and a compare otherwise).
+func (s *State) addActive() {
+	n := s.active.Add(1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+}
+
 // Picks is how often the member has been picked since it was created.
 func (s *State) Picks() uint64 { return s.picks.Load() }
 
@@ -120,7 +139,7 @@ func (m *Member) Release() {
 // Acquire counts the member as active for a connection the caller chose it
 // for outside Pick (a last resort); Release ends it, as for a pick.
 func (m *Member) Acquire() {
-	m.active.Add(1)
+	m.addActive()
 	m.picks.Add(1)
 	if lc := m.lc.Load(); lc != nil {
 		lc.moved(m.State)

@@ -570,3 +570,67 @@ func BenchmarkPickParallel(b *testing.B) {
 		})
 	}
 }
+
+// TestTakePeakActive: the peak in flight since the last read is exact
+// however the picks and releases interleave with the reads, and a read
+// starts the next interval from what is in flight then.
+func TestTakePeakActive(t *testing.T) {
+	p := NewPool(RoundRobin, members(1))
+	var held []*Member
+	pick := func(n int) {
+		for range n {
+			m, err := p.Pick(client(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, m)
+		}
+	}
+	release := func(n int) {
+		for range n {
+			held[len(held)-1].Release()
+			held = held[:len(held)-1]
+		}
+	}
+	st := p.Members()[0].State
+	pick(5)
+	release(4)
+	if got := st.TakePeakActive(); got != 5 {
+		t.Errorf("peak %d after 5 picks and 4 releases, want 5", got)
+	}
+	if got := st.TakePeakActive(); got != 1 {
+		t.Errorf("peak %d with one in flight and nothing since, want 1", got)
+	}
+	release(1)
+	pick(2)
+	release(2)
+	p.Members()[0].Acquire()
+	if got := st.TakePeakActive(); got != 2 {
+		t.Errorf("peak %d after 2 picks, 2 releases and an Acquire, want 2", got)
+	}
+
+	// Concurrent picks: 4 goroutines each holding up to 3 at a time can
+	// never exceed 12 (13 with the Acquire), and one alone reaches 3.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				var ms []*Member
+				for range 3 {
+					m, _ := p.Pick(client(1))
+					ms = append(ms, m)
+				}
+				for _, m := range ms {
+					m.Release()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.Members()[0].Release()
+	if got := st.TakePeakActive(); got < 3 || got > 13 {
+		t.Errorf("peak %d from 4 goroutines holding 3 each (and one Acquire), want 3..13", got)
+	}
+}

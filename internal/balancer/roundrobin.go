@@ -87,7 +87,7 @@ func (rr *roundRobin) acquire(_ netip.AddrPort, except *State) *Member {
 	if m.State == except {
 		m = rr.retry(except)
 	}
-	m.active.Add(1)
+	m.addActive()
 	return m
 }
 

@@ -462,7 +462,7 @@ func (s *sourceHash) acquire(src netip.AddrPort, except *State) *Member {
 			m = s.members[s.table[i]]
 		}
 	}
-	m.active.Add(1)
+	m.addActive()
 	return m
 }
 

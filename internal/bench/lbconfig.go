@@ -77,14 +77,15 @@ func (s *Scenario) lbConfig(alg octavia.Algorithm, port int, memberPorts []int, 
 	}}}
 }
 
-// compiledConfig is lbConfig with defaults, validation and normalization
-// done, ready for proxy.Runtime.Apply.
-func (s *Scenario) compiledConfig(alg octavia.Algorithm, port int, memberPorts []int, ps *poolState) (*octavia.Config, error) {
-	cfg := s.lbConfig(alg, port, memberPorts, ps)
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
+// fileConfig is lbConfig checked as lbd will check it (defaults filled
+// in, then validated), so that a scenario lbd would refuse fails here with
+// the model's message. It returns the configuration as written to lbd's
+// file, without the defaults.
+func (s *Scenario) fileConfig(alg octavia.Algorithm, port int, memberPorts []int, ps *poolState) (*octavia.Config, error) {
+	check := s.lbConfig(alg, port, memberPorts, ps)
+	check.SetDefaults()
+	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("load balancer configuration: %w", err)
 	}
-	cfg.Normalize()
-	return cfg, nil
+	return s.lbConfig(alg, port, memberPorts, ps), nil
 }

@@ -2,28 +2,33 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"time"
 
-	"lbd/internal/balancer"
 	"lbd/internal/demo"
 	"lbd/internal/octavia"
-	"lbd/internal/proxy"
 )
 
 // DataPlane names how lbd runs during a benchmark.
-const DataPlane = "in-process proxy.Runtime (the same code as the lbd daemon, without a process boundary)"
+const DataPlane = "lbd as a child process (the daemon itself, reloaded by SIGHUP), sampled over its admin server's /debug/members"
 
 // Options tune Run.
 type Options struct {
-	// Log receives the data plane's and the backends' logs. Required.
+	// Log receives the backends' logs. Required.
 	Log *slog.Logger
+	// LBD is the lbd binary to run (see FindLBD). Required.
+	LBD string
+	// LBDLog, when set, gets lbd's own log (warnings and errors); lbd's
+	// last lines are part of the error when it fails either way.
+	LBDLog io.Writer
 	// Progress, when set, gets a one-line progress indicator rewritten in
 	// place (carriage returns): give it a terminal.
 	Progress io.Writer
@@ -89,18 +94,23 @@ type bed struct {
 	backends []*demo.Backend
 	ports    []int
 	port     int
-	rt       *proxy.Runtime
+	dir      string
+	lbd      *lbdProc
+	samp     *sampler
 	mu       sync.Mutex // serializes reloads
 	state    *poolState
 }
 
-func startBed(ctx context.Context, s *Scenario, alg octavia.Algorithm, log *slog.Logger) (*bed, error) {
+func startBed(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Options) (*bed, error) {
+	if opts.LBD == "" {
+		return nil, errors.New("no lbd binary (Options.LBD)")
+	}
 	b := &bed{s: s, alg: alg, state: newPoolState(s)}
 	for _, m := range s.Members {
 		be, err := demo.Start(ctx, "127.0.0.1:0", demo.Options{
 			Name: m.Name, Latency: m.Latency, Distribution: m.Distribution, Spread: m.Spread,
 			ErrorRate: m.ErrorRate, MaxInFlight: m.MaxInFlight,
-		}, log)
+		}, opts.Log)
 		if err != nil {
 			b.close()
 			return nil, err
@@ -113,20 +123,49 @@ func startBed(ctx context.Context, s *Scenario, alg octavia.Algorithm, log *slog
 		}
 		b.ports = append(b.ports, int(ap.Port()))
 	}
-	b.rt = proxy.New(log, proxy.Options{DrainTimeout: 2 * time.Second})
-	// The listener's port is found by binding :0 and letting go; another
-	// process may take it in between, so try a few.
 	var err error
+	if b.dir, err = os.MkdirTemp("", "lbctl-bench-"); err != nil {
+		b.close()
+		return nil, fmt.Errorf("lbd's config directory: %w", err)
+	}
+	// The listener's and admin server's ports are found by binding :0 and
+	// letting go; another process may take one in between (lbd then exits
+	// at start), so try a few.
 	for range 5 {
-		if b.port, err = freePort(); err != nil {
-			break
-		}
-		if err = b.apply(ctx, b.state); err == nil {
+		if err = b.startLBD(ctx, opts); err == nil {
 			return b, nil
+		}
+		if ctx.Err() != nil {
+			break
 		}
 	}
 	b.close()
 	return nil, err
+}
+
+// startLBD starts lbd on fresh ports and waits until it serves the pool.
+func (b *bed) startLBD(ctx context.Context, opts Options) error {
+	var admin int
+	var err error
+	if b.port, err = freePort(); err != nil {
+		return err
+	}
+	if admin, err = freePort(); err != nil {
+		return err
+	}
+	cfg, err := b.s.fileConfig(b.alg, b.port, b.ports, b.state)
+	if err != nil {
+		return err
+	}
+	if b.lbd, err = startLBD(ctx, opts.LBD, b.dir, cfg, admin, opts.LBDLog); err != nil {
+		return err
+	}
+	b.samp = newSampler(b.lbd, b.s)
+	if err = b.await(ctx, b.state); err != nil {
+		b.lbd.stop()
+		b.lbd = nil
+	}
+	return err
 }
 
 func freePort() (int, error) {
@@ -138,22 +177,67 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// apply makes lbd serve the pool in state ps.
-func (b *bed) apply(ctx context.Context, ps *poolState) error {
-	cfg, err := b.s.compiledConfig(b.alg, b.port, b.ports, ps)
-	if err != nil {
-		return err
+// await waits until lbd serves the pool in state ps: the members present
+// and absent, with their weights, as ps has them.
+func (b *bed) await(ctx context.Context, ps *poolState) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		ms, err := b.samp.sample(ctx)
+		if err == nil && b.serves(ms, ps) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = errors.New("lbd did not take the configuration")
+			}
+			return fmt.Errorf("waiting for lbd on 127.0.0.1:%d: %w", b.port, b.lbd.exited(err))
+		case <-b.lbd.done:
+			return fmt.Errorf("lbd on 127.0.0.1:%d: %w", b.port, b.lbd.exited(errors.New("it stopped")))
+		case <-t.C:
+		}
 	}
-	return b.rt.Apply(ctx, cfg)
 }
 
-// change applies f to a copy of the pool state by a live reload.
+// serves reports whether lbd's members are those of ps.
+func (b *bed) serves(ms []memberLoad, ps *poolState) bool {
+	want := 0
+	for i, sm := range b.s.Members {
+		if ps.absent[i] {
+			continue
+		}
+		want++
+		found := false
+		for _, m := range ms {
+			if m.ID == memberID(sm.Name) {
+				found = m.Weight == ps.weight[i]
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return len(ms) == want
+}
+
+// change applies f to a copy of the pool state by a live reload (SIGHUP)
+// and returns once lbd serves it.
 func (b *bed) change(ctx context.Context, f func(*poolState)) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ps := b.state.clone()
 	f(ps)
-	if err := b.apply(ctx, ps); err != nil {
+	cfg, err := b.s.fileConfig(b.alg, b.port, b.ports, ps)
+	if err != nil {
+		return err
+	}
+	if err := b.lbd.reload(cfg); err != nil {
+		return err
+	}
+	if err := b.await(ctx, ps); err != nil {
 		return err
 	}
 	b.state = ps
@@ -162,30 +246,14 @@ func (b *bed) change(ctx context.Context, f func(*poolState)) error {
 
 func (b *bed) target() string { return fmt.Sprintf("127.0.0.1:%d", b.port) }
 
-// members returns lbd's live state of each scenario member, by index.
-func (b *bed) members() []*balancer.State {
-	out := make([]*balancer.State, len(b.s.Members))
-	cfg := b.rt.Config()
-	if len(cfg.LoadBalancers) == 0 || len(cfg.LoadBalancers[0].Pools) == 0 {
-		return out
-	}
-	for _, m := range b.rt.PoolMembers(cfg.LoadBalancers[0].Pools[0].ID) {
-		for i, sm := range b.s.Members {
-			if memberID(sm.Name) == m.ID {
-				out[i] = m.State
-			}
-		}
-	}
-	return out
-}
-
 func (b *bed) close() {
-	if b.rt != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		b.rt.Shutdown(ctx)
-		cancel()
+	if b.lbd != nil {
+		b.lbd.stop()
 	}
 	for _, be := range b.backends {
 		be.Close()
+	}
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
 	}
 }

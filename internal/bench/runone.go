@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"lbd/internal/balancer"
 	"lbd/internal/loadgen"
 	"lbd/internal/octavia"
 )
@@ -19,7 +19,7 @@ import (
 func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Options, label string) (*RunResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b, err := startBed(ctx, s, alg, opts.Log)
+	b, err := startBed(ctx, s, alg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -37,13 +37,17 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 	rec := newRecorder(s, s.Clients, s.Events)
 	start := time.Now()
 
-	// Sample lbd's per-member in-flight counts and health while the load
+	// Sample lbd's per-member in-flight peaks and health while the load
 	// runs: peaks for the report, health changes for the failure scenario.
-	samp := newSampler(b.members(), start)
+	samp := b.samp
+	if err := samp.begin(ctx, start); err != nil {
+		return nil, err
+	}
 	var wg sync.WaitGroup
 	sampCtx, stopSampling := context.WithCancel(ctx)
+	sampErr := make(chan error, 1)
 	wg.Add(1)
-	go func() { defer wg.Done(); samp.run(sampCtx) }()
+	go func() { defer wg.Done(); sampErr <- samp.run(sampCtx) }()
 	if opts.Progress != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); progress(sampCtx, opts.Progress, label, s, rec, start) }()
@@ -75,6 +79,9 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 		return nil, err
 	default:
 	}
+	if err := <-sampErr; err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -82,6 +89,8 @@ func runOne(ctx context.Context, s *Scenario, alg octavia.Algorithm, opts Option
 	res := rec.result(s, string(alg), sent)
 	res.Remap = remap
 	res.LoadAvg = [2]float64{load0, loadAvg()}
+	samp.mu.Lock()
+	defer samp.mu.Unlock()
 	for i := range res.Members {
 		res.Members[i].PeakInFlight = samp.peak[i]
 		res.Members[i].BackendPeakInFlight = b.backends[i].PeakInFlight()
@@ -111,12 +120,26 @@ func (b *bed) event(ctx context.Context, e Event) error {
 	return nil
 }
 
-// sampler polls lbd's member states every millisecond.
+// sampleEvery is how often the sampler reads lbd's /debug/members. The
+// peaks are exact at any interval (lbd keeps the highest count since the
+// last read); health changes carry lbd's own time. The interval only
+// bounds how late a health change is seen, and costs lbd a small JSON
+// answer per read.
+const sampleEvery = 20 * time.Millisecond
+
+// sampler reads lbd's members: the peak in-flight count of each scenario
+// member and the changes of its health. It is the only reader of
+// /debug/members, whose peaks reset on read: reload waits go through it
+// too, and every read counts toward the peaks.
 type sampler struct {
-	states  []*balancer.State
+	lbd *lbdProc
+	ids []string // member IDs, by scenario index
+
+	mu      sync.Mutex
 	start   time.Time
 	peak    []int64
 	healthy []bool
+	seen    []bool // healthy[i] has been read
 	changes []healthChange
 }
 
@@ -126,39 +149,73 @@ type healthChange struct {
 	healthy bool
 }
 
-func newSampler(states []*balancer.State, start time.Time) *sampler {
-	sp := &sampler{states: states, start: start, peak: make([]int64, len(states)), healthy: make([]bool, len(states))}
-	for i, st := range states {
-		sp.healthy[i] = st == nil || st.Healthy()
+func newSampler(lbd *lbdProc, s *Scenario) *sampler {
+	sp := &sampler{lbd: lbd, peak: make([]int64, len(s.Members)), healthy: make([]bool, len(s.Members)), seen: make([]bool, len(s.Members))}
+	for _, m := range s.Members {
+		sp.ids = append(sp.ids, memberID(m.Name))
 	}
 	return sp
 }
 
-func (sp *sampler) run(ctx context.Context) {
-	t := time.NewTicker(time.Millisecond)
+// begin starts the measured window at start: peaks count from the
+// requests in flight now, health changes from the health now.
+func (sp *sampler) begin(ctx context.Context, start time.Time) error {
+	if _, err := sp.sample(ctx); err != nil {
+		return err
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.start = start
+	clear(sp.peak)
+	sp.changes = nil
+	return nil
+}
+
+// run samples every sampleEvery until ctx is done, then once more.
+func (sp *sampler) run(ctx context.Context) error {
+	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
 	for {
-		sp.sample()
 		select {
 		case <-ctx.Done():
-			sp.sample()
-			return
+			_, err := sp.sample(context.WithoutCancel(ctx))
+			return err
 		case <-t.C:
+			if _, err := sp.sample(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
 		}
 	}
 }
 
-func (sp *sampler) sample() {
-	for i, st := range sp.states {
-		if st == nil {
+// sample reads lbd's members once and folds them in.
+func (sp *sampler) sample(ctx context.Context) ([]memberLoad, error) {
+	ms, err := sp.lbd.members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for _, m := range ms {
+		i := slices.Index(sp.ids, m.ID)
+		if i < 0 {
 			continue
 		}
-		sp.peak[i] = max(sp.peak[i], st.Active())
-		if h := st.Healthy(); h != sp.healthy[i] {
-			sp.healthy[i] = h
-			sp.changes = append(sp.changes, healthChange{at: time.Since(sp.start), member: i, healthy: h})
+		sp.peak[i] = max(sp.peak[i], m.PeakInFlight)
+		if !sp.seen[i] {
+			sp.seen[i], sp.healthy[i] = true, m.Healthy
+			continue
+		}
+		if m.Healthy != sp.healthy[i] {
+			sp.healthy[i] = m.Healthy
+			at := time.Since(sp.start)
+			if m.HealthChangedAt != nil && !sp.start.IsZero() {
+				at = m.HealthChangedAt.Sub(sp.start)
+			}
+			sp.changes = append(sp.changes, healthChange{at: at, member: i, healthy: m.Healthy})
 		}
 	}
+	return ms, nil
 }
 
 // loadAvg is the 1-minute load average, 0 where /proc/loadavg is missing.

@@ -40,7 +40,7 @@ func runShipped(t *testing.T, name string, edit func(*Scenario)) *Report {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, s, Options{Log: testLog(t)})
+	rep, err := Run(ctx, s, Options{Log: testLog(t), LBD: testLBD(t), LBDLog: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestOpenLoopSeesQueueing(t *testing.T) {
 		Members: []Member{{Name: "one", Weight: 1, Latency: 40 * time.Millisecond, Distribution: "fixed", MaxInFlight: 1}},
 		Remap:   Remap{Clients: 1},
 	}
-	rep, err := Run(context.Background(), s, Options{Log: testLog(t)})
+	rep, err := Run(context.Background(), s, Options{Log: testLog(t), LBD: testLBD(t), LBDLog: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}

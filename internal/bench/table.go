@@ -22,7 +22,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 	if rep.Mode == "closed-loop" {
 		load = fmt.Sprintf("closed loop, %d in flight", rep.Concurrency)
 	}
-	fmt.Fprintf(tw, "%s for %gs from %d client addresses; %d members; lbd: in-process proxy.Runtime\n",
+	fmt.Fprintf(tw, "%s for %gs from %d client addresses; %d members; lbd: a child process\n",
 		load, rep.DurationS, rep.Clients, len(rep.Members))
 	if rep.HealthMonitor != "" {
 		fmt.Fprintf(tw, "health monitor: %s\n", rep.HealthMonitor)
