@@ -85,13 +85,19 @@ func MonitorStatus(enabled bool) OperatingStatus {
 	return OperatingOffline
 }
 
-// PoolInUse reports whether a listener of lb uses the pool (as its default
-// pool). Only such a pool is in an amphora's configuration: one no
-// listener uses is OFFLINE and counts in no roll-up.
+// PoolInUse reports whether a listener of lb uses the pool: as its default
+// pool, or as the pool an enabled L7 policy redirects to (RedirectPools).
+// Only such a pool is in an amphora's configuration: one no listener uses
+// is OFFLINE and counts in no roll-up.
 func (lb *LoadBalancer) PoolInUse(poolID string) bool {
 	for _, l := range lb.Listeners {
 		if l.DefaultPoolID == poolID {
 			return true
+		}
+		for _, p := range lb.RedirectPools(l) {
+			if p.ID == poolID {
+				return true
+			}
 		}
 	}
 	return false

@@ -66,14 +66,21 @@ func TestListenerAndLoadBalancerStatus(t *testing.T) {
 }
 
 func TestPoolInUse(t *testing.T) {
+	rule := []*L7Rule{{Type: "PATH", CompareType: "STARTS_WITH", Value: "/a"}}
 	lb := &LoadBalancer{
-		Listeners: []*Listener{{ID: "l1", DefaultPoolID: "used"}, {ID: "l2"}},
-		Pools:     []*Pool{{ID: "used"}, {ID: "spare"}},
+		Listeners: []*Listener{{ID: "l1", DefaultPoolID: "used"}, {ID: "l2", L7Policies: []*L7Policy{
+			{Action: L7RedirectToPool, RedirectPoolID: "redirected", Rules: rule},
+			{Action: L7RedirectToPool, RedirectPoolID: "ruleless"},
+		}}},
+		Pools: []*Pool{{ID: "used"}, {ID: "spare"}, {ID: "redirected"}, {ID: "ruleless"}},
 	}
 	if !lb.PoolInUse("used") {
 		t.Error("a listener's default pool is not in use")
 	}
-	if lb.PoolInUse("spare") {
-		t.Error("a pool no listener uses is in use")
+	if !lb.PoolInUse("redirected") {
+		t.Error("an L7 policy's redirect pool is not in use")
+	}
+	if lb.PoolInUse("spare") || lb.PoolInUse("ruleless") {
+		t.Error("a pool no listener uses (or only a policy without rules, which Octavia does not render) is in use")
 	}
 }
