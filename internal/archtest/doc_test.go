@@ -102,6 +102,9 @@ func packageTable(pkgs []*pkg) string {
 			}
 			rules = append(rules, s)
 		}
+		if matchAny(testOnly, p.ImportPath) {
+			rules = append(rules, "test-only: no package's own code may link it")
+		}
 		if len(rules) == 0 {
 			rules = []string{"—"}
 		}
