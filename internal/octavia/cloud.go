@@ -29,13 +29,16 @@ type OpenStackConfig struct {
 	// Servers, when set, are the web servers lbctl creates behind the load
 	// balancer.
 	Servers *ServersConfig `json:"servers,omitempty" yaml:"servers,omitempty"`
+	// Autoscaling, when set, lets `lbctl autoscale` decide how many of the
+	// servers run (servers.count is then left out) from the load.
+	Autoscaling *AutoscalingConfig `json:"autoscaling,omitempty" yaml:"autoscaling,omitempty"`
 }
 
 // ServersConfig describes the web servers `lbctl up` creates (Nova
 // instances) and the pools they join as members.
 type ServersConfig struct {
-	// Count is how many servers to run.
-	Count int `json:"count" yaml:"count"`
+	// Count is how many servers to run; left out with autoscaling.
+	Count int `json:"count,omitempty" yaml:"count,omitempty"`
 	// Name is the servers' name pattern: %d is replaced by 1..count
 	// ("Server%d" gives Server1, Server2). Without %d, count must be 1.
 	Name string `json:"name" yaml:"name"`
@@ -131,12 +134,15 @@ func (o *OpenStackConfig) validate(p *problems, c *Config) {
 		checkLen(p, path+"."+f.name, f.v)
 	}
 	if o.Servers != nil {
-		o.Servers.validate(p, path+".servers", lb)
+		o.Servers.validate(p, path+".servers", lb, o.Autoscaling != nil)
+	}
+	if o.Autoscaling != nil {
+		o.Autoscaling.validate(p, path+".autoscaling", o)
 	}
 }
 
-func (s *ServersConfig) validate(p *problems, path string, lb *LoadBalancer) {
-	if s.Count < 1 || s.Count > 100 {
+func (s *ServersConfig) validate(p *problems, path string, lb *LoadBalancer, autoscaled bool) {
+	if !autoscaled && (s.Count < 1 || s.Count > 100) {
 		p.add(path+".count", s.Count, "must be between 1 and 100")
 	}
 	switch n := strings.Count(s.Name, "%d"); {

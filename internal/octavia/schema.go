@@ -11,8 +11,9 @@ import (
 )
 
 var (
-	errEOF     = io.EOF
-	configType = reflect.TypeFor[Config]()
+	errEOF       = io.EOF
+	configType   = reflect.TypeFor[Config]()
+	durationType = reflect.TypeFor[Duration]()
 )
 
 // schemaCheck walks a YAML node tree against the Go types before decoding,
@@ -78,6 +79,12 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t == durationType {
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+			s.fail(n, path, scalarValue(n), "must be a duration with its unit, such as 500ms, 30s or 5m")
+		}
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -195,6 +202,8 @@ func typeNoun(t reflect.Type) string {
 		return "accept_proxy_protocol"
 	case reflect.TypeFor[OpenStackConfig](), reflect.TypeFor[ServersConfig](), reflect.TypeFor[ServerMembership]():
 		return "the openstack: section"
+	case reflect.TypeFor[AutoscalingConfig](), reflect.TypeFor[AutoscalingMetrics](), reflect.TypeFor[ScalingRules]():
+		return "openstack.autoscaling"
 	}
 	return strings.ToLower(t.Name())
 }
