@@ -1,6 +1,7 @@
 package octavia
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -138,6 +139,13 @@ func (a *AutoscalingConfig) validate(p *problems, path string, o *OpenStackConfi
 	}
 	if srv != nil && srv.Count != 0 {
 		p.add("openstack.servers.count", srv.Count, "is decided by openstack.autoscaling (between min and max): remove it")
+	}
+	if srv != nil {
+		for i, m := range srv.Members {
+			if m.Weight != nil && *m.Weight == 0 {
+				p.add(fmt.Sprintf("openstack.servers.members[%d].weight", i), 0, "must be between 1 and 256 with autoscaling (weight 0 is how it drains a member)")
+			}
+		}
 	}
 	if srv != nil && !strings.Contains(srv.Name, "%d") {
 		p.add("openstack.servers.name", srv.Name, "must contain %d with autoscaling (Server%d gives Server1, Server2, ...)")

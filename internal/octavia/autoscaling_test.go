@@ -67,6 +67,7 @@ openstack:
 		{"pattern", `name: "S%d"`, `name: "S"`, []string{`openstack.servers.name: "S": must contain %d with autoscaling`}},
 		{"cpu query alone", "{requests_per_second: 50}", "{requests_per_second: 50, cpu_query: up}", []string{"openstack.autoscaling.metrics.cpu_query: \"up\": is used only with cpu_percent"}},
 		{"cpu", "{requests_per_second: 50}", "{cpu_percent: 150}", []string{"openstack.autoscaling.metrics.cpu_percent: 150: must be at most 100"}},
+		{"weight 0", "protocol_port: 80}", "protocol_port: 80, weight: 0}", []string{"openstack.servers.members[0].weight: 0: must be between 1 and 256 with autoscaling"}},
 		{"no members", ", members: [{pool: pool1, protocol_port: 80}]", "", []string{"openstack.autoscaling: needs openstack.servers.members"}},
 	}
 	for _, tt := range tests {
