@@ -208,7 +208,9 @@ func phase(p Policy, e *Entry, o Observed, now time.Time) Phase {
 	return Serving
 }
 
-func memberKey(pool, addr string, port int) string { return pool + "|" + addr + "|" + strconv.Itoa(port) }
+func memberKey(pool, addr string, port int) string {
+	return pool + "|" + addr + "|" + strconv.Itoa(port)
+}
 
 func portOf(s Server, mb Membership) int {
 	if s.Port != 0 {
