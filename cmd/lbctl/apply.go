@@ -8,6 +8,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"lbd/internal/autoscale"
 	"lbd/internal/octavia"
 	"lbd/internal/octavia/reconcile"
 )
@@ -50,7 +51,7 @@ func runApply(ctx context.Context, cf *clientFlags, file string, prune bool, sub
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 	c := cf.client(reconcile.Advice{Again: "lbctl apply -f " + file, Remove: "lbctl delete LB"})
-	changes, err := c.Apply(ctx, cfg, reconcile.Options{VIPSubnetID: subnet, Prune: prune})
+	changes, err := c.Apply(ctx, cfg, reconcile.Options{VIPSubnetID: subnet, Prune: prune, Keep: autoscale.Owns})
 	// -o json|yaml keep apply's own keys (Action, Kind, Name, Detail).
 	type applied struct{ Action, Kind, Name, Detail string }
 	rows := make([]applied, len(changes))

@@ -28,6 +28,7 @@ func defineBackend(fs *flag.FlagSet) runner {
 	fs.Float64Var(&o.ErrorRate, "error-rate", 0, "fraction of answers that are 500 (0..1)")
 	fs.IntVar(&o.MaxInFlight, "max-inflight", 0, "requests served at once; more wait (0: no limit)")
 	fs.StringVar(&o.HealthPath, "health-path", "/health", "health endpoint (POST PATH/down and PATH/up switch it)")
+	fs.String("autoscale-group", "", "the autoscaling group that started this backend: lbctl autoscale --provider local finds its backends by it")
 	return func(ctx context.Context, pos []string, stdout, stderr io.Writer) error {
 		if len(pos) > 0 {
 			return fmt.Errorf("backend takes no arguments (%q)", pos[0])

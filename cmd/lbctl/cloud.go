@@ -28,16 +28,22 @@ type cloudFlags struct {
 
 func (c *cloudFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.file, "f", "", "config file with an openstack: section (required), e.g. configs/tutorial.yaml")
-	fs.StringVar(&c.auth.Cloud, "os-cloud", os.Getenv("OS_CLOUD"), "cloud of clouds.yaml (default $OS_CLOUD; without one, the OS_* environment)")
-	fs.StringVar(&c.auth.Region, "os-region", "", "region (default: clouds.yaml, then $OS_REGION_NAME)")
-	fs.StringVar(&c.auth.Interface, "os-interface", "", "endpoint interface: public, internal or admin (default: clouds.yaml, then $OS_INTERFACE, then public)")
-	fs.BoolVar(&c.auth.Insecure, "insecure", false, "do not verify the cloud's TLS certificates")
-	fs.StringVar(&c.auth.CACert, "os-cacert", "", "CA bundle for the cloud's TLS endpoints (default: clouds.yaml cacert, then $OS_CACERT)")
-	fs.StringVar(&c.auth.LBEndpoint, "lb-endpoint", "", "load-balancer API URL instead of the catalog's (e.g. a local lbd); default: clouds.yaml load_balancer_endpoint_override")
+	registerAuth(fs, &c.auth)
 	fs.BoolVar(&c.plan, "plan", false, "print what would change and change nothing")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound of every wait (ACTIVE, deleted) and of retries while Octavia is busy")
 	fs.StringVar(&c.output, "o", "text", "output: text, or json (the result; progress then goes to stderr)")
 	fs.BoolVar(&c.verbose, "v", false, "log details (retries, requests) to stderr")
+}
+
+// registerAuth registers how to reach and log in to a cloud, as every
+// OpenStack tool spells it.
+func registerAuth(fs *flag.FlagSet, a *cloud.AuthOptions) {
+	fs.StringVar(&a.Cloud, "os-cloud", os.Getenv("OS_CLOUD"), "cloud of clouds.yaml (default $OS_CLOUD; without one, the OS_* environment)")
+	fs.StringVar(&a.Region, "os-region", "", "region (default: clouds.yaml, then $OS_REGION_NAME)")
+	fs.StringVar(&a.Interface, "os-interface", "", "endpoint interface: public, internal or admin (default: clouds.yaml, then $OS_INTERFACE, then public)")
+	fs.BoolVar(&a.Insecure, "insecure", false, "do not verify the cloud's TLS certificates")
+	fs.StringVar(&a.CACert, "os-cacert", "", "CA bundle for the cloud's TLS endpoints (default: clouds.yaml cacert, then $OS_CACERT)")
+	fs.StringVar(&a.LBEndpoint, "lb-endpoint", "", "load-balancer API URL instead of the catalog's (e.g. a local lbd); default: clouds.yaml load_balancer_endpoint_override")
 }
 
 // provisioner parses the file and connects to the cloud.

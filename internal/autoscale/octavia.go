@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 
@@ -42,7 +43,20 @@ type OctaviaPool struct {
 }
 
 // Tag is the tag a group's members carry.
-func Tag(group string) string { return "lbctl-autoscale:" + group }
+func Tag(group string) string { return tagPrefix + group }
+
+const tagPrefix = "lbctl-autoscale:"
+
+// Owns reports whether a member belongs to an autoscaling group (it
+// carries a group's tag): lbctl up and lbctl apply --prune leave it.
+func Owns(m pools.Member) bool {
+	for _, t := range m.Tags {
+		if strings.HasPrefix(t, tagPrefix) {
+			return true
+		}
+	}
+	return false
+}
 
 // Read finds the load balancer by name, the pools by name and the group's
 // members in them.

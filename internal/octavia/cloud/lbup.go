@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 
+	"lbd/internal/autoscale"
 	"lbd/internal/octavia/reconcile"
 )
 
@@ -12,7 +13,8 @@ import (
 // by a wait for ACTIVE. What the file no longer has is deleted, and what
 // cannot change (a protocol) or is in ERROR is replaced.
 func (r *run) upLoadBalancer(ctx context.Context) error {
-	o := reconcile.Options{Prune: true, Replace: true}
+	// An autoscaling controller's members are its own.
+	o := reconcile.Options{Prune: true, Replace: true, Keep: autoscale.Owns}
 	if ref := r.spec.OS.VIPSubnet; ref != "" {
 		sub, err := r.subnet(ctx, ref, "", "openstack.vip_subnet")
 		if err != nil {

@@ -142,6 +142,9 @@ func (r *run) serverCreateOpts(ctx context.Context, networkID string) (func(name
 			UserData: r.spec.UserData,
 			Metadata: map[string]string{MetadataKey: r.spec.LB.Name},
 		}
+		if a := r.spec.Autoscaling; a != nil {
+			opts.Metadata[GroupKey] = a.Group
+		}
 		if r.spec.OS.SecurityGroup != "" {
 			opts.SecurityGroups = []string{firstOf(r.sgID, r.spec.OS.SecurityGroup)}
 		}
@@ -229,7 +232,7 @@ func (r *run) pruneServers(ctx context.Context) error {
 	}
 	var surplus []servers.Server
 	for _, s := range mine {
-		if !want[s.Name] {
+		if !want[s.Name] && s.Metadata[GroupKey] == "" { // the autoscaler's are its own
 			surplus = append(surplus, s)
 		}
 	}

@@ -16,6 +16,9 @@ type Spec struct {
 	LB       *octavia.LoadBalancer // normalized: every pool in LB.Pools
 	OS       octavia.OpenStackConfig
 	UserData []byte // the servers' user data, read from OS.Servers.UserData
+	// Autoscaling is openstack.autoscaling for the controller; nil when
+	// the file has none.
+	Autoscaling *Autoscaling
 }
 
 // MetadataKey is the Nova metadata key lbctl sets on the servers it creates;
@@ -60,6 +63,7 @@ func NewSpec(cfg *octavia.Config, file string) (*Spec, error) {
 		}
 		s.UserData = data
 	}
+	s.Autoscaling = newAutoscaling(s)
 	return s, nil
 }
 

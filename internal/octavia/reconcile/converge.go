@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/loadbalancers"
+	"github.com/gophercloud/gophercloud/v2/openstack/loadbalancer/v2/pools"
 
 	"lbd/internal/octavia"
 )
@@ -24,6 +25,9 @@ type Options struct {
 	// whose file names none, and VIPSubnetName is how the file named it
 	// (for the plan; default the ID).
 	VIPSubnetID, VIPSubnetName string
+	// Keep, when set, names the members the file does not list that belong
+	// to someone else (an autoscaling controller's): Prune leaves them.
+	Keep func(pools.Member) bool
 }
 
 // Converge makes the load balancer named want.Name match want (normalized,

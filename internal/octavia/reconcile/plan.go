@@ -261,7 +261,7 @@ func (w *walker) memberChanges(lb LBRef, p *octavia.Pool, have []pools.Member, o
 		return out
 	}
 	for _, a := range have {
-		if !wanted[MemberKey(a.Address, a.ProtocolPort)] {
+		if !wanted[MemberKey(a.Address, a.ProtocolPort)] && (o.Keep == nil || !o.Keep(a)) {
 			out = append(out, w.deleteMember(lb, p.Name, a, fmt.Sprintf("%s not in the file (pool %s)", MemberKey(a.Address, a.ProtocolPort), p.Name)))
 		}
 	}
