@@ -326,10 +326,21 @@ func (c *Controller) act(ctx context.Context, v *PoolView, a Action) error {
 		return nil
 	case Create:
 		s, err := c.Provider.Create(ctx, a.Server.Name)
-		if err == nil {
-			c.log().Info("server created", "group", c.Group, "server", s.Name, "id", s.ID, "status", s.Status)
+		if err != nil {
+			return err
 		}
-		return err
+		c.log().Info("server created", "group", c.Group, "server", s.Name, "id", s.ID, "status", s.Status)
+		if s.Status != StatusActive || s.Address == "" {
+			return nil // its members come once it is ACTIVE
+		}
+		for _, mb := range c.Memberships {
+			c.log().Info("action", "group", c.Group, "action", string(AddMember), "server", s.Name, "id", s.ID, "why", "the server is ACTIVE")
+			if err := c.Members.Add(ctx, v, s, mb); err != nil {
+				return err
+			}
+			c.Stats.action(AddMember)
+		}
+		return nil
 	case AddMember:
 		return c.Members.Add(ctx, v, a.Server, a.Membership)
 	}

@@ -195,6 +195,12 @@ func Decide(p Policy, h History, o Observation) (Decision, History) {
 				why = append(why, fmt.Sprintf("%d at most per step (wants %d)", p.In.MaxStep, st))
 			}
 		}
+	case raw > o.Current && o.Current >= p.Max:
+		d.Reason = ReasonAtMax
+		why = append(why, fmt.Sprintf("the load asks for %d but max is %d", raw, p.Max))
+	case raw < o.Current && o.Current <= p.Min:
+		d.Reason = ReasonAtMin
+		why = append(why, fmt.Sprintf("the load asks for %d but min is %d", raw, p.Min))
 	case raw > o.Current:
 		d.Reason = ReasonStabilizing
 		why = append(why, fmt.Sprintf("out to %d once the scale-out window (%s) agrees", raw, p.Out.Stabilization))

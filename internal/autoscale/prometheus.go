@@ -66,7 +66,11 @@ func (s *PromSource) Queries(q Query) map[Metric]string {
 	}
 	cpu := strings.NewReplacer("$addresses", strings.Join(addrs, "|"), "$window", w).Replace(s.cpuQuery)
 	return map[Metric]string{
-		RequestsPerSecond: fmt.Sprintf(`sum(rate(octavia_pool_http_requests_total{%s}[%s]))`, pool, w),
+		// The members' own counters, each rated then summed: the pool's
+		// series sums its current members' counters, which drops when a
+		// member leaves (lbd's pool counters are not monotonic across
+		// member removal), and rate() would read the drop as a reset.
+		RequestsPerSecond: fmt.Sprintf(`sum(rate(octavia_member_http_responses_total{%s}[%s]))`, pool, w),
 		ActiveConnections: fmt.Sprintf(`sum(octavia_member_current_sessions{%s})`, pool),
 		P95Latency:        fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(lbd_listener_request_duration_seconds_bucket{%s}[%s])))`, listener, w),
 		CPUPercent:        cpu,
@@ -139,15 +143,15 @@ func (s *PromSource) scalar(ctx context.Context, q string) (float64, error) {
 	}
 	switch len(vec) {
 	case 0:
-		return 0, fmt.Errorf("%w: no series: %s", errSeries, q)
+		return 0, fmt.Errorf("%w for %s", errSeries, q)
 	case 1:
 		return float64(vec[0].Value), nil
 	}
-	return 0, fmt.Errorf("%w: %d series, want one: %s", errSeries, len(vec), q)
+	return 0, fmt.Errorf("%d series, want one, for %s: %w", len(vec), q, errSeries)
 }
 
 // errSeries is a query answered with no series or too many.
-var errSeries = errors.New("unexpected answer")
+var errSeries = errors.New("no series")
 
 func (s *PromSource) vector(ctx context.Context, q string) (model.Vector, error) {
 	v, _, _, err := s.api.Query(ctx, q, time.Now())
