@@ -25,7 +25,7 @@ var dataPlane = []string{"lbd/internal/proxy/...", "lbd/internal/balancer", "lbd
 var cloud = []string{"github.com/gophercloud/...", "lbd/internal/octavia/reconcile", "lbd/internal/octavia/cloud"}
 
 // testOnly are packages that only tests import.
-var testOnly = []string{"lbd/internal/lbdtest/...", "lbd/internal/octavia/peertest", "lbd/internal/netnstest", "lbd/internal/statestore/etcdstore/etcdtest"}
+var testOnly = []string{"lbd/internal/lbdtest/...", "lbd/internal/octavia/peertest", "lbd/internal/netnstest", "lbd/internal/statestore/etcdstore/etcdtest", "lbd/internal/autoscale/autoscaletest"}
 
 // Rules are lbd's import rules.
 var Rules = []Rule{
@@ -88,6 +88,9 @@ var Rules = []Rule{
 		Why: "reads the code from the outside, as the go command sees it"},
 	{Pkg: "lbd/internal/bench/...", Forbid: concat(dataPlane, cloud, []string{"lbd/internal/controlplane", "lbd/internal/octavia/api", "lbd/internal/metrics"}),
 		Why: "benchmarks the algorithms on loopback against an lbd child process, as a user meets it: no data plane in-process, no cloud"},
+	{Pkg: "lbd/internal/autoscale/...", Forbid: concat(dataPlane, []string{"lbd/internal/controlplane", "lbd/internal/metrics", "lbd/internal/octavia/api", "lbd/internal/octavia/cloud",
+		"github.com/gophercloud/gophercloud/v2/openstack/compute/...", "github.com/gophercloud/gophercloud/v2/openstack/networking/..."}),
+		Why: "the autoscaler drives lbd and the cloud from the outside; the Nova provider lives in internal/octavia/cloud"},
 	{Pkg: "lbd/internal/demo", Forbid: []string{"lbd/..."},
 		Why: "a stand-in web server: it tests lbd from the outside"},
 	{Pkg: "lbd/internal/loadgen", Forbid: dataPlane,

@@ -406,3 +406,33 @@ func (c *Controller) DryRun(ctx context.Context, w io.Writer) error {
 	}
 	return nil
 }
+
+// RemoveAll removes every member of the group, then every server: the
+// group's end (the local demo's). It takes the lock first, so that no
+// running controller makes them again; a controller holding it makes this
+// wait until ctx ends.
+func (c *Controller) RemoveAll(ctx context.Context) error {
+	lease, err := c.Locker.Lock(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w (is a controller of the group running? stop it first)", c.Locker, err)
+	}
+	defer lease.Unlock(context.WithoutCancel(ctx))
+	view, err := c.Members.Read(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range view.Members {
+		c.log().Info("action", "group", c.Group, "action", "remove_member", "member", m.ID, "address", fmt.Sprintf("%s:%d", m.Address, m.Port))
+		errs = append(errs, c.Members.Remove(ctx, view, m))
+	}
+	servers, err := c.Provider.Servers(ctx)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, s := range servers {
+		c.log().Info("action", "group", c.Group, "action", string(DeleteServer), "server", s.Name, "id", s.ID)
+		errs = append(errs, c.Provider.Delete(ctx, s))
+	}
+	return errors.Join(errs...)
+}

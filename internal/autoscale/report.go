@@ -10,11 +10,11 @@ import (
 
 	"gonum.org/v1/plot/plotter"
 
-	"lbd/internal/bench/chart"
+	"lbd/internal/bench/chart/figure"
 )
 
 // Recorder keeps a run's decisions and actions for --report: the load, the
-// counts and the latency over time, drawn with internal/bench/chart (the
+// counts and the latency over time, drawn with internal/bench/chart/figure (the
 // plotting of lbctl bench) and written as JSON. It is safe for concurrent
 // use.
 type Recorder struct {
@@ -96,7 +96,7 @@ func (r *Recorder) Write(dir string) ([]string, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	png := filepath.Join(dir, "autoscale.png")
-	if err := chart.TimeSeries(png, "png", r.duration(), r.panels()); err != nil {
+	if err := figure.TimeSeries(png, "png", r.duration(), r.panels()); err != nil {
 		return []string{js}, fmt.Errorf("report chart: %w", err)
 	}
 	return []string{js, png}, nil
@@ -113,9 +113,9 @@ func (r *Recorder) duration() float64 {
 	return d
 }
 
-func (r *Recorder) panels() []chart.Panel {
-	series := func(name string, pick func(Point) *float64, scale float64) chart.Series {
-		s := chart.Series{Name: name}
+func (r *Recorder) panels() []figure.Panel {
+	series := func(name string, pick func(Point) *float64, scale float64) figure.Series {
+		s := figure.Series{Name: name}
 		for _, p := range r.Points {
 			if v := pick(p); v != nil {
 				s.Points = append(s.Points, plotter.XY{X: p.T, Y: *v * scale})
@@ -123,14 +123,14 @@ func (r *Recorder) panels() []chart.Panel {
 		}
 		return s
 	}
-	count := func(name string, pick func(Point) int) chart.Series {
-		s := chart.Series{Name: name, Step: true}
+	count := func(name string, pick func(Point) int) figure.Series {
+		s := figure.Series{Name: name, Step: true}
 		for _, p := range r.Points {
 			s.Points = append(s.Points, plotter.XY{X: p.T, Y: float64(pick(p))})
 		}
 		return s
 	}
-	var marks []chart.Mark
+	var marks []figure.Mark
 	for _, e := range r.Events {
 		kind := ""
 		switch e.Kind {
@@ -142,19 +142,19 @@ func (r *Recorder) panels() []chart.Panel {
 			kind = "server replaced"
 		}
 		if kind != "" && e.Err == "" {
-			marks = append(marks, chart.Mark{AtS: e.T, Kind: kind})
+			marks = append(marks, figure.Mark{AtS: e.T, Kind: kind})
 		}
 	}
 	zero := 0.0
-	return []chart.Panel{
+	return []figure.Panel{
 		{Title: "Load (as Prometheus measures it)", YLabel: "requests/s", YMin: &zero,
-			Series: []chart.Series{series("requests/s", func(p Point) *float64 { return p.RPS }, 1),
+			Series: []figure.Series{series("requests/s", func(p Point) *float64 { return p.RPS }, 1),
 				series("active connections", func(p Point) *float64 { return p.Conns }, 1)}},
 		{Title: "Servers", YLabel: "servers", YMin: &zero, Marks: marks,
-			Series: []chart.Series{count("desired", func(p Point) int { return p.Desired }),
+			Series: []figure.Series{count("desired", func(p Point) int { return p.Desired }),
 				count("current (booting + serving)", func(p Point) int { return p.Current }),
 				count("ready (members ONLINE)", func(p Point) int { return p.Ready })}},
 		{Title: "Listener p95 latency", YLabel: "ms", YMin: &zero,
-			Series: []chart.Series{series("p95", func(p Point) *float64 { return p.P95 }, 1000)}},
+			Series: []figure.Series{series("p95", func(p Point) *float64 { return p.P95 }, 1000)}},
 	}
 }

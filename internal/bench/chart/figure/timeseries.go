@@ -1,9 +1,10 @@
-package chart
+package figure
 
 import (
 	"fmt"
 	"image/color"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
@@ -36,9 +37,9 @@ type Panel struct {
 // (0 to durS seconds) into path, in format (png or svg): the autoscaler's
 // run, for one.
 func TimeSeries(path, format string, durS float64, panels []Panel) error {
-	spec := &canvasSpec{w: 9 * vg.Inch, h: vg.Length(len(panels))*2.6*vg.Inch + 0.4*vg.Inch}
+	var rows []*plot.Plot
 	for _, pn := range panels {
-		p := newPlot(pn.Title, "time into the run (s)", pn.YLabel)
+		p := NewPlot(pn.Title, "time into the run (s)", pn.YLabel)
 		p.X.Min, p.X.Max = 0, max(durS, 1)
 		p.Legend.Left = true
 		if pn.YMin != nil {
@@ -56,7 +57,7 @@ func TimeSeries(path, format string, durS float64, panels []Panel) error {
 			for _, pt := range xys {
 				top = max(top, pt.Y)
 			}
-			l, err := line(xys, i)
+			l, err := Line(xys, i)
 			if err != nil {
 				return fmt.Errorf("chart %s: %w", pn.Title, err)
 			}
@@ -86,9 +87,9 @@ func TimeSeries(path, format string, durS float64, panels []Panel) error {
 				p.Legend.Add(m.Kind, v)
 			}
 		}
-		spec.rows = append(spec.rows, p)
+		rows = append(rows, p)
 	}
-	return spec.save(path, format)
+	return Save(path, format, 9*vg.Inch, vg.Length(len(panels))*2.6*vg.Inch+0.4*vg.Inch, rows)
 }
 
 var markColors = []color.Color{
