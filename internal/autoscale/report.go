@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,6 +46,14 @@ type Event struct {
 	Server string     `json:"server"`
 	Why    string     `json:"why"`
 	Err    string     `json:"error,omitempty"`
+}
+
+// Snapshot returns the decisions and actions so far (Points and Events are
+// safe to read directly only once the controller has stopped).
+func (r *Recorder) Snapshot() ([]Point, []Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.Points), slices.Clone(r.Events)
 }
 
 // NewRecorder starts a record at start.
