@@ -73,9 +73,9 @@ func (l *loop) controller(name string) (c *autoscale.Controller, stop func()) {
 	as := l.spec.Autoscaling
 	c = &autoscale.Controller{Group: as.Group, Policy: as.Policy, Memberships: as.Memberships, Pattern: as.Pattern,
 		Provider: l.provider, Source: l.source, Locker: &autoscale.FileLock{Path: l.lock, Poll: 50 * time.Millisecond},
-		Members:  &autoscale.OctaviaPool{Client: l.lc, LoadBalancer: l.spec.LB.Name, MetricsPool: as.Policy.Pool, Tag: autoscale.Tag(as.Group)},
-		Log:      slog.New(slog.NewTextHandler(l.logs, nil)).With("controller", name),
-		Stats:    autoscale.NewStats(as.Group), Recorder: autoscale.NewRecorder(time.Now())}
+		Members: &autoscale.OctaviaPool{Client: l.lc, LoadBalancer: l.spec.LB.Name, MetricsPool: as.Policy.Pool, Tag: autoscale.Tag(as.Group)},
+		Log:     slog.New(slog.NewTextHandler(l.logs, nil)).With("controller", name),
+		Stats:   autoscale.NewStats(as.Group), Recorder: autoscale.NewRecorder(time.Now())}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
