@@ -35,6 +35,7 @@ func (p *Provisioner) Down(ctx context.Context, spec *Spec, cascade, plan bool) 
 		},
 		r.downServers,
 		r.downSecurityGroup,
+		r.downLease,
 	)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 
 	"lbd/internal/autoscale"
+	"lbd/internal/octavia/reconcile"
 )
 
 // NeutronLock is the autoscaler's lock when lbd's state is not in etcd: a
@@ -197,4 +198,36 @@ func (n *neutronLease) Unlock(ctx context.Context) error {
 	defer n.mu.Unlock()
 	_, _, err := n.l.swap(ctx, n.g, leaseFree)
 	return err
+}
+
+// downLease deletes the autoscaling group's lease (lbctl down), if any.
+func (r *run) downLease(ctx context.Context) error {
+	a := r.spec.Autoscaling
+	if a == nil {
+		return nil
+	}
+	name := LeaseName(a.Group)
+	pages, err := groups.List(r.c.Network, groups.ListOpts{Name: name}).AllPages(ctx)
+	if err != nil {
+		return describe("find the lease "+name, err)
+	}
+	all, err := groups.ExtractGroups(pages)
+	if err != nil {
+		return describe("find the lease "+name, err)
+	}
+	var changes []reconcile.Change
+	for _, g := range all {
+		if g.Name != name {
+			continue
+		}
+		changes = append(changes, reconcile.Change{Op: reconcile.OpDelete, Kind: "security group", Name: name, Detail: "the autoscaling group's lease",
+			Do: func(ctx context.Context) error {
+				err := groups.Delete(ctx, r.c.Network, g.ID).ExtractErr()
+				if isCode(err, http.StatusNotFound) {
+					return nil
+				}
+				return describe("delete the lease "+name, err)
+			}})
+	}
+	return r.Apply(ctx, changes)
 }

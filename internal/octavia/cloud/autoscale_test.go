@@ -1,0 +1,420 @@
+package cloud
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"lbd/internal/autoscale"
+	"lbd/internal/autoscale/autoscaletest"
+	"lbd/internal/octavia/peertest"
+)
+
+// netns is a network namespace of the test's own, joined to the host by a
+// veth pair that carries the servers' subnet (10.0.2.0/24): the host side
+// has the subnet's gateway address, the namespace side each server's fixed
+// IP as the test plays cloud-init. Nova's fake driver runs nothing, so
+// this is where the servers' web servers run. Nothing is sent to the
+// subnet before `ip route get` shows that it goes into this veth.
+type netns struct {
+	t          *testing.T
+	name       string
+	host, peer string // veth ends
+}
+
+func ipCmd(args ...string) (string, error) {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// newNetns creates the namespace and the veth with gateway/prefix on the
+// host side; it skips the test when the kernel refuses namespaces. The
+// namespace and the veth are removed when the test ends, however it ends.
+func newNetns(t *testing.T, gateway string, prefix int) *netns {
+	t.Helper()
+	b := make([]byte, 3)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	n := &netns{t: t, name: "lbd-as-" + id, host: "as" + id + "h", peer: "as" + id + "n"}
+	if out, err := ipCmd("netns", "add", n.name); err != nil {
+		if strings.Contains(out, "Operation not permitted") || strings.Contains(out, "Permission denied") {
+			t.Skipf("the kernel refuses a network namespace (%v): this test plays cloud-init in one; run it as root", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Deleting the namespace deletes its veth end, and with it the
+		// host's; the explicit delete is for a failure in between.
+		if _, err := ipCmd("netns", "del", n.name); err != nil {
+			t.Errorf("remove the namespace: %v", err)
+		}
+		ipCmd("link", "del", n.host)
+		if out, _ := ipCmd("link", "show", n.host); strings.Contains(out, n.host+"@") {
+			t.Errorf("veth %s still exists", n.host)
+		}
+	})
+	for _, args := range [][]string{
+		{"link", "add", n.host, "type", "veth", "peer", "name", n.peer, "netns", n.name},
+		{"addr", "add", fmt.Sprintf("%s/%d", gateway, prefix), "dev", n.host},
+		{"link", "set", n.host, "up"},
+		{"-n", n.name, "link", "set", "lo", "up"},
+		{"-n", n.name, "link", "set", n.peer, "up"},
+	} {
+		if _, err := ipCmd(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// routesHere reports whether the host sends to ip through this namespace's
+// veth; the test refuses to go on otherwise.
+func (n *netns) routesHere(ip string) error {
+	out, err := ipCmd("route", "get", ip)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, " dev "+n.host+" ") {
+		return fmt.Errorf("refusing to send anything to %s: the host routes it elsewhere, not into the test's veth %s: %s", ip, n.host, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// cloudInit watches the group's servers and does what cloud-init would on
+// each: once a server is ACTIVE, its fixed IP goes on the namespace's
+// veth and a web server (lbctl backend) listens on it, port 80; when the
+// server is deleted both go.
+type cloudInit struct {
+	n     *netns
+	bin   string
+	group *Group
+	mu    sync.Mutex
+	web   map[string]*exec.Cmd // by server ID; nil: its web server was killed
+	addr  map[string]string
+	err   error
+}
+
+func (c *cloudInit) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		servers, err := c.group.Servers(ctx)
+		if err == nil {
+			c.sync(servers)
+		}
+		if c.failed() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (c *cloudInit) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *cloudInit) sync(servers []autoscale.Server) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	live := map[string]bool{}
+	for _, s := range servers {
+		if s.Status != autoscale.StatusActive || s.Address == "" {
+			continue
+		}
+		live[s.ID] = true
+		if _, seen := c.web[s.ID]; seen {
+			continue
+		}
+		if err := c.n.routesHere(s.Address); err != nil {
+			c.err = err
+			return
+		}
+		if _, err := ipCmd("-n", c.n.name, "addr", "add", s.Address+"/24", "dev", c.n.peer); err != nil {
+			c.err = err
+			return
+		}
+		cmd := exec.Command("ip", "netns", "exec", c.n.name, c.bin, "backend", "--listen", s.Address+":80", "--name", s.Name)
+		if err := cmd.Start(); err != nil {
+			c.err = err
+			return
+		}
+		c.web[s.ID], c.addr[s.ID] = cmd, s.Address
+	}
+	for id := range c.web {
+		if !live[id] {
+			c.stop(id)
+			ipCmd("-n", c.n.name, "addr", "del", c.addr[id]+"/24", "dev", c.n.peer)
+			delete(c.web, id)
+			delete(c.addr, id)
+		}
+	}
+}
+
+func (c *cloudInit) stop(id string) {
+	if cmd := c.web[id]; cmd != nil {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		c.web[id] = nil
+	}
+}
+
+// kill kills a server's web server (the server stays ACTIVE, its member
+// goes to ERROR).
+func (c *cloudInit) kill(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stop(id)
+}
+
+func (c *cloudInit) stopAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.web {
+		c.stop(id)
+	}
+}
+
+// The peer's version of the local loop: Nova (fake driver) makes the
+// servers, the Neutron lease is the lock, lbd (reached through cloud
+// peer-lbd, as Octavia) carries the members, health-checking and proxying
+// into the test's namespace, and a real Prometheus scrapes lbd.
+func TestAutoscaleOnThePeer(t *testing.T) {
+	peertest.Need(t)
+	n := newNetns(t, "10.0.2.1", 24)
+	for _, ip := range []string{"10.0.2.2", "10.0.2.128", "10.0.2.254"} {
+		if err := n.routesHere(ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lbdBin, lbctlBin := autoscaletest.Build(t, "lbd"), autoscaletest.Build(t, "lbctl")
+	lbd := autoscaletest.StartLBD(t, lbdBin)
+	prom := autoscaletest.StartPrometheus(t, 500*time.Millisecond, lbd.Admin)
+
+	raw, err := os.ReadFile("../../../configs/tutorial-autoscale.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(raw)
+	for from, to := range map[string]string{
+		"http://127.0.0.1:9090": prom.URL,
+		"interval: 15s":         "interval: 500ms",
+		"window: 1m":            "window: 3s",
+		"scale_out: {stabilization: 0s, cooldown: 30s, max_step: 2}":             "scale_out: {stabilization: 0s, cooldown: 1s, max_step: 2}",
+		"scale_in: {stabilization: 5m, cooldown: 1m, max_step: 1, pick: newest}": "scale_in: {stabilization: 4s, cooldown: 1s, max_step: 1, pick: newest}",
+		"drain_timeout: 60s": "drain_timeout: 8s",
+		"heal_after: 2m":     "heal_after: 3s",
+		"{type: HTTP, delay: 5, max_retries: 3, timeout: 4, url_path: /}":         "{type: HTTP, delay: 1, max_retries: 1, max_retries_down: 2, timeout: 1, url_path: /}",
+		"      active_connections: 50         # per member\n":                     "",
+		"      p95_latency: 250ms             # the listener's 95th percentile\n": "",
+		"requests_per_second: 100":                                                "requests_per_second: 50",
+	} {
+		if !strings.Contains(src, from) {
+			t.Fatalf("configs/tutorial-autoscale.yaml has no %q", from)
+		}
+		src = strings.Replace(src, from, to, 1)
+	}
+	sfx := peertest.Suffix()
+	spec := loadSpec(t, src, sfx)
+	spec.OS.FloatingIPNetwork = "" // lbd's VIP is on loopback: no port to float an IP on
+	spec.Autoscaling.Group, spec.Autoscaling.Pattern = spec.LB.Name, spec.OS.Servers.Name
+	port := autoscaletest.FreePort(t)
+	spec.LB.Listeners[0].ProtocolPort = port
+
+	ctx := context.Background()
+	clients, err := Connect(ctx, AuthOptions{Cloud: "peer-lbd", LBEndpoint: lbd.API})
+	if err != nil {
+		t.Fatalf("connect through peer-lbd: %v", err)
+	}
+	p := provisioner(t, clients)
+	t.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if _, err := p.Down(dctx, spec, false, false); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	if _, err := p.Up(ctx, spec, false); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	g, err := p.AutoscaleGroup(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := &cloudInit{n: n, bin: lbctlBin, group: g, web: map[string]*exec.Cmd{}, addr: map[string]string{}}
+	ciCtx, ciStop := context.WithCancel(ctx)
+	ciDone := make(chan struct{})
+	go func() { defer close(ciDone); ci.run(ciCtx) }()
+	t.Cleanup(func() { ciStop(); <-ciDone; ci.stopAll() })
+
+	promSrc, err := autoscale.NewPromSource(prom.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &autoscaletest.Buffer{}
+	as := spec.Autoscaling
+	members := &autoscale.OctaviaPool{Client: p.LBClient(spec), LoadBalancer: spec.LB.Name, MetricsPool: as.Policy.Pool, Tag: autoscale.Tag(as.Group)}
+	controller := func(name string) (*autoscale.Controller, func()) {
+		c := &autoscale.Controller{Group: as.Group, Policy: as.Policy, Memberships: as.Memberships, Pattern: as.Pattern,
+			Provider: g, Members: members, Source: promSrc, Locker: &NeutronLock{Clients: clients, Group: as.Group, TTL: 6 * time.Second},
+			Log:   slog.New(slog.NewTextHandler(logs, nil)).With("controller", name),
+			Stats: autoscale.NewStats(as.Group), Recorder: autoscale.NewRecorder(time.Now())}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); c.Run(cctx) }()
+		return c, func() { cancel(); <-done }
+	}
+	// state: the group's servers (IDs) and its members ONLINE.
+	state := func() ([]string, int) {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		servers, err := g.Servers(sctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, s := range servers {
+			if s.Status != autoscale.StatusDeleting {
+				ids = append(ids, s.ID)
+			}
+		}
+		slices.Sort(ids)
+		view, err := members.Read(sctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		online := 0
+		for _, m := range view.Members {
+			if m.Status == "ONLINE" && m.Weight > 0 {
+				online++
+			}
+		}
+		return ids, online
+	}
+	waitFor := func(what string, within time.Duration, ok func(ids []string, online int) bool) ([]string, time.Duration) {
+		t.Helper()
+		start := time.Now()
+		for {
+			if err := ci.failed(); err != nil {
+				t.Fatal(err)
+			}
+			ids, online := state()
+			if ok(ids, online) {
+				return ids, time.Since(start)
+			}
+			if time.Since(start) > within {
+				t.Fatalf("%s: not within %s (servers %v, %d ONLINE)\ncontroller:\n%s", what, within, ids, online, lastLines(logs.String(), 50))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	c1, stop1 := controller("first")
+	waitFor("the first server's member ONLINE", 60*time.Second, func(ids []string, online int) bool { return len(ids) == 1 && online == 1 })
+	load := autoscaletest.StartLoad(t, fmt.Sprintf("127.0.0.1:%d", port), 45)
+	time.Sleep(3 * time.Second)
+
+	// 1× → 4×.
+	load.SetRate(180)
+	stepAt := load.Since()
+	_, firstNew := waitFor("a second member ONLINE at 4×", 60*time.Second, func(ids []string, online int) bool { return online >= 2 })
+	four, settle := waitFor("4 members ONLINE at 4×", 60*time.Second, func(ids []string, online int) bool { return len(ids) == 4 && online == 4 })
+	settled := load.Since()
+	peak := time.Duration(0)
+	for _, s := range load.Timeline.Seconds() {
+		if s.At >= stepAt-time.Second && s.At < settled {
+			peak = max(peak, s.P95)
+		}
+	}
+	t.Logf("1× → 4× on the peer: first new member ONLINE after %s, 4 after %s, peak p95 %s, %d failed",
+		firstNew.Round(100*time.Millisecond), (firstNew + settle).Round(100*time.Millisecond), peak.Round(time.Millisecond), len(load.FailedBetween(stepAt, settled)))
+
+	// A server's web server dies: its member goes to ERROR, and after
+	// heal_after the server is replaced (Aodh's loadbalancer_member_health
+	// and Heat's mark-unhealthy, done by the controller).
+	sick := four[0]
+	ci.kill(sick)
+	waitFor("the server in ERROR replaced", 90*time.Second, func(ids []string, online int) bool {
+		return len(ids) == 4 && online == 4 && !slices.Contains(ids, sick)
+	})
+
+	// A restarted controller takes the lease freed by the first and adds
+	// nothing; a third one waits for the lease.
+	stop1()
+	before, _ := state()
+	c2, stop2 := controller("second")
+	defer func() { stop2() }()
+	c3, stop3 := controller("third")
+	time.Sleep(4 * time.Second)
+	stop3()
+	after, _ := state()
+	if !slices.Equal(before, after) {
+		t.Errorf("across a restart the servers went from %v to %v", before, after)
+	}
+	points2, events2 := c2.Recorder.Snapshot()
+	if len(events2) > 0 || len(points2) == 0 {
+		t.Errorf("restarted controller: %d decisions, actions %+v; want decisions and no action", len(points2), events2)
+	}
+	if pts, evs := c3.Recorder.Snapshot(); len(pts) > 0 || len(evs) > 0 {
+		t.Errorf("a controller without the lease decided or acted: %d decisions, %+v", len(pts), evs)
+	}
+	_ = c1
+
+	// Prometheus down at 1×: held.
+	prom.Stop()
+	load.SetRate(45)
+	time.Sleep(8 * time.Second)
+	if ids, _ := state(); len(ids) != 4 {
+		t.Fatalf("Prometheus down for 8 s at 1×: %d servers, want 4 held", len(ids))
+	}
+
+	// Back: in to 1, each drained first, no request failed.
+	prom.Start()
+	from := load.Since()
+	waitFor("back to 1 server at 1×", 90*time.Second, func(ids []string, online int) bool { return len(ids) == 1 && online == 1 })
+	time.Sleep(time.Second)
+	to := load.Since()
+	load.Stop()
+	if failed := load.FailedBetween(from, to); len(failed) > 0 {
+		t.Errorf("%d requests failed during the scale-in: first %+v", len(failed), failed[0])
+	}
+	if l := logs.String(); strings.Count(l, "action=drain ") < 3 || strings.Contains(l, "drain timeout") {
+		t.Errorf("4 → 1 without 3 drains ended by no connection left:\n%s", lastLines(l, 40))
+	}
+	t.Logf("4 → 1 on the peer in %s, no request failed", (to - from).Round(100*time.Millisecond))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The route check refuses an address the host would send elsewhere (out
+// of its default route) and accepts one routed into the test's veth.
+func TestNetnsRouteCheck(t *testing.T) {
+	n := newNetns(t, "198.18.77.1", 24) // benchmarking space (RFC 2544): never routed here
+	if err := n.routesHere("198.18.77.9"); err != nil {
+		t.Errorf("an address of the veth's subnet: %v", err)
+	}
+	if err := n.routesHere("203.0.113.9"); err == nil || !strings.Contains(err.Error(), "refusing") {
+		t.Errorf("an address routed elsewhere: %v, want a refusal", err)
+	}
+}
