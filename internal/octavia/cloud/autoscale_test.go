@@ -18,6 +18,7 @@ import (
 	"lbd/internal/autoscale"
 	"lbd/internal/autoscale/autoscaletest"
 	"lbd/internal/octavia/peertest"
+	"lbd/internal/octavia/reconcile"
 )
 
 // netns is a network namespace of the test's own, joined to the host by a
@@ -416,5 +417,57 @@ func TestNetnsRouteCheck(t *testing.T) {
 	}
 	if err := n.routesHere("203.0.113.9"); err == nil || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("an address routed elsewhere: %v, want a refusal", err)
+	}
+}
+
+// The Neutron lease: a second controller waits while the first renews;
+// when the first stops renewing without letting go (it died), the second
+// takes the lease after a TTL of no revision change, and the first, should
+// it wake, finds its renewal refused (412) and reports the lease lost.
+func TestNeutronLease(t *testing.T) {
+	c := connect(t, nil)
+	group := "lease" + peertest.Suffix()
+	ttl := 3 * time.Second
+	a := &NeutronLock{Clients: c, Group: group, TTL: ttl, Holder: "a"}
+	b := &NeutronLock{Clients: c, Group: group, TTL: ttl, Holder: "b"}
+	t.Cleanup(func() {
+		r := &run{c: c, spec: &Spec{Autoscaling: &Autoscaling{Group: group}}, Run: reconcile.NewRun(&reconcile.Waiter{}, false)}
+		if err := r.downLease(context.Background()); err != nil {
+			t.Errorf("remove the lease: %v", err)
+		}
+	})
+	ctx := context.Background()
+	la, err := a.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*ttl)
+	_, err = b.Lock(wctx)
+	cancel()
+	if err == nil {
+		t.Fatal("b got the lease while a renewed it")
+	}
+	// a dies: no more renewals, no unlock.
+	lease := la.(*neutronLease)
+	lease.stopOnce.Do(func() { close(lease.stop) })
+	start := time.Now()
+	wctx, cancel = context.WithTimeout(ctx, 6*ttl)
+	lb, err := b.Lock(wctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("b never took over the lease of a dead holder: %v", err)
+	}
+	if waited := time.Since(start); waited < ttl {
+		t.Errorf("b took the lease after %s, before a TTL (%s) without renewal", waited, ttl)
+	}
+	// a wakes up: its next renewal is refused.
+	lease.mu.Lock()
+	_, ok, err := a.swap(ctx, lease.g, a.held())
+	lease.mu.Unlock()
+	if err != nil || ok {
+		t.Errorf("a's renewal after b took over: ok %v, err %v; want refused", ok, err)
+	}
+	if err := lb.Unlock(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
