@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench bench-shared bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam ha-figures
+.PHONY: all build run test bench bench-shared bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam ha-figures demo-autoscale
 
 all: build
 
@@ -15,6 +15,13 @@ build:
 run: build
 	./scripts/ensure-deps.sh run
 	./scripts/run-demo.sh
+
+# The auto scaling loop on one machine (about two minutes): lbd, a real
+# Prometheus, lbctl autoscale --provider local and a load stepping 1× → 4× →
+# 1×; the chart lands in demo-autoscale/autoscale.png (docs/autoscale.md).
+demo-autoscale: build
+	./scripts/ensure-deps.sh autoscale
+	./scripts/demo-autoscale.sh
 
 deps-test:
 	./scripts/ensure-deps.sh test

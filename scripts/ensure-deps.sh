@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what a make target needs on a fresh Debian 12
-# machine (as root). Usage: ensure-deps.sh test|run|bench|redteam
+# machine (as root). Usage: ensure-deps.sh test|run|bench|redteam|autoscale
 set -euo pipefail
 export PATH=/usr/local/go/bin:$PATH
 
@@ -34,6 +34,7 @@ apt_install() {
 
 case "${1:-test}" in
   run) need_go; apt_install curl curl ;;
+  autoscale) need_go; apt_install curl curl; apt_install prometheus prometheus ;;
   test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl; apt_install haproxy haproxy
     # Shared state and ACTIVE_STANDBY (internal/ha): a real etcd and a real
     # keepalived, started by the tests themselves, in network namespaces
@@ -41,5 +42,5 @@ case "${1:-test}" in
     apt_install etcd etcd-server; apt_install keepalived keepalived; apt_install ip iproute2; apt_install ss iproute2 ;;
   redteam) need_go; apt_install haproxy haproxy ;;
   bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
-  *) echo "usage: $0 test|run|bench|redteam" >&2; exit 2 ;;
+  *) echo "usage: $0 test|run|bench|redteam|autoscale" >&2; exit 2 ;;
 esac

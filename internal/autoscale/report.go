@@ -71,6 +71,7 @@ func (r *Recorder) decision(d Decision, l Load) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.Points = keepLast(r.Points, maxRecords)
 	r.Points = append(r.Points, Point{T: d.At.Sub(r.start).Seconds(), RPS: val(RequestsPerSecond), Conns: val(ActiveConnections),
 		P95: val(P95Latency), CPU: val(CPUPercent), Current: d.Current, Ready: d.Ready, Desired: d.Desired, Reason: d.Reason, Detail: d.Detail})
 }
@@ -84,8 +85,20 @@ func (r *Recorder) action(at time.Time, a Action, err error) {
 		e.Err = err.Error()
 	}
 	r.mu.Lock()
-	r.Events = append(r.Events, e)
+	r.Events = append(keepLast(r.Events, maxRecords), e)
 	r.mu.Unlock()
+}
+
+// maxRecords bounds a long run's record: a day of decisions every 15 s
+// is 5760.
+const maxRecords = 20000
+
+// keepLast drops the oldest tenth of list when it has limit entries.
+func keepLast[T any](list []T, limit int) []T {
+	if len(list) < limit {
+		return list
+	}
+	return append(list[:0:0], list[len(list)-limit*9/10:]...)
 }
 
 // Write writes report.json and autoscale.png into dir (created if
