@@ -11,9 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=configs/autoscale-demo.yaml
 OUT=${OUT:-demo-autoscale}
-STEPS=${STEPS:-40:20s,160:40s,40:60s}
+STEPS=${STEPS:-35:20s,140:40s,35:60s}
 # Each backend answers in 10 ms, one request at a time: about 100 requests
-# per second before it queues, so 4× (160/s) on one backend hurts.
+# per second before it queues, so 4× (140/s) on one backend hurts.
 BACKEND_ARGS=${BACKEND_ARGS:---latency 10ms --max-inflight 1}
 API=127.0.0.1:9886 ADMIN=127.0.0.1:9112 PROM=127.0.0.1:9091 CTL=127.0.0.1:9114 VIP=127.0.0.1:8090
 
