@@ -217,6 +217,11 @@ func (c *Controller) track(ms []Member, now time.Time) {
 			delete(c.drainedSeen, id)
 		}
 	}
+	for id, at := range c.deleted {
+		if now.Sub(at) > 10*time.Minute {
+			delete(c.deleted, id)
+		}
+	}
 }
 
 // decideNow makes a decision from an observation, logs it and records it.

@@ -277,7 +277,22 @@ func propose(p Policy, t Target, o Observation) Proposal {
 // detail is the decision in one line: each metric, then the outcome.
 func detail(d Decision, why []string) string {
 	var b strings.Builder
+	// Every metric missing for one reason (Prometheus down): said once.
+	same := len(d.Proposals) > 1
+	for _, pr := range d.Proposals {
+		same = same && pr.Missing != "" && pr.Missing == d.Proposals[0].Missing
+	}
+	if same {
+		names := make([]string, len(d.Proposals))
+		for i, pr := range d.Proposals {
+			names[i] = string(pr.Metric)
+		}
+		fmt.Fprintf(&b, "%s missing (%s)", strings.Join(names, ", "), d.Proposals[0].Missing)
+	}
 	for i, pr := range d.Proposals {
+		if same {
+			break
+		}
 		if i > 0 {
 			b.WriteString("; ")
 		}

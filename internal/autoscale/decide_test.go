@@ -59,7 +59,7 @@ func TestDecideOneStep(t *testing.T) {
 		{"latency: booting servers do not count as serving", testPolicy(lat), obs(0, 3, 1, load(P95Latency, 0.5)), 3, ReasonSteady, "ratio 2.50) → 3"},
 		{"latency: low latency with booting servers scales in from ready only", testPolicy(lat), obs(0, 4, 2, load(P95Latency, 0.05)), 1, ReasonScaleIn, "in 4 → 1"},
 		{"no data holds", testPolicy(rps, lat), obs(0, 3, 3, load(RequestsPerSecond, "Prometheus: connection refused", P95Latency, "Prometheus: connection refused")), 3, ReasonNoData,
-			"requests_per_second missing (Prometheus: connection refused)"},
+			"requests_per_second, p95_latency missing (Prometheus: connection refused): hold 3"},
 		{"partial data: never in", testPolicy(rps, lat), obs(0, 4, 4, load(RequestsPerSecond, 10.0, P95Latency, "no series")), 4, ReasonPartialData,
 			"never in while a metric is missing"},
 		{"partial data: out when the others ask", testPolicy(rps, lat), obs(0, 2, 2, load(RequestsPerSecond, 300.0, P95Latency, "no series")), 6, ReasonScaleOut, "out 2 → 6"},
