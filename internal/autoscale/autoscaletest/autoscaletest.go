@@ -61,6 +61,13 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// DieWithTest makes a child process get SIGKILL if the test process dies
+// without its cleanups (a timeout's panic): an lbd left behind would keep
+// probing its members.
+func DieWithTest() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
 // Buffer is a log sink safe for concurrent writers.
 type Buffer struct {
 	mu  sync.Mutex
@@ -102,6 +109,7 @@ func StartLBD(t testing.TB, bin string, extra ...string) *LBD {
 		"--admin-addr", l.Admin, "--log-level", "warn"}, extra...)
 	l.cmd = exec.Command(bin, args...)
 	l.cmd.Stdout, l.cmd.Stderr = l.Logs, l.Logs
+	l.cmd.SysProcAttr = DieWithTest()
 	if err := l.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +183,7 @@ func (p *Prometheus) Start() {
 	p.cmd = exec.Command(p.bin, "--config.file="+filepath.Join(p.dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(p.dir, "data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", p.port), "--log.level=warn")
 	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
+	p.cmd.SysProcAttr = DieWithTest()
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}

@@ -151,6 +151,7 @@ func (c *cloudInit) sync(servers []autoscale.Server) {
 			return
 		}
 		cmd := exec.Command("ip", "netns", "exec", c.n.name, c.bin, "backend", "--listen", s.Address+":80", "--name", s.Name)
+		cmd.SysProcAttr = autoscaletest.DieWithTest()
 		if err := cmd.Start(); err != nil {
 			c.err = err
 			return
