@@ -185,9 +185,6 @@ func (p Policy) Target(m Metric) (float64, bool) {
 	return 0, false
 }
 
-// clamp bounds n to [Min, Max].
-func (p Policy) clamp(n int) int { return max(p.Min, min(p.Max, n)) }
-
 // ceil is math.Ceil for counts, with a little slack so that 2.0000000001
 // (float noise) is 2, as the HPA does.
 func ceil(x float64) int { return int(math.Ceil(x - 1e-9)) }

@@ -37,12 +37,8 @@ func root() string {
 // binary's path.
 func Build(t testing.TB, name string) string {
 	t.Helper()
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
 	out := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command(gobin, "build", "-o", out, "./cmd/"+name)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = root()
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, msg)
