@@ -50,6 +50,8 @@ func commands() map[string]command {
 		"up":         upCommand,
 		"down":       downCommand,
 		"bench":      benchCommand,
+		"autoscale":  autoscaleCommand,
+		"load":       loadCommand,
 		"version":    versionCommand,
 		"completion": completionCommand(),
 	}

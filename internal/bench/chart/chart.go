@@ -1,8 +1,7 @@
 // Package chart draws a bench.Report with gonum.org/v1/plot: the latency
 // CDF of every algorithm on one chart, the latency by percentile with the
 // tail stretched out, and each member's share of requests over time, one
-// panel per algorithm. TimeSeries draws stacked panels over a time axis in
-// the same style (lbctl autoscale --report).
+// panel per algorithm.
 //
 // It must not import any lbd package but internal/bench, whose Report it
 // draws.

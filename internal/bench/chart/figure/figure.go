@@ -1,8 +1,8 @@
-// Package figure is the plotting style of lbd's charts, on
-// gonum.org/v1/plot: plots in one column saved as PNG or SVG, lines in
-// plotutil's palette, and TimeSeries, stacked panels over a shared time
-// axis. lbctl bench's charts (internal/bench/chart) and lbctl autoscale's
-// report draw with it.
+// Package figure draws time series on gonum.org/v1/plot in the style of
+// lbctl bench's charts (internal/bench/chart): plots in one column saved
+// as PNG or SVG, lines in plotutil's palette. TimeSeries stacks panels
+// over a shared time axis; lbctl autoscale's report draws with it. It does
+// not import internal/bench (whose benchmarks link the data plane).
 //
 // It must not import any lbd package: it draws what it is given.
 package figure
