@@ -205,3 +205,47 @@ func TestApplyIdentities(t *testing.T) {
 		t.Errorf("moved VIP: %v, changes %v; want a refusal and no change", err, cs)
 	}
 }
+
+// With Prune, a member the file does not list is deleted, unless Keep
+// says it is someone else's (an autoscaling controller's, by its tag).
+func TestPruneKeepsOthersMembers(t *testing.T) {
+	ctx := context.Background()
+	l := lbdtest.Start(t, controlplane.Options{})
+	c := reconcile.NewDirect(l.URL, "")
+	cfg := webConfig(t, "127.0.0.122", "ROUND_ROBIN", -1)
+	opts := reconcile.Options{VIPSubnetID: "8ced0346-1b20-4993-b175-66a23fc579f3", Prune: true,
+		Keep: func(m pools.Member) bool { return len(m.Tags) > 0 && m.Tags[0] == "lbctl-autoscale:web" }}
+	if _, err := c.Apply(ctx, cfg, opts); err != nil {
+		t.Fatal(err)
+	}
+	lb, err := c.LoadBalancer(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Pool(ctx, lb.ID, "webpool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reconcile.Ref(lb)
+	if _, err := c.AddMember(ctx, ref, p.ID, pools.CreateMemberOpts{Name: "scaled", Address: "127.0.0.64", ProtocolPort: 8081, Tags: []string{"lbctl-autoscale:web"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddMember(ctx, ref, p.ID, pools.CreateMemberOpts{Name: "stray", Address: "127.0.0.65", ProtocolPort: 8081}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := c.Apply(ctx, cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := changes(cs); got != "delete member stray" {
+		t.Errorf("apply --prune: %q, want only the stray member deleted", got)
+	}
+	ms, _ := c.Members(ctx, p.ID)
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.Name)
+	}
+	if len(names) != 3 || !strings.Contains(strings.Join(names, ","), "scaled") {
+		t.Errorf("members after: %v, want a, b and scaled", names)
+	}
+}
