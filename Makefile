@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test bench bench-shared bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam ha-figures demo-autoscale
+.PHONY: all build run test bench bench-shared bench-go lint fmt clean deps-test fuzz soak docs test-tempest redteam ha-figures demo-autoscale autoscale-figures
 
 all: build
 
@@ -22,6 +22,18 @@ run: build
 demo-autoscale: build
 	./scripts/ensure-deps.sh autoscale
 	./scripts/demo-autoscale.sh
+
+# The auto scaling loop on the OpenStack peer, for figures (docs/autoscale.md):
+# TestAutoscaleOnThePeer AUTOSCALE_RUNS times (default 3, ~3 min each), each
+# run's chart, load by the second and figures in bin/autoscale-peer/runN/.
+AUTOSCALE_RUNS ?= 3
+autoscale-figures: deps-test
+	./scripts/openstack-peer.sh up
+	rm -rf bin/autoscale-peer
+	for i in $$(seq $(AUTOSCALE_RUNS)); do \
+	  LBD_AUTOSCALE_REPORT=$(CURDIR)/bin/autoscale-peer/run$$i $(GO) test -count=1 -timeout 20m -run '^TestAutoscaleOnThePeer$$' ./internal/octavia/cloud/ || exit 1; \
+	done
+	cat bin/autoscale-peer/run*/figures.txt
 
 deps-test:
 	./scripts/ensure-deps.sh test

@@ -269,13 +269,16 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &autoscaletest.Buffer{}
+	// The first controller and the one restarted share a record: the
+	// run's chart (LBD_AUTOSCALE_REPORT, make autoscale-figures).
+	rec := autoscale.NewRecorder(time.Now())
 	as := spec.Autoscaling
 	members := &autoscale.OctaviaPool{Client: p.LBClient(spec), LoadBalancer: spec.LB.Name, MetricsPool: as.Policy.Pool, Tag: autoscale.Tag(as.Group)}
-	controller := func(name string) (*autoscale.Controller, func()) {
+	controller := func(name string, rec *autoscale.Recorder) (*autoscale.Controller, func()) {
 		c := &autoscale.Controller{Group: as.Group, Policy: as.Policy, Memberships: as.Memberships, Pattern: as.Pattern,
 			Provider: g, Members: members, Source: promSrc, Locker: &NeutronLock{Clients: clients, Group: as.Group, TTL: 6 * time.Second},
 			Log:   slog.New(slog.NewTextHandler(logs, nil)).With("controller", name),
-			Stats: autoscale.NewStats(as.Group), Recorder: autoscale.NewRecorder(time.Now())}
+			Stats: autoscale.NewStats(as.Group), Recorder: rec}
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); c.Run(cctx) }()
@@ -326,9 +329,13 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 		}
 	}
 
-	c1, stop1 := controller("first")
+	_, stop1 := controller("first", rec)
 	waitFor("the first server's member ONLINE", 60*time.Second, func(ids []string, online int) bool { return len(ids) == 1 && online == 1 })
 	load := autoscaletest.StartLoad(t, fmt.Sprintf("127.0.0.1:%d", port), 45)
+	var figures []string
+	if dir := os.Getenv("LBD_AUTOSCALE_REPORT"); dir != "" {
+		t.Cleanup(func() { writePeerRun(t, dir, rec, load, figures) })
+	}
 	time.Sleep(3 * time.Second)
 
 	// 1× → 4×.
@@ -343,39 +350,44 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 			peak = max(peak, s.P95)
 		}
 	}
-	t.Logf("1× → 4× on the peer: first new member ONLINE after %s, 4 after %s, peak p95 %s, %d failed",
-		firstNew.Round(100*time.Millisecond), (firstNew + settle).Round(100*time.Millisecond), peak.Round(time.Millisecond), len(load.FailedBetween(stepAt, settled)))
+	figures = append(figures, fmt.Sprintf("1× → 4× on the peer at %s: first new member ONLINE after %s, 4 after %s, peak p95 %s, %d failed",
+		stepAt.Round(time.Second), firstNew.Round(100*time.Millisecond), (firstNew+settle).Round(100*time.Millisecond), peak.Round(time.Millisecond),
+		len(load.FailedBetween(stepAt, settled))))
+	t.Log(figures[len(figures)-1])
 
 	// A server's web server dies: its member goes to ERROR, and after
 	// heal_after the server is replaced (Aodh's loadbalancer_member_health
 	// and Heat's mark-unhealthy, done by the controller).
 	sick := four[0]
 	ci.kill(sick)
-	waitFor("the server in ERROR replaced", 90*time.Second, func(ids []string, online int) bool {
+	killedAt := load.Since()
+	_, healed := waitFor("the server in ERROR replaced", 90*time.Second, func(ids []string, online int) bool {
 		return len(ids) == 4 && online == 4 && !slices.Contains(ids, sick)
 	})
+	figures = append(figures, fmt.Sprintf("web server killed at %s: 4 members ONLINE again after %s, a new server", killedAt.Round(time.Second), healed.Round(100*time.Millisecond)))
+	t.Log(figures[len(figures)-1])
 
 	// A restarted controller takes the lease freed by the first and adds
 	// nothing; a third one waits for the lease.
 	stop1()
 	before, _ := state()
-	c2, stop2 := controller("second")
+	points1, events1 := rec.Snapshot()
+	_, stop2 := controller("second", rec)
 	defer func() { stop2() }()
-	c3, stop3 := controller("third")
+	c3, stop3 := controller("third", autoscale.NewRecorder(time.Now()))
 	time.Sleep(4 * time.Second)
 	stop3()
 	after, _ := state()
 	if !slices.Equal(before, after) {
 		t.Errorf("across a restart the servers went from %v to %v", before, after)
 	}
-	points2, events2 := c2.Recorder.Snapshot()
-	if len(events2) > 0 || len(points2) == 0 {
-		t.Errorf("restarted controller: %d decisions, actions %+v; want decisions and no action", len(points2), events2)
+	points2, events2 := rec.Snapshot()
+	if len(events2) > len(events1) || len(points2) == len(points1) {
+		t.Errorf("restarted controller: %d decisions, actions %+v; want decisions and no action", len(points2)-len(points1), events2[len(events1):])
 	}
 	if pts, evs := c3.Recorder.Snapshot(); len(pts) > 0 || len(evs) > 0 {
 		t.Errorf("a controller without the lease decided or acted: %d decisions, %+v", len(pts), evs)
 	}
-	_ = c1
 
 	// Prometheus down at 1×: held.
 	prom.Stop()
@@ -398,8 +410,61 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 	if l := logs.String(); strings.Count(l, "action=drain ") < 3 || strings.Contains(l, "drain timeout") {
 		t.Errorf("4 → 1 without 3 drains ended by no connection left:\n%s", lastLines(l, 40))
 	}
-	t.Logf("4 → 1 on the peer in %s, no request failed", (to - from).Round(100*time.Millisecond))
+	peak = 0
+	for _, s := range load.Timeline.Seconds() {
+		if s.At >= from && s.At < to {
+			peak = max(peak, s.P95)
+		}
+	}
+	figures = append(figures, fmt.Sprintf("4× → 1× on the peer at %s: 4 → 1 in %s, each drained, peak p95 %s, %d of %d requests failed",
+		from.Round(time.Second), (to-from).Round(100*time.Millisecond), peak.Round(time.Millisecond), len(load.FailedBetween(from, to)), requestsBetween(load, from, to)))
+	t.Log(figures[len(figures)-1])
 }
+
+func requestsBetween(l *autoscaletest.Load, from, to time.Duration) int {
+	n := 0
+	for _, s := range l.Timeline.Seconds() {
+		if s.At >= from.Truncate(time.Second) && s.At < to {
+			n += s.Requests
+		}
+	}
+	return n
+}
+
+// writePeerRun writes the run into dir: the controllers' chart and record
+// (autoscale.png, report.json), the load second by second (load.txt) and
+// the figures (figures.txt, appended to: make autoscale-figures repeats
+// the run).
+func writePeerRun(t *testing.T, dir string, rec *autoscale.Recorder, load *autoscaletest.Load, figures []string) {
+	load.Stop()
+	if _, err := rec.Write(dir); err != nil {
+		t.Errorf("report: %v", err)
+	}
+	var b strings.Builder
+	for _, s := range load.Timeline.Seconds() {
+		fmt.Fprintf(&b, "%4ds %6d req %6d ok %4d failed  p50 %6.1fms  p95 %6.1fms  max %6.1fms\n", int(s.At.Seconds()), s.Requests, s.OK, s.Failed,
+			ms(s.P50), ms(s.P95), ms(s.Max))
+	}
+	if err := os.WriteFile(dir+"/load.txt", []byte(b.String()), 0o644); err != nil {
+		t.Errorf("report: %v", err)
+	}
+	f, err := os.OpenFile(dir+"/figures.txt", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("report: %v", err)
+		return
+	}
+	defer f.Close()
+	status := "passed"
+	if t.Failed() {
+		status = "FAILED"
+	}
+	fmt.Fprintf(f, "%s run (%s):\n", time.Now().UTC().Format(time.RFC3339), status)
+	for _, l := range figures {
+		fmt.Fprintf(f, "  %s\n", l)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
