@@ -271,7 +271,8 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 	logs := &autoscaletest.Buffer{}
 	// The first controller and the one restarted share a record: the
 	// run's chart (LBD_AUTOSCALE_REPORT, make autoscale-figures).
-	rec := autoscale.NewRecorder(time.Now())
+	recStart := time.Now()
+	rec := autoscale.NewRecorder(recStart)
 	as := spec.Autoscaling
 	members := &autoscale.OctaviaPool{Client: p.LBClient(spec), LoadBalancer: spec.LB.Name, MetricsPool: as.Policy.Pool, Tag: autoscale.Tag(as.Group)}
 	controller := func(name string, rec *autoscale.Recorder) (*autoscale.Controller, func()) {
@@ -334,7 +335,7 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 	load := autoscaletest.StartLoad(t, fmt.Sprintf("127.0.0.1:%d", port), 45)
 	var figures []string
 	if dir := os.Getenv("LBD_AUTOSCALE_REPORT"); dir != "" {
-		t.Cleanup(func() { writePeerRun(t, dir, rec, load, figures) })
+		t.Cleanup(func() { writePeerRun(t, dir, rec, load.Start.Sub(recStart), load, logs, figures) })
 	}
 	time.Sleep(3 * time.Second)
 
@@ -431,16 +432,20 @@ func requestsBetween(l *autoscaletest.Load, from, to time.Duration) int {
 	return n
 }
 
-// writePeerRun writes the run into dir: the controllers' chart and record
-// (autoscale.png, report.json), the load second by second (load.txt) and
-// the figures (figures.txt, appended to: make autoscale-figures repeats
-// the run).
-func writePeerRun(t *testing.T, dir string, rec *autoscale.Recorder, load *autoscaletest.Load, figures []string) {
+// writePeerRun writes the run into dir: the controllers' chart, record
+// and log (autoscale.png, report.json, controller.log), the load second by
+// second (load.txt) and the figures (figures.txt, appended to: make
+// autoscale-figures repeats the run).
+func writePeerRun(t *testing.T, dir string, rec *autoscale.Recorder, offset time.Duration, load *autoscaletest.Load, logs *autoscaletest.Buffer, figures []string) {
 	load.Stop()
 	if _, err := rec.Write(dir); err != nil {
 		t.Errorf("report: %v", err)
 	}
+	if err := os.WriteFile(dir+"/controller.log", []byte(logs.String()), 0o644); err != nil {
+		t.Errorf("report: %v", err)
+	}
 	var b strings.Builder
+	fmt.Fprintf(&b, "# the load began %.1fs into the chart's time\n", offset.Seconds())
 	for _, s := range load.Timeline.Seconds() {
 		fmt.Fprintf(&b, "%4ds %6d req %6d ok %4d failed  p50 %6.1fms  p95 %6.1fms  max %6.1fms\n", int(s.At.Seconds()), s.Requests, s.OK, s.Failed,
 			ms(s.P50), ms(s.P95), ms(s.Max))
