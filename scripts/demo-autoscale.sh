@@ -40,7 +40,8 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 echo "loadbalancers: []" >"$tmp/lbd.yaml"
-./bin/lbd --config "$tmp/lbd.yaml" --state-dir "$tmp/state" --api-addr $API --admin-addr $ADMIN --log-level warn 2>"$OUT/lbd.log" &
+./bin/lbd --config "$tmp/lbd.yaml" --state-dir "$tmp/state" --api-addr $API --admin-addr $ADMIN --log-level warn \
+  --access-log "file:$tmp/access.log" 2>"$OUT/lbd.log" &
 pids+=($!)
 cat >"$tmp/prometheus.yml" <<EOF
 global: {scrape_interval: 1s, evaluation_interval: 1s}

@@ -375,6 +375,16 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 	points1, events1 := rec.Snapshot()
 	_, stop2 := controller("second", rec)
 	defer func() { stop2() }()
+	// The second holds the lease once it decides; only then does a third
+	// start, which must wait.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if pts, _ := rec.Snapshot(); len(pts) > len(points1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted controller made no decision within 60 s:\n%s", lastLines(logs.String(), 30))
+		}
+	}
 	c3, stop3 := controller("third", autoscale.NewRecorder(time.Now()))
 	time.Sleep(4 * time.Second)
 	stop3()
