@@ -18,6 +18,7 @@ import (
 	"lbd/internal/autoscale/local"
 	"lbd/internal/octavia/cloud"
 	"lbd/internal/octavia/reconcile"
+	"lbd/internal/statestore/etcdstore"
 )
 
 var autoscaleCommand = command{
@@ -40,6 +41,8 @@ type autoscaleFlags struct {
 	dryRun                   bool
 	report, metricsAddr      string
 	lockKind, lockFile, etcd string
+	etcdCACert, etcdCert     string
+	etcdKey                  string
 	leaseTTL                 time.Duration
 	backendArgs, backendLogs string
 	stopBackends             bool
@@ -57,9 +60,12 @@ func defineAutoscale(fs *flag.FlagSet) runner {
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the group, the decision it would make now and what it would do; change nothing")
 	fs.StringVar(&f.report, "report", "", "write the run's chart (autoscale.png: load, servers, latency, actions over time) and record (report.json) into DIR, every 30 s and at the end")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve the controller's own /metrics on this address, e.g. 127.0.0.1:9104 (empty: off)")
-	fs.StringVar(&f.lockKind, "lock", "auto", "the lock that keeps two controllers of one group from both acting: file (one machine), neutron (a lease in a Neutron security group), etcd (a lease, where lbd's state is in etcd); auto: etcd with --etcd-endpoints, else neutron for openstack and file for local")
+	fs.StringVar(&f.lockKind, "lock", "auto", "the lock that keeps two controllers of one group from both acting: file (one machine), neutron (a lease in a Neutron security group), etcd (a lease, where lbd's state is in etcd); auto: etcd with --etcd, else neutron for openstack and file for local")
 	fs.StringVar(&f.lockFile, "lock-file", "", "file lock's path (default: $TMPDIR/lbctl-autoscale-GROUP.lock)")
-	fs.StringVar(&f.etcd, "etcd-endpoints", os.Getenv("LBD_ETCD_ENDPOINTS"), "etcd's client URLs, comma-separated (env LBD_ETCD_ENDPOINTS): the lock is an etcd lease")
+	fs.StringVar(&f.etcd, "etcd", os.Getenv("LBD_ETCD"), "the etcd lbd's instances share, as lbd's --state: etcd://HOST:PORT[,HOST:PORT...]/PREFIX, etcds:// for TLS (env LBD_ETCD): the lock is PREFIX/locks/autoscale/GROUP")
+	fs.StringVar(&f.etcdCACert, "etcd-cacert", "", "CA bundle verifying etcd's certificate (as lbd's --etcd-cacert)")
+	fs.StringVar(&f.etcdCert, "etcd-cert", "", "client certificate for etcd (as lbd's --etcd-cert)")
+	fs.StringVar(&f.etcdKey, "etcd-key", "", "the client certificate's key (as lbd's --etcd-key)")
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "neutron and etcd locks: how long a controller that stopped renewing keeps the lock")
 	fs.StringVar(&f.backendArgs, "backend-args", "", `local: more flags for every backend, e.g. "--latency 20ms --max-inflight 4"`)
 	fs.StringVar(&f.backendLogs, "backend-log-dir", "", "local: write each backend's output to DIR/NAME.log (default: discarded)")
@@ -137,7 +143,7 @@ func runAutoscale(ctx context.Context, f *autoscaleFlags, stdout, stderr io.Writ
 	if f.dryRun {
 		return c.DryRun(ctx, stdout)
 	}
-	locker, closeLock, err := f.locker(as.Group, clients)
+	locker, closeLock, err := f.locker(ctx, as.Group, clients)
 	if err != nil {
 		return err
 	}
@@ -172,10 +178,10 @@ func runAutoscale(ctx context.Context, f *autoscaleFlags, stdout, stderr io.Writ
 	return c.Run(ctx)
 }
 
-// locker is the lock --lock asks for (auto: etcd with --etcd-endpoints,
+// locker is the lock --lock asks for (auto: etcd with --etcd,
 // else the Neutron lease on OpenStack, a file lock locally) and what
 // closes it.
-func (f *autoscaleFlags) locker(group string, clients *cloud.Clients) (autoscale.Locker, func(), error) {
+func (f *autoscaleFlags) locker(ctx context.Context, group string, clients *cloud.Clients) (autoscale.Locker, func(), error) {
 	kind := f.lockKind
 	if kind == "auto" {
 		switch {
@@ -190,11 +196,16 @@ func (f *autoscaleFlags) locker(group string, clients *cloud.Clients) (autoscale
 	switch kind {
 	case "etcd":
 		if f.etcd == "" {
-			return nil, nil, errors.New("--lock etcd needs --etcd-endpoints")
+			return nil, nil, errors.New("--lock etcd needs --etcd etcd://HOST:PORT/PREFIX (lbd's --state)")
 		}
-		l, err := etcdlock.New(f.etcd, group, f.leaseTTL)
+		cfg, err := etcdstore.ParseURL(f.etcd)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("--etcd: %w", err)
+		}
+		cfg.CACert, cfg.Cert, cfg.Key = f.etcdCACert, f.etcdCert, f.etcdKey
+		l, err := etcdlock.New(ctx, cfg, group, f.leaseTTL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--etcd: %w", err)
 		}
 		return l, func() { l.Close() }, nil
 	case "neutron":

@@ -23,6 +23,11 @@ func TestAutoscaleNeedsItsSection(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `--provider "nova": must be openstack or local`) {
 		t.Errorf("--provider nova: %v", err)
 	}
+	// --etcd takes lbd's --state value, read by lbd's own parser.
+	err = run(context.Background(), []string{"autoscale", "-f", "../../configs/tutorial-autoscale.yaml", "--provider", "local", "--etcd", "http://127.0.0.1:2379"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "--etcd: ") || !strings.Contains(err.Error(), `scheme "http" is not etcd or etcds`) {
+		t.Errorf("--etcd http://...: %v", err)
+	}
 }
 
 // The systemd unit's command line is one lbctl autoscale accepts.

@@ -26,11 +26,11 @@ func lbctlFlagReference() string {
 			Usage: strings.ReplaceAll(c.usage, "\n       ", "`, `"), Summary: summary, Flags: fs,
 			// Defaults that come from the environment lbctl runs in.
 			Defaults: map[string]string{
-				"endpoint":       "$LBCTL_ENDPOINT, else " + defaultEndpoint,
-				"token":          "$LBD_API_TOKEN",
-				"os-cloud":       "$OS_CLOUD",
-				"metrics":        "$LBCTL_METRICS, else http://127.0.0.1:9102/metrics",
-				"etcd-endpoints": "$LBD_ETCD_ENDPOINTS",
+				"endpoint": "$LBCTL_ENDPOINT, else " + defaultEndpoint,
+				"token":    "$LBD_API_TOKEN",
+				"os-cloud": "$OS_CLOUD",
+				"metrics":  "$LBCTL_METRICS, else http://127.0.0.1:9102/metrics",
+				"etcd":     "$LBD_ETCD",
 			},
 		})
 	}

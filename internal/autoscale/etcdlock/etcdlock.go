@@ -1,8 +1,10 @@
-// Package etcdlock is the autoscaler's lock where lbd's shared state is in
-// etcd: a lease-backed mutex of etcd's own concurrency package, under
-// /lbctl/autoscale/GROUP. The lease is kept alive while the controller
-// runs; when it stops (or dies, or loses etcd) the lease expires after its
-// TTL and the next controller takes the lock. A lost lease closes Lost.
+// Package etcdlock is the autoscaler's lock where lbd's state is in etcd:
+// the lock etcdstore keeps for tools, PREFIX/locks/autoscale/GROUP on the
+// etcd and prefix the lbd instances share (lbctl autoscale --etcd, the
+// value of lbd's --state). etcdstore owns the lock (a lease-backed mutex of
+// etcd's concurrency package, the lease kept alive while the controller
+// runs, Lost closed when it ends); this package only names it and adapts
+// it to autoscale.Locker.
 //
 // It must not import the data plane, the control plane, lbd's metrics, nor
 // gophercloud: it is a lock, nothing more.
@@ -11,71 +13,42 @@ package etcdlock
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
-	"go.uber.org/zap"
-
 	"lbd/internal/autoscale"
+	"lbd/internal/statestore/etcdstore"
 )
 
 // Lock is an autoscale.Locker on etcd.
 type Lock struct {
-	client *clientv3.Client
-	group  string
+	client *etcdstore.Client
+	name   string
 	ttl    time.Duration
-	key    string
 }
 
 var _ autoscale.Locker = (*Lock)(nil)
 
-// New connects to etcd at endpoints (comma-separated client URLs) for the
-// group's lock, whose lease lives ttl without renewals.
-func New(endpoints, group string, ttl time.Duration) (*Lock, error) {
-	eps := strings.Split(endpoints, ",")
-	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+// New connects to the etcd cfg names for the group's lock, whose lease
+// lives ttl without renewals.
+func New(ctx context.Context, cfg etcdstore.Config, group string, ttl time.Duration) (*Lock, error) {
+	c, err := etcdstore.Dial(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("etcd %s: %w", endpoints, err)
+		return nil, err
 	}
-	return &Lock{client: c, group: group, ttl: max(ttl, time.Second), key: "/lbctl/autoscale/" + group}, nil
+	return &Lock{client: c, name: Name(group), ttl: ttl}, nil
 }
+
+// Name is the group's lock name under the prefix's locks/.
+func Name(group string) string { return "autoscale/" + group }
 
 func (l *Lock) String() string {
-	return fmt.Sprintf("etcd lease (%s on %s, TTL %s)", l.key, strings.Join(l.client.Endpoints(), ","), l.ttl)
+	return fmt.Sprintf("etcd lock %s in %s (TTL %s)", l.name, l.client, l.ttl)
 }
 
-// Close closes the etcd client.
+// Close closes the etcd connection.
 func (l *Lock) Close() error { return l.client.Close() }
 
-// Lock waits for the mutex under a new lease.
+// Lock waits for the lock.
 func (l *Lock) Lock(ctx context.Context) (autoscale.Lease, error) {
-	s, err := concurrency.NewSession(l.client, concurrency.WithTTL(int(l.ttl.Seconds())), concurrency.WithContext(context.WithoutCancel(ctx)))
-	if err != nil {
-		return nil, fmt.Errorf("etcd lease: %w", err)
-	}
-	m := concurrency.NewMutex(s, l.key)
-	if err := m.Lock(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("etcd lock %s: %w", l.key, err)
-	}
-	return &lease{s: s, m: m}, nil
-}
-
-type lease struct {
-	s *concurrency.Session
-	m *concurrency.Mutex
-}
-
-// Lost is closed when the session's lease is gone (expired, revoked, etcd
-// unreachable for its TTL).
-func (l *lease) Lost() <-chan struct{} { return l.s.Done() }
-
-func (l *lease) Unlock(ctx context.Context) error {
-	err := l.m.Unlock(ctx)
-	if cerr := l.s.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return l.client.Lock(ctx, l.name, l.ttl)
 }

@@ -2,56 +2,27 @@ package etcdlock
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"lbd/internal/autoscale/autoscaletest"
+	"lbd/internal/statestore/etcdstore"
+	"lbd/internal/statestore/etcdstore/etcdtest"
 )
 
-// etcd starts Debian's etcd-server on loopback ports of its own (make test
-// installs it) and returns its client URL.
-func etcd(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("LBD_SKIP_ETCD") == "1" {
-			t.Skip("etcd not installed and LBD_SKIP_ETCD=1")
-		}
-		t.Fatal("etcd not found: install Debian's etcd-server (make test does)")
-	}
-	dir := t.TempDir()
-	client := fmt.Sprintf("http://127.0.0.1:%d", autoscaletest.FreePort(t))
-	peer := fmt.Sprintf("http://127.0.0.1:%d", autoscaletest.FreePort(t))
-	logs := &autoscaletest.Buffer{}
-	cmd := exec.Command(bin, "--name", "t", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "t="+peer)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	autoscaletest.WaitHTTP(t, client+"/health", 30*time.Second, logs.String)
-	return client
-}
-
-// Two controllers' locks on one group: the second waits while the first
-// holds the lease, and gets it when the first unlocks; a holder whose
-// lease is revoked (as when it stops renewing and the TTL passes) sees
-// Lost, and the waiter gets the lock.
+// Two controllers of one group: the second waits while the first holds
+// the lock, and gets it when the first unlocks; the lock is the one lbd's
+// prefix keeps for the group (an etcdstore client sharing the prefix finds
+// it held); a holder whose connection ends sees Lost.
 func TestEtcdLockExcludes(t *testing.T) {
-	url := etcd(t)
+	srv := etcdtest.Start(t, etcdtest.Options{})
+	cfg := srv.Config("/lbd-autoscale-test")
 	ctx := context.Background()
-	a, err := New(url, "g1", 2*time.Second)
+	a, err := New(ctx, cfg, "g1", 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := New(url, "g1", 2*time.Second)
+	b, err := New(ctx, cfg, "g1", 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +30,14 @@ func TestEtcdLockExcludes(t *testing.T) {
 	la, err := a.Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	other, err := etcdstore.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.TryLock(ctx, Name("g1"), 2*time.Second); err != etcdstore.ErrLocked {
+		t.Fatalf("the prefix's lock %s while a controller holds it: %v, want ErrLocked", Name("g1"), err)
 	}
 	got := make(chan error, 1)
 	go func() {
@@ -85,26 +64,23 @@ func TestEtcdLockExcludes(t *testing.T) {
 		t.Fatal("the second never got the lock after the first unlocked")
 	}
 
-	// A lease that ends (revoked here; expired for a holder that died)
-	// closes Lost, and another controller takes the lock.
+	// A holder whose connection ends (as one that died) sees Lost, and
+	// the lock is free for another.
 	la, err = a.Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := la.(*lease).s
-	if _, err := a.client.Revoke(ctx, s.Lease()); err != nil {
-		t.Fatal(err)
-	}
+	a.Close()
 	select {
 	case <-la.Lost():
 	case <-time.After(10 * time.Second):
-		t.Fatal("Lost not closed after the lease ended")
+		t.Fatal("Lost not closed after the holder's connection ended")
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	lb, err := b.Lock(wctx)
 	if err != nil {
-		t.Fatalf("the lock after the holder's lease ended: %v", err)
+		t.Fatalf("the lock after the holder went away: %v", err)
 	}
 	lb.Unlock(ctx)
 }
