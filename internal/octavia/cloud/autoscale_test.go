@@ -277,7 +277,7 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 	members := &autoscale.OctaviaPool{Client: p.LBClient(spec), LoadBalancer: spec.LB.Name, MetricsPool: as.Policy.Pool, Tag: autoscale.Tag(as.Group)}
 	controller := func(name string, rec *autoscale.Recorder) (*autoscale.Controller, func()) {
 		c := &autoscale.Controller{Group: as.Group, Policy: as.Policy, Memberships: as.Memberships, Pattern: as.Pattern,
-			Provider: g, Members: members, Source: promSrc, Locker: &NeutronLock{Clients: clients, Group: as.Group, TTL: 6 * time.Second},
+			Provider: g, Members: members, Source: promSrc, Locker: &NeutronLock{Clients: clients, Group: as.Group, TTL: 15 * time.Second}, // a renewal may take seconds on a loaded peer
 			Log:   slog.New(slog.NewTextHandler(logs, nil)).With("controller", name),
 			Stats: autoscale.NewStats(as.Group), Recorder: rec}
 		cctx, cancel := context.WithCancel(ctx)
