@@ -22,7 +22,8 @@
 #
 # Scenarios: http_ka (64 keep-alive connections, 12-byte answers),
 # http_close (64 connections, a new one per request), http_1m (16, 1 MiB
-# answers), tcp_ka (64, the proxies in L4 mode), http_rate (vegeta if
+# answers), tcp_ka (64, the proxies in L4 mode), tcp_1m (16, 1 MiB answers,
+# L4 mode; not in the default set), http_rate (vegeta if
 # installed, a fixed RATE, latency), and sweep points size_<N> (answers of N
 # bytes: 0 1k 4k 16k 64k 256k 1m, 64 connections), conc_<N> (N keep-alive
 # connections: 1 10 100 1000 10000), post_<N> (POSTs of N bytes: 1k 16k 64k
@@ -157,6 +158,7 @@ scen() {
     http_close) S_CLOSE=1 ;;
     http_1m) S_CONNS=16; S_PATH=/1m ;;
     tcp_ka) S_MODE=tcp ;;
+    tcp_1m) S_MODE=tcp; S_CONNS=16; S_PATH=/1m ;;
     http_rate) ;;
     size_*) S_PATH=/s/${1#size_} ;;
     conc_*) S_CONNS=${1#conc_} ;;

@@ -21,7 +21,8 @@
 //     retries and redispatch.
 //   - tcpproxy.go, copy.go, splice.go, timedconn.go: the TCP engine and the
 //     socket plumbing both protocols use (splice.go: splicing through
-//     pipes lbd closes itself).
+//     pipes lbd closes itself); looptcp.go: TCP connections relayed by the
+//     event loops once connected.
 //   - memory.go: returning a burst's memory to the system once it is over.
 //   - HTTP runs on two engines that share one core, package http1 (heads,
 //     bodies, and the rules in http1.Decide), and one place for per-request

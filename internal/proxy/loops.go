@@ -59,6 +59,7 @@ type loopSet struct {
 // loopStats counts what the loops did, for EventLoopStats.
 type loopStats struct {
 	adopted, served atomic.Uint64
+	tunnels         atomic.Uint64 // TCP connections the loops took (looptcp.go)
 	handoffs        [handoffReasons]atomic.Uint64
 }
 
@@ -82,6 +83,7 @@ type EventLoopStats struct {
 	Adopted  uint64                 // connections a goroutine handed to a loop
 	Requests uint64                 // requests a loop served from head to response
 	Handoffs [handoffReasons]uint64 // connections handed back, by HandoffReasons
+	Tunnels  uint64                 // TCP connections the loops relayed
 }
 
 // httpLoop is one event loop as the HTTP fast path uses it. Only the
@@ -135,8 +137,15 @@ func (ls *loopSet) closeListener(l *listener, all bool) {
 	for _, hl := range ls.loops {
 		hl.loop.Post(func() {
 			hl.loop.Each(func(s *evloop.Socket) {
-				if c, ok := s.Handler().(*loopClient); ok && c.l == l && (all || c.phase == phaseHead) {
-					hl.closeClient(c)
+				switch h := s.Handler().(type) {
+				case *loopClient:
+					if h.l == l && (all || h.phase == phaseHead) {
+						hl.closeClient(h)
+					}
+				case *tunnelEnd:
+					if h.t.l == l && all {
+						h.t.close(accesslog.Term(accesslog.CauseKilled, accesslog.PhaseData))
+					}
 				}
 			})
 		})

@@ -26,7 +26,7 @@ func (rt *Runtime) serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remot
 		st.closeOnDrain.Store(true)
 		rt.metrics.serve(c, rt.opts.Metrics)
 	default: // TCP, and HTTPS passed through as TCP
-		serveTCP(cfg, c, peer{remote, local}, pre)
+		return serveTCP(rt.loops, l, cfg, c, peer{remote, local}, pre)
 	}
 	return false
 }

@@ -73,6 +73,50 @@ func TestTCPEchoWithHalfClose(t *testing.T) {
 	st, ok := rt.ListenerStats(id)
 	mustf(t, ok && st.BytesIn == int64(len(payload)) && st.BytesOut == int64(len(payload)) && st.TotalConnections == 1,
 		"stats = %+v, want %d bytes each way and 1 connection", st, len(payload))
+	if !goroutinesOnly() {
+		mustf(t, rt.EventLoopStats().Tunnels == 1, "event loops relayed %d TCP connections, want 1", rt.EventLoopStats().Tunnels)
+	}
+}
+
+// TestTCPTunnelSmallThenBulkThenSmall: one connection carries small
+// request/answer pairs, then megabytes each way, then small messages again
+// (an event loop relays small messages through its buffers and splices
+// bulk); every byte arrives in order and each small answer comes back
+// before the next request is sent.
+func TestTCPTunnelSmallThenBulkThenSmall(t *testing.T) {
+	echo, _ := rawMember(t, func(c net.Conn) { io.Copy(c, c) })
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneTCPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{echo}}))
+	c := dialT(t, fmt.Sprintf("127.0.0.1:%d", p))
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	pingPong := func(round int) {
+		for i := range 50 {
+			msg := []byte(fmt.Sprintf("round %d message %d", round, i))
+			if _, err := c.Write(msg); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("round %d message %d: got %q, %v", round, i, got, err)
+			}
+		}
+	}
+	pingPong(1)
+	bulk := make([]byte, 5<<20)
+	rand.Read(bulk)
+	errc := make(chan error, 1)
+	go func() { _, err := c.Write(bulk); errc <- err }()
+	got := make([]byte, len(bulk))
+	_, err := io.ReadFull(c, got)
+	mustf(t, err == nil && bytes.Equal(got, bulk), "bulk: %v, equal %v", err, bytes.Equal(got, bulk))
+	mustf(t, <-errc == nil, "bulk write failed")
+	pingPong(2)
+	c.(*net.TCPConn).CloseWrite()
+	rest, err := io.ReadAll(c)
+	mustf(t, err == nil && len(rest) == 0, "after the half-close: %q, %v", rest, err)
+	if !goroutinesOnly() {
+		mustf(t, rt.EventLoopStats().Tunnels == 1, "event loops relayed %d TCP connections, want 1", rt.EventLoopStats().Tunnels)
+	}
 }
 
 func TestTCPRoundRobinAndRefusedMember(t *testing.T) {

@@ -17,8 +17,10 @@ import (
 // directions. A half-close is passed on (the side that finished sending gets
 // a FIN towards its peer and the other direction goes on); an error or idle
 // timeout on either side closes both. A listener that logs connections
-// gets a line when the connection ends.
-func serveTCP(cfg *listenerConfig, client *net.TCPConn, pr peer, pre []byte) {
+// gets a line when the connection ends. Once connected, the connection moves
+// into an event loop of ls when there is one (looptcp.go: moved reports
+// it, and the loop owns it then); otherwise this goroutine splices it.
+func serveTCP(ls *loopSet, l *listener, cfg *listenerConfig, client *net.TCPConn, pr peer, pre []byte) (moved bool) {
 	remote := pr.remote
 	start := time.Now()
 	var rec *accesslog.Record
@@ -27,6 +29,9 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, pr peer, pre []byte) {
 		rec, counts = getRecord(), &byteCounts{}
 		cfg.beginRecord(rec, accesslog.TCP, start, remote)
 		defer func() {
+			if moved {
+				return // the loop logs it
+			}
 			end := time.Now()
 			rec.BytesIn, rec.BytesOut = int64(counts.in.Load()), int64(counts.out.Load())
 			rec.Total = end.Sub(start)
@@ -39,9 +44,13 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, pr peer, pre []byte) {
 		if rec != nil {
 			rec.Termination = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
 		}
-		return // no pool: HAProxy closes the connection
+		return false // no pool: HAProxy closes the connection
 	}
-	defer func() { cfg.traffic.SessionTime.Observe(time.Since(start)) }()
+	defer func() {
+		if !moved {
+			cfg.traffic.SessionTime.Observe(time.Since(start))
+		}
+	}()
 	first, _ := p.pick(remote, nil) // none ready: connect's last resorts
 	mc, err := p.connect(context.Background(), &connectRequest{src: remote, dst: pr.local, timeout: cfg.connectTimeout, first: first})
 	if err != nil {
@@ -50,18 +59,22 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, pr peer, pre []byte) {
 		if rec != nil {
 			rec.Termination = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
 		}
-		return
+		return false
 	}
 	m, member := mc.m, mc.conn
-	defer m.Release()
-	defer member.Close()
+	defer func() {
+		if !moved {
+			m.Release()
+			member.Close()
+		}
+	}()
 	if rec != nil {
 		setMember(rec, m)
 		rec.Connect = time.Since(start)
 	}
 	if len(pre) > 0 { // read with a trusted upstream's PROXY header
 		if _, err := member.Write(pre); err != nil {
-			return
+			return false
 		}
 		cfg.traffic.BytesIn.Add(uint64(len(pre)))
 		m.Traffic.BytesIn.Add(uint64(len(pre)))
@@ -73,11 +86,14 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, pr peer, pre []byte) {
 	// HTTP waits for the response head.
 	m.Observer().Success()
 	m.Traffic.Active.Add(1)
-	defer m.Traffic.Active.Add(-1)
 	// On a listener that accepts PROXY headers from its upstreams, a client
 	// that is not one of them must not pass one on to the member: its
-	// first bytes are screened.
+	// first bytes are screened, which the goroutine path does.
 	screen := cfg.proxyFrom != nil && !cfg.trustsProxy(client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr())
+	if !screen && moveTunnel(ls, l, cfg, client, member, m, remote, start, rec, int64(len(pre))) {
+		return true
+	}
+	defer m.Traffic.Active.Add(-1)
 	up, down := bridgeScreened(client, member, cfg, m, counts, screen)
 	if rec != nil {
 		rec.Termination = bridgeTermination(up, down)
@@ -85,6 +101,7 @@ func serveTCP(cfg *listenerConfig, client *net.TCPConn, pr peer, pre []byte) {
 	if err := errors.Join(up, down); err != nil && !isClosedOrReset(err) {
 		cfg.log.Debug("tcp connection ended", "client", remote, "member_id", m.ID, "member", m.Name, "member_address", m.Addr, "err", err)
 	}
+	return false
 }
 
 // byteCounts are one connection's or exchange's bytes, from the client

@@ -24,8 +24,9 @@ type Socket struct {
 	slot     int    // in loop.socks
 	wbuf     []byte // output still to write from sent on, or nil
 	sent     int
-	readable bool // epoll said so and no read has emptied it since
-	hup      bool // the peer's FIN is in: read until EOF
+	readable bool          // epoll said so and no read has emptied it since
+	hup      bool          // the peer's FIN is in: read until EOF
+	rerr     syscall.Errno // why the last ReadEOF was not an EOF; 0: it was
 	deadline time.Time
 }
 
@@ -91,6 +92,7 @@ func (s *Socket) Read() ReadResult {
 			return ReadNone
 		case e != 0 || n == 0:
 			s.readable = false
+			s.rerr = e
 			return ReadEOF
 		}
 		s.In = s.In[:len(s.In)+n]
@@ -99,6 +101,93 @@ func (s *Socket) Read() ReadResult {
 		}
 		return ReadData
 	}
+}
+
+// SpliceIn moves what the socket has, up to max bytes, into the pipe whose
+// write end is pipeW, as Read reads: n bytes moved (ReadData), nothing there
+// yet (ReadNone), or the end (ReadEOF, ReadErr says why). Readiness is
+// cleared only when the socket had nothing: a short splice may have been
+// the pipe's limit, not the socket's.
+func (s *Socket) SpliceIn(pipeW, max int) (n int, res ReadResult) {
+	for {
+		m, err := syscall.Splice(s.fd, nil, pipeW, nil, max, spliceFlags)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			s.readable = false
+			return 0, ReadNone
+		case err != nil || m == 0:
+			s.readable = false
+			s.rerr, _ = err.(syscall.Errno)
+			return 0, ReadEOF
+		}
+		return int(m), ReadData
+	}
+}
+
+// SpliceOut moves up to n bytes from the pipe whose read end is pipeR to
+// the socket, as Send writes: fewer with a nil error means the socket is
+// full.
+func (s *Socket) SpliceOut(pipeR, n int) (int, error) {
+	done := 0
+	for done < n {
+		m, err := syscall.Splice(pipeR, nil, s.fd, nil, n-done, spliceFlags)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return done, nil
+		case err != nil:
+			return done, err
+		}
+		done += int(m)
+	}
+	return done, nil
+}
+
+// spliceFlags: SPLICE_F_NONBLOCK, the pipe's side never blocks.
+const spliceFlags = 2
+
+// ReadErr is why the last Read returned ReadEOF: nil for an orderly EOF,
+// else the error (a reset, say).
+func (s *Socket) ReadErr() error {
+	if s.rerr == 0 {
+		return nil
+	}
+	return s.rerr
+}
+
+// Send writes what of b the socket takes now: n < len(b) with a nil error
+// means it is full, and the loop reports it writable again once it has
+// room. A peer gone is an error, not a SIGPIPE.
+func (s *Socket) Send(b []byte) (n int, err error) {
+	for n < len(b) {
+		out := b[n:]
+		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&out[0])), uintptr(len(out)), syscall.MSG_NOSIGNAL, 0, 0)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return n, nil
+		case e != 0:
+			return n, e
+		}
+		n += int(r)
+	}
+	return n, nil
+}
+
+// CloseWrite sends a FIN: the peer reads EOF, and the other direction goes
+// on.
+func (s *Socket) CloseWrite() error {
+	return syscall.Shutdown(s.fd, syscall.SHUT_WR)
+}
+
+// ResetOnClose makes Close reset the connection (SO_LINGER 0) instead of
+// ending it with a FIN.
+func (s *Socket) ResetOnClose() {
+	syscall.SetsockoptLinger(s.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
 }
 
 // ReleaseIn gives In's buffer back to the loop once it holds nothing.
