@@ -90,7 +90,8 @@ def main():
             load = statistics.median(float(lbd[k]["load1"]) for k in ok)
             row = dict(ref=ref, n=len(ok), rm=rm, rlo=rlo, rhi=rhi, cm=cm, clo=clo, chi=chi,
                        ref_us=med(other, "us_per_req"))
-            if s not in best or row["ref_us"] < best[s]["ref_us"]:
+            # "base" is another lbd build (an A/B run), not a reference.
+            if ref != "base" and (s not in best or row["ref_us"] < best[s]["ref_us"]):
                 best[s] = row
             note = f" ({errs} errors)" if errs else ""
             print(f"| {s} | {ref} | {len(ok)} | {med(lbd, 'rps'):.0f} / {med(other, 'rps'):.0f} | "
@@ -100,7 +101,7 @@ def main():
                   f"{med(lbd, 'p99_ms'):.2f} / {med(other, 'p99_ms'):.2f} | "
                   f"{max(int(lbd[k]['peak_rss_kb']) for k in ok) / 1024:.1f} / "
                   f"{max(int(other[k]['peak_rss_kb']) for k in ok) / 1024:.1f} | {load:.1f} |")
-    if len(refs) > 1 and best:
+    if len([r for r in refs if r != "base"]) > 1 and best:
         print()
         print("lbd beside the better reference (the one with the lower median CPU per request):")
         print()
