@@ -133,6 +133,7 @@ func (lc *leastConn) acquire(_ netip.AddrPort, except *State) *Member {
 		}
 	}
 	s.addActive()
+	s.picks.Add(1)
 	lc.stamp++
 	s.lcn.cls.stamp = lc.stamp
 	lc.reposition(s)

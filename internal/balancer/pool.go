@@ -49,7 +49,8 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	return 0, fmt.Errorf("unknown lb_algorithm %q", s)
 }
 
-// picker chooses one of a snapshot's ready members and counts it active.
+// picker chooses one of a snapshot's ready members and counts the pick
+// (active and picks).
 // Implementations are immutable apart from their own atomics (leastConn
 // apart from its lock), and safe for concurrent use.
 type picker interface {
@@ -206,7 +207,6 @@ func (p *Pool) PickExcept(src netip.AddrPort, failed *Member) (*Member, error) {
 	if m == nil {
 		return nil, ErrNoMember
 	}
-	m.picks.Add(1)
 	return m, nil
 }
 

@@ -88,6 +88,7 @@ func (rr *roundRobin) acquire(_ netip.AddrPort, except *State) *Member {
 		m = rr.retry(except)
 	}
 	m.addActive()
+	m.picks.Add(1)
 	return m
 }
 

@@ -48,3 +48,74 @@ func TestSourceTableQuotas(t *testing.T) {
 		t.Fatalf("table of %d slots for 3000 members", n)
 	}
 }
+
+// TestSourceIPMovesOneNthAt10k states the movement at 10,000 members from
+// the tables themselves (every slot is an equal share of the clients, so
+// the share of slots that change owner is the share of clients that move):
+// when one member leaves, only its slots move, and they are about 1/N of
+// the table; when it comes back it gets exactly those slots back; when a
+// new member joins, only the slots it takes move.
+func TestSourceIPMovesOneNthAt10k(t *testing.T) {
+	const n = 10000
+	ws := make([]int, n+1)
+	for i := range ws {
+		ws[i] = 1
+	}
+	cfg := members(ws...)
+	newcomer := cfg[n]
+	cfg = cfg[:n]
+	p := NewPool(SourceIP, cfg)
+	owners := func() []string {
+		h := p.hash
+		out := make([]string, len(h.table))
+		for i, o := range h.table {
+			out[i] = h.members[o].ID
+		}
+		return out
+	}
+	before := owners()
+	compare := func(what string, ok func(from, to string) bool) int {
+		t.Helper()
+		now := owners()
+		if len(now) != len(before) {
+			t.Fatalf("%s: the table went from %d to %d slots", what, len(before), len(now))
+		}
+		moved := 0
+		for i := range now {
+			if now[i] != before[i] {
+				moved++
+				if !ok(before[i], now[i]) {
+					t.Fatalf("%s: slot %d moved from %s to %s", what, i, before[i], now[i])
+				}
+			}
+		}
+		return moved
+	}
+	const leaver = "m5000"
+	held := 0
+	for _, id := range before {
+		if id == leaver {
+			held++
+		}
+	}
+	slots := float64(len(before))
+	p.SetHealthy(leaver, false)
+	moved := compare("leave", func(from, _ string) bool { return from == leaver })
+	if moved != held {
+		t.Errorf("leave: %d slots moved, %s held %d", moved, leaver, held)
+	}
+	if f := float64(moved) / slots; f < 0.5/n || f > 1.5/n {
+		t.Errorf("leave: %.6f of the clients moved, want about 1/N = %.6f", f, 1.0/n)
+	}
+	p.SetHealthy(leaver, true)
+	if back := compare("back", func(string, string) bool { return false }); back != 0 {
+		t.Errorf("back: %d slots are not on their member", back)
+	}
+	p.Update(SourceIP, append(cfg[:n:n], newcomer))
+	joined := compare("join", func(_, to string) bool { return to == newcomer.ID })
+	if f := float64(joined) / slots; f < 0.5/(n+1) || f > 1.5/(n+1) {
+		t.Errorf("join: %.6f of the clients moved, want about 1/(N+1) = %.6f", f, 1.0/(n+1))
+	}
+	t.Logf("%d members, %d slots: %.6f of the clients moved when one left (1/N = %.6f, %.2f×), %.6f when one joined (1/(N+1) = %.6f, %.2f×); all came back when it returned",
+		n, len(before), float64(moved)/slots, 1.0/n, float64(moved)/slots*n, float64(joined)/slots, 1.0/(n+1), float64(joined)/slots*(n+1))
+}
