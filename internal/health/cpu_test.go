@@ -10,34 +10,58 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestCPU1000Members measures what checking 1,000 members at delay 1s costs,
-// as a share of one core: the members are loopback listeners in a child
-// process, so the figure is the checker side alone (user + system time of
+// TestCheckerCPU measures what checking n members (1,000 unless
+// LBD_HEALTH_CPU_MEMBERS says) at delay 1s costs, as a share of one core:
+// the members are loopback listeners in a child process, on addresses
+// 127.77.x.y, so the figure is the checker side alone (user + system time of
 // this process, which includes the kernel's loopback work done in its
 // syscalls). It takes about 30s, so it runs only when asked:
 //
-//	LBD_HEALTH_CPU=1 go test -run TestCPU1000Members -v ./internal/health/
-func TestCPU1000Members(t *testing.T) {
+//	LBD_HEALTH_CPU=1 LBD_HEALTH_CPU_MEMBERS=10000 go test -run TestCheckerCPU -v ./internal/health/
+//
+// LBD_HEALTH_CPU_TYPES=TCP measures one type only.
+func TestCheckerCPU(t *testing.T) {
 	if os.Getenv("LBD_HEALTH_CPU") == "" {
 		t.Skip("set LBD_HEALTH_CPU=1 to measure (about 30s)")
 	}
-	const n, window = 1000, 10 * time.Second
+	n, window := 1000, 10*time.Second
+	if s := os.Getenv("LBD_HEALTH_CPU_MEMBERS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n <= 0 {
+			t.Fatalf("LBD_HEALTH_CPU_MEMBERS=%q: want a number of members", s)
+		}
+	}
 	for _, typ := range []Type{TypeTCP, TypeHTTP} {
+		if only := os.Getenv("LBD_HEALTH_CPU_TYPES"); only != "" && !strings.Contains(only, typ.String()) {
+			continue
+		}
 		t.Run(typ.String(), func(t *testing.T) {
-			ports, stop := serveMembers(t, typ, n)
+			addrs, stop := serveMembers(t, typ, n)
 			var targets []Target
-			for i, p := range ports {
-				targets = append(targets, Target{ID: strconv.Itoa(i), Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), p), Enabled: true, Weight: 1})
+			for i, a := range addrs {
+				targets = append(targets, Target{ID: strconv.Itoa(i), Addr: a, Enabled: true, Weight: 1})
 			}
 			cfg := Config{Type: typ, Delay: time.Second, Timeout: time.Second, Rise: 1, Fall: 1,
 				HTTPMethod: "GET", URLPath: "/", ExpectedCodes: codes(200, 200), HTTPVersion: "1.0"}
-			downs := 0
-			mon := NewMonitor(Options{PoolID: "cpu", Report: func(string, bool, string) { downs++ }})
+			var (
+				mu     sync.Mutex
+				downs  int
+				reason string // the first transition's
+			)
+			mon := NewMonitor(Options{PoolID: "cpu", Report: func(_ string, _ bool, why string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if downs++; downs == 1 {
+					reason = why
+				}
+			}})
 			if err := mon.Update(cfg, targets); err != nil {
 				t.Fatal(err)
 			}
@@ -61,8 +85,10 @@ func TestCPU1000Members(t *testing.T) {
 			t.Logf("%s: %d members at delay 1s: %d probes passed, %d failed in %s; checker CPU %.1f%% of one core (user %s, sys %s); member servers used %s",
 				typ, n, probes, failed1-failed0, el.Round(time.Millisecond),
 				100*float64(user+sys)/float64(el), user.Round(time.Millisecond), sys.Round(time.Millisecond), server.Round(time.Millisecond))
+			mu.Lock()
+			defer mu.Unlock()
 			if failed1 != failed0 || downs != 0 {
-				t.Errorf("%d probes failed, %d transitions: the measurement is not of healthy members", failed1-failed0, downs)
+				t.Errorf("%d probes failed, %d transitions (the first: %s): the measurement is not of healthy members", failed1-failed0, downs, reason)
 			}
 			if want := float64(n) * el.Seconds(); float64(probes) < 0.98*want || float64(probes) > 1.02*want {
 				t.Errorf("%d probes in %s, want about %.0f", probes, el, want)
@@ -91,9 +117,9 @@ func rusage(t *testing.T) syscall.Rusage {
 func tv(v syscall.Timeval) time.Duration { return time.Duration(v.Nano()) }
 
 // serveMembers starts a child process serving n loopback members of the
-// given type and returns their ports, and a stop function that returns the
-// child's CPU time.
-func serveMembers(t *testing.T, typ Type, n int) ([]uint16, func() time.Duration) {
+// given type and returns their addresses, and a stop function that returns
+// the child's CPU time.
+func serveMembers(t *testing.T, typ Type, n int) ([]netip.AddrPort, func() time.Duration) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServeMembers$")
 	cmd.Env = append(os.Environ(), "LBD_HEALTH_SERVE="+typ.String(), "LBD_HEALTH_SERVE_N="+strconv.Itoa(n))
@@ -109,19 +135,19 @@ func serveMembers(t *testing.T, typ Type, n int) ([]uint16, func() time.Duration
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var ports []uint16
+	var addrs []netip.AddrPort
 	sc := bufio.NewScanner(stdout)
-	for len(ports) < n && sc.Scan() {
-		p, err := strconv.ParseUint(sc.Text(), 10, 16)
+	for len(addrs) < n && sc.Scan() {
+		a, err := netip.ParseAddrPort(sc.Text())
 		if err != nil {
 			continue // test framework chatter
 		}
-		ports = append(ports, uint16(p))
+		addrs = append(addrs, a)
 	}
-	if len(ports) < n {
+	if len(addrs) < n {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("member server gave %d ports, want %d", len(ports), n)
+		t.Fatalf("member server gave %d addresses, want %d", len(addrs), n)
 	}
 	stopped := false
 	stop := func() time.Duration {
@@ -140,7 +166,7 @@ func serveMembers(t *testing.T, typ Type, n int) ([]uint16, func() time.Duration
 		return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	t.Cleanup(func() { stop() })
-	return ports, stop
+	return addrs, stop
 }
 
 // TestHelperServeMembers is the child of serveMembers; without its
@@ -154,8 +180,9 @@ func TestHelperServeMembers(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})}
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for i := range n {
+		// 250 members an address, so that no address runs short of ports.
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.77.%d.%d:0", i/250, i%250+1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +199,7 @@ func TestHelperServeMembers(t *testing.T) {
 				}
 			}()
 		}
-		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+		fmt.Println(ln.Addr().(*net.TCPAddr).AddrPort())
 	}
 	// Serve until the parent closes stdin.
 	bufio.NewReader(os.Stdin).ReadString(0)

@@ -17,7 +17,13 @@ type TCPChecker struct {
 
 // Check implements Checker.
 func (c *TCPChecker) Check(ctx context.Context, target netip.AddrPort) error {
-	conn, done, err := c.dial(ctx, "tcp", target)
+	return c.connectReset(ctx, target)
+}
+
+// dialReset is connectReset through net.Dialer: where the system's own
+// sockets are not used (connect_linux.go), and for zoned addresses.
+func (t Timeouts) dialReset(ctx context.Context, target netip.AddrPort) error {
+	conn, done, err := t.dial(ctx, "tcp", target)
 	if err != nil {
 		return err
 	}

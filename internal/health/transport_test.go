@@ -1,31 +1,83 @@
 package health
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 func TestTCPChecker(t *testing.T) {
-	accepted := make(chan struct{}, 1)
-	open := rawServer(t, func(net.Conn) { accepted <- struct{}{} })
+	accepted := make(chan error, 1)
+	open := rawServer(t, func(c net.Conn) {
+		_, err := c.Read(make([]byte, 1))
+		accepted <- err
+	})
 	c := &TCPChecker{Timeouts{Connect: time.Second}}
 	if err := c.Check(checkCtx(t), open); err != nil {
 		t.Fatalf("open port: %v", err)
 	}
 	select {
-	case <-accepted:
+	case err := <-accepted:
+		// The check closes with a reset, as HAProxy's do: no TIME_WAIT.
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("the member read %v after the check, want a reset", err)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the listener never saw the connection")
 	}
 	if err := c.Check(checkCtx(t), closedPort(t)); err == nil || err.Error() != "connect refused" {
 		t.Fatalf("closed port: %v, want connect refused", err)
 	}
+
+	// A listener whose queue is full drops the SYN: the connect is still
+	// in progress when connect returns, and waits until its timeout, or
+	// until the check is cancelled.
+	full := fullListener(t)
+	c = &TCPChecker{Timeouts{Connect: 100 * time.Millisecond}}
+	if err := c.Check(checkCtx(t), full); err == nil || err.Error() != "connect timeout" {
+		t.Fatalf("full listener: %v, want connect timeout", err)
+	}
+	ctx, cancel := context.WithCancel(checkCtx(t))
+	cancel()
+	if err := (&TCPChecker{Timeouts{Connect: time.Minute}}).Check(ctx, full); err == nil || err.Error() != "check cancelled" {
+		t.Fatalf("cancelled check: %v, want check cancelled", err)
+	}
+}
+
+// fullListener is a loopback listener with a backlog of 0 that never
+// accepts, with one connection already queued: it drops the next SYN.
+func fullListener(t *testing.T) netip.AddrPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.AddrFrom4(sa.(*syscall.SockaddrInet4).Addr), uint16(sa.(*syscall.SockaddrInet4).Port))
+	queued, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { queued.Close() })
+	return addr
 }
 
 // tlsListener is a TLS server with httptest's self-signed certificate that
