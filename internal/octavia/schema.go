@@ -21,13 +21,14 @@ var (
 // their path and line, all of them in one pass. It also records the line of
 // every field path, which later lets validation errors name their line.
 type schemaCheck struct {
-	file  string
-	errs  []*FieldError
-	lines map[string]int
+	file   string
+	errs   []*FieldError
+	lines  map[string]int
+	fields map[reflect.Type]map[string]reflect.Type // yamlFields, once per type
 }
 
 func newSchemaCheck(file string) *schemaCheck {
-	return &schemaCheck{file: file, lines: map[string]int{}}
+	return &schemaCheck{file: file, lines: map[string]int{}, fields: map[reflect.Type]map[string]reflect.Type{}}
 }
 
 func (s *schemaCheck) fail(n *yaml.Node, path string, value any, rule string, args ...any) {
@@ -92,21 +93,25 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string) {
 			s.fail(n, path, scalarValue(n), "must be a mapping of %s fields", typeNoun(t))
 			return
 		}
-		fields := yamlFields(t)
-		seen := map[string]int{}
+		fields, ok := s.fields[t]
+		if !ok {
+			fields = yamlFields(t)
+			s.fields[t] = fields
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			key := k.Value
 			kpath := join(path, key)
-			if first, dup := seen[key]; dup {
+			// A mapping has a few keys: the earlier ones are searched
+			// rather than kept in a map (10,000 members, 10,000 maps).
+			if first := firstKey(n, i); first != nil {
 				rule := "appears twice in one mapping (first on line %d)"
 				if key == "healthmonitor" {
 					rule = "a pool has at most one health monitor (another is on line %d)"
 				}
-				s.fail(k, kpath, nil, rule, first)
+				s.fail(k, kpath, nil, rule, first.Line)
 				continue
 			}
-			seen[key] = k.Line
 			ft, ok := fields[key]
 			if !ok {
 				s.fail(k, kpath, nil, "unknown field for %s%s", typeNoun(t), suggest(key, fields))
@@ -149,6 +154,17 @@ func (s *schemaCheck) walk(n *yaml.Node, t reflect.Type, path string) {
 			s.fail(n, path, scalarValue(n), "must be a number")
 		}
 	}
+}
+
+// firstKey is the key before the i-th entry of mapping n that has the
+// same value, nil when there is none.
+func firstKey(n *yaml.Node, i int) *yaml.Node {
+	for j := 0; j < i; j += 2 {
+		if n.Content[j].Value == n.Content[i].Value {
+			return n.Content[j]
+		}
+	}
+	return nil
 }
 
 func scalarValue(n *yaml.Node) any {
