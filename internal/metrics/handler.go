@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,14 +38,26 @@ type handler struct {
 	// serve the next scrape.
 	expositions sync.Pool
 	gzips       sync.Pool
+	// spare is one exposition kept out of the pool, which a garbage
+	// collection empties: a scrape of 10,000 members fills buffers of
+	// tens of megabytes, and growing them again at every scrape cost more
+	// than writing them (an uncompressed scrape: about 60 % of its CPU).
+	spare atomic.Pointer[exposition]
 	// cache keeps the compressed series of blocks of members from one
 	// gzip scrape to the next (gzip.go).
 	cache blockCache
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := h.expositions.Get().(*exposition)
-	defer h.expositions.Put(x)
+	x := h.spare.Swap(nil)
+	if x == nil {
+		x = h.expositions.Get().(*exposition)
+	}
+	defer func() {
+		if !h.spare.CompareAndSwap(nil, x) {
+			h.expositions.Put(x)
+		}
+	}()
 	x.reset()
 	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
 	x.cache = nil
