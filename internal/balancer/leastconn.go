@@ -174,11 +174,10 @@ func (lc *leastConn) moved(s *State) {
 func (lc *leastConn) reposition(s *State) {
 	if pos := bucketOf(s); pos != s.lcn.pos {
 		cls := s.lcn.cls
-		lc.unlink(s)
-		lc.link(s, cls, pos)
-	} else {
-		lc.fix(s.lcn.cls) // the class's stamp may have changed
+		lc.take(s)
+		lc.put(s, cls, pos)
 	}
+	lc.fix(s.lcn.cls) // once for both moves; the class's stamp may also have changed
 }
 
 func bucketOf(s *State) int { return max(int(s.active.Load()), 0) }
@@ -187,6 +186,12 @@ func (lc *leastConn) insert(s *State, c *lcClass) { lc.link(s, c, bucketOf(s)) }
 
 // link appends s to bucket pos of c.
 func (lc *leastConn) link(s *State, c *lcClass, pos int) {
+	lc.put(s, c, pos)
+	lc.fix(c)
+}
+
+// put is link without the tournament's update.
+func (lc *leastConn) put(s *State, c *lcClass, pos int) {
 	for len(c.buckets) <= pos {
 		c.buckets = append(c.buckets, lcList{})
 	}
@@ -202,11 +207,16 @@ func (lc *leastConn) link(s *State, c *lcClass, pos int) {
 	if c.n == 1 || pos < c.min {
 		c.min = pos
 	}
-	lc.fix(c)
 }
 
 // unlink takes s out of its bucket; its class stays set.
 func (lc *leastConn) unlink(s *State) {
+	lc.take(s)
+	lc.fix(s.lcn.cls)
+}
+
+// take is unlink without the tournament's update.
+func (lc *leastConn) take(s *State) {
 	n := &s.lcn
 	c := n.cls
 	b := &c.buckets[n.pos]
@@ -227,7 +237,6 @@ func (lc *leastConn) unlink(s *State) {
 			c.min++
 		}
 	}
-	lc.fix(c)
 }
 
 // fix recomputes the tournament from c's leaf up.
