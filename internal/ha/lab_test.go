@@ -133,10 +133,9 @@ var binaries = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, cmd := range []string{"lbd", "lbctl"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "lbd/cmd/"+cmd).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build %s: %v\n%s", cmd, err, out)
-		}
+	// One go build for both: they compile and link in parallel.
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "lbd/cmd/lbd", "lbd/cmd/lbctl").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build lbd lbctl: %v\n%s", err, out)
 	}
 	return dir, nil
 })
