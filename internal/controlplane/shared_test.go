@@ -33,7 +33,13 @@ type sharedEnv struct {
 // until the test ends (or stopFollow), and loads file first.
 func newShared(t *testing.T, srv *etcdtest.Server, prefix string, file *octavia.Config) *sharedEnv {
 	t.Helper()
-	store, err := etcdstore.Open(context.Background(), srv.Config(prefix))
+	return newSharedOn(t, srv.Config(prefix), file)
+}
+
+// newSharedOn starts an instance on the store cfg names.
+func newSharedOn(t *testing.T, cfg etcdstore.Config, file *octavia.Config) *sharedEnv {
+	t.Helper()
+	store, err := etcdstore.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,5 +402,90 @@ func TestSharedSimultaneousStarts(t *testing.T) {
 	}
 	for _, e := range envs {
 		e.await("simultaneous starts", "from-file:")
+	}
+}
+
+// TestSharedEtcdMemberKilled: three etcd members; the leader is killed
+// (kill -9) while an instance acknowledges changes: every acknowledged
+// change is served by both instances, changes go on through the other
+// members (refused with a 503 only while they elect a leader), and the
+// member restarted catches up.
+func TestSharedEtcdMemberKilled(t *testing.T) {
+	t.Parallel()
+	cl := etcdtest.StartCluster(t, 3)
+	var leader *etcdtest.Server
+	deadline := time.Now().Add(10 * time.Second)
+	for leader = cl.Leader(context.Background()); leader == nil; leader = cl.Leader(context.Background()) {
+		if time.Now().After(deadline) {
+			t.Fatal("no etcd member leads")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The leader first among the endpoints: an instance that used only
+	// its first endpoint would never write again.
+	cfg := cl.Config(newPrefix())
+	cfg.Endpoints = slices.DeleteFunc(cfg.Endpoints, func(e string) bool { return e == leader.Endpoint })
+	cfg.Endpoints = append([]string{leader.Endpoint}, cfg.Endpoints...)
+	a, b := newSharedOn(t, cfg, nil), newSharedOn(t, cfg, nil)
+	var acked []string
+	refused := map[int]int{}
+	killed := make(chan time.Time, 1)
+	afterKill := 0
+	start := time.Now()
+	for i := 0; afterKill < 10; i++ {
+		if i == 10 {
+			go func() { leader.Kill(); killed <- time.Now() }() // during the next changes
+		}
+		name := fmt.Sprintf("lb%d", i)
+		sent := time.Now()
+		code, m := a.do("POST", "/v2/lbaas/loadbalancers", lbBody(name))
+		if took := time.Since(sent); took > time.Second || code != http.StatusCreated {
+			t.Logf("change %d: %d after %s: %v", i, code, took.Round(time.Millisecond), m["faultstring"])
+		}
+		switch code {
+		case http.StatusCreated:
+			acked = append(acked, name+":")
+			if i > 10 {
+				afterKill++
+			}
+		case http.StatusServiceUnavailable:
+			refused[code]++
+		default:
+			t.Fatalf("change %d with an etcd member killed: %d %v; want 201 or 503", i, code, m)
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("changes did not go on after the leader's kill: %d acknowledged, refused %v", len(acked), refused)
+		}
+	}
+	at := <-killed
+	t.Logf("%d changes acknowledged, %d refused with 503 while the members elected a leader; the last acknowledged %s after the kill",
+		len(acked), refused[http.StatusServiceUnavailable], time.Since(at).Round(time.Millisecond))
+	a.awaitHas("after the kill of etcd's leader", acked...)
+	b.awaitHas("after the kill of etcd's leader", acked...)
+	leader.Restart()
+	b.must(http.StatusCreated, "POST", "/v2/lbaas/loadbalancers", lbBody("after-restart"), "loadbalancer")
+	a.awaitHas("after the member's restart", "after-restart:")
+}
+
+// awaitHas polls until the instance lists every one of names (as listed
+// renders them).
+func (s *sharedEnv) awaitHas(what string, names ...string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		listed := " " + s.listed() + " "
+		var missing []string
+		for _, name := range names {
+			if !strings.Contains(listed, " "+name+" ") {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s: acknowledged changes missing: %v", what, missing)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,7 +1,8 @@
 // Package etcdtest runs a real etcd server (Debian's etcd-server, which
 // make test installs) for tests: one member, its data in a temporary
 // directory, on loopback or on an address of a network namespace the test
-// made. The test can stop, kill and restart it.
+// made, or a cluster of several members on loopback. The test can stop,
+// kill and restart each member.
 //
 // Only tests import it. It must not import any lbd package but etcdstore,
 // which it checks the server with.
@@ -16,10 +17,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"lbd/internal/statestore/etcdstore"
 )
@@ -58,20 +63,22 @@ type Server struct {
 	Endpoint string
 	Dir      string
 
-	t      testing.TB
-	opts   Options
-	peer   string
-	logf   *os.File
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	t       testing.TB
+	opts    Options
+	peer    string
+	name    string // the member's name
+	cluster string // --initial-cluster
+	logf    *os.File
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
 }
 
 // Start runs etcd until the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bin := Binary(t)
-	s := &Server{t: t, opts: opts, Dir: t.TempDir()}
+	s := newServer(t, opts, "lbdtest")
 	host := opts.Host
 	if host == "" {
 		host = "127.0.0.1"
@@ -81,6 +88,17 @@ func Start(t testing.TB, opts Options) *Server {
 		s.Endpoint = net.JoinHostPort(host, "2379")
 		s.peer = net.JoinHostPort(host, "2380")
 	}
+	s.cluster = s.name + "=http://" + s.peer
+	s.launch(bin)
+	s.waitReady(s.exited)
+	return s
+}
+
+// newServer prepares a member: its directory, its log, its end with the
+// test.
+func newServer(t testing.TB, opts Options, name string) *Server {
+	t.Helper()
+	s := &Server{t: t, opts: opts, Dir: t.TempDir(), name: name}
 	logf, err := os.Create(filepath.Join(s.Dir, "etcd.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -94,15 +112,86 @@ func Start(t testing.TB, opts Options) *Server {
 				if len(data) > 3000 {
 					data = data[len(data)-3000:]
 				}
-				t.Logf("etcd's log (end):\n%s", data)
+				t.Logf("etcd %s's log (end):\n%s", s.name, data)
 			}
 		}
 	})
-	s.start(bin)
 	return s
 }
 
-func (s *Server) start(bin string) {
+// Cluster is several etcd members on loopback, one cluster.
+type Cluster struct {
+	Members []*Server
+}
+
+// StartCluster runs an etcd cluster of n members on loopback until the
+// test ends.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin := Binary(t)
+	c := &Cluster{}
+	var initial []string
+	for i := range n {
+		s := newServer(t, Options{}, fmt.Sprintf("m%d", i+1))
+		s.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		s.peer = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		initial = append(initial, s.name+"=http://"+s.peer)
+		c.Members = append(c.Members, s)
+	}
+	for _, s := range c.Members {
+		s.cluster = strings.Join(initial, ",")
+		s.launch(bin) // all first: a member answers once a quorum runs
+	}
+	for _, s := range c.Members {
+		s.waitReady(s.exited)
+	}
+	return c
+}
+
+// Config is a client configuration for every member, under prefix.
+func (c *Cluster) Config(prefix string) etcdstore.Config {
+	cfg := c.Members[0].Config(prefix)
+	cfg.Endpoints = nil
+	for _, s := range c.Members {
+		cfg.Endpoints = append(cfg.Endpoints, s.Endpoint)
+	}
+	return cfg
+}
+
+// Leader is the member that leads the cluster now (nil if none answers
+// as the leader).
+func (c *Cluster) Leader(ctx context.Context) *Server {
+	for _, s := range c.Members {
+		if s.running() {
+			if s.isLeader(ctx) {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// isLeader asks the member whether it leads.
+func (s *Server) isLeader(ctx context.Context) bool {
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{s.Endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := c.Status(ctx, s.Endpoint)
+	return err == nil && st.Leader == st.Header.MemberId
+}
+
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// launch starts the etcd process.
+func (s *Server) launch(bin string) {
 	s.t.Helper()
 	scheme := "http"
 	if s.opts.Client.TLS || s.opts.Client.CACert != "" {
@@ -110,13 +199,13 @@ func (s *Server) start(bin string) {
 	}
 	args := append([]string{}, s.opts.Wrap...)
 	args = append(args, bin,
-		"--name", "lbdtest",
+		"--name", s.name,
 		"--data-dir", filepath.Join(s.Dir, "data"),
 		"--listen-client-urls", scheme+"://"+s.Endpoint,
 		"--advertise-client-urls", scheme+"://"+s.Endpoint,
 		"--listen-peer-urls", "http://"+s.peer,
 		"--initial-advertise-peer-urls", "http://"+s.peer,
-		"--initial-cluster", "lbdtest=http://"+s.peer,
+		"--initial-cluster", s.cluster,
 		"--initial-cluster-state", "new",
 		"--logger", "zap", "--log-outputs", "stderr",
 	)
@@ -146,7 +235,6 @@ func (s *Server) start(bin string) {
 	s.mu.Lock()
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
-	s.waitReady(exited)
 }
 
 // Config is a client configuration for this server under prefix.
@@ -206,7 +294,8 @@ func (s *Server) signal(sig syscall.Signal) {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.start(Binary(s.t))
+	s.launch(Binary(s.t))
+	s.waitReady(s.exited)
 }
 
 func freePort(t testing.TB) int {
