@@ -80,9 +80,12 @@ soak:
 # lbd beside HAProxy and nginx, alternated, paired ratios of requests/s and
 # CPU per request with their spread (docs/benchmarks.md). ~8 min; QUICK=1
 # ~3 min; SWEEP=1 response sizes, concurrency and POST bodies; PIN=none both
-# cores. Not part of make test.
+# cores. Then the TLS scenarios (scripts/bench-tls.sh: HTTPS keep-alive, full
+# and resumed handshakes with ECDSA and RSA, HTTP/2; ~6 min; TLS_BENCH=0
+# leaves them out). Not part of make test.
 bench:
 	scripts/bench-paired.sh
+	[ "$${TLS_BENCH:-1}" = 0 ] || scripts/bench-tls.sh
 
 # The shared harness (../shared/bench/bench.sh): throughput, latency and RSS
 # of lbd and lbd with its whole feature set beside HAProxy and nginx.

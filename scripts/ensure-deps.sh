@@ -33,14 +33,14 @@ apt_install() {
 }
 
 case "${1:-test}" in
-  run) need_go; apt_install curl curl ;;
+  run) need_go; apt_install curl curl; apt_install openssl openssl ;;
   autoscale) need_go; apt_install curl curl; apt_install prometheus prometheus ;;
-  test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl; apt_install haproxy haproxy
+  test) need_go; apt_install promtool prometheus; apt_install mkfs.ext4 e2fsprogs; apt_install curl curl; apt_install haproxy haproxy; apt_install openssl openssl
     # Shared state and ACTIVE_STANDBY (internal/ha): a real etcd and a real
     # keepalived, started by the tests themselves, in network namespaces
     # that the tests build with ip and ss (iproute2; absent from minimal images).
     apt_install etcd etcd-server; apt_install keepalived keepalived; apt_install ip iproute2; apt_install ss iproute2 ;;
   redteam) need_go; apt_install haproxy haproxy ;;
-  bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk ;;
+  bench) need_go; apt_install haproxy haproxy; apt_install nginx nginx-light libnginx-mod-stream; apt_install wrk wrk; apt_install h2load nghttp2-client ;;
   *) echo "usage: $0 test|run|bench|redteam|autoscale" >&2; exit 2 ;;
 esac

@@ -18,6 +18,13 @@ SERVER2=${SERVER2:-127.0.0.1:8082}
 BIN=${BIN:-./bin}
 STATE_DIR=${STATE_DIR:-.lbd-state} # API changes next to the repository, not in /var/lib/lbd
 read -ra lbd_args <<<"${LBD_ARGS:-}"
+# HTTPS: a TERMINATED_HTTPS listener with a self-signed certificate made on
+# the fly, on 127.0.0.1:8443 when the demo runs on its default ports (empty: none).
+# (A failed test inside $(...) would end the script under set -e.)
+if [ -z "${HTTPS+set}" ]; then
+  HTTPS=
+  if [ "$LISTEN" = 127.0.0.1:8080 ]; then HTTPS=127.0.0.1:8443; fi
+fi
 
 log=$(mktemp -t lbd-demo.XXXXXX)
 lbd= watcher=
@@ -79,6 +86,31 @@ start_server server2
 # lbd's log goes to the terminal and to $log for the watcher. Its tee
 # ignores Ctrl-C, so that lbd's last lines (the drain) still reach both and
 # lbd never writes to a closed pipe.
+if [ -n "$HTTPS" ]; then
+  # The config plus a load balancer for HTTPS, whose certificate lives
+  # with the state.
+  mkdir -p "$STATE_DIR/tls"
+  [ -s "$STATE_DIR/tls/demo.pem" ] || { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$STATE_DIR/tls/demo.key" -out "$STATE_DIR/tls/demo.crt" 2>/dev/null &&
+    cat "$STATE_DIR/tls/demo.crt" "$STATE_DIR/tls/demo.key" >"$STATE_DIR/tls/demo.pem"; }
+  { cat "$CONFIG"; cat <<EOF
+  - name: lb-https
+    vip_address: ${HTTPS%:*}
+    listeners:
+      - {name: https, protocol: TERMINATED_HTTPS, protocol_port: ${HTTPS##*:}, default_tls_container_ref: $(cd "$STATE_DIR" && pwd)/tls/demo.pem,
+         insert_headers: {X-Forwarded-Proto: "true"}, default_pool: {name: pool-https}}
+    pools:
+      - name: pool-https
+        protocol: HTTP
+        lb_algorithm: ROUND_ROBIN
+        members:
+          - {name: server1, address: ${SERVER1%:*}, protocol_port: ${SERVER1##*:}}
+          - {name: server2, address: ${SERVER2%:*}, protocol_port: ${SERVER2##*:}}
+EOF
+  } >"$STATE_DIR/demo.yaml"
+  CONFIG=$STATE_DIR/demo.yaml
+fi
 "$BIN/lbd" --config "$CONFIG" --state-dir "$STATE_DIR" "${lbd_args[@]}" 2> >(trap '' INT; exec tee -a "$log" >&2) &
 lbd=$!
 watch_members &
@@ -95,7 +127,9 @@ cat <<MSG
 lbd (PID $lbd) is balancing http://$LISTEN/ over server1 ($SERVER1, PID ${server_pid[server1]}) and server2 ($SERVER2, PID ${server_pid[server2]}).
 Try:
   for i in 1 2 3 4; do curl -s http://$LISTEN/; done
-  kill ${server_pid[server2]}      # stop server2: lbd marks it ERROR and serves from server1; the demo starts it again
+${HTTPS:+  curl -sk https://$HTTPS/ https://$HTTPS/            # HTTPS (a self-signed certificate made just now)
+  curl -sk --http2 https://$HTTPS/ https://$HTTPS/    # HTTP/2, balanced per request
+}  kill ${server_pid[server2]}      # stop server2: lbd marks it ERROR and serves from server1; the demo starts it again
 Reload after editing $CONFIG:  kill -HUP $lbd
 Press Ctrl-C to stop.
 

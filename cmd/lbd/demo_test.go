@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,7 +33,7 @@ func TestRunDemoSurvivesAMemberDying(t *testing.T) {
 		t.Fatalf("go build lbctl: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	port, s1, s2 := freePort(t), freePort(t), freePort(t)
+	port, s1, s2, tlsPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	cfg := filepath.Join(dir, "demo.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`loadbalancers:
   - name: lb1
@@ -54,6 +55,7 @@ func TestRunDemoSurvivesAMemberDying(t *testing.T) {
 	cmd := exec.Command("bash", "../../scripts/run-demo.sh")
 	cmd.Env = append(os.Environ(), "CONFIG="+cfg, fmt.Sprintf("LISTEN=127.0.0.1:%d", port),
 		fmt.Sprintf("SERVER1=127.0.0.1:%d", s1), fmt.Sprintf("SERVER2=127.0.0.1:%d", s2),
+		fmt.Sprintf("HTTPS=127.0.0.1:%d", tlsPort),
 		"BIN="+bin, "STATE_DIR="+filepath.Join(dir, "state"), "LBD_ARGS=--api-addr= --admin-addr=127.0.0.1:0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's process group, for Ctrl-C
 	var logs syncBuffer
@@ -133,6 +135,19 @@ func TestRunDemoSurvivesAMemberDying(t *testing.T) {
 		t.Errorf("after server2 came back: %v", seen)
 	}
 
+	// The HTTPS listener, with its self-signed certificate, balances
+	// HTTP/1.1 and HTTP/2 requests alike.
+	for _, h2 := range []bool{false, true} {
+		seen := map[string]bool{}
+		for range 4 {
+			seen[httpsGet(t, fmt.Sprintf("https://127.0.0.1:%d/", tlsPort), h2)] = true
+		}
+		proto := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]
+		if !seen["Hello World! from server1 "+proto] || !seen["Hello World! from server2 "+proto] {
+			t.Errorf("HTTPS (HTTP/2: %v): %v", h2, seen)
+		}
+	}
+
 	// The printed reload command reaches this lbd.
 	if out, err := exec.Command("sh", "-c", reloadCmd[1]).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v %s", reloadCmd[1], err, out)
@@ -162,4 +177,23 @@ func TestRunDemoSurvivesAMemberDying(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("lbd (PID %d) still runs after Ctrl-C", pid)
 	}
+}
+
+// httpsGet fetches url over TLS without verifying the certificate (curl
+// -k), in HTTP/2 when h2, and returns the body and the protocol spoken.
+func httpsGet(t *testing.T, url string, h2 bool) string {
+	t.Helper()
+	var p http.Protocols
+	p.SetHTTP1(!h2)
+	p.SetHTTP2(h2)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Protocols: &p, DisableKeepAlives: !h2}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b)) + " " + resp.Proto
 }

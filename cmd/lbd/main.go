@@ -28,12 +28,15 @@ import (
 
 	"lbd/internal/accesslog"
 	"lbd/internal/buildinfo"
+	"lbd/internal/certs"
+	"lbd/internal/certs/barbican"
 	"lbd/internal/controlplane"
 	"lbd/internal/ha"
 	"lbd/internal/health"
 	"lbd/internal/metrics"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
+	"lbd/internal/proxy/tlsterm"
 	"lbd/internal/statestore/etcdstore"
 )
 
@@ -79,6 +82,9 @@ type options struct {
 	accessLogs      []string
 	accessFormat    string
 	accessQueue     int
+	ticketKeys      string
+	resumption      bool
+	barbicanRegion  string
 }
 
 // newFlags defines lbd's flags on a new flag set; the flag reference in
@@ -105,6 +111,9 @@ func newFlags(o *options) *flag.FlagSet {
 	})
 	fs.StringVar(&o.accessFormat, "access-log-format", accesslog.AmphoraFormat, "HAProxy log-format of the access log lines written to files and syslog (the default is Octavia's user_log_format), or json; stderr always gets JSON")
 	fs.IntVar(&o.accessQueue, "access-log-queue", accesslog.DefaultQueue, "access log lines held for the writer; when it falls behind, more are dropped and counted (lbd_access_log_lines_total{result=\"dropped\"})")
+	fs.StringVar(&o.ticketKeys, "tls-ticket-keys", "", "file of TLS session ticket keys (base64, 32 bytes, one a line, the first encrypts), re-read on SIGHUP; several lbds sharing it resume each other's sessions (default: keys generated in memory, rotated hourly)")
+	fs.BoolVar(&o.resumption, "tls-session-resumption", true, "let TLS clients resume sessions with tickets (false: every handshake is a full one)")
+	fs.StringVar(&o.barbicanRegion, "barbican-region", "", "region of the key-manager endpoint in Keystone's catalog, for certificate refs through the API (default: any)")
 	o.api.Register(fs)
 	o.ha.Register(fs)
 	return fs
@@ -169,6 +178,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.check {
+		if err := checkCertificates(ctx, cfg, certs.NewStore(nil)); err != nil {
+			return err
+		}
 		enc := yaml.NewEncoder(stdout)
 		enc.SetIndent(2)
 		defer enc.Close()
@@ -204,9 +216,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
+	// Certificate refs: files, and Barbican secrets read with lbd's
+	// Keystone credentials when it has them.
+	var fetcher certs.Fetcher
+	if s := cpOpts.Service; s != nil {
+		bc, err := barbican.New(barbican.Options{AuthURL: s.URL, Username: s.Username, Password: s.Password,
+			ProjectName: s.ProjectName, UserDomainName: s.UserDomainName, ProjectDomainName: s.ProjectDomainName, Region: o.barbicanRegion})
+		if err != nil {
+			return err
+		}
+		fetcher, cpOpts.Grant = bc, bc.Grant
+	}
+	store := certs.NewStore(fetcher)
+	cpOpts.Certs = store
+	var tickets *tlsterm.Tickets
+	if o.ticketKeys != "" {
+		if tickets, err = loadTicketKeys(o.ticketKeys, nil); err != nil {
+			return err
+		}
+	}
+
 	o.passive.Disabled = !o.passiveOn
 	rt := proxy.New(log, proxy.Options{DrainTimeout: o.drain, Passive: o.passive, NoEventLoop: !o.eventLoop,
-		AccessLog: access, ConnectionLogging: o.connLogging})
+		AccessLog: access, ConnectionLogging: o.connLogging,
+		Certs: store, Tickets: tickets, NoSessionResumption: !o.resumption})
 	rt.SetOrigins(cfg.Origins)
 	// With --state etcd://, this instance shares the desired state with
 	// others (internal/ha): the store is etcd, and the data plane is
@@ -316,6 +349,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
+			if tickets != nil {
+				if _, err := loadTicketKeys(o.ticketKeys, tickets); err != nil {
+					log.Error("session ticket keys not reloaded; keeping the current ones", "err", err.Error())
+				}
+			}
+			rt.RereadCertificates() // certificate files and staples replaced next to an unchanged config
 			reload(ctx, cp, rt, o.configPath, &fileSnap, log)
 		case syscall.SIGUSR1:
 			access.Reopen()

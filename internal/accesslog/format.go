@@ -27,8 +27,8 @@ const AmphoraFormat = "{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B 
 // %f %ft %b %s %si %sp %t %tr %T %Tl %Ts %ms %r %HM %HU %HP %HV %ST %B %U
 // %TR %Tq %Tw %Tc %Tr %Ta %Tt %Th %Ti %ts %tsc %H %pid, and %% for a
 // percent sign), the options {+Q} (quote) and {+X} (hexadecimal), the
-// client-certificate sample fetches (%[ssl_c_verify] and the like, which are
-// empty: lbd terminates no TLS), Octavia's {{ project_id }} and
+// TLS sample fetches (%[ssl_c_verify], %[ssl_c_s_dn], %[ssl_fc_protocol]
+// and the like: empty for a connection without TLS), Octavia's {{ project_id }} and
 // {{ lb_id }}, and lbd's {{ lb_name }}, {{ listener_name }},
 // {{ pool_name }} and {{ member_name }}. An empty value is written "-"
 // ("" when quoted).
@@ -76,7 +76,7 @@ const (
 	opTerminationCookie
 	opHostname
 	opPid
-	opEmpty // a sample fetch lbd has no value for
+	opFetch // a sample fetch (o.lit names it)
 	opProjectID
 	opLBID
 	opLBName
@@ -102,8 +102,7 @@ var variables = map[string]opKind{
 	"ts": opTermination, "tsc": opTerminationCookie, "H": opHostname, "pid": opPid,
 }
 
-// fetches are the sample fetches a format may name; lbd terminates no TLS,
-// so all of them are empty.
+// fetches are the sample fetches a format may name: Record.TLS's.
 var fetches = map[string]bool{
 	"ssl_c_verify": true, "ssl_c_s_dn": true, "ssl_c_i_dn": true, "ssl_c_used": true, "ssl_c_sha1": true,
 	"ssl_c_notbefore": true, "ssl_c_notafter": true, "ssl_fc": true, "ssl_fc_protocol": true,
@@ -202,7 +201,7 @@ func parseVariable(s string) (op, int, error) {
 		if !fetches[name] {
 			return o, 0, fmt.Errorf("sample fetch %%[%s] is not supported (lbd knows the client-certificate fetches only, ssl_c_verify and the like)", name)
 		}
-		o.kind = opEmpty
+		o.kind, o.lit = opFetch, name
 		return o, n + end + 1, nil
 	}
 	end := 0
@@ -344,8 +343,8 @@ func (f *Format) appendOp(dst []byte, o *op, r *Record) []byte {
 		return appendString(dst, f.hostname, o.quote)
 	case opPid:
 		return appendString(dst, f.pid, o.quote)
-	case opEmpty:
-		return appendString(dst, "", o.quote)
+	case opFetch:
+		return appendString(dst, r.TLS.fetch(o.lit), o.quote)
 	case opProjectID:
 		return appendString(dst, r.ProjectID, o.quote)
 	case opLBID:

@@ -97,6 +97,7 @@ func (r *Record) copyFrom(src *Record) {
 	r.BytesIn, r.BytesOut = src.BytesIn, src.BytesOut
 	r.WaitRequest, r.Connect, r.Response, r.Total = src.WaitRequest, src.Connect, src.Response, src.Total
 	r.Termination = src.Termination
+	r.TLS = src.TLS
 	r.requestLen = uint16(copy(r.request[:], src.request[:src.requestLen]))
 }
 

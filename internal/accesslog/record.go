@@ -72,6 +72,10 @@ type Record struct {
 	// Termination is HAProxy's two-letter termination state (%ts).
 	Termination Termination
 
+	// TLS is the client connection's TLS, for the ssl_* sample fetches;
+	// its zero value is a connection without TLS.
+	TLS TLS
+
 	request    [MaxRequestLine]byte
 	requestLen uint16
 }
@@ -88,7 +92,57 @@ func (r *Record) Reset(f Flavour, t time.Time) {
 	r.BytesIn, r.BytesOut = 0, 0
 	r.WaitRequest, r.Connect, r.Response, r.Total = NoTime, NoTime, NoTime, NoTime
 	r.Termination = Normal
+	r.TLS = TLS{}
 	r.requestLen = 0
+}
+
+// TLS is what the ssl_* sample fetches give for a TLS client connection,
+// formatted as HAProxy formats them (the proxy fills it). Fields are
+// indexed by the fetches' names in tlsFetches.
+type TLS struct {
+	On        bool   // %[ssl_fc]: the client connection is TLS
+	Verify    string // %[ssl_c_verify]
+	Used      string // %[ssl_c_used]: "1" with a client certificate
+	SubjectDN string // %[ssl_c_s_dn]
+	IssuerDN  string // %[ssl_c_i_dn]
+	SHA1      string // %[ssl_c_sha1] (upper-case hex)
+	NotBefore string // %[ssl_c_notbefore]
+	NotAfter  string // %[ssl_c_notafter]
+	Protocol  string // %[ssl_fc_protocol], e.g. TLSv1.3
+	Cipher    string // %[ssl_fc_cipher]
+	SNI       string // %[ssl_fc_sni]
+}
+
+// fetch is the value of the named sample fetch.
+func (t *TLS) fetch(name string) string {
+	switch name {
+	case "ssl_fc":
+		if t.On {
+			return "1"
+		}
+		return "0"
+	case "ssl_c_verify":
+		return t.Verify
+	case "ssl_c_used":
+		return t.Used
+	case "ssl_c_s_dn":
+		return t.SubjectDN
+	case "ssl_c_i_dn":
+		return t.IssuerDN
+	case "ssl_c_sha1":
+		return t.SHA1
+	case "ssl_c_notbefore":
+		return t.NotBefore
+	case "ssl_c_notafter":
+		return t.NotAfter
+	case "ssl_fc_protocol":
+		return t.Protocol
+	case "ssl_fc_cipher":
+		return t.Cipher
+	case "ssl_fc_sni":
+		return t.SNI
+	}
+	return ""
 }
 
 // SetRequest records the request line "method uri proto". A URI too long

@@ -169,7 +169,17 @@ func (r *Record) appendAttrs(a []slog.Attr) []slog.Attr {
 			a = append(a, slog.Float64(t.key, float64(t.d.Microseconds())/1000))
 		}
 	}
-	return append(a, slog.String("termination", r.Termination.String()))
+	a = append(a, slog.String("termination", r.Termination.String()))
+	if t := &r.TLS; t.On {
+		a = append(a, slog.String("tls_protocol", t.Protocol), slog.String("tls_cipher", t.Cipher))
+		if t.SNI != "" {
+			a = append(a, slog.String("tls_sni", t.SNI))
+		}
+		if t.Used == "1" {
+			a = append(a, slog.String("tls_client_dn", t.SubjectDN), slog.String("tls_client_verify", t.Verify))
+		}
+	}
+	return a
 }
 
 func appendObject(a []slog.Attr, kind string, o Object) []slog.Attr {

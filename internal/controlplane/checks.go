@@ -65,14 +65,22 @@ func invalid(err error) error {
 		// Octavia's own words; it answers one problem at a time.
 		return api.Errorf(fe.Code, "%s", fe.Fault)
 	}
-	var problems []*octavia.FieldError
+	// WSME's type checks run before the controllers' rules, which stop at
+	// the first problem with Octavia's own message (Detail).
+	var problems, details []*octavia.FieldError
 	var unsupported *octavia.FieldError
 	for _, fe := range ve.Errors {
-		if amphoraUnsupported(fe) {
+		switch {
+		case amphoraUnsupported(fe):
 			unsupported = fe
-			continue
+		case fe.Detail:
+			details = append(details, fe)
+		default:
+			problems = append(problems, fe)
 		}
-		problems = append(problems, fe)
+	}
+	if len(problems) == 0 && len(details) > 0 {
+		return api.Invalid("%s", details[0].Rule)
 	}
 	if len(problems) == 0 && unsupported != nil {
 		return api.Errorf(http.StatusNotImplemented,

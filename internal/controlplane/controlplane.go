@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"lbd/internal/certs"
 	"lbd/internal/octavia"
 	"lbd/internal/octavia/api"
 	"lbd/internal/octavia/auth"
@@ -41,6 +42,16 @@ type Options struct {
 	Instances func() []Instance
 	// ApplyTimeout bounds one DataPlane.Apply. Default 30 s.
 	ApplyTimeout time.Duration
+	// Certs reads the certificate refs of API changes before they are
+	// applied (the data plane's store, so that what was checked is what is
+	// served); nil checks nothing.
+	Certs *certs.Store
+	// Grant adds lbd's service user to a Barbican ref's read ACL, acting
+	// with the caller's token; nil when lbd has no Barbican.
+	Grant func(ctx context.Context, token, ref string) error
+	// Service are lbd's own Keystone credentials when it has them (its
+	// Barbican client uses them); set by Flags.Options.
+	Service *auth.KeystoneOptions
 }
 
 // ControlPlane is the desired state and the API over it. It implements

@@ -108,6 +108,15 @@ func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBala
 	}
 	cp.mu.Unlock()
 
+	// Certificate refs are read (Barbican: over the network) with no lock
+	// held; the objects show PENDING_* meanwhile.
+	if err := cp.checkCerts(ctx, cur, next); err != nil {
+		cp.mu.Lock()
+		cp.settle(pending)
+		cp.mu.Unlock()
+		return nil, err
+	}
+
 	cp.applyMu.Lock()
 	defer cp.applyMu.Unlock()
 

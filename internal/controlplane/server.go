@@ -94,14 +94,16 @@ func (f *Flags) Options(getenv func(string) string) (Options, error) {
 			}
 			password = strings.TrimSpace(string(data))
 		}
-		ks, err := auth.NewKeystone(auth.KeystoneOptions{
+		ko := auth.KeystoneOptions{
 			URL: f.KeystoneURL, Username: f.KeystoneUsername, Password: password,
 			ProjectName: f.KeystoneProject, UserDomainName: f.KeystoneUserDomain, ProjectDomainName: f.KeystoneProjectDomain,
-		})
+		}
+		ks, err := auth.NewKeystone(ko)
 		if err != nil {
 			return o, fmt.Errorf("--keystone-url: %w (set --keystone-username and LBD_KEYSTONE_PASSWORD or --keystone-password-file)", err)
 		}
 		o.Auth, o.WWWAuthenticate = ks, ks.WWWAuthenticate()
+		o.Service = &ko
 	case token != "":
 		st, err := auth.NewStatic(token)
 		if err != nil {

@@ -1,15 +1,18 @@
 package metrics
 
 import (
+	"maps"
 	"slices"
 	"time"
 
 	"lbd/internal/accesslog"
 	"lbd/internal/balancer"
 	"lbd/internal/buildinfo"
+	"lbd/internal/certs"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
+	"lbd/internal/proxy/tlsterm"
 	"lbd/internal/stats"
 )
 
@@ -25,6 +28,8 @@ type Source interface {
 	ApplyStats() proxy.ApplyStats
 	EventLoopStats() proxy.EventLoopStats
 	MemberHealth(poolID, memberID string) (health.MemberState, bool)
+	ListenerTLS(listenerID string) (*tlsterm.Stats, []*certs.Bundle)
+	HTTP2Errors() map[string]uint64
 	PoolMonitor(poolID string) *health.Monitor
 	AccessLogStats() accesslog.Stats
 }
@@ -92,6 +97,11 @@ func (c *collector) collect(e *exposition) {
 	e.value(lbdAccessLogLines, float64(al.Dropped), "dropped")
 	e.value(lbdAccessLogLines, float64(al.Failed), "failed")
 
+	h2 := c.src.HTTP2Errors()
+	for _, k := range slices.Sorted(maps.Keys(h2)) {
+		e.value(lbdHTTP2Errors, float64(h2[k]), k)
+	}
+
 	ls := c.src.EventLoopStats()
 	e.value(lbdEventLoops, float64(ls.Loops))
 	e.value(lbdEventLoopAdopted, float64(ls.Adopted))
@@ -116,7 +126,7 @@ func (c *collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia
 	e.value(listenerBytesIn, float64(tr.BytesIn.Load()), id)
 	e.value(listenerBytesOut, float64(tr.BytesOut.Load()), id)
 	e.value(listenerRequestErrors, float64(tr.RequestErrors.Load()), id)
-	if l.Protocol == octavia.ProtocolHTTP {
+	if l.Protocol == octavia.ProtocolHTTP || l.Protocol == octavia.ProtocolTerminatedHTTPS {
 		e.value(listenerHTTPRequests, float64(tr.Requests.Load()), id)
 		for i, class := range stats.ResponseClasses {
 			e.value(listenerHTTPResponses, float64(tr.Responses[i].Load()), id, class)
@@ -124,6 +134,32 @@ func (c *collector) listener(e *exposition, lb *octavia.LoadBalancer, l *octavia
 		e.histogram(lbdListenerRequestSeconds, &tr.RequestTime, id)
 	} else {
 		e.histogram(lbdListenerSessionSeconds, &tr.SessionTime, id)
+	}
+	if st, bundles := c.src.ListenerTLS(id); st != nil {
+		for i, v := range tlsterm.Versions {
+			e.value(lbdTLSHandshakes, float64(st.ByVersion[i].Load()), id, v)
+		}
+		e.value(lbdTLSResumed, float64(st.Resumed.Load()), id)
+		for i, p := range tlsterm.Protocols {
+			if p == "" {
+				p = "none"
+			}
+			e.value(lbdTLSALPN, float64(st.ByProtocol[i].Load()), id, p)
+		}
+		for i, r := range tlsterm.FailureReasons {
+			e.value(lbdTLSFailures, float64(st.Failures[i].Load()), id, r)
+		}
+		refs := append([]string{l.DefaultTLSRef}, l.SNIContainerRefs...)
+		if l.DefaultTLSRef == "" {
+			refs = refs[1:]
+		}
+		for i, b := range bundles {
+			ref := ""
+			if i < len(refs) {
+				ref = refs[i]
+			}
+			e.value(lbdTLSCertNotAfter, float64(b.NotAfter.Unix()), id, ref, b.Cert.Leaf.Subject.CommonName)
+		}
 	}
 }
 

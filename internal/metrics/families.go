@@ -94,6 +94,13 @@ var (
 
 	lbdAccessLogLines = lbdFamilies.counter("lbd_access_log_lines_total", "Access log lines written to every sink (result=written), dropped because the queue was full, a sink too slow or stalled (dropped), or that a sink failed to write (failed).", "result")
 
+	lbdTLSHandshakes   = lbdFamilies.counter("lbd_tls_handshakes_total", "TLS handshakes completed on a TERMINATED_HTTPS listener, by protocol version.", "listener", "version")
+	lbdTLSResumed      = lbdFamilies.counter("lbd_tls_resumed_handshakes_total", "TLS handshakes that resumed a session (ticket) instead of a full handshake.", "listener")
+	lbdTLSALPN         = lbdFamilies.counter("lbd_tls_alpn_negotiated_total", "TLS handshakes by the application protocol negotiated (none: no ALPN).", "listener", "protocol")
+	lbdTLSFailures     = lbdFamilies.counter("lbd_tls_handshake_failures_total", "TLS handshakes that failed, by reason: timeout, client_closed, client_alert (the client refused lbd, often its certificate), not_tls, protocol_version, no_shared_cipher, no_application_protocol, no_client_certificate, bad_client_certificate, revoked_client_certificate, other.", "listener", "reason")
+	lbdTLSCertNotAfter = lbdFamilies.gauge("lbd_tls_certificate_not_after_seconds", "When a certificate a TERMINATED_HTTPS listener serves expires (Unix time); alert a month ahead.", "listener", "ref", "cn")
+	lbdHTTP2Errors     = lbdFamilies.counter("lbd_http2_errors_total", "HTTP/2 protocol errors and defences by net/http's name for them (too_many_early_resets, conn_close_lost_ping, ...).", "type")
+
 	lbdEventLoops        = lbdFamilies.gauge("lbd_event_loops", "Event loops serving keep-alive HTTP connections (0: a goroutine serves each connection).")
 	lbdEventLoopAdopted  = lbdFamilies.counter("lbd_event_loop_connections_adopted_total", "HTTP client connections moved from a goroutine to an event loop.")
 	lbdEventLoopRequests = lbdFamilies.counter("lbd_event_loop_requests_total", "HTTP requests an event loop served from head to response.")

@@ -245,6 +245,9 @@ func TestShippedConfigs(t *testing.T) {
 	if out, err := exec.Command(promtool, "check", "config", "../../configs/prometheus.yml").CombinedOutput(); err != nil {
 		t.Errorf("promtool check config configs/prometheus.yml: %v\n%s", err, out)
 	}
+	if out, err := exec.Command(promtool, "check", "rules", "../../configs/lbd-alerts.yml").CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules configs/lbd-alerts.yml: %v\n%s", err, out)
+	}
 	dash := dashboard(t)
 	e := start(t)
 	sendRequests(t, e.data.Web, 1)
@@ -256,8 +259,11 @@ func TestShippedConfigs(t *testing.T) {
 			exported[name+"_bucket"], exported[name+"_sum"], exported[name+"_count"] = true, true, true
 		}
 	}
-	// Families that appear only after health probes or passive ejections.
-	for _, name := range []string{"lbd_health_probes_total", "lbd_member_passive_ejections_total"} {
+	// Families that appear only after health probes or passive ejections,
+	// with a TERMINATED_HTTPS listener (TestTLSFamilies) or an HTTP/2 error.
+	for _, name := range []string{"lbd_health_probes_total", "lbd_member_passive_ejections_total",
+		"lbd_tls_handshakes_total", "lbd_tls_resumed_handshakes_total", "lbd_tls_alpn_negotiated_total",
+		"lbd_tls_handshake_failures_total", "lbd_tls_certificate_not_after_seconds", "lbd_http2_errors_total"} {
 		exported[name] = true
 	}
 	n := 0

@@ -1,5 +1,7 @@
 package octavia
 
+import "slices"
+
 // Octavia's defaults (octavia/common/constants.py and its config options).
 const (
 	DefaultConnectionLimit      = -1
@@ -58,6 +60,9 @@ func (l *Listener) SetDefaults() {
 	if l.ClientAuthentication == "" {
 		l.ClientAuthentication = DefaultClientAuthentication
 	}
+	if l.Protocol == ProtocolTerminatedHTTPS {
+		setTLSDefaults(&l.TLSCiphers, &l.TLSVersions, &l.ALPNProtocols)
+	}
 	if l.DefaultPool != nil {
 		l.DefaultPool.SetDefaults()
 	}
@@ -72,6 +77,9 @@ func (l *Listener) SetDefaults() {
 func (p *Pool) SetDefaults() {
 	setBool(&p.AdminStateUp, true)
 	setBool(&p.TLSEnabled, false)
+	if *p.TLSEnabled {
+		setTLSDefaults(&p.TLSCiphers, &p.TLSVersions, &p.ALPNProtocols)
+	}
 	if sp := p.SessionPersistence; sp != nil && (p.Protocol == ProtocolUDP || p.Protocol == ProtocolSCTP) {
 		setInt(&sp.PersistenceTimeout, DefaultPersistenceTimeout)
 		if sp.PersistenceGranularity == "" {
@@ -110,6 +118,22 @@ func (h *HealthMonitor) SetDefaults() {
 		if h.ExpectedCodes == "" {
 			h.ExpectedCodes = DefaultExpectedCodes
 		}
+	}
+}
+
+// setTLSDefaults fills Octavia's cipher, version and ALPN defaults, which
+// it stores only for TERMINATED_HTTPS listeners and pools with
+// tls_enabled. An empty list given on purpose stays, for validation to
+// refuse as Octavia does.
+func setTLSDefaults(ciphers *string, versions, alpn *[]string) {
+	if *ciphers == "" {
+		*ciphers = DefaultTLSCiphers
+	}
+	if *versions == nil {
+		*versions = slices.Clone(DefaultTLSVersions)
+	}
+	if *alpn == nil {
+		*alpn = slices.Clone(DefaultALPNProtocols)
 	}
 }
 

@@ -17,6 +17,12 @@ type FieldError struct {
 	// problem: its HTTP status and its faultstring, word for word.
 	Code  int
 	Fault string
+	// Detail marks a Rule that is Octavia's whole message for the problem
+	// (a ValidationException's detail, such as "An SNI or default
+	// certificate container reference must be provided for
+	// TERMINATED_HTTPS protocol listeners."): the API answers it as
+	// "Validation failure: <Rule>".
+	Detail bool
 }
 
 func (e *FieldError) Error() string {
@@ -102,6 +108,12 @@ func (p *problems) add(path string, value any, rule string, args ...any) {
 		rule = fmt.Sprintf(rule, args...)
 	}
 	p.list = append(p.list, &FieldError{Path: path, Value: value, Rule: rule})
+}
+
+// detail adds a problem whose rule is Octavia's own message.
+func (p *problems) detail(path string, value any, rule string, args ...any) {
+	p.add(path, value, rule, args...)
+	p.list[len(p.list)-1].Detail = true
 }
 
 // RuleRequired is the Rule of a FieldError for a required field that is

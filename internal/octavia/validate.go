@@ -224,7 +224,7 @@ func isZeroPool(p *Pool) bool {
 }
 
 // lbdListenerProtocols are the listener protocols lbd's data plane serves.
-var lbdListenerProtocols = []Protocol{ProtocolHTTP, ProtocolHTTPS, ProtocolTCP, ProtocolPrometheus}
+var lbdListenerProtocols = []Protocol{ProtocolHTTP, ProtocolHTTPS, ProtocolTCP, ProtocolTerminatedHTTPS, ProtocolPrometheus}
 
 func (l *Listener) validate(p *problems, path string, lb *LoadBalancer) {
 	checkID(p, path, l.ID)
@@ -315,16 +315,10 @@ func (l *Listener) validate(p *problems, path string, lb *LoadBalancer) {
 			}
 		}
 	}
-	tlsSet := l.DefaultTLSRef != "" || len(l.SNIContainerRefs) > 0 || l.ClientCATLSRef != "" ||
-		(l.ClientAuthentication != "" && l.ClientAuthentication != DefaultClientAuthentication) ||
-		l.ClientCRLRef != "" || l.TLSCiphers != "" || len(l.TLSVersions) > 0 || len(l.ALPNProtocols) > 0 ||
-		l.HSTSMaxAge != nil || l.HSTSIncludeSubdomain != nil || l.HSTSPreload != nil
-	if tlsSet && l.Protocol != ProtocolTerminatedHTTPS {
-		p.add(path, nil, "TLS options (certificate refs, tls_*, alpn_protocols, hsts_*) are only allowed on TERMINATED_HTTPS listeners")
+	if l.HSTSMaxAge != nil || l.HSTSIncludeSubdomain != nil || l.HSTSPreload != nil {
+		p.add(path, nil, "hsts_max_age, hsts_include_subdomains and hsts_preload (Octavia 13) are not supported by lbd yet")
 	}
-	if !contains([]string{"NONE", "OPTIONAL", "MANDATORY"}, l.ClientAuthentication) && l.ClientAuthentication != "" {
-		p.add(path+".client_authentication", l.ClientAuthentication, "must be one of NONE, OPTIONAL, MANDATORY")
-	}
+	l.validateTLS(p, path)
 }
 
 // amphoraAlgorithms are the algorithms provider "amphora" takes.
@@ -360,9 +354,7 @@ func (pool *Pool) validate(p *problems, path string, lb *LoadBalancer) {
 	if sp := pool.SessionPersistence; sp != nil {
 		sp.validate(p, path+".session_persistence", pool.Protocol)
 	}
-	if pool.TLSEnabled != nil && *pool.TLSEnabled {
-		p.add(path+".tls_enabled", true, "TLS to members is not supported by lbd yet")
-	}
+	pool.validateTLS(p, path)
 	seen := map[string]int{}
 	for i, m := range pool.Members {
 		mpath := fmt.Sprintf("%s.members[%d]", path, i)

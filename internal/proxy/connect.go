@@ -41,7 +41,7 @@ type idleSource interface {
 // one (conn), or an idle one reused (reused).
 type memberConn struct {
 	m      *balancer.Member
-	conn   *net.TCPConn
+	conn   net.Conn // TCP, or TLS over it for a tls_enabled pool
 	reused *upstreamConn
 }
 
@@ -116,7 +116,7 @@ func (p *pool) connect(ctx context.Context, r *connectRequest) (memberConn, erro
 // that is down in the ready set while one that came back is still out.
 // Members that an active monitor marked down, that are disabled or that
 // have weight 0 are not tried.
-func (p *pool) connectEjected(ctx context.Context, timeout time.Duration, pr peer) (*balancer.Member, *net.TCPConn, error) {
+func (p *pool) connectEjected(ctx context.Context, timeout time.Duration, pr peer) (*balancer.Member, net.Conn, error) {
 	for _, m := range p.bal.Members() {
 		if !m.Enabled || m.Weight == 0 || m.Healthy() {
 			continue
@@ -139,33 +139,25 @@ func (p *pool) connectEjected(ctx context.Context, timeout time.Duration, pr pee
 	return nil, nil, balancer.ErrNoMember
 }
 
-// dial connects to a member of p and, for a PROXY or PROXYV2 pool, sends
-// the PROXY header that names the client pr (as HAProxy's send-proxy and
-// send-proxy-v2 do) before anything else.
-func (p *pool) dial(ctx context.Context, addr netip.AddrPort, timeout time.Duration, pr peer) (*net.TCPConn, error) {
+// dial connects to a member of p within timeout and, for a PROXY or
+// PROXYV2 pool, sends the PROXY header that names the client pr (as
+// HAProxy's send-proxy and send-proxy-v2 do) before anything else; then,
+// for a tls_enabled pool, speaks TLS (HAProxy too sends the header first).
+func (p *pool) dial(ctx context.Context, addr netip.AddrPort, timeout time.Duration, pr peer) (net.Conn, error) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
 	c, err := dialMember(ctx, addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	v := p.proxyVersion()
-	if v == 0 {
-		return c, nil
+	if err := p.sendProxyHeader(c, timeout, pr); err != nil {
+		return nil, err
 	}
-	var buf [108]byte // the longest version 1 header; a version 2 without TLVs takes 52
-	var hdr []byte
-	if v == 1 {
-		hdr = proxyproto.AppendV1(buf[:0], pr.remote, pr.local)
-	} else {
-		hdr = proxyproto.AppendV2(buf[:0], pr.remote, pr.local, nil)
+	if cfg := p.tls.Load(); cfg != nil {
+		return handshakeMember(ctx, c, cfg, deadline)
 	}
-	if timeout > 0 {
-		c.SetWriteDeadline(time.Now().Add(timeout))
-	}
-	if _, err := c.Write(hdr); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("send PROXY header: %w", err)
-	}
-	c.SetWriteDeadline(time.Time{})
 	return c, nil
 }
 
@@ -179,4 +171,29 @@ func dialMember(ctx context.Context, addr netip.AddrPort, timeout time.Duration)
 		return nil, err
 	}
 	return c.(*net.TCPConn), nil
+}
+
+// sendProxyHeader writes a PROXY or PROXYV2 pool's header naming pr to a
+// fresh member connection; nothing for other pools.
+func (p *pool) sendProxyHeader(c *net.TCPConn, timeout time.Duration, pr peer) error {
+	v := p.proxyVersion()
+	if v == 0 {
+		return nil
+	}
+	var buf [108]byte // the longest version 1 header; a version 2 without TLVs takes 52
+	var hdr []byte
+	if v == 1 {
+		hdr = proxyproto.AppendV1(buf[:0], pr.remote, pr.local)
+	} else {
+		hdr = proxyproto.AppendV2(buf[:0], pr.remote, pr.local, nil)
+	}
+	if timeout > 0 {
+		c.SetWriteDeadline(time.Now().Add(timeout))
+	}
+	if _, err := c.Write(hdr); err != nil {
+		c.Close()
+		return fmt.Errorf("send PROXY header: %w", err)
+	}
+	c.SetWriteDeadline(time.Time{})
+	return nil
 }

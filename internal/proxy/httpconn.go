@@ -153,6 +153,7 @@ func newHTTPConn(l *listener, c net.Conn, pr peer, st *connState, traffic *stats
 	hc.ipText = remote.Addr().Unmap().AppendTo(hc.ipText[:0])
 	cfg := l.cfg.Load()
 	hc.client.setTimeouts(cfg.clientTimeout, cfg.clientTimeout)
+	hc.tls = tlsInfo(st.peer)
 	return hc
 }
 
@@ -163,7 +164,7 @@ func (hc *httpConn) release() {
 	hc.br.Reset(nil)
 	hc.bw.Reset(nil)
 	hc.prefix = prefixReader{}
-	hc.l, hc.st, hc.client, hc.ex, hc.traffic = nil, nil, timedConn{}, exchange{}, nil
+	hc.l, hc.st, hc.client, hc.ex, hc.traffic, hc.tls = nil, nil, timedConn{}, exchange{}, nil, nil
 	hc.accepted, hc.lr.member = time.Time{}, nil
 	httpConnPool.Put(hc)
 }

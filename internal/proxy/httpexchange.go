@@ -278,7 +278,7 @@ func gatewayStatus(err error) int {
 
 // writeRequestHead writes the request head for the member and counts it.
 func (ex *exchange) writeRequestHead() {
-	writeRequestHead(ex.uc.bw, ex.cfg, ex.p, &ex.hc.req, ex.hc.ipText, ex.d.Upgrade)
+	writeRequestHead(ex.uc.bw, ex.cfg, ex.p, &ex.hc.req, ex.hc.ipText, ex.hc.st.peer, ex.d.Upgrade)
 	n := uint64(len(ex.hc.req.Buf))
 	ex.cfg.traffic.BytesIn.Add(n)
 	ex.m.Traffic.BytesIn.Add(n)
@@ -459,7 +459,10 @@ func (ex *exchange) tunnel() (bool, error) {
 func (ex *exchange) takeIdle(m *balancer.Member) *upstreamConn {
 	now := time.Now()
 	if uc := ex.hc.cached(m.State, now); uc != nil {
-		return uc
+		if ex.p.current(uc) {
+			return uc
+		}
+		uc.close()
 	}
 	return ex.p.idle.get(m.State, now)
 }

@@ -87,6 +87,9 @@ func (hc *httpConn) serveRequest(err error, pk *picked) (keep, steady bool) {
 	start := time.Now()
 	cfg.traffic.Requests.Add(1)
 	if err := hc.req.ParseRequest(); err != nil {
+		if hc.h2cPreface() {
+			return false, false // served as HTTP/2 (h2c.go)
+		}
 		cfg.traffic.RequestErrors.Add(1)
 		hc.writeError(http1.ErrorStatus(err), false)
 		if cfg.access != nil {
@@ -147,6 +150,7 @@ func (hc *httpConn) logRequest(cfg *listenerConfig, start, end time.Time, line b
 	}
 	rec.WaitRequest, rec.Connect, rec.Response, rec.Total = wait, lr.connect, lr.response, end.Sub(accepted)
 	rec.Termination = lr.term
+	setTLS(rec, hc.st.peer)
 	cfg.access.Log(rec)
 }
 
@@ -248,9 +252,9 @@ func (hc *httpConn) finish(keep bool, err error) (bool, bool) {
 		ex.cfg.log.Debug("request failed", "client", hc.remote, "member_id", m.ID, "member", m.Name, "member_address", m.Addr, "err", err)
 	}
 	// A member connection of a PROXY pool serves one client only, as
-	// HAProxy keeps it private: the event loop, whose member connections
-	// serve anyone, does not take such exchanges.
-	return keep, keep && err == nil && ex.d.Steady() && ex.p.proxyVersion() == 0
+	// HAProxy keeps it private, and a TLS member connection cannot move
+	// into an event loop: neither can the client connection using them.
+	return keep, keep && err == nil && ex.d.Steady() && ex.p.proxyVersion() == 0 && ex.p.tls.Load() == nil
 }
 
 // sentExchange is a bodyless request that another engine (the event loop)

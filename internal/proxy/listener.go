@@ -13,6 +13,7 @@ import (
 	"lbd/internal/accesslog"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy/l7"
+	"lbd/internal/proxy/tlsterm"
 	"lbd/internal/stats"
 )
 
@@ -34,6 +35,7 @@ type listenerConfig struct {
 	xfProto        bool // insert X-Forwarded-Proto
 	portText       []byte
 	allowed        []netip.Prefix // nil: every source is allowed
+	tls            *listenerTLS   // TERMINATED_HTTPS only (tlsserve.go)
 	traffic        *stats.Traffic
 	log            *slog.Logger
 	// access logs the listener's requests (HTTP) or connections (TCP);
@@ -119,6 +121,9 @@ type connState struct {
 	// closeOnDrain: the connection is served by net/http (PROMETHEUS),
 	// which resets deadlines itself, so a drain closes it outright.
 	closeOnDrain atomic.Bool
+	// peer is a TLS client's certificate, for the X-SSL-* headers; nil
+	// over plain TCP. Set once, after the handshake, before any request.
+	peer *tlsterm.Peer
 }
 
 func newListener(key string, ln *net.TCPListener, eng engines) *listener {

@@ -172,9 +172,9 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 	}
 	cfg := c.l.cfg.Load()
 	p, ans := route(cfg, req, nil)
-	if ans != nil || p == nil || !p.enabled.Load() || p.proxyVersion() > 0 {
-		// lbd's own answers, and PROXY pools' private member
-		// connections, are the goroutine path's.
+	if ans != nil || p == nil || !p.enabled.Load() || p.proxyVersion() > 0 || p.tls.Load() != nil {
+		// lbd's own answers, PROXY pools' private member connections
+		// and tls_enabled pools' TLS ones are the goroutine path's.
 		hl.handOff(c, handoffRequest)
 		return
 	}
@@ -204,7 +204,7 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 	cfg.traffic.BytesIn.Add(n)
 	m.Traffic.BytesIn.Add(n)
 
-	writeRequestHead(u.Writer(), cfg, p, req, c.ipText, false)
+	writeRequestHead(u.Writer(), cfg, p, req, c.ipText, nil, false)
 	if err := u.Flush(); err != nil {
 		hl.handOffExchange(c, false)
 	}

@@ -260,7 +260,7 @@ func TestPersistenceAllocatesNothing(t *testing.T) {
 	cfg := &listenerConfig{}
 	n := testing.AllocsPerRun(200, func() {
 		m, _ := p.pick(src, req)
-		writeRequestHead(&sink, cfg, p, req, nil, false)
+		writeRequestHead(&sink, cfg, p, req, nil, nil, false)
 		writeResponseHead(&sink, cfg, p, p.bal.Members()[0], req, resp, decideFor(req, resp), &scratch)
 		m.Release()
 	})

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -25,6 +26,11 @@ type pool struct {
 	idle     *idlePool                   // HTTP keep-alive connections to members
 	plan     *poolPlan                   // the plan last applied; guarded by the runtime's lock
 	persist  atomic.Pointer[persistence] // nil: no session persistence
+	// tls is how a tls_enabled pool speaks to its members; nil: plain
+	// TCP. tlsKey (guarded by the runtime's lock, as update is) says
+	// what it was built from.
+	tls    atomic.Pointer[tls.Config]
+	tlsKey string
 }
 
 // proxyVersion is the PROXY protocol version the pool's members get ahead
@@ -69,6 +75,13 @@ func (p *pool) update(pp *poolPlan) error {
 	}
 	p.protocol.Store(&pp.protocol)
 	p.enabled.Store(pp.enabled)
+	if pp.tlsKey != p.tlsKey {
+		// Connections made the old way (plain, or other TLS settings)
+		// must not carry requests any more.
+		p.idle.retain(nil)
+		p.tls.Store(pp.tls)
+		p.tlsKey = pp.tlsKey
+	}
 	members := old == nil || pp.alg != old.alg || !slices.Equal(pp.members, old.members)
 	if members {
 		p.bal.Update(pp.alg, pp.members)

@@ -18,7 +18,7 @@ type promServer struct {
 
 // serve hands c to the metrics server, which the first call starts with h
 // (nil answers 404), and returns when the server has closed c.
-func (ps *promServer) serve(c *net.TCPConn, h http.Handler) {
+func (ps *promServer) serve(c net.Conn, h http.Handler) {
 	ps.once.Do(func() {
 		if h == nil {
 			h = http.NotFoundHandler()
@@ -33,19 +33,19 @@ func (ps *promServer) serve(c *net.TCPConn, h http.Handler) {
 		}
 		go ps.srv.Serve(&chanListener{conns: ps.conns})
 	})
-	nc := &notifyConn{TCPConn: c, closed: make(chan struct{})}
+	nc := &notifyConn{Conn: c, closed: make(chan struct{})}
 	ps.conns <- nc
 	<-nc.closed
 }
 
 type notifyConn struct {
-	*net.TCPConn
+	net.Conn
 	once   sync.Once
 	closed chan struct{}
 }
 
 func (c *notifyConn) Close() error {
-	err := c.TCPConn.Close()
+	err := c.Conn.Close()
 	c.once.Do(func() { close(c.closed) })
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"lbd/internal/octavia"
 	"lbd/internal/proxy/http1"
 	"lbd/internal/proxy/l7"
+	"lbd/internal/proxy/tlsterm"
 )
 
 // What lbd decides for each HTTP request beyond the rules of HTTP
@@ -47,10 +48,11 @@ func writeAnswer(w http1.Writer, a *answer, req *http1.Head, keep bool) int {
 }
 
 // writeRequestHead writes req for a member of p with the listener's
-// insert_headers, and without the persistence cookie; upgrade keeps the
-// upgrade the client asked for.
-func writeRequestHead(w http1.Writer, cfg *listenerConfig, p *pool, req *http1.Head, clientIP []byte, upgrade bool) {
-	fwd := http1.Forwarded{Proto: cfg.xfProto}
+// insert_headers, and without the persistence cookie; peer is a TLS
+// client's certificate (nil over plain TCP), upgrade keeps the upgrade the
+// client asked for.
+func writeRequestHead(w http1.Writer, cfg *listenerConfig, p *pool, req *http1.Head, clientIP []byte, peer *tlsterm.Peer, upgrade bool) {
+	fwd := http1.Forwarded{Proto: cfg.xfProto, HTTPS: cfg.tls != nil}
 	if cfg.xff {
 		fwd.For = clientIP
 	}
@@ -59,6 +61,9 @@ func writeRequestHead(w http1.Writer, cfg *listenerConfig, p *pool, req *http1.H
 	}
 	if ps := p.persist.Load(); ps != nil && ps.plan.kind == octavia.PersistenceHTTPCookie {
 		fwd.DropCookie = cookieSRV
+	}
+	if cfg.tls != nil && cfg.tls.headers != 0 {
+		fwd.Set = cfg.tls.headers.fields(peer, make([]http1.Field, 0, len(sslHeaderNames)))
 	}
 	http1.WriteRequestHead(w, req, &fwd, upgrade)
 }
@@ -76,4 +81,13 @@ func writeResponseHead(w http1.Writer, cfg *listenerConfig, p *pool, m *balancer
 		}
 	}
 	http1.WriteResponseHead(w, req, resp, d, ins)
+}
+
+// tlsInfo is what L7 SSL rules read of a TLS client's certificate; nil
+// (no sample) over plain TCP.
+func tlsInfo(p *tlsterm.Peer) l7.TLSInfo {
+	if p == nil {
+		return nil
+	}
+	return p
 }

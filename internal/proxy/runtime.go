@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,8 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lbd/internal/accesslog"
+	"lbd/internal/certs"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
+	"lbd/internal/proxy/tlsterm"
 )
 
 // Options tune a Runtime.
@@ -41,6 +44,17 @@ type Options struct {
 	// connection_logging): whether listeners log connections unless their
 	// own connection_logging (provider lbd) says otherwise.
 	ConnectionLogging bool
+	// Certs resolves certificate refs (files, and Barbican secrets when
+	// it has a Fetcher); nil reads files only.
+	Certs *certs.Store
+	// Tickets are the session ticket keys every TLS listener shares; nil:
+	// keys generated in memory and rotated every TicketRotation.
+	Tickets *tlsterm.Tickets
+	// TicketRotation is how often generated ticket keys rotate (each
+	// stays valid for three periods). Default 1 hour.
+	TicketRotation time.Duration
+	// NoSessionResumption makes every TLS handshake a full one.
+	NoSessionResumption bool
 }
 
 // SetOrigins tells the runtime where the objects read from the config file
@@ -88,6 +102,15 @@ type Runtime struct {
 	pipes pipePool // splice pipes, shared by every listener
 	mem   memoryReturn
 
+	certs       *certs.Store
+	tickets     *tlsterm.Tickets
+	stopTickets context.CancelFunc
+
+	h2mu    sync.Mutex
+	h2      map[*listener]map[h2Key]*h2front // HTTP/2 servers by listener (h2serve.go)
+	h2stats h2Stats
+	h2log   *log.Logger // the HTTP/2 servers' own log; nil: discarded (tests read it)
+
 	metrics promServer
 	applies applyCounters
 }
@@ -107,6 +130,8 @@ func New(log *slog.Logger, opts Options) *Runtime {
 		byID:      map[string]*listenerConfig{},
 	}
 	rt.cfg.Store(&octavia.Config{})
+	rt.certs = certsStore(opts.Certs)
+	rt.tickets, rt.stopTickets = tickets(opts.Tickets, opts.TicketRotation)
 	if !opts.NoEventLoop {
 		ls, err := startLoops(log)
 		if err != nil {
@@ -134,7 +159,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	if rt.closed {
 		return errors.New("apply: runtime is shut down")
 	}
-	want, err := rt.translate(cfg)
+	want, err := rt.translate(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -217,7 +242,18 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 	rt.byID = want.byID
 	rt.lbPlans = want.lbs
 	rt.cfg.Store(cfg)
+	rt.forgetCerts(cfg)
 	return nil
+}
+
+// RereadCertificates makes the next Apply read every certificate ref
+// again (lbd calls it on SIGHUP): otherwise a load balancer whose graph is
+// the one applied before reuses its translation, certificates and OCSP
+// staples included, and a replaced file would not be served.
+func (rt *Runtime) RereadCertificates() {
+	rt.mu.Lock()
+	rt.lbPlans = nil
+	rt.mu.Unlock()
 }
 
 // Shutdown stops accepting on every listener and waits for open connections
@@ -238,6 +274,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	rt.loops.stop() // the listeners have drained: the loops serve no one
+	rt.stopTickets()
 	rt.mu.Lock()
 	for _, p := range rt.pools {
 		p.close()

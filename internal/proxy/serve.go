@@ -20,16 +20,28 @@ func (rt *Runtime) serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remot
 	switch cfg.protocol {
 	case octavia.ProtocolHTTP:
 		return serveHTTP(rt.loops, l, c, peer{remote, local}, st, cfg.traffic, pre, nil)
+	case octavia.ProtocolTerminatedHTTPS:
+		rt.serveTLS(l, c, cfg, peer{remote, local}, pre, st)
 	case octavia.ProtocolPrometheus:
 		// Scrapes are short: a drain may cut them. The handler was set
 		// before the first Apply.
 		st.closeOnDrain.Store(true)
-		rt.metrics.serve(c, rt.opts.Metrics)
+		if cfg.tls != nil {
+			rt.servePrometheusTLS(c, cfg, remote)
+		} else {
+			rt.metrics.serve(c, rt.opts.Metrics)
+		}
 	default: // TCP, and HTTPS passed through as TCP
 		return serveTCP(rt.loops, l, cfg, c, peer{remote, local}, pre)
 	}
 	return false
 }
 
-// closeLooped closes l's connections the event loops hold.
-func (rt *Runtime) closeLooped(l *listener, all bool) { rt.loops.closeListener(l, all) }
+// closeLooped closes l's connections the event loops hold; when l starts
+// draining (all false), its HTTP/2 connections get GOAWAY.
+func (rt *Runtime) closeLooped(l *listener, all bool) {
+	if !all {
+		rt.goAway(l)
+	}
+	rt.loops.closeListener(l, all)
+}

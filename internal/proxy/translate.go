@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -69,6 +71,8 @@ type poolPlan struct {
 	health   health.Config
 	targets  []health.Target // members, in the same order
 	persist  persistPlan     // zero: no session persistence
+	tls      *tls.Config     // tls_enabled: how to speak to members; nil: plain TCP
+	tlsKey   string          // what tls was built from; a change drops idle member connections
 }
 
 // sameAs reports whether pp configures the pool exactly as old does, so
@@ -81,8 +85,11 @@ func (pp *poolPlan) sameAs(old *poolPlan) bool {
 		return false
 	}
 	// Every other field, whatever fields the plan grows.
+	// TLS by what it was built from (tlsKey): a crypto/tls configuration
+	// built again from the same material is the same.
 	a, b := *pp, *old
 	a.members, a.targets, b.members, b.targets = nil, nil, nil, nil
+	a.tls, b.tls = nil, nil
 	return reflect.DeepEqual(a, b)
 }
 
@@ -98,7 +105,7 @@ const DefaultVIP = "127.0.0.1"
 // balancer whose graph is the very one the last Apply translated reuses
 // that translation: an API change costs the translation of what it
 // changed, not of the whole state.
-func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
+func (rt *Runtime) translate(ctx context.Context, cfg *octavia.Config) (*plan, error) {
 	// Sized like the last plan: growing maps of thousands of entries costs
 	// more than filling them.
 	p := &plan{
@@ -115,7 +122,7 @@ func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
 		lp := rt.lbPlans[lb]
 		if lp == nil {
 			var err error
-			if lp, err = rt.translateLB(cfg, lb); err != nil {
+			if lp, err = rt.translateLB(ctx, cfg, lb); err != nil {
 				return nil, err
 			}
 			for _, pp := range lp.pools {
@@ -145,7 +152,7 @@ func (rt *Runtime) translate(cfg *octavia.Config) (*plan, error) {
 }
 
 // translateLB translates one enabled load balancer's listeners and pools.
-func (rt *Runtime) translateLB(cfg *octavia.Config, lb *octavia.LoadBalancer) (*lbPlan, error) {
+func (rt *Runtime) translateLB(ctx context.Context, cfg *octavia.Config, lb *octavia.LoadBalancer) (*lbPlan, error) {
 	lp := &lbPlan{}
 	// A pool's checks connect within its listeners' timeout_member_connect;
 	// a pool several listeners share takes the smallest, and one that no
@@ -164,7 +171,7 @@ func (rt *Runtime) translateLB(cfg *octavia.Config, lb *octavia.LoadBalancer) (*
 			return nil, fmt.Errorf("%s: protocol %s is not served by lbd", desc, l.Protocol)
 		}
 		bind := net.JoinHostPort(vip, strconv.Itoa(l.ProtocolPort))
-		lc, err := rt.translateListener(lb, l, desc)
+		lc, err := rt.translateListener(ctx, lb, l, desc)
 		if err != nil {
 			return nil, err
 		}
@@ -180,13 +187,16 @@ func (rt *Runtime) translateLB(cfg *octavia.Config, lb *octavia.LoadBalancer) (*
 		if err != nil {
 			return nil, err
 		}
+		if pp.tls, pp.tlsKey, err = rt.poolTLS(ctx, pool); err != nil {
+			return nil, err
+		}
 		lp.pools = append(lp.pools, pp)
 	}
 	return lp, nil
 }
 
 // translateListener translates a listener; desc is how messages name it.
-func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listener, desc string) (*listenerConfig, error) {
+func (rt *Runtime) translateListener(ctx context.Context, lb *octavia.LoadBalancer, l *octavia.Listener, desc string) (*listenerConfig, error) {
 	lc := &listenerConfig{
 		id:             l.ID,
 		desc:           desc,
@@ -206,8 +216,16 @@ func (rt *Runtime) translateListener(lb *octavia.LoadBalancer, l *octavia.Listen
 		lc.access = rt.opts.AccessLog
 	}
 	lc.names = newAccessNames(lb, l)
-	if old := rt.byID[l.ID]; old != nil {
+	old := rt.byID[l.ID]
+	if old != nil {
 		lc.traffic = old.traffic
+	}
+	if l.Protocol == octavia.ProtocolTerminatedHTTPS || (l.Protocol == octavia.ProtocolPrometheus && l.DefaultTLSRef+strings.Join(l.SNIContainerRefs, "") != "") {
+		t, err := rt.translateTLS(ctx, l, old)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", desc, err)
+		}
+		lc.tls = t
 	}
 	if lc.connLimit < 0 {
 		lc.connLimit = -1
@@ -265,6 +283,11 @@ func translatePool(pool *octavia.Pool, desc string, connect time.Duration, passi
 		return nil, fmt.Errorf("%s health monitor: %w", desc, err)
 	}
 	pp.health.Passive = passive
+	if *pool.TLSEnabled && pp.health.Type == health.TypeHTTP {
+		// HAProxy's checks inherit the server's "ssl": an HTTP monitor of a
+		// tls_enabled pool speaks HTTPS, without verifying the member.
+		pp.health.Type = health.TypeHTTPS
+	}
 	pp.members = make([]balancer.MemberConfig, 0, len(pool.Members))
 	pp.targets = make([]health.Target, 0, len(pool.Members))
 	for _, m := range pool.Members {

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"lbd/internal/balancer"
+	"lbd/internal/certs"
+	"lbd/internal/proxy/tlsterm"
 	"lbd/internal/stats"
 )
 
@@ -82,3 +84,17 @@ func (rt *Runtime) ApplyStats() ApplyStats {
 // RecordRejected counts a configuration refused before it reached Apply
 // (a reload whose file did not validate).
 func (rt *Runtime) RecordRejected() { rt.applies.record(false) }
+
+// ListenerTLS returns a TERMINATED_HTTPS listener's handshake counters and
+// the certificates it serves, the default first; nil for other listeners.
+func (rt *Runtime) ListenerTLS(id string) (*tlsterm.Stats, []*certs.Bundle) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if lc := rt.byID[id]; lc != nil && lc.tls != nil {
+		return lc.tls.stats, lc.tls.srv.Certificates()
+	}
+	return nil, nil
+}
+
+// HTTP2Errors counts what the HTTP/2 server reported, by kind.
+func (rt *Runtime) HTTP2Errors() map[string]uint64 { return rt.h2stats.errors() }

@@ -21,6 +21,9 @@ type Caller struct {
 	UserID    string
 	ProjectID string   // the project the token is scoped to; "" if none
 	Roles     []string // role names, implied roles included (Keystone expands them)
+	// Token is the caller's Keystone token, for calls lbd makes on the
+	// caller's behalf (Barbican ACLs); empty without Keystone.
+	Token string
 	// Unrestricted marks a caller of an API without Keystone: an open API or
 	// a static token. Octavia with auth_strategy = noauth treats every
 	// caller as an administrator the same way.

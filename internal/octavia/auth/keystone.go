@@ -185,7 +185,7 @@ func (k *Keystone) validate(ctx context.Context, userToken string) (*Caller, tim
 			if err := json.Unmarshal(body, &tb); err != nil {
 				return nil, time.Time{}, fmt.Errorf("keystone token document: %w", err)
 			}
-			c := &Caller{UserID: tb.Token.User.ID}
+			c := &Caller{UserID: tb.Token.User.ID, Token: userToken}
 			if tb.Token.Project != nil {
 				c.ProjectID = tb.Token.Project.ID
 			}

@@ -19,11 +19,48 @@ type Writer interface {
 type Forwarded struct {
 	For   []byte // X-Forwarded-For: the client's address; nil: none added
 	Port  []byte // X-Forwarded-Port: the listener's port; nil: none added
-	Proto bool   // X-Forwarded-Proto: http
+	Proto bool   // X-Forwarded-Proto: http, or https with HTTPS
+	HTTPS bool   // the client came over TLS
+	// Set are fields the proxy sets, replacing any of the same name the
+	// client sent (HAProxy's http-request set-header): the X-SSL-* fields.
+	Set []Field
 	// DropCookie names a cookie removed from the Cookie fields (HAProxy's
 	// "cookie ... indirect": the persistence cookie stays between the
 	// client and the proxy); a field left empty is not sent.
 	DropCookie []byte
+}
+
+// Field is a field the proxy writes.
+type Field struct{ Name, Value string }
+
+// replaced reports whether the client's field name is one fwd sets.
+func (fwd *Forwarded) replaced(name []byte) bool {
+	for i := range fwd.Set {
+		if foldEqual(name, fwd.Set[i].Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldEqual compares ASCII case-insensitively, either side in any case.
+func foldEqual(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // WriteRequestHead writes the request line and fields for the member:
@@ -40,6 +77,7 @@ func WriteRequestHead(w Writer, req *Head, fwd *Forwarded, upgrade bool) {
 		if req.hopByHop(h.name) ||
 			(fwd.Port != nil && equalFold(h.name, "x-forwarded-port")) ||
 			(fwd.Proto && equalFold(h.name, "x-forwarded-proto")) ||
+			(len(fwd.Set) > 0 && fwd.replaced(h.name)) ||
 			req.clRepeated && repeatedLength(h.name, &lengthSent) {
 			continue
 		}
@@ -75,8 +113,17 @@ func WriteRequestHead(w Writer, req *Head, fwd *Forwarded, upgrade bool) {
 		w.Write(fwd.Port)
 		w.WriteString("\r\n")
 	}
-	if fwd.Proto {
+	switch {
+	case fwd.Proto && fwd.HTTPS:
+		w.WriteString("X-Forwarded-Proto: https\r\n")
+	case fwd.Proto:
 		w.WriteString("X-Forwarded-Proto: http\r\n")
+	}
+	for i := range fwd.Set {
+		w.WriteString(fwd.Set[i].Name)
+		w.WriteString(": ")
+		w.WriteString(fwd.Set[i].Value)
+		w.WriteString("\r\n")
 	}
 	w.WriteString("\r\n")
 }
@@ -425,4 +472,26 @@ func writeConnection(w Writer, keep bool, minor int) {
 	case minor == 0:
 		w.WriteString("connection: keep-alive\r\n")
 	}
+}
+
+// EndToEnd calls fn with each field of a response that a proxy passes on
+// (what WriteResponseHead writes from it): hop-by-hop fields are left out,
+// and Content-Length when the body is chunked. Another protocol's writer
+// (HTTP/2) uses it; the slices point into the head's buffer.
+func (h *Head) EndToEnd(fn func(name, value []byte)) {
+	for _, f := range h.fields {
+		if h.hopByHop(f.name) || (h.Chunked && equalFold(f.name, "content-length")) {
+			continue
+		}
+		fn(f.name, f.value)
+	}
+}
+
+// ErrorBody is the body of lbd's own answer with status (WriteError's),
+// for another protocol's writer.
+func ErrorBody(status int) string {
+	if body := errorBodies[status]; body != "" {
+		return body
+	}
+	return "Error.\n"
 }
