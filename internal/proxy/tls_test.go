@@ -696,3 +696,70 @@ func TestRereadCertificates(t *testing.T) {
 		t.Errorf("after RereadCertificates and Apply: serial %v served, want the new certificate's %v", served.SerialNumber, fresh.Cert.SerialNumber)
 	}
 }
+
+const tlsL7Tmpl = `
+loadbalancers:
+- name: lb-tls-l7
+  vip_address: 127.0.0.1
+  listeners:
+  - name: https
+    protocol: TERMINATED_HTTPS
+    protocol_port: {{.Port}}
+    default_tls_container_ref: {{.Cert}}
+    client_authentication: OPTIONAL
+    client_ca_tls_container_ref: {{.CA}}
+    l7policies:
+    - name: no-mallory
+      action: REJECT
+      position: 1
+      rules:
+      - {type: SSL_DN_FIELD, compare_type: EQUAL_TO, key: CN, value: mallory}
+    - name: certified
+      action: REDIRECT_TO_URL
+      position: 2
+      redirect_url: https://certified.example.com/
+      rules:
+      - {type: SSL_CONN_HAS_CERT, compare_type: EQUAL_TO, value: "True"}
+    default_pool:
+      name: pool1
+      protocol: HTTP
+      lb_algorithm: ROUND_ROBIN
+      members:
+{{- range .Members}}
+      - address: 127.0.0.1
+        protocol_port: {{port .}}
+{{- end}}
+`
+
+// L7 policies on a TERMINATED_HTTPS listener read the client's
+// certificate (SSL_CONN_HAS_CERT, SSL_DN_FIELD), and answer HTTP/2 streams
+// as they answer HTTP/1.1 requests.
+func TestL7SSLRulesOverTLSAndHTTP2(t *testing.T) {
+	site := newTLSSite(t)
+	b := startBackend(t, "web1", demo.Options{})
+	alice := site.clients.Issue(t, pki.Leaf{CN: "alice", Client: true})
+	mallory := site.clients.Issue(t, pki.Leaf{CN: "mallory", Client: true})
+	p := freePort(t)
+	startRuntime(t, config(t, tlsL7Tmpl, tlsCfg{Port: p, Cert: site.www, CA: filepath.Join(site.dir, "clients.pem"), Members: []string{b.Addr()}}))
+	addr := fmt.Sprintf("127.0.0.1:%d", p)
+	for _, h2 := range []bool{false, true} {
+		for _, tc := range []struct {
+			who      string
+			cert     *pki.Cert
+			status   int
+			location string
+		}{{"no certificate", nil, 200, ""}, {"alice", alice, 302, "https://certified.example.com/"}, {"mallory", mallory, 403, ""}} {
+			c := site.client(addr, "www.example.com", h2, tc.cert)
+			c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			resp, err := c.Get("https://www.example.com/")
+			if err != nil {
+				t.Fatalf("h2=%v %s: %v", h2, tc.who, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.location || resp.ProtoMajor != map[bool]int{false: 1, true: 2}[h2] {
+				t.Errorf("h2=%v %s: %s %d Location %q, want %d %q", h2, tc.who, resp.Proto, resp.StatusCode, resp.Header.Get("Location"), tc.status, tc.location)
+			}
+		}
+	}
+}
