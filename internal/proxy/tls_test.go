@@ -255,7 +255,9 @@ func TestClientCertificatesAndXSSLHeaders(t *testing.T) {
 	// Under TLS 1.3 a client may see lbd's alert before lbd has counted
 	// the failure: wait for the counts.
 	st := tlsStats(rt, rt.Config().LoadBalancers[0].Listeners[0].ID)
-	waitFor(t, func() bool { return st.Failures[7].Load() > 0 && st.Failures[8].Load() > 0 && st.Failures[9].Load() > 0 },
+	waitFor(t, func() bool {
+		return st.Failures[7].Load() > 0 && st.Failures[8].Load() > 0 && st.Failures[9].Load() > 0
+	},
 		"failures counted as no certificate, bad certificate and revoked")
 }
 
