@@ -90,7 +90,9 @@ func serveTCP(ls *loopSet, l *listener, cfg *listenerConfig, client *net.TCPConn
 	// that is not one of them must not pass one on to the member: its
 	// first bytes are screened, which the goroutine path does.
 	screen := cfg.proxyFrom != nil && !cfg.trustsProxy(client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr())
-	if !screen && moveTunnel(ls, l, cfg, client, member, m, remote, start, rec, int64(len(pre))) {
+	// A member connection that is not plain TCP (a tls_enabled pool's)
+	// stays on the goroutine path too.
+	if tcp, ok := member.(*net.TCPConn); ok && !screen && moveTunnel(ls, l, cfg, client, tcp, m, remote, start, rec, int64(len(pre))) {
 		return true
 	}
 	defer m.Traffic.Active.Add(-1)
