@@ -31,6 +31,7 @@ type h2exchange struct {
 	p         *pool
 	bw        *bufio.Writer // to the stream's ResponseWriter
 	buf       []byte        // for bodies copied past bw
+	scratch   []byte        // a persistence cookie being inserted
 	lr        requestLog
 	rec       accesslog.Record
 }
@@ -157,7 +158,10 @@ func (x *h2exchange) forward(w http.ResponseWriter, r *http.Request, hc *h2Conn,
 	// Connects are bounded by their timeout, not by the client: a stream
 	// reset while its member connection is being made must not count
 	// against the member.
-	mc, err := x.p.connect(context.Background(), &connectRequest{src: hc.remote, dst: hc.local, req: &x.req, timeout: cfg.connectTimeout, idle: x})
+	// The member session persistence names, when it may take the request
+	// (the one rule, persist.go, as for HTTP/1.1).
+	first, _ := x.p.pick(hc.remote, &x.req) // none ready: connect's last resorts
+	mc, err := x.p.connect(context.Background(), &connectRequest{src: hc.remote, dst: hc.local, req: &x.req, timeout: cfg.connectTimeout, first: first, idle: x})
 	if err != nil {
 		x.lr.term = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
 		x.lr.status = http.StatusServiceUnavailable
@@ -323,7 +327,8 @@ func (x *h2exchange) readResponseHead(uc *upstreamConn) error {
 func (x *h2exchange) relay(w http.ResponseWriter, uc *upstreamConn, cfg *listenerConfig, m *balancer.Member, hc *h2Conn) (keep bool, err error) {
 	d := http1.Decide(&x.req, &x.resp, http1.Conditions{Draining: hc.l.draining.Load()})
 	h := w.Header()
-	x.resp.EndToEnd(func(name, value []byte) { h.Add(string(name), string(value)) })
+	var ins http1.Inserted
+	x.resp.EndToEndInserted(persisted(x.p, m, &x.req, &x.resp, &ins, &x.scratch), func(name, value []byte) { h.Add(string(name), string(value)) })
 	w.WriteHeader(x.resp.Status)
 	m.Traffic.CountResponse(x.resp.Status)
 	cfg.traffic.CountResponse(x.resp.Status)

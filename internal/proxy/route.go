@@ -72,15 +72,24 @@ func writeRequestHead(w http1.Writer, cfg *listenerConfig, p *pool, req *http1.H
 // client as d decided, with what session persistence adds. scratch is the
 // connection's buffer for an inserted cookie.
 func writeResponseHead(w http1.Writer, cfg *listenerConfig, p *pool, m *balancer.Member, req, resp *http1.Head, d http1.Decision, scratch *[]byte) {
-	var ins *http1.Inserted
 	var insBuf http1.Inserted
-	if ps := p.persist.Load(); ps != nil {
-		ins = ps.inserted(req, resp, m, &insBuf, *scratch)
-		if ins != nil && ins.SetCookie != nil {
-			*scratch = ins.SetCookie[:0]
-		}
+	http1.WriteResponseHead(w, req, resp, d, persisted(p, m, req, resp, &insBuf, scratch))
+}
+
+// persisted is what p's session persistence changes in the response resp
+// that member m sent for req, whatever protocol the client speaks (the
+// one rule for HTTP/1.1 and HTTP/2): into ins, nil when nothing. scratch
+// is the caller's buffer for an inserted cookie.
+func persisted(p *pool, m *balancer.Member, req, resp *http1.Head, ins *http1.Inserted, scratch *[]byte) *http1.Inserted {
+	ps := p.persist.Load()
+	if ps == nil {
+		return nil
 	}
-	http1.WriteResponseHead(w, req, resp, d, ins)
+	got := ps.inserted(req, resp, m, ins, *scratch)
+	if got != nil && got.SetCookie != nil {
+		*scratch = got.SetCookie[:0]
+	}
+	return got
 }
 
 // tlsInfo is what L7 SSL rules read of a TLS client's certificate; nil

@@ -162,6 +162,29 @@ type Inserted struct {
 	Private bool
 }
 
+var (
+	fieldSetCookie    = []byte("Set-Cookie")
+	fieldCacheControl = []byte("Cache-Control")
+	valuePrivate      = []byte("private")
+)
+
+// drops reports whether the response field name: value is taken out
+// (a Set-Cookie for the proxy's cookie); ins may be nil.
+func (ins *Inserted) drops(name, value []byte) bool {
+	return ins != nil && ins.DropSetCookie != nil && equalFold(name, "set-cookie") && setCookieNamed(value, ins.DropSetCookie)
+}
+
+// added calls fn with each field ins adds to a response; ins may be nil.
+func (ins *Inserted) added(fn func(name, value []byte)) {
+	if ins == nil || ins.SetCookie == nil {
+		return
+	}
+	fn(fieldSetCookie, ins.SetCookie)
+	if ins.Private {
+		fn(fieldCacheControl, valuePrivate)
+	}
+}
+
 // WriteResponseHead writes a final response's head for the client:
 // hop-by-hop fields removed, framing and persistence as d decided them,
 // stated for the client's version; ins, when not nil, is applied.
@@ -178,19 +201,12 @@ func WriteResponseHead(w Writer, req, resp *Head, d Decision, ins *Inserted) {
 		if resp.clRepeated && repeatedLength(h.name, &lengthSent) {
 			continue
 		}
-		if ins != nil && ins.DropSetCookie != nil && equalFold(h.name, "set-cookie") && setCookieNamed(h.value, ins.DropSetCookie) {
+		if ins.drops(h.name, h.value) {
 			continue
 		}
 		WriteField(w, h.name, h.value)
 	}
-	if ins != nil && ins.SetCookie != nil {
-		w.WriteString("Set-Cookie: ")
-		w.Write(ins.SetCookie)
-		w.WriteString("\r\n")
-		if ins.Private {
-			w.WriteString("Cache-Control: private\r\n")
-		}
-	}
+	ins.added(func(name, value []byte) { WriteField(w, name, value) })
 	if d.ChunkedOut() {
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
@@ -478,13 +494,19 @@ func writeConnection(w Writer, keep bool, minor int) {
 // (what WriteResponseHead writes from it): hop-by-hop fields are left out,
 // and Content-Length when the body is chunked. Another protocol's writer
 // (HTTP/2) uses it; the slices point into the head's buffer.
-func (h *Head) EndToEnd(fn func(name, value []byte)) {
+func (h *Head) EndToEnd(fn func(name, value []byte)) { h.EndToEndInserted(nil, fn) }
+
+// EndToEndInserted is EndToEnd for a final response that a proxy relays
+// to a client of another protocol (HTTP/2): with ins (which may be nil)
+// applied as WriteResponseHead applies it.
+func (h *Head) EndToEndInserted(ins *Inserted, fn func(name, value []byte)) {
 	for _, f := range h.fields {
-		if h.hopByHop(f.name) || (h.Chunked && equalFold(f.name, "content-length")) {
+		if h.hopByHop(f.name) || (h.Chunked && equalFold(f.name, "content-length")) || ins.drops(f.name, f.value) {
 			continue
 		}
 		fn(f.name, f.value)
 	}
+	ins.added(fn)
 }
 
 // ErrorBody is the body of lbd's own answer with status (WriteError's),
