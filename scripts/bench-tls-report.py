@@ -55,3 +55,23 @@ for sc in order:
             cr.append(float(ps["lbd"]["per_core"]) / bestc)
     if rr:
         print(f"| {sc} | {med(rr):.2f} [{min(rr):.2f}–{max(rr):.2f}] | {med(cr):.2f} [{min(cr):.2f}–{max(cr):.2f}] | {len(rr)} |")
+
+base = [sc for sc in order if any(s == sc and "lbd" in ps and "lbdbase" in ps for (s, _), ps in reps.items())]
+if base:
+    print()
+    print("lbd ÷ lbdbase (the build before), paired per repeat (median [min–max] over repeats):")
+    print()
+    print("| scenario | rps ratio | per-core ratio | repeats |")
+    print("|---|---:|---:|---:|")
+    for sc in base:
+        rr, cr = [], []
+        for (s, rep), ps in sorted(reps.items()):
+            if s != sc or "lbd" not in ps or "lbdbase" not in ps:
+                continue
+            b, n = ps["lbdbase"], ps["lbd"]
+            if float(b["rps"]) > 0:
+                rr.append(float(n["rps"]) / float(b["rps"]))
+            if float(b["per_core"]) > 0:
+                cr.append(float(n["per_core"]) / float(b["per_core"]))
+        if rr:
+            print(f"| {sc} | {med(rr):.2f} [{min(rr):.2f}–{max(rr):.2f}] | {med(cr):.2f} [{min(cr):.2f}–{max(cr):.2f}] | {len(rr)} |")

@@ -13,7 +13,9 @@
 #   h2_ka           h2load -c16 -m32: HTTP/2, 32 streams in flight per connection
 # Each proxy is configured alike: TLS 1.2 and 1.3, ALPN h2 and http/1.1, pooled
 # keep-alive connections to the backends, resumption by tickets on except in
-# https_hs_*.
+# https_hs_*. None logs requests (HAProxy has no log line, nginx has
+# access_log off, lbd runs with --connection-logging=false unless LBD_LOG
+# gives other flags), as in scripts/bench-compare.sh.
 #
 # Runs alternate: within each repeat every proxy runs the scenario once, in
 # an order that rotates from repeat to repeat, so that a noisy stretch of a
@@ -24,6 +26,13 @@
 # per-core rate, and lbd ÷ the better of HAProxy and nginx computed per
 # repeat (paired), median and range.
 #   DURATION=5 REPEATS=3 SCENARIOS="https_ka h2_ka" scripts/bench-tls.sh
+# A change to lbd, paired against the build before it: LBD_BIN is the new
+# build, LBD_BASE_BIN the old one, and PROXIES names "lbdbase" (configured as
+# lbd); the report then adds lbd ÷ lbdbase per repeat.
+#   LBD_BIN=/tmp/new LBD_BASE_BIN=/tmp/old PROXIES="lbdbase lbd" scripts/bench-tls.sh
+# PROFILE=1 takes a CPU profile of each lbd run (the middle DURATION-2 s of
+# its load) into the run's directory as cpu.prof, through lbd's admin
+# server's /debug/pprof/ (on 127.0.0.1:$PROFILE_PORT during that run only).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,6 +45,9 @@ LOAD_CPU=${LOAD_CPU:-0}
 LISTEN=${LISTEN:-127.0.0.1:18443}
 BUILD=1; [ -n "${LBD_BIN:-}${NOBUILD:-}" ] && BUILD=0   # make build unless another lbd is given
 LBD_BIN=${LBD_BIN:-$ROOT/bin/lbd}
+LBD_BASE_BIN=${LBD_BASE_BIN:-}
+PROFILE=${PROFILE:-0}
+PROFILE_PORT=${PROFILE_PORT:-19199}
 OUTDIR=${OUTDIR:-/tmp/lbd-bench/results/$(date +%Y%m%d-%H%M%S)-tls}
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
@@ -47,6 +59,7 @@ scripts/ensure-deps.sh bench >/dev/null
 need wrk "apt-get install wrk"; need h2load "apt-get install nghttp2-client"; need haproxy "apt-get install haproxy"
 need nginx "apt-get install nginx-light"; need openssl openssl; need taskset util-linux; need curl curl
 [ -x "$LBD_BIN" ] || { echo "no lbd at $LBD_BIN (make build)" >&2; exit 2; }
+[[ " $PROXIES " != *" lbdbase "* ]] || [ -x "$LBD_BASE_BIN" ] || { echo "PROXIES names lbdbase: LBD_BASE_BIN must be an lbd binary" >&2; exit 2; }
 
 # ---------- processes: only ours, by PID ----------
 STARTED=()
@@ -152,7 +165,10 @@ http {
 }
 EOF
       echo "nginx -p $wd -c $wd/nginx.conf -e $wd/error.log -g 'daemon off;'" ;;
-    lbd)
+    lbd|lbdbase)
+      local bin=$LBD_BIN admin="''"
+      [ "$p" = lbdbase ] && bin=$LBD_BASE_BIN
+      [ "$PROFILE" = 1 ] && admin=127.0.0.1:$PROFILE_PORT
       cat > "$wd/lbd.yaml" <<EOF
 loadbalancers:
   - name: bench
@@ -171,7 +187,7 @@ loadbalancers:
             - {name: m1, address: ${BE[0]%:*}, protocol_port: ${BE[0]##*:}}
             - {name: m2, address: ${BE[1]%:*}, protocol_port: ${BE[1]##*:}}
 EOF
-      echo "env GOMAXPROCS=1 $LBD_BIN --config $wd/lbd.yaml --state-dir none --api-addr '' --admin-addr '' --tls-session-resumption=$([ $resume = 1 ] && echo true || echo false) ${LBD_FLAGS:-}" ;;
+      echo "env GOMAXPROCS=1 $bin --config $wd/lbd.yaml --state-dir none --api-addr '' --admin-addr $admin --tls-session-resumption=$([ $resume = 1 ] && echo true || echo false) ${LBD_LOG:---connection-logging=false} ${LBD_FLAGS:-}" ;;
   esac
 }
 
@@ -235,8 +251,14 @@ for sc in $SCENARIOS; do
       p=${P[$(( (k + rep - 1) % n ))]}
       start_proxy "$p" "$sc" "$rep"
       DURATION_SAVE=$DURATION; DURATION=1; load "$sc" "$OUTDIR/proxies/$p-$sc-r$rep/warmup.log" >/dev/null; DURATION=$DURATION_SAVE
+      prof=""
+      if [ "$PROFILE" = 1 ] && [[ $p == lbd* ]] && [ "$DURATION" -gt 3 ]; then
+        ( sleep 1; "${LOADPIN[@]}" curl -fsS -m $((DURATION + 10)) -o "$OUTDIR/proxies/$p-$sc-r$rep/cpu.prof" \
+            "http://127.0.0.1:$PROFILE_PORT/debug/pprof/profile?seconds=$((DURATION - 2))" ) & prof=$!
+      fi
       c0=$(proxy_cpu); b0=$(core_busy); t0=$(date +%s%N)
       res=$(load "$sc" "$OUTDIR/proxies/$p-$sc-r$rep/load.log")
+      [ -z "$prof" ] || wait "$prof"
       c1=$(proxy_cpu); b1=$(core_busy); t1=$(date +%s%N)
       read -r rps errs <<<"$res"
       row=$(awk -v c=$((c1 - c0)) -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v hz="$hz" -v rps="${rps:-0}" 'BEGIN{
