@@ -33,7 +33,9 @@ func (hc *httpConn) h2cPreface() bool {
 	}
 	c := hc.client.Conn
 	c.SetDeadline(time.Time{})
-	rt.serveH2Conn(hc.l, &replayConn{Conn: c, pending: pending}, cfg, peer{hc.remote, hc.local}, hc.st, true)
+	cc := &corkConn{Conn: &replayConn{Conn: c, pending: pending}}
+	cc.cork(cfg.clientTimeout)
+	rt.serveH2Conn(hc.l, cc, cfg, peer{hc.remote, hc.local}, hc.st, true)
 	return true
 }
 

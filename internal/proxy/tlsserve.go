@@ -73,7 +73,10 @@ func (rt *Runtime) serveTLS(l *listener, c *net.TCPConn, cfg *listenerConfig, pr
 		raw = &replayConn{Conn: c, pending: pre}
 	}
 	remote := pr.remote
-	tc := handshake(raw, cfg, remote)
+	// Under the TLS connection, so that an HTTP/2 one's records leave
+	// together (h2cork.go); HTTP/1.1 writes pass through it.
+	cc := &corkConn{Conn: raw}
+	tc := handshake(cc, cfg, remote)
 	if tc == nil {
 		return
 	}
@@ -83,6 +86,7 @@ func (rt *Runtime) serveTLS(l *listener, c *net.TCPConn, cfg *listenerConfig, pr
 	// may turn them on for this connection's next requests.
 	st.peer = tlsterm.NewPeer(&cs)
 	if cs.NegotiatedProtocol == "h2" {
+		cc.cork(cfg.clientTimeout)
 		rt.serveH2Conn(l, tc, cfg, pr, st, false)
 		return
 	}
