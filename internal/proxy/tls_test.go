@@ -606,7 +606,14 @@ func TestAccessLogClientCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, _, al := loggingRuntime(t, true, sink)
+	// A line is logged after its response is sent: the JSON copy tells
+	// when both are in, before the log is closed.
+	seen := &lines{}
+	seenSink, err := accesslog.OpenSink("stderr", accesslog.SinkOptions{Stderr: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _, al := loggingRuntime(t, true, sink, seenSink)
 	p := freePort(t)
 	if err := rt.Apply(context.Background(), config(t, tlsConfigTmpl, tlsCfg{Port: p, Cert: site.www, Auth: "OPTIONAL",
 		CA: filepath.Join(site.dir, "clients.pem"), Members: []string{b.Addr()}})); err != nil {
@@ -616,6 +623,7 @@ func TestAccessLogClientCertificate(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", p)
 	get(t, site.client(addr, "www.example.com", false, alice), "https://www.example.com/with")
 	get(t, site.client(addr, "www.example.com", false, nil), "https://www.example.com/without")
+	seen.await(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	al.Close(ctx)
