@@ -215,6 +215,27 @@ func TestSideBySideRBAC(t *testing.T) {
 	}
 }
 
+// peerRole returns the ID of the peer Keystone's role of that name,
+// creating it when the peer lacks it: the peer makes only some of
+// Octavia's roles (load-balancer_observer is not among them), as
+// scripts/tempest.sh finds too. A role another test created meanwhile
+// (409) is read back.
+func peerRole(t *testing.T, ks func(method, path, body string, want int) map[string]any, role string) string {
+	t.Helper()
+	roles, _ := ks("GET", "/roles?name="+role, "", 200)["roles"].([]any)
+	if len(roles) == 0 {
+		s := &side{name: "keystone", base: peerKeystone, token: peerToken(t)}
+		if a := s.call(t, "POST", "/roles", `{"role": {"name": "`+role+`"}}`); a.code != 201 && a.code != 409 {
+			t.Fatalf("keystone: create role %s: %d: %s", role, a.code, a.raw)
+		}
+		roles, _ = ks("GET", "/roles?name="+role, "", 200)["roles"].([]any)
+	}
+	if len(roles) != 1 {
+		t.Fatalf("role %s: %v", role, roles)
+	}
+	return str(roles[0].(map[string]any), "id")
+}
+
 // peerUserToken creates, in the peer's Keystone, a project and a user
 // holding role in it (both removed when the test ends), and returns the
 // user's token scoped to the project.
@@ -234,11 +255,7 @@ func peerUserToken(t *testing.T, admin, name, role string) string {
 	t.Cleanup(func() { ks("DELETE", "/projects/"+project, "", 204) })
 	user := dig(ks("POST", "/users", `{"user": {"name": "`+name+`", "password": "`+name+`", "domain_id": "default"}}`, 201), "user.id")
 	t.Cleanup(func() { ks("DELETE", "/users/"+user, "", 204) })
-	roles, _ := ks("GET", "/roles?name="+role, "", 200)["roles"].([]any)
-	if len(roles) != 1 {
-		t.Fatalf("role %s: %v", role, roles)
-	}
-	ks("PUT", "/projects/"+project+"/users/"+user+"/roles/"+str(roles[0].(map[string]any), "id"), "", 204)
+	ks("PUT", "/projects/"+project+"/users/"+user+"/roles/"+peerRole(t, ks, role), "", 204)
 	body := `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"id": "` + user + `", "password": "` + name + `"}}},
 		"scope": {"project": {"id": "` + project + `"}}}}`
 	resp, err := http.Post(peerKeystone+"/auth/tokens", "application/json", strings.NewReader(body))
