@@ -16,6 +16,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -130,6 +131,9 @@ type Leaf struct {
 	Client    bool      // for client authentication rather than serving
 	OCSP      []string  // OCSP responder URLs
 	Subject   *pkix.Name
+	// RDNs, when set, is the subject as given, multi-valued RDNs
+	// included (Subject cannot express those); it wins over CN and Subject.
+	RDNs pkix.RDNSequence
 	// CNOnly leaves the DNS names out; otherwise a server certificate
 	// without DNS names gets its CN as one (clients ignore the CN).
 	CNOnly bool
@@ -173,6 +177,13 @@ func (ca *CA) Issue(t testing.TB, l Leaf) *Cert {
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  usage,
 		OCSPServer:   l.OCSP,
+	}
+	if l.RDNs != nil {
+		raw, err := asn1.Marshal(l.RDNs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.RawSubject = raw
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {

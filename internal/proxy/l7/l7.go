@@ -115,7 +115,7 @@ type TLSInfo interface {
 	// certificate, an OpenSSL X509_V_ERR code, 0 when it verified
 	// (ssl_c_verify).
 	VerifyResult() int
-	// SubjectField returns the last value of the named field of the
+	// SubjectField returns the first value of the named field of the
 	// client certificate's subject, as ssl_c_s_dn(<field>) does.
 	SubjectField(name []byte) (value []byte, ok bool)
 }

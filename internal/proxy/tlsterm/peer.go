@@ -1,12 +1,11 @@
 package tlsterm
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/tls"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -14,10 +13,11 @@ import (
 // Peer are the values of the X-SSL-* headers Octavia has HAProxy insert
 // for a connection: %[ssl_c_verify], %[ssl_c_used], %[ssl_c_s_dn],
 // %[ssl_c_s_dn(cn)], %[ssl_c_i_dn], %[ssl_c_sha1,hex], %[ssl_c_notbefore]
-// and %[ssl_c_notafter], formatted as HAProxy 2.6 formats them (checked
-// against it): distinguished names as /SN=value entries in certificate
-// order, the fingerprint in upper-case hex, times as the certificate's
-// ASN.1 time (YYMMDDhhmmssZ), all empty without a client certificate.
+// and %[ssl_c_notafter], formatted as HAProxy 2.6 formats them (measured
+// against it: TestClientDNAgainstHAProxy in internal/proxy): distinguished
+// names as /SN=value entries in certificate order, the fingerprint in
+// upper-case hex, times as the certificate's ASN.1 time (YYMMDDhhmmssZ),
+// all empty without a client certificate.
 type Peer struct {
 	Verify    string // always "0": a certificate that fails verification fails the handshake
 	HasCert   string // "1" or "0"
@@ -31,7 +31,7 @@ type Peer struct {
 	// cipher suite (its IANA name) and SNI, for the access log.
 	Protocol, Cipher, SNI string
 
-	subject string // the client certificate's raw subject (DER), for SubjectField
+	subject []dnEntry // the client certificate's subject, for SubjectField
 }
 
 // The L7 rules' view (l7.TLSInfo): what HAProxy's ssl_c_used,
@@ -44,28 +44,95 @@ func (p *Peer) ClientCertUsed() bool { return p.HasCert == "1" }
 // handshake, so a connection that has one has a verified one.
 func (p *Peer) VerifyResult() int { return 0 }
 
-// SubjectField returns the last value of the subject's attribute name (an
-// OpenSSL short name such as CN or OU, or a dotted OID), as ssl_c_s_dn(name)
-// does.
+// SubjectField is ssl_c_s_dn(name), which an SSL_DN_FIELD rule reads: the
+// first value of the subject's attribute name (an OpenSSL short name such
+// as CN or OU, any case), as X-SSL-Client-CN's ssl_c_s_dn(cn) is.
 func (p *Peer) SubjectField(name []byte) ([]byte, bool) {
-	var rdns pkix.RDNSequence
-	if len(p.subject) == 0 {
-		return nil, false
+	return field(p.subject, name)
+}
+
+// dnEntry is one attribute of a distinguished name, multi-valued RDNs
+// flattened, as OpenSSL's X509_NAME holds them.
+type dnEntry struct {
+	name  string // OpenSSL's short name, or the dotted OID when it has none
+	value []byte // the string's content octets, as ASN1_STRING_get0_data
+	bad   bool   // a NUL with data after it: HAProxy gives no value
+}
+
+// field is HAProxy's ssl_sock_get_dn_entry with occurrence 1 (the
+// default of ssl_c_s_dn(<entry>)): the first entry whose short name is
+// name, compared without case. The one rule for X-SSL-Client-CN and
+// SSL_DN_FIELD.
+func field(dn []dnEntry, name []byte) ([]byte, bool) {
+	for _, e := range dn {
+		if !equalFold(e.name, name) {
+			continue
+		}
+		if e.bad {
+			return nil, false
+		}
+		return e.value, true
 	}
-	if _, err := asn1.Unmarshal([]byte(p.subject), &rdns); err != nil {
-		return nil, false
+	return nil, false
+}
+
+// equalFold compares a short name with a rule's key, ASCII case ignored
+// (chunk_strcasecmp), without converting the key.
+func equalFold(s string, b []byte) bool {
+	if len(s) != len(b) {
+		return false
 	}
-	var val []byte
-	found := false
+	for i := range len(b) {
+		x, y := s[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// rawATV is an attribute with its value as encoded.
+type rawATV struct {
+	Type  asn1.ObjectIdentifier
+	Value asn1.RawValue
+}
+
+// rdnSET is a relative distinguished name (encoding/asn1 reads a slice
+// type whose name ends in SET as a SET OF).
+type rdnSET []rawATV
+
+// parseDN reads a raw distinguished name; nil when it does not parse.
+func parseDN(raw []byte) []dnEntry {
+	var rdns []rdnSET
+	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) > 0 {
+		return nil
+	}
+	var out []dnEntry
 	for _, rdn := range rdns {
 		for _, atv := range rdn {
 			oid := atv.Type.String()
-			if sn, ok := shortNames[oid]; (ok && strings.EqualFold(sn, string(name))) || oid == string(name) {
-				val, found = fmt.Append(nil, atv.Value), true
+			e := dnEntry{name: oid, value: atv.Value.Bytes}
+			if sn, ok := shortNames[oid]; ok {
+				e.name = sn
 			}
+			// As HAProxy: trailing NULs are padding (one is kept), a NUL
+			// with data after it makes the value malformed.
+			if i := bytes.IndexByte(e.value, 0); i >= 0 {
+				if bytes.ContainsFunc(e.value[i:], func(r rune) bool { return r != 0 }) {
+					e.bad = true
+				}
+				e.value = e.value[:i+1]
+			}
+			out = append(out, e)
 		}
 	}
-	return val, found
+	return out
 }
 
 // NoCert is the Peer of a connection without a client certificate.
@@ -81,8 +148,9 @@ func NewPeer(cs *tls.ConnectionState) *Peer {
 	c := cs.PeerCertificates[0]
 	sum := sha1.Sum(c.Raw)
 	p.HasCert = "1"
-	p.subject = string(c.RawSubject)
-	p.DN, p.CN, p.Issuer = oneline(c.RawSubject), firstCN(c.RawSubject), oneline(c.RawIssuer)
+	p.subject = parseDN(c.RawSubject)
+	cn, _ := field(p.subject, []byte("CN"))
+	p.DN, p.CN, p.Issuer = oneline(p.subject), string(cn), oneline(parseDN(c.RawIssuer))
 	p.SHA1 = strings.ToUpper(hex.EncodeToString(sum[:]))
 	p.NotBefore, p.NotAfter = asn1Time(c.NotBefore), asn1Time(c.NotAfter)
 	return p
@@ -106,47 +174,21 @@ var shortNames = map[string]string{
 	"1.3.6.1.4.1.311.60.2.1.2": "jurisdictionST", "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionL",
 }
 
-// oneline renders a raw distinguished name as HAProxy's ssl_c_s_dn does:
+// oneline renders a distinguished name as HAProxy's ssl_c_s_dn does:
 // "/" SN "=" value for each attribute in order, multi-valued RDNs flat,
-// nothing escaped.
-func oneline(raw []byte) string {
-	var rdns pkix.RDNSequence
-	if _, err := asn1.Unmarshal(raw, &rdns); err != nil {
-		return ""
-	}
+// nothing escaped; empty when a value is malformed (a NUL inside).
+func oneline(dn []dnEntry) string {
 	var b strings.Builder
-	for _, rdn := range rdns {
-		for _, atv := range rdn {
-			b.WriteByte('/')
-			oid := atv.Type.String()
-			if sn, ok := shortNames[oid]; ok {
-				b.WriteString(sn)
-			} else {
-				b.WriteString(oid)
-			}
-			b.WriteByte('=')
-			fmt.Fprint(&b, atv.Value)
+	for _, e := range dn {
+		if e.bad {
+			return ""
 		}
+		b.WriteByte('/')
+		b.WriteString(e.name)
+		b.WriteByte('=')
+		b.Write(e.value)
 	}
 	return b.String()
-}
-
-var oidCN = asn1.ObjectIdentifier{2, 5, 4, 3}
-
-// firstCN is ssl_c_s_dn(cn): the first common name.
-func firstCN(raw []byte) string {
-	var rdns pkix.RDNSequence
-	if _, err := asn1.Unmarshal(raw, &rdns); err != nil {
-		return ""
-	}
-	for _, rdn := range rdns {
-		for _, atv := range rdn {
-			if atv.Type.Equal(oidCN) {
-				return fmt.Sprint(atv.Value)
-			}
-		}
-	}
-	return ""
 }
 
 // asn1Time renders a validity time as the certificate encodes it: UTCTime
