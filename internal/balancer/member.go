@@ -20,7 +20,7 @@ type MemberConfig struct {
 
 // State is a member's live state. It outlives configuration changes: a
 // member whose ID survives an update keeps its State, so in-flight counts and
-// health carry over. State must not be copied.
+// health carry over. Make one with NewState; it must not be copied.
 type State struct {
 	// The fields a pick and a release touch come first, on one or two
 	// cache lines; the traffic counters follow.
@@ -39,8 +39,13 @@ type State struct {
 
 	observer atomic.Pointer[observerBox]
 
-	// Traffic is the data plane's counters for this member.
-	Traffic stats.Traffic
+	// Traffic is the data plane's counters for this member (never nil in
+	// a State from NewState). They live in their own allocation, not in
+	// the State, so that a State stays about 100 bytes: a pick at 10,000
+	// members touches States over about 280 pages instead of 2,500 (the
+	// counters and histograms are 800 bytes), and the TLB misses that
+	// saves are about a sixth of a SOURCE_IP pick (BenchmarkPick10k).
+	Traffic *stats.Traffic
 }
 
 // TrafficObserver learns how live traffic to a member went, for passive
@@ -84,7 +89,7 @@ func (s *State) Observer() TrafficObserver {
 // starts healthy, as HAProxy's servers do: traffic flows at once, and the
 // health monitor takes the member out after its first failures.
 func NewState() *State {
-	s := &State{}
+	s := &State{Traffic: &stats.Traffic{}}
 	s.healthy.Store(true)
 	return s
 }

@@ -1,6 +1,9 @@
 package balancer
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+)
 
 // TestSourceTableQuotas: every member holds its weight's share of the
 // table within 1.5 slots, through joins, leaves, weight changes and growth.
@@ -118,4 +121,61 @@ func TestSourceIPMovesOneNthAt10k(t *testing.T) {
 	}
 	t.Logf("%d members, %d slots: %.6f of the clients moved when one left (1/N = %.6f, %.2f×), %.6f when one joined (1/(N+1) = %.6f, %.2f×); all came back when it returned",
 		n, len(before), float64(moved)/slots, 1.0/n, float64(moved)/slots*n, float64(joined)/slots, 1.0/(n+1), float64(joined)/slots*(n+1))
+}
+
+// TestSourceHashSpreadsStructuredClients: the slot hash spreads clients that
+// differ in a few bits only (a /24, the /24s of a /16, the hosts of an IPv6
+// /64, one address's ports) evenly over 64 buckets of the slot bits, and an
+// IPv4-mapped IPv6 client lands where its IPv4 address does.
+func TestSourceHashSpreadsStructuredClients(t *testing.T) {
+	const buckets = 64
+	sets := map[string][]netip.AddrPort{}
+	for i := range 4096 {
+		sets["10.1.0.0/20 hosts"] = append(sets["10.1.0.0/20 hosts"], netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 80))
+		sets["/24s of 10.0.0.0/8, host .1"] = append(sets["/24s of 10.0.0.0/8, host .1"], netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}), 80))
+		a6 := netip.MustParseAddr("2001:db8::").As16()
+		a6[14], a6[15] = byte(i>>8), byte(i)
+		sets["2001:db8::/116 hosts"] = append(sets["2001:db8::/116 hosts"], netip.AddrPortFrom(netip.AddrFrom16(a6), 80))
+		a6 = netip.MustParseAddr("2001:db8::1").As16()
+		a6[6], a6[7] = byte(i>>8), byte(i)
+		sets["the /64s of a /48, host ::1"] = append(sets["the /64s of a /48, host ::1"], netip.AddrPortFrom(netip.AddrFrom16(a6), 80))
+		sets["the /16s of 0.0.0.0/0, .0.1"] = append(sets["the /16s of 0.0.0.0/0, .0.1"], netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(i >> 4), byte(i << 4), 0, 1}), 80))
+		a6 = netip.MustParseAddr("::1").As16()
+		a6[0], a6[1] = byte(i>>8), byte(i)
+		sets["the /16s of ::/0, host ::1"] = append(sets["the /16s of ::/0, host ::1"], netip.AddrPortFrom(netip.AddrFrom16(a6), 80))
+		a6 = netip.MustParseAddr("2001:db8::1").As16()
+		a6[8], a6[9] = byte(i>>8), byte(i)
+		sets["2001:db8::X:0:0:1"] = append(sets["2001:db8::X:0:0:1"], netip.AddrPortFrom(netip.AddrFrom16(a6), 80))
+		sets["ports of 192.0.2.7"] = append(sets["ports of 192.0.2.7"], netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 7}), uint16(30000+i)))
+	}
+	for _, withPort := range []bool{false, true} {
+		s := &sourceHash{shift: 64 - 6, withPort: withPort, table: make([]uint32, buckets)}
+		for i := range s.table {
+			s.table[i] = uint32(i)
+		}
+		for name, clients := range sets {
+			if name == "ports of 192.0.2.7" && !withPort {
+				continue
+			}
+			var counts [buckets]float64
+			for _, c := range clients {
+				counts[s.slot(c)]++
+			}
+			// Chi-square with 63 degrees of freedom: 0.1% of uniform
+			// samples exceed 103.4.
+			exp := float64(len(clients)) / buckets
+			chi := 0.0
+			for _, c := range counts {
+				chi += (c - exp) * (c - exp) / exp
+			}
+			if chi > 103.4 {
+				t.Errorf("withPort=%v, %s: chi-square %.1f over %d buckets (uniform: below 103.4)", withPort, name, chi, buckets)
+			}
+		}
+	}
+	v4 := netip.AddrPortFrom(netip.MustParseAddr("198.51.100.9"), 5000)
+	mapped := netip.AddrPortFrom(netip.AddrFrom16(v4.Addr().As16()), 5000)
+	if hashAddr(v4.Addr()) != hashAddr(mapped.Addr()) {
+		t.Errorf("%v and %v hash apart", v4, mapped)
+	}
 }

@@ -235,7 +235,7 @@ type counts struct {
 // readCounts reads m's counters once. A session is a request on HTTP, a
 // connection on TCP.
 func readCounts(m *balancer.Member, http bool) counts {
-	tr := &m.Traffic
+	tr := m.Traffic
 	n := counts{
 		active: m.Active(), sessions: tr.Connections.Load(), picks: m.Picks(),
 		bytesIn: tr.BytesIn.Load(), bytesOut: tr.BytesOut.Load(), connErrors: tr.ConnectErrors.Load(),

@@ -32,7 +32,7 @@ func TestIdlePoolExpire(t *testing.T) {
 		}
 		return newUpstreamConn(c.(*net.TCPConn), st, false)
 	}
-	st := &balancer.State{}
+	st := balancer.NewState()
 	ip := newIdlePool()
 	ip.known.Store(&map[*balancer.State]struct{}{st: {}}) // a member the pool keeps connections for
 	now := time.Now()
