@@ -10,6 +10,7 @@ import (
 	"lbd/internal/balancer"
 	"lbd/internal/proxy/http1"
 	"lbd/internal/proxy/proxyproto"
+	"lbd/internal/proxy/tlsterm"
 )
 
 // maxConnectAttempts is HAProxy's "retries 3" plus the first try. With
@@ -20,6 +21,7 @@ const maxConnectAttempts = 4
 type connectRequest struct {
 	src     netip.AddrPort // the client, for SOURCE_IP and a PROXY header
 	dst     netip.AddrPort // the address the client reached, for a PROXY header
+	tls     *tlsterm.Peer  // a TLS client's handshake, for a PROXYV2 header; nil over plain TCP
 	req     *http1.Head    // the HTTP request, for session persistence; nil for TCP
 	timeout time.Duration  // per connect attempt
 	// avoid is a member that just failed this request: another is
@@ -83,7 +85,7 @@ func (p *pool) connect(ctx context.Context, r *connectRequest) (memberConn, erro
 			}
 		}
 		start := time.Now()
-		c, err := p.dial(ctx, m.Addr, r.timeout, peer{r.src, r.dst})
+		c, err := p.dial(ctx, m.Addr, r.timeout, peer{r.src, r.dst, r.tls})
 		if err == nil {
 			m.Traffic.ConnectTime.Observe(time.Since(start))
 			m.Traffic.Connections.Add(1)
@@ -100,7 +102,7 @@ func (p *pool) connect(ctx context.Context, r *connectRequest) (memberConn, erro
 			return memberConn{}, lastErr
 		}
 	}
-	if m, c, err := p.connectEjected(ctx, r.timeout, peer{r.src, r.dst}); err == nil {
+	if m, c, err := p.connectEjected(ctx, r.timeout, peer{r.src, r.dst, r.tls}); err == nil {
 		return memberConn{m: m, conn: c}, nil
 	}
 	if lastErr != nil {
@@ -180,12 +182,12 @@ func (p *pool) sendProxyHeader(c *net.TCPConn, timeout time.Duration, pr peer) e
 	if v == 0 {
 		return nil
 	}
-	var buf [108]byte // the longest version 1 header; a version 2 without TLVs takes 52
+	var buf [256]byte // the longest version 1 header takes 108, a version 2 without TLVs 52
 	var hdr []byte
 	if v == 1 {
 		hdr = proxyproto.AppendV1(buf[:0], pr.remote, pr.local)
 	} else {
-		hdr = proxyproto.AppendV2(buf[:0], pr.remote, pr.local, nil)
+		hdr = proxyproto.AppendV2(buf[:0], pr.remote, pr.local, proxySSL(pr.tls))
 	}
 	if timeout > 0 {
 		c.SetWriteDeadline(time.Now().Add(timeout))
@@ -196,4 +198,19 @@ func (p *pool) sendProxyHeader(c *net.TCPConn, timeout time.Duration, pr peer) e
 	}
 	c.SetWriteDeadline(time.Time{})
 	return nil
+}
+
+// proxySSL is what a PROXYV2 header says of a TLS client's connection: as
+// the amphora's HAProxy, whose server line for a PROXYV2 pool behind a
+// TERMINATED_HTTPS listener is "send-proxy-v2-ssl-cn" (Octavia's
+// macros.j2), the protocol ALPN chose, the TLS version, whether the
+// session has a client certificate and whether it came on this connection,
+// its verification result, and its first common name. Nothing over plain
+// TCP (nil): the amphora's "send-proxy-v2".
+func proxySSL(p *tlsterm.Peer) *proxyproto.SSL {
+	if p == nil {
+		return nil
+	}
+	return &proxyproto.SSL{ALPN: p.ALPN, Cert: p.ClientCertUsed(), CertConn: !p.Resumed,
+		Verify: uint32(p.VerifyResult()), Version: p.Protocol, CN: p.CN}
 }

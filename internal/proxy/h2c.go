@@ -35,7 +35,7 @@ func (hc *httpConn) h2cPreface() bool {
 	c.SetDeadline(time.Time{})
 	cc := &corkConn{Conn: &replayConn{Conn: c, pending: pending}}
 	cc.cork(cfg.clientTimeout)
-	rt.serveH2Conn(hc.l, cc, cfg, peer{hc.remote, hc.local}, hc.st, true)
+	rt.serveH2Conn(hc.l, cc, cfg, peer{remote: hc.remote, local: hc.local}, hc.st, true)
 	return true
 }
 

@@ -161,7 +161,7 @@ func (x *h2exchange) forward(w http.ResponseWriter, r *http.Request, hc *h2Conn,
 	// The member session persistence names, when it may take the request
 	// (the one rule, persist.go, as for HTTP/1.1).
 	first, _ := x.p.pick(hc.remote, &x.req) // none ready: connect's last resorts
-	mc, err := x.p.connect(context.Background(), &connectRequest{src: hc.remote, dst: hc.local, req: &x.req, timeout: cfg.connectTimeout, first: first, idle: x})
+	mc, err := x.p.connect(context.Background(), &connectRequest{src: hc.remote, dst: hc.local, tls: hc.st.peer, req: &x.req, timeout: cfg.connectTimeout, first: first, idle: x})
 	if err != nil {
 		x.lr.term = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
 		x.lr.status = http.StatusServiceUnavailable
@@ -239,7 +239,7 @@ func (x *h2exchange) forward(w http.ResponseWriter, r *http.Request, hc *h2Conn,
 		if !uc.used {
 			failed.Observer().ConnectFailure()
 		}
-		mc, err := x.p.connect(context.Background(), &connectRequest{src: hc.remote, dst: hc.local, req: &x.req, timeout: cfg.connectTimeout, avoid: failed})
+		mc, err := x.p.connect(context.Background(), &connectRequest{src: hc.remote, dst: hc.local, tls: hc.st.peer, req: &x.req, timeout: cfg.connectTimeout, avoid: failed})
 		failed.Release()
 		if err != nil {
 			m = nil

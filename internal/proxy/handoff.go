@@ -96,7 +96,7 @@ func resumeHTTP(h *loopHandoff) {
 			l.closeConn(c, h.traffic)
 		}
 	}()
-	moved = serveHTTP(h.home.set, l, c, peer{h.remote, h.local}, st, h.traffic, nil, h)
+	moved = serveHTTP(h.home.set, l, c, peer{remote: h.remote, local: h.local}, st, h.traffic, nil, h)
 }
 
 // moveToLoop hands the connection hc serves on c to an event loop, with the

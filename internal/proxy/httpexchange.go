@@ -170,7 +170,7 @@ func (ex *exchange) moveToAnotherConnection() error {
 	if !ex.uc.used {
 		failed.Observer().ConnectFailure() // a fresh connection that died unanswered
 	}
-	mc, err := ex.p.connect(context.Background(), &connectRequest{src: ex.hc.remote, dst: ex.hc.local, req: &ex.hc.req,
+	mc, err := ex.p.connect(context.Background(), &connectRequest{src: ex.hc.remote, dst: ex.hc.local, tls: ex.hc.st.peer, req: &ex.hc.req,
 		timeout: ex.cfg.connectTimeout, avoid: failed})
 	if err != nil {
 		return fmt.Errorf("retry after member %s failed: %w", failed.ID, err)

@@ -188,7 +188,7 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 		first, _ = p.pick(hc.remote, req) // none ready: connect's last resorts
 	}
 	mc, err := p.connect(context.Background(), &connectRequest{
-		src: hc.remote, dst: hc.local, req: req, timeout: cfg.connectTimeout, first: first, idle: ex,
+		src: hc.remote, dst: hc.local, tls: hc.st.peer, req: req, timeout: cfg.connectTimeout, first: first, idle: ex,
 	})
 	if err != nil {
 		hc.writeError(503, d.ClientKeep && !d.HasBody)
@@ -211,7 +211,7 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 	if uc.used && d.HasBody && !alive(uc) {
 		// A body cannot be replayed, so make sure of a pooled connection first.
 		uc.close()
-		raw, err := p.dial(context.Background(), m.Addr, cfg.connectTimeout, peer{hc.remote, hc.local})
+		raw, err := p.dial(context.Background(), m.Addr, cfg.connectTimeout, peer{hc.remote, hc.local, hc.st.peer})
 		if err != nil {
 			m.Traffic.ConnectErrors.Add(1)
 			m.Release()

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"lbd/internal/octavia"
+	"lbd/internal/proxy/tlsterm"
 )
 
 // peer is a client connection's two ends: the client, and the address it
@@ -12,6 +13,9 @@ import (
 // upstream's PROXY header says.
 type peer struct {
 	remote, local netip.AddrPort
+	// tls is a TLS client's handshake (nil over plain TCP), which a
+	// PROXYV2 pool's header describes.
+	tls *tlsterm.Peer
 }
 
 // serve is the Runtime's side of engines: each accepted connection goes
@@ -19,9 +23,9 @@ type peer struct {
 func (rt *Runtime) serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remote, local netip.AddrPort, pre []byte, st *connState) (moved bool) {
 	switch cfg.protocol {
 	case octavia.ProtocolHTTP:
-		return serveHTTP(rt.loops, l, c, peer{remote, local}, st, cfg.traffic, pre, nil)
+		return serveHTTP(rt.loops, l, c, peer{remote: remote, local: local}, st, cfg.traffic, pre, nil)
 	case octavia.ProtocolTerminatedHTTPS:
-		rt.serveTLS(l, c, cfg, peer{remote, local}, pre, st)
+		rt.serveTLS(l, c, cfg, peer{remote: remote, local: local}, pre, st)
 	case octavia.ProtocolPrometheus:
 		// Scrapes are short: a drain may cut them. The handler was set
 		// before the first Apply.
@@ -32,7 +36,7 @@ func (rt *Runtime) serve(l *listener, c *net.TCPConn, cfg *listenerConfig, remot
 			rt.metrics.serve(c, rt.opts.Metrics)
 		}
 	default: // TCP, and HTTPS passed through as TCP
-		return serveTCP(rt.loops, l, cfg, c, peer{remote, local}, pre)
+		return serveTCP(rt.loops, l, cfg, c, peer{remote: remote, local: local}, pre)
 	}
 	return false
 }

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"lbd/internal/lbdtest/pki"
+	"lbd/internal/proxy/proxyproto"
 )
 
 // Differential tests of what lbd derives from a TLS client's certificate
@@ -216,6 +219,218 @@ func TestClientDNAgainstHAProxy(t *testing.T) {
 		t.Logf("ssl_c_s_dn(%s) -m str %s: haproxy %d, lbd %d", r.Key, r.Value, hs, ls)
 		if hs != ls {
 			t.Errorf("SSL_DN_FIELD %s EQUAL_TO %s: haproxy answered %d, lbd %d", r.Key, r.Value, hs, ls)
+		}
+	}
+}
+
+// ppMember is a member of a PROXYV2 pool that records the PROXY header
+// each connection begins with, then answers each HTTP request on it.
+type ppMember struct {
+	addr    string
+	mu      sync.Mutex
+	headers [][]byte
+}
+
+func startPPMember(t *testing.T) *ppMember {
+	t.Helper()
+	m := &ppMember{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.addr = ln.Addr().String()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go m.serve(c)
+		}
+	}()
+	return m
+}
+
+func (m *ppMember) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var buf []byte
+	tmp := make([]byte, 4096)
+	for {
+		n, err := c.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		if _, k, perr := proxyproto.Parse(buf); perr == nil {
+			m.mu.Lock()
+			m.headers = append(m.headers, append([]byte(nil), buf[:k]...))
+			m.mu.Unlock()
+			buf = buf[k:]
+			break
+		} else if perr != proxyproto.ErrIncomplete || err != nil {
+			return
+		}
+	}
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(buf), c))
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nmember"); err != nil {
+			return
+		}
+	}
+}
+
+func (m *ppMember) take() [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.headers
+	m.headers = nil
+	return h
+}
+
+// ppTLV is a TLV of a version 2 header; an SSL TLV's client and verify
+// fields and sub-TLVs are taken apart.
+type ppTLV struct {
+	Type   byte
+	Value  string
+	Client byte
+	Verify uint32
+	Sub    []ppTLV
+}
+
+func (v ppTLV) String() string {
+	if v.Type == 0x20 {
+		return fmt.Sprintf("SSL{client=%#02x verify=%d %v}", v.Client, v.Verify, v.Sub)
+	}
+	return fmt.Sprintf("%#02x=%q", v.Type, v.Value)
+}
+
+// ppTLVs decodes the TLVs of a version 2 header (TCP over IPv4 or IPv6).
+func ppTLVs(t *testing.T, h []byte) []ppTLV {
+	t.Helper()
+	off := 16 + map[byte]int{0x11: 12, 0x21: 36}[h[13]]
+	return decodeTLVs(t, h[off:])
+}
+
+func decodeTLVs(t *testing.T, b []byte) []ppTLV {
+	var out []ppTLV
+	for len(b) > 0 {
+		if len(b) < 3 {
+			t.Fatalf("truncated TLV % x", b)
+		}
+		l := int(b[1])<<8 | int(b[2])
+		v := ppTLV{Type: b[0], Value: string(b[3 : 3+l])}
+		if v.Type == 0x20 {
+			s := b[3 : 3+l]
+			v.Client, v.Verify, v.Value = s[0], uint32(s[1])<<24|uint32(s[2])<<16|uint32(s[3])<<8|uint32(s[4]), ""
+			v.Sub = decodeTLVs(t, s[5:])
+		}
+		out = append(out, v)
+		b = b[3+l:]
+	}
+	return out
+}
+
+const ppLBDConfig = `loadbalancers:
+- name: lb-pp
+  vip_address: 127.0.0.1
+  listeners:
+  - name: https
+    protocol: TERMINATED_HTTPS
+    protocol_port: {{.Port}}
+    default_tls_container_ref: {{.Cert}}
+    client_authentication: OPTIONAL
+    client_ca_tls_container_ref: {{.CA}}
+    default_pool:
+      name: pool
+      protocol: PROXYV2
+      lb_algorithm: ROUND_ROBIN
+      members: [{address: 127.0.0.1, protocol_port: {{port .Member}}}]
+`
+
+// TestProxyV2TLSAgainstHAProxy: a PROXYV2 pool behind a TERMINATED_HTTPS
+// listener sends what the amphora's HAProxy sends with the server option
+// Octavia renders for it (send-proxy-v2-ssl-cn): the TLVs of the headers
+// two recording members receive, through HAProxy and through lbd, for the
+// same clients (HTTP/1.1 with and without ALPN, HTTP/2, TLS 1.2 and 1.3,
+// with and without a certificate, a resumed session), must be the same
+// bytes.
+func TestProxyV2TLSAgainstHAProxy(t *testing.T) {
+	site := newTLSSite(t)
+	alice := multiDNCert(t, site.clients)
+	hm, lm := startPPMember(t), startPPMember(t)
+	hport, lport := freePort(t), freePort(t)
+	ca := filepath.Join(site.dir, "clients.pem")
+	// An RSA certificate: Octavia's default tls_ciphers (OWASP suite B)
+	// offer TLS 1.2 clients ECDHE-RSA suites only.
+	crt := pki.Write(t, site.dir, "rsa.pem", site.ca.Issue(t, pki.Leaf{CN: "www.example.com", Key: pki.RSA}).BundlePEM())
+	runHAProxy(t, fmt.Sprintf(`frontend f
+  mode http
+  bind 127.0.0.1:%d ssl crt %s ca-file %s verify optional alpn h2,http/1.1
+  default_backend b
+backend b
+  mode http
+  server m %s send-proxy-v2-ssl-cn
+`, hport, crt, ca, hm.addr), fmt.Sprintf("127.0.0.1:%d", hport))
+	startRuntime(t, config(t, ppLBDConfig, map[string]any{"Port": lport, "Cert": crt, "CA": ca, "Member": lm.addr}))
+	type clientCase struct {
+		name   string
+		alpn   []string
+		h2     bool
+		cert   bool
+		tls12  bool
+		resume bool
+	}
+	for _, cc := range []clientCase{
+		{name: "HTTP/1.1 without ALPN, no certificate"},
+		{name: "HTTP/1.1 with ALPN, certificate", alpn: []string{"http/1.1"}, cert: true},
+		{name: "HTTP/2, no certificate", h2: true},
+		{name: "HTTP/2, certificate", h2: true, cert: true},
+		{name: "TLS 1.2, HTTP/1.1 with ALPN, certificate", alpn: []string{"http/1.1"}, cert: true, tls12: true},
+		{name: "resumed session with a certificate", alpn: []string{"http/1.1"}, cert: true, resume: true},
+	} {
+		var got [2][]byte
+		for i, port := range []int{hport, lport} {
+			cfg := &tls.Config{ServerName: "www.example.com", RootCAs: site.ca.Pool(), NextProtos: cc.alpn}
+			if cc.cert {
+				cfg.Certificates = []tls.Certificate{alice.TLS()}
+			}
+			if cc.tls12 {
+				cfg.MaxVersion = tls.VersionTLS12
+			}
+			if cc.resume {
+				cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+			}
+			var p http.Protocols
+			p.SetHTTP1(!cc.h2)
+			p.SetHTTP2(cc.h2)
+			member := []*ppMember{hm, lm}[i]
+			for round := range 1 + map[bool]int{true: 1}[cc.resume] {
+				tr := &http.Transport{TLSClientConfig: cfg, Protocols: &p}
+				c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+				resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/", port))
+				if err != nil {
+					t.Fatalf("%s: %s: %v", cc.name, []string{"haproxy", "lbd"}[i], err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				tr.CloseIdleConnections()
+				mustf(t, resp.StatusCode == 200 && resp.ProtoMajor == map[bool]int{false: 1, true: 2}[cc.h2], "%s: %s %d", cc.name, resp.Proto, resp.StatusCode)
+				mustf(t, !cc.resume || (round == 1) == resp.TLS.DidResume, "%s: round %d resumed %v", cc.name, round, resp.TLS.DidResume)
+				hs := member.take()
+				mustf(t, len(hs) == 1, "%s: %d member connections", cc.name, len(hs))
+				h, _, err := proxyproto.Parse(hs[0])
+				mustf(t, err == nil && h.Src.Addr().String() == "127.0.0.1" && h.Dst.Port() == uint16(port) && hs[0][13] == 0x11,
+					"%s: header %+v, %v", cc.name, h, err)
+				got[i] = hs[0]
+			}
+		}
+		t.Logf("%s: haproxy %v", cc.name, ppTLVs(t, got[0]))
+		if !bytes.Equal(got[0][16+12:], got[1][16+12:]) { // the TLVs, after the IPv4 addresses
+			t.Errorf("%s:\nhaproxy sent %v (% x)\nlbd     sent %v (% x)", cc.name, ppTLVs(t, got[0]), got[0][28:], ppTLVs(t, got[1]), got[1][28:])
 		}
 	}
 }

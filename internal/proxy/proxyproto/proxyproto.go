@@ -2,7 +2,8 @@
 // 1 and 2, haproxy.org/download/2.6/doc/proxy-protocol.txt): what lbd sends
 // members of PROXY and PROXYV2 pools ahead of a connection's bytes, as the
 // amphora's "send-proxy" and "send-proxy-v2" do, and what it reads from a
-// trusted upstream load balancer.
+// trusted upstream load balancer; behind TLS termination, the client's TLS
+// as send-proxy-v2-ssl-cn sends it (SSL).
 //
 // Parse works on the bytes read so far, reports how many the header took
 // (the rest is the client's), asks for more with ErrIncomplete, allocates
@@ -263,13 +264,19 @@ func checkTLVs(b []byte) error {
 }
 
 // SSL is what a version 2 header tells a member of the client's TLS
-// connection (PP2_TYPE_SSL, as HAProxy's send-proxy-v2-ssl-cn sends it):
-// nil for a plain connection.
+// connection, as HAProxy's send-proxy-v2-ssl-cn sends it (the server
+// option Octavia renders for a PROXYV2 pool behind a TERMINATED_HTTPS
+// listener): PP2_TYPE_ALPN when the client negotiated a protocol, then
+// PP2_TYPE_SSL with its client flags, the verify result (when the session
+// has a certificate) and the PP2_SUBTYPE_SSL_VERSION and PP2_SUBTYPE_SSL_CN
+// sub-TLVs. nil for a plain connection.
 type SSL struct {
-	ClientCert   bool   // PP2_CLIENT_CERT_CONN: a certificate on this connection
-	VerifyFailed bool   // verify field non-zero
-	Version      string // PP2_SUBTYPE_SSL_VERSION, e.g. "TLSv1.3"
-	CN           string // PP2_SUBTYPE_SSL_CN: the client certificate's common name
+	ALPN     string // PP2_TYPE_ALPN: the protocol negotiated, "" for none
+	Cert     bool   // PP2_CLIENT_CERT_SESS: the session has a client certificate
+	CertConn bool   // PP2_CLIENT_CERT_CONN: and it came on this connection (not resumed)
+	Verify   uint32 // the certificate's verification result, 0 when it verified
+	Version  string // PP2_SUBTYPE_SSL_VERSION, e.g. "TLSv1.3"
+	CN       string // PP2_SUBTYPE_SSL_CN: the certificate's (first) common name
 }
 
 // AppendV1 appends a version 1 header for a TCP connection from src to
@@ -319,40 +326,52 @@ func AppendV2(b []byte, src, dst netip.AddrPort, ssl *SSL) []byte {
 	return b
 }
 
-// Types of the SSL TLV and its sub-TLVs.
+// Types of the TLVs lbd sends, and the SSL TLV's client flags.
 const (
+	typeALPN       = 0x01
 	typeSSL        = 0x20
 	subSSLVersion  = 0x21
 	subSSLCN       = 0x22
 	clientSSL      = 0x01
 	clientCertConn = 0x02
+	clientCertSess = 0x04
 )
 
+// appendSSL appends the TLVs of ssl in HAProxy's order (make_proxy_line_v2:
+// ALPN, then SSL).
 func appendSSL(b []byte, ssl *SSL) []byte {
+	if ssl.ALPN != "" {
+		b = appendTLV(b, typeALPN, ssl.ALPN)
+	}
 	at := len(b)
 	b = append(b, typeSSL, 0, 0)
 	client := byte(clientSSL)
-	if ssl.ClientCert {
-		client |= clientCertConn
+	var verify uint32
+	if ssl.Cert {
+		client |= clientCertSess
+		verify = ssl.Verify
+		if ssl.CertConn {
+			client |= clientCertConn
+		}
 	}
 	b = append(b, client)
-	var verify uint32
-	if ssl.VerifyFailed {
-		verify = 1
-	}
 	b = binary.BigEndian.AppendUint32(b, verify)
 	if ssl.Version != "" {
-		b = append(b, subSSLVersion)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(ssl.Version)))
-		b = append(b, ssl.Version...)
+		b = appendTLV(b, subSSLVersion, ssl.Version)
 	}
 	if ssl.CN != "" {
-		b = append(b, subSSLCN)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(ssl.CN)))
-		b = append(b, ssl.CN...)
+		b = appendTLV(b, subSSLCN, ssl.CN)
 	}
 	binary.BigEndian.PutUint16(b[at+1:], uint16(len(b)-at-3))
 	return b
+}
+
+// appendTLV appends a TLV (its value is short: a protocol name, a
+// version, a common name from a certificate).
+func appendTLV(b []byte, typ byte, v string) []byte {
+	b = append(b, typ)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+	return append(b, v...)
 }
 
 func as6(a netip.Addr) netip.Addr {

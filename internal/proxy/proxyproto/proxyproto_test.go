@@ -56,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 			if v == 1 {
 				b = AppendV1(nil, src, dst)
 			} else {
-				b = AppendV2(nil, src, dst, &SSL{ClientCert: true, Version: "TLSv1.3", CN: "client"})
+				b = AppendV2(nil, src, dst, &SSL{ALPN: "h2", Cert: true, CertConn: true, Version: "TLSv1.3", CN: "client"})
 			}
 			b = append(b, "payload"...)
 			h, n, err := Parse(b)

@@ -30,6 +30,11 @@ type Peer struct {
 	// The connection's version (as HAProxy's ssl_fc_protocol: TLSv1.3),
 	// cipher suite (its IANA name) and SNI, for the access log.
 	Protocol, Cipher, SNI string
+	// The protocol ALPN chose ("" for none), and whether the session was
+	// resumed (its certificate, if any, came on an earlier connection):
+	// for a PROXYV2 pool's header.
+	ALPN    string
+	Resumed bool
 
 	subject []dnEntry // the client certificate's subject, for SubjectField
 }
@@ -141,7 +146,8 @@ var NoCert = &Peer{Verify: "0", HasCert: "0"}
 // NewPeer reads a finished handshake: the client certificate, the version,
 // cipher and SNI.
 func NewPeer(cs *tls.ConnectionState) *Peer {
-	p := &Peer{Verify: "0", HasCert: "0", Protocol: versionNames[cs.Version], Cipher: tls.CipherSuiteName(cs.CipherSuite), SNI: cs.ServerName}
+	p := &Peer{Verify: "0", HasCert: "0", Protocol: versionNames[cs.Version], Cipher: tls.CipherSuiteName(cs.CipherSuite), SNI: cs.ServerName,
+		ALPN: cs.NegotiatedProtocol, Resumed: cs.DidResume}
 	if len(cs.PeerCertificates) == 0 {
 		return p
 	}
