@@ -81,6 +81,13 @@ func (c *Config) Render() []byte {
 	fmt.Fprintf(&b, "  priority %d\n", c.Priority)
 	b.WriteString("  nopreempt\n  accept\n")
 	fmt.Fprintf(&b, "  advert_int %s\n", seconds(c.AdvertInt))
+	// A new MASTER sends its gratuitous ARPs at once and a second set
+	// garp_master_delay later: keepalived's default (and Octavia's) is
+	// 5 s. A client that missed the first set (under load, or within
+	// its neighbour table's locktime) kept sending to the dead MASTER's
+	// MAC for those 5 s (TestHA/KillMaster: 5.7 s, once in about ten
+	// runs on a loaded machine); 1 s bounds that to about 1.7 s.
+	b.WriteString("  garp_master_delay 1\n")
 	fmt.Fprintf(&b, "  garp_master_refresh %s\n", seconds(c.GARPRefresh))
 	fmt.Fprintf(&b, "  garp_master_refresh_repeat %d\n", c.GARPRefreshRepeat)
 	fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", c.AuthPass)

@@ -46,7 +46,7 @@ func TestRender(t *testing.T) {
 		`router_id "lbd-1"`, "script_user root", "enable_script_security",
 		"vrrp_script lbd_check {\n  script \"/bin/true\"\n  interval 1\n  timeout 1\n  fall 2\n  rise 2\n}",
 		"virtual_router_id 1", "priority 100", "nopreempt", "accept", "advert_int 0.5",
-		"garp_master_refresh 5", "garp_master_refresh_repeat 2",
+		"garp_master_delay 1", "garp_master_refresh 5", "garp_master_refresh_repeat 2",
 		"auth_type PASS\n    auth_pass abc1234", "unicast_src_ip 10.80.0.1", "unicast_peer {\n    10.80.0.2\n  }",
 		"virtual_ipaddress {\n    10.80.0.100 dev eth0\n  }",
 		"virtual_ipaddress_excluded {\n    fd00::100 dev eth0\n  }",
