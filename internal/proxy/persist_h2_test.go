@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -58,21 +57,11 @@ func h2From(site *tlsSite, addr, src string) *http.Client {
 // response's fields.
 func h2Get(t *testing.T, c *http.Client, path, cookie string) (string, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "https://www.example.com"+path, nil)
-	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
+	name, h, proto := requestURL(t, c, "https://www.example.com"+path, cookie)
+	if proto != "HTTP/2.0" {
+		t.Fatalf("%s answered over %s, want HTTP/2", path, proto)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.ProtoMajor != 2 {
-		t.Fatalf("%s answered over %s, want HTTP/2", path, resp.Proto)
-	}
-	name, _, _ := strings.Cut(string(b), " ")
-	return name, resp.Header
+	return name, h
 }
 
 // TestPersistenceOverHTTP2: HTTP/2 streams through a TERMINATED_HTTPS

@@ -56,7 +56,15 @@ func persistSetup(t *testing.T, typ, cookie string) (*Runtime, *persistData, []*
 // response's fields.
 func request(t *testing.T, c *http.Client, port int, path, cookie string) (string, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+	name, h, _ := requestURL(t, c, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), cookie)
+	return name, h
+}
+
+// requestURL is request to any URL; proto is the response's protocol
+// (HTTP/1.1, HTTP/2.0).
+func requestURL(t *testing.T, c *http.Client, url, cookie string) (name string, h http.Header, proto string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
 	}
@@ -66,8 +74,8 @@ func request(t *testing.T, c *http.Client, port int, path, cookie string) (strin
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	name, _, _ := strings.Cut(string(b), " ")
-	return name, resp.Header
+	name, _, _ = strings.Cut(string(b), " ")
+	return name, resp.Header, resp.Proto
 }
 
 func nameOf(id string) string {
