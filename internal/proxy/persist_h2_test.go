@@ -37,19 +37,22 @@ type persistTLSData struct {
 }
 
 // h2From is an HTTP/2 client over TLS to addr whose connections come
-// from the loopback address src ("" for any).
-func h2From(site *tlsSite, addr, src string) *http.Client {
+// from the loopback address src ("" for any). Its connections close when
+// the test ends, before the runtime's shutdown would wait for them.
+func h2From(t *testing.T, site *tlsSite, addr, src string) *http.Client {
 	d := &net.Dialer{}
 	if src != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
 	}
 	var p http.Protocols
 	p.SetHTTP2(true)
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{ServerName: "www.example.com", RootCAs: site.ca.Pool()},
 		DialContext:     func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
 		Protocols:       &p,
-	}}
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }
 
 // h2Get sends one request over c (HTTP/2, checked), with a Cookie field
@@ -85,7 +88,7 @@ func TestPersistenceOverHTTP2(t *testing.T) {
 
 	t.Run("HTTP_COOKIE", func(t *testing.T) {
 		ms, addr := setup(t, "HTTP_COOKIE", "")
-		c := h2From(site, addr, "")
+		c := h2From(t, site, addr, "")
 		first, hd := h2Get(t, c, "/", "")
 		sc := hd.Get("Set-Cookie")
 		id, ok := strings.CutPrefix(sc, "SRV=")
@@ -116,7 +119,7 @@ func TestPersistenceOverHTTP2(t *testing.T) {
 
 	t.Run("APP_COOKIE", func(t *testing.T) {
 		_, addr := setup(t, "APP_COOKIE", "JSESSIONID")
-		c := h2From(site, addr, "")
+		c := h2From(t, site, addr, "")
 		owner, hd := h2Get(t, c, "/login", "")
 		session := strings.Split(hd.Get("Set-Cookie"), ";")[0]
 		mustf(t, session == "JSESSIONID="+owner+"-session", "login answer %q", session)
@@ -137,7 +140,7 @@ func TestPersistenceOverHTTP2(t *testing.T) {
 		used := map[string]bool{}
 		for i := range 6 {
 			src := fmt.Sprintf("127.0.0.%d", 40+i)
-			c := h2From(site, addr, src)
+			c := h2From(t, site, addr, src)
 			first, _ := h2Get(t, c, "/", "")
 			used[first] = true
 			for range 5 {
@@ -145,7 +148,7 @@ func TestPersistenceOverHTTP2(t *testing.T) {
 				mustf(t, got == first, "%s went to %s, then %s", src, first, got)
 			}
 			// Another connection from the same address: the same member.
-			got, _ := h2Get(t, h2From(site, addr, src), "/", "")
+			got, _ := h2Get(t, h2From(t, site, addr, src), "/", "")
 			mustf(t, got == first, "%s's second connection went to %s, not %s", src, got, first)
 		}
 		mustf(t, len(used) > 1, "every client went to one member: %v", used)
