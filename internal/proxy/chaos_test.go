@@ -186,19 +186,20 @@ func hangingMember(t *testing.T) (addr string, heads *atomic.Int64) {
 // TestChaosMemberHangs: one member of three accepts connections and never
 // answers. The promise: it costs at most the requests sent to it before
 // the health monitor (delay 1s, timeout 1s, max_retries_down 1) takes it
-// out, each a 504 after timeout_member_data (300 ms): a request that may be
-// in progress is not sent twice. Nothing else fails, and once it is out,
-// nothing fails at all.
+// out, each a 504 after timeout_member_data (1 s: with less, a healthy
+// member stalled by a loaded machine under -race gave a 504 too, once in a
+// few runs): a request that may be in progress is not sent twice. Nothing
+// else fails, and once it is out, nothing fails at all.
 func TestChaosMemberHangs(t *testing.T) {
 	good1, good2 := startBackend(t, "g1", demo.Options{}), startBackend(t, "g2", demo.Options{})
 	hang, heads := hangingMember(t)
 	p := freePort(t)
-	healthy := config(t, chaosPool, chaosData{Port: p, MemberTimeout: 300, Monitor: true,
+	healthy := config(t, chaosPool, chaosData{Port: p, MemberTimeout: 1000, Monitor: true,
 		Backends: []string{good1.Addr(), good2.Addr()}, Weights: ones(2)})
 	rt := chaosRuntime(t, healthy, health.Passive{})
 	addr := fmt.Sprintf("127.0.0.1:%d", p)
 	base := baseline(t, rt, addr)
-	if err := rt.Apply(context.Background(), config(t, chaosPool, chaosData{Port: p, MemberTimeout: 300, Monitor: true,
+	if err := rt.Apply(context.Background(), config(t, chaosPool, chaosData{Port: p, MemberTimeout: 1000, Monitor: true,
 		Backends: []string{good1.Addr(), good2.Addr(), hang}, Weights: ones(3)})); err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +223,8 @@ func TestChaosMemberHangs(t *testing.T) {
 		t.Fatalf("the monitor did not take the hanging member out within 3s (down at %v)", down.Sub(start))
 	}
 	for _, f := range failed {
-		if f.Status != 504 || f.Took > 700*time.Millisecond {
-			t.Errorf("failure other than a 504 after about 300ms: %d after %v: %s", f.Status, f.Took, f.Err)
+		if f.Status != 504 || f.Took < 900*time.Millisecond || f.Took > 1500*time.Millisecond {
+			t.Errorf("failure other than a 504 after about 1s: %d after %v: %s", f.Status, f.Took, f.Err)
 		}
 		if f.At.After(down) {
 			t.Errorf("a request sent %v after the member was down failed: %d %s", f.At.Sub(down), f.Status, f.Err)
