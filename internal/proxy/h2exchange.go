@@ -161,6 +161,7 @@ func (x *h2exchange) forward(w http.ResponseWriter, r *http.Request, hc *h2Conn,
 	// The member session persistence names, when it may take the request
 	// (the one rule, persist.go, as for HTTP/1.1).
 	first, _ := x.p.pick(hc.remote, &x.req) // none ready: connect's last resorts
+	connecting := time.Now()
 	mc, err := x.p.connect(context.Background(), &connectRequest{src: hc.remote, dst: hc.local, tls: hc.st.peer, req: &x.req, timeout: cfg.connectTimeout, first: first, idle: x})
 	if err != nil {
 		x.lr.term = accesslog.Term(accesslog.CauseServer, accesslog.PhaseConnect)
@@ -169,8 +170,9 @@ func (x *h2exchange) forward(w http.ResponseWriter, r *http.Request, hc *h2Conn,
 		return
 	}
 	m, uc := mc.m, mc.reused
-	x.lr.connect = 0
+	x.lr.connect = 0 // a kept-alive connection, as HAProxy counts it
 	if uc == nil {
+		x.lr.connect = time.Since(connecting)
 		uc = newUpstreamConn(mc.conn, m.State, x.p.proxyVersion() > 0)
 	} else {
 		m.Traffic.Reuses.Add(1)
@@ -239,6 +241,7 @@ func (x *h2exchange) forward(w http.ResponseWriter, r *http.Request, hc *h2Conn,
 		if !uc.used {
 			failed.Observer().ConnectFailure()
 		}
+		connecting := time.Now()
 		mc, err := x.p.connect(context.Background(), &connectRequest{src: hc.remote, dst: hc.local, tls: hc.st.peer, req: &x.req, timeout: cfg.connectTimeout, avoid: failed})
 		failed.Release()
 		if err != nil {
@@ -248,6 +251,7 @@ func (x *h2exchange) forward(w http.ResponseWriter, r *http.Request, hc *h2Conn,
 			return
 		}
 		m, uc = mc.m, newUpstreamConn(mc.conn, mc.m.State, x.p.proxyVersion() > 0)
+		x.lr.connect = time.Since(connecting)
 	}
 	x.lr.response = time.Since(sent)
 	x.lr.member, x.lr.status = m, x.resp.Status
@@ -293,7 +297,7 @@ func (x *h2exchange) log(r *http.Request, hc *h2Conn, cfg *listenerConfig, start
 	if rec.Status == 0 && r.Context().Err() == nil {
 		rec.Status = http.StatusOK // answered by the handler's own write
 	}
-	rec.BytesIn = int64(len(x.req.Buf))
+	rec.BytesIn, rec.BytesOut = int64(len(x.req.Buf)), int64(x.lr.counts.out.Load())
 	rec.WaitRequest, rec.Connect, rec.Response, rec.Total = 0, x.lr.connect, x.lr.response, end.Sub(start)
 	rec.Termination = x.lr.term
 	if r.Context().Err() != nil && rec.Termination == accesslog.Normal {
@@ -335,6 +339,7 @@ func (x *h2exchange) relay(w http.ResponseWriter, uc *upstreamConn, cfg *listene
 	n := uint64(len(x.resp.Buf))
 	cfg.traffic.BytesOut.Add(n)
 	m.Traffic.BytesOut.Add(n)
+	x.lr.counts.out.Add(n)
 	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
 	x.bw.Reset(fw)
 	if x.buf == nil {
@@ -343,7 +348,7 @@ func (x *h2exchange) relay(w http.ResponseWriter, uc *upstreamConn, cfg *listene
 	bc := http1.BodyCopier{
 		Dst: x.bw, Src: uc.br, Splice: &h2splicer{dst: fw, src: &uc.tc, buf: x.buf},
 		ReadFail: errMemberFailed, WriteFail: errClientGone,
-		Counters: [3]*atomic.Uint64{&cfg.traffic.BytesOut, &m.Traffic.BytesOut},
+		Counters: [3]*atomic.Uint64{&cfg.traffic.BytesOut, &m.Traffic.BytesOut, &x.lr.counts.out},
 	}
 	switch d.Body {
 	case http1.BodyFixed:

@@ -578,10 +578,13 @@ func TestAccessLogHTTP2(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := site.client(fmt.Sprintf("127.0.0.1:%d", p), "www.example.com", true, nil)
+	var bodies []string
 	for i := range 3 {
-		if code, _ := get(t, c, fmt.Sprintf("https://www.example.com/item/%d", i)); code != 200 {
+		code, body := get(t, c, fmt.Sprintf("https://www.example.com/item/%d", i))
+		if code != 200 {
 			t.Fatal(code)
 		}
+		bodies = append(bodies, body)
 	}
 	recs := out.await(t, 3)
 	pool := cfg.LoadBalancers[0].Pools[0]
@@ -591,6 +594,16 @@ func TestAccessLogHTTP2(t *testing.T) {
 			"request": fmt.Sprintf("GET /item/%d HTTP/2.0", i), "status": 200.0, "termination": "--",
 			"tls_protocol": "TLSv1.3", "tls_sni": "www.example.com",
 		})
+		// bytes_out: the member's response as relayed (head and body), as
+		// for HTTP/1.1.
+		if n, _ := rec["bytes_out"].(float64); n < float64(len(bodies[i]))+20 || n > float64(len(bodies[i]))+1024 {
+			t.Errorf("stream %d: bytes_out %v for a body of %d bytes", i, rec["bytes_out"], len(bodies[i]))
+		}
+	}
+	// The first stream opened the member connection: its connect time is
+	// counted (a kept-alive one counts 0, as HAProxy's %Tc).
+	if c, _ := recs[0]["connect_ms"].(float64); c <= 0 {
+		t.Errorf("stream 0: connect_ms %v, want the time to open the member connection", recs[0]["connect_ms"])
 	}
 }
 
