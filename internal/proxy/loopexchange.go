@@ -50,6 +50,7 @@ func (hl *httpLoop) adopt(mv *loopMove) {
 		mv.l.connEnded(mv.traffic)
 		return
 	}
+	hl.clients++
 	c.ipText = mv.remote.Addr().Unmap().AppendTo(nil)
 	if len(mv.buffered) > 0 {
 		c.Preload(mv.buffered)
@@ -395,6 +396,7 @@ func nextBackoff(b int) int { return min(max(1, 2*b), 64) }
 func (hl *httpLoop) toGoroutine(c *loopClient, h *loopHandoff, skip int) {
 	h.l, h.traffic, h.remote, h.local, h.home = c.l, c.traffic, c.remote, c.local, hl
 	nc, in, err := c.Release()
+	hl.clients-- // gone from the loop either way
 	if err != nil {
 		hl.log.Warn("event loop: client connection not handed over", "client", c.remote, "err", err)
 		if x := h.ex; x != nil {

@@ -94,6 +94,7 @@ type httpLoop struct {
 	log        *slog.Logger
 	idle       map[*balancer.State][]*loopMember
 	idleDirty  bool
+	clients    int                                     // client connections registered in the loop
 	idleCounts atomic.Pointer[map[*balancer.State]int] // published for metrics
 	rec        accesslog.Record                        // the access log line being written
 }
@@ -244,6 +245,7 @@ func (hl *httpLoop) closeClient(c *loopClient) {
 		c.m = nil
 	}
 	c.Close()
+	hl.clients--
 	c.l.connEnded(c.traffic)
 }
 
@@ -270,9 +272,20 @@ func (hl *httpLoop) takeIdle(st *balancer.State) *loopMember {
 
 // putIdle makes a member connection idle since since; it expires
 // idleUpstreamTTL after.
+//
+// A loop keeps up to one idle connection per member for each of its client
+// connections, or maxIdlePerMember if that is more: each client has at most
+// one request at a member, so a member may need as many connections at once
+// as the loop has clients, and one the cap closed now is one a later
+// request lacks, and has to hand its client to a goroutine to open (a
+// thousand keep-alive clients made every few requests take that detour:
+// issue 22). What a burst opened and no longer uses goes idleUpstreamTTL
+// later: the most recently used connection is taken first, so the spare
+// ones age at the bottom of the list. (One more than the clients: a client
+// moving in brings its connections before it is counted.)
 func (hl *httpLoop) putIdle(u *loopMember, since time.Time) {
 	list := hl.idle[u.state]
-	if len(list) >= maxIdlePerMember {
+	if len(list) >= max(maxIdlePerMember, hl.clients+1) {
 		u.Close()
 		return
 	}
