@@ -48,11 +48,16 @@ func (s *loopSeat) due() bool { return s.streak > s.backoff }
 // connection a loop handed back, with what it holds.
 func serveHTTP(ls *loopSet, l *listener, c net.Conn, pr peer, st *connState, traffic *stats.Traffic, pre []byte, from *loopHandoff) (moved bool) {
 	hc := newHTTPConn(l, c, pr, st, traffic)
-	defer hc.release()
+	var seat loopSeat
+	defer func() {
+		if !moved && seat.home != nil {
+			returnIdle(seat.home, hc)
+		}
+		hc.release()
+	}()
 	if from == nil {
 		hc.accepted = st.accepted
 	}
-	var seat loopSeat
 	var pk picked
 	defer pk.release() // a member picked for a request that failed before it needed one
 	hc.readAhead(pre)
@@ -97,6 +102,29 @@ func resumeHTTP(h *loopHandoff) {
 		}
 	}()
 	moved = serveHTTP(h.home.set, l, c, peer{remote: h.remote, local: h.local}, st, h.traffic, nil, h)
+}
+
+// returnIdle gives the idle member connections hc caches to home, the loop
+// its client connection came from, when that connection ends on the
+// goroutine path: the loop serves new connections' requests (the loops
+// take them as they are accepted) with member connections it holds, and
+// gets them this way when it has none (handOffPicked).
+func returnIdle(home *httpLoop, hc *httpConn) {
+	var members []loopIdle
+	for i, uc := range hc.cache {
+		if uc == nil || uc.private || uc.br.Buffered() > 0 {
+			continue
+		}
+		mfd, err := evloop.Detach(uc.tc.Conn)
+		if err != nil {
+			continue // not a socket (TLS): the pool's shared list takes it
+		}
+		hc.cache[i] = nil
+		members = append(members, loopIdle{fd: mfd, state: uc.state, since: uc.idleSince})
+	}
+	if len(members) > 0 {
+		home.loop.Post(func() { home.adoptIdle(members) })
+	}
 }
 
 // moveToLoop hands the connection hc serves on c to an event loop, with the

@@ -6,12 +6,17 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"lbd/internal/accesslog"
 	"lbd/internal/octavia"
+	"lbd/internal/proxy/evloop"
 	"lbd/internal/proxy/l7"
 	"lbd/internal/proxy/tlsterm"
 	"lbd/internal/stats"
@@ -91,14 +96,30 @@ type engines interface {
 	// closeLooped closes l's connections that the event loops hold: the
 	// idle ones, or all.
 	closeLooped(l *listener, all bool)
+	// takesAccepted reports whether an event loop takes the connections
+	// a listener with cfg accepts as they come, as bare sockets
+	// (adoptAccepted).
+	takesAccepted(cfg *listenerConfig) bool
+	// adoptAccepted gives a socket just accepted, which takesAccepted
+	// said an event loop takes, to one; it then owns the socket and its
+	// connection count.
+	adoptAccepted(l *listener, fd int, cfg *listenerConfig, remote, local netip.AddrPort)
 }
 
 // listener owns one bound socket, its accept loop, and the count of its
 // open connections, whichever engine serves them. Its configuration is
 // swapped atomically on reload; the socket stays.
 type listener struct {
-	key  string // transport/address:port, the identity that keeps the socket
-	ln   *net.TCPListener
+	key string // transport/address:port, the identity that keeps the socket
+	ln  *net.TCPListener
+	// acc is a second descriptor of ln's socket in Go's poller, for
+	// acceptRaw (a TCPListener's own RawConn cannot wait to read); nil
+	// when it could not be made, and then net accepts every connection.
+	acc *os.File
+	raw syscall.RawConn
+	// addr is the address the socket is bound to: every connection's
+	// local address, unless it is a wildcard (then invalid).
+	addr netip.AddrPort
 	cfg  atomic.Pointer[listenerConfig]
 	eng  engines
 	mem  *memoryReturn // the runtime's; nil: none
@@ -127,9 +148,17 @@ type connState struct {
 }
 
 func newListener(key string, ln *net.TCPListener, eng engines) *listener {
+	acc, raw := acceptFile(ln)
+	addr := ln.Addr().(*net.TCPAddr).AddrPort()
+	if addr.Addr().IsUnspecified() {
+		addr = netip.AddrPort{}
+	}
 	return &listener{
 		key:   key,
 		ln:    ln,
+		acc:   acc,
+		raw:   raw,
+		addr:  addr,
 		eng:   eng,
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
@@ -154,10 +183,23 @@ func (l *listener) serve() {
 				return
 			}
 		}
-		c, err := l.ln.AcceptTCP()
+		var c *net.TCPConn
+		var err error
+		if l.acc != nil && l.eng.takesAccepted(l.cfg.Load()) {
+			var fd int
+			var remote netip.AddrPort
+			if fd, remote, err = l.acceptRaw(); err == nil {
+				backoff = 0
+				if c = l.adoptRaw(fd, remote); c == nil {
+					continue
+				}
+			}
+		} else {
+			c, err = l.ln.AcceptTCP()
+		}
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+			if errors.Is(err, net.ErrClosed) || l.draining.Load() {
+				return // closed (acc's error for it is internal/poll's own)
 			}
 			// Out of file descriptors and the like: back off, as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
@@ -170,30 +212,140 @@ func (l *listener) serve() {
 			continue
 		}
 		backoff = 0
-		cfg := l.cfg.Load()
-		remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-		// allowed_cidrs judge the client: behind a trusted upstream, the
-		// one its PROXY header names (handle checks it).
-		if !cfg.allows(remote.Addr()) && !(cfg.proxyFrom != nil && cfg.trustsProxy(remote.Addr())) {
-			cfg.traffic.Denied.Add(1)
-			c.SetLinger(0)
-			c.Close()
-			continue
-		}
-		st := &connState{}
-		if cfg.access != nil {
-			st.accepted = time.Now()
-		}
-		l.track(c, st)
-		l.active.Add(1)
-		if l.mem != nil {
-			l.mem.opened()
-		}
-		cfg.traffic.NoteActive(cfg.traffic.Active.Add(1))
-		cfg.traffic.Connections.Add(1)
-		l.wg.Add(1)
-		go l.handle(c, cfg, remote, st)
+		l.admit(c)
 	}
+}
+
+// admit starts serving a connection net accepted, on a goroutine of its
+// own, or refuses it.
+func (l *listener) admit(c *net.TCPConn) {
+	cfg := l.cfg.Load()
+	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	// allowed_cidrs judge the client: behind a trusted upstream, the
+	// one its PROXY header names (handle checks it).
+	if !cfg.allows(remote.Addr()) && !(cfg.proxyFrom != nil && cfg.trustsProxy(remote.Addr())) {
+		cfg.traffic.Denied.Add(1)
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	st := &connState{}
+	if cfg.access != nil {
+		st.accepted = time.Now()
+	}
+	l.track(c, st)
+	l.opened(cfg)
+	go l.handle(c, cfg, remote, st)
+}
+
+// opened counts a connection admitted under cfg.
+func (l *listener) opened(cfg *listenerConfig) {
+	l.active.Add(1)
+	if l.mem != nil {
+		l.mem.opened()
+	}
+	cfg.traffic.NoteActive(cfg.traffic.Active.Add(1))
+	cfg.traffic.Connections.Add(1)
+	l.wg.Add(1)
+}
+
+// acceptFile makes acc, a descriptor of ln's socket that Go's poller
+// waits on for acceptRaw; nil when it cannot.
+func acceptFile(ln *net.TCPListener) (*os.File, syscall.RawConn) {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return nil, nil
+	}
+	fd := -1
+	rc.Control(func(s uintptr) {
+		if r, err := unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			fd = r
+		}
+	})
+	if fd < 0 {
+		return nil, nil
+	}
+	acc := os.NewFile(uintptr(fd), "listener")
+	raw, err := acc.SyscallConn()
+	if err != nil {
+		acc.Close()
+		return nil, nil
+	}
+	return acc, raw
+}
+
+// acceptRaw accepts a connection with accept4 on the listening socket,
+// waiting in Go's poller, and returns its bare socket. An event loop takes
+// it as it is: none of what net's Accept does for a *net.TCPConn (a
+// getsockname, TCP_NODELAY, which the socket has from the listening one,
+// registering with Go's poller and, at close, unregistering) is needed,
+// four system calls of about twelve per connection that carries one
+// request.
+func (l *listener) acceptRaw() (fd int, remote netip.AddrPort, err error) {
+	// syscall's Accept4, not x/sys/unix's: that one asks the socket's
+	// protocol with a getsockopt per connection.
+	var sa syscall.Sockaddr
+	var aerr error
+	err = l.raw.Read(func(s uintptr) bool {
+		for {
+			fd, sa, aerr = syscall.Accept4(int(s), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+			if aerr != syscall.EINTR && aerr != syscall.ECONNABORTED {
+				return aerr != syscall.EAGAIN
+			}
+		}
+	})
+	if err == nil {
+		err = aerr
+	}
+	if err != nil {
+		return -1, netip.AddrPort{}, err
+	}
+	return fd, sockaddrPort(sa), nil
+}
+
+// sockaddrPort is a TCP socket address as an AddrPort.
+func sockaddrPort(sa syscall.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *syscall.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// adoptRaw admits a connection acceptRaw accepted: an event loop takes it,
+// or it is refused. When the configuration changed while the accept waited
+// and no loop takes it now, it returns the connection as net's Accept
+// would have, for admit; nil otherwise.
+func (l *listener) adoptRaw(fd int, remote netip.AddrPort) *net.TCPConn {
+	cfg := l.cfg.Load()
+	if !l.eng.takesAccepted(cfg) {
+		c, err := evloop.Attach(fd)
+		if err != nil {
+			cfg.log.Warn("accept failed", "err", err)
+			return nil
+		}
+		return c
+	}
+	if !cfg.allows(remote.Addr()) {
+		cfg.traffic.Denied.Add(1)
+		syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
+		syscall.Close(fd)
+		return nil
+	}
+	local := l.addr
+	if !local.IsValid() {
+		sa, err := syscall.Getsockname(fd)
+		if err != nil {
+			syscall.Close(fd)
+			return nil
+		}
+		local = sockaddrPort(sa)
+	}
+	l.opened(cfg)
+	l.eng.adoptAccepted(l, fd, cfg, remote, local)
+	return nil
 }
 
 func (l *listener) handle(c *net.TCPConn, cfg *listenerConfig, remote netip.AddrPort, st *connState) {
@@ -264,6 +416,9 @@ func (l *listener) drain(ctx context.Context) {
 	l.draining.Store(true)
 	close(l.done)
 	l.ln.Close()
+	if l.acc != nil {
+		l.acc.Close() // the socket closes with its last descriptor
+	}
 	l.wakeIdle()
 	finished := make(chan struct{})
 	go func() { l.wg.Wait(); close(finished) }()

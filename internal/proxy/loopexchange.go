@@ -27,16 +27,9 @@ func (ls *loopSet) adopt(home *httpLoop, mv *loopMove) {
 }
 
 // adopt takes a client connection from a goroutine, with its idle member
-// connections.
+// connections, or one just accepted (fresh).
 func (hl *httpLoop) adopt(mv *loopMove) {
-	for _, mi := range mv.members {
-		u := &loopMember{hl: hl, state: mi.state}
-		if hl.loop.Register(&u.Socket, mi.fd, u) != nil {
-			syscall.Close(mi.fd)
-			continue
-		}
-		hl.putIdle(u, mi.since)
-	}
+	hl.adoptIdle(mv.members)
 	if mv.l.draining.Load() {
 		// The drain's closeListener may have run here already.
 		syscall.Close(mv.fd)
@@ -55,9 +48,25 @@ func (hl *httpLoop) adopt(mv *loopMove) {
 	if len(mv.buffered) > 0 {
 		c.Preload(mv.buffered)
 	}
-	hl.set.stats.adopted.Add(1)
+	if mv.fresh {
+		c.MarkReadable()
+	} else {
+		hl.set.stats.adopted.Add(1) // a move from a goroutine; a new connection is not one
+	}
 	// The registration reports what is already waiting on the socket.
 	hl.awaitHead(c)
+}
+
+// adoptIdle takes idle member connections from a goroutine.
+func (hl *httpLoop) adoptIdle(members []loopIdle) {
+	for _, mi := range members {
+		u := &loopMember{hl: hl, state: mi.state}
+		if hl.loop.Register(&u.Socket, mi.fd, u) != nil {
+			syscall.Close(mi.fd)
+			continue
+		}
+		hl.putIdle(u, mi.since)
+	}
 }
 
 // Ready is evloop's: the client is read for a request head, or written

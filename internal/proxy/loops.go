@@ -340,6 +340,9 @@ type loopMove struct {
 	members  []loopIdle // its idle member connections
 	backoff  int
 	back     func(*loopHandoff)
+	// fresh: the connection was just accepted, with its request's first
+	// bytes waiting (TCP_DEFER_ACCEPT): the loop reads at once.
+	fresh bool
 }
 
 // loopIdle is an idle member connection on its way to a loop.

@@ -391,3 +391,43 @@ func TestIdleLoopConnectionsHoldNoBuffers(t *testing.T) {
 	_, holding = loopBuffers(rt)
 	mustf(t, holding == 0, "%d clients hold a buffer after the last exchange, want none", holding)
 }
+
+// TestEventLoopServesNewConnections: the loops take an HTTP listener's
+// connections as they are accepted, so a client that opens a connection
+// per request (Connection: close) is served by a loop from its first
+// request once the loop holds member connections (the first requests,
+// which find none, go to goroutines, which connect and give their member
+// connections to the loop when they end). Without that, every such
+// request is the goroutine path's: a connection ends before it can earn
+// its move. The counters still add up, and every answer is right.
+func TestEventLoopServesNewConnections(t *testing.T) {
+	needEventLoop(t)
+	a, b := startBackend(t, "a", demo.Options{}), startBackend(t, "b", demo.Options{})
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{a.Addr(), b.Addr()}}))
+	const n = 200
+	names := map[string]int{}
+	for range n {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+		if err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		c.Close()
+		mustf(t, err == nil && resp.StatusCode == http.StatusOK, "status %d, body error %v", resp.StatusCode, err)
+		names[backendName(string(body))]++
+	}
+	mustf(t, names["a"] == n/2 && names["b"] == n/2, "round robin gave %v, want %d each", names, n/2)
+	st := rt.EventLoopStats()
+	mustf(t, st.Requests >= n*3/4, "the loop served %d of %d requests on new connections, want most", st.Requests, n)
+	tr := rt.ListenerTraffic(rt.Config().LoadBalancers[0].Listeners[0].ID)
+	waitFor(t, func() bool { return tr.Active.Load() == 0 }, "the listener's connections to close")
+	mustf(t, tr.Requests.Load() == n && tr.Responses[2].Load() == n && tr.Connections.Load() == n,
+		"listener counted %d requests, %d 2xx, %d connections; want %d", tr.Requests.Load(), tr.Responses[2].Load(), tr.Connections.Load(), n)
+}

@@ -287,15 +287,31 @@ func listenTCP(ctx context.Context, addr string, freebind bool) (*net.TCPListene
 	// Accepted connections get no TCP keep-alive probes either (HAProxy's
 	// default, without "option clitcpka"): it saves four setsockopt calls
 	// per connection, and timeout_client_data ends dead clients.
-	lc := net.ListenConfig{KeepAlive: -1}
-	if freebind {
-		lc.Control = setFreebind
-	}
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(network, address string, c syscall.RawConn) error {
+		return listenOptions(network, address, c, freebind)
+	}}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	return ln.(*net.TCPListener), nil
+}
+
+// listenOptions sets a listening socket's options before it binds:
+// TCP_NODELAY, which the connections it accepts inherit (the event loops
+// take them without the setsockopt net's Accept makes), and IP_FREEBIND
+// when asked.
+func listenOptions(network, address string, c syscall.RawConn, freebind bool) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}); err == nil && serr != nil {
+		return fmt.Errorf("TCP_NODELAY: %w", serr)
+	}
+	if freebind {
+		return setFreebind(network, address, c)
+	}
+	return nil
 }
 
 // setFreebind lets a socket bind an address this machine does not have

@@ -49,3 +49,17 @@ func (rt *Runtime) closeLooped(l *listener, all bool) {
 	}
 	rt.loops.closeListener(l, all)
 }
+
+// takesAccepted is the Runtime's side of engines: the event loops take
+// plain HTTP listeners' new connections, but those that must begin with a
+// PROXY header, which the goroutine path reads.
+func (rt *Runtime) takesAccepted(cfg *listenerConfig) bool {
+	return rt.loops != nil && cfg.protocol == octavia.ProtocolHTTP && cfg.proxyFrom == nil
+}
+
+// adoptAccepted hands a socket just accepted to the next event loop, which
+// reads its first request at once (TCP_DEFER_ACCEPT held the accept until
+// it came). What the loop does not serve goes to a goroutine from there.
+func (rt *Runtime) adoptAccepted(l *listener, fd int, cfg *listenerConfig, remote, local netip.AddrPort) {
+	rt.loops.adopt(nil, &loopMove{l: l, traffic: cfg.traffic, remote: remote, local: local, fd: fd, back: resumeHTTP, fresh: true})
+}

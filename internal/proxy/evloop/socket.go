@@ -49,6 +49,11 @@ func (s *Socket) registeredIn(l *Loop) bool {
 // Handler returns the socket's handler.
 func (s *Socket) Handler() Handler { return s.h }
 
+// MarkReadable tells the socket that data is waiting (a socket accepted
+// with TCP_DEFER_ACCEPT): the first read goes ahead without waiting for
+// epoll's report of it.
+func (s *Socket) MarkReadable() { s.readable = true }
+
 // Readable reports whether a read may find data (or EOF).
 func (s *Socket) Readable() bool { return s.readable }
 
@@ -291,7 +296,7 @@ func (s *Socket) Release() (c *net.TCPConn, in []byte, err error) {
 	s.loop.forget(s)
 	in = s.In
 	s.In, s.wbuf, s.sent = nil, nil, 0
-	c, err = attach(fd)
+	c, err = Attach(fd)
 	return c, in, err
 }
 
@@ -327,9 +332,9 @@ func Detach(c net.Conn) (int, error) {
 	return fd, nil
 }
 
-// attach turns a descriptor into a connection of Go's poller. It closes fd
-// either way.
-func attach(fd int) (*net.TCPConn, error) {
+// Attach gives the socket fd to Go's poller as a *net.TCPConn; fd is
+// closed (the connection has a descriptor of its own), on error too.
+func Attach(fd int) (*net.TCPConn, error) {
 	f := os.NewFile(uintptr(fd), "evloop")
 	c, err := net.FileConn(f)
 	f.Close()
