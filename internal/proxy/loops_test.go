@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -430,4 +431,30 @@ func TestEventLoopServesNewConnections(t *testing.T) {
 	waitFor(t, func() bool { return tr.Active.Load() == 0 }, "the listener's connections to close")
 	mustf(t, tr.Requests.Load() == n && tr.Responses[2].Load() == n && tr.Connections.Load() == n,
 		"listener counted %d requests, %d 2xx, %d connections; want %d", tr.Requests.Load(), tr.Responses[2].Load(), tr.Connections.Load(), n)
+}
+
+// TestRawAcceptedSocketsHaveNoDelay: a socket the listener accepts for an
+// event loop (acceptRaw, without net's setsockopt) has TCP_NODELAY, from
+// the listening socket, and the client's address.
+func TestRawAcceptedSocketsHaveNoDelay(t *testing.T) {
+	ln, err := listenTCP(t.Context(), "127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newListener("test", ln, nil)
+	t.Cleanup(func() { ln.Close(); l.acc.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fd, remote, err := l.acceptRaw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	nodelay, err := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+	mustf(t, err == nil && nodelay == 1, "TCP_NODELAY %d (%v), want 1", nodelay, err)
+	mustf(t, remote.String() == c.LocalAddr().String(), "remote %v, want %v", remote, c.LocalAddr())
+	mustf(t, l.addr.String() == ln.Addr().String(), "listener address %v, want %v", l.addr, ln.Addr())
 }
