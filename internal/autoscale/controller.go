@@ -199,7 +199,7 @@ func (c *Controller) track(ms []Member, now time.Time) {
 		} else {
 			delete(c.errorSince, m.ID)
 		}
-		if m.Weight == 0 {
+		if m.Weight == 0 && !m.Warming {
 			if _, ok := c.drainedSeen[m.ID]; !ok {
 				c.drainedSeen[m.ID] = now
 			}
@@ -266,8 +266,8 @@ func (c *Controller) decideNow(o *observation) Decision {
 
 // Step looks once, decides when decide is set (else keeps the last
 // decision's count), and carries out the plan. It reports whether work is
-// under way (servers booting or draining), so that the loop looks again
-// soon.
+// under way (servers booting, warming or draining), so that the loop looks
+// again soon.
 func (c *Controller) Step(ctx context.Context, decide bool) (busy bool, err error) {
 	o, err := c.observe(ctx)
 	if err != nil {
@@ -293,7 +293,7 @@ func (c *Controller) Step(ctx context.Context, decide bool) (busy bool, err erro
 		c.Stats.action(a.Kind)
 	}
 	for _, e := range o.group.Entries {
-		busy = busy || e.Phase == Booting || e.Phase == Draining || e.Phase == Deleting
+		busy = busy || e.Phase == Booting || e.Phase == Warming || e.Phase == Draining || e.Phase == Deleting
 	}
 	return busy || len(actions) > 0, errors.Join(errs...)
 }
@@ -322,7 +322,7 @@ func (c *Controller) act(ctx context.Context, v *PoolView, a Action) error {
 			}
 		}
 		return nil
-	case Undrain:
+	case Undrain, Admit:
 		for _, m := range a.Members {
 			if err := c.Members.SetWeight(ctx, v, m, c.membership(m.Pool).Weight); err != nil {
 				return err
@@ -375,7 +375,11 @@ func (c *Controller) DryRun(ctx context.Context, w io.Writer) error {
 		line := fmt.Sprintf("  %-20s %-9s %-8s %s", e.Server.Name, e.Phase, e.Server.Status, e.Server.Address)
 		var ms []string
 		for _, m := range e.Members {
-			ms = append(ms, fmt.Sprintf("%s %s w%d", m.Pool, m.Status, m.Weight))
+			w := fmt.Sprintf("%s %s w%d", m.Pool, m.Status, m.Weight)
+			if m.Warming {
+				w += " warming"
+			}
+			ms = append(ms, w)
 		}
 		if len(ms) > 0 {
 			line += "  [" + strings.Join(ms, ", ") + "]"

@@ -44,6 +44,10 @@ type Member struct {
 	Status  string    `json:"operating_status"`
 	Created time.Time `json:"created_at"`
 	Updated time.Time `json:"updated_at"`
+	// Warming: the controller added it at weight 0 and has not given it
+	// its weight yet (it carries WarmingTag). Weight 0 without it is a
+	// drain.
+	Warming bool `json:"warming,omitempty"`
 }
 
 // Membership is a pool every server of the group joins (an entry of
@@ -54,6 +58,13 @@ type Membership struct {
 	Weight      int // 1 when the file gives none
 	Backup      bool
 	MonitorPort *int
+	// Warmup is how long after a member is created its operating_status
+	// shows the verdict of a health check rather than the "up" a new
+	// member starts with (HAProxy's, and lbd's, init-state): the first
+	// check starts within the monitor's delay, its connect takes at most
+	// another delay and its answer at most timeout, so 2×delay + timeout;
+	// 0 without an enabled monitor.
+	Warmup time.Duration
 }
 
 // Sample is one value Prometheus holds and when it was scraped.
@@ -68,6 +79,7 @@ type Phase string
 // The phases.
 const (
 	Booting  Phase = "booting"  // created, not yet serving: BUILD, or members missing or not ONLINE
+	Warming  Phase = "warming"  // ACTIVE, members at weight 0 until a health check passed (Member.Warming)
 	Serving  Phase = "serving"  // ACTIVE with every member ONLINE
 	Draining Phase = "draining" // its members have weight 0: leaving
 	Broken   Phase = "broken"   // Nova ERROR, or a member in ERROR past heal_after: to replace
@@ -81,6 +93,9 @@ type Entry struct {
 	Missing []Membership
 	Phase   Phase
 	Why     string // for Broken: what is wrong
+	// Warm are the warming members whose health check has passed: they
+	// may have their weight (Admit).
+	Warm []Member
 	// DrainedSince is when the drain began (the members' updated_at, or
 	// when first seen drained); Sessions are the members' connections and
 	// SessionsAt the oldest of their samples (zero when unknown).
@@ -90,7 +105,7 @@ type Entry struct {
 }
 
 // counts reports whether the entry is one of the group's current count.
-func (e *Entry) counts() bool { return e.Phase == Booting || e.Phase == Serving }
+func (e *Entry) counts() bool { return e.Phase == Booting || e.Phase == Warming || e.Phase == Serving }
 
 // Group is the group as the cloud has it, classified.
 type Group struct {
@@ -135,6 +150,9 @@ func Classify(p Policy, ms []Membership, o Observed, now time.Time) *Group {
 				if m, ok := byKey[k]; ok {
 					e.Members = append(e.Members, m)
 					used[k] = true
+					if m.Warming && warmedUp(m, mb, now) {
+						e.Warm = append(e.Warm, m)
+					}
 				} else {
 					e.Missing = append(e.Missing, mb)
 				}
@@ -182,7 +200,7 @@ func phase(p Policy, e *Entry, o Observed, now time.Time) Phase {
 		return Broken
 	}
 	for _, m := range e.Members {
-		if m.Weight == 0 {
+		if m.Weight == 0 && !m.Warming {
 			e.DrainedSince = m.Updated
 			if seen, ok := o.DrainedSeen[m.ID]; ok && (e.DrainedSince.IsZero() || seen.Before(e.DrainedSince)) {
 				e.DrainedSince = seen
@@ -200,12 +218,33 @@ func phase(p Policy, e *Entry, o Observed, now time.Time) Phase {
 	if s.Status != StatusActive || len(e.Missing) > 0 {
 		return Booting
 	}
+	warming := false
 	for _, m := range e.Members {
-		if m.Status != "ONLINE" && m.Status != "NO_MONITOR" {
+		if m.Warming {
+			warming = true
+		} else if m.Status != "ONLINE" && m.Status != "NO_MONITOR" {
 			return Booting
 		}
 	}
+	if warming {
+		return Warming
+	}
 	return Serving
+}
+
+// warmedUp reports whether a warming member may have its weight: its
+// status says it is up (at weight 0 an up member is DRAINING, HAProxy's
+// DRAIN; ONLINE or NO_MONITOR where the API shows that instead), and it
+// is old enough (mb.Warmup) for that status to be a health check's verdict
+// and not the "up" every new member starts with. A member whose address
+// does not answer yet fails that check and shows ERROR until a check
+// passes, so it takes no request before it can serve one.
+func warmedUp(m Member, mb Membership, now time.Time) bool {
+	switch m.Status {
+	case "DRAINING", "ONLINE", "NO_MONITOR":
+		return now.Sub(m.Created) >= mb.Warmup
+	}
+	return false
 }
 
 func memberKey(pool, addr string, port int) string {
@@ -228,9 +267,10 @@ const (
 	Heal         ActionKind = "heal"                 // remove a broken server's members, then the server
 	FinishDrain  ActionKind = "finish_drain"         // remove a drained server's members, then the server
 	Undrain      ActionKind = "undrain"              // a draining server is wanted again: its weights back
+	Admit        ActionKind = "admit"                // a warming server's check passed: its members get their weights
 	Create       ActionKind = "create_server"
 	Drain        ActionKind = "drain"         // weight 0 on the server's members
-	DeleteServer ActionKind = "delete_server" // a server with no member yet
+	DeleteServer ActionKind = "delete_server" // a server that never took traffic: its members (warming) removed, then it
 	AddMember    ActionKind = "add_member"
 )
 
@@ -261,8 +301,9 @@ func (a Action) String() string {
 // Plan is what to do now to bring the group to desired servers: drop the
 // members of vanished servers, replace broken servers, end the drains that
 // are over, then add servers (taking back drained ones first) or drain
-// some (those still booting first, then by the policy's pick), and give
-// booted servers their members. pattern names new servers ("Server%d":
+// some (those still booting or warming first, then by the policy's pick),
+// give booted servers their members (at weight 0: warming) and warmed-up
+// members their weights. pattern names new servers ("Server%d":
 // the lowest free number). It does no I/O.
 func (g *Group) Plan(p Policy, desired int, pattern string, now time.Time) []Action {
 	var out []Action
@@ -301,9 +342,12 @@ func (g *Group) Plan(p Policy, desired int, pattern string, now time.Time) []Act
 		for _, e := range g.victims(p, -need) {
 			leaving[e] = true
 			why := fmt.Sprintf("scale in %d → %d", g.Current, desired)
-			if len(e.Members) == 0 {
+			switch {
+			case len(e.Members) == 0:
 				out = append(out, Action{Kind: DeleteServer, Server: e.Server, Why: why + " (it has no member yet)"})
-			} else {
+			case neverServed(e):
+				out = append(out, Action{Kind: DeleteServer, Server: e.Server, Members: e.Members, Why: why + " (warming: it never took traffic)"})
+			default:
 				out = append(out, Action{Kind: Drain, Server: e.Server, Members: e.Members, Why: why})
 			}
 		}
@@ -312,11 +356,30 @@ func (g *Group) Plan(p Policy, desired int, pattern string, now time.Time) []Act
 		if !e.counts() || leaving[e] || e.Server.Status != StatusActive || e.Server.Address == "" {
 			continue
 		}
+		if len(e.Warm) > 0 {
+			out = append(out, Action{Kind: Admit, Server: e.Server, Members: e.Warm, Why: admitWhy(e.Warm, now)})
+		}
 		for _, mb := range e.Missing {
 			out = append(out, Action{Kind: AddMember, Server: e.Server, Membership: mb, Why: "the server is ACTIVE"})
 		}
 	}
 	return out
+}
+
+// neverServed reports whether every member of the entry is still warming:
+// it has had weight 0 since it was added.
+func neverServed(e *Entry) bool {
+	for _, m := range e.Members {
+		if !m.Warming {
+			return false
+		}
+	}
+	return true
+}
+
+func admitWhy(ms []Member, now time.Time) string {
+	m := ms[0]
+	return fmt.Sprintf("its health check passed (%s at weight 0, %s after it was added)", m.Status, now.Sub(m.Created).Round(100*time.Millisecond))
 }
 
 // drainOver says why a drained server may go now, or "" while it may not.
@@ -339,13 +402,14 @@ func sessionsText(e *Entry) string {
 	return strconv.FormatFloat(e.Sessions, 'f', -1, 64)
 }
 
-// victims picks n servers to remove: booting ones first (newest first),
-// then serving ones, newest first or with the fewest connections.
+// victims picks n servers to remove: booting or warming ones first
+// (newest first), then serving ones, newest first or with the fewest
+// connections.
 func (g *Group) victims(p Policy, n int) []*Entry {
 	var booting, serving []*Entry
 	for _, e := range g.Entries {
 		switch e.Phase {
-		case Booting:
+		case Booting, Warming:
 			booting = append(booting, e)
 		case Serving:
 			serving = append(serving, e)

@@ -1,6 +1,7 @@
 package autoscale
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -114,6 +115,115 @@ func TestClassifyAndPlan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// warming is a member the controller added at weight 0 (its warming
+// tag), created age before now, with the status lbd reports.
+func warming(n int, status string, created time.Time) Member {
+	m := mem(n, status, 0)
+	m.Warming, m.Created, m.Updated = true, created, created
+	return m
+}
+
+// A new member is added at weight 0 and warms until a health check has
+// passed: its status says up (DRAINING at weight 0) and it is older than
+// the monitor's first check can take (Membership.Warmup). Only then does
+// it get its weight. The cloud holds the phase (the member's tag and
+// weight), so a controller that restarts classifies it the same.
+func TestWarmUp(t *testing.T) {
+	p := Policy{HealAfter: time.Minute, DrainTimeout: 30 * time.Second, Pick: "newest"}
+	now := t0.Add(10 * time.Minute)
+	ms := []Membership{{Pool: "pool1", Port: 80, Weight: 3, Warmup: 3 * time.Second}}
+	two := []Server{srv(1, StatusActive, 0), srv(2, StatusActive, time.Minute)}
+	tests := []struct {
+		name           string
+		o              Observed
+		desired        int
+		current, ready int
+		phase          Phase // of S2
+		want           string
+	}{
+		{"a warming member whose check passed gets its weight",
+			Observed{Servers: two, Members: []Member{mem(1, "ONLINE", 1), warming(2, "DRAINING", now.Add(-4*time.Second))}},
+			2, 2, 1, Warming, "admit S2"},
+		{"a warming member younger than its first check stays at weight 0 (its DRAINING is the initial up)",
+			Observed{Servers: two, Members: []Member{mem(1, "ONLINE", 1), warming(2, "DRAINING", now.Add(-2*time.Second))}},
+			2, 2, 1, Warming, ""},
+		{"a warming member whose check failed stays at weight 0",
+			Observed{Servers: two, Members: []Member{mem(1, "ONLINE", 1), warming(2, "ERROR", now.Add(-10*time.Second))},
+				ErrorSince: map[string]time.Time{"m2": now.Add(-8 * time.Second)}},
+			2, 2, 1, Warming, ""},
+		{"a warming member in ERROR past heal_after: healed",
+			Observed{Servers: two, Members: []Member{mem(1, "ONLINE", 1), warming(2, "ERROR", now.Add(-2*time.Minute))},
+				ErrorSince: map[string]time.Time{"m2": now.Add(-2 * time.Minute)}},
+			2, 1, 1, Broken, "heal S2, create_server S3"},
+		{"a warming server is not draining: no finish_drain, it counts",
+			Observed{Servers: two, Members: []Member{mem(1, "ONLINE", 1), warming(2, "DRAINING", now.Add(-time.Second))},
+				Sessions: map[string]Sample{"m1": {3, now}, "m2": {0, now}}},
+			2, 2, 1, Warming, ""},
+		{"scale in removes a warming server at once: it never took traffic",
+			Observed{Servers: two, Members: []Member{mem(1, "ONLINE", 1), warming(2, "DRAINING", now.Add(-time.Second))}},
+			1, 2, 1, Warming, "delete_server S2"},
+		{"a drained member (weight 0, no warming tag) still drains",
+			Observed{Servers: two, Members: []Member{mem(1, "ONLINE", 1), drained(2, now.Add(-5*time.Second))}},
+			1, 1, 1, Draining, ""},
+		{"without a monitor a warming member gets its weight at once",
+			Observed{Servers: two, Members: []Member{mem(1, "ONLINE", 1), warming(2, "DRAINING", now)}},
+			2, 2, 1, Warming, "admit S2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms := ms
+			if strings.HasPrefix(tt.name, "without a monitor") {
+				ms = []Membership{{Pool: "pool1", Port: 80, Weight: 3}}
+			}
+			g := Classify(p, ms, tt.o, now)
+			if g.Current != tt.current || g.Ready != tt.ready {
+				t.Errorf("current %d ready %d, want %d %d", g.Current, g.Ready, tt.current, tt.ready)
+			}
+			if ph := g.Entries[1].Phase; ph != tt.phase {
+				t.Errorf("S2 is %s, want %s", ph, tt.phase)
+			}
+			acts := g.Plan(p, tt.desired, "S%d", now)
+			if got := kinds(acts); got != tt.want {
+				t.Fatalf("plan: %q, want %q", got, tt.want)
+			}
+			for _, a := range acts {
+				if (a.Kind == Admit || a.Kind == DeleteServer) && (len(a.Members) != 1 || a.Members[0].ID != "m2") {
+					t.Errorf("%s acts on members %+v, want m2", a.Kind, a.Members)
+				}
+			}
+		})
+	}
+}
+
+// A server that is ACTIVE gets its members warming (the Members
+// implementation adds them at weight 0), and the controller gives them
+// the membership's weight, not 1, once warm.
+func TestAdmitGivesTheMembershipsWeight(t *testing.T) {
+	c := &Controller{Memberships: []Membership{{Pool: "pool1", Weight: 3}}}
+	m := &fakeMembers{}
+	c.Members = m
+	a := Action{Kind: Admit, Server: srv(2, StatusActive, 0), Members: []Member{warming(2, "DRAINING", t0)}}
+	if err := c.act(context.Background(), &PoolView{}, a); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.weights) != 1 || m.weights["m2"] != 3 {
+		t.Errorf("weights set %v, want m2 → 3", m.weights)
+	}
+}
+
+type fakeMembers struct{ weights map[string]int }
+
+func (f *fakeMembers) Read(context.Context) (*PoolView, error)                  { return &PoolView{}, nil }
+func (f *fakeMembers) Add(context.Context, *PoolView, Server, Membership) error { return nil }
+func (f *fakeMembers) Remove(context.Context, *PoolView, Member) error          { return nil }
+func (f *fakeMembers) SetWeight(_ context.Context, _ *PoolView, m Member, w int) error {
+	if f.weights == nil {
+		f.weights = map[string]int{}
+	}
+	f.weights[m.ID] = w
+	return nil
 }
 
 func TestPickFewestConnections(t *testing.T) {

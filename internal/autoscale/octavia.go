@@ -15,7 +15,11 @@ import (
 type Members interface {
 	// Read finds the load balancer, its pools and the group's members.
 	Read(ctx context.Context) (*PoolView, error)
+	// Add makes the server a member of mb's pool at weight 0, warming
+	// (Member.Warming): health-checked, sent no request.
 	Add(ctx context.Context, v *PoolView, s Server, mb Membership) error
+	// SetWeight gives a member a weight (0 drains it) and ends its
+	// warm-up if it was warming.
 	SetWeight(ctx context.Context, v *PoolView, m Member, weight int) error
 	Remove(ctx context.Context, v *PoolView, m Member) error
 }
@@ -34,7 +38,10 @@ type PoolView struct {
 // with internal/octavia/reconcile's client: every change waits for the load
 // balancer to be ACTIVE again, and a busy one is waited out. The group's
 // members carry Tag; members without it are not the group's and are left
-// alone.
+// alone. A warming member carries WarmingTag too: it is created with both
+// tags and weight 0, and the update that gives it its weight sets its tags
+// to Tag alone, so that no moment shows a warming member as drained, or
+// the reverse.
 type OctaviaPool struct {
 	Client       *reconcile.Client
 	LoadBalancer string // its name
@@ -46,6 +53,10 @@ type OctaviaPool struct {
 func Tag(group string) string { return tagPrefix + group }
 
 const tagPrefix = "lbctl-autoscale:"
+
+// WarmingTag marks a member added at weight 0 that waits for a health
+// check to pass before it takes traffic (Member.Warming).
+const WarmingTag = "lbctl-autoscale-warming"
 
 // Owns reports whether a member belongs to an autoscaling group (it
 // carries a group's tag): lbctl up and lbctl apply --prune leave it.
@@ -90,7 +101,8 @@ func (o *OctaviaPool) Read(ctx context.Context) (*PoolView, error) {
 				continue
 			}
 			v.Members = append(v.Members, Member{ID: m.ID, Name: m.Name, Pool: p.Name, Address: m.Address, Port: m.ProtocolPort,
-				Weight: m.Weight, AdminUp: m.AdminStateUp, Status: m.OperatingStatus, Created: m.CreatedAt, Updated: m.UpdatedAt})
+				Weight: m.Weight, AdminUp: m.AdminStateUp, Status: m.OperatingStatus, Created: m.CreatedAt, Updated: m.UpdatedAt,
+				Warming: slices.Contains(m.Tags, WarmingTag)})
 		}
 	}
 	if v.MetricsPoolID == "" {
@@ -107,26 +119,28 @@ func (o *OctaviaPool) poolID(v *PoolView, name string) (string, error) {
 	return id, nil
 }
 
-// Add makes the server a member of the membership's pool, named after it.
+// Add makes the server a member of the membership's pool, named after it,
+// warming: weight 0 and WarmingTag.
 func (o *OctaviaPool) Add(ctx context.Context, v *PoolView, s Server, mb Membership) error {
 	id, err := o.poolID(v, mb.Pool)
 	if err != nil {
 		return err
 	}
-	w := mb.Weight
+	w := 0
 	_, err = o.Client.AddMember(ctx, v.LB, id, pools.CreateMemberOpts{Name: s.Name, Address: s.Address, ProtocolPort: portOf(s, mb),
-		Weight: &w, Backup: &mb.Backup, MonitorPort: mb.MonitorPort, Tags: []string{o.Tag}})
+		Weight: &w, Backup: &mb.Backup, MonitorPort: mb.MonitorPort, Tags: []string{o.Tag, WarmingTag}})
 	return err
 }
 
-// SetWeight changes a member's weight (0 drains it).
+// SetWeight changes a member's weight (0 drains it); its tags become Tag
+// alone, which ends a warm-up.
 func (o *OctaviaPool) SetWeight(ctx context.Context, v *PoolView, m Member, weight int) error {
 	id, err := o.poolID(v, m.Pool)
 	if err != nil {
 		return err
 	}
 	return o.Client.UpdateMember(ctx, v.LB, id, &pools.Member{ID: m.ID, Name: m.Name, Address: m.Address, ProtocolPort: m.Port},
-		pools.UpdateMemberOpts{Weight: &weight})
+		pools.UpdateMemberOpts{Weight: &weight, Tags: []string{o.Tag}})
 }
 
 // Remove deletes a member; one already gone is fine.

@@ -34,10 +34,10 @@ func NewStats(group string) *Stats {
 	f := promautoFactory{reg: reg, labels: prometheus.Labels{"group": group}}
 	s := &Stats{
 		reg:       reg,
-		current:   f.gauge("lbctl_autoscale_current_servers", "Servers that count: booting or serving, neither draining nor broken."),
+		current:   f.gauge("lbctl_autoscale_current_servers", "Servers that count: booting, warming or serving, neither draining nor broken."),
 		ready:     f.gauge("lbctl_autoscale_ready_servers", "Servers whose members are all ONLINE."),
 		desired:   f.gauge("lbctl_autoscale_desired_servers", "The count the last decision asked for."),
-		phases:    f.gaugeVec("lbctl_autoscale_servers", "Servers of the group by phase (booting, serving, draining, broken, deleting).", "phase"),
+		phases:    f.gaugeVec("lbctl_autoscale_servers", "Servers of the group by phase (booting, warming, serving, draining, broken, deleting).", "phase"),
 		decisions: f.counterVec("lbctl_autoscale_decisions_total", "Decisions by reason (scale_out, scale_in, steady, no_data, partial_data, stabilizing, cooldown, at_max, at_min, below_min, above_max).", "reason"),
 		actions:   f.counterVec("lbctl_autoscale_actions_total", "Actions carried out, by kind (create_server, add_member, drain, finish_drain, heal, ...).", "action"),
 		errors:    f.counterVec("lbctl_autoscale_errors_total", "Failures by what was being done (servers, members, metrics, or an action's kind).", "op"),
@@ -89,7 +89,7 @@ func (s *Stats) decision(d Decision, g *Group) {
 	for _, e := range g.Entries {
 		n[e.Phase]++
 	}
-	for _, ph := range []Phase{Booting, Serving, Draining, Broken, Deleting} {
+	for _, ph := range []Phase{Booting, Warming, Serving, Draining, Broken, Deleting} {
 		s.phases.WithLabelValues(string(ph)).Set(float64(n[ph]))
 	}
 }

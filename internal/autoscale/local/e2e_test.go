@@ -65,6 +65,8 @@ type loop struct {
 	logs     *autoscaletest.Buffer
 	source   *autoscale.PromSource
 	lock     string
+	// first is each member as state first saw it.
+	first map[string]autoscale.Member
 }
 
 // controller starts a controller, as `lbctl autoscale --provider local`
@@ -108,6 +110,9 @@ func (l *loop) state() state {
 		l.t.Fatal(err)
 	}
 	for _, m := range view.Members {
+		if _, seen := l.first[m.ID]; !seen {
+			l.first[m.ID] = m
+		}
 		if m.Status == "ONLINE" && m.Weight > 0 {
 			st.online++
 		}
@@ -162,7 +167,7 @@ func TestLocalLoopEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &loop{t: t, spec: spec, lc: lc, logs: &autoscaletest.Buffer{}, source: src, lock: t.TempDir() + "/lock",
+	l := &loop{t: t, spec: spec, lc: lc, logs: &autoscaletest.Buffer{}, source: src, lock: t.TempDir() + "/lock", first: map[string]autoscale.Member{},
 		provider: &local.Provider{Exe: lbctlBin, Group: spec.Autoscaling.Group, Args: []string{"--latency", "30ms"}, LogDir: t.TempDir()}}
 	t.Cleanup(func() {
 		if err := l.provider.Close(context.Background()); err != nil {
@@ -187,6 +192,19 @@ func TestLocalLoopEndToEnd(t *testing.T) {
 	_, firstNew := l.waitFor("a second backend ONLINE after the step to 4×", 15*time.Second, func(s state) bool { return s.online >= 2 })
 	four, settle := l.waitFor("4 backends ONLINE at 4×", 20*time.Second, func(s state) bool { return s.online == 4 && len(s.pids) == 4 })
 	t.Logf("1× → 4×: first new member ONLINE after %s, all 4 after %s", firstNew.Round(100*time.Millisecond), (firstNew + settle).Round(100*time.Millisecond))
+	// Each member came in warming: weight 0 until its first health check
+	// passed (Membership.Warmup is 3 s here, so the polls above saw it).
+	if len(l.first) < 4 {
+		t.Errorf("%d members seen up to 4×, want 4", len(l.first))
+	}
+	for id, m := range l.first {
+		if !m.Warming || m.Weight != 0 {
+			t.Errorf("member %s (%s:%d) first seen with weight %d, warming %v: want it added at weight 0, warming", id, m.Address, m.Port, m.Weight, m.Warming)
+		}
+	}
+	if n := strings.Count(l.logs.String(), "action=admit "); n < 4 {
+		t.Errorf("%d admit actions for 4 members", n)
+	}
 	time.Sleep(2 * time.Second)
 	if s := l.state(); len(s.pids) != 4 {
 		t.Fatalf("at 4×, 2 s after settling: %d backends, want 4 (max 4)", len(s.pids))

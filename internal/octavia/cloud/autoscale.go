@@ -10,6 +10,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 
 	"lbd/internal/autoscale"
+	"lbd/internal/octavia"
 	"lbd/internal/octavia/reconcile"
 )
 
@@ -35,7 +36,7 @@ func newAutoscaling(s *Spec) *Autoscaling {
 	}
 	as := &Autoscaling{Group: s.LB.Name, Policy: autoscale.NewPolicy(a, srv.Members[0].Pool), Pattern: srv.Name}
 	for _, m := range srv.Members {
-		mb := autoscale.Membership{Pool: m.Pool, Port: m.ProtocolPort, Weight: 1, MonitorPort: m.MonitorPort}
+		mb := autoscale.Membership{Pool: m.Pool, Port: m.ProtocolPort, Weight: 1, MonitorPort: m.MonitorPort, Warmup: warmup(s.LB, m.Pool)}
 		if m.Weight != nil {
 			mb.Weight = *m.Weight
 		}
@@ -45,6 +46,27 @@ func newAutoscaling(s *Spec) *Autoscaling {
 		as.Memberships = append(as.Memberships, mb)
 	}
 	return as
+}
+
+// warmup is how long a new member of the named pool waits, warming, for
+// its first health check's verdict (autoscale.Membership.Warmup): 2×delay
+// + timeout of the pool's monitor, 0 without an enabled one.
+func warmup(lb *octavia.LoadBalancer, pool string) time.Duration {
+	for _, p := range lb.Pools {
+		if p.Name != pool || p.HealthMonitor == nil || !p.HealthMonitor.Enabled() {
+			continue
+		}
+		h := p.HealthMonitor
+		var delay, timeout int
+		if h.Delay != nil {
+			delay = *h.Delay
+		}
+		if h.Timeout != nil {
+			timeout = *h.Timeout
+		}
+		return time.Duration(2*delay+timeout) * time.Second
+	}
+	return 0
 }
 
 // Group is the autoscaler's Provider on Nova: the servers it creates are

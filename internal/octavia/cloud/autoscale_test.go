@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,6 +75,10 @@ func newNetns(t *testing.T, gateway string, prefix int) *netns {
 		{"link", "set", n.host, "up"},
 		{"-n", n.name, "link", "set", "lo", "up"},
 		{"-n", n.name, "link", "set", n.peer, "up"},
+		// The servers' addresses share the veth and the subnet: the
+		// first is the primary, the others secondaries, which Linux
+		// deletes with the primary unless it promotes one.
+		{"netns", "exec", n.name, "sh", "-c", "echo 1 >/proc/sys/net/ipv4/conf/all/promote_secondaries"},
 	} {
 		if _, err := ipCmd(args...); err != nil {
 			t.Fatal(err)
@@ -105,7 +111,15 @@ type cloudInit struct {
 	mu    sync.Mutex
 	web   map[string]*exec.Cmd // by server ID; nil: its web server was killed
 	addr  map[string]string
+	order []string // server IDs, as their addresses came up
 	err   error
+	// Log gets a line when a server's address comes up or goes (for
+	// the run's record).
+	Log autoscaletest.Buffer
+}
+
+func (c *cloudInit) logf(format string, args ...any) {
+	fmt.Fprintf(&c.Log, "%s "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05.000")}, args...)...)
 }
 
 func (c *cloudInit) run(ctx context.Context) {
@@ -157,11 +171,14 @@ func (c *cloudInit) sync(servers []autoscale.Server) {
 			return
 		}
 		c.web[s.ID], c.addr[s.ID] = cmd, s.Address
+		c.order = append(c.order, s.ID)
+		c.logf("%s %s: address up, web server started", s.Name, s.Address)
 	}
 	for id := range c.web {
 		if !live[id] {
 			c.stop(id)
 			ipCmd("-n", c.n.name, "addr", "del", c.addr[id]+"/24", "dev", c.n.peer)
+			c.logf("%s %s: deleted, address and web server gone", id, c.addr[id])
 			delete(c.web, id)
 			delete(c.addr, id)
 		}
@@ -176,12 +193,26 @@ func (c *cloudInit) stop(id string) {
 	}
 }
 
+// primary is the server among ids whose address came up first: the
+// veth's primary address.
+func (c *cloudInit) primary(ids []string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range c.order {
+		if _, live := c.addr[id]; live && slices.Contains(ids, id) {
+			return id
+		}
+	}
+	return ids[0]
+}
+
 // kill kills a server's web server (the server stays ACTIVE, its member
 // goes to ERROR).
 func (c *cloudInit) kill(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stop(id)
+	c.logf("%s %s: web server killed", id, c.addr[id])
 }
 
 func (c *cloudInit) stopAll() {
@@ -205,7 +236,19 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 		}
 	}
 	lbdBin, lbctlBin := autoscaletest.Build(t, "lbd"), autoscaletest.Build(t, "lbctl")
-	lbd := autoscaletest.StartLBD(t, lbdBin)
+	report := os.Getenv("LBD_AUTOSCALE_REPORT")
+	logDir := t.TempDir()
+	if report != "" {
+		if err := os.MkdirAll(report, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		logDir = report
+	}
+	// Every request with its member and timings (%Tc: the connect to the
+	// member), to read a latency peak against the members' additions in
+	// controller.log and cloudinit.log.
+	accessLog := filepath.Join(logDir, "access.log")
+	lbd := autoscaletest.StartLBD(t, lbdBin, "--access-log", "file:"+accessLog, "--access-log-format", accessFormat)
 	prom := autoscaletest.StartPrometheus(t, 500*time.Millisecond, lbd.Admin)
 
 	raw, err := os.ReadFile("../../../configs/tutorial-autoscale.yaml")
@@ -334,8 +377,8 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 	waitFor("the first server's member ONLINE", 60*time.Second, func(ids []string, online int) bool { return len(ids) == 1 && online == 1 })
 	load := autoscaletest.StartLoad(t, fmt.Sprintf("127.0.0.1:%d", port), 45)
 	var figures []string
-	if dir := os.Getenv("LBD_AUTOSCALE_REPORT"); dir != "" {
-		t.Cleanup(func() { writePeerRun(t, dir, rec, load.Start.Sub(recStart), load, logs, figures) })
+	if report != "" {
+		t.Cleanup(func() { writePeerRun(t, report, rec, load.Start.Sub(recStart), load, logs, &ci.Log, figures) })
 	}
 	time.Sleep(3 * time.Second)
 
@@ -358,14 +401,20 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 
 	// A server's web server dies: its member goes to ERROR, and after
 	// heal_after the server is replaced (Aodh's loadbalancer_member_health
-	// and Heat's mark-unhealthy, done by the controller).
-	sick := four[0]
+	// and Heat's mark-unhealthy, done by the controller). It is the one
+	// with the veth's primary address, whose removal must leave the
+	// others' addresses alone; no request fails (lbd retries elsewhere).
+	sick := ci.primary(four)
 	ci.kill(sick)
 	killedAt := load.Since()
 	_, healed := waitFor("the server in ERROR replaced", 90*time.Second, func(ids []string, online int) bool {
 		return len(ids) == 4 && online == 4 && !slices.Contains(ids, sick)
 	})
-	figures = append(figures, fmt.Sprintf("web server killed at %s: 4 members ONLINE again after %s, a new server", killedAt.Round(time.Second), healed.Round(100*time.Millisecond)))
+	healFailed := load.FailedBetween(killedAt, load.Since())
+	if len(healFailed) > 0 {
+		t.Errorf("%d requests failed while a server was replaced: first %+v", len(healFailed), healFailed[0])
+	}
+	figures = append(figures, fmt.Sprintf("web server killed at %s: 4 members ONLINE again after %s, a new server, %d failed", killedAt.Round(time.Second), healed.Round(100*time.Millisecond), len(healFailed)))
 	t.Log(figures[len(figures)-1])
 
 	// A restarted controller takes the lease freed by the first and adds
@@ -430,6 +479,43 @@ func TestAutoscaleOnThePeer(t *testing.T) {
 	figures = append(figures, fmt.Sprintf("4× → 1× on the peer at %s: 4 → 1 in %s, each drained, peak p95 %s, %d of %d requests failed",
 		from.Round(time.Second), (to-from).Round(100*time.Millisecond), peak.Round(time.Millisecond), len(load.FailedBetween(from, to)), requestsBetween(load, from, to)))
 	t.Log(figures[len(figures)-1])
+
+	// No request waited for a member's address to come up: a member takes
+	// traffic only once a health check reached it (it warms at weight 0
+	// before), so no connect took the second of an unanswered ARP or SYN.
+	slow, err := slowConnects(accessLog, 900*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	figures = append(figures, fmt.Sprintf("requests whose connect to a member took 900 ms or more: %d", len(slow)))
+	if len(slow) > 0 {
+		t.Errorf("%d requests connected to their member after 900 ms or more (a member in rotation before its address answered), first:\n%s",
+			len(slow), strings.Join(slow[:min(len(slow), 5)], "\n"))
+	}
+}
+
+// accessFormat is lbd's access log line in the test: when, the member,
+// HAProxy's timers (%Tc: the connect to the member), status, termination.
+const accessFormat = "%t %s %si:%sp Tw=%Tw Tc=%Tc Tr=%Tr Tt=%Tt %ST %tsc"
+
+// slowConnects returns the access log's lines whose connect to the member
+// (Tc=) took at least atLeast.
+func slowConnects(path string, atLeast time.Duration) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for line := range strings.Lines(string(data)) {
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "Tc="); ok {
+				if n, err := strconv.Atoi(v); err == nil && time.Duration(n)*time.Millisecond >= atLeast {
+					out = append(out, strings.TrimSpace(line))
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 func requestsBetween(l *autoscaletest.Load, from, to time.Duration) int {
@@ -444,15 +530,18 @@ func requestsBetween(l *autoscaletest.Load, from, to time.Duration) int {
 
 // writePeerRun writes the run into dir: the controllers' chart, record
 // and log (autoscale.png, report.json, controller.log), the load second by
-// second (load.txt) and the figures (figures.txt, appended to: make
+// second (load.txt), cloud-init's record (cloudinit.log), lbd's access log
+// (access.log) and the figures (figures.txt, appended to: make
 // autoscale-figures repeats the run).
-func writePeerRun(t *testing.T, dir string, rec *autoscale.Recorder, offset time.Duration, load *autoscaletest.Load, logs *autoscaletest.Buffer, figures []string) {
+func writePeerRun(t *testing.T, dir string, rec *autoscale.Recorder, offset time.Duration, load *autoscaletest.Load, logs, ciLog *autoscaletest.Buffer, figures []string) {
 	load.Stop()
 	if _, err := rec.Write(dir); err != nil {
 		t.Errorf("report: %v", err)
 	}
-	if err := os.WriteFile(dir+"/controller.log", []byte(logs.String()), 0o644); err != nil {
-		t.Errorf("report: %v", err)
+	for name, b := range map[string]*autoscaletest.Buffer{"controller.log": logs, "cloudinit.log": ciLog} {
+		if err := os.WriteFile(dir+"/"+name, []byte(b.String()), 0o644); err != nil {
+			t.Errorf("report: %v", err)
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# the load began %.1fs into the chart's time\n", offset.Seconds())
@@ -550,5 +639,36 @@ func TestNeutronLease(t *testing.T) {
 	}
 	if err := lb.Unlock(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A new member warms for 2×delay + timeout of its pool's monitor: by then
+// its first check has ended and its status is that check's verdict.
+// Without an enabled monitor there is nothing to wait for.
+func TestAutoscalingWarmup(t *testing.T) {
+	raw, err := os.ReadFile("../../../configs/tutorial-autoscale.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hm = "{type: HTTP, delay: 5, max_retries: 3, timeout: 4, url_path: /}"
+	for _, tt := range []struct {
+		monitor string
+		want    time.Duration
+	}{
+		{hm, 14 * time.Second},
+		{"{type: TCP, delay: 2, max_retries: 1, timeout: 1}", 5 * time.Second},
+		{"{type: TCP, delay: 2, max_retries: 1, timeout: 1, admin_state_up: false}", 0},
+	} {
+		src := strings.Replace(string(raw), hm, tt.monitor, 1)
+		if !strings.Contains(string(raw), hm) {
+			t.Fatalf("configs/tutorial-autoscale.yaml has no %q", hm)
+		}
+		if got := loadSpec(t, src, "").Autoscaling.Memberships[0].Warmup; got != tt.want {
+			t.Errorf("monitor %s: warm-up %s, want %s", tt.monitor, got, tt.want)
+		}
+	}
+	src := strings.Replace(string(raw), "          healthmonitor: "+hm+"\n", "", 1)
+	if got := loadSpec(t, src, "").Autoscaling.Memberships[0].Warmup; got != 0 {
+		t.Errorf("no monitor: warm-up %s, want 0", got)
 	}
 }
