@@ -174,7 +174,7 @@ func (r *Recorder) panels() []figure.Panel {
 				series("active connections", func(p Point) *float64 { return p.Conns }, 1)}},
 		{Title: "Servers", YLabel: "servers", YMin: &zero, Marks: marks,
 			Series: []figure.Series{count("desired", func(p Point) int { return p.Desired }),
-				count("current (booting + serving)", func(p Point) int { return p.Current }),
+				count("current (booting, warming, serving)", func(p Point) int { return p.Current }),
 				count("ready (members ONLINE)", func(p Point) int { return p.Ready })}},
 		{Title: "Listener p95 latency", YLabel: "ms", YMin: &zero,
 			Series: []figure.Series{series("p95", func(p Point) *float64 { return p.P95 }, 1000)}},
