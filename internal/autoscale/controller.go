@@ -40,6 +40,7 @@ type Controller struct {
 	deleted     map[string]time.Time // servers this controller deleted, by ID
 	desired     int
 	decidedAt   time.Time
+	warmAt      time.Time // the last look's Group.WarmAt
 }
 
 func (c *Controller) now() time.Time {
@@ -118,6 +119,10 @@ func (c *Controller) loop(ctx context.Context, lease Lease) {
 		wait := c.Policy.Interval - c.now().Sub(c.decidedAt)
 		if busy || err != nil {
 			wait = min(wait, c.poll())
+		}
+		if !c.warmAt.IsZero() {
+			// A warming member may have its weight then: look at once.
+			wait = min(wait, c.warmAt.Sub(c.now())+10*time.Millisecond)
 		}
 		if sleep(ctx, max(wait, 10*time.Millisecond)) != nil {
 			return
@@ -269,6 +274,7 @@ func (c *Controller) decideNow(o *observation) Decision {
 // under way (servers booting, warming or draining), so that the loop looks
 // again soon.
 func (c *Controller) Step(ctx context.Context, decide bool) (busy bool, err error) {
+	c.warmAt = time.Time{}
 	o, err := c.observe(ctx)
 	if err != nil {
 		return false, err
@@ -276,6 +282,7 @@ func (c *Controller) Step(ctx context.Context, decide bool) (busy bool, err erro
 	if decide || c.decidedAt.IsZero() {
 		c.decideNow(o)
 	}
+	c.warmAt = o.group.WarmAt
 	actions := o.group.Plan(c.Policy, c.desired, c.Pattern, c.now())
 	var errs []error
 	for _, a := range actions {

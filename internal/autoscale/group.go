@@ -116,6 +116,10 @@ type Group struct {
 	Current, Ready int
 	// Newest is the creation time of the newest server.
 	Newest time.Time
+	// WarmAt is the earliest time a warming member that shows up now
+	// will be old enough to have its weight (zero: none waits), so that
+	// the controller looks again then rather than at its next poll.
+	WarmAt time.Time
 }
 
 // Observed is what one look at the cloud found, and what the controller
@@ -152,6 +156,8 @@ func Classify(p Policy, ms []Membership, o Observed, now time.Time) *Group {
 					used[k] = true
 					if m.Warming && warmedUp(m, mb, now) {
 						e.Warm = append(e.Warm, m)
+					} else if at := m.Created.Add(mb.Warmup); m.Warming && isUp(m) && (g.WarmAt.IsZero() || at.Before(g.WarmAt)) {
+						g.WarmAt = at
 					}
 				} else {
 					e.Missing = append(e.Missing, mb)
@@ -240,9 +246,15 @@ func phase(p Policy, e *Entry, o Observed, now time.Time) Phase {
 // does not answer yet fails that check and shows ERROR until a check
 // passes, so it takes no request before it can serve one.
 func warmedUp(m Member, mb Membership, now time.Time) bool {
+	return isUp(m) && now.Sub(m.Created) >= mb.Warmup
+}
+
+// isUp reports whether a member's status says it is up, whatever its
+// weight.
+func isUp(m Member) bool {
 	switch m.Status {
 	case "DRAINING", "ONLINE", "NO_MONITOR":
-		return now.Sub(m.Created) >= mb.Warmup
+		return true
 	}
 	return false
 }

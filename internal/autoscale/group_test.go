@@ -197,6 +197,22 @@ func TestWarmUp(t *testing.T) {
 	}
 }
 
+// The controller looks again when a warming member that shows up becomes
+// old enough, not at its next poll: the earliest such time.
+func TestWarmAt(t *testing.T) {
+	now := t0.Add(10 * time.Minute)
+	ms := []Membership{{Pool: "pool1", Port: 80, Weight: 1, Warmup: 3 * time.Second}}
+	o := Observed{Servers: []Server{srv(1, StatusActive, 0), srv(2, StatusActive, 0), srv(3, StatusActive, 0)},
+		Members: []Member{warming(1, "ERROR", now.Add(-2*time.Second)), warming(2, "DRAINING", now.Add(-time.Second)), warming(3, "DRAINING", now.Add(-2*time.Second))}}
+	if got, want := Classify(Policy{}, ms, o, now).WarmAt, now.Add(time.Second); !got.Equal(want) {
+		t.Errorf("WarmAt %s, want %s (S3's, 3 s after it was added; S1 is down)", got.Sub(now), want.Sub(now))
+	}
+	o.Members[2].Created = now.Add(-5 * time.Second)
+	if got, want := Classify(Policy{}, ms, o, now).WarmAt, now.Add(2*time.Second); !got.Equal(want) {
+		t.Errorf("WarmAt %s, want %s (S2's: S3 is warm now)", got.Sub(now), want.Sub(now))
+	}
+}
+
 // A server that is ACTIVE gets its members warming (the Members
 // implementation adds them at weight 0), and the controller gives them
 // the membership's weight, not 1, once warm.
