@@ -37,7 +37,11 @@ func (hl *httpLoop) adopt(mv *loopMove) {
 		return
 	}
 	c := &loopClient{hl: hl, l: mv.l, traffic: mv.traffic, remote: mv.remote, local: mv.local, backoff: mv.backoff, back: mv.back}
-	if err := hl.loop.Register(&c.Socket, mv.fd, c); err != nil {
+	register := hl.loop.Register
+	if mv.fresh {
+		register = hl.loop.RegisterReadable // its request is there: read it at once
+	}
+	if err := register(&c.Socket, mv.fd, c); err != nil {
 		hl.log.Warn("event loop: connection not taken", "client", mv.remote, "err", err)
 		syscall.Close(mv.fd)
 		mv.l.connEnded(mv.traffic)
@@ -48,9 +52,7 @@ func (hl *httpLoop) adopt(mv *loopMove) {
 	if len(mv.buffered) > 0 {
 		c.Preload(mv.buffered)
 	}
-	if mv.fresh {
-		c.MarkReadable()
-	} else {
+	if !mv.fresh {
 		hl.set.stats.adopted.Add(1) // a move from a goroutine; a new connection is not one
 	}
 	// The registration reports what is already waiting on the socket.

@@ -283,17 +283,35 @@ func (l *Loop) poll() int {
 // registered edge-triggered: readiness is tracked in s, as nginx tracks it.
 // On error the caller still owns fd.
 func (l *Loop) Register(s *Socket, fd int, h Handler) error {
+	return l.register(s, fd, h, true)
+}
+
+// RegisterReadable registers a socket whose data is waiting already (one
+// accepted with TCP_DEFER_ACCEPT): s starts readable, and it enters the
+// epoll set only once it has to wait, when a read finds nothing or a write
+// does not go through. A connection that ends with its first exchange,
+// read at once, answered at once, never enters it: one epoll_ctl less.
+func (l *Loop) RegisterReadable(s *Socket, fd int, h Handler) error {
+	if err := l.register(s, fd, h, false); err != nil {
+		return err
+	}
+	s.readable = true
+	return nil
+}
+
+func (l *Loop) register(s *Socket, fd int, h Handler, arm bool) error {
 	for len(l.byFD) <= fd {
 		l.byFD = append(l.byFD, nil)
 	}
 	if l.byFD[fd] != nil {
 		return fmt.Errorf("event loop: descriptor %d is registered already", fd)
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
-	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return fmt.Errorf("event loop: register socket: %w", err)
-	}
 	*s = Socket{loop: l, h: h, fd: fd, slot: len(l.socks)}
+	if arm {
+		if err := s.arm(); err != nil {
+			return err
+		}
+	}
 	l.socks = append(l.socks, s)
 	l.byFD[fd] = s
 	return nil

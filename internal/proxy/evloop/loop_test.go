@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -277,4 +278,54 @@ func TestPostRunsOnTheLoopInOrder(t *testing.T) {
 	if got[posters] != 0 {
 		t.Fatalf("%d posts ran out of order", got[posters])
 	}
+}
+
+// TestRegisterReadableEntersEpollOnlyToWait: a socket registered with its
+// data waiting is read at once without being in the epoll set; it enters
+// it when a read finds nothing, and from then on the loop serves it on
+// epoll's reports like any other.
+func TestRegisterReadableEntersEpollOnlyToWait(t *testing.T) {
+	l := startLoop(t)
+	server, client := tcpPair(t)
+	if _, err := io.WriteString(client, "first"); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := Detach(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inEpoll := func() bool {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
+		return syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, fd, &ev) != syscall.ENOENT
+	}
+	h := &echo{}
+	var regErr error
+	var before, after bool
+	var res ReadResult
+	on(l, func() {
+		regErr = l.RegisterReadable(&h.Socket, fd, h)
+		before = inEpoll()
+		// The data is there: read without waiting for a report.
+		if !h.Readable() {
+			return
+		}
+		for res = h.Read(); res == ReadData && len(h.In) < len("first"); res = h.Read() {
+		}
+		after = inEpoll()
+	})
+	if regErr != nil {
+		t.Fatal(regErr)
+	}
+	if before || res != ReadData || string(h.In) != "first" || after {
+		t.Fatalf("registered readable: in epoll %v, read %v %q, then in epoll %v; want false, data %q, false", before, res, h.In, after, "first")
+	}
+	on(l, func() {
+		h.In = h.In[:0]
+		res = h.Read() // nothing more: it must wait, in the set
+		after = inEpoll()
+	})
+	if res != ReadNone || !after {
+		t.Fatalf("a read that found nothing: %v, in epoll %v; want ReadNone, true", res, after)
+	}
+	roundTrip(t, client, "second") // served on epoll's report
 }

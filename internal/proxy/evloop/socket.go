@@ -25,6 +25,7 @@ type Socket struct {
 	wbuf     []byte // output still to write from sent on, or nil
 	sent     int
 	readable bool          // epoll said so and no read has emptied it since
+	armed    bool          // in the epoll set (RegisterReadable leaves it out until it must wait)
 	hup      bool          // the peer's FIN is in: read until EOF
 	rerr     syscall.Errno // why the last ReadEOF was not an EOF; 0: it was
 	deadline time.Time
@@ -42,17 +43,37 @@ func (s *Socket) note(events uint32) (writable bool) {
 	return events&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) != 0
 }
 
+// arm puts the socket in its loop's epoll set, edge-triggered, if it is
+// not there yet: epoll then reports what is ready already, and every
+// change after.
+func (s *Socket) arm() error {
+	if s.armed {
+		return nil
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | epollET, Fd: int32(s.fd)}
+	if err := syscall.EpollCtl(s.loop.epfd, syscall.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+		return fmt.Errorf("event loop: register socket: %w", err)
+	}
+	s.armed = true
+	return nil
+}
+
+// waitRead is a read that found nothing: readiness is gone until epoll
+// reports it again, for which the socket must be in the set.
+func (s *Socket) waitRead() syscall.Errno {
+	s.readable = false
+	if err := s.arm(); err != nil {
+		return syscall.EBADF
+	}
+	return 0
+}
+
 func (s *Socket) registeredIn(l *Loop) bool {
 	return s.Open() && s.loop == l && s.slot >= 0 && s.slot < len(l.socks) && l.socks[s.slot] == s
 }
 
 // Handler returns the socket's handler.
 func (s *Socket) Handler() Handler { return s.h }
-
-// MarkReadable tells the socket that data is waiting (a socket accepted
-// with TCP_DEFER_ACCEPT): the first read goes ahead without waiting for
-// epoll's report of it.
-func (s *Socket) MarkReadable() { s.readable = true }
 
 // Readable reports whether a read may find data (or EOF).
 func (s *Socket) Readable() bool { return s.readable }
@@ -92,7 +113,9 @@ func (s *Socket) Read() ReadResult {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
-			s.readable = false
+			if s.rerr = s.waitRead(); s.rerr != 0 {
+				return ReadEOF
+			}
 			s.ReleaseIn()
 			return ReadNone
 		case e != 0 || n == 0:
@@ -101,7 +124,11 @@ func (s *Socket) Read() ReadResult {
 			return ReadEOF
 		}
 		s.In = s.In[:len(s.In)+n]
-		if n < len(space) && !s.hup {
+		// A short read emptied the socket: readiness is cleared, and the
+		// next edge sets it again. A socket outside the epoll set stays
+		// readable instead: its next read finds out (and arms it), and a
+		// connection served by its first read never needs that.
+		if n < len(space) && !s.hup && s.armed {
 			s.readable = false
 		}
 		return ReadData
@@ -120,7 +147,9 @@ func (s *Socket) SpliceIn(pipeW, max int) (n int, res ReadResult) {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			s.readable = false
+			if s.rerr = s.waitRead(); s.rerr != 0 {
+				return 0, ReadEOF
+			}
 			return 0, ReadNone
 		case err != nil || m == 0:
 			s.readable = false
@@ -142,7 +171,7 @@ func (s *Socket) SpliceOut(pipeR, n int) (int, error) {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			return done, nil
+			return done, s.arm() // epoll reports the room
 		case err != nil:
 			return done, err
 		}
@@ -174,7 +203,7 @@ func (s *Socket) Send(b []byte) (n int, err error) {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
-			return n, nil
+			return n, s.arm() // epoll reports the room
 		case e != 0:
 			return n, e
 		}
@@ -241,7 +270,7 @@ func (s *Socket) Flush() error {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
-			return nil
+			return s.arm() // epoll reports the room
 		case e != 0:
 			return e
 		}
@@ -291,8 +320,10 @@ func (s *Socket) Close() {
 // closed.
 func (s *Socket) Release() (c *net.TCPConn, in []byte, err error) {
 	fd := s.fd
-	var ev syscall.EpollEvent
-	syscall.EpollCtl(s.loop.epfd, syscall.EPOLL_CTL_DEL, fd, &ev)
+	if s.armed {
+		var ev syscall.EpollEvent
+		syscall.EpollCtl(s.loop.epfd, syscall.EPOLL_CTL_DEL, fd, &ev)
+	}
 	s.loop.forget(s)
 	in = s.In
 	s.In, s.wbuf, s.sent = nil, nil, 0
