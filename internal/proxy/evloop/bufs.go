@@ -37,8 +37,8 @@ func (p *Bufs) put(b []byte) {
 }
 
 // trim lets go of half the buffers that stayed spare since the last trim:
-// what a burst left behind goes in a few ticks, while a steady load keeps
-// what it keeps taking.
+// what a burst left behind goes in a few trims (the loop trims every
+// bufTrimEvery), while a steady load keeps what it keeps taking.
 func (p *Bufs) trim() {
 	n := len(p.free)
 	keep := n - (p.low+1)/2

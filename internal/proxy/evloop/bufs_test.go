@@ -1,6 +1,9 @@
 package evloop
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 const bufSize = 16 << 10
 
@@ -40,4 +43,37 @@ func mustf(t *testing.T, ok bool, format string, args ...any) {
 	if !ok {
 		t.Fatalf(format, args...)
 	}
+}
+
+// TestLoopTrimsBuffersEveryBufTrimEvery: a loop's ticks leave the spare
+// buffers of a burst alone until bufTrimEvery has passed, and then trim
+// them half at a time. Trimming at every tick made a busy loop with
+// thousands of clients let go of buffers between two bursts and make them
+// again for the next.
+func TestLoopTrimsBuffersEveryBufTrimEvery(t *testing.T) {
+	const tick = 5 * time.Millisecond
+	l, err := New(Options{BufSize: bufSize, Tick: tick, Yield: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.closeFds()
+	t0 := time.Now()
+	l.now, l.nextTrim = t0, t0.Add(bufTrimEvery)
+	held := make([][]byte, 8)
+	for i := range held {
+		held[i] = l.bufs.get()
+	}
+	for _, b := range held {
+		l.bufs.put(b)
+	}
+	for i := range int(bufTrimEvery/tick) - 1 {
+		l.now = t0.Add(time.Duration(i+1) * tick)
+		l.tick()
+	}
+	mustf(t, len(l.bufs.free) == 8, "%d of the burst's 8 spare buffers left before bufTrimEvery, want 8", len(l.bufs.free))
+	l.now = t0.Add(bufTrimEvery)
+	l.tick() // the first trim sees the burst's 8 spare at their fewest: 0
+	l.now = t0.Add(2 * bufTrimEvery)
+	l.tick() // none taken for a whole period: half go
+	mustf(t, len(l.bufs.free) == 4, "%d spare buffers after two trims, want 4", len(l.bufs.free))
 }
