@@ -109,7 +109,8 @@ func runAutoscale(ctx context.Context, f *autoscaleFlags, stdout, stderr io.Writ
 		lc.Waiter.Timeout, lc.Waiter.Log = f.timeout, log
 		lc.Advice = reconcile.Advice{Again: "lbctl autoscale", Remove: "lbctl autoscale --stop-backends"}
 		c.Members = &autoscale.OctaviaPool{Client: lc, LoadBalancer: spec.LB.Name, MetricsPool: as.Policy.Pool, Tag: autoscale.Tag(as.Group)}
-		c.Provider = &local.Provider{Group: as.Group, Args: strings.Fields(f.backendArgs), LogDir: f.backendLogs}
+		lp := &local.Provider{Group: as.Group, Args: strings.Fields(f.backendArgs), LogDir: f.backendLogs}
+		c.Provider, c.Memberships = lp, lp.Memberships(c.Memberships)
 		if f.stopBackends {
 			c.Locker = f.fileLock(as.Group)
 			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

