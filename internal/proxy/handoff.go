@@ -7,10 +7,13 @@ import (
 	"lbd/internal/stats"
 )
 
-// A keep-alive HTTP client connection moves between two engines. A
-// goroutine serves it first (httpConn), and anything the event loop does
-// not: bodies, upgrades, errors, chunked or large responses, a member
-// without an idle connection in the loop. Once its exchanges show it is in
+// A keep-alive HTTP client connection moves between two engines. A plain
+// HTTP listener's loops take it as it is accepted (listener.acceptRaw) and
+// serve its first request; a goroutine serves it first (httpConn) on other
+// listeners, and serves anything the event loop does not: bodies,
+// upgrades, errors, chunked or large responses, a member without an idle
+// connection in the loop (the goroutine opens one, and gives it to the
+// loop when its client connection ends: returnIdle). Once its exchanges show it is in
 // the loop's steady state (http1.Decision.Steady), the goroutine hands the
 // socket, its unread bytes and its idle member connections to a loop
 // (moveToLoop). The loop hands it back as soon as a request or response

@@ -16,7 +16,8 @@ import (
 	"lbd/internal/stats"
 )
 
-// The event loops serve keep-alive HTTP connections in their steady state
+// The event loops serve keep-alive HTTP connections in their steady state,
+// and plain HTTP listeners' new connections from their first request,
 // without a goroutine each: four system calls per request instead of six,
 // and no scheduling (docs/performance.md). One loop (package evloop) runs
 // per P. This file is what the HTTP fast path keeps per loop and across
