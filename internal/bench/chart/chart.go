@@ -4,7 +4,8 @@
 // panel per algorithm.
 //
 // It must not import any lbd package but internal/bench, whose Report it
-// draws.
+// draws, and internal/bench/chart/figure, whose plot style, lines and file
+// writing it shares with lbctl autoscale's report.
 package chart
 
 import (
@@ -19,13 +20,13 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	_ "gonum.org/v1/plot/vg/vgimg" // registers png
 	_ "gonum.org/v1/plot/vg/vgsvg" // registers svg
 
 	"lbd/internal/bench"
+	"lbd/internal/bench/chart/figure"
 )
 
 // WriteAll writes every chart of rep into dir (created if missing) in
@@ -110,36 +111,7 @@ func (c *canvasSpec) save(path, format string) error {
 		leg.TextStyle.Font.Size = vg.Points(10)
 		leg.Draw(legends[i])
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := cw.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func newPlot(title, x, y string) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = x
-	p.Y.Label.Text = y
-	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
-	return p
-}
-
-func line(xys plotter.XYs, i int) (*plotter.Line, error) {
-	l, err := plotter.NewLine(xys)
-	if err != nil {
-		return nil, err
-	}
-	l.Color = plotutil.Color(i)
-	l.Dashes = plotutil.Dashes(i)
-	l.Width = vg.Points(1.5)
-	return l, nil
+	return figure.WriteFile(path, cw)
 }
 
 func subtitle(rep *bench.Report) string {
@@ -153,7 +125,7 @@ func subtitle(rep *bench.Report) string {
 // LatencyCDF plots the fraction of requests answered within a latency, per
 // algorithm, on a logarithmic latency axis.
 func LatencyCDF(rep *bench.Report) (*canvasSpec, error) {
-	p := newPlot("Latency CDF - "+subtitle(rep), "latency (ms, log scale)", "fraction of requests answered")
+	p := figure.NewPlot("Latency CDF - "+subtitle(rep), "latency (ms, log scale)", "fraction of requests answered")
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
@@ -172,7 +144,7 @@ func LatencyCDF(rep *bench.Report) (*canvasSpec, error) {
 		if len(xys) == 0 {
 			continue
 		}
-		l, err := line(xys, i)
+		l, err := figure.Line(xys, i)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +158,7 @@ func LatencyCDF(rep *bench.Report) (*canvasSpec, error) {
 // axis stretched as 1/(1-p), so 90%, 99% and 99.9% are equally far apart:
 // the HdrHistogram view, where the tail is visible.
 func LatencyPercentiles(rep *bench.Report) (*canvasSpec, error) {
-	p := newPlot("Latency by percentile - "+subtitle(rep), "percentile", "latency (ms, log scale)")
+	p := figure.NewPlot("Latency by percentile - "+subtitle(rep), "percentile", "latency (ms, log scale)")
 	p.X.Scale = plot.LogScale{}
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -209,7 +181,7 @@ func LatencyPercentiles(rep *bench.Report) (*canvasSpec, error) {
 		if len(xys) == 0 {
 			continue
 		}
-		l, err := line(xys, i)
+		l, err := figure.Line(xys, i)
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +197,7 @@ func LatencyPercentiles(rep *bench.Report) (*canvasSpec, error) {
 func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 	spec := &canvasSpec{w: 9 * vg.Inch, h: vg.Length(len(rep.Runs))*2.6*vg.Inch + 0.4*vg.Inch}
 	for _, r := range rep.Runs {
-		p := newPlot(fmt.Sprintf("%s - share of requests by member over time (%s)", r.Algorithm, rep.Scenario),
+		p := figure.NewPlot(fmt.Sprintf("%s - share of requests by member over time (%s)", r.Algorithm, rep.Scenario),
 			fmt.Sprintf("time into the run (s, by send time; intervals with fewer than %d answers merged with the next)", minAnswers), "share")
 		p.Y.Min, p.Y.Max = 0, 1
 		p.Y.Tick.Marker = fractionTicks(0.25)
@@ -236,7 +208,7 @@ func MemberShare(rep *bench.Report) (*canvasSpec, error) {
 			if len(xys) == 0 {
 				continue
 			}
-			l, err := line(xys, i)
+			l, err := figure.Line(xys, i)
 			if err != nil {
 				return nil, err
 			}

@@ -8,6 +8,7 @@
 package figure
 
 import (
+	"fmt"
 	"os"
 
 	"gonum.org/v1/plot"
@@ -36,15 +37,23 @@ func Save(path, format string, w, h vg.Length, rows []*plot.Plot) error {
 	for i, p := range rows {
 		p.Draw(canvases[i][0])
 	}
+	return WriteFile(path, cw)
+}
+
+// WriteFile writes a drawn canvas into path.
+func WriteFile(path string, cw vg.CanvasWriterTo) error {
 	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("figure %s: %w", path, err)
 	}
 	if _, err := cw.WriteTo(f); err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("figure %s: %w", path, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("figure %s: %w", path, err)
+	}
+	return nil
 }
 
 // NewPlot is a plot with a title, axis labels, a grid and the legend on top.
