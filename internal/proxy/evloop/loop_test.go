@@ -329,3 +329,40 @@ func TestRegisterReadableEntersEpollOnlyToWait(t *testing.T) {
 	}
 	roundTrip(t, client, "second") // served on epoll's report
 }
+
+// TestLoopPollsTwicePerWakeUp: a loop that waits for each message makes
+// two epoll_waits per message, the one that finds nothing before it parks
+// and the one that finds the message when it wakes, and no third ahead of
+// the parking (issue 22: one keep-alive connection paid for it on every
+// request).
+func TestLoopPollsTwicePerWakeUp(t *testing.T) {
+	l, err := New(Options{BufSize: bufSize, Tick: time.Hour, Yield: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.Run()
+	t.Cleanup(l.Stop)
+	server, client := tcpPair(t)
+	fd, err := Detach(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &echo{}
+	var regErr error
+	on(l, func() { regErr = l.Register(&h.Socket, fd, h) })
+	if regErr != nil {
+		t.Fatal(regErr)
+	}
+	roundTrip(t, client, "warm")
+	var before, after int
+	on(l, func() { before = l.polls })
+	const rounds = 50
+	for range rounds {
+		roundTrip(t, client, "ping") // the loop parks before each: the reply came back
+	}
+	on(l, func() { after = l.polls })
+	// Each round: a wake-up and a park; the on() between them: one more.
+	if got, want := after-before, 2*rounds+2; got > want {
+		t.Fatalf("%d epoll_waits for %d messages, each awaited: want at most %d", got, rounds, want)
+	}
+}
