@@ -82,6 +82,10 @@ func (c *loopClient) Ready(writable bool) {
 		if writable {
 			c.hl.writeResponse(c)
 		}
+	case phaseStream:
+		if writable {
+			c.hl.stream(c)
+		}
 	}
 }
 
@@ -93,6 +97,8 @@ func (c *loopClient) Expire() {
 		c.hl.handOff(c, handoffTimeout)
 	case c.phase == phaseAwait:
 		c.hl.handOffExchange(c, true)
+	case c.phase == phaseStream:
+		c.hl.streamExpired(c)
 	default:
 		c.hl.closeClient(c)
 	}
@@ -119,6 +125,10 @@ func (u *loopMember) Ready(writable bool) {
 		}
 	}
 	if !u.Pending() && u.Readable() {
+		if c.phase == phaseStream {
+			u.hl.stream(c)
+			return
+		}
 		u.hl.readResponse(c, u)
 	}
 }
@@ -234,6 +244,10 @@ func (hl *httpLoop) readResponse(c *loopClient, u *loopMember) {
 			hl.relay(c, u)
 			return
 		}
+		if u.respEnd > 0 && u.respTotal > cap(u.In) {
+			hl.startStream(c, u) // longer than the buffer: the head now, the body as it comes
+			return
+		}
 		switch u.Read() {
 		case evloop.ReadNone:
 			return
@@ -267,8 +281,25 @@ func (hl *httpLoop) frameResponse(c *loopClient, u *loopMember, skip, end int) b
 // relay writes a whole response to the client and frees the member
 // connection.
 func (hl *httpLoop) relay(c *loopClient, u *loopMember) {
-	resp, cfg, m, now := &u.resp, c.cfg, c.m, hl.loop.Now()
 	headEnd, total := u.respEnd, u.respTotal
+	now := hl.answered(c, u, total-headEnd)
+	w := c.Writer()
+	writeResponseHead(w, c.cfg, c.p, c.m, &c.req, &u.resp, c.d, &c.scratch)
+	w.Write(u.In[headEnd:total])
+	hl.freeMember(c, u, c.d.MemberKeep && len(u.In) == total, now)
+	c.phase = phaseWrite
+	c.SetTimeout(c.cfg.clientTimeout)
+	// Counted before the client can see the response, so that whoever
+	// reads the counter after the response sees it.
+	hl.set.stats.served.Add(1)
+	hl.writeResponse(c)
+}
+
+// answered accounts for the response head u holds, body bytes of it
+// counted out now: the member's verdict and response time, the status and
+// byte counters. It returns the loop's time.
+func (hl *httpLoop) answered(c *loopClient, u *loopMember, body int) time.Time {
+	resp, cfg, m, now := &u.resp, c.cfg, c.m, hl.loop.Now()
 	m.Traffic.ResponseTime.Observe(now.Sub(c.sent))
 	if resp.Status >= 500 {
 		m.Observer().ServerError()
@@ -277,16 +308,16 @@ func (hl *httpLoop) relay(c *loopClient, u *loopMember) {
 	}
 	m.Traffic.CountResponse(resp.Status)
 	cfg.traffic.CountResponse(resp.Status)
-	n := uint64(len(resp.Buf) + total - headEnd)
+	n := uint64(len(resp.Buf) + body)
 	cfg.traffic.BytesOut.Add(n)
 	m.Traffic.BytesOut.Add(n)
 	c.status, c.bytesOut, c.response = resp.Status, int64(n), now.Sub(c.sent)
+	return now
+}
 
-	w := c.Writer()
-	writeResponseHead(w, cfg, c.p, m, &c.req, resp, c.d, &c.scratch)
-	w.Write(u.In[headEnd:total])
-
-	reuse := c.d.MemberKeep && len(u.In) == total
+// freeMember ends u's part in c's exchange: it goes idle if reuse, else
+// it is closed.
+func (hl *httpLoop) freeMember(c *loopClient, u *loopMember, reuse bool, now time.Time) {
 	u.In = u.In[:0]
 	u.ReleaseIn()
 	u.scan = http1.HeadScan{}
@@ -298,12 +329,6 @@ func (hl *httpLoop) relay(c *loopClient, u *loopMember) {
 	} else {
 		u.Close()
 	}
-	c.phase = phaseWrite
-	c.SetTimeout(cfg.clientTimeout)
-	// Counted before the client can see the response, so that whoever
-	// reads the counter after the response sees it.
-	hl.set.stats.served.Add(1)
-	hl.writeResponse(c)
 }
 
 // writeResponse goes on writing the response. Once it is written the
@@ -314,6 +339,12 @@ func (hl *httpLoop) writeResponse(c *loopClient) {
 	if err == nil && c.Pending() {
 		return // the socket is full: on with the next EPOLLOUT
 	}
+	hl.endExchange(c, err)
+}
+
+// endExchange ends an exchange whose response was written to the client,
+// or failed to be (err).
+func (hl *httpLoop) endExchange(c *loopClient, err error) {
 	m := c.m
 	m.Release()
 	c.m = nil

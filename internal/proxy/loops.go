@@ -172,9 +172,10 @@ func (ls *loopSet) idleConns(st *balancer.State) int {
 type loopPhase int
 
 const (
-	phaseHead  loopPhase = iota // waiting for a request head
-	phaseAwait                  // the request is (being) sent; waiting for the response
-	phaseWrite                  // the response is being written
+	phaseHead   loopPhase = iota // waiting for a request head
+	phaseAwait                   // the request is (being) sent; waiting for the response
+	phaseWrite                   // the response is being written
+	phaseStream                  // a response longer than the loop's buffer is being relayed (loopstream.go)
 )
 
 // loopClient is a client connection a loop serves.
@@ -205,6 +206,10 @@ type loopClient struct {
 	status   int
 	bytesOut int64
 	response time.Duration
+	// A response streamed (phaseStream): the body bytes still to come from
+	// the member, and the pipe holding what was spliced in and not yet out.
+	left int64
+	pipe *splicePipe
 }
 
 // loopMember is a member connection a loop holds: idle in its list, or
@@ -233,9 +238,10 @@ func (hl *httpLoop) closeClient(c *loopClient) {
 		u.Close()
 		c.up = nil
 	}
+	c.dropPipe()
 	if m := c.m; m != nil {
 		term := accesslog.Term(accesslog.CauseKilled, accesslog.PhaseHeaders) // the loop stopped, or a drain ran out
-		if c.phase == phaseWrite {
+		if c.phase == phaseWrite || c.phase == phaseStream {
 			m.Traffic.ClientAborts.Add(1) // a response the client stopped taking
 			term = accesslog.Term(accesslog.CauseClient, accesslog.PhaseData)
 		}

@@ -142,21 +142,21 @@ func (s *Socket) Read() ReadResult {
 // the pipe's limit, not the socket's.
 func (s *Socket) SpliceIn(pipeW, max int) (n int, res ReadResult) {
 	for {
-		m, err := syscall.Splice(s.fd, nil, pipeW, nil, max, spliceFlags)
+		m, e := splice(s.fd, pipeW, max)
 		switch {
-		case err == syscall.EINTR:
+		case e == syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case e == syscall.EAGAIN:
 			if s.rerr = s.waitRead(); s.rerr != 0 {
 				return 0, ReadEOF
 			}
 			return 0, ReadNone
-		case err != nil || m == 0:
+		case e != 0 || m == 0:
 			s.readable = false
-			s.rerr, _ = err.(syscall.Errno)
+			s.rerr = e
 			return 0, ReadEOF
 		}
-		return int(m), ReadData
+		return m, ReadData
 	}
 }
 
@@ -166,22 +166,53 @@ func (s *Socket) SpliceIn(pipeW, max int) (n int, res ReadResult) {
 func (s *Socket) SpliceOut(pipeR, n int) (int, error) {
 	done := 0
 	for done < n {
-		m, err := syscall.Splice(pipeR, nil, s.fd, nil, n-done, spliceFlags)
+		m, e := splice(pipeR, s.fd, n-done)
 		switch {
-		case err == syscall.EINTR:
+		case e == syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case e == syscall.EAGAIN:
 			return done, s.arm() // epoll reports the room
-		case err != nil:
-			return done, err
+		case e != 0:
+			return done, e
 		}
-		done += int(m)
+		done += m
 	}
 	return done, nil
 }
 
+// Drained reports whether the socket has nothing to read now, clearing its
+// readiness if so: the next byte or FIN sets it again. After SpliceIn
+// moved all that was expected, a socket stays readable (a short splice may
+// have been the pipe's limit); a connection about to go idle must not look
+// readable, or it is taken for one its peer closed. A non-blocking peek
+// settles it: one system call.
+func (s *Socket) Drained() bool {
+	var b [1]byte
+	for {
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return s.waitRead() == 0
+		}
+		return false // a byte, the FIN or an error
+	}
+}
+
 // spliceFlags: SPLICE_F_NONBLOCK, the pipe's side never blocks.
 const spliceFlags = 2
+
+// splice moves up to n bytes from in to out, a raw system call as the
+// loop's reads and sends are: neither side blocks. syscall.Splice tells
+// the scheduler it enters a system call, and that wakes sysmon from its
+// sleep whenever the P was idle before (runtime.entersyscall): with 64 KiB
+// answers, 0.15 nanosleep and 0.04 futex calls a request and a context
+// switch on the loop's core for each (issue 22, size_64k).
+func splice(in, out, n int) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), spliceFlags)
+	return int(r), e
+}
 
 // ReadErr is why the last Read returned ReadEOF: nil for an orderly EOF,
 // else the error (a reset, say).

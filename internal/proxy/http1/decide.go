@@ -1,9 +1,10 @@
 package http1
 
-// FastRoom is the largest response, head and body, that the event loop
-// relays itself. It is the loop's buffer size, and must not exceed the
-// goroutine path's buffers, which take over what the loop read when it
-// hands a connection back.
+// FastRoom is the event loop's buffer size: the longest request head it
+// reads, and the most of a response it holds (a longer one it relays in
+// parts, its body spliced). It must not exceed the goroutine path's
+// buffers, which take over what the loop read when it hands a connection
+// back.
 const FastRoom = 16 << 10
 
 // BodyKind is how a response body is delimited.
@@ -47,8 +48,8 @@ type Decision struct {
 	MemberKeep bool
 	// Fast: the event loop can serve the exchange. The request has no body
 	// and asks for no upgrade; the response is final with no interim one
-	// before it, is not chunked, and its length is known and fits FastRoom
-	// with its head.
+	// before it, is not chunked, and its length is known (a body longer
+	// than FastRoom the loop splices).
 	Fast bool
 }
 
@@ -96,6 +97,6 @@ func Decide(req, resp *Head, c Conditions) Decision {
 	d.MemberKeep = resp.Minor >= 1 && !resp.connClose && d.Body != BodyUntilClose &&
 		!(resp.Chunked && resp.ContentLength >= 0) && !c.BodyPending
 	d.Fast = d.Fast && !c.Interim && resp.Status >= 200 && resp.Status != 101 && !resp.Chunked &&
-		(d.Body == BodyNone || (d.Body == BodyFixed && int64(len(resp.Buf))+d.Length <= FastRoom))
+		(d.Body == BodyNone || d.Body == BodyFixed)
 	return d
 }

@@ -68,7 +68,7 @@ func TestDecide(t *testing.T) {
 		{"HTTP/1.0 member", get, "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", Conditions{}, BodyFixed, 5, false, keepConn, noReuse, fast},
 		{"interim", get, "HTTP/1.1 103 Early Hints\r\n\r\n", Conditions{}, BodyUntilClose, 0, false, noKeep, noReuse, notFast},
 		{"after an interim", get, ok5, Conditions{Interim: true}, BodyFixed, 5, false, keepConn, reuse, notFast},
-		{"longer than the loop's room", get, big, Conditions{}, BodyFixed, FastRoom, false, keepConn, reuse, notFast},
+		{"longer than the loop's room: spliced", get, big, Conditions{}, BodyFixed, FastRoom, false, keepConn, reuse, fast},
 		{"a body", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", ok5, Conditions{}, BodyFixed, 5, false, keepConn, reuse, notFast},
 		{"upgrade", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "HTTP/1.1 101 Switching Protocols\r\n\r\n", Conditions{}, BodyUntilClose, 0, false, noKeep, noReuse, notFast},
 		{"draining", get, ok5, Conditions{Draining: true}, BodyFixed, 5, false, noKeep, reuse, fast},
