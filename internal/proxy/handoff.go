@@ -10,7 +10,7 @@ import (
 // A keep-alive HTTP client connection moves between two engines. A plain
 // HTTP listener's loops take it as it is accepted (listener.acceptRaw) and
 // serve its first request; a goroutine serves it first (httpConn) on other
-// listeners, and serves anything the event loop does not: bodies,
+// listeners, and serves anything the event loop does not: chunked bodies,
 // upgrades, errors, chunked or large responses, a member without an idle
 // connection in the loop (the goroutine opens one, and gives it to the
 // loop when its client connection ends: returnIdle). Once its exchanges show it is in

@@ -11,8 +11,9 @@ import (
 	"lbd/internal/proxy/http1"
 )
 
-// copyRequestBody streams the request body to the member.
-func (ex *exchange) copyRequestBody() error {
+// copyRequestBody streams the request body to the member: n bytes of one
+// delimited by Content-Length (less when another engine sent its start).
+func (ex *exchange) copyRequestBody(n int64) error {
 	hc, req := ex.hc, &ex.hc.req
 	hc.splices[0].pipes = ex.cfg.pipes
 	ex.up = splicer{dst: &ex.uc.tc, src: &hc.client, op: hc.splices[0], readFail: errClientGone, writeFail: errMemberFailed}
@@ -24,7 +25,7 @@ func (ex *exchange) copyRequestBody() error {
 	if req.Chunked {
 		return bc.Chunked(true)
 	}
-	return bc.Fixed(req.ContentLength)
+	return bc.Fixed(n)
 }
 
 // run performs the exchange and reports whether the client connection may
@@ -54,7 +55,7 @@ func (ex *exchange) send() (done, keep bool, err error) {
 	case ex.d.HasBody && req.ContentLength >= 0 && int64(hc.br.Buffered()) >= req.ContentLength:
 		// The whole body is here already (the common small POST): send it
 		// with the head.
-		if err := ex.copyRequestBody(); err != nil {
+		if err := ex.copyRequestBody(req.ContentLength); err != nil {
 			return over(ex.bodyFailed(err))
 		}
 	case ex.d.HasBody:
@@ -66,7 +67,7 @@ func (ex *exchange) send() (done, keep bool, err error) {
 			return over(ex.fail(502, fmt.Errorf("send request head: %w", err)))
 		}
 		ex.bodyDone = make(chan error, 1)
-		go ex.streamBody()
+		go ex.streamBody(req.ContentLength)
 		return false, false, nil
 	}
 	if err := ex.uc.bw.Flush(); err != nil {
@@ -75,11 +76,11 @@ func (ex *exchange) send() (done, keep bool, err error) {
 	return false, false, nil
 }
 
-// streamBody copies the request body in the background and reports how it
-// ended on bodyDone.
-func (ex *exchange) streamBody() {
+// streamBody copies the request body, n bytes of it (copyRequestBody), in
+// the background and reports how it ended on bodyDone.
+func (ex *exchange) streamBody(n int64) {
 	uc := ex.uc // ex is the request goroutine's once bodyDone has the outcome
-	err := ex.copyRequestBody()
+	err := ex.copyRequestBody(n)
 	if err == nil {
 		if ferr := uc.bw.Flush(); ferr != nil {
 			err = fmt.Errorf("%w: %w", errMemberFailed, ferr)

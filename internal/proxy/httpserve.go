@@ -257,9 +257,9 @@ func (hc *httpConn) finish(keep bool, err error) (bool, bool) {
 	return keep, keep && err == nil && ex.d.Steady() && ex.p.proxyVersion() == 0 && ex.p.tls.Load() == nil
 }
 
-// sentExchange is a bodyless request that another engine (the event loop)
-// sent to a member and whose response the goroutine path takes over, from
-// reading it on, retries and errors included.
+// sentExchange is a request that another engine (the event loop) sent to
+// a member, or is sending the body of, and whose response the goroutine
+// path takes over, from reading it on, retries and errors included.
 type sentExchange struct {
 	cfg         *listenerConfig
 	p           *pool            // where the request was routed
@@ -269,6 +269,12 @@ type sentExchange struct {
 	head        []byte // the request head as the client sent it
 	expired     bool   // the response timed out already
 	start, sent time.Time
+	// A request body (Content-Length) being relayed: how much of it the
+	// member has yet to be given, which the client connection's buffered
+	// bytes start with, and what of it was taken and not yet written to
+	// the member.
+	body      int64
+	memberOut []byte
 }
 
 // resume takes over x and reports what serveNext reports.
@@ -297,7 +303,12 @@ func (hc *httpConn) resume(x *sentExchange) (keep, steady bool) {
 	if x.cfg.access != nil {
 		ex.counts = &hc.lr.counts
 		hc.lr.connect = 0 // the loop sent it on a kept-alive connection
-		hc.lr.counts.in.Store(uint64(len(x.head)))
+		hc.lr.counts.in.Store(uint64(int64(len(x.head)) + max(hc.req.ContentLength, 0) - x.body))
+	}
+	if x.body > 0 || len(x.memberOut) > 0 {
+		uc.bw.Write(x.memberOut)
+		ex.bodyDone = make(chan error, 1)
+		go ex.streamBody(x.body)
 	}
 	keep, steady = hc.finish(ex.await(x.sent))
 	end := time.Now()

@@ -12,9 +12,10 @@ import (
 
 // The HTTP exchange as an event loop runs it: a request http1.Decide says
 // the loop can serve, to a member with an idle connection in the loop,
-// answered with a response Decide says fits. Everything else goes to the
-// goroutine path, which can do it all, at the point it arises and with
-// what the loop read (handOff...).
+// its body (Content-Length) relayed as it comes, answered with a response
+// Decide says fits. Everything else goes to the goroutine path, which can
+// do it all, at the point it arises and with what the loop read
+// (handOff...).
 
 // adopt gives a client connection to a loop: home, the one it came from
 // if any (its member connections wait there), or the next one.
@@ -78,6 +79,8 @@ func (c *loopClient) Ready(writable bool) {
 	switch c.phase {
 	case phaseHead:
 		c.hl.readRequest(c)
+	case phaseBody:
+		c.hl.sendBody(c)
 	case phaseWrite:
 		if writable {
 			c.hl.writeResponse(c)
@@ -95,6 +98,11 @@ func (c *loopClient) Expire() {
 	switch {
 	case c.phase == phaseHead && len(c.In) > 0:
 		c.hl.handOff(c, handoffTimeout)
+	case c.phase == phaseBody:
+		// The member not taking the body (the goroutine path answers
+		// 504), or the client not sending it.
+		member := c.up.Pending() || c.reqEnd < len(c.In)
+		c.hl.handOffSent(c, handoffTimeout, member, !member)
 	case c.phase == phaseAwait:
 		c.hl.handOffExchange(c, true)
 	case c.phase == phaseStream:
@@ -115,6 +123,17 @@ func (u *loopMember) Ready(writable bool) {
 	if c == nil {
 		if u.Readable() || u.Hup() {
 			u.hl.dropIdle(u)
+		}
+		return
+	}
+	if c.phase == phaseBody {
+		if u.Readable() {
+			// An answer before the whole body (an early 413), or the
+			// member gone: the goroutine path reads it while it
+			// streams the rest of the body.
+			u.hl.handOffExchange(c, false)
+		} else if writable {
+			u.hl.sendBody(c)
 		}
 		return
 	}
@@ -212,24 +231,118 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 		return
 	}
 	now := hl.loop.Now()
-	c.reqEnd = end
 	c.cfg, c.p, c.m, c.up = cfg, p, m, u
+	u.client = c
+	// The head goes out with as much of the body as came with it and
+	// fits the member connection's buffer; sendBody relays the rest.
+	w := u.Writer()
+	writeRequestHead(w, cfg, p, req, c.ipText, nil, false)
+	c.reqEnd, c.body = end, max(req.ContentLength, 0)
+	first := min(c.body, int64(len(c.In)-end), int64(cap(*w)-len(*w)))
+	*w = append(*w, c.In[end:end+int(first)]...)
+	total := len(*w)
+	err = u.Flush()
+	if err != nil && c.body > 0 && len(u.Unsent()) == total {
+		// Not a byte of a request with a body reached the member, whose
+		// connection was dead: the goroutine path takes the request from
+		// its head, and makes sure of its member connection before it
+		// sends a body, which cannot be replayed.
+		u.client, c.up, c.m = nil, nil, nil
+		u.Close()
+		m.Release()
+		hl.handOff(c, handoffRequest)
+		return
+	}
 	c.start, c.sent = now, now
 	c.status, c.bytesOut, c.response = 0, 0, 0
 	c.phase = phaseAwait
 	c.SetTimeout(cfg.memberTimeout)
-	u.client = c
 	cfg.traffic.Requests.Add(1)
 	m.Traffic.Requests.Add(1)
 	m.Traffic.Reuses.Add(1)
 	n := uint64(len(req.Buf))
 	cfg.traffic.BytesIn.Add(n)
 	m.Traffic.BytesIn.Add(n)
-
-	writeRequestHead(u.Writer(), cfg, p, req, c.ipText, nil, false)
-	if err := u.Flush(); err != nil {
+	hl.tookBody(c, int(first))
+	if err != nil {
 		hl.handOffExchange(c, false)
+		return
 	}
+	if c.body > 0 {
+		c.phase = phaseBody
+		hl.sendBody(c)
+	}
+}
+
+// sendBody relays the request body from the client to the member as it
+// comes. It reads the client only once the member took all that was read
+// before, into the client connection's one buffer: a body of any length
+// holds at most that (back-pressure: EPOLLOUT on the member). Once the
+// body is sent it awaits the response.
+func (hl *httpLoop) sendBody(c *loopClient) {
+	u := c.up
+	for {
+		if u.Pending() {
+			if err := u.Flush(); err != nil {
+				hl.handOffExchange(c, false)
+				return
+			}
+			if u.Pending() {
+				c.SetTimeout(c.cfg.memberTimeout)
+				return // on with the member's EPOLLOUT
+			}
+		}
+		if c.body == 0 {
+			c.phase = phaseAwait
+			c.SetTimeout(c.cfg.memberTimeout)
+			if u.Readable() {
+				hl.readResponse(c, u)
+			}
+			return
+		}
+		if n := int(min(c.body, int64(len(c.In)-c.reqEnd))); n > 0 {
+			k, err := u.Send(c.In[c.reqEnd : c.reqEnd+n])
+			hl.tookBody(c, k)
+			if err != nil {
+				hl.handOffExchange(c, false)
+				return
+			}
+			if k < n {
+				c.SetTimeout(c.cfg.memberTimeout)
+				return // on with the member's EPOLLOUT
+			}
+			continue
+		}
+		// All that was read is the member's: read on from the start of
+		// the buffer.
+		c.In, c.reqEnd = c.In[:0], 0
+		c.SetTimeout(c.cfg.clientTimeout)
+		if !c.Readable() {
+			c.ReleaseIn()
+			return
+		}
+		switch c.Read() {
+		case evloop.ReadNone:
+			return
+		case evloop.ReadEOF:
+			// The client gone mid-body: the goroutine path accounts for
+			// it as for its own.
+			hl.handOffSent(c, handoffRequest, false, false)
+			return
+		}
+	}
+}
+
+// tookBody accounts for n bytes of the request body given to the member.
+func (hl *httpLoop) tookBody(c *loopClient, n int) {
+	if n == 0 {
+		return
+	}
+	c.reqEnd += n
+	c.body -= int64(n)
+	k := uint64(n)
+	c.cfg.traffic.BytesIn.Add(k)
+	c.m.Traffic.BytesIn.Add(k)
 }
 
 // readResponse reads the member's answer and relays it when it is whole.
@@ -378,7 +491,7 @@ func (hl *httpLoop) logExchange(c *loopClient, m *balancer.Member, end time.Time
 	c.cfg.beginRecord(rec, accesslog.HTTP, c.start, c.remote)
 	setRequestLine(rec, &c.req)
 	setMember(rec, m)
-	rec.Status, rec.BytesIn, rec.BytesOut = c.status, int64(len(c.req.Buf)), c.bytesOut
+	rec.Status, rec.BytesIn, rec.BytesOut = c.status, int64(len(c.req.Buf))+max(c.req.ContentLength, 0)-c.body, c.bytesOut
 	rec.WaitRequest, rec.Connect, rec.Response, rec.Total = 0, 0, c.response, end.Sub(c.start)
 	if c.status == 0 {
 		rec.Response = accesslog.NoTime
@@ -407,13 +520,23 @@ func (hl *httpLoop) handOffPicked(c *loopClient, m *balancer.Member, p *pool) {
 // to the goroutine path, which reads the response from where the loop is.
 func (hl *httpLoop) handOffExchange(c *loopClient, expired bool) {
 	if expired {
-		hl.set.stats.handoffs[handoffTimeout].Add(1)
+		hl.handOffSent(c, handoffTimeout, true, false)
 	} else {
-		hl.set.stats.handoffs[handoffResponse].Add(1)
+		hl.handOffSent(c, handoffResponse, false, false)
 	}
+}
+
+// handOffSent gives the client connection and its exchange in progress to
+// the goroutine path, with the rest of the request body to relay if any:
+// memberExpired, the member timed out; clientExpired, the client did.
+func (hl *httpLoop) handOffSent(c *loopClient, why handoffReason, memberExpired, clientExpired bool) {
+	hl.set.stats.handoffs[why].Add(1)
 	u := c.up
 	x := &sentExchange{cfg: c.cfg, p: c.p, m: c.m, head: append([]byte(nil), c.req.Buf...),
-		expired: expired, start: c.start, sent: c.sent}
+		expired: memberExpired, start: c.start, sent: c.sent, body: c.body}
+	if u.Pending() {
+		x.memberOut = append([]byte(nil), u.Unsent()...)
+	}
 	u.client = nil
 	c.m, c.up = nil, nil
 	mc, read, err := u.Release()
@@ -425,7 +548,7 @@ func (hl *httpLoop) handOffExchange(c *loopClient, expired bool) {
 		return
 	}
 	x.member, x.memberRead = mc, read
-	hl.toGoroutine(c, &loopHandoff{backoff: nextBackoff(c.backoff), ex: x}, c.reqEnd)
+	hl.toGoroutine(c, &loopHandoff{backoff: nextBackoff(c.backoff), ex: x, expired: clientExpired}, c.reqEnd)
 }
 
 // nextBackoff is the loopSeat.backoff of a connection the loop hands back

@@ -68,7 +68,7 @@ type loopStats struct {
 type handoffReason int
 
 const (
-	handoffRequest  handoffReason = iota // a request the loop does not serve (a body, an upgrade, an error...)
+	handoffRequest  handoffReason = iota // a request the loop does not serve (a chunked body, an upgrade, an error...)
 	handoffConnect                       // no idle connection to the picked member in the loop
 	handoffResponse                      // a response the loop does not relay (chunked, long, an error...)
 	handoffTimeout                       // a timeout, which the goroutine path answers (408, 504)
@@ -173,6 +173,7 @@ type loopPhase int
 
 const (
 	phaseHead   loopPhase = iota // waiting for a request head
+	phaseBody                    // the request's head is sent, its body being relayed
 	phaseAwait                   // the request is (being) sent; waiting for the response
 	phaseWrite                   // the response is being written
 	phaseStream                  // a response longer than the loop's buffer is being relayed (loopstream.go)
@@ -194,6 +195,9 @@ type loopClient struct {
 	req     http1.Head
 	scan    http1.HeadScan
 	reqEnd  int // how much of In the current request took
+	// body is how much of the request's body (Content-Length) the member
+	// has yet to be given; what of it was read is In[reqEnd:].
+	body int64
 	// The exchange in progress.
 	cfg         *listenerConfig
 	p           *pool

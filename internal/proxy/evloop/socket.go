@@ -290,6 +290,9 @@ func (s *Socket) Writer() *Sink {
 // Pending reports whether output is left to write.
 func (s *Socket) Pending() bool { return s.sent < len(s.wbuf) }
 
+// Unsent is the output left to write, valid until the next call on s.
+func (s *Socket) Unsent() []byte { return s.wbuf[s.sent:] }
+
 // Flush writes the output until all of it is written, its buffer going back
 // to the loop, or the socket is full; it returns a failed write's error.
 func (s *Socket) Flush() error {

@@ -46,10 +46,12 @@ type Decision struct {
 	// MemberKeep: the member connection may carry another request, once
 	// the response was read to its end and nothing past it.
 	MemberKeep bool
-	// Fast: the event loop can serve the exchange. The request has no body
-	// and asks for no upgrade; the response is final with no interim one
-	// before it, is not chunked, and its length is known (a body longer
-	// than FastRoom the loop splices).
+	// Fast: the event loop can serve the exchange. The request asks for
+	// no upgrade, and its body, if it has one, is delimited by
+	// Content-Length and not held back for 100 Continue (the loop relays
+	// such a body as it comes, however long); the response is final with
+	// no interim one before it, is not chunked, and its length is known (a
+	// body longer than FastRoom the loop splices).
 	Fast bool
 }
 
@@ -74,7 +76,7 @@ func Decide(req, resp *Head, c Conditions) Decision {
 		// closes it unless it says keep-alive (RFC 9112 §9.3).
 		ClientKeep: !req.connClose && (req.Minor >= 1 || req.connKeepAlive) && !c.Draining,
 	}
-	d.Fast = !d.HasBody && !d.Upgrade
+	d.Fast = !d.Upgrade && !req.Chunked && !(d.HasBody && req.Expect100)
 	if resp == nil {
 		return d
 	}

@@ -51,7 +51,10 @@ func TestDecide(t *testing.T) {
 		fast      bool
 	}{
 		{"request alone", get, none, Conditions{}, BodyNone, 0, false, keepConn, noReuse, fast},
-		{"request with a body alone", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n", none, Conditions{}, BodyNone, 0, false, keepConn, noReuse, notFast},
+		{"request with a body alone", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n", none, Conditions{}, BodyNone, 0, false, keepConn, noReuse, fast},
+		{"chunked request alone", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", none, Conditions{}, BodyNone, 0, false, keepConn, noReuse, notFast},
+		{"request asking for 100 Continue", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", none, Conditions{}, BodyNone, 0, false, keepConn, noReuse, notFast},
+		{"a body with a length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n", ok5, Conditions{}, BodyFixed, 5, false, keepConn, reuse, fast},
 		{"fixed length", get, ok5, Conditions{}, BodyFixed, 5, false, keepConn, reuse, fast},
 		{"HEAD", "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", ok5, Conditions{}, BodyNone, 0, false, keepConn, reuse, fast},
 		{"204", get, "HTTP/1.1 204 No Content\r\n\r\n", Conditions{}, BodyNone, 0, false, keepConn, reuse, fast},
