@@ -53,6 +53,7 @@ func TestOwnershipAcrossHandoffs(t *testing.T) {
 			exchangeOn(t, c, br, "GET", get("/chunked"), 200, "hello world")
 			small(c, br, 3)
 			exchangeOn(t, c, br, "POST", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", 200, "abc")
+			exchangeOn(t, c, br, "POST", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "abc")
 			small(c, br, 3)
 			exchangeOn(t, c, br, "HEAD", "HEAD /small HTTP/1.1\r\nHost: t\r\n\r\n", 200, "")
 			io.WriteString(c, get("/small")+get("/nocontent"))

@@ -3,8 +3,10 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -275,6 +277,9 @@ type sentExchange struct {
 	// the member.
 	body      int64
 	memberOut []byte
+	// bodyExpired: the client did not send the rest of the body within
+	// timeout_client_data, which the loop waited out.
+	bodyExpired bool
 }
 
 // resume takes over x and reports what serveNext reports.
@@ -305,12 +310,18 @@ func (hc *httpConn) resume(x *sentExchange) (keep, steady bool) {
 		hc.lr.connect = 0 // the loop sent it on a kept-alive connection
 		hc.lr.counts.in.Store(uint64(int64(len(x.head)) + max(hc.req.ContentLength, 0) - x.body))
 	}
-	if x.body > 0 || len(x.memberOut) > 0 {
+	switch {
+	case x.bodyExpired:
+		// As when the client stalls in the goroutine path's own copy.
+		keep, steady = hc.finish(ex.bodyFailed(fmt.Errorf("%w: request body: %w", errClientGone, os.ErrDeadlineExceeded)))
+	case x.body > 0 || len(x.memberOut) > 0:
 		uc.bw.Write(x.memberOut)
 		ex.bodyDone = make(chan error, 1)
 		go ex.streamBody(x.body)
+		fallthrough
+	default:
+		keep, steady = hc.finish(ex.await(x.sent))
 	}
-	keep, steady = hc.finish(ex.await(x.sent))
 	end := time.Now()
 	x.cfg.traffic.RequestTime.Observe(end.Sub(x.start))
 	if x.cfg.access != nil {

@@ -37,9 +37,18 @@ type bodySeen struct {
 // digestMember answers every request, over keep-alive, with its body's
 // length and SHA-256 (bodyDigest), and reports each body it read, whole or
 // not, on the channel. A request to /die has its member read dieAfter bytes
-// of the body and close the connection.
+// of the body and close the connection; one to /early is answered "early"
+// as soon as its head is in, before its body is read, as nginx's "return
+// 200" answers.
 func digestMember(t *testing.T, dieAfter int) (string, chan bodySeen) {
-	seen := make(chan bodySeen, 64)
+	addr, seen, _ := digestMemberEarly(t, dieAfter)
+	return addr, seen
+}
+
+// digestMemberEarly is digestMember, which also says on answered when it
+// answered a request to /early.
+func digestMemberEarly(t *testing.T, dieAfter int) (string, chan bodySeen, chan struct{}) {
+	seen, answered := make(chan bodySeen, 64), make(chan struct{}, 64)
 	addr, _ := rawMember(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
@@ -53,8 +62,17 @@ func digestMember(t *testing.T, dieAfter int) (string, chan bodySeen) {
 				seen <- bodySeen{b[:n], err}
 				return // with the rest unread: the member resets the connection
 			}
+			if req.URL.Path == "/early" {
+				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly"); err != nil {
+					return
+				}
+				answered <- struct{}{}
+			}
 			body, err := io.ReadAll(req.Body)
 			seen <- bodySeen{body, err}
+			if req.URL.Path == "/early" {
+				continue
+			}
 			if err != nil {
 				return
 			}
@@ -64,7 +82,7 @@ func digestMember(t *testing.T, dieAfter int) (string, chan bodySeen) {
 			}
 		}
 	})
-	return addr, seen
+	return addr, seen, answered
 }
 
 func randomBody(n int) []byte {
@@ -84,7 +102,7 @@ func post(path string, body []byte) string {
 // with a request pipelined behind one; none is handed to a goroutine.
 func TestEventLoopRelaysRequestBodies(t *testing.T) {
 	needEventLoop(t)
-	member, seen := digestMember(t, 0)
+	member, seen, answered := digestMemberEarly(t, 0)
 	p := freePort(t)
 	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{member}, Headers: true}))
 	c, br := loopConn(t, rt, p, bodyDigest(nil))
@@ -107,6 +125,29 @@ func TestEventLoopRelaysRequestBodies(t *testing.T) {
 		got := <-seen
 		mustf(t, got.err == nil && bytes.Equal(got.body, body), "%d-byte body: the member read %d bytes (%v), not the body sent", n, len(got.body), got.err)
 	}
+	// Answered before the member read the body, while the client has
+	// sent only part of it: the answer waits for the body's end.
+	for _, n := range []int{1 << 10, 64 << 10, 1 << 20} {
+		body := randomBody(n)
+		req := post("/early", body)
+		errc := make(chan error, 1)
+		go func() {
+			part := len(req) - n + 512
+			if _, err := io.WriteString(c, req[:part]); err != nil {
+				errc <- err
+				return
+			}
+			<-answered
+			_, err := io.WriteString(c, req[part:])
+			errc <- err
+		}()
+		exchangeOn(t, c, br, "POST", "", 200, "early")
+		if err := <-errc; err != nil {
+			t.Fatalf("%d-byte body answered early: %v", n, err)
+		}
+		got := <-seen
+		mustf(t, got.err == nil && bytes.Equal(got.body, body), "%d-byte body answered early: the member read %d bytes (%v), not the body sent", n, len(got.body), got.err)
+	}
 	// A request pipelined behind a POST, in the same segment.
 	body := randomBody(1000)
 	io.WriteString(c, post("/", body)+"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -118,7 +159,7 @@ func TestEventLoopRelaysRequestBodies(t *testing.T) {
 
 	st := rt.EventLoopStats()
 	mustf(t, st.Handoffs == before.Handoffs, "handoffs went from %v to %v: the loop did not relay the bodies itself", before.Handoffs, st.Handoffs)
-	want := uint64(len(sizes) + 2)
+	want := uint64(len(sizes) + 3 + 2)
 	mustf(t, st.Requests-before.Requests == want, "the loop served %d requests, want %d", st.Requests-before.Requests, want)
 }
 

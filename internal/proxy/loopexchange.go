@@ -127,12 +127,13 @@ func (u *loopMember) Ready(writable bool) {
 		return
 	}
 	if c.phase == phaseBody {
+		// A member may answer before it has the whole body (nginx's
+		// "return 200" does): the response is read, and relayed once the
+		// body is sent.
 		if u.Readable() {
-			// An answer before the whole body (an early 413), or the
-			// member gone: the goroutine path reads it while it
-			// streams the rest of the body.
-			u.hl.handOffExchange(c, false)
-		} else if writable {
+			u.hl.readResponse(c, u)
+		}
+		if writable && u.client == c && c.phase == phaseBody {
 			u.hl.sendBody(c)
 		}
 		return
@@ -295,8 +296,8 @@ func (hl *httpLoop) sendBody(c *loopClient) {
 		if c.body == 0 {
 			c.phase = phaseAwait
 			c.SetTimeout(c.cfg.memberTimeout)
-			if u.Readable() {
-				hl.readResponse(c, u)
+			if u.Readable() || u.respEnd > 0 {
+				hl.readResponse(c, u) // or relays the one that came early
 			}
 			return
 		}
@@ -354,6 +355,9 @@ func (hl *httpLoop) readResponse(c *loopClient, u *loopMember) {
 			}
 		}
 		if u.respEnd > 0 && len(u.In) >= u.respTotal {
+			if c.phase == phaseBody {
+				return // relayed once the body is sent (sendBody)
+			}
 			hl.relay(c, u)
 			return
 		}
@@ -533,7 +537,10 @@ func (hl *httpLoop) handOffSent(c *loopClient, why handoffReason, memberExpired,
 	hl.set.stats.handoffs[why].Add(1)
 	u := c.up
 	x := &sentExchange{cfg: c.cfg, p: c.p, m: c.m, head: append([]byte(nil), c.req.Buf...),
-		expired: memberExpired, start: c.start, sent: c.sent, body: c.body}
+		expired: memberExpired, start: c.start, sent: c.sent, body: c.body,
+		// With a response in, the goroutine path relays it whatever
+		// becomes of the body.
+		bodyExpired: clientExpired && c.body > 0 && len(u.In) == 0}
 	if u.Pending() {
 		x.memberOut = append([]byte(nil), u.Unsent()...)
 	}
