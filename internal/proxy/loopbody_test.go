@@ -39,7 +39,7 @@ type bodySeen struct {
 // not, on the channel. A request to /die has its member read dieAfter bytes
 // of the body and close the connection; one to /early is answered "early"
 // as soon as its head is in, before its body is read, as nginx's "return
-// 200" answers.
+// 200" answers, and one to /earlybig likewise with 100,000 bytes.
 func digestMember(t *testing.T, dieAfter int) (string, chan bodySeen) {
 	addr, seen, _ := digestMemberEarly(t, dieAfter)
 	return addr, seen
@@ -62,15 +62,16 @@ func digestMemberEarly(t *testing.T, dieAfter int) (string, chan bodySeen, chan 
 				seen <- bodySeen{b[:n], err}
 				return // with the rest unread: the member resets the connection
 			}
-			if req.URL.Path == "/early" {
-				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly"); err != nil {
+			early := map[string]string{"/early": "early", "/earlybig": strings.Repeat("x", 100000)}[req.URL.Path]
+			if early != "" {
+				if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(early), early); err != nil {
 					return
 				}
 				answered <- struct{}{}
 			}
 			body, err := io.ReadAll(req.Body)
 			seen <- bodySeen{body, err}
-			if req.URL.Path == "/early" {
+			if early != "" {
 				continue
 			}
 			if err != nil {
@@ -234,4 +235,31 @@ func TestEventLoopMemberDiesMidBody(t *testing.T) {
 	st := rt.EventLoopStats()
 	mustf(t, st.Handoffs[handoffRequest] == before.Handoffs[handoffRequest] && st.Handoffs[handoffResponse] == before.Handoffs[handoffResponse]+1,
 		"handoffs went from %v to %v, want the one exchange whose member died", before.Handoffs, st.Handoffs)
+}
+
+// TestEventLoopLongAnswerBeforeBodyEnd: a response longer than the loop's
+// buffer that comes before the request body's end goes to the goroutine
+// path, which relays both at once; the member gets the whole body.
+func TestEventLoopLongAnswerBeforeBodyEnd(t *testing.T) {
+	needEventLoop(t)
+	member, seen, answered := digestMemberEarly(t, 0)
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{member}}))
+	c, br := loopConn(t, rt, p, bodyDigest(nil))
+	for len(seen) > 0 {
+		<-seen
+	}
+	before := rt.EventLoopStats()
+	body := randomBody(64 << 10)
+	req := post("/earlybig", body)
+	part := len(req) - len(body) + 512
+	io.WriteString(c, req[:part])
+	<-answered
+	go io.WriteString(c, req[part:])
+	exchangeOn(t, c, br, "POST", "", 200, strings.Repeat("x", 100000))
+	got := <-seen
+	mustf(t, got.err == nil && bytes.Equal(got.body, body), "the member read %d bytes (%v), not the body sent", len(got.body), got.err)
+	exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, bodyDigest(nil))
+	st := rt.EventLoopStats()
+	mustf(t, st.Handoffs[handoffResponse] == before.Handoffs[handoffResponse]+1, "handoffs went from %v to %v, want the long early answer's", before.Handoffs, st.Handoffs)
 }

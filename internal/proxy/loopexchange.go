@@ -72,9 +72,10 @@ func (hl *httpLoop) adoptIdle(members []loopIdle) {
 	}
 }
 
-// Ready is evloop's: the client is read for a request head, or written
-// its response. While the member has the request it is not read, as on
-// the goroutine path: a client gone shows when the response is written.
+// Ready is evloop's: the client is read for a request head or its body,
+// or written its response. While the member has the whole request it is
+// not read, as on the goroutine path: a client gone shows when the
+// response is written.
 func (c *loopClient) Ready(writable bool) {
 	switch c.phase {
 	case phaseHead:
@@ -362,6 +363,12 @@ func (hl *httpLoop) readResponse(c *loopClient, u *loopMember) {
 			return
 		}
 		if u.respEnd > 0 && u.respTotal > cap(u.In) {
+			if c.phase == phaseBody {
+				// A long answer before the request body's end: the
+				// goroutine path relays both at once.
+				hl.handOffExchange(c, false)
+				return
+			}
 			hl.startStream(c, u) // longer than the buffer: the head now, the body as it comes
 			return
 		}
