@@ -132,10 +132,12 @@ func TestGzipScrapeIsTheSameText(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	// The request is counted as its exchange ends, which the client may
-	// see first: wait for the count.
-	counted := fmt.Sprintf("octavia_member_sessions_total{member=%q,pool=%q} 1\n",
+	// see first, and the member connection it leaves idle at the event
+	// loop's next tick: wait for both.
+	member := fmt.Sprintf("{member=%q,pool=%q} 1\n",
 		cfg.LoadBalancers[0].Pools[0].Members[0].ID, cfg.LoadBalancers[0].Pools[0].ID+":"+cfg.LoadBalancers[0].Listeners[0].ID)
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(scrape(false), counted); {
+	counted, idle := "octavia_member_sessions_total"+member, "octavia_member_idle_connections_current"+member
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(scrape(false), counted) || !strings.Contains(scrape(false), idle); {
 		if time.Now().After(deadline) {
 			t.Fatalf("the request was not counted:\n%s", scrape(false))
 		}

@@ -27,6 +27,9 @@ type connectRequest struct {
 	// avoid is a member that just failed this request: another is
 	// preferred if one is ready.
 	avoid *balancer.Member
+	// tried is how many of maxConnectAttempts were made already (by the
+	// event loop, whose failed connect to avoid handed the request over).
+	tried int
 	// first is a member already picked and acquired for this request (by
 	// the event loop that handed it over): the first attempt goes there.
 	first *balancer.Member
@@ -63,7 +66,7 @@ func (p *pool) connect(ctx context.Context, r *connectRequest) (memberConn, erro
 	}
 	failed := r.avoid
 	var lastErr error
-	for attempt := 0; attempt < maxConnectAttempts; attempt++ {
+	for attempt := r.tried; attempt < maxConnectAttempts; attempt++ {
 		m, err := first, error(nil)
 		if first == nil {
 			m, err = p.bal.PickExcept(r.src, failed)

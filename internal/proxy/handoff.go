@@ -11,14 +11,15 @@ import (
 // HTTP listener's loops take it as it is accepted (listener.acceptRaw) and
 // serve its first request; a goroutine serves it first (httpConn) on other
 // listeners, and serves anything the event loop does not: chunked bodies,
-// upgrades, errors, chunked or large responses, a member without an idle
-// connection in the loop (the goroutine opens one, and gives it to the
-// loop when its client connection ends: returnIdle). Once its exchanges show it is in
+// upgrades, errors, chunked or large responses, the retries after a
+// member connect of the loop's failed (the goroutine connects, and gives
+// its member connections to the loop when its client connection ends:
+// returnIdle). Once its exchanges show it is in
 // the loop's steady state (http1.Decision.Steady), the goroutine hands the
 // socket, its unread bytes and its idle member connections to a loop
 // (moveToLoop). The loop hands it back as soon as a request or response
 // leaves its path (loopexchange.go's handOff...), with what it read, an
-// exchange in progress or a member it picked; the connection then needs a
+// exchange in progress or a member it failed to connect to; the connection then needs a
 // longer run of steady exchanges before it moves again, so one that keeps
 // coming back stays with its goroutine.
 //
@@ -61,12 +62,11 @@ func serveHTTP(ls *loopSet, l *listener, c net.Conn, pr peer, st *connState, tra
 	if from == nil {
 		hc.accepted = st.accepted
 	}
-	var pk picked
-	defer pk.release() // a member picked for a request that failed before it needed one
+	var fc failedConnect
 	hc.readAhead(pre)
 	if from != nil {
 		seat = loopSeat{home: from.home, backoff: from.backoff}
-		pk = from.picked
+		fc = from.failed
 		hc.readAhead(from.buffered)
 		if from.expired {
 			hc.expireRead()
@@ -83,8 +83,8 @@ func serveHTTP(ls *loopSet, l *listener, c net.Conn, pr peer, st *connState, tra
 		if seat.due() && moveToLoop(ls, hc, c, &seat) {
 			return true
 		}
-		keep, steady := hc.serveNext(&pk)
-		pk.release()
+		keep, steady := hc.serveNext(&fc)
+		fc = failedConnect{}
 		seat.note(steady)
 		if !keep {
 			return false
@@ -111,7 +111,7 @@ func resumeHTTP(h *loopHandoff) {
 // its client connection came from, when that connection ends on the
 // goroutine path: the loop serves new connections' requests (the loops
 // take them as they are accepted) with member connections it holds, and
-// gets them this way when it has none (handOffPicked).
+// gets them this way too.
 func returnIdle(home *httpLoop, hc *httpConn) {
 	var members []loopIdle
 	for i, uc := range hc.cache {

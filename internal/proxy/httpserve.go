@@ -15,43 +15,30 @@ import (
 	"lbd/internal/proxy/http1"
 )
 
-// picked is a member another engine (the event loop) picked, and acquired,
-// for the next request, from the pool it routed the request to: picking
-// again would skew round robin. Whoever holds it uses it or releases it.
-type picked struct {
+// failedConnect is a member the event loop failed to connect to for the
+// next request (not acquired), from the pool it routed the request to: the
+// first of pool.connect's attempts, which the goroutine path goes on with.
+type failedConnect struct {
 	m    *balancer.Member
 	from *pool
 }
 
-// take returns the member if the request goes to the same pool, and
-// releases it otherwise (the config changed). Either way pk is empty after.
-func (pk *picked) take(p *pool) *balancer.Member {
-	m := pk.m
-	if m == nil {
-		return nil
+// take returns the member and the attempts it makes if the request goes to
+// the same pool (the config may have changed); fc is empty after.
+func (fc *failedConnect) take(p *pool) (*balancer.Member, int) {
+	m, from := fc.m, fc.from
+	*fc = failedConnect{}
+	if m == nil || from != p {
+		return nil, 0
 	}
-	pk.m = nil
-	if pk.from != p {
-		m.Release()
-		return nil
-	}
-	return m
-}
-
-// release releases a member nobody took.
-func (pk *picked) release() {
-	if pk.m != nil {
-		pk.m.Release()
-		pk.m = nil
-	}
+	return m, 1
 }
 
 // serveNext reads the next request and serves it. It reports whether the
 // connection may carry another request, and whether the exchange was one
-// the event loop serves in its steady state (http1.Decision.Steady). pk is
-// a member picked for this request, which serveNext uses if the request
-// needs it.
-func (hc *httpConn) serveNext(pk *picked) (keep, steady bool) {
+// the event loop serves in its steady state (http1.Decision.Steady). fc is
+// a connect the event loop made for this request and that failed.
+func (hc *httpConn) serveNext(fc *failedConnect) (keep, steady bool) {
 	cfg := hc.l.cfg.Load()
 	hc.client.setTimeouts(cfg.clientTimeout, cfg.clientTimeout)
 	// Armed before the connection shows as idle, so a drain's wake-up
@@ -64,12 +51,12 @@ func (hc *httpConn) serveNext(pk *picked) (keep, steady bool) {
 	err := hc.req.ReadHead(hc.br)
 	hc.client.endHead()
 	hc.st.idle.Store(false)
-	return hc.serveRequest(err, pk)
+	return hc.serveRequest(err, fc)
 }
 
 // serveRequest serves the request whose head was just read (or failed to
 // be, with err).
-func (hc *httpConn) serveRequest(err error, pk *picked) (keep, steady bool) {
+func (hc *httpConn) serveRequest(err error, fc *failedConnect) (keep, steady bool) {
 	cfg := hc.l.cfg.Load() // the config may have changed while the connection was idle
 	hc.lr.reset()
 	if err != nil {
@@ -100,7 +87,7 @@ func (hc *httpConn) serveRequest(err error, pk *picked) (keep, steady bool) {
 		}
 		return false, false
 	}
-	keep, steady = hc.forward(cfg, pk)
+	keep, steady = hc.forward(cfg, fc)
 	end := time.Now()
 	cfg.traffic.RequestTime.Observe(end.Sub(start))
 	if cfg.access != nil {
@@ -157,7 +144,7 @@ func (hc *httpConn) logRequest(cfg *listenerConfig, start, end time.Time, line b
 }
 
 // forward sends the parsed request to a member and its response back.
-func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool) {
+func (hc *httpConn) forward(cfg *listenerConfig, fc *failedConnect) (keep, steady bool) {
 	req := &hc.req
 	d := http1.Decide(req, nil, http1.Conditions{Draining: hc.l.draining.Load()})
 	p, ans := route(cfg, req, hc.tls)
@@ -185,12 +172,16 @@ func (hc *httpConn) forward(cfg *listenerConfig, pk *picked) (keep, steady bool)
 		ex.counts = &hc.lr.counts
 		connecting = time.Now()
 	}
-	first := pk.take(p)
-	if first == nil {
+	// Retries after the loop's failed connect go to another member, as
+	// after a failed first attempt here.
+	var first *balancer.Member
+	avoid, tried := fc.take(p)
+	if avoid == nil {
 		first, _ = p.pick(hc.remote, req) // none ready: connect's last resorts
 	}
 	mc, err := p.connect(context.Background(), &connectRequest{
 		src: hc.remote, dst: hc.local, tls: hc.st.peer, req: req, timeout: cfg.connectTimeout, first: first, idle: ex,
+		avoid: avoid, tried: tried,
 	})
 	if err != nil {
 		hc.writeError(503, d.ClientKeep && !d.HasBody)

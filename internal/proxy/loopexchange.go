@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"syscall"
 	"time"
 
@@ -16,6 +17,10 @@ import (
 // Decide says fits. Everything else goes to the goroutine path, which can
 // do it all, at the point it arises and with what the loop read
 // (handOff...).
+
+// errConnectTimeout is a connect of the loop's that ran out of the pool's
+// timeout_member_connect.
+var errConnectTimeout = errors.New("event loop: timeout_member_connect ran out")
 
 // adopt gives a client connection to a loop: home, the one it came from
 // if any (its member connections wait there), or the next one.
@@ -127,6 +132,15 @@ func (u *loopMember) Ready(writable bool) {
 		}
 		return
 	}
+	if u.connecting {
+		if !writable {
+			return
+		}
+		u.hl.connected(c, u)
+		if c = u.client; c == nil {
+			return // handed over
+		}
+	}
 	if c.phase == phaseBody {
 		// A member may answer before it has the whole body (nginx's
 		// "return 200" does): the response is read, and relayed once the
@@ -154,9 +168,16 @@ func (u *loopMember) Ready(writable bool) {
 	}
 }
 
-// Expire is evloop's: only idle connections have a deadline,
-// idleUpstreamTTL after they became idle.
-func (u *loopMember) Expire() { u.hl.dropIdle(u) }
+// Expire is evloop's: a connect the loop started ran out of the pool's
+// timeout_member_connect, or an idle connection reached idleUpstreamTTL
+// after it became idle.
+func (u *loopMember) Expire() {
+	if u.connecting {
+		u.hl.connectFailed(u.client, u, errConnectTimeout)
+		return
+	}
+	u.hl.dropIdle(u)
+}
 
 // Abort is evloop's: the loop stops.
 func (u *loopMember) Abort() {
@@ -226,24 +247,87 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 		hl.handOff(c, handoffRequest)
 		return
 	}
+	now := hl.loop.Now()
+	c.reqEnd = end
+	c.cfg, c.p, c.m = cfg, p, m
+	c.start, c.connect = now, 0
+	c.status, c.bytesOut, c.response = 0, 0, 0
+	c.phase = phaseAwait
 	u := hl.takeIdle(m.State)
 	if u == nil {
-		// The goroutine path connects to m, and brings the connection back.
-		hl.handOffPicked(c, m, p)
+		hl.connect(c)
 		return
 	}
-	now := hl.loop.Now()
-	c.cfg, c.p, c.m, c.up = cfg, p, m, u
-	u.client = c
+	hl.sendRequest(c, u, true)
+}
+
+// connect opens a connection to the member picked for c's request, which
+// the loop sends once it is up (connected). The request waits for it
+// without a client deadline: the member connection's is the pool's
+// timeout_member_connect.
+func (hl *httpLoop) connect(c *loopClient) {
+	u := &loopMember{hl: hl, state: c.m.State, client: c, connecting: true}
+	hl.set.stats.connects.Add(1)
+	if err := hl.loop.Connect(&u.Socket, c.m.Addr, u); err != nil {
+		hl.connectFailed(c, nil, err)
+		return
+	}
+	c.up = u
+	c.SetTimeout(0)
+	u.SetTimeout(c.cfg.connectTimeout)
+}
+
+// connected is a member connection the loop opened whose connect ended:
+// the request goes out on it, or, if it failed, to the goroutine path.
+func (hl *httpLoop) connected(c *loopClient, u *loopMember) {
+	if err := u.ConnectErr(); err != nil {
+		hl.connectFailed(c, u, err)
+		return
+	}
+	u.connecting = false
+	u.SetDeadline(time.Time{})
+	m := c.m
+	c.connect = hl.loop.Now().Sub(c.start)
+	m.Traffic.ConnectTime.Observe(c.connect)
+	m.Traffic.Connections.Add(1)
+	hl.sendRequest(c, u, false)
+}
+
+// connectFailed is a connect of the loop's to the member picked for c's
+// request that failed (err), or timed out: it counts against the member as
+// a failed connect of the goroutine path's does, and the goroutine path
+// takes the request, with the attempt made, for its retries and
+// redispatch (pool.connect).
+func (hl *httpLoop) connectFailed(c *loopClient, u *loopMember, err error) {
+	m := c.m
+	m.Traffic.ConnectErrors.Add(1)
+	m.Observer().ConnectFailure()
+	m.Release()
+	hl.log.Debug("event loop: member connect failed", "member_id", m.ID, "member", m.Name, "member_address", m.Addr, "err", err)
+	if u != nil {
+		u.client = nil
+		u.Close()
+	}
+	c.m, c.up = nil, nil
+	hl.set.stats.handoffs[handoffConnect].Add(1)
+	hl.toGoroutine(c, &loopHandoff{backoff: c.backoff, failed: failedConnect{m: m, from: c.p}}, 0)
+}
+
+// sendRequest sends c's request to its member on u, a connection idle in
+// the loop (reused) or one it just opened.
+func (hl *httpLoop) sendRequest(c *loopClient, u *loopMember, reused bool) {
+	cfg, p, m, req := c.cfg, c.p, c.m, &c.req
+	c.up, u.client = u, c
 	// The head goes out with as much of the body as came with it and
 	// fits the member connection's buffer; sendBody relays the rest.
 	w := u.Writer()
 	writeRequestHead(w, cfg, p, req, c.ipText, nil, false)
-	c.reqEnd, c.body = end, max(req.ContentLength, 0)
+	end := c.reqEnd
+	c.body = max(req.ContentLength, 0)
 	first := min(c.body, int64(len(c.In)-end), int64(cap(*w)-len(*w)))
 	*w = append(*w, c.In[end:end+int(first)]...)
 	total := len(*w)
-	err = u.Flush()
+	err := u.Flush()
 	if err != nil && c.body > 0 && len(u.Unsent()) == total {
 		// Not a byte of a request with a body reached the member, whose
 		// connection was dead: the goroutine path takes the request from
@@ -255,13 +339,13 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 		hl.handOff(c, handoffRequest)
 		return
 	}
-	c.start, c.sent = now, now
-	c.status, c.bytesOut, c.response = 0, 0, 0
-	c.phase = phaseAwait
+	c.sent = hl.loop.Now()
 	c.SetTimeout(cfg.memberTimeout)
 	cfg.traffic.Requests.Add(1)
 	m.Traffic.Requests.Add(1)
-	m.Traffic.Reuses.Add(1)
+	if reused {
+		m.Traffic.Reuses.Add(1)
+	}
 	n := uint64(len(req.Buf))
 	cfg.traffic.BytesIn.Add(n)
 	m.Traffic.BytesIn.Add(n)
@@ -495,15 +579,15 @@ func (hl *httpLoop) endExchange(c *loopClient, err error) {
 }
 
 // logExchange writes the access log line of the exchange c served from m,
-// which ended at end so. The loop sent the request on a kept-alive member
-// connection (connect time 0) as soon as its head was in.
+// which ended at end so. The loop sent the request as soon as its head was
+// in, on a kept-alive member connection (connect time 0) or one it opened.
 func (hl *httpLoop) logExchange(c *loopClient, m *balancer.Member, end time.Time, term accesslog.Termination) {
 	rec := &hl.rec
 	c.cfg.beginRecord(rec, accesslog.HTTP, c.start, c.remote)
 	setRequestLine(rec, &c.req)
 	setMember(rec, m)
 	rec.Status, rec.BytesIn, rec.BytesOut = c.status, int64(len(c.req.Buf))+max(c.req.ContentLength, 0)-c.body, c.bytesOut
-	rec.WaitRequest, rec.Connect, rec.Response, rec.Total = 0, 0, c.response, end.Sub(c.start)
+	rec.WaitRequest, rec.Connect, rec.Response, rec.Total = 0, c.connect, c.response, end.Sub(c.start)
 	if c.status == 0 {
 		rec.Response = accesslog.NoTime
 	}
@@ -516,15 +600,6 @@ func (hl *httpLoop) logExchange(c *loopClient, m *balancer.Member, end time.Time
 func (hl *httpLoop) handOff(c *loopClient, why handoffReason) {
 	hl.set.stats.handoffs[why].Add(1)
 	hl.toGoroutine(c, &loopHandoff{backoff: nextBackoff(c.backoff), expired: c.phase == phaseHead && c.Expired()}, 0)
-}
-
-// handOffPicked gives the client connection to the goroutine path because
-// the loop has no idle connection to m, the member picked for its request
-// from p: the goroutine path opens one and brings it back, at no cost in
-// backoff.
-func (hl *httpLoop) handOffPicked(c *loopClient, m *balancer.Member, p *pool) {
-	hl.set.stats.handoffs[handoffConnect].Add(1)
-	hl.toGoroutine(c, &loopHandoff{backoff: c.backoff, picked: picked{m: m, from: p}}, 0)
 }
 
 // handOffExchange gives the client connection and its exchange in progress
@@ -582,7 +657,6 @@ func (hl *httpLoop) toGoroutine(c *loopClient, h *loopHandoff, skip int) {
 			x.m.Release()
 			x.member.Close()
 		}
-		h.picked.release()
 		c.l.connEnded(c.traffic)
 		return
 	}

@@ -61,6 +61,7 @@ type loopSet struct {
 type loopStats struct {
 	adopted, served atomic.Uint64
 	tunnels         atomic.Uint64 // TCP connections the loops took (looptcp.go)
+	connects        atomic.Uint64 // member connects the loops started
 	handoffs        [handoffReasons]atomic.Uint64
 }
 
@@ -69,7 +70,7 @@ type handoffReason int
 
 const (
 	handoffRequest  handoffReason = iota // a request the loop does not serve (a chunked body, an upgrade, an error...)
-	handoffConnect                       // no idle connection to the picked member in the loop
+	handoffConnect                       // the loop's connect to the picked member failed: the goroutine path retries
 	handoffResponse                      // a response the loop does not relay (chunked, long, an error...)
 	handoffTimeout                       // a timeout, which the goroutine path answers (408, 504)
 	handoffReasons
@@ -85,6 +86,7 @@ type EventLoopStats struct {
 	Requests uint64                 // requests a loop served from head to response
 	Handoffs [handoffReasons]uint64 // connections handed back, by HandoffReasons
 	Tunnels  uint64                 // TCP connections the loops relayed
+	Connects uint64                 // member connects the loops started (Loop.Connect)
 }
 
 // httpLoop is one event loop as the HTTP fast path uses it. Only the
@@ -205,8 +207,10 @@ type loopClient struct {
 	up          *loopMember
 	d           http1.Decision
 	start, sent time.Time
-	// For the access log: the status and bytes relayed, and how long the
+	// For the access log: how long the member connection took to open (0:
+	// one kept alive), the status and bytes relayed, and how long the
 	// member took to answer.
+	connect  time.Duration
 	status   int
 	bytesOut int64
 	response time.Duration
@@ -223,8 +227,11 @@ type loopMember struct {
 	hl     *httpLoop
 	state  *balancer.State // which member
 	client *loopClient     // the exchange it serves; nil while idle
-	resp   http1.Head
-	scan   http1.HeadScan
+	// connecting: the loop opened it for client's request, and its
+	// connect has not completed yet (Loop.Connect).
+	connecting bool
+	resp       http1.Head
+	scan       http1.HeadScan
 	// Where the response's head ends and the whole of it, once the head
 	// is in; 0 before.
 	respEnd, respTotal int
@@ -364,7 +371,7 @@ type loopIdle struct {
 }
 
 // loopHandoff is a client connection a loop hands to a goroutine, with what
-// it holds: bytes read, maybe an exchange in progress or a member picked.
+// it holds: bytes read, maybe an exchange in progress or a failed connect.
 type loopHandoff struct {
 	l        *listener
 	traffic  *stats.Traffic
@@ -375,9 +382,9 @@ type loopHandoff struct {
 	backoff  int           // the connection's loopSeat.backoff
 	expired  bool          // its request head timed out in the loop
 	ex       *sentExchange // an exchange the loop started, or nil
-	// picked is the member the loop picked for the first buffered request
-	// when it only lacked a connection to it.
-	picked picked
+	// failed is, for the first buffered request, the member the loop
+	// failed to connect to.
+	failed failedConnect
 	// home is the loop the connection comes back to, where its member
 	// connections wait.
 	home *httpLoop

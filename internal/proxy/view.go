@@ -63,7 +63,7 @@ func (rt *Runtime) EventLoopStats() EventLoopStats {
 	if ls == nil {
 		return EventLoopStats{}
 	}
-	s := EventLoopStats{Loops: len(ls.loops), Adopted: ls.stats.adopted.Load(), Requests: ls.stats.served.Load(), Tunnels: ls.stats.tunnels.Load()}
+	s := EventLoopStats{Loops: len(ls.loops), Adopted: ls.stats.adopted.Load(), Requests: ls.stats.served.Load(), Tunnels: ls.stats.tunnels.Load(), Connects: ls.stats.connects.Load()}
 	for i := range s.Handoffs {
 		s.Handoffs[i] = ls.stats.handoffs[i].Load()
 	}
