@@ -61,13 +61,15 @@ func refusedAddr(t *testing.T) string {
 // TestLoopConnectsForNewClients: n clients connect at once to a fresh lbd,
 // and the member holds every request until all n are in, so each needs a
 // member connection of its own: the loops open all n, serve every request,
-// and hand no client to a goroutine. Without the loop's connect, each of
+// and hand no client to a goroutine; while the member has the requests, no
+// client holds a buffer. Without the loop's connect, each of
 // these requests went to a goroutine to connect (n member_connection
 // handoffs).
 func TestLoopConnectsForNewClients(t *testing.T) {
 	needEventLoop(t)
 	const n = 100
-	h := &heldMember{want: n, release: make(chan struct{})}
+	// The member holds the requests until the test lets them go.
+	h := &heldMember{want: n + 1, release: make(chan struct{})}
 	h.hold.Store(true)
 	addr, accepted := rawMember(t, h.serve)
 	p := freePort(t)
@@ -96,6 +98,12 @@ func TestLoopConnectsForNewClients(t *testing.T) {
 			errs <- err
 		}()
 	}
+	waitFor(t, func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.waiting == n }, "the member to have every request")
+	// Their heads sent, the clients wait for the answers without a buffer
+	// each.
+	clients, holding := loopBuffers(rt)
+	mustf(t, clients == n && holding == 0, "%d of %d clients hold a buffer while the member has their requests, want none", holding, clients)
+	close(h.release)
 	for range n {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
