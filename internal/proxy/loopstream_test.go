@@ -34,7 +34,7 @@ func pattern(n int) string {
 
 // streamMember answers GET / with "ok" and GET /n/<size> with a body of
 // that size (pattern); GET /cut/<size> announces that size and closes
-// after half of it.
+// after half of it; GET /stall/<size> sends half of it and then nothing.
 func streamMember(t *testing.T) string {
 	addr, _ := rawMember(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
@@ -55,6 +55,11 @@ func streamMember(t *testing.T) string {
 			case strings.HasPrefix(path, "/cut/"):
 				n, _ := strconv.Atoi(path[len("/cut/"):])
 				io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", n, pattern(n/2)))
+				return
+			case strings.HasPrefix(path, "/stall/"):
+				n, _ := strconv.Atoi(path[len("/stall/"):])
+				io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", n, pattern(n/2)))
+				io.Copy(io.Discard, c) // and nothing more, until lbd closes
 				return
 			default:
 				io.WriteString(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
@@ -157,4 +162,36 @@ func TestEventLoopStreamCutByMember(t *testing.T) {
 	mustf(t, members[0].Traffic.MemberAborts.Load() == 1 && members[0].Traffic.ClientAborts.Load() == 0,
 		"member aborts %d, client aborts %d; want 1, 0", members[0].Traffic.MemberAborts.Load(), members[0].Traffic.ClientAborts.Load())
 	loopConn(t, rt, p, "ok")
+}
+
+// TestEventLoopStreamMemberStalls: a member that stops sending halfway
+// through a long body, its connection open, ends the client's connection
+// after timeout_member_data (the client sees a short body, then EOF),
+// counted as the member's abort.
+func TestEventLoopStreamMemberStalls(t *testing.T) {
+	needEventLoop(t)
+	p := freePort(t)
+	const timeout = 500 * time.Millisecond
+	cfg := config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{streamMember(t)},
+		Extra: fmt.Sprintf("timeout_member_data: %d", timeout.Milliseconds())})
+	rt := startRuntime(t, cfg)
+	c, br := loopConn(t, rt, p, "ok")
+	const n = 200000
+	start := time.Now()
+	if _, err := io.WriteString(c, fmt.Sprintf("GET /stall/%d HTTP/1.1\r\nHost: t\r\n\r\n", n)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	took := time.Since(start)
+	mustf(t, errors.Is(err, io.ErrUnexpectedEOF) && string(got) == pattern(n/2),
+		"a body stalled at %d of %d bytes: read %d bytes (intact: %v), %v; want the half, then io.ErrUnexpectedEOF",
+		n/2, n, len(got), string(got) == pattern(len(got)), err)
+	mustf(t, took >= timeout-timeout/8 && took < 2*timeout, "closed after %v, want about %v", took, timeout)
+	members := rt.PoolMembers(cfg.LoadBalancers[0].Pools[0].ID)
+	mustf(t, members[0].Traffic.MemberAborts.Load() == 1, "member aborts %d, want 1", members[0].Traffic.MemberAborts.Load())
 }
