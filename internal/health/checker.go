@@ -19,7 +19,8 @@ import (
 // Checker never starts a timer or goroutine that outlives the call. Each call
 // uses fresh sockets: nothing is pooled or reused between probes, so one
 // broken connection can never taint the next probe. Implementations are safe
-// for concurrent use.
+// for concurrent use. The Monitor's prober runs a TCPChecker's checks itself
+// (prober.go) and calls Check for every other kind.
 type Checker interface {
 	Check(ctx context.Context, target netip.AddrPort) error
 }

@@ -4,6 +4,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 )
 
@@ -12,3 +13,43 @@ import (
 func (t Timeouts) connectReset(ctx context.Context, target netip.AddrPort) error {
 	return t.dialReset(ctx, target)
 }
+
+var (
+	errConnectPending     = errors.New("connect in progress")
+	errConnectUnsupported = errors.New("connect: not on this system")
+)
+
+// tcpSockets is connect_linux.go's; elsewhere every TCP check goes
+// through TCPChecker.Check in a goroutine of its own.
+type tcpSockets struct{}
+
+func (*tcpSockets) connect(netip.AddrPort) (int, error) { return -1, errConnectUnsupported }
+func (*tcpSockets) close()                              {}
+
+func connectResult(int) error { return errConnectUnsupported }
+
+func closeSocket(int) {}
+
+type connEvent struct {
+	fd  int
+	gen uint32
+}
+
+type connPoller struct{}
+
+func newConnPoller() (*connPoller, error)   { return nil, errConnectUnsupported }
+func (*connPoller) add(int, uint32) error   { return errConnectUnsupported }
+func (*connPoller) wait(chan<- []connEvent) {}
+func (*connPoller) close()                  {}
+
+type pinger struct{}
+
+type echoReply struct {
+	seq  uint16
+	from netip.Addr
+}
+
+func newPinger(bool) (*pinger, error)           { return nil, errConnectUnsupported }
+func (*pinger) send(netip.Addr) (uint16, error) { return 0, errConnectUnsupported }
+func (*pinger) start(chan<- []echoReply)        {}
+func (*pinger) close()                          {}

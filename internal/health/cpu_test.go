@@ -26,7 +26,9 @@ import (
 //
 //	LBD_HEALTH_CPU=1 LBD_HEALTH_CPU_MEMBERS=10000 go test -run TestCheckerCPU -v ./internal/health/
 //
-// LBD_HEALTH_CPU_TYPES=TCP measures one type only.
+// LBD_HEALTH_CPU_TYPES=TCP measures one type only; PING (not measured by
+// default: it needs root, CAP_NET_RAW or ping_group_range) pings the same
+// loopback addresses.
 func TestCheckerCPU(t *testing.T) {
 	if os.Getenv("LBD_HEALTH_CPU") == "" {
 		t.Skip("set LBD_HEALTH_CPU=1 to measure (about 30s)")
@@ -38,12 +40,17 @@ func TestCheckerCPU(t *testing.T) {
 			t.Fatalf("LBD_HEALTH_CPU_MEMBERS=%q: want a number of members", s)
 		}
 	}
-	for _, typ := range []Type{TypeTCP, TypeHTTP} {
-		if only := os.Getenv("LBD_HEALTH_CPU_TYPES"); only != "" && !strings.Contains(only, typ.String()) {
+	only := os.Getenv("LBD_HEALTH_CPU_TYPES")
+	for _, typ := range []Type{TypeTCP, TypeHTTP, TypePing} {
+		if only == "" && typ == TypePing || only != "" && !strings.Contains(only, typ.String()) {
 			continue
 		}
 		t.Run(typ.String(), func(t *testing.T) {
-			addrs, stop := serveMembers(t, typ, n)
+			serve := typ
+			if typ == TypePing {
+				serve = TypeTCP // addresses to ping
+			}
+			addrs, stop := serveMembers(t, serve, n)
 			var targets []Target
 			for i, a := range addrs {
 				targets = append(targets, Target{ID: strconv.Itoa(i), Addr: a, Enabled: true, Weight: 1})
@@ -106,7 +113,7 @@ func counts(m *Monitor, typ Type) (passed, failed uint64) {
 	return 0, 0
 }
 
-func rusage(t *testing.T) syscall.Rusage {
+func rusage(t testing.TB) syscall.Rusage {
 	var r syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
 		t.Fatal(err)
@@ -119,7 +126,7 @@ func tv(v syscall.Timeval) time.Duration { return time.Duration(v.Nano()) }
 // serveMembers starts a child process serving n loopback members of the
 // given type and returns their addresses, and a stop function that returns
 // the child's CPU time.
-func serveMembers(t *testing.T, typ Type, n int) ([]netip.AddrPort, func() time.Duration) {
+func serveMembers(t testing.TB, typ Type, n int) ([]netip.AddrPort, func() time.Duration) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServeMembers$")
 	cmd.Env = append(os.Environ(), "LBD_HEALTH_SERVE="+typ.String(), "LBD_HEALTH_SERVE_N="+strconv.Itoa(n))
@@ -204,4 +211,41 @@ func TestHelperServeMembers(t *testing.T) {
 	// Serve until the parent closes stdin.
 	bufio.NewReader(os.Stdin).ReadString(0)
 	os.Exit(0)
+}
+
+// BenchmarkTCPCheckSyscalls is the floor of a TCP check on this machine:
+// the prober's inline check (connect, connect, connect(AF_UNSPEC) on one
+// reused socket) in a loop over 1,000 loopback members served by a child
+// process, with no schedule, goroutine or bookkeeping around it. sys-ns/op
+// is the kernel's share, which on loopback includes the member side of the
+// handshake and of the reset. fresh-socket does the same with a socket of
+// its own per check (socket and close added), as TCPChecker.Check does.
+//
+//	go test -run '^$' -bench TCPCheckSyscalls -benchtime 20000x ./internal/health/
+func BenchmarkTCPCheckSyscalls(b *testing.B) {
+	addrs, _ := serveMembers(b, TypeTCP, 1000)
+	for _, fresh := range []bool{false, true} {
+		name := "reused-socket"
+		if fresh {
+			name = "fresh-socket"
+		}
+		b.Run(name, func(b *testing.B) {
+			var socks tcpSockets
+			defer socks.close()
+			r0 := rusage(b)
+			i := 0
+			for b.Loop() {
+				if _, err := socks.connect(addrs[i%len(addrs)]); err != nil {
+					b.Fatal(err)
+				}
+				if fresh {
+					socks.close()
+				}
+				i++
+			}
+			r1 := rusage(b)
+			b.ReportMetric(float64(tv(r1.Stime)-tv(r0.Stime))/float64(b.N), "sys-ns/op")
+			b.ReportMetric(float64(tv(r1.Utime)-tv(r0.Utime))/float64(b.N), "user-ns/op")
+		})
+	}
 }

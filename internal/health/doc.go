@@ -15,13 +15,19 @@
 //
 // A Checker runs one probe: TCPChecker (TCP), HTTPChecker (HTTP and HTTPS),
 // TLSHelloChecker (TLS-HELLO), UDPChecker (UDP-CONNECT) and PingChecker
-// (PING). Every probe opens fresh sockets and closes them; nothing is reused.
+// (PING). Every probe makes a fresh connection and closes it; no connection
+// is reused. The one exception to "fresh sockets" is the prober's own TCP
+// check, which keeps one unconnected socket from check to check (see
+// tcpSockets): each check is still a new connection from a new port.
 //
 // # Schedule and timeouts
 //
-// Each member has its own goroutine. Its first probe starts at a random
-// offset in [0, delay) and the following ones every delay after that, so a
-// thousand members with one delay spread evenly over the interval. A probe
+// One goroutine per Monitor, the prober, runs every member's probes from a
+// heap of their next slots (prober.go): no goroutine, timer or context per
+// member or per TCP probe. A member's first probe starts at a random offset
+// in [0, delay) and the following ones every delay after that, so ten
+// thousand members with one delay spread evenly over the interval; probes
+// due within a millisecond of each other start together. A probe
 // that takes longer than delay is never overlapped: the slots it covered are
 // skipped, as HAProxy does. As in HAProxy with "timeout check", the connect
 // is bounded by min(timeout_member_connect, delay) and what follows it (TLS

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,12 +15,11 @@ import (
 // read without it. report is called with mu held, so one member's
 // transitions reach it in order.
 type member struct {
-	mon  *Monitor
-	id   string
-	obs  Observer
-	wake chan struct{} // tells the probe loop its config changed; capacity 1
+	mon *Monitor
+	id  string
+	obs Observer
 
-	cancel context.CancelFunc // stops the probe loop; guarded by Monitor.mu
+	slot slot // its place in the prober's schedule; the prober's alone
 
 	streak atomic.Int32 // passive: consecutive counted failures
 
@@ -32,7 +30,7 @@ type member struct {
 	hasMonitor bool   // the pool's monitor is active
 	monitored  bool   // probes run: the monitor is active and the member enabled
 	epoch      uint64 // bumped whenever the checks restart; stale results are dropped
-	restagger  bool   // the probe loop must pick a new random start
+	restagger  bool   // the prober must pick a new random start
 	removed    bool
 
 	activeUp     bool // the active checks' verdict (true when there are none)
@@ -59,7 +57,7 @@ type member struct {
 // confirmed (see the package doc).
 func (m *Monitor) newMember(t Target, rc *runConfig) *member {
 	mem := &member{
-		mon: m, id: t.ID, wake: make(chan struct{}, 1), t: t,
+		mon: m, id: t.ID, t: t, slot: slot{idx: -1, fd: -1},
 		hasMonitor: rc.active, monitored: rc.active && t.Enabled, restagger: true,
 		activeUp: true, up: true, lastChange: time.Now(),
 	}
@@ -70,7 +68,8 @@ func (m *Monitor) newMember(t Target, rc *runConfig) *member {
 // reconfigure applies an Update. A member keeps its counters and verdict
 // unless its checks restart: when they start (monitor enabled, member
 // enabled) or their target moves, it begins again as a new member would.
-func (mem *member) reconfigure(t Target, rc *runConfig, cfgChanged bool) {
+// It reports whether the prober must plan the member's probes again.
+func (mem *member) reconfigure(t Target, rc *runConfig, cfgChanged bool) bool {
 	mem.mu.Lock()
 	defer mem.mu.Unlock()
 	old, wasMonitored := mem.t, mem.monitored
@@ -99,12 +98,7 @@ func (mem *member) reconfigure(t Target, rc *runConfig, cfgChanged bool) {
 		}
 	}
 	mem.settleLocked(reason)
-	if cfgChanged || old != t {
-		select {
-		case mem.wake <- struct{}{}:
-		default:
-		}
-	}
+	return cfgChanged || old != t
 }
 
 // restartLocked puts the active state back to a new member's.
@@ -122,12 +116,17 @@ func (mem *member) remove() {
 	mem.endEjectionLocked()
 }
 
-// record feeds one probe result into the rise/fall state machine.
+// record feeds one probe result into the rise/fall state machine. The
+// result of a probe of a removed member is dropped uncounted: the probe was
+// cut short.
 func (mem *member) record(rc *runConfig, epoch uint64, err error, start time.Time, dur time.Duration) {
-	mem.mon.counts.add(rc.Type, err == nil, dur)
 	mem.mu.Lock()
 	defer mem.mu.Unlock()
-	if mem.removed || !mem.monitored || epoch != mem.epoch {
+	if mem.removed {
+		return
+	}
+	mem.mon.counts.add(rc.Type, err == nil, dur)
+	if !mem.monitored || epoch != mem.epoch {
 		return // the checks restarted while this probe ran
 	}
 	mem.checked, mem.lastCheck, mem.lastDur = true, start, dur
@@ -195,68 +194,4 @@ func (mem *member) settleLocked(reason string) {
 
 func (mem *member) statusLocked() Status {
 	return MemberStatus(MemberFacts{Enabled: mem.t.Enabled, Weight: mem.t.Weight, Monitored: mem.hasMonitor, Healthy: mem.up})
-}
-
-// loop probes the member every interval until ctx ends. The first probe
-// comes at a random offset in [0, interval) so that members configured
-// together do not probe together; after that probes keep that phase. A
-// probe that overruns makes the loop skip the slots it covered: probes of
-// one member never overlap.
-func (mem *member) loop(ctx context.Context) {
-	// last is the start of the last probe; first the staggered time of the
-	// first one, kept across config changes so that frequent updates cannot
-	// postpone it forever. Both zero: pick a new staggered start.
-	var last, first time.Time
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		rc := mem.mon.cfg.Load()
-		mem.mu.Lock()
-		monitored, epoch, addr := mem.monitored, mem.epoch, mem.t.ProbeAddr()
-		if mem.restagger {
-			last, first, mem.restagger = time.Time{}, time.Time{}, false
-		}
-		mem.mu.Unlock()
-		if !monitored {
-			last, first = time.Time{}, time.Time{}
-			select {
-			case <-ctx.Done():
-				return
-			case <-mem.wake:
-				continue
-			}
-		}
-		now := time.Now()
-		var next time.Time
-		switch {
-		case !last.IsZero():
-			if next = last.Add(rc.interval); !next.After(now) {
-				next = last.Add((now.Sub(last)/rc.interval + 1) * rc.interval)
-			}
-		case !first.IsZero() && first.Sub(now) < rc.interval:
-			next = first
-		default:
-			first = now.Add(rand.N(rc.interval))
-			next = first
-		}
-		timer.Reset(next.Sub(now))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-mem.wake:
-			timer.Stop()
-			continue
-		case <-timer.C:
-		}
-		start := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, rc.budget)
-		err := rc.checker.Check(pctx, addr)
-		cancel()
-		if ctx.Err() != nil {
-			return // stopped mid-probe: the result means nothing
-		}
-		mem.record(rc, epoch, err, start, time.Since(start))
-		last = start
-	}
 }

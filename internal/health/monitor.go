@@ -18,8 +18,8 @@ type Options struct {
 	Log *slog.Logger
 	// Report is called on every transition of a member's verdict, and only
 	// then, with a short reason: the data plane passes it on to
-	// balancer.Pool.SetHealthy(id, up). It is called from the member's probe
-	// goroutine, from a passive-health caller (the data plane itself) or
+	// balancer.Pool.SetHealthy(id, up). It is called from the Monitor's
+	// prober (Run's goroutine), from a passive-health caller (the data plane itself) or
 	// from Update, with that member's lock held so one member's transitions
 	// arrive in order. It must be quick and must not call the Monitor. A
 	// new member is up without a call, as balancer.NewState is healthy.
@@ -39,9 +39,9 @@ type runConfig struct {
 	passive  *passiveRun
 }
 
-// Monitor runs one pool's health checks: one goroutine per member, each
-// probing on its own staggered schedule, plus the passive-health state fed
-// by the data plane. Create it with NewMonitor, configure it with Update
+// Monitor runs one pool's health checks: one prober goroutine that runs
+// every member's probes on their staggered schedules (see prober), plus the
+// passive-health state fed by the data plane. Create it with NewMonitor, configure it with Update
 // (before or after Run), and call Run once.
 type Monitor struct {
 	log      *slog.Logger
@@ -57,7 +57,9 @@ type Monitor struct {
 	members map[string]*member
 	order   []*member // Update's order, for Status
 	running bool
-	kick    chan struct{} // Update → Run: start the new members' loops
+	stopped bool          // Run returned
+	dirty   []*member     // members added, changed or removed since the prober last looked
+	kick    chan struct{} // Update → Run: dirty is not empty; capacity 1
 }
 
 // NewMonitor returns a Monitor with no members and no checks.
@@ -124,8 +126,9 @@ func (m *Monitor) Update(cfg Config, targets []Target) error {
 		mem := m.members[t.ID]
 		if mem == nil {
 			mem = m.newMember(t, rc)
-		} else {
-			mem.reconfigure(t, rc, changed)
+			m.touch(mem)
+		} else if mem.reconfigure(t, rc, changed) {
+			m.touch(mem)
 		}
 		next[t.ID] = mem
 		order = append(order, mem)
@@ -133,9 +136,7 @@ func (m *Monitor) Update(cfg Config, targets []Target) error {
 	for id, mem := range m.members {
 		if next[id] == nil {
 			mem.remove()
-			if mem.cancel != nil {
-				mem.cancel()
-			}
+			m.touch(mem)
 		}
 	}
 	m.members, m.order = next, order
@@ -168,43 +169,49 @@ func (m *Monitor) compile(cfg Config) (*runConfig, error) {
 // ErrRunning is returned by a second call of Run.
 var ErrRunning = errors.New("health monitor already running")
 
-// Run probes until ctx ends, starting members' loops as Update adds them,
-// and returns once every probe goroutine has stopped. Cancelling ctx is how a
+// Run probes until ctx ends, taking in the members Update adds, changes and
+// removes, and returns once every probe has stopped. Cancelling ctx is how a
 // pool's monitor is retired. Passive ejections in progress are cut short.
-func (m *Monitor) Run(ctx context.Context) error {
+func (m *Monitor) Run(ctx context.Context) error { return m.run(ctx, nil) }
+
+// run is Run; setup, when set, prepares the prober (tests).
+func (m *Monitor) run(ctx context.Context, setup func(*prober)) error {
 	m.mu.Lock()
 	if m.running {
 		m.mu.Unlock()
 		return ErrRunning
 	}
 	m.running = true
+	m.dirty = append(m.dirty[:0], m.order...)
 	m.mu.Unlock()
-	var wg sync.WaitGroup
-	for {
-		m.mu.Lock()
-		for _, mem := range m.order {
-			if mem.cancel == nil {
-				mctx, cancel := context.WithCancel(ctx)
-				mem.cancel = cancel
-				wg.Go(func() { mem.loop(mctx) })
-			}
-		}
-		m.mu.Unlock()
-		select {
-		case <-m.kick:
-		case <-ctx.Done():
-			wg.Wait()
-			m.mu.Lock()
-			for _, mem := range m.order {
-				mem.remove()
-				if mem.cancel != nil { // added by an Update Run had no time to start
-					mem.cancel()
-				}
-			}
-			m.mu.Unlock()
-			return nil
-		}
+	p := newProber(ctx, m)
+	if setup != nil {
+		setup(p)
 	}
+	p.run()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopped, m.dirty = true, nil
+	for _, mem := range m.order {
+		mem.remove()
+	}
+	return nil
+}
+
+// touch tells the prober that mem was added, changed or removed; m.mu held.
+func (m *Monitor) touch(mem *member) {
+	if !m.stopped {
+		m.dirty = append(m.dirty, mem)
+	}
+}
+
+// takeDirty returns the members Update touched since the last call.
+func (m *Monitor) takeDirty() []*member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := m.dirty
+	m.dirty = nil
+	return d
 }
 
 // Observer returns the passive-health handle of the member with that ID, or

@@ -1,0 +1,463 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// batchTick is the shortest sleep of the prober between two batches of
+// probes: 10,000 members at delay 1s make 10 probes a millisecond, which it
+// starts together instead of waking for each (a wake-up costs as much as a
+// system call). A probe may so start up to batchTick after its slot; its
+// slots keep their phase (the next one is counted from the slot, not from
+// the late start).
+const batchTick = time.Millisecond
+
+// prober runs every probe of one Monitor from one goroutine, Run's: the
+// members wait in a heap ordered by their next slot, and one timer wakes
+// the prober for the earliest. A TCP check made by the built-in TCPChecker
+// is done inline on a non-blocking socket (connect_linux.go): on loopback
+// or a near member the handshake is over when connect returns and the whole
+// check is five system calls with no goroutine, timer or context of its
+// own; a connect still under way waits in the prober's own epoll set
+// (connPoller) with its deadline in the same heap. Every other probe (HTTP,
+// HTTPS, TLS-HELLO, UDP-CONNECT, PING, Options.Checker, a zoned address)
+// runs its Checker in a goroutine of its own, bounded by a context as the
+// Checker interface says, and hands the result back.
+//
+// The schedule is the one described in the package doc: a random first slot
+// in [0, delay), then one every delay; a probe that overruns skips the
+// slots it covered; one member's probes never overlap.
+type prober struct {
+	ctx  context.Context
+	m    *Monitor
+	heap slotHeap
+
+	async   sync.WaitGroup // probes running in goroutines of their own
+	doneMu  sync.Mutex
+	done    []asyncResult // finished asynchronous probes
+	doneSig chan struct{} // done is not empty; capacity 1
+
+	socks   tcpSockets       // idle sockets for the inline TCP checks
+	conns   *connPoller      // opened at the first connect that does not complete at once
+	ready   chan []connEvent // from conns; nil until then
+	pending map[int]*member  // by socket: connects under way
+	gen     uint32           // tells a registration from an earlier one of the same socket
+
+	pinger   *pinger // opened at the first PING check
+	noPinger bool    // it could not be: PING checks use their Checker
+	replies  chan []echoReply
+	pings    map[uint16]*member // by sequence number: echo requests awaiting their reply
+}
+
+// slot is one member's place in the prober's schedule. Only the prober's
+// goroutine touches it.
+type slot struct {
+	idx         int       // in prober.heap; -1 when not there
+	at          time.Time // when the heap gives the member back: its next slot, or its pending connect's deadline
+	last, first time.Time // the last probe's slot; the first slot (see plan)
+
+	busy   bool // a probe runs
+	start  time.Time
+	epoch  uint64
+	rc     *runConfig
+	fd     int    // the pending connect's socket, or -1
+	gen    uint32 // its registration
+	cancel context.CancelFunc
+
+	ping   bool // an echo request awaits its reply
+	seq    uint16
+	pingTo netip.Addr
+	wait   time.Duration
+}
+
+type asyncResult struct {
+	mem *member
+	err error
+	end time.Time
+}
+
+func newProber(ctx context.Context, m *Monitor) *prober {
+	return &prober{ctx: ctx, m: m, doneSig: make(chan struct{}, 1), pending: map[int]*member{}, pings: map[uint16]*member{}}
+}
+
+// run probes until p.ctx ends, then stops every probe and returns.
+func (p *prober) run() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		for _, mem := range p.m.takeDirty() {
+			p.plan(mem, time.Now())
+		}
+		now := p.startDue(time.Now())
+		if len(p.heap) > 0 {
+			timer.Reset(max(p.heap[0].slot.at.Sub(now), batchTick))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-p.ctx.Done():
+			p.stop()
+			return
+		case <-p.m.kick:
+		case <-timer.C:
+		case <-p.doneSig:
+			p.doneMu.Lock()
+			done := p.done
+			p.done = nil
+			p.doneMu.Unlock()
+			for _, r := range done {
+				p.finish(r.mem, r.err, r.end)
+			}
+		case evs := <-p.ready:
+			for _, ev := range evs {
+				p.connected(ev)
+			}
+		case rs := <-p.replies:
+			now := time.Now()
+			for _, r := range rs {
+				p.replied(r, now)
+			}
+		}
+	}
+}
+
+// stop ends every probe in progress and waits for them.
+func (p *prober) stop() {
+	for fd, mem := range p.pending {
+		closeSocket(fd)
+		mem.slot.fd = -1
+	}
+	p.async.Wait() // their contexts are p.ctx's children, cancelled
+	p.socks.close()
+	if p.pinger != nil {
+		p.pinger.close()
+	}
+	if p.conns != nil {
+		p.conns.close()
+	}
+}
+
+// plan puts mem in the heap at its next slot, or out of it when it is not
+// to be probed. A member whose probe runs is planned when the probe ends.
+func (p *prober) plan(mem *member, now time.Time) {
+	s := &mem.slot
+	if s.busy {
+		mem.mu.Lock()
+		removed := mem.removed
+		mem.mu.Unlock()
+		switch {
+		case !removed:
+		case s.fd >= 0: // cut short
+			delete(p.pending, s.fd)
+			closeSocket(s.fd)
+			s.fd, s.busy, s.rc = -1, false, nil
+			p.heap.remove(mem)
+		case s.ping:
+			p.forgetPing(mem)
+			s.busy, s.rc = false, nil
+			p.heap.remove(mem)
+		case s.cancel != nil:
+			s.cancel() // cut short; its result is dropped
+		}
+		return
+	}
+	rc := p.m.cfg.Load()
+	mem.mu.Lock()
+	monitored, removed := mem.monitored, mem.removed
+	if mem.restagger {
+		s.last, s.first, mem.restagger = time.Time{}, time.Time{}, false
+	}
+	mem.mu.Unlock()
+	if removed || !monitored {
+		s.last, s.first = time.Time{}, time.Time{}
+		p.heap.remove(mem)
+		return
+	}
+	// first is the staggered first slot, kept across config changes so that
+	// frequent updates cannot postpone it forever; last and first both zero
+	// mean: pick a new staggered start.
+	var next time.Time
+	switch {
+	case !s.last.IsZero():
+		if next = s.last.Add(rc.interval); !next.After(now) {
+			next = s.last.Add((now.Sub(s.last)/rc.interval + 1) * rc.interval)
+		}
+	case !s.first.IsZero() && s.first.Sub(now) < rc.interval:
+		next = s.first
+	default:
+		s.first = now.Add(rand.N(rc.interval))
+		next = s.first
+	}
+	s.at = next
+	p.heap.set(mem)
+}
+
+// startDue starts the probes whose slot has come and times out the connects
+// whose deadline has passed. It returns the time after the last of them.
+func (p *prober) startDue(now time.Time) time.Time {
+	for len(p.heap) > 0 && !p.heap[0].slot.at.After(now) {
+		mem := p.heap.pop()
+		if mem.slot.ping { // no echo reply in time
+			p.forgetPing(mem)
+			p.finish(mem, fmt.Errorf("no echo reply within %s", mem.slot.wait.Round(time.Millisecond)), now)
+			continue
+		}
+		if mem.slot.busy { // a connect under way, out of time
+			fd := mem.slot.fd
+			delete(p.pending, fd)
+			mem.slot.fd = -1
+			closeSocket(fd)
+			now = time.Now()
+			p.finish(mem, errConnectTimeout, now)
+			continue
+		}
+		now = p.start(mem, now)
+	}
+	return now
+}
+
+var errConnectTimeout = errors.New("connect timeout")
+
+// start runs one probe of mem, inline when it is a TCP check that needs no
+// waiting, and returns the time after it.
+func (p *prober) start(mem *member, now time.Time) time.Time {
+	s := &mem.slot
+	rc := p.m.cfg.Load()
+	mem.mu.Lock()
+	monitored, removed, epoch, addr := mem.monitored, mem.removed, mem.epoch, mem.t.ProbeAddr()
+	mem.mu.Unlock()
+	if removed || !monitored || !rc.active {
+		p.plan(mem, now)
+		return now
+	}
+	s.busy, s.start, s.epoch, s.rc, s.last = true, now, epoch, rc, s.at
+	if tc, ok := rc.checker.(*TCPChecker); ok {
+		fd, err := p.socks.connect(addr)
+		switch {
+		case err == errConnectPending:
+			if p.await(mem, fd, tc.Timeouts) {
+				return now
+			}
+			// No epoll set: wait as a Checker does.
+		case err != errConnectUnsupported:
+			end := time.Now()
+			p.finish(mem, err, end)
+			return end
+		}
+	}
+	if pc, ok := rc.checker.(*PingChecker); ok && p.ping(mem, addr.Addr(), pc) {
+		return now
+	}
+	pctx, cancel := context.WithTimeout(p.ctx, rc.budget)
+	s.cancel = cancel
+	p.async.Go(func() {
+		err := rc.checker.Check(pctx, addr)
+		end := time.Now()
+		cancel()
+		p.doneMu.Lock()
+		p.done = append(p.done, asyncResult{mem, err, end})
+		p.doneMu.Unlock()
+		select {
+		case p.doneSig <- struct{}{}:
+		default:
+		}
+	})
+	return now
+}
+
+// await registers fd, whose connect is under way, in the prober's epoll
+// set, and puts mem in the heap at the connect's deadline. It returns false
+// when there is no epoll set to be had; fd is then closed.
+func (p *prober) await(mem *member, fd int, t Timeouts) bool {
+	s := &mem.slot
+	if p.conns == nil {
+		c, err := newConnPoller()
+		if err != nil {
+			closeSocket(fd)
+			p.m.log.Warn("health checks: no epoll set for pending connects; falling back to a goroutine each", "err", err)
+			return false
+		}
+		p.conns, p.ready = c, make(chan []connEvent, 1)
+		go c.wait(p.ready)
+	}
+	p.gen++
+	if err := p.conns.add(fd, p.gen); err != nil {
+		closeSocket(fd)
+		p.finish(mem, errors.New("connect: epoll: "+err.Error()), time.Now())
+		return true
+	}
+	s.fd, s.gen = fd, p.gen
+	p.pending[fd] = mem
+	bound := s.rc.budget
+	if t.Connect > 0 {
+		bound = min(bound, t.Connect)
+	}
+	s.at = s.start.Add(bound)
+	p.heap.set(mem)
+	return true
+}
+
+// ping sends mem's echo request on the prober's ICMP socket and puts mem
+// in the heap at the end of its wait. It returns false, having done
+// nothing, when the check must go through the PingChecker instead: an IPv6
+// or zoned address, or no ICMP socket to be had.
+func (p *prober) ping(mem *member, a netip.Addr, pc *PingChecker) bool {
+	a = a.Unmap()
+	if !a.Is4() || p.noPinger {
+		return false
+	}
+	if p.pinger == nil {
+		pg, err := newPinger(pc.privileged)
+		if err != nil {
+			p.noPinger = true
+			p.m.log.Warn("health checks: no shared ICMP socket; PING checks open one each", "err", err)
+			return false
+		}
+		p.pinger, p.replies = pg, make(chan []echoReply, 1)
+		pg.start(p.replies)
+	}
+	s := &mem.slot
+	seq, err := p.pinger.send(a)
+	if err != nil {
+		p.finish(mem, errors.New("ping: "+rootCause(err)), time.Now())
+		return true
+	}
+	// As PingChecker: the response phase's bound, within the probe's.
+	s.wait = s.rc.budget
+	if pc.Response > 0 {
+		s.wait = min(s.wait, pc.Response)
+	}
+	s.ping, s.seq, s.pingTo = true, seq, a
+	p.pings[seq] = mem // an older request with this number, 65,536 ago, times out
+	s.at = s.start.Add(s.wait)
+	p.heap.set(mem)
+	return true
+}
+
+// replied finishes the probe whose echo request r answers.
+func (p *prober) replied(r echoReply, now time.Time) {
+	mem := p.pings[r.seq]
+	if mem == nil || mem.slot.pingTo != r.from {
+		return // late, or not ours
+	}
+	p.forgetPing(mem)
+	p.heap.remove(mem)
+	p.finish(mem, nil, now)
+}
+
+func (p *prober) forgetPing(mem *member) {
+	if p.pings[mem.slot.seq] == mem {
+		delete(p.pings, mem.slot.seq)
+	}
+	mem.slot.ping = false
+}
+
+// connected finishes the probe whose pending connect ev reports.
+func (p *prober) connected(ev connEvent) {
+	mem := p.pending[ev.fd]
+	if mem == nil || mem.slot.gen != ev.gen {
+		return // the socket timed out, or was closed and reopened since
+	}
+	delete(p.pending, ev.fd)
+	mem.slot.fd = -1
+	p.heap.remove(mem)
+	err := connectResult(ev.fd)
+	p.finish(mem, err, time.Now())
+}
+
+// finish records the result of mem's probe and plans its next one.
+func (p *prober) finish(mem *member, err error, end time.Time) {
+	s := &mem.slot
+	s.busy, s.cancel = false, nil
+	if p.ctx.Err() != nil {
+		return // stopped mid-probe: the result means nothing
+	}
+	mem.record(s.rc, s.epoch, err, s.start, end.Sub(s.start))
+	s.rc = nil
+	p.plan(mem, end)
+}
+
+// slotHeap is a min-heap of members by slot.at.
+type slotHeap []*member
+
+func (h *slotHeap) set(mem *member) {
+	if i := mem.slot.idx; i >= 0 {
+		if !h.down(i) {
+			h.up(i)
+		}
+		return
+	}
+	mem.slot.idx = len(*h)
+	*h = append(*h, mem)
+	h.up(len(*h) - 1)
+}
+
+func (h *slotHeap) pop() *member {
+	mem := (*h)[0]
+	h.remove(mem)
+	return mem
+}
+
+func (h *slotHeap) remove(mem *member) {
+	i := mem.slot.idx
+	if i < 0 {
+		return
+	}
+	n := len(*h) - 1
+	if i != n {
+		h.swap(i, n)
+	}
+	(*h)[n] = nil
+	*h = (*h)[:n]
+	mem.slot.idx = -1
+	if i != n {
+		if !h.down(i) {
+			h.up(i)
+		}
+	}
+}
+
+func (h slotHeap) less(i, j int) bool { return h[i].slot.at.Before(h[j].slot.at) }
+
+func (h slotHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].slot.idx, h[j].slot.idx = i, j
+}
+
+func (h slotHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			return
+		}
+		h.swap(i, parent)
+		i = parent
+	}
+}
+
+// down sifts i down and reports whether it moved.
+func (h slotHeap) down(i int) bool {
+	start := i
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		c := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			c = r
+		}
+		if !h.less(c, i) {
+			break
+		}
+		h.swap(i, c)
+		i = c
+	}
+	return i > start
+}
