@@ -107,7 +107,7 @@ func (c *loopClient) Expire() {
 	case c.phase == phaseBody:
 		// The member not taking the body (the goroutine path answers
 		// 504), or the client not sending it.
-		member := c.up.Pending() || c.reqEnd < len(c.In)
+		member := c.up.Pending() || c.reqEnd < len(c.In) || (c.pipe != nil && c.pipe.data > 0)
 		c.hl.handOffSent(c, handoffTimeout, member, !member)
 	case c.phase == phaseAwait:
 		c.hl.handOffExchange(c, true)
@@ -370,9 +370,10 @@ func (hl *httpLoop) sendRequest(c *loopClient, u *loopMember, reused bool) {
 
 // sendBody relays the request body from the client to the member as it
 // comes. It reads the client only once the member took all that was read
-// before, into the client connection's one buffer: a body of any length
-// holds at most that (back-pressure: EPOLLOUT on the member). Once the
-// body is sent it awaits the response.
+// before, into the client connection's one buffer, or, while http1.SpliceMin
+// or more of the body is left (the goroutine path's rule), spliced into a
+// pipe: a body of any length holds at most that (back-pressure: EPOLLOUT on
+// the member). Once the body is sent it awaits the response.
 func (hl *httpLoop) sendBody(c *loopClient) {
 	u := c.up
 	for {
@@ -386,7 +387,21 @@ func (hl *httpLoop) sendBody(c *loopClient) {
 				return // on with the member's EPOLLOUT
 			}
 		}
+		if p := c.pipe; p != nil && p.data > 0 {
+			n, err := u.SpliceOut(p.r, p.data)
+			p.data -= n
+			hl.countBody(c, n)
+			if err != nil {
+				hl.handOffExchange(c, false)
+				return
+			}
+			if p.data > 0 {
+				c.SetTimeout(c.cfg.memberTimeout)
+				return // on with the member's EPOLLOUT
+			}
+		}
 		if c.body == 0 {
+			c.dropPipe()
 			c.phase = phaseAwait
 			c.SetTimeout(c.cfg.memberTimeout)
 			if u.Readable() || u.respEnd > 0 {
@@ -415,7 +430,25 @@ func (hl *httpLoop) sendBody(c *loopClient) {
 			c.ReleaseIn()
 			return
 		}
-		switch c.Read() {
+		var res evloop.ReadResult
+		if c.body >= http1.SpliceMin {
+			c.ReleaseIn()
+			if c.pipe == nil {
+				p, err := c.cfg.pipes.get()
+				if err != nil {
+					hl.handOffSent(c, handoffRequest, false, false)
+					return
+				}
+				c.pipe = p
+			}
+			var n int
+			n, res = c.SpliceIn(c.pipe.w, int(min(c.body, copyChunk)))
+			c.pipe.data += n
+			c.body -= int64(n)
+		} else {
+			res = c.Read()
+		}
+		switch res {
 		case evloop.ReadNone:
 			return
 		case evloop.ReadEOF:
@@ -427,13 +460,19 @@ func (hl *httpLoop) sendBody(c *loopClient) {
 	}
 }
 
-// tookBody accounts for n bytes of the request body given to the member.
+// tookBody accounts for n bytes of the request body given to the member
+// from the client's buffer.
 func (hl *httpLoop) tookBody(c *loopClient, n int) {
-	if n == 0 {
-		return
-	}
 	c.reqEnd += n
 	c.body -= int64(n)
+	hl.countBody(c, n)
+}
+
+// countBody counts n bytes of the request body given to the member.
+func (hl *httpLoop) countBody(c *loopClient, n int) {
+	if n <= 0 {
+		return
+	}
 	k := uint64(n)
 	c.cfg.traffic.BytesIn.Add(k)
 	c.m.Traffic.BytesIn.Add(k)
@@ -634,6 +673,21 @@ func (hl *httpLoop) handOffSent(c *loopClient, why handoffReason, memberExpired,
 	if u.Pending() {
 		x.memberOut = append([]byte(nil), u.Unsent()...)
 	}
+	if p := c.pipe; p != nil && p.data > 0 {
+		// Taken from the client, not yet given to the member.
+		out := make([]byte, p.data)
+		k := 0
+		for k < len(out) {
+			n, err := syscall.Read(p.r, out[k:])
+			if err != nil || n <= 0 {
+				break
+			}
+			k += n
+		}
+		p.data -= k
+		x.memberOut = append(x.memberOut, out[:k]...)
+	}
+	c.dropPipe()
 	u.client = nil
 	c.m, c.up = nil, nil
 	mc, read, err := u.Release()
