@@ -269,7 +269,7 @@ func TestGetMembersSortedAndStatusWording(t *testing.T) {
 func TestTop(t *testing.T) {
 	l := lbdtest.Start(t, controlplane.Options{})
 	bs := backends(t, "127.0.0.142", "127.0.0.143")
-	metricsSrv := httptest.NewServer(metrics.Handler(l.RT))
+	metricsSrv := httptest.NewServer(metrics.Handler(l.RT, metrics.Options{}))
 	defer metricsSrv.Close()
 	port := freePort(t, "127.0.0.141")
 	file := filepath.Join(t.TempDir(), "top.yaml")
@@ -314,7 +314,9 @@ func TestTop(t *testing.T) {
 		t.Errorf("top's first line: %.80q", out)
 	}
 	rowRE := func(name, addr string) *regexp.Regexp {
-		return regexp.MustCompile(`(?m)^` + name + ` +` + regexp.QuoteMeta(addr) + ` +(ONLINE|NO_MONITOR) +([0-9.]+) +\d+ +[0-9.]+ms +[0-9.]+ms +[0-9.]+ +backs`)
+		// AVG in milliseconds; P99 "-": lbd exports a member's buckets
+		// only with --metrics-member-buckets.
+		return regexp.MustCompile(`(?m)^` + name + ` +` + regexp.QuoteMeta(addr) + ` +(ONLINE|NO_MONITOR) +([0-9.]+) +\d+ +[0-9.]+ms +- +[0-9.]+ +backs`)
 	}
 	for i, b := range bs {
 		m := rowRE(fmt.Sprintf("back%d", i), b.Addr()).FindStringSubmatch(out)

@@ -183,6 +183,11 @@ func quantiles(prev, cur sample, family string, labels ...string) (p50, p99 floa
 	if ps := prev.series(family, labels...); len(ps) == 1 {
 		before = ps[0].Histogram
 	}
+	if len(h.Bucket) == 0 || len(h.Bucket) == 1 && math.IsInf(h.Bucket[0].GetUpperBound(), 1) {
+		// Only the +Inf bucket: lbd exports a member's latency that way
+		// unless --metrics-member-buckets; no quantile can be read.
+		return math.NaN(), math.NaN()
+	}
 	bounds := make([]float64, len(h.Bucket))
 	counts := make([]float64, len(h.Bucket))
 	for i, b := range h.Bucket {
@@ -197,6 +202,25 @@ func quantiles(prev, cur sample, family string, labels ...string) (p50, p99 floa
 		total -= float64(before.GetSampleCount())
 	}
 	return quantile(0.5, bounds, counts, total), quantile(0.99, bounds, counts, total)
+}
+
+// mean is a histogram's mean between two samples: its sum's increase
+// over its count's, NaN without observations.
+func mean(prev, cur sample, family string, labels ...string) float64 {
+	ms := cur.series(family, labels...)
+	if len(ms) != 1 || ms[0].Histogram == nil {
+		return math.NaN()
+	}
+	h := ms[0].Histogram
+	sum, count := h.GetSampleSum(), float64(h.GetSampleCount())
+	if ps := prev.series(family, labels...); len(ps) == 1 && ps[0].Histogram != nil {
+		sum -= ps[0].Histogram.GetSampleSum()
+		count -= float64(ps[0].Histogram.GetSampleCount())
+	}
+	if count <= 0 {
+		return math.NaN()
+	}
+	return sum / count
 }
 
 // quantile interpolates within the bucket where the rank falls, as
@@ -249,7 +273,9 @@ func (v *topView) write(w io.Writer) error {
 			v.cur.sum("octavia_listener_current_sessions", id...), ms(p50), ms(p99), fmt.Sprintf("%.1f", errs))
 	}
 	row(tw)
-	row(tw, "MEMBER", "ADDRESS", "STATUS", "REQ/S", "ACTIVE", "P50", "P99", "ERR/S", "POOL")
+	// A member's mean response time always; its p99 when lbd exports its
+	// buckets (--metrics-member-buckets), "-" otherwise.
+	row(tw, "MEMBER", "ADDRESS", "STATUS", "REQ/S", "ACTIVE", "AVG", "P99", "ERR/S", "POOL")
 	for _, l := range lb.Listeners {
 		for _, p := range l.Pools {
 			pool := p.ID + ":" + l.ID // as Octavia's families label a pool
@@ -259,12 +285,13 @@ func (v *topView) write(w io.Writer) error {
 			})
 			for _, m := range members {
 				ids := []string{"pool", pool, "member", m.ID}
-				p50, p99 := quantiles(v.prev, v.cur, "lbd_member_response_duration_seconds", ids...)
+				avg := mean(v.prev, v.cur, "lbd_member_response_duration_seconds", ids...)
+				_, p99 := quantiles(v.prev, v.cur, "lbd_member_response_duration_seconds", ids...)
 				errs := v.rate("octavia_member_connection_errors_total", ids...) + v.rate("octavia_member_response_errors_total", ids...) +
 					v.rate("octavia_member_http_responses_total", "pool", pool, "member", m.ID, "code", "5xx")
 				row(tw, dash(m.Name), fmt.Sprintf("%s:%d", m.Address, m.ProtocolPort), m.OperatingStatus,
 					fmt.Sprintf("%.1f", v.rate("octavia_member_loadbalanced_total", ids...)),
-					v.cur.sum("octavia_member_current_sessions", ids...), ms(p50), ms(p99), fmt.Sprintf("%.1f", errs), orID(p.Name, p.ID))
+					v.cur.sum("octavia_member_current_sessions", ids...), ms(avg), ms(p99), fmt.Sprintf("%.1f", errs), orID(p.Name, p.ID))
 			}
 		}
 	}

@@ -89,7 +89,7 @@ func serve(ctx context.Context, o *options, cfg *octavia.Config, level slog.Leve
 	stopNode := follow(ctx, node, cp)
 	defer stopNode()
 
-	metricsHandler := metrics.Handler(rt, cp.Collector())
+	metricsHandler := metrics.Handler(rt, metrics.Options{MemberBuckets: o.memberBuckets}, cp.Collector())
 	rt.SetMetrics(metricsHandler)
 	if o.adminAddr != "" {
 		var vrrpCheck http.HandlerFunc

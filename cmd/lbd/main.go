@@ -66,6 +66,7 @@ type options struct {
 	passiveOn       bool
 	eventLoop       bool
 	adminAddr       string
+	memberBuckets   bool
 	api             controlplane.Flags
 	ha              ha.Flags
 	connLogging     bool
@@ -94,6 +95,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
 	fs.BoolVar(&o.eventLoop, "event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/members, /debug/pprof/ (empty: off)")
+	fs.BoolVar(&o.memberBuckets, "metrics-member-buckets", false, "export every bucket of each member's latency histograms (lbd_member_*_duration_seconds); by default a member's are its +Inf bucket, sum and count, and the buckets are its pool's (lbd_pool_*_duration_seconds): 38 series fewer per member")
 	fs.BoolVar(&o.connLogging, "connection-logging", true, "log each HTTP request and TCP connection, as Octavia's [haproxy_amphora] connection_logging does; a listener's connection_logging (provider lbd) overrides it")
 	fs.Func("access-log", "where access log lines go, repeatable (default stderr): "+accesslog.SinkSpecs, func(s string) error {
 		o.accessLogs = append(o.accessLogs, s)

@@ -39,10 +39,14 @@ type collector struct {
 	src   Source
 	host  hostReader
 	build buildinfo.Info
+	// memberBuckets writes each member's latency histograms with every
+	// bucket (Options.MemberBuckets); without it a member's histograms
+	// are their +Inf bucket, sum and count, and the buckets are its pool's.
+	memberBuckets bool
 }
 
-func newCollector(src Source) *collector {
-	return &collector{src: src, host: procHost{}, build: buildinfo.Read()}
+func newCollector(src Source, opts Options) *collector {
+	return &collector{src: src, host: procHost{}, build: buildinfo.Read(), memberBuckets: opts.MemberBuckets}
 }
 
 // collect reads every counter once and writes the families into e. Which
@@ -183,6 +187,7 @@ func (c *collector) pool(e *exposition, lb *octavia.LoadBalancer, p *octavia.Poo
 	e.value(poolBackupMembers, float64(backups), label)
 
 	var sum counts
+	var lat poolLatency
 	var pvs []proxy.MemberView
 	if configured != nil {
 		e.pviews = c.src.MemberViews(lb, p, e.pviews)
@@ -195,7 +200,13 @@ func (c *collector) pool(e *exposition, lb *octavia.LoadBalancer, p *octavia.Poo
 		if configured != nil {
 			cfgs, blockViews = configured[start:end], pvs[start:end]
 		}
-		c.members(e, p, label, start/memberBlock, members[start:end], cfgs, blockViews, &sum)
+		c.members(e, p, label, start/memberBlock, members[start:end], cfgs, blockViews, &sum, &lat)
+	}
+	h := &lat.connect
+	e.histogramOf(lbdPoolConnectSeconds, h.cum[:], h.count, h.sum, label)
+	if p.Protocol == octavia.ProtocolHTTP {
+		h := &lat.response
+		e.histogramOf(lbdPoolResponseSeconds, h.cum[:], h.count, h.sum, label)
 	}
 	if p.HealthMonitor != nil {
 		e.value(poolCheckUpDown, float64(sum.downs), label)
@@ -295,17 +306,29 @@ type histogramView struct {
 	sum   float64
 }
 
+func (h *histogramView) add(n *histogramView) {
+	for i := range h.cum {
+		h.cum[i] += n.cum[i]
+	}
+	h.count += n.count
+	h.sum += n.sum
+}
+
+// poolLatency is a pool's latency histograms: its members' added up, from
+// the same reading as their own series.
+type poolLatency struct{ connect, response histogramView }
+
 func viewHistogram(h *stats.Histogram) histogramView {
 	cum, count, sum := h.Snapshot()
 	return histogramView{cum, count, sum}
 }
 
 // members writes the series of one block of a pool's members, and adds
-// their counters to sum. cfgs and pvs, the same members' configuration and
+// their counters to sum and their latencies to lat. cfgs and pvs, the same members' configuration and
 // what the data plane says of them, are nil when the pool is not served as
 // configured. In a gzip scrape, a block whose members print what they
 // printed last time reuses that compressed text (gzip.go).
-func (c *collector) members(e *exposition, p *octavia.Pool, label string, block int, ms []*balancer.Member, cfgs []*octavia.Member, pvs []proxy.MemberView, sum *counts) {
+func (c *collector) members(e *exposition, p *octavia.Pool, label string, block int, ms []*balancer.Member, cfgs []*octavia.Member, pvs []proxy.MemberView, sum *counts, lat *poolLatency) {
 	http := p.Protocol == octavia.ProtocolHTTP
 	views, changes := e.views[:0], e.changes[:0]
 	for i, m := range ms {
@@ -335,6 +358,8 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 			v.idle = 0
 		}
 		sum.add(&v.n)
+		lat.connect.add(&v.connect)
+		lat.response.add(&v.response)
 		views = append(views, v)
 		changes = append(changes, hs.LastChange)
 	}
@@ -400,7 +425,7 @@ func (c *collector) member(e *exposition, poolLabel string, v *memberView) {
 	e.value(memberClientAborts, float64(n.clientAborts), poolLabel, id)
 	e.value(memberServerAborts, float64(n.memberAborts), poolLabel, id)
 	h := &v.connect
-	e.histogramOf(lbdMemberConnectSeconds, h.cum[:], h.count, h.sum, poolLabel, id)
+	e.histogramOf(lbdMemberConnectSeconds, c.buckets(h), h.count, h.sum, poolLabel, id)
 	if v.health {
 		if v.monitor {
 			e.value(memberCheckFailures, float64(v.checksFailed), poolLabel, id)
@@ -416,8 +441,18 @@ func (c *collector) member(e *exposition, poolLabel string, v *memberView) {
 			e.value(memberHTTPResponses, float64(n.responses[i]), poolLabel, id, class)
 		}
 		h := &v.response
-		e.histogramOf(lbdMemberResponseSeconds, h.cum[:], h.count, h.sum, poolLabel, id)
+		e.histogramOf(lbdMemberResponseSeconds, c.buckets(h), h.count, h.sum, poolLabel, id)
 	}
+}
+
+// buckets is what a member's histogram shows of its finite buckets: all
+// of them with Options.MemberBuckets, none otherwise (the +Inf bucket,
+// the sum and the count stay: a member's mean latency and its rate).
+func (c *collector) buckets(h *histogramView) []uint64 {
+	if c.memberBuckets {
+		return h.cum[:]
+	}
+	return nil
 }
 
 // The states of the status families, as HAProxy's promex names them.

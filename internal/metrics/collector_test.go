@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +24,7 @@ import (
 	"lbd/internal/metrics"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
+	"lbd/internal/stats"
 )
 
 const cfgTmpl = `
@@ -96,7 +99,7 @@ func start(t *testing.T) *env {
 	}
 	d := cfgData{Web: freePort(t), Prom: freePort(t), A: portOf(a.Addr()), B: portOf(b.Addr()), WeightB: 1}
 	rt := proxy.New(log, proxy.Options{})
-	h := metrics.Handler(rt)
+	h := metrics.Handler(rt, metrics.Options{})
 	rt.SetMetrics(h)
 	cfg := load(t, d)
 	if err := rt.Apply(ctx, cfg); err != nil {
@@ -352,5 +355,86 @@ func TestStalledScraperHoldsUpNoOther(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a second scrape waited for the stalled one")
+	}
+}
+
+// TestMemberHistogramBuckets: by default a member's latency histograms are
+// their +Inf bucket, sum and count, and the buckets are its pool's, added
+// up over its members; metrics.Options.MemberBuckets brings every
+// member's buckets back.
+func TestMemberHistogramBuckets(t *testing.T) {
+	e := start(t)
+	lb := e.cfg.LoadBalancers[0]
+	pool := lb.Pools[0]
+	poolLabel := pool.ID + ":" + lb.Listeners[0].ID
+	c := &http.Client{}
+	for range 10 {
+		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", e.data.Web))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	poolOnly := map[string]string{"pool": poolLabel}
+	f := scrape(t, e.handler)
+	for deadline := time.Now().Add(5 * time.Second); value(t, f, "lbd_pool_response_duration_seconds", poolOnly) < 10 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		f = scrape(t, e.handler)
+	}
+	finite := func(h *dto.Histogram) (n int) {
+		for _, b := range h.Bucket {
+			if !math.IsInf(b.GetUpperBound(), 1) {
+				n++
+			}
+		}
+		return n
+	}
+	series := func(f map[string]*dto.MetricFamily, name string, want map[string]string) []*dto.Histogram {
+		var hs []*dto.Histogram
+		for _, m := range f[name].GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.Label {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			if maps.Equal(got, want) {
+				hs = append(hs, m.GetHistogram())
+			}
+		}
+		if len(hs) != 1 {
+			t.Fatalf("%s%v: %d series, want 1", name, want, len(hs))
+		}
+		return hs
+	}
+	for _, fam := range []string{"response", "connect"} {
+		ph := series(f, "lbd_pool_"+fam+"_duration_seconds", poolOnly)[0]
+		if n := finite(ph); n != len(stats.LatencyBuckets) {
+			t.Errorf("lbd_pool_%s_duration_seconds: %d finite buckets, want %d", fam, n, len(stats.LatencyBuckets))
+		}
+		var count uint64
+		var sum float64
+		for _, m := range pool.Members {
+			mh := series(f, "lbd_member_"+fam+"_duration_seconds", map[string]string{"pool": poolLabel, "member": m.ID})[0]
+			if n := finite(mh); n != 0 {
+				t.Errorf("member %s's %s histogram: %d finite buckets by default, want none", m.Name, fam, n)
+			}
+			count += mh.GetSampleCount()
+			sum += mh.GetSampleSum()
+		}
+		if ph.GetSampleCount() != count || math.Abs(ph.GetSampleSum()-sum) > 1e-9 {
+			t.Errorf("lbd_pool_%s_duration_seconds: count %d sum %v, want the members' %d and %v", fam, ph.GetSampleCount(), ph.GetSampleSum(), count, sum)
+		}
+		if fam == "response" && count != 10 {
+			t.Errorf("members' response histograms count %d requests, want 10", count)
+		}
+	}
+	all := scrape(t, metrics.Handler(e.rt, metrics.Options{MemberBuckets: true}))
+	for _, m := range pool.Members {
+		for _, fam := range []string{"response", "connect"} {
+			mh := series(all, "lbd_member_"+fam+"_duration_seconds", map[string]string{"pool": poolLabel, "member": m.ID})[0]
+			if n := finite(mh); n != len(stats.LatencyBuckets) {
+				t.Errorf("with MemberBuckets, member %s's %s histogram has %d finite buckets, want %d", m.Name, fam, n, len(stats.LatencyBuckets))
+			}
+		}
 	}
 }

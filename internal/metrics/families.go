@@ -74,6 +74,8 @@ var (
 
 	lbdListenerRequestSeconds = lbdFamilies.histogram("lbd_listener_request_duration_seconds", "Time from an HTTP request's head arriving to its response's last byte sent.", "listener")
 	lbdListenerSessionSeconds = lbdFamilies.histogram("lbd_listener_session_duration_seconds", "Lifetime of a TCP connection through the listener.", "listener")
+	lbdPoolConnectSeconds     = lbdFamilies.histogram("lbd_pool_connect_duration_seconds", "Time to open a connection to a member of the pool.", "pool")
+	lbdPoolResponseSeconds    = lbdFamilies.histogram("lbd_pool_response_duration_seconds", "Time from a request sent to a member of the pool to its response head received.", "pool")
 	lbdMemberConnectSeconds   = lbdFamilies.histogram("lbd_member_connect_duration_seconds", "Time to open a connection to the member.", "pool", "member")
 	lbdMemberResponseSeconds  = lbdFamilies.histogram("lbd_member_response_duration_seconds", "Time from a request sent to the member to its response head received.", "pool", "member")
 	lbdMemberEjections        = lbdFamilies.counter("lbd_member_passive_ejections_total", "Times live traffic (passive health) took the member out of rotation.", "pool", "member")

@@ -82,7 +82,7 @@ func TestGzipScrapeIsTheSameText(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.Shutdown(context.Background()) })
-	h := Handler(rt).(*handler)
+	h := Handler(rt, Options{}).(*handler)
 
 	scrape := func(gz bool) string {
 		t.Helper()

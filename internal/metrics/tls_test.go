@@ -68,7 +68,7 @@ loadbalancers:
 		t.Fatal(err)
 	}
 	rt := proxy.New(log, proxy.Options{})
-	h := metrics.Handler(rt)
+	h := metrics.Handler(rt, metrics.Options{})
 	if err := rt.Apply(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
