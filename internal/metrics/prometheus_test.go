@@ -124,7 +124,7 @@ scrape_configs:
 	}
 	// The dashboard's panels that show names get them from the info
 	// families: each query answers series labelled with the names.
-	names := map[string]bool{"web": true, "prom": true, "a": true, "b": true}
+	names := map[string]bool{"web": true, "prom": true, "pool": true, "a": true, "b": true}
 	for _, p := range dashboard(t).Panels {
 		for _, tg := range p.Targets {
 			if !strings.Contains(tg.Expr, "group_left (name)") {
