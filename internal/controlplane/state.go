@@ -1,9 +1,10 @@
 package controlplane
 
 import (
-	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"lbd/internal/octavia"
@@ -110,18 +111,100 @@ func cloneMap[V any](m map[string]*V) map[string]*V {
 	return c
 }
 
-// cloneLB deep-copies a load balancer graph through its JSON form, which
-// carries every field.
+// cloneLB deep-copies a load balancer graph: the copy is what a JSON round
+// trip gives (every exported field but those tagged "-", an empty slice or
+// map under omitempty becoming nil), without the text: at 10,000 members
+// the round trip cost an API change 15 ms of CPU and 6 MB of garbage.
 func cloneLB(lb *octavia.LoadBalancer) (*octavia.LoadBalancer, error) {
-	data, err := json.Marshal(lb)
-	if err != nil {
-		return nil, fmt.Errorf("copy load balancer %s: %w", lb.ID, err)
-	}
 	var c octavia.LoadBalancer
-	if err := json.Unmarshal(data, &c); err != nil {
+	g := graphCopier{}
+	if err := g.copy(reflect.ValueOf(&c).Elem(), reflect.ValueOf(lb).Elem(), false); err != nil {
 		return nil, fmt.Errorf("copy load balancer %s: %w", lb.ID, err)
 	}
 	return &c, nil
+}
+
+// graphCopier deep-copies values as encoding/json would carry them. It
+// reads each struct type's fields once.
+type graphCopier map[reflect.Type][]copiedField
+
+// copiedField is a struct field the copy carries.
+type copiedField struct {
+	index     int
+	omitEmpty bool
+}
+
+// fields lists t's fields that JSON carries: exported, not tagged "-".
+func (g graphCopier) fields(t reflect.Type) []copiedField {
+	fs, ok := g[t]
+	if ok {
+		return fs
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
+		_, opts, _ := strings.Cut(tag, ",")
+		fs = append(fs, copiedField{i, slices.Contains(strings.Split(opts, ","), "omitempty")})
+	}
+	g[t] = fs
+	return fs
+}
+
+// copy deep-copies src into dst, a zero value of its type; omitEmpty is
+// the field's omitempty.
+func (g graphCopier) copy(dst, src reflect.Value, omitEmpty bool) error {
+	switch src.Kind() {
+	case reflect.Pointer:
+		if src.IsNil() {
+			return nil
+		}
+		p := reflect.New(src.Type().Elem())
+		if err := g.copy(p.Elem(), src.Elem(), false); err != nil {
+			return err
+		}
+		dst.Set(p)
+	case reflect.Slice:
+		if src.IsNil() || omitEmpty && src.Len() == 0 {
+			return nil
+		}
+		s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
+		for i := range src.Len() {
+			if err := g.copy(s.Index(i), src.Index(i), false); err != nil {
+				return err
+			}
+		}
+		dst.Set(s)
+	case reflect.Map:
+		if src.IsNil() || omitEmpty && src.Len() == 0 {
+			return nil
+		}
+		m := reflect.MakeMapWithSize(src.Type(), src.Len())
+		for it := src.MapRange(); it.Next(); {
+			v := reflect.New(src.Type().Elem()).Elem()
+			if err := g.copy(v, it.Value(), false); err != nil {
+				return err
+			}
+			m.SetMapIndex(it.Key(), v)
+		}
+		dst.Set(m)
+	case reflect.Struct:
+		for _, f := range g.fields(src.Type()) {
+			if err := g.copy(dst.Field(f.index), src.Field(f.index), f.omitEmpty); err != nil {
+				return err
+			}
+		}
+	case reflect.Bool, reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		dst.Set(src)
+	default:
+		// An interface, a channel, a function: not in the model; its
+		// copy would need a rule of its own.
+		return fmt.Errorf("cannot copy a %s (%s)", src.Kind(), src.Type())
+	}
+	return nil
 }
 
 // config is the desired state as the data plane takes it.
