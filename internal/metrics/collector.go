@@ -369,7 +369,8 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 		for i := range views {
 			c.member(e, label, &views[i])
 		}
-	} else if b = e.cache.get(blockKey{label, block}, views); b != nil {
+	} else if old, same := e.cache.get(blockKey{label, block}, views); same {
+		b = old
 		e.reuse(b.chunks)
 	} else {
 		b = &cachedBlock{views: slices.Clone(views), chunks: make([]*chunk, len(e.cat.families))}
@@ -377,7 +378,11 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 		for i := range views {
 			c.member(e, label, &views[i])
 		}
-		e.keep(b.chunks)
+		var prev []*chunk
+		if old != nil {
+			prev = old.chunks
+		}
+		e.keep(b.chunks, prev)
 		e.made = append(e.made, madeBlock{blockKey{label, block}, b})
 		b.lastChange = make([][]byte, len(views))
 		for i := range views {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"hash/maphash"
 	"io"
 	"math"
 	"sort"
@@ -106,6 +107,7 @@ type exposition struct {
 	// changes are the collector's scratch space.
 	cache   *blockCache
 	made    []madeBlock
+	spliced int // families of made blocks whose chunks were spliced again
 	views   []memberView
 	changes []time.Time
 	pviews  []proxy.MemberView
@@ -118,6 +120,7 @@ type part struct {
 	from, to int
 	chunk    *chunk
 	keep     **chunk
+	prev     *chunk // what keep held at the scrape before, if anything
 }
 
 // itoa is strconv.Itoa for label values, from the exposition's cache.
@@ -151,6 +154,7 @@ func (x *exposition) reset() {
 	}
 	clear(x.made)
 	x.made = x.made[:0]
+	x.spliced = 0
 }
 
 // mark notes where every family's buffer ends, for keep.
@@ -161,15 +165,21 @@ func (x *exposition) mark() {
 }
 
 // keep makes what each family (but the volatile ones) got since mark a
-// part to compress and keep in chunks[family].
-func (x *exposition) keep(chunks []*chunk) {
+// part to compress and keep in chunks[family]; prev (nil if none) are the
+// chunks the block had before, which a family whose text did not change
+// reuses.
+func (x *exposition) keep(chunks, prev []*chunk) {
 	for _, f := range x.cat.families {
 		i := f.id
 		if f.volatile || len(x.samples[i]) == x.marks[i] {
 			continue
 		}
 		x.cut(i, x.marks[i])
-		x.parts[i] = append(x.parts[i], part{from: x.marks[i], to: len(x.samples[i]), keep: &chunks[i]})
+		p := part{from: x.marks[i], to: len(x.samples[i]), keep: &chunks[i]}
+		if prev != nil {
+			p.prev = prev[i]
+		}
+		x.parts[i] = append(x.parts[i], p)
 		x.ends[i] = len(x.samples[i])
 	}
 }
@@ -374,7 +384,17 @@ func (x *exposition) writeGzip(g *gzipStream) error {
 			case p.chunk != nil:
 				g.chunk(p.chunk)
 			case p.keep != nil:
-				*p.keep = g.makeChunk(s[p.from:p.to])
+				text := s[p.from:p.to]
+				h := maphash.Bytes(x.cache.seed, text)
+				if c := p.prev; c != nil && c.n == len(text) && c.hash == h {
+					g.chunk(c)
+					*p.keep = c
+					x.spliced++
+					continue
+				}
+				c := g.makeChunk(text)
+				c.hash = h
+				*p.keep = c
 			default:
 				g.Write(s[p.from:p.to])
 			}

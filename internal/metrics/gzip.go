@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"hash/crc32"
+	"hash/maphash"
 	"io"
 	"slices"
 	"sync"
@@ -27,6 +28,9 @@ type chunk struct {
 	crc     uint32 // CRC-32 of the text
 	n       int    // length of the text
 	shift   uint32 // x^(8n) mod P, to combine CRCs past the text (crc32Combine)
+	// hash is the text's maphash (blockCache.seed): a block whose members
+	// changed compresses again only the families whose text changed.
+	hash uint64
 }
 
 // gzipStream writes one gzip member (RFC 1952) to w from plain text and
@@ -215,15 +219,22 @@ func crc32Combine(crcA, crcB, shiftB uint32) uint32 {
 
 // blockCache keeps, per block of a pool's members, what they printed at the
 // last gzip scrape and the chunks that hold it. Blocks that a scrape did
-// not use are dropped after it.
+// not use are dropped after it. A block whose members changed is written
+// again, but each of its families' text is compressed again only if it
+// changed (its hash): under traffic a member's counters move, its status,
+// weight, error counters and info do not.
 type blockCache struct {
+	seed   maphash.Seed // set once, before the first scrape
 	mu     sync.Mutex
 	blocks map[blockKey]*cachedBlock
 	scrape uint64
 	// reused and made count the blocks of the scrapes since the last
 	// commit; last holds them as of that commit.
 	reused, made int
-	last         struct{ reused, made int }
+	// spliced counts the families of changed blocks whose text had not
+	// changed, their chunks spliced in again.
+	spliced int
+	last    struct{ reused, made, spliced int }
 }
 
 // blockKey names a block: the pool label (pool and listener) and the
@@ -249,24 +260,26 @@ type madeBlock struct {
 	b   *cachedBlock
 }
 
-// get returns block k if its members print what views say, nil if not.
-func (bc *blockCache) get(k blockKey, views []memberView) *cachedBlock {
+// get returns block k as the last scrape left it (nil if none) and
+// whether its members print what views say.
+func (bc *blockCache) get(k blockKey, views []memberView) (b *cachedBlock, same bool) {
 	bc.mu.Lock()
-	b := bc.blocks[k]
+	b = bc.blocks[k]
 	bc.mu.Unlock()
 	if b == nil || !slices.Equal(b.views, views) {
-		return nil
+		return b, false
 	}
 	bc.mu.Lock()
 	b.used = bc.scrape
 	bc.reused++
 	bc.mu.Unlock()
-	return b
+	return b, true
 }
 
 // commit adds the blocks a scrape made, now that their chunks are written,
-// and drops those no scrape used since the last commit.
-func (bc *blockCache) commit(made []madeBlock) {
+// and drops those no scrape used since the last commit; spliced is the
+// scrape's count of families spliced into blocks it made.
+func (bc *blockCache) commit(made []madeBlock, spliced int) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	if bc.blocks == nil {
@@ -282,6 +295,8 @@ func (bc *blockCache) commit(made []madeBlock) {
 		}
 	}
 	bc.made += len(made)
-	bc.last.reused, bc.last.made, bc.reused, bc.made = bc.reused, bc.made, 0, 0
+	bc.spliced += spliced
+	bc.last.reused, bc.last.made, bc.last.spliced = bc.reused, bc.made, bc.spliced
+	bc.reused, bc.made, bc.spliced = 0, 0, 0
 	bc.scrape++
 }

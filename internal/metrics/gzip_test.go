@@ -144,6 +144,12 @@ func TestGzipScrapeIsTheSameText(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	compare("one member had traffic", 2, 1)
+	// In the block that changed, the families whose text did not (the
+	// status, the weight, the error counters, ...) are spliced in again,
+	// not compressed again; the texts compared equal above.
+	if got := h.cache.last.spliced; got == 0 {
+		t.Errorf("one member had traffic: no family of its block was spliced in again")
+	}
 }
 
 // lbdLines keeps lbd's own series, without those that change by

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"hash/maphash"
 	"net/http"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ func Handler(src Source, opts Options, extra ...prometheus.Collector) http.Handl
 		reg.MustRegister(c)
 	}
 	h := &handler{col: newCollector(src, opts), reg: reg}
+	h.cache.seed = maphash.MakeSeed()
 	h.expositions.New = func() any { return newExposition(lbdFamilies) }
 	return h
 }
@@ -111,7 +113,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if g.close() == nil {
-		h.cache.commit(x.made)
+		h.cache.commit(x.made, x.spliced)
 	}
 }
 

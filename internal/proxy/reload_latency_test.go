@@ -30,7 +30,8 @@ import (
 // ratio of each change window's p99 to the quiet one before it, and fails
 // when the median ratio is above 1.5 or a request failed.
 // LBD_RELOAD_EVERY (a duration) reloads that often through each change
-// window instead of once. The members are 10,000 loopback listeners
+// window instead of once; LBD_RELOAD_PAIRS (default 8) sets the number of
+// pairs of windows. The members are 10,000 loopback listeners
 // (127.88.x.y) in a child process. It takes about 40 s, so it runs only
 // when asked:
 //
@@ -42,12 +43,18 @@ func TestReloadLatency10k(t *testing.T) {
 	const (
 		n      = 10000
 		rate   = 400 // requests per second
-		pairs  = 8
 		quiet  = 2 * time.Second
 		busy   = 2 * time.Second
 		gap    = 250 * time.Millisecond // left out of both windows
 		warmup = 2 * time.Second
 	)
+	pairs := 8
+	if s := os.Getenv("LBD_RELOAD_PAIRS"); s != "" {
+		var err error
+		if pairs, err = strconv.Atoi(s); err != nil || pairs < 4 {
+			t.Fatalf("LBD_RELOAD_PAIRS=%q: want a number of pairs, at least 4", s)
+		}
+	}
 	reloads := busy // once a window
 	if s := os.Getenv("LBD_RELOAD_EVERY"); s != "" {
 		var err error
@@ -112,7 +119,7 @@ func TestReloadLatency10k(t *testing.T) {
 
 	rec := &latencies{}
 	start := time.Now()
-	total := warmup + pairs*(quiet+busy+2*gap)
+	total := warmup + time.Duration(pairs)*(quiet+busy+2*gap)
 	load := loadgen.Open{Target: loadgen.Target{Addr: fmt.Sprintf("127.0.0.1:%d", port), Clients: 8, Timeout: 5 * time.Second}, Rate: rate, ConnsPerClient: 4}
 	loadDone := make(chan struct{})
 	go func() { defer close(loadDone); load.Run(ctx, start, total, rec) }()
@@ -161,9 +168,10 @@ func TestReloadLatency10k(t *testing.T) {
 	slices.Sort(applyCPU)
 	sorted := slices.Sorted(slices.Values(ratios))
 	med := sorted[len(sorted)/2]
-	t.Logf("%d members, %d requests/s, a reload every %v in the change windows (%d reloads, CPU per reload median %v, max %v):%s\n  median ratio %.2f (min %.2f, max %.2f)",
+	q1, q3 := sorted[len(sorted)/4], sorted[len(sorted)*3/4]
+	t.Logf("%d members, %d requests/s, a reload every %v in the change windows (%d reloads, CPU per reload median %v, max %v):%s\n  median ratio %.2f [IQR %.2f–%.2f] (min %.2f, max %.2f)",
 		n, rate, reloads, len(applyCPU), applyCPU[len(applyCPU)/2].Round(time.Millisecond), applyCPU[len(applyCPU)-1].Round(time.Millisecond),
-		report.String(), med, sorted[0], sorted[len(sorted)-1])
+		report.String(), med, q1, q3, sorted[0], sorted[len(sorted)-1])
 	if med > 1.5 {
 		t.Errorf("the median p99 during reloads is %.2f× the p99 before them, want ≤ 1.5×", med)
 	}
