@@ -30,8 +30,10 @@
 //     persistence in persist.go over package stick's tables). The
 //     goroutine path (httpconn.go, httpexchange.go,
 //     httpserve.go) serves anything, over any net.Conn. The event loops'
-//     fast path (loops.go, loopexchange.go; loopstream.go for responses
-//     longer than its buffer), a client of the reactor in package evloop,
+//     fast path (loops.go, loopexchange.go; loopconnect.go for the member
+//     connections it opens, loopbody.go for request bodies, loopstream.go
+//     for responses longer than its buffer, loophandoff.go for what it
+//     gives back), a client of the reactor in package evloop,
 //     serves keep-alive connections in their steady state;
 //     handoff.go moves connections between the two. PROXY protocol headers
 //     (package proxyproto) go to PROXY pools' members in connect.go and

@@ -18,7 +18,7 @@ import (
 // the loop's steady state (http1.Decision.Steady), the goroutine hands the
 // socket, its unread bytes and its idle member connections to a loop
 // (moveToLoop). The loop hands it back as soon as a request or response
-// leaves its path (loopexchange.go's handOff...), with what it read, an
+// leaves its path (loophandoff.go's handOff...), with what it read, an
 // exchange in progress or a member it failed to connect to; the connection then needs a
 // longer run of steady exchanges before it moves again, so one that keeps
 // coming back stays with its goroutine.

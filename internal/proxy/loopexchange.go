@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"syscall"
 	"time"
 
@@ -17,10 +16,6 @@ import (
 // Decide says fits. Everything else goes to the goroutine path, which can
 // do it all, at the point it arises and with what the loop read
 // (handOff...).
-
-// errConnectTimeout is a connect of the loop's that ran out of the pool's
-// timeout_member_connect.
-var errConnectTimeout = errors.New("event loop: timeout_member_connect ran out")
 
 // adopt gives a client connection to a loop: home, the one it came from
 // if any (its member connections wait there), or the next one.
@@ -261,58 +256,6 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 	hl.sendRequest(c, u, true)
 }
 
-// connect opens a connection to the member picked for c's request, which
-// the loop sends once it is up (connected). The request waits for it
-// without a client deadline: the member connection's is the pool's
-// timeout_member_connect.
-func (hl *httpLoop) connect(c *loopClient) {
-	u := &loopMember{hl: hl, state: c.m.State, client: c, connecting: true}
-	hl.set.stats.connects.Add(1)
-	if err := hl.loop.Connect(&u.Socket, c.m.Addr, u); err != nil {
-		hl.connectFailed(c, nil, err)
-		return
-	}
-	c.up = u
-	c.SetTimeout(0)
-	u.SetTimeout(c.cfg.connectTimeout)
-}
-
-// connected is a member connection the loop opened whose connect ended:
-// the request goes out on it, or, if it failed, to the goroutine path.
-func (hl *httpLoop) connected(c *loopClient, u *loopMember) {
-	if err := u.ConnectErr(); err != nil {
-		hl.connectFailed(c, u, err)
-		return
-	}
-	u.connecting = false
-	u.SetDeadline(time.Time{})
-	m := c.m
-	c.connect = hl.loop.Now().Sub(c.start)
-	m.Traffic.ConnectTime.Observe(c.connect)
-	m.Traffic.Connections.Add(1)
-	hl.sendRequest(c, u, false)
-}
-
-// connectFailed is a connect of the loop's to the member picked for c's
-// request that failed (err), or timed out: it counts against the member as
-// a failed connect of the goroutine path's does, and the goroutine path
-// takes the request, with the attempt made, for its retries and
-// redispatch (pool.connect).
-func (hl *httpLoop) connectFailed(c *loopClient, u *loopMember, err error) {
-	m := c.m
-	m.Traffic.ConnectErrors.Add(1)
-	m.Observer().ConnectFailure()
-	m.Release()
-	hl.log.Debug("event loop: member connect failed", "member_id", m.ID, "member", m.Name, "member_address", m.Addr, "err", err)
-	if u != nil {
-		u.client = nil
-		u.Close()
-	}
-	c.m, c.up = nil, nil
-	hl.set.stats.handoffs[handoffConnect].Add(1)
-	hl.toGoroutine(c, &loopHandoff{backoff: c.backoff, failed: failedConnect{m: m, from: c.p}}, 0)
-}
-
 // sendRequest sends c's request to its member on u, a connection idle in
 // the loop (reused) or one it just opened.
 func (hl *httpLoop) sendRequest(c *loopClient, u *loopMember, reused bool) {
@@ -366,116 +309,6 @@ func (hl *httpLoop) sendRequest(c *loopClient, u *loopMember, reused bool) {
 		c.phase = phaseBody
 		hl.sendBody(c)
 	}
-}
-
-// sendBody relays the request body from the client to the member as it
-// comes. It reads the client only once the member took all that was read
-// before, into the client connection's one buffer, or, while http1.SpliceMin
-// or more of the body is left (the goroutine path's rule), spliced into a
-// pipe: a body of any length holds at most that (back-pressure: EPOLLOUT on
-// the member). Once the body is sent it awaits the response.
-func (hl *httpLoop) sendBody(c *loopClient) {
-	u := c.up
-	for {
-		if u.Pending() {
-			if err := u.Flush(); err != nil {
-				hl.handOffExchange(c, false)
-				return
-			}
-			if u.Pending() {
-				c.SetTimeout(c.cfg.memberTimeout)
-				return // on with the member's EPOLLOUT
-			}
-		}
-		if p := c.pipe; p != nil && p.data > 0 {
-			n, err := u.SpliceOut(p.r, p.data)
-			p.data -= n
-			hl.countBody(c, n)
-			if err != nil {
-				hl.handOffExchange(c, false)
-				return
-			}
-			if p.data > 0 {
-				c.SetTimeout(c.cfg.memberTimeout)
-				return // on with the member's EPOLLOUT
-			}
-		}
-		if c.body == 0 {
-			c.dropPipe()
-			c.phase = phaseAwait
-			c.SetTimeout(c.cfg.memberTimeout)
-			if u.Readable() || u.respEnd > 0 {
-				hl.readResponse(c, u) // or relays the one that came early
-			}
-			return
-		}
-		if n := int(min(c.body, int64(len(c.In)-c.reqEnd))); n > 0 {
-			k, err := u.Send(c.In[c.reqEnd : c.reqEnd+n])
-			hl.tookBody(c, k)
-			if err != nil {
-				hl.handOffExchange(c, false)
-				return
-			}
-			if k < n {
-				c.SetTimeout(c.cfg.memberTimeout)
-				return // on with the member's EPOLLOUT
-			}
-			continue
-		}
-		// All that was read is the member's: read on from the start of
-		// the buffer.
-		c.In, c.reqEnd = c.In[:0], 0
-		c.SetTimeout(c.cfg.clientTimeout)
-		if !c.Readable() {
-			c.ReleaseIn()
-			return
-		}
-		var res evloop.ReadResult
-		if c.body >= http1.SpliceMin {
-			c.ReleaseIn()
-			if c.pipe == nil {
-				p, err := c.cfg.pipes.get()
-				if err != nil {
-					hl.handOffSent(c, handoffRequest, false, false)
-					return
-				}
-				c.pipe = p
-			}
-			var n int
-			n, res = c.SpliceIn(c.pipe.w, int(min(c.body, copyChunk)))
-			c.pipe.data += n
-			c.body -= int64(n)
-		} else {
-			res = c.Read()
-		}
-		switch res {
-		case evloop.ReadNone:
-			return
-		case evloop.ReadEOF:
-			// The client gone mid-body: the goroutine path accounts for
-			// it as for its own.
-			hl.handOffSent(c, handoffRequest, false, false)
-			return
-		}
-	}
-}
-
-// tookBody accounts for n bytes of the request body given to the member
-// from the client's buffer.
-func (hl *httpLoop) tookBody(c *loopClient, n int) {
-	c.reqEnd += n
-	c.body -= int64(n)
-	hl.countBody(c, n)
-}
-
-// countBody counts n bytes of the request body given to the member.
-func (hl *httpLoop) countBody(c *loopClient, n int) {
-	if n <= 0 {
-		return
-	}
-	k := uint64(n)
-	c.cfg.traffic.BytesIn.Add(k)
-	c.m.Traffic.BytesIn.Add(k)
 }
 
 // readResponse reads the member's answer and relays it when it is whole.
@@ -640,91 +473,4 @@ func (hl *httpLoop) logExchange(c *loopClient, m *balancer.Member, end time.Time
 	}
 	rec.Termination = term
 	c.cfg.access.Log(rec)
-}
-
-// handOff gives the client connection to the goroutine path between
-// requests, and makes it wait longer before it comes back.
-func (hl *httpLoop) handOff(c *loopClient, why handoffReason) {
-	hl.set.stats.handoffs[why].Add(1)
-	hl.toGoroutine(c, &loopHandoff{backoff: nextBackoff(c.backoff), expired: c.phase == phaseHead && c.Expired()}, 0)
-}
-
-// handOffExchange gives the client connection and its exchange in progress
-// to the goroutine path, which reads the response from where the loop is.
-func (hl *httpLoop) handOffExchange(c *loopClient, expired bool) {
-	if expired {
-		hl.handOffSent(c, handoffTimeout, true, false)
-	} else {
-		hl.handOffSent(c, handoffResponse, false, false)
-	}
-}
-
-// handOffSent gives the client connection and its exchange in progress to
-// the goroutine path, with the rest of the request body to relay if any:
-// memberExpired, the member timed out; clientExpired, the client did.
-func (hl *httpLoop) handOffSent(c *loopClient, why handoffReason, memberExpired, clientExpired bool) {
-	hl.set.stats.handoffs[why].Add(1)
-	u := c.up
-	x := &sentExchange{cfg: c.cfg, p: c.p, m: c.m, head: append([]byte(nil), c.req.Buf...),
-		expired: memberExpired, start: c.start, sent: c.sent, body: c.body,
-		// With a response in, the goroutine path relays it whatever
-		// becomes of the body.
-		bodyExpired: clientExpired && c.body > 0 && len(u.In) == 0}
-	if u.Pending() {
-		x.memberOut = append([]byte(nil), u.Unsent()...)
-	}
-	if p := c.pipe; p != nil && p.data > 0 {
-		// Taken from the client, not yet given to the member.
-		out := make([]byte, p.data)
-		k := 0
-		for k < len(out) {
-			n, err := syscall.Read(p.r, out[k:])
-			if err != nil || n <= 0 {
-				break
-			}
-			k += n
-		}
-		p.data -= k
-		x.memberOut = append(x.memberOut, out[:k]...)
-	}
-	c.dropPipe()
-	u.client = nil
-	c.m, c.up = nil, nil
-	mc, read, err := u.Release()
-	if err != nil {
-		hl.log.Warn("event loop: member connection not handed over", "member_id", x.m.ID, "member", x.m.Name, "member_address", x.m.Addr, "err", err)
-		x.m.Traffic.MemberAborts.Add(1)
-		x.m.Release()
-		hl.closeClient(c)
-		return
-	}
-	x.member, x.memberRead = mc, read
-	hl.toGoroutine(c, &loopHandoff{backoff: nextBackoff(c.backoff), ex: x, expired: clientExpired}, c.reqEnd)
-}
-
-// nextBackoff is the loopSeat.backoff of a connection the loop hands back
-// for anything but a missing member connection.
-func nextBackoff(b int) int { return min(max(1, 2*b), 64) }
-
-// toGoroutine releases the client connection to Go's poller and starts a
-// goroutine serving it with what the loop read from skip on. If the
-// connection cannot be released, it ends, and what h holds is settled.
-func (hl *httpLoop) toGoroutine(c *loopClient, h *loopHandoff, skip int) {
-	h.l, h.traffic, h.remote, h.local, h.home = c.l, c.traffic, c.remote, c.local, hl
-	nc, in, err := c.Release()
-	hl.clients-- // gone from the loop either way
-	if err != nil {
-		hl.log.Warn("event loop: client connection not handed over", "client", c.remote, "err", err)
-		if x := h.ex; x != nil {
-			x.m.Release()
-			x.member.Close()
-		}
-		c.l.connEnded(c.traffic)
-		return
-	}
-	h.conn = nc
-	if skip < len(in) {
-		h.buffered = in[skip:]
-	}
-	go c.back(h)
 }

@@ -23,8 +23,9 @@ import (
 // per P. This file is what the HTTP fast path keeps per loop and across
 // them: the loops, their counters, the member connections idle in each,
 // and the connections they serve, with what each holds. The exchange the
-// loop runs is in loopexchange.go, the moves between the engines in
-// handoff.go.
+// loop runs is in loopexchange.go (loopconnect.go, loopbody.go,
+// loopstream.go), the moves between the engines in handoff.go and
+// loophandoff.go.
 //
 // A connection in a loop holds what evloop's ownership rules say a
 // handler's state holds: a loopClient owns its socket, its listener's
