@@ -74,13 +74,9 @@ func (hl *httpLoop) sendBody(c *loopClient) {
 		var res evloop.ReadResult
 		if c.body >= http1.SpliceMin {
 			c.ReleaseIn()
-			if c.pipe == nil {
-				p, err := c.cfg.pipes.get()
-				if err != nil {
-					hl.handOffSent(c, handoffRequest, false, false)
-					return
-				}
-				c.pipe = p
+			if err := c.takePipe(); err != nil {
+				hl.handOffSent(c, handoffRequest, false, false)
+				return
 			}
 			var n int
 			n, res = c.SpliceIn(c.pipe.w, int(min(c.body, copyChunk)))

@@ -91,13 +91,9 @@ func (hl *httpLoop) stream(c *loopClient) {
 			c.SetTimeout(c.cfg.memberTimeout)
 			return // on with the member's EPOLLIN
 		}
-		if c.pipe == nil {
-			p, err := c.cfg.pipes.get()
-			if err != nil {
-				hl.streamFailed(c, false, false)
-				return
-			}
-			c.pipe = p
+		if err := c.takePipe(); err != nil {
+			hl.streamFailed(c, false, false)
+			return
 		}
 		n, res := u.SpliceIn(c.pipe.w, int(min(c.left, copyChunk)))
 		switch res {
@@ -166,6 +162,20 @@ func (hl *httpLoop) streamFailed(c *loopClient, client, timeout bool) {
 }
 
 // dropPipe gives the stream's pipe back; one with bytes left in it is
+// takePipe gives c a pipe of its listener's pool for a splice, unless it
+// holds one (the body's or the response's, until dropPipe).
+func (c *loopClient) takePipe() error {
+	if c.pipe != nil {
+		return nil
+	}
+	p, err := c.cfg.pipes.get()
+	if err != nil {
+		return err
+	}
+	c.pipe = p
+	return nil
+}
+
 // closed.
 func (c *loopClient) dropPipe() {
 	if c.pipe != nil {
