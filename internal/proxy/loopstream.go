@@ -161,7 +161,6 @@ func (hl *httpLoop) streamFailed(c *loopClient, client, timeout bool) {
 	hl.closeClient(c) // and the member connection with it
 }
 
-// dropPipe gives the stream's pipe back; one with bytes left in it is
 // takePipe gives c a pipe of its listener's pool for a splice, unless it
 // holds one (the body's or the response's, until dropPipe).
 func (c *loopClient) takePipe() error {
@@ -176,6 +175,7 @@ func (c *loopClient) takePipe() error {
 	return nil
 }
 
+// dropPipe gives the stream's pipe back; one with bytes left in it is
 // closed.
 func (c *loopClient) dropPipe() {
 	if c.pipe != nil {
