@@ -19,6 +19,10 @@ import (
 
 const epollET = 1 << 31
 
+// expiredPark stands for a parker deadline that has passed: never one the
+// loop sets, so the next park sets its deadline anew.
+var expiredPark = time.Unix(1, 0)
+
 // bufTrimEvery is how often a loop trims its spare buffers (Bufs.trim).
 // Trimming at every tick (25 ms in lbd) let go of what the lull between
 // two bursts left spare, and the next burst made it again: with 5000
@@ -70,11 +74,11 @@ type Loop struct {
 	parker    *os.File // epfd in Go's poller
 	park      syscall.RawConn
 	done      chan struct{}
-	parked    int       // events found by pollReady
-	waited    bool      // pollReady found none: the loop parked
 	parkUntil time.Time // the parker's read deadline
 	ranSince  time.Time // since the loop last parked or yielded
-	pollFn    func(uintptr) bool
+	serveFn   func(uintptr) bool
+	hitRate   int // of polls right after serving that found events, of hitScale
+	skipped   int // serves parked after without polling again, since the last probe
 
 	mu     sync.Mutex
 	posted []func()
@@ -106,7 +110,7 @@ func New(opts Options) (*Loop, error) {
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("event loop: eventfd: %w", e)
 	}
-	l := &Loop{opts: opts, epfd: epfd, wakefd: int(r), done: make(chan struct{}), bufs: Bufs{size: opts.BufSize}}
+	l := &Loop{hitRate: hitScale, opts: opts, epfd: epfd, wakefd: int(r), done: make(chan struct{}), bufs: Bufs{size: opts.BufSize}}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakefd)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakefd, &ev); err != nil {
 		l.closeFds()
@@ -119,7 +123,7 @@ func New(opts Options) (*Loop, error) {
 		return nil, fmt.Errorf("event loop: %w", err)
 	}
 	l.parker = os.NewFile(uintptr(epfd), "epoll")
-	l.pollFn = l.pollReady
+	l.serveFn = l.serveReady
 	if l.park, err = l.parker.SyscallConn(); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("event loop: %w", err)
@@ -180,40 +184,69 @@ func (l *Loop) Each(f func(*Socket)) {
 }
 
 // Run runs the loop until Stop. Call it once, on a goroutine of its own.
+//
+// The loop runs inside Go's poller's read callback on the epoll descriptor
+// (serveReady), not around it: it comes out only to stop, or when the
+// parker's deadline passes to tick. Each time round a read callback is
+// entered, the poller forgets the readiness it saw before, so the
+// callback has to poll before it parks; staying inside it, the loop
+// parks right after serving what it found, and the readiness that came
+// in meanwhile wakes it at once (see wait's figures below).
 func (l *Loop) Run() {
 	defer close(l.done)
 	l.now = time.Now()
 	l.nextTick = l.now.Add(l.opts.Tick)
 	l.nextTrim = l.now.Add(bufTrimEvery)
 	for !l.stopping {
-		n := l.wait()
+		l.setParkDeadline()
+		if err := l.park.Read(l.serveFn); err == nil {
+			continue // stopping
+		}
+		// The parker's deadline: the tick is due. (Any other error of the
+		// descriptor, which only shutdown closes, is one too: the tick
+		// goes on, and so does the loop, polling at every tick.)
 		l.now = time.Now()
-		if l.ranSince.IsZero() {
-			l.ranSince = l.now
-		}
-		for i := range n {
-			ev := &l.events[i]
-			fd := int(ev.Fd)
-			if fd == l.wakefd {
-				l.runPosted()
-				continue
-			}
-			if fd < len(l.byFD) {
-				if s := l.byFD[fd]; s != nil {
-					s.h.Ready(s.note(ev.Events))
-				}
-			}
-		}
-		if !l.now.Before(l.nextTick) {
-			l.tick()
-			l.nextTick = l.now.Add(l.opts.Tick)
-		}
-		if l.now.Sub(l.ranSince) >= l.opts.Yield {
-			runtime.Gosched()
-			l.ranSince = time.Time{}
-		}
+		l.ranSince = time.Time{} // it waited: the others had their turn
+		l.tickIfDue()
+		// An expired deadline fails every read until it is set again:
+		// set it whatever it was.
+		l.parkUntil = expiredPark
 	}
 	l.shutdown()
+}
+
+// serve handles n events found by poll, then the tick if it is due, and
+// yields the P if the loop has run for Yield without parking.
+func (l *Loop) serve(n int) {
+	l.now = time.Now()
+	if l.ranSince.IsZero() {
+		l.ranSince = l.now
+	}
+	for i := range n {
+		ev := &l.events[i]
+		fd := int(ev.Fd)
+		if fd == l.wakefd {
+			l.runPosted()
+			continue
+		}
+		if fd < len(l.byFD) {
+			if s := l.byFD[fd]; s != nil {
+				s.h.Ready(s.note(ev.Events))
+			}
+		}
+	}
+	l.tickIfDue()
+	if l.now.Sub(l.ranSince) >= l.opts.Yield {
+		runtime.Gosched()
+		l.ranSince = time.Time{}
+	}
+}
+
+func (l *Loop) tickIfDue() {
+	if !l.now.Before(l.nextTick) {
+		l.tick()
+		l.nextTick = l.now.Add(l.opts.Tick)
+	}
 }
 
 // Stop ends the loop and waits until it has: every socket still registered
@@ -255,17 +288,91 @@ func (l *Loop) shutdown() {
 	l.closeFds()
 }
 
-// wait returns the number of ready events, parking until there is one.
+// serveReady is the parker's read callback, a method value made once: a
+// closure per park would allocate. It polls and serves until a poll finds
+// nothing, or until the loop chooses to park right after serving (below);
+// it returns true only when the loop is stopping, and false to park in
+// Go's poller.
 //
-// It goes to Go's poller at once, without an epoll_wait of its own first:
-// the poller's callback (pollReady) polls before it parks anyway, and must,
-// since arming the poller forgets a readiness it saw before. A poll ahead
-// of it found nothing whenever the loop was about to park, an epoll_wait
-// wasted per wake-up: five per wake-up instead of four, ten system calls
-// a request with one keep-alive connection (issue 22, conc_1). When events
-// are waiting, the detour through the poller costs no system call.
-func (l *Loop) wait() int {
-	// Wake for the next tick only while there are sockets to tick for.
+// Parking right after serving, without a poll of its own, is safe: epoll
+// reports the loop's descriptor to Go's poller edge-triggered, once for
+// each event the loop's set receives, and the poller keeps that readiness
+// for the next park as long as the callback is not left (only a new
+// RawConn.Read resets it). So an event that came in while the loop served
+// wakes it at once, and one the loop's own poll took already costs at
+// most one poll that finds nothing.
+//
+// Whether it pays depends on what comes in while the loop serves, which
+// parkAfterServe learns. With one keep-alive connection (issue 22,
+// conc_1) every request wakes the loop twice, for the member's answer and
+// the client's next request, and what comes next is always the answer to
+// what the loop just sent: a poll right away finds nothing, and parking
+// at once saves it (four epoll_pwait per wake-up to three: the
+// scheduler's non-blocking netpoll, its blocking epoll_pwait, the loop's
+// poll; 12.3 to 10.3 system calls a request; docs/performance.md). A busy
+// loop finds something most times it polls again, and parking would cost
+// it the scheduler's netpoll as well.
+func (l *Loop) serveReady(uintptr) bool {
+	served := false
+	for !l.stopping {
+		n := l.poll()
+		if served {
+			l.learn(n > 0)
+		}
+		if n == 0 {
+			l.ranSince = time.Time{} // about to park: the others get their turn
+			l.setParkDeadline()
+			return false
+		}
+		l.serve(n)
+		served = true
+		if n < len(l.events) && !l.stopping && l.parkAfterServe() {
+			l.setParkDeadline()
+			return false
+		}
+	}
+	return true
+}
+
+// Polling again after serving costs one epoll_wait, and saves, when it
+// finds events, the two of a park through Go's poller (its netpoll and the
+// loop's poll once woken); when it finds none the park costs three more.
+// Parking at once costs two when events came in meanwhile, three when not.
+// So polling again pays when it finds events more than half the time.
+const (
+	hitScale   = 256 // hitRate's 1.0
+	hitShift   = 3   // hitRate moves by 1/8 of each outcome
+	probeEvery = 16  // while parking at once, poll again 1 time in this many, to keep learning
+)
+
+// learn records whether a poll right after serving found events.
+func (l *Loop) learn(found bool) {
+	outcome := 0
+	if found {
+		outcome = hitScale
+	}
+	l.hitRate += (outcome - l.hitRate) >> hitShift
+}
+
+// parkAfterServe reports whether to park right after serving, without
+// polling again: when polls right after serving have found events less
+// than half the time, but for one serve in probeEvery, which polls again
+// to learn whether that changed.
+func (l *Loop) parkAfterServe() bool {
+	if l.hitRate >= hitScale/2 {
+		return false
+	}
+	l.skipped++
+	if l.skipped < probeEvery {
+		return true
+	}
+	l.skipped = 0
+	return false
+}
+
+// setParkDeadline wakes the parked loop for the next tick, only while
+// there are sockets to tick for.
+func (l *Loop) setParkDeadline() {
 	var deadline time.Time
 	if len(l.socks) > 0 {
 		deadline = l.nextTick
@@ -275,22 +382,6 @@ func (l *Loop) wait() int {
 		l.parkUntil = deadline
 		l.parker.SetReadDeadline(deadline)
 	}
-	l.parked, l.waited = 0, false
-	l.park.Read(l.pollFn)
-	if l.waited {
-		l.ranSince = time.Time{} // parked: the others had their turn
-	}
-	return l.parked
-}
-
-// pollReady is the parking callback, a method value made once: a closure
-// per park would allocate. It notes when the loop has to wait.
-func (l *Loop) pollReady(uintptr) bool {
-	l.parked = l.poll()
-	if l.parked == 0 {
-		l.waited = true
-	}
-	return l.parked > 0
 }
 
 // poll is epoll_wait without blocking; a raw system call, since it never

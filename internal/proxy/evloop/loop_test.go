@@ -335,7 +335,7 @@ func TestRegisterReadableEntersEpollOnlyToWait(t *testing.T) {
 // and the one that finds the message when it wakes, and no third ahead of
 // the parking (issue 22: one keep-alive connection paid for it on every
 // request).
-func TestLoopPollsTwicePerWakeUp(t *testing.T) {
+func TestLoopPollsOncePerWakeUp(t *testing.T) {
 	l, err := New(Options{BufSize: bufSize, Tick: time.Hour, Yield: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +353,9 @@ func TestLoopPollsTwicePerWakeUp(t *testing.T) {
 	if regErr != nil {
 		t.Fatal(regErr)
 	}
-	roundTrip(t, client, "warm")
+	for range 20 { // the loop learns that polling again finds nothing
+		roundTrip(t, client, "warm")
+	}
 	var before, after int
 	on(l, func() { before = l.polls })
 	const rounds = 50
@@ -361,8 +363,12 @@ func TestLoopPollsTwicePerWakeUp(t *testing.T) {
 		roundTrip(t, client, "ping") // the loop parks before each: the reply came back
 	}
 	on(l, func() { after = l.polls })
-	// Each round: a wake-up and a park; the on() between them: one more.
-	if got, want := after-before, 2*rounds+2; got > want {
+	t.Logf("%d epoll_waits for %d awaited messages", after-before, rounds)
+	// Each round: a wake-up, one poll, and a park with no poll before it
+	// (two polls a round before), but for one in probeEvery, which polls
+	// again; the on() between them: one more. A readiness that came in
+	// while the loop served costs a poll that finds nothing: allow a few.
+	if got, want := after-before, rounds+rounds/probeEvery+rounds/10+2; got > want {
 		t.Fatalf("%d epoll_waits for %d messages, each awaited: want at most %d", got, rounds, want)
 	}
 }
