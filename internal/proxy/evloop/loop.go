@@ -191,7 +191,8 @@ func (l *Loop) Each(f func(*Socket)) {
 // entered, the poller forgets the readiness it saw before, so the
 // callback has to poll before it parks; staying inside it, the loop
 // parks right after serving what it found, and the readiness that came
-// in meanwhile wakes it at once (see wait's figures below).
+// in meanwhile wakes it at once (serveReady says when it does, and what
+// that saves).
 func (l *Loop) Run() {
 	defer close(l.done)
 	l.now = time.Now()
@@ -202,9 +203,8 @@ func (l *Loop) Run() {
 		if err := l.park.Read(l.serveFn); err == nil {
 			continue // stopping
 		}
-		// The parker's deadline: the tick is due. (Any other error of the
-		// descriptor, which only shutdown closes, is one too: the tick
-		// goes on, and so does the loop, polling at every tick.)
+		// The parker's deadline: the tick is due. (No other error can
+		// come: only shutdown closes the descriptor.)
 		l.now = time.Now()
 		l.ranSince = time.Time{} // it waited: the others had their turn
 		l.tickIfDue()
