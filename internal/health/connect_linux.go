@@ -55,9 +55,12 @@ type tcpSockets struct {
 	idle [2][]int // by family: IPv4, IPv6
 }
 
-// maxIdleSockets bounds each family's idle list: the prober's inline
-// checks need one socket at a time.
-const maxIdleSockets = 4
+// maxIdleSockets bounds each family's idle list: the prober's inline TCP
+// checks need one socket at a time, its HTTP checks one for each check
+// awaiting its response (at 1,000 checks a second and a response within
+// 10ms, ten). A socket is a descriptor and a few hundred bytes of kernel
+// memory; one that does not fit is closed.
+const maxIdleSockets = 64
 
 func (s *tcpSockets) get(v6 bool) (fd int, reused bool, err error) {
 	i, family := 0, syscall.AF_INET
@@ -119,11 +122,24 @@ func (s *tcpSockets) close() {
 // errConnectPending with fd open and its connect under way (finish it with
 // connectResult, which closes it); or errConnectUnsupported.
 func (s *tcpSockets) connect(target netip.AddrPort) (fd int, err error) {
+	fd, v6, err := s.open(target)
+	if err != nil {
+		return fd, err
+	}
+	s.release(fd, v6)
+	return -1, nil
+}
+
+// open connects a socket of s to target as connect does, and returns it
+// connected (nil), or with its connect under way (errConnectPending), or
+// the check's error with no socket. v6 says which of s's lists the socket
+// goes back to (release).
+func (s *tcpSockets) open(target netip.AddrPort) (fd int, v6 bool, err error) {
 	a := target.Addr().Unmap() // as net.Dialer does: a mapped address is dialled as IPv4
 	if a.Zone() != "" {
-		return -1, errConnectUnsupported
+		return -1, false, errConnectUnsupported
 	}
-	v6 := !a.Is4()
+	v6 = !a.Is4()
 	var sa syscall.Sockaddr
 	if v6 {
 		sa = &syscall.SockaddrInet6{Port: int(target.Port()), Addr: a.As16()}
@@ -133,7 +149,7 @@ func (s *tcpSockets) connect(target netip.AddrPort) (fd int, err error) {
 	for {
 		fd, reused, err := s.get(v6)
 		if err != nil {
-			return -1, err
+			return -1, v6, err
 		}
 		err = syscall.Connect(fd, sa)
 		if err == syscall.EINPROGRESS {
@@ -141,17 +157,12 @@ func (s *tcpSockets) connect(target netip.AddrPort) (fd int, err error) {
 		}
 		switch err {
 		case nil:
-			if err := disconnect(fd); err != nil {
-				syscall.Close(fd)
-				return -1, nil // the check passed; the socket is not reusable
-			}
-			s.put(fd, v6)
-			return -1, nil
+			return fd, v6, nil
 		case syscall.EALREADY:
-			return fd, errConnectPending
+			return fd, v6, errConnectPending
 		case syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH:
 			s.put(fd, v6) // disconnected by the kernel with the error
-			return -1, errors.New(describeConnectError(err))
+			return -1, v6, errors.New(describeConnectError(err))
 		case syscall.EISCONN, syscall.EINVAL, syscall.EBADF:
 			syscall.Close(fd)
 			if reused {
@@ -160,8 +171,18 @@ func (s *tcpSockets) connect(target netip.AddrPort) (fd int, err error) {
 		default:
 			syscall.Close(fd)
 		}
-		return -1, errors.New(describeConnectError(err))
+		return -1, v6, errors.New(describeConnectError(err))
 	}
+}
+
+// release resets the connection of fd, a socket of s's opened by open, and
+// keeps the socket for the next check; one it cannot reset is closed.
+func (s *tcpSockets) release(fd int, v6 bool) {
+	if err := disconnect(fd); err != nil {
+		syscall.Close(fd)
+		return
+	}
+	s.put(fd, v6)
 }
 
 // disconnect resets fd's connection and leaves it unconnected:
@@ -204,6 +225,48 @@ func connectOutcome(fd int) error {
 }
 
 func closeSocket(fd int) { syscall.Close(fd) }
+
+// pendingError is the outcome of fd's connect, which was under way and has
+// now completed (nil) or failed; fd stays open.
+func pendingError(fd int) error {
+	soerr, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+	switch {
+	case err != nil:
+		return errors.New(describeConnectError(err))
+	case soerr != 0:
+		return errors.New(describeConnectError(syscall.Errno(soerr)))
+	}
+	return nil
+}
+
+// errWouldBlock: the socket has no room to write, or nothing to read, now.
+var errWouldBlock = errors.New("operation would block")
+
+// sockSend writes b to the connected, non-blocking socket fd: send with
+// MSG_NOSIGNAL, so that a member gone away is EPIPE, never SIGPIPE.
+func sockSend(fd int, b []byte) (int, error) {
+	n, _, e := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), syscall.MSG_NOSIGNAL, 0, 0)
+	switch e {
+	case 0:
+		return int(n), nil
+	case syscall.EAGAIN:
+		return 0, errWouldBlock
+	}
+	return 0, os.NewSyscallError("write", e)
+}
+
+// sockRead reads into b from the non-blocking socket fd; 0 and no error is
+// the end of the stream.
+func sockRead(fd int, b []byte) (int, error) {
+	n, err := syscall.Read(fd, b)
+	switch err {
+	case nil:
+		return n, nil
+	case syscall.EAGAIN:
+		return 0, errWouldBlock
+	}
+	return 0, os.NewSyscallError("read", err)
+}
 
 // awaitConnect waits in the runtime's poller for fd's connect to finish,
 // bounded by the connect timeout and ctx, and closes fd.
@@ -278,9 +341,30 @@ func newConnPoller() (*connPoller, error) {
 	return &connPoller{epfd: epfd, f: os.NewFile(uintptr(epfd), "health-epoll"), stop: make(chan struct{})}, nil
 }
 
-func (c *connPoller) add(fd int, gen uint32) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(fd), Pad: int32(gen)}
-	if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+// What a registration waits for.
+const (
+	waitWritable = unix.EPOLLOUT // the connect is done, or the request can be written
+	waitReadable = unix.EPOLLIN  // the response, its end or an error has come
+)
+
+func (c *connPoller) add(fd int, gen uint32) error { return c.arm(fd, gen, waitWritable, false) }
+
+// arm registers fd for one event of the kinds given, as gen. A socket
+// kept from an earlier check (tcpSockets) is still in the set, its
+// one-shot registration spent: it is armed again with EPOLL_CTL_MOD, one
+// call when registered says it was there, two when it was not (and the
+// other way round for a new socket).
+func (c *connPoller) arm(fd int, gen uint32, events uint32, registered bool) error {
+	ev := unix.EpollEvent{Events: events | unix.EPOLLONESHOT, Fd: int32(fd), Pad: int32(gen)}
+	first, then, miss := unix.EPOLL_CTL_ADD, unix.EPOLL_CTL_MOD, unix.EEXIST
+	if registered {
+		first, then, miss = unix.EPOLL_CTL_MOD, unix.EPOLL_CTL_ADD, unix.ENOENT
+	}
+	err := unix.EpollCtl(c.epfd, first, fd, &ev)
+	if err == miss {
+		err = unix.EpollCtl(c.epfd, then, fd, &ev)
+	}
+	if err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil

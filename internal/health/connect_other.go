@@ -24,9 +24,21 @@ var (
 type tcpSockets struct{}
 
 func (*tcpSockets) connect(netip.AddrPort) (int, error) { return -1, errConnectUnsupported }
-func (*tcpSockets) close()                              {}
+func (*tcpSockets) open(netip.AddrPort) (int, bool, error) {
+	return -1, false, errConnectUnsupported
+}
+func (*tcpSockets) release(int, bool) {}
+func (*tcpSockets) close()            {}
 
 func connectResult(int) error { return errConnectUnsupported }
+func pendingError(int) error  { return errConnectUnsupported }
+
+var errWouldBlock = errors.New("operation would block")
+
+func sockSend(int, []byte) (int, error) { return 0, errConnectUnsupported }
+func sockRead(int, []byte) (int, error) { return 0, errConnectUnsupported }
+
+const waitWritable, waitReadable = 1, 2
 
 func closeSocket(int) {}
 
@@ -37,10 +49,11 @@ type connEvent struct {
 
 type connPoller struct{}
 
-func newConnPoller() (*connPoller, error)   { return nil, errConnectUnsupported }
-func (*connPoller) add(int, uint32) error   { return errConnectUnsupported }
-func (*connPoller) wait(chan<- []connEvent) {}
-func (*connPoller) close()                  {}
+func newConnPoller() (*connPoller, error)               { return nil, errConnectUnsupported }
+func (*connPoller) add(int, uint32) error               { return errConnectUnsupported }
+func (*connPoller) arm(int, uint32, uint32, bool) error { return errConnectUnsupported }
+func (*connPoller) wait(chan<- []connEvent)             {}
+func (*connPoller) close()                              {}
 
 type pinger struct{}
 

@@ -17,8 +17,9 @@
 // TLSHelloChecker (TLS-HELLO), UDPChecker (UDP-CONNECT) and PingChecker
 // (PING). Every probe makes a fresh connection and closes it; no connection
 // is reused. The one exception to "fresh sockets" is the prober's own TCP
-// check, which keeps one unconnected socket from check to check (see
-// tcpSockets): each check is still a new connection from a new port.
+// and plain HTTP checks, which keep unconnected sockets from check to
+// check (see tcpSockets): each check is still a new connection from a new
+// port, reset when the check ends.
 //
 // # Schedule and timeouts
 //

@@ -24,6 +24,12 @@ const maxBodyRead = 16 << 10
 // that "HTTP/1.0" really goes on the wire when Version is 1.0 (net/http only
 // speaks 1.1), as HAProxy's "option httpchk" sends it. The body is read up to
 // 16 KiB and the connection is then closed: a probe never reuses a connection.
+//
+// A Monitor's prober does a plain HTTP check (TLS false) itself, inline on
+// a non-blocking socket, and calls Check only for HTTPS and zoned addresses
+// (httpprobe.go): the same request, the same parsing and verdict, but the
+// connection reset once the response head is in, as HAProxy closes its
+// checks.
 type HTTPChecker struct {
 	Timeouts
 	// TLS makes this an HTTPS check: a TLS handshake without certificate
@@ -68,6 +74,21 @@ func (c *HTTPChecker) Check(ctx context.Context, target netip.AddrPort) error {
 	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4096), &http.Request{Method: method})
 	if err != nil {
+		return c.verdict(nil, err)
+	}
+	// Read a bounded part of the body so that a server which writes its
+	// response in one go is not cut off by a reset; the outcome is decided by
+	// the status line alone, as HAProxy's "http-check expect rstatus" does.
+	io.CopyN(io.Discard, resp.Body, maxBodyRead)
+	resp.Body.Close()
+	return c.verdict(resp, nil)
+}
+
+// verdict is a check's outcome from what http.ReadResponse returned: its
+// error, or the status code against Expect. The prober's inline checks
+// (httpprobe.go) and Check share it.
+func (c *HTTPChecker) verdict(resp *http.Response, err error) error {
+	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return errors.New("connection closed before a response")
 		}
@@ -76,11 +97,6 @@ func (c *HTTPChecker) Check(ctx context.Context, target netip.AddrPort) error {
 		}
 		return fmt.Errorf("malformed response: %s", rootCause(err))
 	}
-	// Read a bounded part of the body so that a server which writes its
-	// response in one go is not cut off by a reset; the outcome is decided by
-	// the status line alone, as HAProxy's "http-check expect rstatus" does.
-	io.CopyN(io.Discard, resp.Body, maxBodyRead)
-	resp.Body.Close()
 	if !c.Expect.Contains(resp.StatusCode) {
 		return fmt.Errorf("status %d not in %s", resp.StatusCode, c.Expect.String())
 	}

@@ -23,12 +23,15 @@ const batchTick = time.Millisecond
 // the prober for the earliest. A TCP check made by the built-in TCPChecker
 // is done inline on a non-blocking socket (connect_linux.go): on loopback
 // or a near member the handshake is over when connect returns and the whole
-// check is five system calls with no goroutine, timer or context of its
+// check is three system calls with no goroutine, timer or context of its
 // own; a connect still under way waits in the prober's own epoll set
-// (connPoller) with its deadline in the same heap. Every other probe (HTTP,
-// HTTPS, TLS-HELLO, UDP-CONNECT, PING, Options.Checker, a zoned address)
-// runs its Checker in a goroutine of its own, bounded by a context as the
-// Checker interface says, and hands the result back.
+// (connPoller) with its deadline in the same heap. A plain HTTP check
+// (HTTPChecker without TLS) is done inline the same way (httpprobe.go):
+// connect, the request written at once, the response head awaited in the
+// epoll set. A PING check sends its echo request on a shared ICMP socket.
+// Every other probe (HTTPS, TLS-HELLO, UDP-CONNECT, Options.Checker, a
+// zoned address) runs its Checker in a goroutine of its own, bounded by a
+// context as the Checker interface says, and hands the result back.
 //
 // The schedule is the one described in the package doc: a random first slot
 // in [0, delay), then one every delay; a probe that overruns skips the
@@ -43,11 +46,15 @@ type prober struct {
 	done    []asyncResult // finished asynchronous probes
 	doneSig chan struct{} // done is not empty; capacity 1
 
-	socks   tcpSockets       // idle sockets for the inline TCP checks
-	conns   *connPoller      // opened at the first connect that does not complete at once
-	ready   chan []connEvent // from conns; nil until then
-	pending map[int]*member  // by socket: connects under way
-	gen     uint32           // tells a registration from an earlier one of the same socket
+	socks    tcpSockets       // idle sockets for the inline TCP checks
+	conns    *connPoller      // opened at the first connect that does not complete at once
+	ready    chan []connEvent // from conns; nil until then
+	pending  map[int]*member  // by socket: connects under way, inline HTTP checks
+	noPoller bool             // no epoll set could be opened
+	gen      uint32           // tells a registration from an earlier one of the same socket
+
+	heads       httpReader // the inline HTTP checks' response heads
+	asyncStarts int        // probes started in goroutines of their own (tests)
 
 	pinger   *pinger // opened at the first PING check
 	noPinger bool    // it could not be: PING checks use their Checker
@@ -66,8 +73,9 @@ type slot struct {
 	start  time.Time
 	epoch  uint64
 	rc     *runConfig
-	fd     int    // the pending connect's socket, or -1
+	fd     int    // the pending connect's socket, or the inline HTTP check's; -1
 	gen    uint32 // its registration
+	http   httpState
 	cancel context.CancelFunc
 
 	ping   bool // an echo request awaits its reply
@@ -156,7 +164,7 @@ func (p *prober) plan(mem *member, now time.Time) {
 		case s.fd >= 0: // cut short
 			delete(p.pending, s.fd)
 			closeSocket(s.fd)
-			s.fd, s.busy, s.rc = -1, false, nil
+			s.fd, s.busy, s.rc, s.http.phase = -1, false, nil, phaseTCP
 			p.heap.remove(mem)
 		case s.ping:
 			p.forgetPing(mem)
@@ -208,6 +216,11 @@ func (p *prober) startDue(now time.Time) time.Time {
 			p.finish(mem, fmt.Errorf("no echo reply within %s", mem.slot.wait.Round(time.Millisecond)), now)
 			continue
 		}
+		if mem.slot.busy && mem.slot.http.phase != phaseTCP {
+			p.httpTimeout(mem)
+			now = time.Now()
+			continue
+		}
 		if mem.slot.busy { // a connect under way, out of time
 			fd := mem.slot.fd
 			delete(p.pending, fd)
@@ -251,9 +264,13 @@ func (p *prober) start(mem *member, now time.Time) time.Time {
 			return end
 		}
 	}
+	if hc, ok := rc.checker.(*HTTPChecker); ok && !hc.TLS && p.startHTTP(mem, addr, hc) {
+		return time.Now()
+	}
 	if pc, ok := rc.checker.(*PingChecker); ok && p.ping(mem, addr.Addr(), pc) {
 		return now
 	}
+	p.asyncStarts++
 	pctx, cancel := context.WithTimeout(p.ctx, rc.budget)
 	s.cancel = cancel
 	p.async.Go(func() {
@@ -276,15 +293,9 @@ func (p *prober) start(mem *member, now time.Time) time.Time {
 // when there is no epoll set to be had; fd is then closed.
 func (p *prober) await(mem *member, fd int, t Timeouts) bool {
 	s := &mem.slot
-	if p.conns == nil {
-		c, err := newConnPoller()
-		if err != nil {
-			closeSocket(fd)
-			p.m.log.Warn("health checks: no epoll set for pending connects; falling back to a goroutine each", "err", err)
-			return false
-		}
-		p.conns, p.ready = c, make(chan []connEvent, 1)
-		go c.wait(p.ready)
+	if !p.poller() {
+		closeSocket(fd)
+		return false
 	}
 	p.gen++
 	if err := p.conns.add(fd, p.gen); err != nil {
@@ -300,6 +311,26 @@ func (p *prober) await(mem *member, fd int, t Timeouts) bool {
 	}
 	s.at = s.start.Add(bound)
 	p.heap.set(mem)
+	return true
+}
+
+// poller opens the prober's epoll set if it is not open yet, and reports
+// whether there is one.
+func (p *prober) poller() bool {
+	if p.conns != nil {
+		return true
+	}
+	if p.noPoller {
+		return false
+	}
+	c, err := newConnPoller()
+	if err != nil {
+		p.noPoller = true
+		p.m.log.Warn("health checks: no epoll set for pending connects and HTTP checks; falling back to a goroutine each", "err", err)
+		return false
+	}
+	p.conns, p.ready = c, make(chan []connEvent, 1)
+	go c.wait(p.ready)
 	return true
 }
 
@@ -363,6 +394,10 @@ func (p *prober) connected(ev connEvent) {
 	mem := p.pending[ev.fd]
 	if mem == nil || mem.slot.gen != ev.gen {
 		return // the socket timed out, or was closed and reopened since
+	}
+	if mem.slot.http.phase != phaseTCP {
+		p.httpEvent(mem)
+		return
 	}
 	delete(p.pending, ev.fd)
 	mem.slot.fd = -1
