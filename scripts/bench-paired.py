@@ -6,7 +6,10 @@ the reference's run in the same round); the ratio lbd / reference per pair
 gives a median and an inter-quartile range (IQR). A verdict says "better" or
 "worse" only when the whole IQR is on one side of 1.0; otherwise "not
 distinguishable". CPU per request: lower is better, so lbd is better when the
-IQR of lbd / reference is below 1.0. Requests/s: higher is better. The last
+IQR of lbd / reference is below 1.0. Requests/s: higher is better. p99
+latency (wrk's, per run): the ratio lbd / reference per pair too, lower is
+better; a pair where either run has no p99 (0: wrk failed) is left out of
+it. The last
 table compares lbd with the better reference per scenario (the one with the
 lower median CPU per request). Standard library only."""
 import csv
@@ -66,8 +69,9 @@ def main():
           " of those ratios; a verdict only when the whole IQR is on one side of 1.0.")
     print()
     print("| scenario | reference | pairs | req/s lbd / ref (medians) | req/s lbd ÷ ref | throughput |"
-          " µs/req lbd / ref (medians) | CPU/req lbd ÷ ref | CPU per request | p99 ms lbd / ref | peak RSS MiB lbd / ref | load average |")
-    print("|---|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|")
+          " µs/req lbd / ref (medians) | CPU/req lbd ÷ ref | CPU per request | p99 ms lbd / ref | p99 lbd ÷ ref | p99 |"
+          " peak RSS MiB lbd / ref | load average |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---:|---:|")
     best = {}
     for s in scenarios:
         lbd = runs.get((s, "lbd"), {})
@@ -82,6 +86,11 @@ def main():
             cr = [float(lbd[k]["us_per_req"]) / float(other[k]["us_per_req"]) for k in ok]
             rm, rlo, rhi = quartiles(rr)
             cm, clo, chi = quartiles(cr)
+            pk = [k for k in ok if float(lbd[k]["p99_ms"]) > 0 and float(other[k]["p99_ms"]) > 0]
+            p99 = "– | –"
+            if pk:
+                pm, plo, phi = quartiles([float(lbd[k]["p99_ms"]) / float(other[k]["p99_ms"]) for k in pk])
+                p99 = f"{pm:.3f} [{plo:.3f}–{phi:.3f}] | {verdict(plo, phi, True)}"
 
             def med(rows, field):
                 return statistics.median(float(rows[k][field]) for k in ok)
@@ -98,7 +107,7 @@ def main():
                   f"{rm:.3f} [{rlo:.3f}–{rhi:.3f}] | {verdict(rlo, rhi, False)} | "
                   f"{med(lbd, 'us_per_req'):.2f} / {med(other, 'us_per_req'):.2f} | "
                   f"{cm:.3f} [{clo:.3f}–{chi:.3f}] | {verdict(clo, chi, True)}{note} | "
-                  f"{med(lbd, 'p99_ms'):.2f} / {med(other, 'p99_ms'):.2f} | "
+                  f"{med(lbd, 'p99_ms'):.2f} / {med(other, 'p99_ms'):.2f} | {p99} | "
                   f"{max(int(lbd[k]['peak_rss_kb']) for k in ok) / 1024:.1f} / "
                   f"{max(int(other[k]['peak_rss_kb']) for k in ok) / 1024:.1f} | {load:.1f} |")
     if len([r for r in refs if r != "base"]) > 1 and best:
