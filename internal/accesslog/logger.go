@@ -14,13 +14,22 @@ import (
 // drops lines.
 const DefaultQueue = 4096
 
+// firstRing is how many records a Logger's queue has room for at first.
+// A full queue doubles, up to the size New was given, before it drops a
+// line: a writer that keeps up needs a few slots, a burst the writer falls
+// behind gets the rest. The whole queue allocated at once, 4096 records of
+// 1.2 KiB, was 7 MiB of lbd's resident memory even with logging off (a
+// quarter of it at rest; issue 22, docs/performance.md).
+const firstRing = 64
+
 // Logger takes records from the data plane and writes them to its sinks
 // from a goroutine of its own. A nil *Logger logs nothing.
 type Logger struct {
 	mu     sync.Mutex
-	ring   []Record
-	head   uint64 // first record the writer has not finished with
-	tail   uint64 // next free slot
+	ring   []Record // record i is at ring[i%len(ring)]; it grows (grow)
+	size   int      // the most records queued: what ring may grow to
+	head   uint64   // first record the writer has not finished with
+	tail   uint64   // next free slot
 	closed bool
 
 	wake    chan struct{} // a record arrived in an empty queue
@@ -55,7 +64,7 @@ func New(sinks []*Sink, queue int, errLog *slog.Logger) (*Logger, error) {
 		errLog = slog.New(slog.DiscardHandler)
 	}
 	l := &Logger{
-		ring: make([]Record, queue), wake: make(chan struct{}, 1), reopen: make(chan struct{}, 1),
+		ring: make([]Record, min(queue, firstRing)), size: queue, wake: make(chan struct{}, 1), reopen: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}), sinks: sinks, errLog: errLog,
 	}
 	go l.run()
@@ -63,12 +72,16 @@ func New(sinks []*Sink, queue int, errLog *slog.Logger) (*Logger, error) {
 }
 
 // Log queues a copy of r and returns at once. When the queue is full the
-// line is dropped and counted. It does not allocate.
+// line is dropped and counted. It does not allocate, but when it grows the
+// queue (at most log2(queue/64) times in a Logger's life).
 func (l *Logger) Log(r *Record) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
+	if l.tail-l.head == uint64(len(l.ring)) && len(l.ring) < l.size && !l.closed {
+		l.grow()
+	}
 	if l.closed || l.tail-l.head == uint64(len(l.ring)) {
 		l.mu.Unlock()
 		l.dropped.Add(1)
@@ -84,6 +97,19 @@ func (l *Logger) Log(r *Record) {
 		default:
 		}
 	}
+}
+
+// grow doubles the full ring, up to l.size, its records moved to the slots
+// their numbers take in the new one. The writer may be reading the old
+// ring's meanwhile: it took the ring with the records it writes, and Log
+// writes only to the new one. l.mu is held.
+func (l *Logger) grow() {
+	old := l.ring
+	ring := make([]Record, min(2*len(old), l.size))
+	for i := l.head; i < l.tail; i++ {
+		ring[i%uint64(len(ring))].copyFrom(&old[i%uint64(len(old))])
+	}
+	l.ring = ring
 }
 
 // copyFrom copies src into r, of the request line only the bytes used.
@@ -160,12 +186,13 @@ func (l *Logger) run() {
 			s.close()
 		}
 	}()
-	n := uint64(len(l.ring))
 	for {
 		l.mu.Lock()
 		head, avail := l.head, min(l.tail-l.head, batch)
 		stopping := l.closed
+		ring := l.ring // Log may grow l.ring: these records stay in this one
 		l.mu.Unlock()
+		n := uint64(len(ring))
 		if avail == 0 {
 			for _, s := range l.sinks {
 				l.check(s, s.flush())
@@ -187,7 +214,7 @@ func (l *Logger) run() {
 		default:
 		}
 		for i := head; i < head+avail; i++ {
-			r := &l.ring[i%n]
+			r := &ring[i%n]
 			ok := true
 			for _, s := range l.sinks {
 				if !l.check(s, s.write(r)) {

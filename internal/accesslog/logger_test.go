@@ -493,3 +493,88 @@ func amphoraB(b *testing.B) *Format {
 	}
 	return f
 }
+
+// TestQueueGrowsBeforeItDrops: the queue starts small and grows, in order,
+// up to the size New was given when the writer falls behind, and drops
+// lines only then.
+func TestQueueGrowsBeforeItDrops(t *testing.T) {
+	out := &gatedOutput{at: 30, entered: make(chan struct{}), release: make(chan struct{})}
+	const queue = 1000
+	l, err := New([]*Sink{{name: "gated", enc: memberEncoder{}, out: out}}, queue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 30 lines the writer keeps up with: the queue stays as it started.
+	for i := range 30 {
+		l.Log(numbered(i))
+	}
+	waitFor(t, func() bool { return l.Stats().Written == 30 && l.queued() == 0 })
+	if n := l.ringLen(); n != firstRing {
+		t.Fatalf("a queue the writer kept up with has %d slots, want %d", n, firstRing)
+	}
+	// The writer stops at the 31st: the queue grows from a ring that
+	// wrapped round (its first record in slot 30) to the full size, and
+	// then drops.
+	l.Log(numbered(30))
+	<-out.entered
+	for i := 31; i < 1530; i++ {
+		l.Log(numbered(i))
+	}
+	if n := l.ringLen(); n != queue {
+		t.Errorf("the queue grew to %d slots, want %d", n, queue)
+	}
+	if st := l.Stats(); st.Dropped != 500 {
+		t.Errorf("dropped %d lines, want 500 (1500 logged to a queue of 1000 holding 1)", st.Dropped)
+	}
+	close(out.release)
+	closeLogger(t, l)
+	lines := out.got()
+	if len(lines) != 1030 {
+		t.Fatalf("%d lines written, want 1030", len(lines))
+	}
+	for i, line := range lines {
+		if want := "m" + strconv.Itoa(i); line != want {
+			t.Fatalf("line %d is %q, want %q", i, line, want)
+		}
+	}
+}
+
+func (l *Logger) ringLen() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.ring)
+}
+
+// memberEncoder writes a record's member ID.
+type memberEncoder struct{}
+
+func (memberEncoder) encode(dst []byte, r *Record) []byte { return append(dst, r.Member.ID...) }
+
+// gatedOutput keeps the lines written, and stops at line number at until
+// release is closed.
+type gatedOutput struct {
+	nopOutput
+	at      int
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	lines   []string
+}
+
+func (o *gatedOutput) writeLine(line []byte) error {
+	o.mu.Lock()
+	n := len(o.lines)
+	o.lines = append(o.lines, string(line))
+	o.mu.Unlock()
+	if n == o.at {
+		close(o.entered)
+		<-o.release
+	}
+	return nil
+}
+
+func (o *gatedOutput) got() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.lines...)
+}
