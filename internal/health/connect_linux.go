@@ -57,10 +57,10 @@ type tcpSockets struct {
 
 // maxIdleSockets bounds each family's idle list: the prober's inline TCP
 // checks need one socket at a time, its HTTP checks one for each check
-// awaiting its response (at 1,000 checks a second and a response within
-// 10ms, ten). A socket is a descriptor and a few hundred bytes of kernel
-// memory; one that does not fit is closed.
-const maxIdleSockets = 64
+// awaiting its response (at 10,000 checks a second and responses within
+// 10ms, a hundred). An idle socket is a descriptor and a few hundred bytes
+// of kernel memory; one that does not fit is closed.
+const maxIdleSockets = 256
 
 func (s *tcpSockets) get(v6 bool) (fd int, reused bool, err error) {
 	i, family := 0, syscall.AF_INET
