@@ -237,5 +237,8 @@ func (p *prober) httpEnd(mem *member, err error, connected bool) {
 		closeSocket(s.fd)
 	}
 	s.fd, h.phase, h.head = -1, phaseTCP, h.head[:0]
+	if cap(h.head) > 1024 {
+		h.head = nil // a long head that came in pieces: not kept for each member
+	}
 	p.finish(mem, err, time.Now())
 }

@@ -172,6 +172,13 @@ func TestProberHTTPAsChecker(t *testing.T) {
 			}
 		}
 	})
+	v6 := netip.AddrPort{} // the same handler on [::1], when there is IPv6 loopback
+	if ln, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		s6 := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Config.Handler}}
+		s6.Start()
+		t.Cleanup(s6.Close)
+		v6 = addrOf(t, s6)
+	}
 	base := Config{Type: TypeHTTP, Delay: 300 * time.Millisecond, Timeout: 200 * time.Millisecond, ConnectTimeout: time.Second, Rise: 1, Fall: 1}
 	with := func(f func(*Config)) Config { c := base; f(&c); return c }
 	tests := []struct {
@@ -187,6 +194,7 @@ func TestProberHTTPAsChecker(t *testing.T) {
 		{"HEAD with a query", addr, with(func(c *Config) { c.HTTPMethod = "HEAD"; c.URLPath = "/h?deep=1" }), true, ""},
 		{"HTTP/1.1 with domain_name", addr, with(func(c *Config) { c.HTTPVersion = "1.1"; c.DomainName = "app.example.org" }), true, ""},
 		{"HTTP/1.1 without domain_name", addr, with(func(c *Config) { c.HTTPVersion = "1.1"; c.HTTPMethod = "POST" }), true, ""},
+		{"IPv6, HTTP/1.1 without domain_name", v6, with(func(c *Config) { c.HTTPVersion = "1.1"; c.URLPath = "/status/202"; c.ExpectedCodes = codes(202, 202) }), true, ""},
 		{"no response within the timeout", silent, base, false, "response timeout"},
 		{"closed without a response", hangup, base, false, "connection closed before a response"},
 		{"not HTTP", garbage, base, false, "malformed response: malformed HTTP response \"SSH-2.0-OpenSSH_9.6\""},
@@ -196,6 +204,9 @@ func TestProberHTTPAsChecker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if !tt.target.IsValid() {
+				t.Skip("no IPv6 loopback")
+			}
 			chk, err := tt.cfg.newChecker()
 			if err != nil {
 				t.Fatal(err)
