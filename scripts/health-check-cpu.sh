@@ -8,21 +8,29 @@
 #   go test -c -o /tmp/new.test ./internal/health/   # and the build before: /tmp/old.test
 #   REPEATS=3 N=10000 scripts/health-check-cpu.sh /tmp/old.test /tmp/new.test
 #
+# TYPE=HTTP measures HTTP checks instead ("GET / HTTP/1.0"; HAProxy with
+# "option httpchk GET /"), the members one epoll loop with a canned response
+# (LBD_HEALTH_SERVE_HTTP=raw, which the binaries' TestHelperServeMembers must
+# know), so that 10,000 of them leave the cores to the checkers.
+#
 # Prints one line per run: "<label> <cpu %>". Take the bench lock first.
 set -euo pipefail
-N=${N:-10000} REPEATS=${REPEATS:-3} WINDOW=${WINDOW:-10}
+N=${N:-10000} REPEATS=${REPEATS:-3} WINDOW=${WINDOW:-10} TYPE=${TYPE:-TCP}
+export LBD_HEALTH_SERVE_HTTP=raw
+mode=tcp check=
+if [ "$TYPE" = HTTP ]; then mode=http check='  option httpchk GET /\n'; fi
 [ $# -ge 1 ] || { echo "usage: $0 HEALTH_TEST_BINARY..." >&2; exit 2; }
 work=$(mktemp -d /tmp/health-cpu.XXXXXX)
 trap 'exec 7>&- 2>/dev/null || true; [ -n "${hap:-}" ] && kill "$hap" 2>/dev/null; rm -rf "$work"' EXIT
 
 haproxy_run() {
 	mkfifo "$work/in"
-	LBD_HEALTH_SERVE=TCP LBD_HEALTH_SERVE_N=$N "$1" -test.run '^TestHelperServeMembers$' <"$work/in" >"$work/addrs" &
+	LBD_HEALTH_SERVE=$TYPE LBD_HEALTH_SERVE_N=$N "$1" -test.run '^TestHelperServeMembers$' <"$work/in" >"$work/addrs" &
 	local srv=$!
 	exec 7>"$work/in"
 	until [ "$(grep -c '^127\.' "$work/addrs" || true)" -ge "$N" ]; do sleep 0.2; done
 	{
-		printf 'global\n  nbthread 1\n  maxconn 4000\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n  timeout check 1s\nfrontend fe\n  bind %s\n  default_backend members\nbackend members\n' "$work/haproxy.sock"
+		printf 'global\n  nbthread 1\n  maxconn 4000\ndefaults\n  mode %s\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n  timeout check 1s\nfrontend fe\n  bind %s\n  default_backend members\nbackend members\n%b' "$mode" "$work/haproxy.sock" "$check"
 		grep '^127\.' "$work/addrs" | awk '{printf "  server s%d %s check inter 1s\n", NR, $1}'
 	} >"$work/haproxy.cfg"
 	haproxy -db -f "$work/haproxy.cfg" >/dev/null 2>&1 &
@@ -42,7 +50,7 @@ haproxy_run() {
 
 for r in $(seq "$REPEATS"); do
 	for bin in "$@"; do
-		line=$(cd "$work" && LBD_HEALTH_CPU=1 LBD_HEALTH_CPU_MEMBERS=$N LBD_HEALTH_CPU_TYPES=TCP "$bin" -test.run 'TestCheckerCPU' -test.v 2>&1 | grep 'checker CPU' || true)
+		line=$(cd "$work" && LBD_HEALTH_CPU=1 LBD_HEALTH_CPU_MEMBERS=$N LBD_HEALTH_CPU_TYPES=$TYPE "$bin" -test.run 'TestCheckerCPU' -test.v 2>&1 | grep 'checker CPU' || true)
 		pct=$(sed -n 's/.*checker CPU \([0-9.]*\)%.*/\1/p' <<<"$line")
 		echo "$bin ${pct:-FAILED} # ${line#*: }"
 	done
