@@ -57,7 +57,7 @@ type member struct {
 // confirmed (see the package doc).
 func (m *Monitor) newMember(t Target, rc *runConfig) *member {
 	mem := &member{
-		mon: m, id: t.ID, t: t, slot: slot{idx: -1, fd: -1},
+		mon: m, id: t.ID, t: t, slot: slot{idx: -1, fd: -1, http: httpState{ri: -1}},
 		hasMonitor: rc.active, monitored: rc.active && t.Enabled, restagger: true,
 		activeUp: true, up: true, lastChange: time.Now(),
 	}

@@ -54,6 +54,7 @@ type prober struct {
 	gen      uint32           // tells a registration from an earlier one of the same socket
 
 	heads       httpReader // the inline HTTP checks' response heads
+	reading     []*member  // inline HTTP checks whose request went out since the last tick
 	asyncStarts int        // probes started in goroutines of their own (tests)
 
 	pinger   *pinger // opened at the first PING check
@@ -102,10 +103,14 @@ func (p *prober) run() {
 		for _, mem := range p.m.takeDirty() {
 			p.plan(mem, time.Now())
 		}
+		p.readResponses()
 		now := p.startDue(time.Now())
-		if len(p.heap) > 0 {
+		switch {
+		case len(p.reading) > 0: // read them at the next tick
+			timer.Reset(batchTick)
+		case len(p.heap) > 0:
 			timer.Reset(max(p.heap[0].slot.at.Sub(now), batchTick))
-		} else {
+		default:
 			timer.Stop()
 		}
 		select {
@@ -163,6 +168,7 @@ func (p *prober) plan(mem *member, now time.Time) {
 		case !removed:
 		case s.fd >= 0: // cut short
 			delete(p.pending, s.fd)
+			p.unread(mem)
 			closeSocket(s.fd)
 			s.fd, s.busy, s.rc, s.http.phase = -1, false, nil, phaseTCP
 			p.heap.remove(mem)
