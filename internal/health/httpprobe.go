@@ -169,6 +169,9 @@ func (p *prober) readResponses() {
 		mem := p.reading[len(p.reading)-1]
 		p.unread(mem)
 		p.httpRead(mem)
+		if mem.slot.http.phase == phaseTCP {
+			p.tickReads++ // judged: its head was in
+		}
 	}
 }
 

@@ -56,6 +56,7 @@ type prober struct {
 	heads       httpReader // the inline HTTP checks' response heads
 	reading     []*member  // inline HTTP checks whose request went out since the last tick
 	asyncStarts int        // probes started in goroutines of their own (tests)
+	tickReads   int        // inline HTTP checks judged at the tick's read, not through epoll (tests)
 
 	pinger   *pinger // opened at the first PING check
 	noPinger bool    // it could not be: PING checks use their Checker
