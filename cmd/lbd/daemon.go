@@ -19,6 +19,7 @@ import (
 	"lbd/internal/certs/barbican"
 	"lbd/internal/controlplane"
 	"lbd/internal/ha"
+	"lbd/internal/lowprio"
 	"lbd/internal/metrics"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
@@ -65,6 +66,10 @@ func serve(ctx context.Context, o *options, cfg *octavia.Config, level slog.Leve
 	if err != nil {
 		return err
 	}
+	// Reloads, API changes and the state log's compactions run at low
+	// priority, beside the data plane rather than in its way.
+	background := &lowprio.Runner{}
+	cpOpts.Background = background.Do
 	o.passive.Disabled = !o.passiveOn
 	rt := proxy.New(log, proxy.Options{DrainTimeout: o.drain, Passive: o.passive, NoEventLoop: !o.eventLoop,
 		AccessLog: access, ConnectionLogging: o.connLogging,
@@ -109,7 +114,7 @@ func serve(ctx context.Context, o *options, cfg *octavia.Config, level slog.Leve
 	defer closeAPI()
 
 	d := &daemon{o: o, log: log, rt: rt, cp: cp, access: access, tickets: tickets,
-		fileSnap: cfg.Snapshot(), closeAPI: closeAPI, stopNode: stopNode}
+		fileSnap: cfg.Snapshot(), closeAPI: closeAPI, stopNode: stopNode, background: background}
 	for sig := range sigs {
 		if d.handle(ctx, sig) {
 			return nil
@@ -261,6 +266,8 @@ type daemon struct {
 	fileSnap octavia.Snapshot // the file as last applied: a reload tells from it which objects the API had changed
 	closeAPI func()
 	stopNode func()
+	// background runs reloads (internal/lowprio).
+	background *lowprio.Runner
 }
 
 // handle acts on one signal: SIGHUP reloads the file, certificates and
@@ -275,7 +282,9 @@ func (d *daemon) handle(ctx context.Context, sig os.Signal) (stop bool) {
 			}
 		}
 		d.rt.RereadCertificates() // certificate files and staples replaced next to an unchanged config
-		reload(ctx, d.cp, d.rt, d.o.configPath, &d.fileSnap, d.log)
+		// At low priority: the data plane's goroutines do not queue behind
+		// the parse, the merge and the Apply (internal/lowprio).
+		d.background.Do(func() { reload(ctx, d.cp, d.rt, d.o.configPath, &d.fileSnap, d.log) })
 		return false
 	case syscall.SIGUSR1:
 		d.access.Reopen()

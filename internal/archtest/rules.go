@@ -98,6 +98,8 @@ var Rules = []Rule{
 		Why: "the operator's CLI does not carry the data plane with it: lbctl bench runs lbd as a child process"},
 	{Pkg: "lbd/internal/statestore", Forbid: []string{"lbd/..."},
 		Why: "keys, values and revisions, as etcd keeps them: what the keys mean is the control plane's business"},
+	{Pkg: "lbd/internal/lowprio", Forbid: []string{"lbd/..."},
+		Why: "runs the functions it is handed; what they do is the caller's business"},
 	{Pkg: "lbd/internal/buildinfo", Forbid: []string{"*"},
 		Why: "reads the build Go stamped into the binary; everyone may import it"},
 	{Pkg: "lbd/internal/flagdoc", Forbid: []string{"lbd/..."},

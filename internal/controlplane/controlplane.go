@@ -52,6 +52,12 @@ type Options struct {
 	// Service are lbd's own Keystone credentials when it has them (its
 	// Barbican client uses them); set by Flags.Options.
 	Service *auth.KeystoneOptions
+	// Background runs an API change (its edit, Apply and store) and the
+	// state log's compactions, and returns when its function has: lbd
+	// runs them at low priority so that the data plane's goroutines do
+	// not wait behind them (internal/lowprio). Default: on the calling
+	// goroutine (compactions: on a goroutine of their own).
+	Background func(func())
 }
 
 // ControlPlane is the desired state and the API over it. It implements
@@ -93,6 +99,9 @@ func New(opts Options, dp octavia.DataPlane, log *slog.Logger) (*ControlPlane, e
 	}
 	if opts.ApplyTimeout <= 0 {
 		opts.ApplyTimeout = 30 * time.Second
+	}
+	if opts.Background == nil {
+		opts.Background = func(f func()) { f() }
 	}
 	p, err := openStore(opts, log)
 	if err != nil {

@@ -33,14 +33,21 @@ type touched struct {
 	created, updated, deleted []string
 }
 
-// mutate runs a change: check that the load balancer is ACTIVE, edit a
+// mutate runs a change in the background (Options.Background): see
+// mutateNow.
+func (cp *ControlPlane) mutate(ctx context.Context, c change) (lb *octavia.LoadBalancer, err error) {
+	cp.opts.Background(func() { lb, err = cp.mutateNow(ctx, c) })
+	return lb, err
+}
+
+// mutateNow runs a change: check that the load balancer is ACTIVE, edit a
 // clone of its graph, check it against the other load balancers, mark the
 // objects PENDING_*, apply the whole desired state to the data plane, store
 // the load balancer's new record, then commit it in memory. Only then does
 // it return nil: the change is live and stored. On any failure the state
 // is as before. Apart from the list handed to the data plane (pointers),
 // its cost is that of the load balancer, not of the whole state.
-func (cp *ControlPlane) mutate(ctx context.Context, c change) (*octavia.LoadBalancer, error) {
+func (cp *ControlPlane) mutateNow(ctx context.Context, c change) (*octavia.LoadBalancer, error) {
 	if err := cp.persist.available(); err != nil {
 		return nil, cp.saveFailed(ctx, err, c.lbID)
 	}

@@ -126,7 +126,7 @@ func openStore(opts Options, log *slog.Logger) (*persister, error) {
 	case opts.StateDir == "":
 		p.store, p.where = statestore.Memory(), "memory"
 	default:
-		s, err := statestore.Open(opts.StateDir, statestore.LogOptions{Log: log})
+		s, err := statestore.Open(opts.StateDir, statestore.LogOptions{Log: log, Background: opts.Background})
 		if err != nil {
 			return nil, err
 		}

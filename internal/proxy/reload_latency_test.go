@@ -32,7 +32,10 @@ import (
 // LBD_RELOAD_EVERY (a duration) reloads that often through each change
 // window instead of once; LBD_RELOAD_PAIRS (default 8) sets the number of
 // pairs of windows. The members are 10,000 loopback listeners
-// (127.88.x.y) in a child process. It takes about 40 s, so it runs only
+// (127.88.x.y) in a child process. The change runs on the test's own
+// goroutine, beside an in-process load generator; lbd runs it at low
+// priority (internal/lowprio), which cmd/lbd's TestReloadLatencyProcess
+// measures on a real lbd process. It takes about 40 s, so it runs only
 // when asked:
 //
 //	LBD_RELOAD_P99=1 go test -run TestReloadLatency10k -v ./internal/proxy/

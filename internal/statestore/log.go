@@ -50,6 +50,10 @@ type LogOptions struct {
 	// than CompactMin and twice the state it holds, so compaction costs
 	// O(1) amortized per byte changed.
 	CompactMin int64
+	// Background runs a compaction and returns when it is done; it is
+	// called on a goroutine of its own (lbd runs compactions at low
+	// priority: internal/lowprio). Default: that goroutine runs it.
+	Background func(func())
 }
 
 // logStore is the embedded store: an append-only log, one record per
@@ -61,6 +65,8 @@ type logStore struct {
 	path string
 	log  *slog.Logger
 	min  int64
+	// background runs compactions (LogOptions.Background).
+	background func(func())
 
 	mu  sync.Mutex
 	dir *os.File // held with an exclusive flock: one process per directory
@@ -96,6 +102,9 @@ func Open(dir string, o LogOptions) (Store, error) {
 	if o.CompactMin <= 0 {
 		o.CompactMin = 4 << 20
 	}
+	if o.Background == nil {
+		o.Background = func(f func()) { f() }
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -110,7 +119,7 @@ func Open(dir string, o LogOptions) (Store, error) {
 		}
 		return nil, fmt.Errorf("lock state directory %s: %w", dir, err)
 	}
-	s := &logStore{path: filepath.Join(dir, LogFile), log: o.Log, min: o.CompactMin, dir: d, kvs: map[string]*KV{}}
+	s := &logStore{path: filepath.Join(dir, LogFile), log: o.Log, min: o.CompactMin, background: o.Background, dir: d, kvs: map[string]*KV{}}
 	if err := s.open(); err != nil {
 		d.Close()
 		return nil, err

@@ -26,7 +26,8 @@ func (s *logStore) startCompaction() {
 	}
 	s.since = [][]byte{}
 	s.wg.Add(1)
-	go s.compact(kvs, s.rev)
+	rev := s.rev
+	go s.background(func() { s.compact(kvs, rev) })
 }
 
 func (s *logStore) compact(kvs []KV, rev int64) {

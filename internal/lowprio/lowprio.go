@@ -1,0 +1,120 @@
+// Package lowprio runs work that must not hold up the data plane — a
+// config reload's parse, merge, Apply and store, hundreds of milliseconds
+// of CPU at 10,000 members — on an OS thread of its own at the lowest CPU
+// priority, with more Ps for as long as the work runs.
+//
+// Why: Go's scheduler lets a running goroutine keep its P for 10 ms or
+// more before it is preempted, and an event loop woken meanwhile waits in
+// the run queue behind it and behind every other goroutine queued there.
+// At GOMAXPROCS=1 a reload of 10,000 members kept the loop waiting 25–100
+// ms at a time, and the p99 of the requests during the reload went from
+// 14 to 118 ms (docs/performance.md). Here the work holds a P of its own
+// and the Ps the data plane had stay free for it: a woken loop finds an
+// idle P at once; a second extra P is for the collector's background
+// worker, which the work's allocations start. With the work's thread at
+// nice 19 the kernel gives the CPU to the loop's thread as soon as it
+// wakes, even when all of lbd shares one CPU (pinned, GOMAXPROCS=1). The
+// work is the same code, run to its end: it takes the CPU the data plane
+// leaves, and takes longer when the data plane is busy. When the work
+// allocated a quarter of the heap's goal or more, Do collects its garbage
+// before it takes the Ps back: left alone, that collection would come soon
+// after, on the data plane's Ps alone (at GOMAXPROCS=1, 25–80 ms of marking
+// with the loop waiting behind the collector's worker).
+//
+// It must not import lbd's packages.
+package lowprio
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Nice is the priority of the work's thread: the lowest.
+const Nice = 19
+
+// extraPs is how many Ps each work under way adds to GOMAXPROCS: one the
+// work holds, one for the garbage collector's background worker.
+const extraPs = 2
+
+// Runner runs work at low priority; its zero value is ready. Make one per
+// process and share it: it owns the Ps it adds to GOMAXPROCS.
+type Runner struct {
+	mu      sync.Mutex
+	running int // works under way
+	base    int // GOMAXPROCS before the first of them
+}
+
+// Do runs f on a new OS thread at nice 19 and returns when f has; a panic
+// in f is raised again in Do's caller. The thread ends with f: nothing
+// else ever runs at its priority.
+func (r *Runner) Do(f func()) {
+	r.enter()
+	defer r.leave()
+	var panicked any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { panicked = recover() }()
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine, its priority with it
+		// Best effort: without the right to lower it (a seccomp filter),
+		// the work runs at the usual priority, still on a P of its own.
+		_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), Nice)
+		before := allocated()
+		f()
+		if allocated()-before >= heapGoal()/4 {
+			// The garbage f left would start a collection soon, on the
+			// data plane's Ps alone: collect it now, while the extra Ps
+			// are there.
+			runtime.GC()
+		}
+	}()
+	<-done
+	if panicked != nil {
+		panic(panicked)
+	}
+}
+
+// allocated is how many bytes the process has allocated on the heap so far.
+func allocated() uint64 { return readUint64("/gc/heap/allocs:bytes") }
+
+// heapGoal is the heap size at which the next collection is due to end.
+func heapGoal() uint64 { return readUint64("/gc/heap/goal:bytes") }
+
+func readUint64(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+func (r *Runner) enter() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running == 0 {
+		r.base = runtime.GOMAXPROCS(0)
+	}
+	r.running++
+	runtime.GOMAXPROCS(r.base + extraPs*r.running)
+}
+
+func (r *Runner) leave() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running--
+	if r.running > 0 {
+		runtime.GOMAXPROCS(r.base + extraPs*r.running)
+		return
+	}
+	// Back to the runtime's own choice, which follows the CPU limit, when
+	// that is what it was; else (GOMAXPROCS set by the environment or by
+	// a call) back to the number it was.
+	runtime.SetDefaultGOMAXPROCS()
+	if runtime.GOMAXPROCS(0) != r.base {
+		runtime.GOMAXPROCS(r.base)
+	}
+}
