@@ -1,7 +1,7 @@
 // Package lowprio runs work that must not hold up the data plane — a
 // config reload's parse, merge, Apply and store, hundreds of milliseconds
-// of CPU at 10,000 members — on an OS thread of its own at the lowest CPU
-// priority, with more Ps for as long as the work runs.
+// of CPU at 10,000 members — on an OS thread of its own at a low CPU
+// priority (nice 10), with more Ps for as long as the work runs.
 //
 // Why: Go's scheduler lets a running goroutine keep its P for 10 ms or
 // more before it is preempted, and an event loop woken meanwhile waits in
@@ -12,7 +12,7 @@
 // and the Ps the data plane had stay free for it: a woken loop finds an
 // idle P at once; a second extra P is for the collector's background
 // worker, which the work's allocations start. With the work's thread at
-// nice 19 the kernel gives the CPU to the loop's thread as soon as it
+// nice 10 the kernel gives the CPU to the loop's thread as soon as it
 // wakes, even when all of lbd shares one CPU (pinned, GOMAXPROCS=1). The
 // work is the same code, run to its end: it takes the CPU the data plane
 // leaves, and takes longer when the data plane is busy. When the work
@@ -32,8 +32,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Nice is the priority of the work's thread: the lowest.
-const Nice = 19
+// Nice is the priority of the work's thread. Against one busy thread at
+// nice 0 it gets about a tenth of a CPU (19, the lowest, would get 1.5 %:
+// an API change of 100 ms of CPU would take seconds on a saturated lbd),
+// and the kernel still runs a woken thread at nice 0 ahead of it.
+const Nice = 10
 
 // extraPs is how many Ps each work under way adds to GOMAXPROCS: one the
 // work holds, one for the garbage collector's background worker.
@@ -47,7 +50,7 @@ type Runner struct {
 	base    int // GOMAXPROCS before the first of them
 }
 
-// Do runs f on a new OS thread at nice 19 and returns when f has; a panic
+// Do runs f on a new OS thread at nice Nice and returns when f has; a panic
 // in f is raised again in Do's caller. The thread ends with f: nothing
 // else ever runs at its priority.
 func (r *Runner) Do(f func()) {
