@@ -252,3 +252,59 @@ func TestProberHTTPAsChecker(t *testing.T) {
 		})
 	}
 }
+
+// TestProberHTTPCutShort: an inline HTTP check awaiting a member that never
+// answers is cut short, its connection closed at once, when the member is
+// removed, and again when the monitor stops; neither waits for the check's
+// 10s timeout.
+func TestProberHTTPCutShort(t *testing.T) {
+	asked, closed := make(chan struct{}, 4), make(chan struct{}, 4)
+	silent := rawServer(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		if n, err := c.Read(buf); err != nil || n == 0 {
+			return
+		}
+		asked <- struct{}{}
+		for {
+			if _, err := c.Read(buf); err != nil {
+				closed <- struct{}{}
+				return
+			}
+		}
+	})
+	await := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%s within 3s", what)
+		}
+	}
+	mon := NewMonitor(Options{PoolID: "http"})
+	cfg := Config{Type: TypeHTTP, Delay: 50 * time.Millisecond, Timeout: 10 * time.Second, Rise: 1, Fall: 1}
+	members := []Target{{ID: "m", Addr: silent, Enabled: true, Weight: 1}}
+	if err := mon.Update(cfg, members); err != nil {
+		t.Fatal(err)
+	}
+	p, stop := runProber(t, mon)
+	await(asked, "no request")
+	if err := mon.Update(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	await(closed, "the removed member's check not closed")
+
+	if err := mon.Update(cfg, members); err != nil {
+		t.Fatal(err)
+	}
+	await(asked, "no request after the member came back")
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	await(closed, "the check not closed when the monitor stopped")
+	await(stopped, "Run not returned")
+	if s, _ := mon.Member("m"); s.ChecksFailed != 0 || s.ChecksPassed != 0 {
+		t.Errorf("cut-short checks were counted: %+v", s)
+	}
+	if p.asyncStarts != 0 {
+		t.Errorf("%d probes in a goroutine of their own", p.asyncStarts)
+	}
+}
