@@ -25,7 +25,7 @@
 //
 // One goroutine per Monitor, the prober, runs every member's probes from a
 // heap of their next slots (prober.go): no goroutine, timer or context per
-// member or per TCP probe. A member's first probe starts at a random offset
+// member or per TCP, plain HTTP or PING probe. A member's first probe starts at a random offset
 // in [0, delay) and the following ones every delay after that, so ten
 // thousand members with one delay spread evenly over the interval; probes
 // due within a millisecond of each other start together. A probe

@@ -27,8 +27,9 @@ const batchTick = time.Millisecond
 // own; a connect still under way waits in the prober's own epoll set
 // (connPoller) with its deadline in the same heap. A plain HTTP check
 // (HTTPChecker without TLS) is done inline the same way (httpprobe.go):
-// connect, the request written at once, the response head awaited in the
-// epoll set. A PING check sends its echo request on a shared ICMP socket.
+// connect, the request written at once, the response read at the
+// prober's next tick or, if not in by then, awaited in the epoll set. A
+// PING check sends its echo request on a shared ICMP socket.
 // Every other probe (HTTPS, TLS-HELLO, UDP-CONNECT, Options.Checker, a
 // zoned address) runs its Checker in a goroutine of its own, bounded by a
 // context as the Checker interface says, and hands the result back.
