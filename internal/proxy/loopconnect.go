@@ -61,6 +61,9 @@ func (hl *httpLoop) connectFailed(c *loopClient, u *loopMember, err error) {
 		u.Close()
 	}
 	c.m, c.up = nil, nil
+	if len(c.In) == 0 {
+		c.Preload(c.req.Buf) // releaseHead let the buffer go: the request is its head
+	}
 	hl.set.stats.handoffs[handoffConnect].Add(1)
 	hl.toGoroutine(c, &loopHandoff{backoff: c.backoff, failed: failedConnect{m: m, from: c.p}}, 0)
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -118,6 +119,56 @@ func TestLoopConnectsForNewClients(t *testing.T) {
 	mustf(t, m.Traffic.Connections.Load() == n && m.Traffic.Requests.Load() == n && m.Traffic.ConnectErrors.Load() == 0,
 		"member counted %d connections, %d requests, %d connect errors; want %d, %d, 0",
 		m.Traffic.Connections.Load(), m.Traffic.Requests.Load(), m.Traffic.ConnectErrors.Load(), n, n)
+}
+
+// TestLoopConnectingClientsHoldNoBuffer: clients whose requests wait for
+// the loop's connect to their member hold no buffer meanwhile (before, a
+// burst of new clients held 16 KiB each until their connects completed),
+// and the request still reaches the goroutine path whole when the connect
+// times out: it is redispatched to the other member.
+func TestLoopConnectingClientsHoldNoBuffer(t *testing.T) {
+	needEventLoop(t)
+	stuck, good := unacceptingListener(t), startBackend(t, "good", demo.Options{})
+	p := freePort(t)
+	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN",
+		Backends: []string{stuck, good.Addr()}, Extra: "timeout_member_connect: 2000"}))
+	const n = 10
+	answers := make(chan string, n) // the answering member's name, or what went wrong
+	for range n {
+		go func() {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			defer c.Close()
+			c.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			b, _ := io.ReadAll(c)
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(b))), &http.Request{Method: "GET"})
+			if err != nil || resp.StatusCode != http.StatusOK {
+				answers <- fmt.Sprintf("response %q", b)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			answers <- backendName(string(body))
+		}()
+	}
+	// Round robin: half the requests went to the good member and were
+	// answered; the other half wait for their connects to the stuck one.
+	gm := memberAt(t, rt, good.Addr())
+	var clients, holding int
+	waitFor(t, func() bool {
+		clients, holding = loopBuffers(rt)
+		return gm.Traffic.Requests.Load() == n/2 && clients == n/2
+	}, "half the requests answered, the other half waiting in the loop")
+	mustf(t, clients == n/2 && holding == 0, "%d of %d clients waiting for a member connection hold a buffer, want 0 of %d", holding, clients, n/2)
+	for range n {
+		a := <-answers
+		mustf(t, a == "good", "answer %s, want a 200 from good", a)
+	}
+	st := rt.EventLoopStats()
+	mustf(t, st.Handoffs[handoffConnect] == n/2, "%d timed-out connects handed over, want %d", st.Handoffs[handoffConnect], n/2)
 }
 
 // TestLoopConnectRefusedGoesToTheNextMember: with one member refusing

@@ -250,10 +250,26 @@ func (hl *httpLoop) startExchange(c *loopClient, skip, end int) {
 	c.phase = phaseAwait
 	u := hl.takeIdle(m.State)
 	if u == nil {
+		hl.releaseHead(c)
 		hl.connect(c)
 		return
 	}
 	hl.sendRequest(c, u, true)
+}
+
+// releaseHead gives the client's buffer back to the loop while its
+// request waits for the member connection the loop opens, when all the
+// buffer holds is the request's head (no body, nothing pipelined): the
+// head is in req.Buf. A burst of new clients, each waiting for a connect,
+// held 16 KiB each: 80 MB for make bench's 5000, the most of lbd's peak
+// memory there (issue 22). connectFailed puts the head back for the
+// goroutine path.
+func (hl *httpLoop) releaseHead(c *loopClient) {
+	if c.req.ContentLength > 0 || len(c.In) != c.reqEnd {
+		return
+	}
+	c.In, c.reqEnd = c.In[:0], 0
+	c.ReleaseIn()
 }
 
 // sendRequest sends c's request to its member on u, a connection idle in
