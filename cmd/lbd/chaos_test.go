@@ -203,9 +203,18 @@ func TestChaosReloadsAndAPIChangesUnderLoad(t *testing.T) {
 	wg.Add(4)
 	go func() { defer wg.Done(); fileLoad = loadgen.Run(fmt.Sprintf("127.0.0.1:%d", filePort), "/", 2, stop) }()
 	go func() { defer wg.Done(); apiLoad = loadgen.Run(fmt.Sprintf("127.0.0.1:%d", apiPort), "/", 2, stop) }()
-	reloads := 0
+	// The experiment runs until each churn has made churnChanges changes
+	// (2.5 s at 40 ms each when nothing holds them up), at most 30 s: API
+	// changes run at low priority (package lowprio) and take longer on a
+	// machine the load generators saturate.
+	const churnChanges = 24
+	reloads, apiChanges := 0, 0
+	reloadsDone, apiDone := make(chan struct{}), make(chan struct{})
 	go func() { // SIGHUP with a changed file every 40 ms
 		defer wg.Done()
+		var once sync.Once
+		done := func() { once.Do(func() { close(reloadsDone) }) }
+		defer done()
 		variants := []string{
 			fileLB(filePort, ms, []int{1, 1, 1}),
 			fileLB(filePort, ms[1:], []int{3, 1}),
@@ -222,13 +231,17 @@ func TestChaosReloadsAndAPIChangesUnderLoad(t *testing.T) {
 			}
 			writeAtomic(t, cfg, variants[i%len(variants)])
 			p.cmd.Process.Signal(syscall.SIGHUP)
-			reloads++
+			if reloads++; reloads == churnChanges {
+				done()
+			}
 		}
 	}()
-	apiChanges := 0
 	var apiErr error
 	go func() { // an API change every 40 ms: add m2, weight it, remove it
 		defer wg.Done()
+		var once sync.Once
+		done := func() { once.Do(func() { close(apiDone) }) }
+		defer done()
 		_, p2 := splitAddr(ms[2].Addr())
 		cycle := memberCycle{poolID: poolID, port: p2}
 		for i := 0; ; i++ {
@@ -241,10 +254,18 @@ func TestChaosReloadsAndAPIChangesUnderLoad(t *testing.T) {
 				apiErr = err
 				return
 			}
-			apiChanges++
+			if apiChanges++; apiChanges == churnChanges {
+				done()
+			}
 		}
 	}()
-	time.Sleep(2500 * time.Millisecond) // the length of the experiment
+	timeout := time.After(30 * time.Second)
+	for _, ch := range []chan struct{}{reloadsDone, apiDone} {
+		select {
+		case <-ch:
+		case <-timeout:
+		}
+	}
 	close(stop)
 	wg.Wait()
 	t.Logf("%d reloads, %d API changes; file listener %v by member %v; API listener %v by member %v",
@@ -252,8 +273,8 @@ func TestChaosReloadsAndAPIChangesUnderLoad(t *testing.T) {
 	if apiErr != nil {
 		t.Errorf("API change refused under load: %v", apiErr)
 	}
-	if reloads < 20 || apiChanges < 20 {
-		t.Errorf("the churn did not run: %d reloads, %d API changes", reloads, apiChanges)
+	if reloads < churnChanges || apiChanges < churnChanges {
+		t.Errorf("the churn did not run: %d reloads, %d API changes in 30 s, want %d each", reloads, apiChanges, churnChanges)
 	}
 	if n := len(fileLoad.Failures()) + len(apiLoad.Failures()); n != 0 {
 		t.Errorf("%d failed requests: file listener %v; API listener %v", n, fileLoad, apiLoad)
