@@ -53,6 +53,9 @@ var (
 // what is idle.
 type tcpSockets struct {
 	idle [2][]int // by family: IPv4, IPv6
+	// low is, by family, the fewest idle sockets since the last trim:
+	// that many stayed unused the whole time, and trim closes them.
+	low [2]int
 }
 
 // maxIdleSockets bounds each family's idle list: the prober's inline TCP
@@ -70,6 +73,7 @@ func (s *tcpSockets) get(v6 bool) (fd int, reused bool, err error) {
 	if n := len(s.idle[i]); n > 0 {
 		fd = s.idle[i][n-1]
 		s.idle[i] = s.idle[i][:n-1]
+		s.low[i] = min(s.low[i], n-1)
 		return fd, true, nil
 	}
 	fd, err = syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
@@ -89,6 +93,19 @@ func (s *tcpSockets) put(fd int, v6 bool) {
 		return
 	}
 	s.idle[i] = append(s.idle[i], fd)
+}
+
+// trim closes the idle sockets that stayed idle since the last trim (the
+// oldest: get takes the newest).
+func (s *tcpSockets) trim() {
+	for i := range s.idle {
+		stale := s.idle[i][:s.low[i]]
+		for _, fd := range stale {
+			syscall.Close(fd)
+		}
+		s.idle[i] = append(s.idle[i][:0], s.idle[i][len(stale):]...)
+		s.low[i] = len(s.idle[i])
+	}
 }
 
 func (s *tcpSockets) close() {

@@ -29,6 +29,7 @@ func (*tcpSockets) open(netip.AddrPort) (int, bool, error) {
 }
 func (*tcpSockets) release(int, bool) {}
 func (*tcpSockets) close()            {}
+func (*tcpSockets) trim()             {}
 
 func connectResult(int) error { return errConnectUnsupported }
 func pendingError(int) error  { return errConnectUnsupported }

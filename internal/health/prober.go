@@ -50,6 +50,7 @@ type prober struct {
 	socks    tcpSockets       // idle sockets for the inline TCP checks
 	conns    *connPoller      // opened at the first connect that does not complete at once
 	ready    chan []connEvent // from conns; nil until then
+	trimAt   time.Time        // the next trim
 	pending  map[int]*member  // by socket: connects under way, inline HTTP checks
 	noPoller bool             // no epoll set could be opened
 	gen      uint32           // tells a registration from an earlier one of the same socket
@@ -107,6 +108,7 @@ func (p *prober) run() {
 		}
 		p.readResponses()
 		now := p.startDue(time.Now())
+		p.trim(now)
 		switch {
 		case len(p.reading) > 0: // read them at the next tick
 			timer.Reset(batchTick)
@@ -340,6 +342,22 @@ func (p *prober) poller() bool {
 	p.conns, p.ready = c, make(chan []connEvent, 1)
 	go c.wait(p.ready)
 	return true
+}
+
+// trimEvery is how often the prober lets go of what its checks did not
+// use since the last look.
+const trimEvery = time.Second
+
+// trim lets go, once every trimEvery, of the idle sockets that no check
+// took since the last trim (tcpSockets.trim): after a burst of overlapping
+// checks, a member that hung, or a pool's members gone, the prober holds
+// again what its steady checks need.
+func (p *prober) trim(now time.Time) {
+	if now.Before(p.trimAt) {
+		return
+	}
+	p.trimAt = now.Add(trimEvery)
+	p.socks.trim()
 }
 
 // ping sends mem's echo request on the prober's ICMP socket and puts mem

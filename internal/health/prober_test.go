@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // transition is a report with the member's probe counters at that moment.
@@ -377,5 +379,46 @@ func TestPingerParse(t *testing.T) {
 	}
 	if _, ok := p.parse(reply(8, 0x1234), from); ok {
 		t.Error("an echo request was taken for a reply")
+	}
+}
+
+// TestTCPSocketsTrimmed: spare sockets that no check took between two
+// trims are closed; the ones in use stay.
+func TestTCPSocketsTrimmed(t *testing.T) {
+	var socks tcpSockets
+	defer socks.close()
+	var fds []int
+	for range 5 {
+		fd, _, err := socks.get(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, fd)
+	}
+	for _, fd := range fds {
+		socks.put(fd, false)
+	}
+	socks.trim() // the first look: nothing was seen idle for a period yet
+	if len(socks.idle[0]) != 5 {
+		t.Fatalf("%d idle after the first trim, want 5", len(socks.idle[0]))
+	}
+	used, _, _ := socks.get(false) // one check in the period
+	socks.put(used, false)
+	socks.trim()
+	if len(socks.idle[0]) != 1 || socks.idle[0][0] != used {
+		t.Fatalf("idle %v after a period in which only %d was used, want just it", socks.idle[0], used)
+	}
+	open := 0
+	for _, fd := range fds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			open++
+		}
+	}
+	if open != 1 {
+		t.Fatalf("%d of the 5 sockets still open, want 1", open)
+	}
+	socks.trim() // a period without a check
+	if len(socks.idle[0]) != 0 {
+		t.Fatalf("%d idle after a period without checks, want 0", len(socks.idle[0]))
 	}
 }
