@@ -79,6 +79,9 @@ func (h *Head) Reset() {
 func (h *Head) ReadHead(br *bufio.Reader) error {
 	h.Reset()
 	sawAny := false
+	// cont: the line read next is the rest of one longer than br's
+	// buffer, not a line of its own (its "\n" alone is no empty line).
+	cont := false
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
@@ -89,6 +92,7 @@ func (h *Head) ReadHead(br *bufio.Reader) error {
 				return ErrHeadTooLarge
 			}
 			h.Buf = append(h.Buf, line...)
+			cont = true
 			continue
 		}
 		if err != nil {
@@ -112,9 +116,10 @@ func (h *Head) ReadHead(br *bufio.Reader) error {
 		}
 		start := len(h.Buf)
 		h.Buf = append(h.Buf, line...)
-		if len(h.Buf)-start <= 2 && (h.Buf[start] == '\n' || h.Buf[start] == '\r') {
+		if !cont && len(h.Buf)-start <= 2 && (h.Buf[start] == '\n' || h.Buf[start] == '\r') {
 			return nil // the empty line that ends the head
 		}
+		cont = false
 	}
 }
 
