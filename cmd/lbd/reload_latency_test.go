@@ -99,7 +99,7 @@ func TestReloadLatencyProcess(t *testing.T) {
 		cpu      []time.Duration // lbd's CPU over the reload
 		reloads  int
 	}
-	render := func(port, k int) []byte {
+	render := func(port, k int) string {
 		var y strings.Builder
 		fmt.Fprintf(&y, `loadbalancers:
   - name: big
@@ -117,22 +117,13 @@ func TestReloadLatencyProcess(t *testing.T) {
 		for i, a := range members[:k] {
 			fmt.Fprintf(&y, "            - {name: m%d, address: %s, protocol_port: %d}\n", i, a.Addr(), a.Port())
 		}
-		return []byte(y.String())
-	}
-	write := func(path string, b []byte) {
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
+		return y.String()
 	}
 	var lbds []*lbdUnderTest
 	for i, bin := range bins {
 		l := &lbdUnderTest{bin: bin, port: freePort(t), logs: &syncBuffer{}, events: make(chan string, 16)}
 		l.cfg = filepath.Join(dir, fmt.Sprintf("lbd%d.yaml", i))
-		write(l.cfg, render(l.port, n))
+		writeAtomic(t, l.cfg, render(l.port, n))
 		l.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		l.api = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 		args := isolated(t, "--config", l.cfg, "--log-level", "info", "--admin-addr", l.admin, "--api-addr", strings.TrimPrefix(l.api, "http://"))
@@ -191,7 +182,7 @@ func TestReloadLatencyProcess(t *testing.T) {
 			l := lbds[(k+j)%len(lbds)] // the order alternates from pair to pair
 			if !viaAPI {
 				next := n + 1 - l.reloads%2
-				write(l.cfg, render(l.port, next)) // before the load starts: the writing is not lbd's
+				writeAtomic(t, l.cfg, render(l.port, next)) // before the load starts: the writing is not lbd's
 			}
 			rec := &dueLatencies{}
 			load := loadgen.Open{Target: loadgen.Target{Addr: fmt.Sprintf("127.0.0.1:%d", l.port), Clients: 8, Timeout: 5 * time.Second},

@@ -231,12 +231,8 @@ func connectResult(fd int) error {
 // connectOutcome is the outcome of fd's finished connect; a connected fd
 // is set to close with a reset.
 func connectOutcome(fd int) error {
-	soerr, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
-	switch {
-	case err != nil:
-		return errors.New(describeConnectError(err))
-	case soerr != 0:
-		return errors.New(describeConnectError(syscall.Errno(soerr)))
+	if err := pendingError(fd); err != nil {
+		return err
 	}
 	return lingerZero(fd)
 }
