@@ -80,7 +80,7 @@ func isolated(t *testing.T, args ...string) []string {
 	return args
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

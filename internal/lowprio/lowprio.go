@@ -21,11 +21,24 @@
 // after, on the data plane's Ps alone (at GOMAXPROCS=1, 25–80 ms of marking
 // with the loop waiting behind the collector's worker).
 //
+// While works run, the collector starts no cycle of its own (GOGC off,
+// under a memory limit): a reload of 10,000 members allocates 100–150 MB,
+// two to three times the live heap, and each of the two or three cycles
+// that garbage started stopped the world, turned the write barrier on
+// under the data plane and ran its mark workers on threads at the data
+// plane's priority. Instead, that garbage is collected once, at the end
+// (above). The limit, the memory in use when the first work began plus
+// four times the heap's goal (at least 64 MiB), and never above a limit
+// set before, bounds what a work can pile up: past it the collector runs
+// as it would have.
+//
 // It must not import lbd's packages.
 package lowprio
 
 import (
+	"math"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"sync"
 
@@ -48,13 +61,18 @@ type Runner struct {
 	mu      sync.Mutex
 	running int // works under way
 	base    int // GOMAXPROCS before the first of them
+	// The collector's settings before the first of them, and its heap
+	// goal then.
+	gcPercent int
+	memLimit  int64
+	goal      uint64
 }
 
 // Do runs f on a new OS thread at nice Nice and returns when f has; a panic
 // in f is raised again in Do's caller. The thread ends with f: nothing
 // else ever runs at its priority.
 func (r *Runner) Do(f func()) {
-	r.enter()
+	goal := r.enter()
 	defer r.leave()
 	var panicked any
 	done := make(chan struct{})
@@ -67,7 +85,7 @@ func (r *Runner) Do(f func()) {
 		_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), Nice)
 		before := allocated()
 		f()
-		if allocated()-before >= heapGoal()/4 {
+		if allocated()-before >= goal/4 {
 			// The garbage f left would start a collection soon, on the
 			// data plane's Ps alone: collect it now, while the extra Ps
 			// are there.
@@ -95,15 +113,27 @@ func readUint64(name string) uint64 {
 	return s[0].Value.Uint64()
 }
 
-func (r *Runner) enter() {
+// enter adds a work's Ps and, for the first work, turns the collector's
+// own cycles off; it returns the heap's goal before the first work.
+func (r *Runner) enter() (goal uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.running == 0 {
 		r.base = runtime.GOMAXPROCS(0)
+		r.goal = heapGoal()
+		r.memLimit = debug.SetMemoryLimit(-1) // -1 reads it
+		limit := readUint64("/memory/classes/total:bytes") + max(4*r.goal, minHeadroom)
+		debug.SetMemoryLimit(min(r.memLimit, int64(min(limit, math.MaxInt64))))
+		r.gcPercent = debug.SetGCPercent(-1)
 	}
 	r.running++
 	runtime.GOMAXPROCS(r.base + extraPs*r.running)
+	return r.goal
 }
+
+// minHeadroom is the least memory works may pile up above what was in use
+// when the first began before the collector runs.
+const minHeadroom = 64 << 20
 
 func (r *Runner) leave() {
 	r.mu.Lock()
@@ -113,6 +143,8 @@ func (r *Runner) leave() {
 		runtime.GOMAXPROCS(r.base + extraPs*r.running)
 		return
 	}
+	debug.SetGCPercent(r.gcPercent)
+	debug.SetMemoryLimit(r.memLimit)
 	// Back to the runtime's own choice, which follows the CPU limit, when
 	// that is what it was; else (GOMAXPROCS set by the environment or by
 	// a call) back to the number it was.

@@ -2,6 +2,7 @@ package lowprio
 
 import (
 	"runtime"
+	"runtime/debug"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -85,5 +86,38 @@ func TestDoCollectsTheGarbageOfAWorkThatAllocatedMuch(t *testing.T) {
 	sink = nil
 	if n := forcedGCs(); n != n0+1 {
 		t.Errorf("a work that allocated half the heap's goal was followed by %d collections, want 1", n-n0)
+	}
+}
+
+// gcCycles counts the collections so far, of every kind.
+func gcCycles() uint64 { return readUint64("/gc/cycles/total:gc-cycles") }
+
+var garbage [][]byte
+
+func TestDoStartsNoCollectionWhileTheWorkRuns(t *testing.T) {
+	gogc := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(gogc)
+	limit := debug.SetMemoryLimit(-1)
+	var r Runner
+	goal := heapGoal()
+	var during uint64
+	r.Do(func() {
+		n0 := gcCycles()
+		for range 4 { // four times the heap's goal, as garbage
+			for i := range 256 {
+				garbage = append(garbage[:i%16], make([]byte, goal/256))
+			}
+		}
+		during = gcCycles() - n0
+		garbage = nil
+	})
+	if during != 0 {
+		t.Errorf("a work that allocated four times the heap's goal started %d collections while it ran, want none", during)
+	}
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("GOGC after the work is %d, want 100 as before", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l != limit {
+		t.Errorf("the memory limit after the work is %d, want %d as before", l, limit)
 	}
 }

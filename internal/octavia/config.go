@@ -37,28 +37,61 @@ func LoadFileForReload(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	var probe map[string]any
-	if yaml.Unmarshal(data, &probe) == nil {
-		if _, ok := probe["loadbalancers"]; !ok {
-			return nil, fmt.Errorf("%s: %w", path, ErrEmptyFile)
+	root, derr := decode(data)
+	if !hasKey(root, "loadbalancers") {
+		// Rare (a file without the key as a plain top-level key): the
+		// full check. A file with it, the usual case, is parsed once.
+		var probe map[string]any
+		if yaml.Unmarshal(data, &probe) == nil {
+			if _, ok := probe["loadbalancers"]; !ok {
+				return nil, fmt.Errorf("%s: %w", path, ErrEmptyFile)
+			}
 		}
 	}
-	return Parse(path, data)
+	return parseRoot(path, data, root, derr)
 }
 
 // Parse is LoadFile for bytes already read; name labels error messages.
 func Parse(name string, data []byte) (*Config, error) {
+	root, err := decode(data)
+	return parseRoot(name, data, root, err)
+}
+
+// decode reads data's first document into nodes: its root node (the
+// document's content), or the decoder's error.
+func decode(data []byte) (*yaml.Node, error) {
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, errEOF) || len(bytes.TrimSpace(data)) == 0 {
-			return &Config{}, nil // an empty file: no load balancers yet
-		}
-		return nil, syntaxError(name, data, err)
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		return nil, err
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
+	}
+	return root, nil
+}
+
+// hasKey reports whether n is a mapping with the plain key k.
+func hasKey(n *yaml.Node, k string) bool {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if key := n.Content[i]; key.Kind == yaml.ScalarNode && key.ShortTag() == "!!str" && key.Value == k {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRoot checks and normalizes the config decode read from data (root, or
+// the decoder's error derr).
+func parseRoot(name string, data []byte, root *yaml.Node, derr error) (*Config, error) {
+	if derr != nil {
+		if errors.Is(derr, errEOF) || len(bytes.TrimSpace(data)) == 0 {
+			return &Config{}, nil // an empty file: no load balancers yet
+		}
+		return nil, syntaxError(name, data, derr)
 	}
 	sc := newSchemaCheck(name)
 	sc.walk(root, configType, "")

@@ -409,9 +409,16 @@ func TestReloadRefusesAnEmptyFile(t *testing.T) {
 			t.Errorf("%s file at start-up: %v, %v; want an empty config", name, cfg, err)
 		}
 	}
-	path := dir + "/explicit.yaml"
-	os.WriteFile(path, []byte("loadbalancers: []\n"), 0o644)
-	if cfg, err := LoadFileForReload(path); err != nil || len(cfg.LoadBalancers) != 0 {
-		t.Errorf("explicit empty list on reload: %v, %v; want accepted", cfg, err)
+	path := dir + "/other-keys.yaml"
+	os.WriteFile(path, []byte("listeners: []\n"), 0o644)
+	if _, err := LoadFileForReload(path); !errors.Is(err, ErrEmptyFile) {
+		t.Errorf("file without the key: err = %v, want ErrEmptyFile", err)
+	}
+	for _, src := range []string{"loadbalancers: []\n", "\"loadbalancers\": []\n", "? loadbalancers\n: []\n"} {
+		path := dir + "/explicit.yaml"
+		os.WriteFile(path, []byte(src), 0o644)
+		if cfg, err := LoadFileForReload(path); err != nil || len(cfg.LoadBalancers) != 0 {
+			t.Errorf("explicit empty list on reload (%q): %v, %v; want accepted", src, cfg, err)
+		}
 	}
 }
