@@ -1,12 +1,14 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -155,30 +157,39 @@ func merge(old *state, cfg *octavia.Config, now time.Time, log *slog.Logger) (*s
 // kept for objects already known (updated_at moves if the object changed),
 // new for new ones; objects the file dropped lose theirs.
 func fileMeta(st *state, stored, f *octavia.LoadBalancer, now time.Time) {
-	old := map[string][]byte{}
+	old := map[string]any{}
 	if stored != nil {
-		for id, data := range objectContents(stored) {
-			old[id] = data
-		}
+		eachObject(stored, func(id string, v any) { old[id] = v })
 	}
-	cur := objectContents(f)
-	for id, data := range cur {
+	// Each object of f against its old version, encoded into two buffers
+	// used again and again: nothing is kept but the verdict (a reload of
+	// 10,000 members compares as many).
+	var a, b bytes.Buffer
+	ea, eb := json.NewEncoder(&a), json.NewEncoder(&b)
+	changed := func(x, y any) bool {
+		a.Reset()
+		b.Reset()
+		ea.Encode(x)
+		eb.Encode(y)
+		return !bytes.Equal(a.Bytes(), b.Bytes())
+	}
+	eachObject(f, func(id string, v any) {
 		m := st.Meta[id]
+		prev, known := old[id]
+		delete(old, id)
 		switch {
 		case m == nil:
 			st.Meta[id] = &meta{ProjectID: f.ProjectID, Status: octavia.ProvisioningActive, CreatedAt: now, UpdatedAt: now}
-		case string(old[id]) != string(data):
+		case !known || changed(prev, v):
 			m.UpdatedAt = now
 			m.ProjectID = f.ProjectID
 			m.Status = octavia.ProvisioningActive
 		default:
 			m.Status = octavia.ProvisioningActive
 		}
-	}
-	for id := range old {
-		if _, ok := cur[id]; !ok {
-			delete(st.Meta, id)
-		}
+	})
+	for id := range old { // objects f no longer has
+		delete(st.Meta, id)
 	}
 }
 
@@ -188,36 +199,64 @@ func dropMeta(st *state, lb *octavia.LoadBalancer) {
 	}
 }
 
-// objectContents renders each object of a graph on its own (a pool without
-// its members and monitor), to tell which objects a new version changed.
-func objectContents(lb *octavia.LoadBalancer) map[string][]byte {
-	out := map[string][]byte{}
+// eachObject calls fn with each object of a graph on its own (a pool
+// without its members and monitor), to tell which objects a new version
+// changed.
+func eachObject(lb *octavia.LoadBalancer, fn func(id string, v any)) {
 	top := *lb
 	top.Listeners, top.Pools = nil, nil
-	out[lb.ID], _ = json.Marshal(top)
+	fn(lb.ID, &top)
 	for _, l := range lb.Listeners {
-		out[l.ID], _ = json.Marshal(l)
+		fn(l.ID, l)
 	}
 	for _, p := range lb.Pools {
 		bare := *p
 		bare.Members, bare.HealthMonitor = nil, nil
-		out[p.ID], _ = json.Marshal(bare)
+		fn(p.ID, &bare)
 		for _, m := range p.Members {
-			out[m.ID], _ = json.Marshal(m)
+			fn(m.ID, m)
 		}
 		if p.HealthMonitor != nil {
-			out[p.HealthMonitor.ID], _ = json.Marshal(p.HealthMonitor)
+			fn(p.HealthMonitor.ID, p.HealthMonitor)
 		}
 	}
-	return out
 }
 
-// hashLB identifies a file entry's content.
+// hashLB identifies a file entry's content: the SHA-256 of its JSON, as
+// json.Marshal renders it, hashed as it is written rather than copied out
+// first (at 10,000 members the JSON is megabytes).
 func hashLB(lb *octavia.LoadBalancer) (string, error) {
-	data, err := json.Marshal(lb)
-	if err != nil {
+	h := sha256.New()
+	w := &heldNewline{w: h}
+	if err := json.NewEncoder(w).Encode(lb); err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// heldNewline writes to w all but a last "\n" written to it: what
+// json.Encoder writes, as json.Marshal renders it.
+type heldNewline struct {
+	w    io.Writer
+	held bool // a "\n" written and not passed on yet
+}
+
+func (h *heldNewline) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if h.held {
+		if _, err := h.w.Write([]byte{'\n'}); err != nil {
+			return 0, err
+		}
+		h.held = false
+	}
+	n := len(p)
+	if p[n-1] == '\n' {
+		p, h.held = p[:n-1], true
+	}
+	if _, err := h.w.Write(p); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -70,8 +70,14 @@ func sameLB(x *state, a *octavia.LoadBalancer, y *state, b *octavia.LoadBalancer
 // (they are ACTIVE once committed).
 func encodeRecord(r *lbRecord) ([]byte, error) {
 	stored := *r
-	stored.Meta = make(map[string]*meta, len(r.Meta))
-	for id, m := range r.Meta {
+	cloned := false
+	for id, m := range r.Meta { // the map copied only when a status is not ACTIVE (after a reload none is)
+		if m.Status == octavia.ProvisioningActive {
+			continue
+		}
+		if !cloned {
+			stored.Meta, cloned = maps.Clone(r.Meta), true
+		}
 		c := *m
 		c.Status = octavia.ProvisioningActive
 		stored.Meta[id] = &c

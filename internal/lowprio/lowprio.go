@@ -15,22 +15,24 @@
 // nice 10 the kernel gives the CPU to the loop's thread as soon as it
 // wakes, even when all of lbd shares one CPU (pinned, GOMAXPROCS=1). The
 // work is the same code, run to its end: it takes the CPU the data plane
-// leaves, and takes longer when the data plane is busy. When the work
-// allocated a quarter of the heap's goal or more, Do collects its garbage
-// before it takes the Ps back: left alone, that collection would come soon
-// after, on the data plane's Ps alone (at GOMAXPROCS=1, 25–80 ms of marking
-// with the loop waiting behind the collector's worker).
+// leaves, and takes longer when the data plane is busy.
 //
 // While works run, the collector starts no cycle of its own (GOGC off,
-// under a memory limit): a reload of 10,000 members allocates 100–150 MB,
-// two to three times the live heap, and each of the two or three cycles
+// under a memory limit): a reload of 10,000 members allocates 90–150 MB,
+// two to three times the live heap, and each of the two to four cycles
 // that garbage started stopped the world, turned the write barrier on
-// under the data plane and ran its mark workers on threads at the data
-// plane's priority. Instead, that garbage is collected once, at the end
-// (above). The limit, the memory in use when the first work began plus
-// four times the heap's goal (at least 64 MiB), and never above a limit
-// set before, bounds what a work can pile up: past it the collector runs
-// as it would have.
+// under the data plane and ran mark workers on threads at the data
+// plane's priority. The limit, the memory in use when the first work
+// began plus four times the heap's goal (at least 64 MiB), and never above
+// a limit set before, bounds what works can pile up: past it the
+// collector runs as it would have. When the works allocated a quarter of
+// the heap's goal or more, the last to end collects their garbage, once,
+// from Do's caller's thread and with GOMAXPROCS back where it was, before
+// GOGC is (which would start a cycle at the next allocation). At the data
+// plane's Ps alone, its worker gives the P to a woken loop within a
+// millisecond or two; with the extra Ps still there, a mark worker ran on
+// each idle one, each a thread at the data plane's priority on its CPU,
+// and a trace showed the loop waiting up to 7 ms for a P.
 //
 // It must not import lbd's packages.
 package lowprio
@@ -66,6 +68,7 @@ type Runner struct {
 	gcPercent int
 	memLimit  int64
 	goal      uint64
+	collect   bool // a work that ended while others ran left garbage enough to collect
 }
 
 // Do runs f on a new OS thread at nice Nice and returns when f has; a panic
@@ -73,7 +76,8 @@ type Runner struct {
 // else ever runs at its priority.
 func (r *Runner) Do(f func()) {
 	goal := r.enter()
-	defer r.leave()
+	big := false // f left garbage enough to collect
+	defer func() { r.leave(big) }()
 	var panicked any
 	done := make(chan struct{})
 	go func() {
@@ -85,12 +89,7 @@ func (r *Runner) Do(f func()) {
 		_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), Nice)
 		before := allocated()
 		f()
-		if allocated()-before >= goal/4 {
-			// The garbage f left would start a collection soon, on the
-			// data plane's Ps alone: collect it now, while the extra Ps
-			// are there.
-			runtime.GC()
-		}
+		big = allocated()-before >= goal/4
 	}()
 	<-done
 	if panicked != nil {
@@ -135,16 +134,15 @@ func (r *Runner) enter() (goal uint64) {
 // when the first began before the collector runs.
 const minHeadroom = 64 << 20
 
-func (r *Runner) leave() {
+func (r *Runner) leave(big bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.running--
+	r.collect = r.collect || big
 	if r.running > 0 {
 		runtime.GOMAXPROCS(r.base + extraPs*r.running)
 		return
 	}
-	debug.SetGCPercent(r.gcPercent)
-	debug.SetMemoryLimit(r.memLimit)
 	// Back to the runtime's own choice, which follows the CPU limit, when
 	// that is what it was; else (GOMAXPROCS set by the environment or by
 	// a call) back to the number it was.
@@ -152,4 +150,13 @@ func (r *Runner) leave() {
 	if runtime.GOMAXPROCS(0) != r.base {
 		runtime.GOMAXPROCS(r.base)
 	}
+	if r.collect {
+		// Before GOGC is back, which would start a cycle at the next
+		// allocation, and with the Ps back to the data plane's: see the
+		// package's comment.
+		r.collect = false
+		runtime.GC()
+	}
+	debug.SetGCPercent(r.gcPercent)
+	debug.SetMemoryLimit(r.memLimit)
 }

@@ -1,6 +1,7 @@
 package octavia
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -23,27 +24,39 @@ type SnapshotObject struct {
 // Snapshot takes the config's snapshot. Later changes to the config do not
 // change it.
 func (c *Config) Snapshot() Snapshot {
-	s := Snapshot{}
 	if c == nil {
-		return s
+		return Snapshot{}
 	}
+	n := 0
+	for _, lb := range c.LoadBalancers {
+		n += 1 + len(lb.Listeners) + len(lb.Pools)
+		for _, p := range lb.Pools {
+			n += len(p.Members) + 1
+		}
+	}
+	s := make(Snapshot, n)
+	// One buffer for every object: each object's content is the one copy
+	// of its encoding (a reload takes three snapshots of 10,000 members).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	add := func(kind, id, name string, v any) {
-		data, _ := json.Marshal(v)
-		s[id] = SnapshotObject{Kind: kind, Name: name, content: string(data)}
+		buf.Reset()
+		enc.Encode(v)
+		s[id] = SnapshotObject{Kind: kind, Name: name, content: string(buf.Bytes())}
 	}
 	for _, lb := range c.LoadBalancers {
 		top := *lb
 		top.Listeners, top.Pools = nil, nil
-		add(KindLoadBalancer, lb.ID, lb.Name, top)
+		add(KindLoadBalancer, lb.ID, lb.Name, &top)
 		for _, l := range lb.Listeners {
 			bare := *l
 			bare.DefaultPool = nil
-			add(KindListener, l.ID, l.Name, bare)
+			add(KindListener, l.ID, l.Name, &bare)
 		}
 		for _, p := range lb.Pools {
 			bare := *p
 			bare.Members, bare.HealthMonitor = nil, nil
-			add(KindPool, p.ID, p.Name, bare)
+			add(KindPool, p.ID, p.Name, &bare)
 			for _, m := range p.Members {
 				add(KindMember, m.ID, m.Label(), m)
 			}
