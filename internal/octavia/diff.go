@@ -42,7 +42,7 @@ func (c *Config) Snapshot() Snapshot {
 	add := func(kind, id, name string, v any) {
 		buf.Reset()
 		enc.Encode(v)
-		s[id] = SnapshotObject{Kind: kind, Name: name, content: string(buf.Bytes())}
+		s[id] = SnapshotObject{Kind: kind, Name: name, content: buf.String()}
 	}
 	for _, lb := range c.LoadBalancers {
 		top := *lb
