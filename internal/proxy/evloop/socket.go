@@ -107,7 +107,11 @@ func (s *Socket) Read() ReadResult {
 		return ReadFull
 	}
 	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(s.fd), uintptr(unsafe.Pointer(&space[0])), uintptr(len(space)))
+		// recvfrom, not read: the same sock_recvmsg without the VFS
+		// layer's work around it (fdget_pos, rw_verify_area, fsnotify),
+		// as nginx's recv; about 4 % of a read here (3.47 against 3.64 µs
+		// for 200 bytes on loopback, 15 pairs alternated, quiet machine).
+		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&space[0])), uintptr(len(space)), 0, 0, 0)
 		n := int(r)
 		switch {
 		case e == syscall.EINTR:
