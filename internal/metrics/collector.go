@@ -415,38 +415,41 @@ func (c *collector) member(e *exposition, poolLabel string, v *memberView) {
 		e.value(lbdMemberInfo, 1, id, v.name, poolLabel, v.address, e.itoa(v.port))
 	}
 	n := &v.n
-	e.state(memberStatus, memberStates, v.status, poolLabel, id)
-	e.value(memberCurrentSessions, float64(n.active), poolLabel, id)
-	e.value(memberSessionsTotal, float64(n.sessions), poolLabel, id)
-	e.value(memberLoadbalanced, float64(n.picks), poolLabel, id)
-	e.value(memberWeight, float64(v.weight), poolLabel, id)
-	e.value(memberBytesIn, float64(n.bytesIn), poolLabel, id)
-	e.value(memberBytesOut, float64(n.bytesOut), poolLabel, id)
-	e.value(memberConnAttempts, float64(n.attempts), poolLabel, id)
-	e.value(memberConnectionErrors, float64(n.connErrors), poolLabel, id)
-	e.value(memberResponseErrors, float64(n.memberAborts), poolLabel, id)
-	e.value(memberRetries, float64(n.retries), poolLabel, id)
-	e.value(memberRedispatches, float64(n.redispatches), poolLabel, id)
-	e.value(memberClientAborts, float64(n.clientAborts), poolLabel, id)
-	e.value(memberServerAborts, float64(n.memberAborts), poolLabel, id)
+	// Every family below is labelled pool and member (and one of state,
+	// code or le): their text is written once for all.
+	ml := e.memberLabels(poolLabel, id)
+	e.stateLabelled(memberStatus, memberStates, v.status, ml)
+	e.labelled(memberCurrentSessions, float64(n.active), ml, "", "")
+	e.labelled(memberSessionsTotal, float64(n.sessions), ml, "", "")
+	e.labelled(memberLoadbalanced, float64(n.picks), ml, "", "")
+	e.labelled(memberWeight, float64(v.weight), ml, "", "")
+	e.labelled(memberBytesIn, float64(n.bytesIn), ml, "", "")
+	e.labelled(memberBytesOut, float64(n.bytesOut), ml, "", "")
+	e.labelled(memberConnAttempts, float64(n.attempts), ml, "", "")
+	e.labelled(memberConnectionErrors, float64(n.connErrors), ml, "", "")
+	e.labelled(memberResponseErrors, float64(n.memberAborts), ml, "", "")
+	e.labelled(memberRetries, float64(n.retries), ml, "", "")
+	e.labelled(memberRedispatches, float64(n.redispatches), ml, "", "")
+	e.labelled(memberClientAborts, float64(n.clientAborts), ml, "", "")
+	e.labelled(memberServerAborts, float64(n.memberAborts), ml, "", "")
 	h := &v.connect
-	e.histogramOf(lbdMemberConnectSeconds, c.buckets(h), h.count, h.sum, poolLabel, id)
+	e.histogramLabelled(lbdMemberConnectSeconds, c.buckets(h), h.count, h.sum, ml)
 	if v.health {
 		if v.monitor {
-			e.value(memberCheckFailures, float64(v.checksFailed), poolLabel, id)
-			e.value(memberCheckUpDown, float64(n.downs), poolLabel, id)
+			e.labelled(memberCheckFailures, float64(v.checksFailed), ml, "", "")
+			e.labelled(memberCheckUpDown, float64(n.downs), ml, "", "")
 		}
-		e.value(lbdMemberEjections, float64(v.ejections), poolLabel, id)
+		e.labelled(lbdMemberEjections, float64(v.ejections), ml, "", "")
 	}
 	if v.http {
-		e.value(memberConnReuses, float64(n.reuses), poolLabel, id)
-		e.value(memberIdleCurrent, float64(v.idle), poolLabel, id)
-		e.value(memberIdleLimit, float64(proxy.MaxIdlePerMember), poolLabel, id)
+		e.labelled(memberConnReuses, float64(n.reuses), ml, "", "")
+		e.labelled(memberIdleCurrent, float64(v.idle), ml, "", "")
+		e.labelled(memberIdleLimit, float64(proxy.MaxIdlePerMember), ml, "", "")
 		for i, class := range stats.ResponseClasses {
-			e.value(memberHTTPResponses, float64(n.responses[i]), poolLabel, id, class)
+			e.labelledBefore(memberHTTPResponses, float64(n.responses[i]), "code", class, ml)
 		}
 		h := &v.response
-		e.histogramOf(lbdMemberResponseSeconds, c.buckets(h), h.count, h.sum, poolLabel, id)
+		e.histogramLabelled(lbdMemberResponseSeconds, c.buckets(h), h.count, h.sum, ml)
 	}
 }
 

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bytes"
 	"hash/maphash"
 	"io"
 	"math"
@@ -89,8 +90,11 @@ type exposition struct {
 	// le holds the histogram bucket bounds as label values, formatted once.
 	le     []string
 	head   []byte
-	labels []byte   // the label pairs of the series being written
-	values []string // label values being put together
+	labels []byte // the label pairs of the series being written
+	// mlabels are the label pairs of the member being written
+	// (memberLabels).
+	mlabels []byte
+	values  []string // label values being put together
 	// ints holds the integers written as label values (ports), formatted
 	// once: a scrape allocates no more for a thousand members than for two.
 	ints map[int]string
@@ -111,6 +115,8 @@ type exposition struct {
 	views   []memberView
 	changes []time.Time
 	pviews  []proxy.MemberView
+	// other holds the text of client_golang's families in a gzip scrape.
+	other bytes.Buffer
 }
 
 // part is a piece of a family's series: its buffer's text from..to, or a
@@ -206,6 +212,57 @@ func (x *exposition) cut(i, to int) {
 func (x *exposition) value(f *family, v float64, labels ...string) {
 	x.labels = appendLabels(x.labels[:0], f, labels)
 	x.line(f, "", x.labels, "", "", v)
+}
+
+// memberLabels are the label pairs of a member's series, member and
+// pool, as appendLabels writes them for a family labelled pool and member:
+// written once a member and reused for each of its series (labelled),
+// instead of escaping the same two values again for every line. The text
+// stays valid until the next call.
+func (x *exposition) memberLabels(pool, member string) []byte {
+	x.mlabels = appendLabel(x.mlabels[:0], "member", member)
+	x.mlabels = append(x.mlabels, ',')
+	x.mlabels = appendLabel(x.mlabels, "pool", pool)
+	return x.mlabels
+}
+
+// labelled writes one series of a family labelled pool and member (and,
+// if extra is not empty, one more label that sorts after them) with the
+// labels memberLabels wrote.
+func (x *exposition) labelled(f *family, v float64, labels []byte, extra, extraValue string) {
+	x.line(f, "", labels, extra, extraValue, v)
+}
+
+// labelledBefore writes one series of a family labelled pool, member and
+// one more label that sorts before them (first, a response's code), with
+// the labels memberLabels wrote.
+func (x *exposition) labelledBefore(f *family, v float64, first, firstValue string, labels []byte) {
+	x.labels = appendLabel(x.labels[:0], first, firstValue)
+	x.labels = append(append(x.labels, ','), labels...)
+	x.line(f, "", x.labels, "", "", v)
+}
+
+// stateLabelled is state for a family labelled pool, member and state,
+// with the labels memberLabels wrote.
+func (x *exposition) stateLabelled(f *family, states []string, current string, labels []byte) {
+	for _, s := range states {
+		v := 0.0
+		if s == current {
+			v = 1
+		}
+		x.line(f, "", labels, "state", s, v)
+	}
+}
+
+// histogramLabelled is histogramOf for a family labelled pool and member,
+// with the labels memberLabels wrote.
+func (x *exposition) histogramLabelled(f *family, cum []uint64, count uint64, sum float64, labels []byte) {
+	for i, n := range cum {
+		x.line(f, "_bucket", labels, "le", x.le[i], float64(n))
+	}
+	x.line(f, "_bucket", labels, "le", "+Inf", float64(count))
+	x.line(f, "_sum", labels, "", "", sum)
+	x.line(f, "_count", labels, "", "", float64(count))
 }
 
 // series returns the text of one series of f up to its value: its name
@@ -375,10 +432,6 @@ func (x *exposition) writeGzip(g *gzipStream) error {
 			continue
 		}
 		g.Write(x.header(f))
-		if f.volatile && len(x.parts[i]) == 0 {
-			g.writeFast(s)
-			continue
-		}
 		for _, p := range x.parts[i] {
 			switch {
 			case p.chunk != nil:

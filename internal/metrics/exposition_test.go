@@ -100,3 +100,31 @@ func mustf(t *testing.T, ok bool, format string, args ...any) {
 		t.Fatalf(format, args...)
 	}
 }
+
+// TestMemberLabelsWriteWhatValueDoes: a member's series written with its
+// labels written once (memberLabels, labelled, ...) are the text value,
+// state and histogramOf write, escapes included.
+func TestMemberLabelsWriteWhatValueDoes(t *testing.T) {
+	pool, member := `p"o\ol`+"\n"+`:l`, "m-\"1\""
+	slow, fast := newExposition(lbdFamilies), newExposition(lbdFamilies)
+	slow.value(memberWeight, 3, pool, member)
+	slow.state(memberStatus, memberStates, "DRAIN", pool, member)
+	slow.value(memberHTTPResponses, 7, pool, member, "2xx")
+	slow.histogramOf(lbdMemberConnectSeconds, []uint64{1, 2}, 3, 0.5, pool, member)
+
+	ml := fast.memberLabels(pool, member)
+	fast.labelled(memberWeight, 3, ml, "", "")
+	fast.stateLabelled(memberStatus, memberStates, "DRAIN", ml)
+	fast.labelledBefore(memberHTTPResponses, 7, "code", "2xx", ml)
+	fast.histogramLabelled(lbdMemberConnectSeconds, []uint64{1, 2}, 3, 0.5, ml)
+
+	var a, b bytes.Buffer
+	slow.writeTo(&a)
+	fast.writeTo(&b)
+	if a.String() != b.String() {
+		t.Fatalf("labels written once:\n%s\nwant:\n%s", b.String(), a.String())
+	}
+	if !strings.Contains(a.String(), `octavia_member_http_responses_total{code="2xx",member="m-\"1\"",pool="p\"o\\ol\n:l"} 7`) {
+		t.Fatalf("unexpected text:\n%s", a.String())
+	}
+}

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"bytes"
-	"compress/flate"
 	"encoding/binary"
 	"hash/crc32"
 	"hash/maphash"
@@ -37,21 +36,23 @@ type chunk struct {
 // chunks in any order.
 type gzipStream struct {
 	w     io.Writer
-	fw    *flate.Writer // the open piece's compressor; nil until first used
-	hw    *flate.Writer // writeFast's
-	open  bool          // a piece is being written through fw
+	d     lineDeflater // the open piece's compressor (deflate.go)
+	store lineDeflater // compresses chunks being made
 	crc   uint32
 	n     int
 	err   error
-	store bytes.Buffer // compresses chunks being made
 }
 
 // gzipHeader is a gzip member header: deflate, no name, no time, unknown OS.
 var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 
+// gzipFlushAt is how many compressed bytes the stream holds before it
+// writes them out.
+const gzipFlushAt = 64 << 10
+
 func (g *gzipStream) reset(w io.Writer) {
-	g.w, g.open, g.crc, g.n, g.err = w, false, 0, 0, nil
-	g.write(gzipHeader)
+	g.w, g.crc, g.n, g.err = w, 0, 0, nil
+	g.d.out = append(g.d.out[:0], gzipHeader...)
 }
 
 func (g *gzipStream) write(b []byte) {
@@ -60,66 +61,37 @@ func (g *gzipStream) write(b []byte) {
 	}
 }
 
+// flush writes out the compressed bytes the stream holds.
+func (g *gzipStream) flush() {
+	if len(g.d.out) > 0 {
+		g.write(g.d.out)
+		g.d.out = g.d.out[:0]
+	}
+}
+
 // Write compresses plain text into the open piece, opening one if needed.
 func (g *gzipStream) Write(b []byte) (int, error) {
 	if g.err != nil {
 		return 0, g.err
 	}
-	if !g.open {
-		if g.fw == nil {
-			g.fw, _ = flate.NewWriter(g.w, flate.BestSpeed)
-		} else {
-			g.fw.Reset(g.w)
-		}
-		g.open = true
-	}
 	g.crc = crc32.Update(g.crc, crc32.IEEETable, b)
 	g.n += len(b)
-	if _, err := g.fw.Write(b); err != nil {
-		g.err = err
-		return 0, err
+	g.d.write(b)
+	if len(g.d.out) >= gzipFlushAt {
+		g.flush()
 	}
-	return len(b), nil
-}
-
-// writeFast compresses plain text as a piece of its own with Huffman
-// coding alone: for text that changes at every scrape and repeats itself
-// little (a series per member, each naming its member once), several times
-// faster than BestSpeed for a little more size.
-func (g *gzipStream) writeFast(b []byte) {
-	if len(b) == 0 || g.err != nil {
-		return
-	}
-	g.closePiece()
-	if g.hw == nil {
-		g.hw, _ = flate.NewWriter(g.w, flate.HuffmanOnly)
-	} else {
-		g.hw.Reset(g.w)
-	}
-	g.crc = crc32.Update(g.crc, crc32.IEEETable, b)
-	g.n += len(b)
-	if _, err := g.hw.Write(b); err != nil {
-		g.err = err
-		return
-	}
-	if err := g.hw.Flush(); err != nil {
-		g.err = err
-	}
+	return len(b), g.err
 }
 
 // closePiece ends the open piece on a byte boundary.
 func (g *gzipStream) closePiece() {
-	if g.open {
-		g.open = false
-		if err := g.fw.Flush(); err != nil && g.err == nil {
-			g.err = err
-		}
-	}
+	g.d.end()
 }
 
 // chunk splices a compressed chunk into the stream.
 func (g *gzipStream) chunk(c *chunk) {
 	g.closePiece()
+	g.flush()
 	g.write(c.deflate)
 	g.crc = crc32Combine(g.crc, c.crc, c.shift)
 	g.n += c.n
@@ -127,33 +99,23 @@ func (g *gzipStream) chunk(c *chunk) {
 
 // makeChunk compresses text into a new chunk and splices it in.
 func (g *gzipStream) makeChunk(text []byte) *chunk {
-	g.closePiece()
-	g.store.Reset()
-	if g.fw == nil {
-		g.fw, _ = flate.NewWriter(&g.store, flate.BestSpeed)
-	} else {
-		g.fw.Reset(&g.store)
-	}
-	g.fw.Write(text)
-	g.fw.Flush()
-	c := &chunk{deflate: bytes.Clone(g.store.Bytes()), crc: crc32.ChecksumIEEE(text), n: len(text), shift: crc32Shift(len(text))}
+	g.store.out = g.store.out[:0]
+	g.store.write(text)
+	g.store.end()
+	c := &chunk{deflate: bytes.Clone(g.store.out), crc: crc32.ChecksumIEEE(text), n: len(text), shift: crc32Shift(len(text))}
 	g.chunk(c)
 	return c
 }
 
 // close ends the deflate stream with a final block and writes the trailer.
 func (g *gzipStream) close() error {
-	if !g.open {
-		g.Write(nil) // an empty piece, for the final block
-	}
-	g.open = false
-	if err := g.fw.Close(); err != nil && g.err == nil {
-		g.err = err
-	}
-	var trailer [8]byte
-	binary.LittleEndian.PutUint32(trailer[:4], g.crc)
-	binary.LittleEndian.PutUint32(trailer[4:], uint32(g.n))
-	g.write(trailer[:])
+	g.closePiece()
+	// A final block with no data: BFINAL 1, BTYPE 01 (fixed codes), end of
+	// block.
+	g.d.out = append(g.d.out, 3, 0)
+	g.d.out = binary.LittleEndian.AppendUint32(g.d.out, g.crc)
+	g.d.out = binary.LittleEndian.AppendUint32(g.d.out, uint32(g.n))
+	g.flush()
 	return g.err
 }
 

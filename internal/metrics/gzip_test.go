@@ -150,6 +150,20 @@ func TestGzipScrapeIsTheSameText(t *testing.T) {
 	if got := h.cache.last.spliced; got == 0 {
 		t.Errorf("one member had traffic: no family of its block was spliced in again")
 	}
+	// A pool under load: every member's counters and latencies moved
+	// since the scrape before, every block is compressed again.
+	for k := range 2 {
+		for i, m := range rt.PoolMembers(cfg.LoadBalancers[0].Pools[0].ID) {
+			m.Traffic.Connections.Add(1)
+			m.Traffic.Requests.Add(1)
+			m.Traffic.BytesIn.Add(uint64(100 + i))
+			m.Traffic.BytesOut.Add(uint64(1000 * i))
+			m.Traffic.Responses[1+(i+k)%4].Add(1)
+			m.Traffic.ConnectTime.Observe(time.Duration(100+(i+k)%900) * time.Microsecond)
+			m.Traffic.ResponseTime.Observe(time.Duration(1+(i+k)%40) * time.Millisecond)
+		}
+		compare(fmt.Sprintf("every member had traffic (%d)", k+1), 0, 3)
+	}
 }
 
 // lbdLines keeps lbd's own series, without those that change by

@@ -107,11 +107,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := x.writeGzip(g); err != nil {
 		return
 	}
+	// The text of client_golang's families comes in many small writes;
+	// the compressor is at its best given whole lines.
+	x.other.Reset()
 	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(g, mf); err != nil {
+		if _, err := expfmt.MetricFamilyToText(&x.other, mf); err != nil {
 			return
 		}
 	}
+	g.Write(x.other.Bytes())
 	if g.close() == nil {
 		h.cache.commit(x.made, x.spliced)
 	}

@@ -93,7 +93,7 @@ func cpuTime() time.Duration {
 // With monitor, the pool has a health monitor, disabled so that nothing is
 // probed: the member series include the monitor's, and
 // octavia_member_check_last_change_seconds changes at every scrape.
-func scrapeTarget(b *testing.B, n int, monitor bool) (*proxy.Runtime, http.Handler) {
+func scrapeTarget(b testing.TB, n int, monitor bool) (*proxy.Runtime, http.Handler) {
 	port := freePort(b)
 	var y strings.Builder
 	fmt.Fprintf(&y, `loadbalancers:
