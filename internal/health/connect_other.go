@@ -56,14 +56,14 @@ func (*connPoller) arm(int, uint32, uint32, bool) error { return errConnectUnsup
 func (*connPoller) wait(chan<- []connEvent)             {}
 func (*connPoller) close()                              {}
 
-type pinger struct{}
+type pinger struct{ fd int }
 
 type echoReply struct {
 	seq  uint16
 	from netip.Addr
 }
 
-func newPinger(bool) (*pinger, error)           { return nil, errConnectUnsupported }
-func (*pinger) send(netip.Addr) (uint16, error) { return 0, errConnectUnsupported }
-func (*pinger) start(chan<- []echoReply)        {}
-func (*pinger) close()                          {}
+func newPinger(bool) (*pinger, error)            { return nil, errConnectUnsupported }
+func (*pinger) send(netip.Addr) (uint16, error)  { return 0, errConnectUnsupported }
+func (*pinger) recv(got []echoReply) []echoReply { return got }
+func (*pinger) close()                           {}

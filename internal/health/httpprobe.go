@@ -23,14 +23,15 @@ import (
 //	         http.ReadResponse and HTTPChecker.verdict as HTTPChecker.Check
 //
 // The first read of a response is not waited for in the epoll set: the
-// check goes into p.reading, and the prober reads it at its next tick, at
-// most batchTick later, when it wakes for its next slots anyway (at 1,000
-// members and more its ticks are about a millisecond apart). On loopback
-// or a near member the response is in by then: no epoll_ctl, and no
-// wake-up of the prober for the response, which at 1,000 members a second
-// cost as much as the rest of the check. Only a response not in at that
-// first read is awaited in the epoll set. A check's recorded duration may
-// so include up to batchTick of waiting for the tick.
+// check goes into p.reading, and the prober reads it at the next point of
+// its grid, at most batchTick later, when it wakes for the slots due then
+// anyway (at 1,000 members at delay 1s, 20 of them). On loopback or a near
+// member the response is in by then: no epoll_ctl, and no wake-up of the
+// prober for the response, which at 1,000 members a second cost as much
+// as the rest of the check. Only a response not in at that first read is
+// awaited in the epoll set. A check's recorded duration may so include up
+// to batchTick of waiting for the grid; its timeouts do not (the prober
+// wakes for a deadline at its time, and reads what came before it judges).
 //
 // The connection is then reset (connect(AF_UNSPEC)), whatever of the body
 // came with the head having been read, and the socket kept for the next

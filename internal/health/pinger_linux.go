@@ -5,27 +5,26 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"sync"
 	"syscall"
 )
 
 // pinger is the prober's one ICMP socket for all of its PING checks
-// (IPv4): a check is one sendto of an echo request, and the replies are
-// read in batches by one goroutine that sleeps in the runtime's poller,
-// instead of a socket, two goroutines and a timer per check as a
-// PingChecker (pro-bing) has. A raw socket sees every ICMP packet of the
+// (IPv4): a check is one sendto of an echo request, and the prober reads
+// the replies in batches (recv) when it wakes on its grid, or, when it has
+// nothing else to wake for, when its epoll set says replies came; instead
+// of a socket, two goroutines and a timer per check as a PingChecker
+// (pro-bing) has. The socket is not in the runtime's poller: a goroutine
+// woken there for each reply was a wake-up of the runtime a check. A raw socket sees every ICMP packet of the
 // host: ICMP_FILTER keeps all but echo replies out, and the identifier,
 // the sequence number and the source address tell ours apart. A datagram
 // ("ping") socket gets only its own replies, with the identifier the
 // kernel chose.
 type pinger struct {
-	fd    int
-	f     *os.File
-	raw   bool
-	id    uint16
-	seq   uint16
-	stop  chan struct{}
-	ended sync.WaitGroup
+	fd  int
+	raw bool
+	id  uint16
+	seq uint16
+	buf [1500]byte
 }
 
 // echoReply is an echo reply's sequence number and source.
@@ -56,8 +55,7 @@ func newPinger(privileged bool) (*pinger, error) {
 	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 8<<20) != nil {
 		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<20)
 	}
-	return &pinger{fd: fd, f: os.NewFile(uintptr(fd), "health-icmp"), raw: privileged,
-		id: uint16(rand.Uint32()), seq: uint16(rand.Uint32()), stop: make(chan struct{})}, nil
+	return &pinger{fd: fd, raw: privileged, id: uint16(rand.Uint32()), seq: uint16(rand.Uint32())}, nil
 }
 
 // send sends an echo request to a and returns its sequence number.
@@ -85,42 +83,19 @@ func icmpChecksum(b []byte) uint16 {
 	return ^uint16(s)
 }
 
-// start reads the echo replies into out, in batches, until close.
-func (p *pinger) start(out chan<- []echoReply) {
-	p.ended.Add(1)
-	go p.read(out)
-}
-
-func (p *pinger) read(out chan<- []echoReply) {
-	defer p.ended.Done()
-	rc, err := p.f.SyscallConn()
-	if err != nil {
-		return
-	}
-	buf := make([]byte, 1500)
+// recv appends to got the echo replies that have come, reading until
+// there are none left.
+func (p *pinger) recv(got []echoReply) []echoReply {
 	for {
-		var got []echoReply
-		err := rc.Read(func(fd uintptr) bool {
-			for {
-				n, from, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT)
-				if err != nil {
-					return len(got) > 0 || err != syscall.EAGAIN
-				}
-				if r, ok := p.parse(buf[:n], from); ok {
-					got = append(got, r)
-				}
-			}
-		})
-		if err != nil {
-			return // closed
-		}
-		if len(got) == 0 {
+		n, from, err := syscall.Recvfrom(p.fd, p.buf[:], syscall.MSG_DONTWAIT)
+		switch {
+		case err == syscall.EINTR:
 			continue
+		case err != nil:
+			return got // EAGAIN: no more; another error: the next wake tries again
 		}
-		select {
-		case out <- got:
-		case <-p.stop:
-			return
+		if r, ok := p.parse(p.buf[:n], from); ok {
+			got = append(got, r)
 		}
 	}
 }
@@ -146,8 +121,4 @@ func (p *pinger) parse(b []byte, from syscall.Sockaddr) (echoReply, bool) {
 	return echoReply{seq: binary.BigEndian.Uint16(b[6:]), from: netip.AddrFrom4(sa.Addr)}, true
 }
 
-func (p *pinger) close() {
-	close(p.stop)
-	p.f.Close()
-	p.ended.Wait()
-}
+func (p *pinger) close() { syscall.Close(p.fd) }

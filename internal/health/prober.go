@@ -10,13 +10,32 @@ import (
 	"time"
 )
 
-// batchTick is the shortest sleep of the prober between two batches of
-// probes: 10,000 members at delay 1s make 10 probes a millisecond, which it
-// starts together instead of waking for each (a wake-up costs as much as a
-// system call). A probe may so start up to batchTick after its slot; its
-// slots keep their phase (the next one is counted from the slot, not from
-// the late start).
-const batchTick = time.Millisecond
+// batchTick is the prober's grid: a probe starts at the first multiple of
+// batchTick (in Unix time) at or after its slot, so that the probes whose
+// slots fall in one batchTick start together in one wake-up of the prober
+// instead of one wake-up each; 1,000 members at delay 1s make 20 probes a
+// batch, 10,000 members 200. On a virtual machine a wake-up of the Go
+// runtime from idle costs about as much as an HTTP check (docs/performance.md,
+// "Pools of 10,000 members"). The grid is the same for every prober of the
+// process, so that the probers of many small pools wake together too.
+// A probe so starts up to batchTick (plus the wake-up's latency) after its
+// slot; its slots keep their phase (the next one is counted from the slot,
+// not from the late start), and its timeouts count from its actual start.
+// The deadlines of probes under way are not on the grid: the prober wakes
+// for each at its time.
+const batchTick = 20 * time.Millisecond
+
+// onGrid is the first point of the prober's grid at or after t.
+func onGrid(t time.Time) time.Time {
+	r := time.Duration(t.UnixNano() % int64(batchTick))
+	if r < 0 {
+		r += batchTick
+	}
+	if r != 0 {
+		return t.Add(batchTick - r)
+	}
+	return t
+}
 
 // prober runs every probe of one Monitor from one goroutine, Run's: the
 // members wait in a heap ordered by their next slot, and one timer wakes
@@ -28,8 +47,9 @@ const batchTick = time.Millisecond
 // (connPoller) with its deadline in the same heap. A plain HTTP check
 // (HTTPChecker without TLS) is done inline the same way (httpprobe.go):
 // connect, the request written at once, the response read at the
-// prober's next tick or, if not in by then, awaited in the epoll set. A
-// PING check sends its echo request on a shared ICMP socket.
+// prober's next point of the grid (batchTick) or, if not in by then,
+// awaited in the epoll set. A PING check sends its echo request on a
+// shared ICMP socket, whose replies the prober reads the same way.
 // Every other probe (HTTPS, TLS-HELLO, UDP-CONNECT, Options.Checker, a
 // zoned address) runs its Checker in a goroutine of its own, bounded by a
 // context as the Checker interface says, and hands the result back.
@@ -60,18 +80,24 @@ type prober struct {
 	asyncStarts int        // probes started in goroutines of their own (tests)
 	tickReads   int        // inline HTTP checks judged at the tick's read, not through epoll (tests)
 
-	pinger   *pinger // opened at the first PING check
-	noPinger bool    // it could not be: PING checks use their Checker
-	replies  chan []echoReply
-	pings    map[uint16]*member // by sequence number: echo requests awaiting their reply
+	pinger     *pinger            // opened at the first PING check
+	noPinger   bool               // it could not be: PING checks use their Checker
+	pings      map[uint16]*member // by sequence number: echo requests awaiting their reply
+	pingsFresh int                // echo requests sent since the last recv: read at the next point of the grid
+	pingArmed  bool               // the ICMP socket is armed in the epoll set
+	pingPolled bool               // the ICMP socket is in the epoll set (armed or spent)
+	replies    []echoReply        // recv's, reused
+	pingWakes  int                // wake-ups by the epoll set for echo replies (tests)
 }
 
 // slot is one member's place in the prober's schedule. Only the prober's
 // goroutine touches it.
 type slot struct {
 	idx         int       // in prober.heap; -1 when not there
-	at          time.Time // when the heap gives the member back: its next slot, or its pending connect's deadline
+	at          time.Time // when the heap gives the member back: its next slot on the grid (onGrid), or its pending connect's deadline
+	next        time.Time // its next slot (at is onGrid(next)) while it waits for it
 	last, first time.Time // the last probe's slot; the first slot (see plan)
+	ended       time.Time // when the last probe ended
 
 	busy   bool // a probe runs
 	start  time.Time
@@ -104,18 +130,18 @@ func (p *prober) run() {
 	defer timer.Stop()
 	for {
 		for _, mem := range p.m.takeDirty() {
-			p.plan(mem, time.Now())
+			p.plan(mem, time.Now(), mem.slot.ended)
 		}
 		p.readResponses()
+		p.readReplies()
 		now := p.startDue(time.Now())
 		p.trim(now)
-		switch {
-		case len(p.reading) > 0: // read them at the next tick
-			timer.Reset(batchTick)
-		case len(p.heap) > 0:
-			timer.Reset(max(p.heap[0].slot.at.Sub(now), batchTick))
-		default:
+		p.awaitReplies(now)
+		switch wake := p.nextWake(now); {
+		case wake.IsZero():
 			timer.Stop()
+		default:
+			timer.Reset(wake.Sub(now))
 		}
 		select {
 		case <-p.ctx.Done():
@@ -133,12 +159,12 @@ func (p *prober) run() {
 			}
 		case evs := <-p.ready:
 			for _, ev := range evs {
+				if p.pinger != nil && ev.fd == p.pinger.fd {
+					p.pingArmed = false // read at the loop's top
+					p.pingWakes++
+					continue
+				}
 				p.connected(ev)
-			}
-		case rs := <-p.replies:
-			now := time.Now()
-			for _, r := range rs {
-				p.replied(r, now)
 			}
 		}
 	}
@@ -162,7 +188,11 @@ func (p *prober) stop() {
 
 // plan puts mem in the heap at its next slot, or out of it when it is not
 // to be probed. A member whose probe runs is planned when the probe ends.
-func (p *prober) plan(mem *member, now time.Time) {
+// The slots not after past are skipped: those its last probe covered
+// (past is when it ended), or the one it declines (past is now). A slot
+// that has come but waits for the grid's next point is not skipped when a
+// change of the config plans the member again.
+func (p *prober) plan(mem *member, now, past time.Time) {
 	s := &mem.slot
 	if s.busy {
 		mem.mu.Lock()
@@ -203,8 +233,8 @@ func (p *prober) plan(mem *member, now time.Time) {
 	var next time.Time
 	switch {
 	case !s.last.IsZero():
-		if next = s.last.Add(rc.interval); !next.After(now) {
-			next = s.last.Add((now.Sub(s.last)/rc.interval + 1) * rc.interval)
+		if next = s.last.Add(rc.interval); !next.After(past) {
+			next = s.last.Add((past.Sub(s.last)/rc.interval + 1) * rc.interval)
 		}
 	case !s.first.IsZero() && s.first.Sub(now) < rc.interval:
 		next = s.first
@@ -212,8 +242,22 @@ func (p *prober) plan(mem *member, now time.Time) {
 		s.first = now.Add(rand.N(rc.interval))
 		next = s.first
 	}
-	s.at = next
+	s.next, s.at = next, onGrid(next)
 	p.heap.set(mem)
+}
+
+// nextWake is when the prober must wake next: for the first member of the
+// heap, or at the next point of the grid to read the responses of the
+// checks it started (readResponses); zero when for nothing.
+func (p *prober) nextWake(now time.Time) time.Time {
+	var wake time.Time
+	if len(p.reading) > 0 || p.pingsFresh > 0 {
+		wake = onGrid(now.Add(1))
+	}
+	if len(p.heap) > 0 && (wake.IsZero() || p.heap[0].slot.at.Before(wake)) {
+		wake = p.heap[0].slot.at
+	}
+	return wake
 }
 
 // startDue starts the probes whose slot has come and times out the connects
@@ -256,10 +300,10 @@ func (p *prober) start(mem *member, now time.Time) time.Time {
 	monitored, removed, epoch, addr := mem.monitored, mem.removed, mem.epoch, mem.t.ProbeAddr()
 	mem.mu.Unlock()
 	if removed || !monitored || !rc.active {
-		p.plan(mem, now)
+		p.plan(mem, now, now)
 		return now
 	}
-	s.busy, s.start, s.epoch, s.rc, s.last = true, now, epoch, rc, s.at
+	s.busy, s.start, s.epoch, s.rc, s.last = true, now, epoch, rc, s.next
 	if tc, ok := rc.checker.(*TCPChecker); ok {
 		fd, err := p.socks.connect(addr)
 		switch {
@@ -376,8 +420,7 @@ func (p *prober) ping(mem *member, a netip.Addr, pc *PingChecker) bool {
 			p.m.log.Warn("health checks: no shared ICMP socket; PING checks open one each", "err", err)
 			return false
 		}
-		p.pinger, p.replies = pg, make(chan []echoReply, 1)
-		pg.start(p.replies)
+		p.pinger = pg
 	}
 	s := &mem.slot
 	seq, err := p.pinger.send(a)
@@ -392,9 +435,51 @@ func (p *prober) ping(mem *member, a netip.Addr, pc *PingChecker) bool {
 	}
 	s.ping, s.seq, s.pingTo = true, seq, a
 	p.pings[seq] = mem // an older request with this number, 65,536 ago, times out
+	p.pingsFresh++
 	s.at = s.start.Add(s.wait)
 	p.heap.set(mem)
 	return true
+}
+
+// readReplies reads the echo replies that have come, if any are awaited,
+// and finishes their probes. The prober calls it at each wake-up, before
+// it times out the probes whose wait is over: a reply in by then counts.
+func (p *prober) readReplies() {
+	if p.pinger == nil || len(p.pings) == 0 {
+		p.pingsFresh = 0
+		return
+	}
+	p.replies = p.pinger.recv(p.replies[:0])
+	p.pingsFresh = 0
+	if len(p.replies) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, r := range p.replies {
+		p.replied(r, now)
+	}
+}
+
+// awaitReplies arms the ICMP socket in the epoll set when echo requests
+// await their reply and the prober will not wake at the grid's next point
+// anyway (for its next slots, or for echo requests just sent): the replies
+// of a member that answers late are then read when they come.
+func (p *prober) awaitReplies(now time.Time) {
+	if len(p.pings) == 0 || p.pingArmed || p.pingsFresh > 0 {
+		return
+	}
+	if wake := p.nextWake(now); !wake.IsZero() && !wake.After(onGrid(now.Add(1))) {
+		return
+	}
+	if !p.poller() {
+		p.pingsFresh = 1 // no epoll set: read at the grid's next point, and so on
+		return
+	}
+	if err := p.conns.arm(p.pinger.fd, 0, waitReadable, p.pingPolled); err != nil {
+		p.pingsFresh = 1
+		return
+	}
+	p.pingArmed, p.pingPolled = true, true
 }
 
 // replied finishes the probe whose echo request r answers.
@@ -441,7 +526,8 @@ func (p *prober) finish(mem *member, err error, end time.Time) {
 	}
 	mem.record(s.rc, s.epoch, err, s.start, end.Sub(s.start))
 	s.rc = nil
-	p.plan(mem, end)
+	s.ended = end
+	p.plan(mem, end, end)
 }
 
 // slotHeap is a min-heap of members by slot.at.

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -319,8 +320,7 @@ func TestProberPingTransitions(t *testing.T) {
 		go func() {
 			defer close(done)
 			mon.run(ctx, func(p *prober) {
-				p.pinger, p.replies = pg, make(chan []echoReply, 1)
-				pg.start(p.replies)
+				p.pinger = pg
 			})
 		}()
 		defer func() { cancel(); <-done }()
@@ -353,6 +353,96 @@ func TestProberPingTransitions(t *testing.T) {
 			if !tr.up || tr.passed-passedAtDown[tr.id] != rise {
 				return fmt.Errorf("report %+v, want up after %d replies", tr, rise)
 			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProberPingLateReply: an echo reply that comes after the prober's
+// first read of its ICMP socket (at the grid's next point) is read when it
+// comes, through the epoll set, not at the probe's deadline. The member's
+// replies are the test's own: the kernel's are off (icmp_echo_ignore_all),
+// and a raw socket of the test's sees each echo request and answers it
+// three grid points later.
+func TestProberPingLateReply(t *testing.T) {
+	err := inNetns(t, func() error {
+		if err := os.WriteFile("/proc/sys/net/ipv4/icmp_echo_ignore_all", []byte("1"), 0o644); err != nil {
+			return err
+		}
+		member, _ := netip.ParseAddr("127.0.0.2")
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.IPPROTO_ICMP)
+		if err != nil {
+			return errSkip{err}
+		}
+		defer syscall.Close(fd)
+		const solRaw, icmpFilter = 255, 1
+		if err := syscall.SetsockoptInt(fd, solRaw, icmpFilter, ^(1 << 8)); err != nil { // echo requests only
+			return err
+		}
+		if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: member.As4()}); err != nil {
+			return err
+		}
+		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5}); err != nil {
+			return err
+		}
+		pc, err := NewPingChecker(PingAuto)
+		if err != nil {
+			return errSkip{err}
+		}
+		pg, err := newPinger(pc.Privileged())
+		if err != nil {
+			return err
+		}
+		mon := NewMonitor(Options{PoolID: "ping"})
+		cfg := Config{Type: TypePing, Delay: 500 * time.Millisecond, Timeout: 400 * time.Millisecond, Rise: 1, Fall: 1}
+		if err := mon.Update(cfg, []Target{{ID: "m", Addr: netip.AddrPortFrom(member, 80), Enabled: true, Weight: 1}}); err != nil {
+			return err
+		}
+		var prb *prober
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			mon.run(ctx, func(p *prober) { p.pinger, prb = pg, p })
+		}()
+		defer func() { cancel(); <-done }()
+		const answers = 2
+		buf := make([]byte, 1500)
+		for range answers {
+			n, _, err := syscall.Recvfrom(fd, buf, 0)
+			if err != nil {
+				return fmt.Errorf("no echo request: %w", err)
+			}
+			req := buf[int(buf[0]&0x0f)*4 : n] // past the IP header
+			time.Sleep(3 * batchTick)          // the late reply
+			reply := append([]byte(nil), req...)
+			reply[0], reply[2], reply[3] = 0, 0, 0 // echo reply, checksum again
+			binary.BigEndian.PutUint16(reply[2:], icmpChecksum(reply))
+			if err := syscall.Sendto(fd, reply, 0, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+				return err
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			s, _ := mon.Member("m")
+			if s.ChecksFailed > 0 {
+				return fmt.Errorf("member state %+v: a late reply failed the check", s)
+			}
+			if s.ChecksPassed >= answers {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("member state %+v, want %d checks passed", s, answers)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		if prb.pingWakes == 0 {
+			return errors.New("the late replies were not read through the epoll set")
 		}
 		return nil
 	})

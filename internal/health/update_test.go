@@ -182,7 +182,7 @@ func TestFrequentUpdatesDoNotPostponeProbes(t *testing.T) {
 		for _, tg := range targets {
 			starts := f.sc.starts(tg.Addr)
 			if len(starts) != 3 {
-				t.Fatalf("%s: %d probes in 3 intervals of reloads, want 3", tg.ID, len(starts))
+				t.Fatalf("%s: %d probes in 3 intervals of reloads, want 3 %v", tg.ID, len(starts), starts)
 			}
 			if off := starts[0].Sub(t0); off >= delay {
 				t.Fatalf("%s: first probe at +%s, want within the first interval", tg.ID, off)
