@@ -313,7 +313,17 @@ func (s *state) status(id string) octavia.ProvisioningStatus {
 
 // objectIDs lists the IDs of a load balancer and everything under it.
 func objectIDs(lb *octavia.LoadBalancer) []string {
-	ids := []string{lb.ID}
+	n := 1 + len(lb.Listeners) + len(lb.Pools) // sized first: 10,000 members are called for several times an API change
+	for _, l := range lb.Listeners {
+		for _, pol := range l.L7Policies {
+			n += 1 + len(pol.Rules)
+		}
+	}
+	for _, p := range lb.Pools {
+		n += len(p.Members) + 1
+	}
+	ids := make([]string, 1, n)
+	ids[0] = lb.ID
 	for _, l := range lb.Listeners {
 		ids = append(ids, l.ID)
 		for _, pol := range l.L7Policies {
