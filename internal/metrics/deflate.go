@@ -297,6 +297,110 @@ func matchAt(x uint64) int {
 	return 8 - bits.LeadingZeros64(x)/8
 }
 
+// writeLines codes b, lines of members' series (from at from in their
+// family's buffer) whose every line has its lineTok in toks, into the open
+// block (opening one if none is), without looking for matches: a line is
+// the line of the same kind of the member before (the same bytes but the
+// ID and the value, by how the exposition writes them) up to the ID, the
+// ID (from the member's line above, or its literals, coded once a member:
+// ids), the same line again up to the value, and the value as literals,
+// or as part of the match if it is the same. The first line of each kind
+// is literals.
+func (d *lineDeflater) writeLines(b []byte, from int, toks []lineTok, ids []codedID, idWords []uint64) {
+	d.begin()
+	var last [64]int // 1 + the index in toks of each kind's last line
+	for j := range toks {
+		t := &toks[j]
+		s := int(t.start) - from
+		if s >= len(b) {
+			break
+		}
+		e := len(b)
+		if j+1 < len(toks) && int(toks[j+1].start)-from < len(b) {
+			e = int(toks[j+1].start) - from
+		}
+		k := int(t.kind)
+		if k >= len(last) || last[k] == 0 || s-(int(toks[last[k]-1].start)-from) > maxDist {
+			d.literals(b[s:e])
+			if k < len(last) {
+				last[k] = j + 1
+			}
+			continue
+		}
+		r := &toks[last[k]-1]
+		rs, re := int(r.start)-from, int(toks[last[k]].start)-from // r ends where the line after it starts
+		idS, idE, vs := int(t.idStart)-from, int(t.idEnd)-from, int(t.valStart)-from
+		rIDS, rIDE, rvs := int(r.idStart)-from, int(r.idEnd)-from, int(r.valStart)-from
+		if idS-s != rIDS-rs || vs-idE != rvs-rIDE || idE-rIDE > maxDist {
+			d.literals(b[s:e]) // not the same kind of line after all
+			last[k] = j + 1
+			continue
+		}
+		start := distCode(s - rs)
+		d.match(idS-s, start)
+		if p := j - 1; p >= 0 && toks[p].id == t.id && idE-idS >= 3 && idS-(int(toks[p].idStart)-from) <= maxDist {
+			// The member's line above has the ID too.
+			d.match(idE-idS, distCode(idS-(int(toks[p].idStart)-from)))
+		} else {
+			c := ids[t.id]
+			d.putBits(idWords[c.off:], uint(c.n))
+		}
+		after := start
+		if idE-rIDE != s-rs {
+			after = distCode(idE - rIDE)
+		}
+		if e-vs == re-rvs && bytes.Equal(b[vs:e], b[rvs:re]) {
+			d.match(e-idE, after) // the same value too
+		} else {
+			d.match(vs-idE, after)
+			d.literals(b[vs:e])
+		}
+		last[k] = j + 1
+	}
+}
+
+// putBits writes n bits from words, the first in the lowest.
+func (d *lineDeflater) putBits(words []uint64, n uint) {
+	for _, w := range words {
+		if n == 0 {
+			return
+		}
+		k := min(n, 32)
+		d.put(w&(1<<k-1), k)
+		n -= k
+		if n == 0 {
+			return
+		}
+		k = min(n, 32)
+		d.put(w>>32&(1<<k-1), k)
+		n -= k
+	}
+}
+
+// appendLiterals appends text coded as literals to words (64 bits a word,
+// the first in the lowest) and says how many bits that is.
+func appendLiterals(words []uint64, text []byte) ([]uint64, int) {
+	var acc uint64
+	var n uint // bits in acc
+	total := 0
+	for _, c := range text {
+		code, l := uint64(deflateTable.lit[c]), uint(deflateTable.litLen[c])
+		acc |= code << n
+		if n+l >= 64 {
+			words = append(words, acc)
+			acc = code >> (64 - n)
+			n = n + l - 64
+		} else {
+			n += l
+		}
+		total += int(l)
+	}
+	if n > 0 {
+		words = append(words, acc)
+	}
+	return words, total
+}
+
 // zeroBytes has the top bit of each byte of x that is zero set, and no
 // other bit.
 func zeroBytes(x uint64) uint64 {

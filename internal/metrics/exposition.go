@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"bytes"
-	"hash/maphash"
 	"io"
 	"math"
 	"sort"
@@ -117,6 +116,45 @@ type exposition struct {
 	pviews  []proxy.MemberView
 	// other holds the text of client_golang's families in a gzip scrape.
 	other bytes.Buffer
+
+	// In a gzip scrape, the lines of members' series say where their
+	// member's ID and their value are (lineToks), so that a block's text
+	// is compressed without being searched (lineDeflater.writeLines).
+	// lines counts every family's lines and lineMarks where mark found
+	// them; ids holds each member's ID coded as deflate literals, in
+	// idWords.
+	toks      [][]lineTok
+	lines     []int
+	lineMarks []int
+	tokMarks  []int
+	ids       []codedID
+	idWords   []uint64
+	idLen     int   // the length of the ID in mlabels
+	curID     int32 // the ids of the member being written
+	// The block being written (blockLabels): its pool label, and each
+	// member's label pairs in blockLabels, its ID's length and its ids.
+	pool        string
+	blockPairs  []byte
+	blockEnds   []int
+	blockIDLens []int
+	blockIDs    []int32
+}
+
+// lineTok is where, in its family's buffer, a line of a member's series
+// starts, and its member's ID and its value. Two lines of one family and
+// kind (a histogram's bucket, a state, a code: what the line says besides
+// the member and its value) in one block differ only in the ID and the
+// value.
+type lineTok struct {
+	start, idStart, idEnd, valStart int32
+	id                              int32 // in the exposition's ids
+	kind                            uint8
+}
+
+// codedID is a member ID's literals: n bits from idWords[off].
+type codedID struct {
+	off int32
+	n   uint32
 }
 
 // part is a piece of a family's series: its buffer's text from..to, or a
@@ -126,7 +164,9 @@ type part struct {
 	from, to int
 	chunk    *chunk
 	keep     **chunk
-	prev     *chunk // what keep held at the scrape before, if anything
+	// toks is where the lineToks of a part to keep start in its family's,
+	// if every line of it has one; -1 otherwise.
+	toks int
 }
 
 // itoa is strconv.Itoa for label values, from the exposition's cache.
@@ -144,7 +184,8 @@ func (x *exposition) itoa(n int) string {
 
 func newExposition(cat *catalog) *exposition {
 	n := len(cat.families)
-	x := &exposition{cat: cat, samples: make([][]byte, n), parts: make([][]part, n), ends: make([]int, n), marks: make([]int, n)}
+	x := &exposition{cat: cat, samples: make([][]byte, n), parts: make([][]part, n), ends: make([]int, n), marks: make([]int, n),
+		toks: make([][]lineTok, n), lines: make([]int, n), lineMarks: make([]int, n), tokMarks: make([]int, n)}
 	for _, b := range stats.LatencyBuckets {
 		x.le = append(x.le, strconv.FormatFloat(b.Seconds(), 'g', -1, 64))
 	}
@@ -157,7 +198,10 @@ func (x *exposition) reset() {
 		x.samples[i] = x.samples[i][:0]
 		x.parts[i] = x.parts[i][:0]
 		x.ends[i] = 0
+		x.toks[i] = x.toks[i][:0]
+		x.lines[i] = 0
 	}
+	x.ids, x.idWords = x.ids[:0], x.idWords[:0]
 	clear(x.made)
 	x.made = x.made[:0]
 	x.spliced = 0
@@ -167,27 +211,35 @@ func (x *exposition) reset() {
 func (x *exposition) mark() {
 	for i, b := range x.samples {
 		x.marks[i] = len(b)
+		x.lineMarks[i] = x.lines[i]
+		x.tokMarks[i] = len(x.toks[i])
 	}
 }
 
 // keep makes what each family (but the volatile ones) got since mark a
-// part to compress and keep in chunks[family]; prev (nil if none) are the
-// chunks the block had before, which a family whose text did not change
-// reuses.
-func (x *exposition) keep(chunks, prev []*chunk) {
+// part to compress and keep in chunks[family].
+func (x *exposition) keep(chunks []*chunk) {
 	for _, f := range x.cat.families {
 		i := f.id
 		if f.volatile || len(x.samples[i]) == x.marks[i] {
 			continue
 		}
 		x.cut(i, x.marks[i])
-		p := part{from: x.marks[i], to: len(x.samples[i]), keep: &chunks[i]}
-		if prev != nil {
-			p.prev = prev[i]
+		p := part{from: x.marks[i], to: len(x.samples[i]), keep: &chunks[i], toks: -1}
+		if n := len(x.toks[i]) - x.tokMarks[i]; n == x.lines[i]-x.lineMarks[i] {
+			p.toks = x.tokMarks[i] // every line has its lineTok
 		}
 		x.parts[i] = append(x.parts[i], p)
 		x.ends[i] = len(x.samples[i])
 	}
+}
+
+// reuseChunk puts a chunk kept from the scrape before where family i's
+// series it holds belong, in a block written again.
+func (x *exposition) reuseChunk(i int, c *chunk) {
+	x.cut(i, len(x.samples[i]))
+	x.parts[i] = append(x.parts[i], part{chunk: c})
+	x.spliced++
 }
 
 // reuse puts kept chunks where the series they hold belong.
@@ -221,48 +273,108 @@ func (x *exposition) value(f *family, v float64, labels ...string) {
 // stays valid until the next call.
 func (x *exposition) memberLabels(pool, member string) []byte {
 	x.mlabels = appendLabel(x.mlabels[:0], "member", member)
+	x.idLen = len(x.mlabels) - len(`member=""`)
 	x.mlabels = append(x.mlabels, ',')
 	x.mlabels = appendLabel(x.mlabels, "pool", pool)
+	if x.cache != nil {
+		off := len(x.idWords)
+		var n int
+		x.idWords, n = appendLiterals(x.idWords, x.mlabels[len(`member="`):][:x.idLen])
+		x.ids = append(x.ids, codedID{int32(off), uint32(n)})
+		x.curID = int32(len(x.ids) - 1)
+	}
 	return x.mlabels
+}
+
+// blockLabels writes the label pairs of a block of members (memberLabels),
+// for memberAt.
+func (x *exposition) blockLabels(pool string, views []memberView) {
+	x.pool = pool
+	x.blockPairs, x.blockEnds, x.blockIDLens, x.blockIDs = x.blockPairs[:0], x.blockEnds[:0], x.blockIDLens[:0], x.blockIDs[:0]
+	for i := range views {
+		x.blockPairs = append(x.blockPairs, x.memberLabels(pool, views[i].id)...)
+		x.blockEnds = append(x.blockEnds, len(x.blockPairs))
+		x.blockIDLens = append(x.blockIDLens, x.idLen)
+		x.blockIDs = append(x.blockIDs, x.curID)
+	}
+}
+
+// memberAt makes member i of the block blockLabels wrote the one being
+// written, and returns its label pairs.
+func (x *exposition) memberAt(i int) []byte {
+	x.idLen, x.curID = x.blockIDLens[i], x.blockIDs[i]
+	start := 0
+	if i > 0 {
+		start = x.blockEnds[i-1]
+	}
+	return x.blockPairs[start:x.blockEnds[i]]
+}
+
+// memberLine notes where the line of a member's series just written to f
+// (from start, its value from value) has its ID, in a gzip scrape; pre is
+// the length of the labels before the member's.
+func (x *exposition) memberLine(f *family, start, value int, suffix string, pre int, kind uint8) {
+	if x.cache == nil {
+		return
+	}
+	idStart := start + len(f.name) + len(suffix) + 1 + pre + len(`member="`)
+	x.toks[f.id] = append(x.toks[f.id], lineTok{
+		start:    int32(start),
+		idStart:  int32(idStart),
+		idEnd:    int32(idStart + x.idLen),
+		valStart: int32(value),
+		id:       x.curID,
+		kind:     kind,
+	})
 }
 
 // labelled writes one series of a family labelled pool and member (and,
 // if extra is not empty, one more label that sorts after them) with the
 // labels memberLabels wrote.
 func (x *exposition) labelled(f *family, v float64, labels []byte, extra, extraValue string) {
-	x.line(f, "", labels, extra, extraValue, v)
+	start, value := x.line(f, "", labels, extra, extraValue, v)
+	x.memberLine(f, start, value, "", 0, 0)
 }
 
 // labelledBefore writes one series of a family labelled pool, member and
 // one more label that sorts before them (first, a response's code), with
 // the labels memberLabels wrote.
-func (x *exposition) labelledBefore(f *family, v float64, first, firstValue string, labels []byte) {
+// kind tells the lines of the member apart (lineTok).
+func (x *exposition) labelledBefore(f *family, v float64, first, firstValue string, labels []byte, kind uint8) {
 	x.labels = appendLabel(x.labels[:0], first, firstValue)
-	x.labels = append(append(x.labels, ','), labels...)
-	x.line(f, "", x.labels, "", "", v)
+	x.labels = append(x.labels, ',')
+	pre := len(x.labels)
+	x.labels = append(x.labels, labels...)
+	start, value := x.line(f, "", x.labels, "", "", v)
+	x.memberLine(f, start, value, "", pre, kind)
 }
 
 // stateLabelled is state for a family labelled pool, member and state,
 // with the labels memberLabels wrote.
 func (x *exposition) stateLabelled(f *family, states []string, current string, labels []byte) {
-	for _, s := range states {
+	for i, s := range states {
 		v := 0.0
 		if s == current {
 			v = 1
 		}
-		x.line(f, "", labels, "state", s, v)
+		start, value := x.line(f, "", labels, "state", s, v)
+		x.memberLine(f, start, value, "", 0, uint8(i))
 	}
 }
 
 // histogramLabelled is histogramOf for a family labelled pool and member,
 // with the labels memberLabels wrote.
 func (x *exposition) histogramLabelled(f *family, cum []uint64, count uint64, sum float64, labels []byte) {
-	for i, n := range cum {
-		x.line(f, "_bucket", labels, "le", x.le[i], float64(n))
+	line := func(suffix, extra, extraValue string, v float64, kind int) {
+		start, value := x.line(f, suffix, labels, extra, extraValue, v)
+		x.memberLine(f, start, value, suffix, 0, uint8(kind))
 	}
-	x.line(f, "_bucket", labels, "le", "+Inf", float64(count))
-	x.line(f, "_sum", labels, "", "", sum)
-	x.line(f, "_count", labels, "", "", float64(count))
+	for i, n := range cum {
+		line("_bucket", "le", x.le[i], float64(n), i)
+	}
+	line("_bucket", "le", "+Inf", float64(count), len(cum))
+	line("_sum", "", "", sum, len(cum)+1)
+	line("_count", "", "", float64(count), len(cum)+2)
 }
 
 // series returns the text of one series of f up to its value: its name
@@ -315,8 +427,10 @@ func (x *exposition) histogramOf(f *family, cum []uint64, count uint64, sum floa
 // line appends one line: the family's name and suffix, its label pairs
 // (written by appendLabels) and one more label after them if extra is not
 // empty (a histogram's le), and the value.
-func (x *exposition) line(f *family, suffix string, labels []byte, extra, extraValue string, v float64) {
+func (x *exposition) line(f *family, suffix string, labels []byte, extra, extraValue string, v float64) (start, value int) {
+	x.lines[f.id]++
 	b := x.samples[f.id]
+	start = len(b)
 	b = append(b, f.name...)
 	b = append(b, suffix...)
 	if len(labels) > 0 || extra != "" {
@@ -331,8 +445,10 @@ func (x *exposition) line(f *family, suffix string, labels []byte, extra, extraV
 		b = append(b, '}')
 	}
 	b = append(b, ' ')
+	value = len(b)
 	b = appendValue(b, v)
 	x.samples[f.id] = append(b, '\n')
+	return start, value
 }
 
 // appendLabels writes f's label pairs with values, without braces, in
@@ -438,16 +554,11 @@ func (x *exposition) writeGzip(g *gzipStream) error {
 				g.chunk(p.chunk)
 			case p.keep != nil:
 				text := s[p.from:p.to]
-				h := maphash.Bytes(x.cache.seed, text)
-				if c := p.prev; c != nil && c.n == len(text) && c.hash == h {
-					g.chunk(c)
-					*p.keep = c
-					x.spliced++
-					continue
+				if p.toks >= 0 {
+					*p.keep = g.makeLinesChunk(text, p.from, x.toks[i][p.toks:], x.ids, x.idWords)
+				} else {
+					*p.keep = g.makeChunk(text)
 				}
-				c := g.makeChunk(text)
-				c.hash = h
-				*p.keep = c
 			default:
 				g.Write(s[p.from:p.to])
 			}

@@ -115,7 +115,7 @@ func TestMemberLabelsWriteWhatValueDoes(t *testing.T) {
 	ml := fast.memberLabels(pool, member)
 	fast.labelled(memberWeight, 3, ml, "", "")
 	fast.stateLabelled(memberStatus, memberStates, "DRAIN", ml)
-	fast.labelledBefore(memberHTTPResponses, 7, "code", "2xx", ml)
+	fast.labelledBefore(memberHTTPResponses, 7, "code", "2xx", ml, 1)
 	fast.histogramLabelled(lbdMemberConnectSeconds, []uint64{1, 2}, 3, 0.5, ml)
 
 	var a, b bytes.Buffer

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
-	"hash/maphash"
 	"io"
 	"slices"
 	"sync"
@@ -27,9 +26,6 @@ type chunk struct {
 	crc     uint32 // CRC-32 of the text
 	n       int    // length of the text
 	shift   uint32 // x^(8n) mod P, to combine CRCs past the text (crc32Combine)
-	// hash is the text's maphash (blockCache.seed): a block whose members
-	// changed compresses again only the families whose text changed.
-	hash uint64
 }
 
 // gzipStream writes one gzip member (RFC 1952) to w from plain text and
@@ -101,6 +97,18 @@ func (g *gzipStream) chunk(c *chunk) {
 func (g *gzipStream) makeChunk(text []byte) *chunk {
 	g.store.out = g.store.out[:0]
 	g.store.write(text)
+	g.store.end()
+	c := &chunk{deflate: bytes.Clone(g.store.out), crc: crc32.ChecksumIEEE(text), n: len(text), shift: crc32Shift(len(text))}
+	g.chunk(c)
+	return c
+}
+
+// makeLinesChunk is makeChunk for the text of members' series whose every
+// line has its lineTok (toks, from the one of the text's first line, at
+// from in its family's buffer).
+func (g *gzipStream) makeLinesChunk(text []byte, from int, toks []lineTok, ids []codedID, idWords []uint64) *chunk {
+	g.store.out = g.store.out[:0]
+	g.store.writeLines(text, from, toks, ids, idWords)
 	g.store.end()
 	c := &chunk{deflate: bytes.Clone(g.store.out), crc: crc32.ChecksumIEEE(text), n: len(text), shift: crc32Shift(len(text))}
 	g.chunk(c)
@@ -182,11 +190,10 @@ func crc32Combine(crcA, crcB, shiftB uint32) uint32 {
 // blockCache keeps, per block of a pool's members, what they printed at the
 // last gzip scrape and the chunks that hold it. Blocks that a scrape did
 // not use are dropped after it. A block whose members changed is written
-// again, but each of its families' text is compressed again only if it
-// changed (its hash): under traffic a member's counters move, its status,
-// weight, error counters and info do not.
+// again, but each of its families is written and compressed again only if
+// its values changed (memberFamily.same): under traffic a member's
+// counters move, its status, weight, error counters and info do not.
 type blockCache struct {
-	seed   maphash.Seed // set once, before the first scrape
 	mu     sync.Mutex
 	blocks map[blockKey]*cachedBlock
 	scrape uint64

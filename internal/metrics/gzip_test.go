@@ -150,6 +150,22 @@ func TestGzipScrapeIsTheSameText(t *testing.T) {
 	if got := h.cache.last.spliced; got == 0 {
 		t.Errorf("one member had traffic: no family of its block was spliced in again")
 	}
+	// A member's weight changed: its block is written again, the weight
+	// family with it, the families whose values did not change spliced.
+	reweighted := strings.Replace(y.String(), "{name: m1,", "{name: m1, weight: 7,", 1)
+	cfg2, err := octavia.Parse("gzip.yaml", []byte(reweighted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Apply(ctx, cfg2); err != nil {
+		t.Fatal(err)
+	}
+	compare("one member's weight changed", 2, 1)
+	weight := fmt.Sprintf("octavia_member_weight{member=%q,pool=%q} 7\n",
+		cfg2.LoadBalancers[0].Pools[0].Members[2].ID, cfg2.LoadBalancers[0].Pools[0].ID+":"+cfg2.LoadBalancers[0].Listeners[0].ID)
+	if !strings.Contains(scrape(true), weight) {
+		t.Errorf("no %q in the gzip scrape", weight)
+	}
 	// A pool under load: every member's counters and latencies moved
 	// since the scrape before, every block is compressed again.
 	for k := range 2 {

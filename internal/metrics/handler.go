@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"hash/maphash"
 	"net/http"
 	"strings"
 	"sync"
@@ -40,7 +39,6 @@ func Handler(src Source, opts Options, extra ...prometheus.Collector) http.Handl
 		reg.MustRegister(c)
 	}
 	h := &handler{col: newCollector(src, opts), reg: reg}
-	h.cache.seed = maphash.MakeSeed()
 	h.expositions.New = func() any { return newExposition(lbdFamilies) }
 	return h
 }
