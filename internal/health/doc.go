@@ -27,8 +27,11 @@
 // heap of their next slots (prober.go): no goroutine, timer or context per
 // member or per TCP, plain HTTP or PING probe. A member's first probe starts at a random offset
 // in [0, delay) and the following ones every delay after that, so ten
-// thousand members with one delay spread evenly over the interval; probes
-// due within a millisecond of each other start together. A probe
+// thousand members with one delay spread evenly over the interval. A
+// probe starts at the first point at or after its slot of a 20 ms grid
+// that every prober shares, so that the probes due within 20 ms start
+// together in one wake-up (up to 20 ms late; the slots keep their phase,
+// and a probe's timeouts count from its own start). A probe
 // that takes longer than delay is never overlapped: the slots it covered are
 // skipped, as HAProxy does. As in HAProxy with "timeout check", the connect
 // is bounded by min(timeout_member_connect, delay) and what follows it (TLS

@@ -10,14 +10,17 @@ import (
 	"time"
 )
 
-// batchTick is the prober's grid: a probe starts at the first multiple of
-// batchTick (in Unix time) at or after its slot, so that the probes whose
-// slots fall in one batchTick start together in one wake-up of the prober
-// instead of one wake-up each; 1,000 members at delay 1s make 20 probes a
-// batch, 10,000 members 200. On a virtual machine a wake-up of the Go
-// runtime from idle costs about as much as an HTTP check (docs/performance.md,
-// "Pools of 10,000 members"). The grid is the same for every prober of the
-// process, so that the probers of many small pools wake together too.
+// batchTick is the coarsest step of the prober's grid: a probe starts at
+// the first point of the grid (a multiple of the step in Unix time) at or
+// after its slot, so that the probes whose slots fall in one step start
+// together in one wake-up of the prober instead of one wake-up each. On a
+// virtual machine a wake-up of the Go runtime from idle costs about as
+// much as an HTTP check (docs/performance.md, "Pools of 10,000 members").
+// The step is the coarsest of gridSteps that puts at most maxBatch probes
+// in a batch (gridStep): 20 ms at 1,000 members and delay 1s, 2 ms at
+// 10,000 (where 200 checks in one go came in bursts the members answered
+// late). The steps divide batchTick, so the grids of all probers share
+// its points and the probers of many small pools wake together.
 // A probe so starts up to batchTick (plus the wake-up's latency) after its
 // slot; its slots keep their phase (the next one is counted from the slot,
 // not from the late start), and its timeouts count from its actual start.
@@ -25,14 +28,31 @@ import (
 // for each at its time.
 const batchTick = 20 * time.Millisecond
 
-// onGrid is the first point of the prober's grid at or after t.
-func onGrid(t time.Time) time.Time {
-	r := time.Duration(t.UnixNano() % int64(batchTick))
+// gridSteps are the grid's steps, coarsest first; each divides batchTick.
+var gridSteps = [...]time.Duration{batchTick, 10 * time.Millisecond, 5 * time.Millisecond,
+	4 * time.Millisecond, 2 * time.Millisecond, time.Millisecond}
+
+// maxBatch is the most probes a step of the grid should hold.
+const maxBatch = 20
+
+// gridStep is the step for n members probed every interval.
+func gridStep(n int, interval time.Duration) time.Duration {
+	for _, step := range gridSteps {
+		if int64(n)*int64(step) <= maxBatch*int64(interval) {
+			return step
+		}
+	}
+	return gridSteps[len(gridSteps)-1]
+}
+
+// onGrid is the first point at or after t of the grid of step.
+func onGrid(t time.Time, step time.Duration) time.Time {
+	r := time.Duration(t.UnixNano() % int64(step))
 	if r < 0 {
-		r += batchTick
+		r += step
 	}
 	if r != 0 {
-		return t.Add(batchTick - r)
+		return t.Add(step - r)
 	}
 	return t
 }
@@ -61,6 +81,7 @@ type prober struct {
 	ctx  context.Context
 	m    *Monitor
 	heap slotHeap
+	step time.Duration // of the grid (gridStep)
 
 	async   sync.WaitGroup // probes running in goroutines of their own
 	doneMu  sync.Mutex
@@ -95,7 +116,7 @@ type prober struct {
 type slot struct {
 	idx         int       // in prober.heap; -1 when not there
 	at          time.Time // when the heap gives the member back: its next slot on the grid (onGrid), or its pending connect's deadline
-	next        time.Time // its next slot (at is onGrid(next)) while it waits for it
+	next        time.Time // its next slot (at is on the grid at or after it) while it waits for it
 	last, first time.Time // the last probe's slot; the first slot (see plan)
 	ended       time.Time // when the last probe ended
 
@@ -121,7 +142,7 @@ type asyncResult struct {
 }
 
 func newProber(ctx context.Context, m *Monitor) *prober {
-	return &prober{ctx: ctx, m: m, doneSig: make(chan struct{}, 1), pending: map[int]*member{}, pings: map[uint16]*member{}}
+	return &prober{ctx: ctx, m: m, step: batchTick, doneSig: make(chan struct{}, 1), pending: map[int]*member{}, pings: map[uint16]*member{}}
 }
 
 // run probes until p.ctx ends, then stops every probe and returns.
@@ -129,6 +150,9 @@ func (p *prober) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		if rc := p.m.cfg.Load(); rc != nil {
+			p.step = gridStep(len(p.heap), rc.interval) // the heap: every member waiting for its slot or its deadline
+		}
 		for _, mem := range p.m.takeDirty() {
 			p.plan(mem, time.Now(), mem.slot.ended)
 		}
@@ -242,7 +266,7 @@ func (p *prober) plan(mem *member, now, past time.Time) {
 		s.first = now.Add(rand.N(rc.interval))
 		next = s.first
 	}
-	s.next, s.at = next, onGrid(next)
+	s.next, s.at = next, onGrid(next, p.step)
 	p.heap.set(mem)
 }
 
@@ -252,7 +276,7 @@ func (p *prober) plan(mem *member, now, past time.Time) {
 func (p *prober) nextWake(now time.Time) time.Time {
 	var wake time.Time
 	if len(p.reading) > 0 || p.pingsFresh > 0 {
-		wake = onGrid(now.Add(1))
+		wake = onGrid(now.Add(1), p.step)
 	}
 	if len(p.heap) > 0 && (wake.IsZero() || p.heap[0].slot.at.Before(wake)) {
 		wake = p.heap[0].slot.at
@@ -468,7 +492,7 @@ func (p *prober) awaitReplies(now time.Time) {
 	if len(p.pings) == 0 || p.pingArmed || p.pingsFresh > 0 {
 		return
 	}
-	if wake := p.nextWake(now); !wake.IsZero() && !wake.After(onGrid(now.Add(1))) {
+	if wake := p.nextWake(now); !wake.IsZero() && !wake.After(onGrid(now.Add(1), p.step)) {
 		return
 	}
 	if !p.poller() {

@@ -512,3 +512,29 @@ func TestTCPSocketsTrimmed(t *testing.T) {
 		t.Fatalf("%d idle after a period without checks, want 0", len(socks.idle[0]))
 	}
 }
+
+// TestGridStep: the grid's step holds at most maxBatch probes, and is as
+// coarse as batchTick where that allows.
+func TestGridStep(t *testing.T) {
+	for _, c := range []struct {
+		members  int
+		interval time.Duration
+		want     time.Duration
+	}{
+		{1, time.Second, batchTick},
+		{1000, time.Second, 20 * time.Millisecond},
+		{1001, time.Second, 10 * time.Millisecond},
+		{2000, time.Second, 10 * time.Millisecond},
+		{5000, time.Second, 4 * time.Millisecond},
+		{10000, time.Second, 2 * time.Millisecond},
+		{10000, 5 * time.Second, 10 * time.Millisecond},
+		{100000, time.Second, time.Millisecond},
+	} {
+		if got := gridStep(c.members, c.interval); got != c.want {
+			t.Errorf("gridStep(%d, %s) = %s, want %s", c.members, c.interval, got, c.want)
+		}
+		if got := gridStep(c.members, c.interval); batchTick%got != 0 {
+			t.Errorf("gridStep(%d, %s) = %s does not divide %s", c.members, c.interval, got, batchTick)
+		}
+	}
+}
