@@ -43,71 +43,108 @@ func (hl *httpLoop) startStream(c *loopClient, u *loopMember) {
 	hl.stream(c)
 }
 
-// stream moves the response's body on until a side has to wait, or the
-// whole of it is written.
+// stream moves the response's body on until both sides have to wait, or
+// the whole of it is written. The member is read on while the client is
+// full, as long as the pipe has room (a whole 1 MiB answer fits): a member
+// is never kept waiting for a slow client's window, as nginx's buffers
+// keep it. Before, the pipe was filled only once empty, and each of a long
+// answer's chunks waited for the client to take the one before; the
+// member, stalled on a closed window, was woken again for each (size_1m:
+// lbd's requests/s 0.80 of nginx's, on the CPU that runs wrk and the
+// members, docs/performance.md).
 func (hl *httpLoop) stream(c *loopClient) {
 	u := c.up
+	clientFull := false
 	for {
-		if err := c.Flush(); err != nil {
-			hl.streamFailed(c, true, false)
-			return
-		}
-		if c.Pending() {
-			c.SetTimeout(c.cfg.clientTimeout)
-			return // the client is full: on with its EPOLLOUT
-		}
-		if len(u.In) > 0 {
-			n, err := c.Send(u.In)
-			hl.countOut(c, n)
-			u.In = u.In[:copy(u.In, u.In[n:])]
-			if err != nil {
+		if !clientFull {
+			var err error
+			if clientFull, err = hl.streamOut(c, u); err != nil {
 				hl.streamFailed(c, true, false)
 				return
 			}
-			if len(u.In) > 0 {
-				c.SetTimeout(c.cfg.clientTimeout)
+			if !clientFull && c.left == 0 {
+				hl.endStream(c)
 				return
 			}
 		}
-		u.ReleaseIn() // nothing read is left to send: the buffer goes back
-		if p := c.pipe; p != nil && p.data > 0 {
-			n, err := c.SpliceOut(p.r, p.data)
-			p.data -= n
-			hl.countOut(c, n)
-			if err != nil {
-				hl.streamFailed(c, true, false)
-				return
-			}
-			if p.data > 0 {
-				c.SetTimeout(c.cfg.clientTimeout)
-				return
-			}
-		}
-		if c.left == 0 {
-			hl.endStream(c)
-			return
-		}
-		if !u.Readable() {
-			c.SetTimeout(c.cfg.memberTimeout)
-			return // on with the member's EPOLLIN
+		if c.left == 0 || len(u.In) > 0 || !u.Readable() {
+			break
 		}
 		if err := c.takePipe(); err != nil {
 			hl.streamFailed(c, false, false)
 			return
 		}
-		n, res := u.SpliceIn(c.pipe.w, int(min(c.left, copyChunk)))
+		p := c.pipe
+		want := int(min(c.left, int64(p.room()), copyChunk))
+		if want == 0 {
+			break // full: on with the client's EPOLLOUT
+		}
+		var n int
+		var res evloop.ReadResult
+		if p.data == 0 {
+			n, res = u.SpliceIn(p.w, want)
+		} else {
+			n, res = u.SpliceInMore(p.w, want)
+		}
 		switch res {
 		case evloop.ReadData:
-			c.pipe.data += n
+			p.data += n
 			c.left -= int64(n)
 		case evloop.ReadNone:
-			c.SetTimeout(c.cfg.memberTimeout)
+			if clientFull {
+				c.SetTimeout(c.cfg.clientTimeout)
+			} else {
+				c.SetTimeout(c.cfg.memberTimeout)
+			}
 			return
 		default: // the member closed or failed before the body's end
 			hl.streamFailed(c, false, false)
 			return
 		}
 	}
+	// Waiting for the client's EPOLLOUT when it holds output back, else
+	// for the member's EPOLLIN (streamExpired says whose timeout it was).
+	if clientFull {
+		c.SetTimeout(c.cfg.clientTimeout)
+	} else {
+		c.SetTimeout(c.cfg.memberTimeout)
+	}
+}
+
+// streamOut writes what the stream holds for the client (the buffered
+// head, body bytes read with it, the pipe), as much as the client takes;
+// full reports that some of it had to stay.
+func (hl *httpLoop) streamOut(c *loopClient, u *loopMember) (full bool, err error) {
+	if err := c.Flush(); err != nil {
+		return false, err
+	}
+	if c.Pending() {
+		return true, nil
+	}
+	if len(u.In) > 0 {
+		n, err := c.Send(u.In)
+		hl.countOut(c, n)
+		u.In = u.In[:copy(u.In, u.In[n:])]
+		if err != nil {
+			return false, err
+		}
+		if len(u.In) > 0 {
+			return true, nil
+		}
+	}
+	u.ReleaseIn() // nothing read is left to send: the buffer goes back
+	if p := c.pipe; p != nil && p.data > 0 {
+		n, err := c.SpliceOut(p.r, p.data)
+		p.data -= n
+		hl.countOut(c, n)
+		if err != nil {
+			return false, err
+		}
+		if p.data > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // countOut counts n body bytes written to the client.

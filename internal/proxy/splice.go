@@ -33,15 +33,21 @@ const (
 	// last look are closed.
 	pipeTrimEvery = time.Second
 
-	fSetPipeSz     = 1031 // F_SETPIPE_SZ
-	spliceNonblock = 2    // SPLICE_F_NONBLOCK: the pipe's side never blocks
+	fSetPipeSz      = 1031     // F_SETPIPE_SZ
+	defaultPipeSize = 64 << 10 // a pipe's capacity unless F_SETPIPE_SZ changed it
+	spliceNonblock  = 2        // SPLICE_F_NONBLOCK: the pipe's side never blocks
 )
 
 // splicePipe is a pipe bytes go through from one socket to another.
 type splicePipe struct {
 	r, w int
 	data int // bytes in it
+	size int // its capacity: pipeSize, or the kernel's default if it refused that
 }
+
+// room is how many more bytes the pipe may take. (A pipe holds a page
+// fragment a slot, so one that holds data may take fewer.)
+func (p *splicePipe) room() int { return max(0, p.size-p.data) }
 
 func (p *splicePipe) close() {
 	syscall.Close(p.r)
@@ -84,11 +90,14 @@ func (pp *pipePool) get() (*splicePipe, error) {
 	}
 	// A larger pipe moves a whole chunk per splice; if the kernel refuses
 	// (pipe-user-pages-soft), the default 64 KiB still works.
-	syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[1]), fSetPipeSz, pipeSize)
+	size, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[1]), fSetPipeSz, pipeSize)
+	if e != 0 {
+		size = defaultPipeSize
+	}
 	if pp != nil {
 		pp.made.Add(1)
 	}
-	return &splicePipe{r: fds[0], w: fds[1]}, nil
+	return &splicePipe{r: fds[0], w: fds[1], size: int(size)}, nil
 }
 
 // put gives a pipe back; one with bytes left in it is closed.

@@ -164,6 +164,27 @@ func (s *Socket) SpliceIn(pipeW, max int) (n int, res ReadResult) {
 	}
 }
 
+// SpliceInMore is SpliceIn into a pipe that holds bytes already. Such a
+// pipe refuses with EAGAIN too when its slots (a page fragment each) are
+// taken, so EAGAIN leaves the socket readable: a SpliceIn into the pipe
+// once it is empty finds out whether it is.
+func (s *Socket) SpliceInMore(pipeW, max int) (n int, res ReadResult) {
+	for {
+		m, e := splice(s.fd, pipeW, max)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return 0, ReadNone
+		case e != 0 || m == 0:
+			s.readable = false
+			s.rerr = e
+			return 0, ReadEOF
+		}
+		return m, ReadData
+	}
+}
+
 // SpliceOut moves up to n bytes from the pipe whose read end is pipeR to
 // the socket, as Send writes: fewer with a nil error means the socket is
 // full.
