@@ -100,6 +100,10 @@ type exchange struct {
 	headSent    bool       // the response head reached the client: errors can only abort
 	bodyDone    chan error // a request body streamed in the background, until it ends
 	bodyErr     error      // how it ended, once bodyDone said so
+	// bodyRead: the streamed body was read from the client to its end
+	// (set before its last bytes go to the member, so a response to them
+	// finds it set).
+	bodyRead atomic.Bool
 	// The splicers of the request body (client to member) and the
 	// response body (member to client), which may run at once.
 	up, down splicer
