@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -26,24 +25,9 @@ func BenchmarkReload10k(b *testing.B) {
 	const n = 10000
 	port := freePort(b)
 	render := func(k int) string {
-		var y strings.Builder
-		fmt.Fprintf(&y, `loadbalancers:
-  - name: big
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: big
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          members:
-`, port)
-		for i := range k {
-			fmt.Fprintf(&y, "            - {name: m%d, address: 127.88.%d.%d, protocol_port: %d}\n", i, i/250, i%250+1, 20000+i)
-		}
-		return y.String()
+		return bigPoolYAML(port, k, func(i int) (string, uint16) {
+			return fmt.Sprintf("127.88.%d.%d", i/250, i%250+1), uint16(20000 + i)
+		})
 	}
 	dir := b.TempDir()
 	paths := []string{filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")}

@@ -145,23 +145,7 @@ func (s *Socket) Read() ReadResult {
 // cleared only when the socket had nothing: a short splice may have been
 // the pipe's limit, not the socket's.
 func (s *Socket) SpliceIn(pipeW, max int) (n int, res ReadResult) {
-	for {
-		m, e := splice(s.fd, pipeW, max)
-		switch {
-		case e == syscall.EINTR:
-			continue
-		case e == syscall.EAGAIN:
-			if s.rerr = s.waitRead(); s.rerr != 0 {
-				return 0, ReadEOF
-			}
-			return 0, ReadNone
-		case e != 0 || m == 0:
-			s.readable = false
-			s.rerr = e
-			return 0, ReadEOF
-		}
-		return m, ReadData
-	}
+	return s.spliceIn(pipeW, max, true)
 }
 
 // SpliceInMore is SpliceIn into a pipe that holds bytes already. Such a
@@ -169,12 +153,24 @@ func (s *Socket) SpliceIn(pipeW, max int) (n int, res ReadResult) {
 // taken, so EAGAIN leaves the socket readable: a SpliceIn into the pipe
 // once it is empty finds out whether it is.
 func (s *Socket) SpliceInMore(pipeW, max int) (n int, res ReadResult) {
+	return s.spliceIn(pipeW, max, false)
+}
+
+// spliceIn is SpliceIn, which takes EAGAIN for the socket's (emptyPipe),
+// and SpliceInMore, which cannot.
+func (s *Socket) spliceIn(pipeW, max int, emptyPipe bool) (n int, res ReadResult) {
 	for {
 		m, e := splice(s.fd, pipeW, max)
 		switch {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
+			if !emptyPipe {
+				return 0, ReadNone
+			}
+			if s.rerr = s.waitRead(); s.rerr != 0 {
+				return 0, ReadEOF
+			}
 			return 0, ReadNone
 		case e != 0 || m == 0:
 			s.readable = false
