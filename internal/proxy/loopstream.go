@@ -55,6 +55,7 @@ func (hl *httpLoop) startStream(c *loopClient, u *loopMember) {
 func (hl *httpLoop) stream(c *loopClient) {
 	u := c.up
 	clientFull := false
+relay:
 	for {
 		if !clientFull {
 			var err error
@@ -91,12 +92,7 @@ func (hl *httpLoop) stream(c *loopClient) {
 			p.data += n
 			c.left -= int64(n)
 		case evloop.ReadNone:
-			if clientFull {
-				c.SetTimeout(c.cfg.clientTimeout)
-			} else {
-				c.SetTimeout(c.cfg.memberTimeout)
-			}
-			return
+			break relay
 		default: // the member closed or failed before the body's end
 			hl.streamFailed(c, false, false)
 			return
