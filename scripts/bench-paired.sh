@@ -26,8 +26,8 @@
 # L4 mode; not in the default set), http_rate (vegeta if
 # installed, a fixed RATE, latency), and sweep points size_<N> (answers of N
 # bytes: 0 1k 4k 16k 64k 256k 1m, 64 connections), conc_<N> (N keep-alive
-# connections: 1 10 100 1000 10000, or 5000 when the fd limit is below
-# 40 000), post_<N> (POSTs of N bytes: 1k 16k 64k
+# connections: 1 10 100 1000 10000, or the most the descriptor limit allows,
+# MAXCONC below: 8700 at 20 000), post_<N> (POSTs of N bytes: 1k 16k 64k
 # 1m, 64 connections); and Octavia's HTTP model beside HAProxy as the
 # amphora renders the same objects (nginx has no equivalent and sits these
 # out): http_l7 (ten L7 policies of three rules each, HOST_NAME EQUAL_TO,
@@ -51,12 +51,31 @@ PAIRS=${PAIRS:-5}
 REFS=${REFS:-"haproxy nginx"}
 PIN=${PIN:-split}
 PORT_BASE=${PORT_BASE:-18400}   # proxies on PORT_BASE+1.., members on PORT_BASE+1001, +1002
-# 10 000 connections need about 25 000 descriptors in HAProxy (it counts two
-# per connection and its splice pipes) and up to 20 000 in lbd: with a hard
-# limit below 40 000 (20 000 here, and raising it takes CAP_SYS_RESOURCE) the
-# sweep's top level is 5000 connections.
-MAXCONC=10000
-[ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 40000 ] && MAXCONC=5000
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+# The sweep's top level: 10 000 keep-alive connections (issue 22), or the
+# most every process can hold within NOFILE, the descriptor limit they all
+# inherit (20 000 here: the hard limit, and raising it takes
+# CAP_SYS_RESOURCE). At N connections a process holds at most:
+#   wrk                N + 10
+#   lbd                2N (a client and a member connection each) + 30
+#   HAProxy            maxsock = 2 maxconn + 2 maxpipes + 14 (maxconn N + 100,
+#                      maxconn_for; maxpipes cut to what NOFILE leaves,
+#                      haproxy_conf: 12-byte answers are never spliced)
+#   nginx              2N + 512 idle member connections (keepalive 512) + 10
+#   the members' nginx N of the proxy measured, and the idle member
+#                      connections of the others: lbd's N, for
+#                      idleUpstreamTTL (4 s) after its run, so over most of
+#                      the next proxy's; HAProxy's, kept while it holds fewer
+#                      than tune.pool-low-fd-ratio (20 %) of maxsock, so
+#                      about 10 % of it (1 990 at 9 700 connections here), at
+#                      most NOFILE / 10; nginx's 512; + 10.
+# The members' 2N + NOFILE/10 + 522 is the most: N = (0.9 NOFILE - 522) / 2,
+# 8 739 for 20 000, rounded down to 8 700 (at 9 700 the members ran out
+# of descriptors while nginx ran after lbd).
+MAXCONC=$(((NOFILE - NOFILE / 10 - 522) / 2))
+MAXCONC=$((MAXCONC - MAXCONC % 100))
+[ "$MAXCONC" -le 10000 ] || MAXCONC=10000
 if [ "$SWEEP" = 1 ]; then
   DEFAULT_SCEN="size_0 size_1k size_4k size_16k size_64k size_256k size_1m conc_1 conc_10 conc_100 conc_1000 conc_$MAXCONC post_1k post_16k post_64k post_1m"
 else
@@ -79,8 +98,6 @@ mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 work=$OUTDIR/work
 mkdir -p "$work"
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-NOFILE=$(ulimit -n)
 HZ=$(getconf CLK_TCK)
 
 STARTED=()
@@ -177,11 +194,12 @@ scen() {
 # ---------- proxies ----------
 # Each proxy listens on its own port; PORT[name], PID[name].
 declare -A PORT PID
+# shellcheck disable=SC2206 # REFS: names, split on spaces
 PROXIES=(lbd $REFS)
 i=0
 for p in "${PROXIES[@]}"; do i=$((i + 1)); PORT[$p]=$((PORT_BASE + i)); done
 # As ../shared/bench configures them: maxconn 4000; more only where the
-# scenario has more connections (conc_10000), up to what the fd limit allows.
+# scenario has more connections (conc_5000, conc_$MAXCONC).
 maxconn_for() { local m=4000; [ "$1" -gt 2000 ] && m=$(($1 + 100)); echo $m; }
 
 haproxy_conf() { # FILE MODE PORT
@@ -189,7 +207,15 @@ haproxy_conf() { # FILE MODE PORT
     echo "global"
     echo "  nbthread $THREADS"
     echo "  maxconn $MAXCONN"
-    [ "$MAXCONN" -gt 4000 ] && echo "  ulimit-n $NOFILE"
+    if [ "$MAXCONN" -gt 4000 ]; then
+      echo "  ulimit-n $NOFILE"
+      # Splice pipes (2 descriptors each, maxconn/4 by default) only in what
+      # the limit leaves beside 2 maxconn: HAProxy refuses to start otherwise.
+      local pipes=$(((NOFILE - 2 * MAXCONN - 64) / 2))
+      [ "$pipes" -gt $((MAXCONN / 4)) ] && pipes=$((MAXCONN / 4))
+      [ "$pipes" -ge 1 ] || pipes=1
+      echo "  maxpipes $pipes"
+    fi
     echo "  tune.maxaccept 64"
     echo "defaults"
     echo "  mode $2"
@@ -371,6 +397,26 @@ start_proxy() { # NAME MODE
   wait_http "http://127.0.0.1:$port/" || { cat "$d/out.log" >&2; exit 1; }
   [ -z "$S_OCTAVIA" ] || check_octavia "$name"
 }
+# check_fds: what the scenario's logs say of descriptors running out (a
+# proxy's or the members'), into meta.txt and so the report: the runs then
+# counted refused or failed connections. Counted in the lines each log
+# gained during the scenario (LOGLINES, set before it starts).
+FD_RE='too many open files|fd limit|worker_connections are not enough'
+log_lines() {
+  local f
+  for f in "$work"/members.err "$work"/*/out.log "$work"/nginx/error.log; do
+    [ ! -f "$f" ] || echo "$f $(wc -l <"$f")"
+  done
+}
+check_fds() {
+  local f n skip hits
+  while read -r f n; do
+    skip=$(awk -v f="$f" '$1 == f {print $2}' <<<"$LOGLINES")
+    [[ $f == */out.log ]] && skip=0 # written anew with each proxy start
+    hits=$(tail -n +$((${skip:-0} + 1)) "$f" | grep -ciE "$FD_RE" || true)
+    [ "$hits" = 0 ] || echo "$SC: ${f#"$work"/}: $hits lines saying descriptors ran out" | tee -a "$OUTDIR/meta.txt" >&2
+  done <<<"$(log_lines)"
+}
 stop_proxies() {
   local p
   for p in "${PROXIES[@]}"; do
@@ -382,11 +428,13 @@ stop_proxies() {
     PID[$p]=""
   done
 }
+# shellcheck disable=SC2046 # the children: one word each
 tree_pids() { echo "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); }
 ticks() { # PID: utime+stime, and stime, of it and its children (nginx's workers)
   local t=0 k=0 q v
   for q in $(tree_pids "$1"); do
     v=$(sed 's/^.*) //' /proc/"$q"/stat 2>/dev/null | awk '{print $12 + $13, $13}')
+    # shellcheck disable=SC2086 # two numbers
     set -- $v
     t=$((t + ${1:-0})) k=$((k + ${2:-0}))
   done
@@ -429,7 +477,7 @@ run_wrk() {
   for h in "${S_HDRS[@]}"; do hdr+=(-H "$h"); done
   [ "$PIN" = none ] && threads=2
   [ "$S_CONNS" -lt "$threads" ] && threads=$S_CONNS
-  timeout $(($2 + 60)) "${LOADPIN[@]}" wrk -t$threads -c"$S_CONNS" -d"$2s" --timeout 5s "${hdr[@]}" \
+  timeout $(($2 + 60)) "${LOADPIN[@]}" wrk -t"$threads" -c"$S_CONNS" -d"$2s" --timeout 5s "${hdr[@]}" \
     -s "$WRK_SCRIPT" "http://127.0.0.1:$1$S_PATH" >"$3" 2>&1 || true
   awk -F'\t' '/^RESULT/{print $2, $3, $4, $5, $6, $7}' "$3"
 }
@@ -477,6 +525,7 @@ fi
   echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "pin: $PIN; pairs: $PAIRS; duration: ${DURATION}s; references: $REFS"
+  # shellcheck disable=SC2086,SC2116 # SCENARIOS on one line, single spaces
   echo "command: QUICK=$QUICK SWEEP=$SWEEP PAIRS=$PAIRS DURATION=$DURATION PIN=$PIN REFS=\"$REFS\" SCENARIOS=\"$(echo $SCENARIOS)\" make bench"
   echo "tools: $(haproxy -v | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(go version | cut -d' ' -f3)"
 } >"$OUTDIR/meta.txt"
@@ -487,6 +536,7 @@ for SC in $SCENARIOS; do
   scen "$SC"
   MAXCONN=$(maxconn_for "$S_CONNS")
   WRK_SCRIPT=$(load_script)
+  LOGLINES=$(log_lines)
   for p in "${S_PROXIES[@]}"; do start_proxy "$p" "$S_MODE"; done
   # warm up: member connections, pools, page cache (not measured)
   for p in "${S_PROXIES[@]}"; do
@@ -498,6 +548,7 @@ for SC in $SCENARIOS; do
     for k in $(seq 0 $((n - 1))); do measure "${S_PROXIES[$(( (k + r - 1) % n ))]}" "$r"; done
   done
   stop_proxies
+  check_fds
 done
 echo
 python3 scripts/bench-paired.py "$OUTDIR" | tee "$OUTDIR/report.md"
