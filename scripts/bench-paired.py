@@ -11,7 +11,11 @@ latency (wrk's, per run): the ratio lbd / reference per pair too, lower is
 better; a pair where either run has no p99 (0: wrk failed) is left out of
 it. The last
 table compares lbd with the better reference per scenario (the one with the
-lower median CPU per request). Standard library only."""
+lower median CPU per request). With PIN=split a table of the load side
+follows: CPU 0's busy time per request (wrk and the members, pinned there)
+and its steal, per proxy; a proxy that leaves the load side more work per
+request delivers fewer requests/s wherever CPU 0 is the limit. Standard
+library only."""
 import csv
 import statistics
 import sys
@@ -123,6 +127,42 @@ def main():
             print(f"| {s} | {b['ref']} | {b['cm']:.3f} [{b['clo']:.3f}–{b['chi']:.3f}] | "
                   f"{verdict(b['clo'], b['chi'], True)} | {b['rm']:.3f} [{b['rlo']:.3f}–{b['rhi']:.3f}] | "
                   f"{verdict(b['rlo'], b['rhi'], False)} |")
+    load_side(scenarios, refs, runs, meta)
+
+
+def load_side(scenarios, refs, runs, meta):
+    """CPU 0 per request under lbd ÷ under each reference (runs.tsv's
+    cpu0_us_per_req, recorded since this column was added)."""
+    if not any(line.startswith("pin: split") for line in meta):
+        return
+    rows = []
+    for s in scenarios:
+        lbd = runs.get((s, "lbd"), {})
+        for ref in refs:
+            other = runs.get((s, ref), {})
+            ok = [k for k in sorted(lbd) if k in other
+                  and float(lbd[k].get("cpu0_us_per_req") or 0) > 0
+                  and float(other[k].get("cpu0_us_per_req") or 0) > 0]
+            if not ok:
+                continue
+            m, lo, hi = quartiles([float(lbd[k]["cpu0_us_per_req"]) / float(other[k]["cpu0_us_per_req"])
+                                   for k in ok])
+
+            def med(rs, field):
+                return statistics.median(float(rs[k][field]) for k in ok)
+
+            rows.append(f"| {s} | {ref} | {med(lbd, 'cpu0_us_per_req'):.2f} / {med(other, 'cpu0_us_per_req'):.2f} | "
+                        f"{m:.3f} [{lo:.3f}–{hi:.3f}] | {verdict(lo, hi, True)} | "
+                        f"{med(lbd, 'cpu0_steal_pct'):.1f} / {med(other, 'cpu0_steal_pct'):.1f} |")
+    if not rows:
+        return
+    print()
+    print("The load side: CPU 0 (wrk and the members) busy per request behind each proxy, and its steal:")
+    print()
+    print("| scenario | reference | CPU 0 µs/req lbd / ref (medians) | lbd ÷ ref | load side | CPU 0 steal % lbd / ref |")
+    print("|---|---|---:|---:|---|---:|")
+    for r in rows:
+        print(r)
 
 
 if __name__ == "__main__":

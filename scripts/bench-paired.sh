@@ -440,6 +440,11 @@ ticks() { # PID: utime+stime, and stime, of it and its children (nginx's workers
   done
   echo $t $k
 }
+# cpu0: busy and steal ticks of CPU 0 (/proc/stat), where PIN=split puts wrk
+# and the members: the load side's cost per request, which a proxy changes
+# by how it reads and writes (a run whose proxy leaves CPU 0 more work per
+# request delivers fewer requests/s when CPU 0 is the limit).
+cpu0() { awk '/^cpu0 /{print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat; }
 rss_kb() { # PID: VmHWM summed over it and its children
   local s=0 q v
   for q in $(tree_pids "$1"); do
@@ -490,22 +495,26 @@ run_rate() { # vegeta at RATE/s
   jq -r '"\(.requests) \(.duration/1000|floor) \(.bytes_in.total) \(.latencies["50th"]/1e6) \(.latencies["99th"]/1e6) \(.requests - (.status_codes["200"] // 0))"' "$3.json"
 }
 measure() { # NAME ROUND: one run against one proxy, a line in runs.tsv
-  local name=$1 round=$2 pid=${PID[$1]} port=${PORT[$1]} c0 c1 k0 k1 res
+  local name=$1 round=$2 pid=${PID[$1]} port=${PORT[$1]} c0 c1 k0 k1 l0 l1 s0 s1 res
   local lf=$work/$SC-$name-$round.log
   read -r c0 k0 <<<"$(ticks "$pid")"
+  read -r l0 s0 <<<"$(cpu0)"
   if [ "$SC" = http_rate ]; then res=$(run_rate "$port" "$DURATION" "$lf"); else res=$(run_wrk "$port" "$DURATION" "$lf"); fi
   read -r c1 k1 <<<"$(ticks "$pid")"
+  read -r l1 s1 <<<"$(cpu0)"
   [ -n "$res" ] || res="0 1 0 0 0 -1"
   # shellcheck disable=SC2086 # six fields
   set -- $res
   awk -v sc="$SC" -v px="$name" -v rd="$round" -v n="$1" -v dus="$2" -v by="$3" -v p50="$4" -v p99="$5" -v er="$6" \
-    -v cpu=$((c1 - c0)) -v sys=$((k1 - k0)) -v hz="$HZ" -v rss="$(rss_kb "$pid")" -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+    -v cpu=$((c1 - c0)) -v sys=$((k1 - k0)) -v hz="$HZ" -v rss="$(rss_kb "$pid")" -v load="$(cut -d' ' -f1 /proc/loadavg)" \
+    -v lcpu=$((l1 - l0)) -v lsteal=$((s1 - s0)) 'BEGIN {
       d = dus / 1e6; if (d <= 0) d = 1
       us = n > 0 ? cpu / hz * 1e6 / n : 0
       sus = n > 0 ? sys / hz * 1e6 / n : 0
-      printf "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%d\t%.1f\t%d\t%.3f\t%.2f\t%d\t%s\t%.2f\n", sc, px, rd, n / d, p50, p99, er, by / d / 1e6, cpu, cpu / hz / d * 100, us, rss, load, sus
+      lus = n > 0 ? lcpu / hz * 1e6 / n : 0
+      printf "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%d\t%.1f\t%d\t%.3f\t%.2f\t%d\t%s\t%.2f\t%.2f\t%.1f\n", sc, px, rd, n / d, p50, p99, er, by / d / 1e6, cpu, cpu / hz / d * 100, us, rss, load, sus, lus, lsteal / hz / d * 100
     }' >>"$RUNS"
-  tail -1 "$RUNS" | awk -F'\t' '{printf "[%s] %-10s round %d %-8s %8s req/s  %7s µs/req (%s system)  cpu %5.1f%%  p99 %s ms  errors %s  load %s\n", strftime("%H:%M:%S"), $1, $3, $2, $4, $11, $14, $10, $6, $7, $13}' >&2
+  tail -1 "$RUNS" | awk -F'\t' '{printf "[%s] %-10s round %d %-8s %8s req/s  %7s µs/req (%s system)  cpu %5.1f%%  p99 %s ms  errors %s  load %s  cpu0 %s µs/req (steal %s%%)\n", strftime("%H:%M:%S"), $1, $3, $2, $4, $11, $14, $10, $6, $7, $13, $15, $16}' >&2
 }
 
 # ---------- main ----------
@@ -530,7 +539,7 @@ fi
   echo "tools: $(haproxy -v | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(go version | cut -d' ' -f3)"
 } >"$OUTDIR/meta.txt"
 RUNS=$OUTDIR/runs.tsv
-printf 'scenario\tproxy\tround\trps\tp50_ms\tp99_ms\terrors\tMBps\tcpu_ticks\tcpu_pct\tus_per_req\tpeak_rss_kb\tload1\tsys_us_per_req\n' >"$RUNS"
+printf 'scenario\tproxy\tround\trps\tp50_ms\tp99_ms\terrors\tMBps\tcpu_ticks\tcpu_pct\tus_per_req\tpeak_rss_kb\tload1\tsys_us_per_req\tcpu0_us_per_req\tcpu0_steal_pct\n' >"$RUNS"
 start_members
 for SC in $SCENARIOS; do
   scen "$SC"
