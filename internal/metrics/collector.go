@@ -371,7 +371,7 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 		b = old
 		e.reuse(b.chunks)
 	} else {
-		b = &cachedBlock{views: slices.Clone(views), chunks: make([]*chunk, len(e.cat.families))}
+		b = &cachedBlock{views: e.cache.newViews(views), chunks: make([]*chunk, len(e.cat.families))}
 		e.mark()
 		c.writeMembers(e, label, views, old, b.chunks)
 		e.keep(b.chunks)

@@ -99,12 +99,13 @@ type exposition struct {
 	ints map[int]string
 
 	// For a gzip scrape (gzip.go), parts lists per family the pieces of its
-	// series in order: ranges of its buffer, chunks kept from an earlier
-	// scrape, and ranges to keep as chunks. A family without parts is its
+	// series in order: ranges of its buffer and chunks, kept from an
+	// earlier scrape or made by this one. A family without parts is its
 	// buffer alone. ends is where each family's last part ended.
 	parts [][]part
 	ends  []int
 	marks []int
+	store lineDeflater // makes the chunks (keep)
 	// cache is the handler's block cache in a gzip scrape, nil otherwise;
 	// made lists the blocks this scrape compressed, for it. views and
 	// changes are the collector's scratch space.
@@ -158,15 +159,10 @@ type codedID struct {
 }
 
 // part is a piece of a family's series: its buffer's text from..to, or a
-// chunk kept from an earlier scrape; keep, if set, receives the text
-// compressed as a chunk.
+// chunk, kept from an earlier scrape or made by this one (keep).
 type part struct {
 	from, to int
 	chunk    *chunk
-	keep     **chunk
-	// toks is where the lineToks of a part to keep start in its family's,
-	// if every line of it has one; -1 otherwise.
-	toks int
 }
 
 // itoa is strconv.Itoa for label values, from the exposition's cache.
@@ -216,21 +212,30 @@ func (x *exposition) mark() {
 	}
 }
 
-// keep makes what each family (but the volatile ones) got since mark a
-// part to compress and keep in chunks[family].
+// keep compresses what each family (but the volatile ones) got since
+// mark into a chunk, chunks[family], and puts it where that text was: the
+// text is compressed and its CRC taken while it is still in the CPU's
+// cache, and its buffer is written over by the next block's, where
+// compressing it after the whole scrape read back tens of megabytes from
+// memory.
 func (x *exposition) keep(chunks []*chunk) {
 	for _, f := range x.cat.families {
 		i := f.id
-		if f.volatile || len(x.samples[i]) == x.marks[i] {
+		from := x.marks[i]
+		if f.volatile || len(x.samples[i]) == from {
 			continue
 		}
-		x.cut(i, x.marks[i])
-		p := part{from: x.marks[i], to: len(x.samples[i]), keep: &chunks[i], toks: -1}
-		if n := len(x.toks[i]) - x.tokMarks[i]; n == x.lines[i]-x.lineMarks[i] {
-			p.toks = x.tokMarks[i] // every line has its lineTok
+		x.cut(i, from)
+		text := x.samples[i][from:]
+		c := x.cache.newChunk(i)
+		if toks := x.toks[i][x.tokMarks[i]:]; len(toks) == x.lines[i]-x.lineMarks[i] {
+			x.store.makeLinesChunk(c, text, from, toks, x.ids, x.idWords) // every line has its lineTok
+		} else {
+			x.store.makeChunk(c, text)
 		}
-		x.parts[i] = append(x.parts[i], p)
-		x.ends[i] = len(x.samples[i])
+		chunks[i] = c
+		x.parts[i] = append(x.parts[i], part{chunk: c})
+		x.samples[i], x.toks[i], x.lines[i] = x.samples[i][:from], x.toks[i][:x.tokMarks[i]], x.lineMarks[i]
 	}
 }
 
@@ -538,8 +543,7 @@ func (x *exposition) writeTo(w io.Writer) error {
 }
 
 // writeGzip writes the families as writeTo does into a gzip stream,
-// splicing in the chunks kept from earlier scrapes and making the chunks
-// to keep. It does not close the stream.
+// splicing in the chunks. It does not close the stream.
 func (x *exposition) writeGzip(g *gzipStream) error {
 	for _, f := range x.cat.families {
 		i := f.id
@@ -552,13 +556,6 @@ func (x *exposition) writeGzip(g *gzipStream) error {
 			switch {
 			case p.chunk != nil:
 				g.chunk(p.chunk)
-			case p.keep != nil:
-				text := s[p.from:p.to]
-				if p.toks >= 0 {
-					*p.keep = g.makeLinesChunk(text, p.from, x.toks[i][p.toks:], x.ids, x.idWords)
-				} else {
-					*p.keep = g.makeChunk(text)
-				}
 			default:
 				g.Write(s[p.from:p.to])
 			}

@@ -76,6 +76,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.cache = nil
 	if gz {
 		x.cache = &h.cache
+		h.cache.begin()
+		defer h.cache.end()
 	}
 	h.col.collect(x)
 	// A collector that fails leaves its families out; the rest are
