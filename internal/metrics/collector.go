@@ -371,7 +371,9 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 		b = old
 		e.reuse(b.chunks)
 	} else {
-		b = &cachedBlock{views: e.cache.newViews(views), chunks: make([]*chunk, len(e.cat.families))}
+		// The block keeps the views; the next block's go to a spare slice.
+		b = &cachedBlock{views: views, chunks: make([]*chunk, len(e.cat.families))}
+		e.views = e.cache.spareViews()
 		e.mark()
 		c.writeMembers(e, label, views, old, b.chunks)
 		e.keep(b.chunks)

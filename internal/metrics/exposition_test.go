@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,24 @@ func TestMemberLabelsWriteWhatValueDoes(t *testing.T) {
 	}
 	if !strings.Contains(a.String(), `octavia_member_http_responses_total{code="2xx",member="m-\"1\"",pool="p\"o\\ol\n:l"} 7`) {
 		t.Fatalf("unexpected text:\n%s", a.String())
+	}
+}
+
+// TestAppendValueIsStrconvG: the fast path for whole numbers writes what
+// strconv's shortest 'g' does, as client_golang's encoder writes it, for
+// every whole number it takes and at its edges.
+func TestAppendValueIsStrconvG(t *testing.T) {
+	check := func(v float64) {
+		t.Helper()
+		if got, want := string(appendValue([]byte("x "), v)), "x "+strconv.FormatFloat(v, 'g', -1, 64); got != want {
+			t.Fatalf("appendValue(%v) = %q, want %q", v, got, want)
+		}
+	}
+	for u := range 1_000_001 {
+		check(float64(u))
+	}
+	for _, v := range []float64{math.Copysign(0, -1), -1, 0.5, 1e6 - 0.5, 1e6 + 1, 1e7, 4294967296, 1.5e-7,
+		math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		check(v)
 	}
 }

@@ -30,11 +30,11 @@ type chunk struct {
 // gzipStream writes one gzip member (RFC 1952) to w from plain text and
 // chunks in any order.
 type gzipStream struct {
-	w     io.Writer
-	d     lineDeflater // the open piece's compressor (deflate.go)
-	crc   uint32
-	n     int
-	err   error
+	w   io.Writer
+	d   lineDeflater // the open piece's compressor (deflate.go)
+	crc uint32
+	n   int
+	err error
 }
 
 // gzipHeader is a gzip member header: deflate, no name, no time, unknown OS.
@@ -229,18 +229,18 @@ func (bc *blockCache) end() {
 	bc.mu.Unlock()
 }
 
-// newViews returns a copy of views for a new block, in a spare slice if
-// there is one.
-func (bc *blockCache) newViews(views []memberView) []memberView {
-	var s []memberView
+// spareViews returns a spare slice for a block's views, or nil.
+func (bc *blockCache) spareViews() []memberView {
 	bc.mu.Lock()
-	if n := len(bc.spare.views); n > 0 {
-		s = bc.spare.views[n-1]
-		bc.spare.views[n-1] = nil
-		bc.spare.views = bc.spare.views[:n-1]
+	defer bc.mu.Unlock()
+	n := len(bc.spare.views)
+	if n == 0 {
+		return nil
 	}
-	bc.mu.Unlock()
-	return append(s[:0], views...)
+	s := bc.spare.views[n-1]
+	bc.spare.views[n-1] = nil
+	bc.spare.views = bc.spare.views[:n-1]
+	return s[:0]
 }
 
 // newChunk returns a chunk for a new block's family i to fill: a spare
