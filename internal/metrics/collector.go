@@ -375,7 +375,7 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 		b = &cachedBlock{views: views, chunks: make([]*chunk, len(e.cat.families))}
 		e.views = e.cache.spareViews()
 		e.mark()
-		c.writeMembers(e, label, views, old, b.chunks)
+		c.writeMembers(e, label, views, old, b)
 		e.keep(b.chunks)
 		e.made = append(e.made, madeBlock{blockKey{label, block}, b})
 		b.lastChange = make([][]byte, len(views))
@@ -409,17 +409,27 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 // 60 MB of buffers). Each member's labels are written once
 // (exposition.blockLabels).
 //
-// In a gzip scrape, old is the block as the scrape before left it (nil if
-// none): when its members are the same members with the same labels, a
+// In a gzip scrape, b is the new block and old the block as the scrape
+// before left it (nil if none): when its members are the same members
+// with the same labels, b takes old's label pairs as they are, and a
 // family whose values did not change (under traffic: the status, the
 // weight, the error counters, ...) is not written again, its chunk is
-// spliced in again; chunks gets each family's chunk of the new block
+// spliced in again; b.chunks gets each family's chunk of the new block
 // that way.
-func (c *collector) writeMembers(e *exposition, poolLabel string, views []memberView, old *cachedBlock, chunks []*chunk) {
-	e.blockLabels(poolLabel, views)
+func (c *collector) writeMembers(e *exposition, poolLabel string, views []memberView, old, b *cachedBlock) {
 	labelled := old != nil && len(old.views) == len(views)
 	for i := 0; labelled && i < len(views); i++ {
 		labelled = sameLabels(&old.views[i], &views[i])
+	}
+	switch {
+	case b == nil:
+		e.blockLabels(poolLabel, views, &e.own)
+	case labelled && old.labels != nil:
+		b.labels = old.labels // the same members: their labels' text too
+		e.useLabels(poolLabel, b.labels)
+	default:
+		b.labels = &memberLabels{}
+		e.blockLabels(poolLabel, views, b.labels)
 	}
 	for _, s := range memberSeries {
 		same := labelled
@@ -429,7 +439,7 @@ func (c *collector) writeMembers(e *exposition, poolLabel string, views []member
 		if same {
 			if ch := old.chunks[s.f.id]; ch != nil {
 				e.reuseChunk(s.f.id, ch)
-				chunks[s.f.id] = ch
+				b.chunks[s.f.id] = ch
 			}
 			continue
 		}

@@ -89,11 +89,8 @@ type exposition struct {
 	// le holds the histogram bucket bounds as label values, formatted once.
 	le     []string
 	head   []byte
-	labels []byte // the label pairs of the series being written
-	// mlabels are the label pairs of the member being written
-	// (memberLabels).
-	mlabels []byte
-	values  []string // label values being put together
+	labels []byte   // the label pairs of the series being written
+	values []string // label values being put together
 	// ints holds the integers written as label values (ports), formatted
 	// once, by value: a scrape allocates no more for a thousand members than
 	// for two, and looks them up without hashing (a map cost 1 ms in an
@@ -124,23 +121,36 @@ type exposition struct {
 	// member's ID and their value are (lineToks), so that a block's text
 	// is compressed without being searched (lineDeflater.writeLines).
 	// lines counts every family's lines and lineMarks where mark found
-	// them; ids holds each member's ID coded as deflate literals, in
-	// idWords.
+	// them.
 	toks      [][]lineTok
 	lines     []int
 	lineMarks []int
 	tokMarks  []int
-	ids       []codedID
-	idWords   []uint64
-	idLen     int   // the length of the ID in mlabels
-	curID     int32 // the ids of the member being written
-	// The block being written (blockLabels): its pool label, and each
-	// member's label pairs in blockLabels, its ID's length and its ids.
-	pool        string
-	blockPairs  []byte
-	blockEnds   []int
-	blockIDLens []int
-	blockIDs    []int32
+	// The block being written: its pool label and its members' labels
+	// (blockLabels: own's, or a cached block's); idLen and curID are the
+	// length of the ID of the member being written and its number in the
+	// block.
+	pool  string
+	blk   *memberLabels
+	own   memberLabels
+	idLen int
+	curID int32
+}
+
+// memberLabels are the label pairs of a block's members' series, member
+// and pool, as appendLabels writes them for a family labelled pool and
+// member: written once a member and reused for each of its series
+// (labelled), instead of escaping the same two values again for every
+// line. In a gzip scrape they also hold each member's ID coded as deflate
+// literals (ids, in idWords), and a block kept compressed keeps them for
+// the next scrape that writes it again with the same members (they are
+// then immutable).
+type memberLabels struct {
+	pairs   []byte
+	ends    []int // where each member's pairs end
+	idLens  []int
+	ids     []codedID
+	idWords []uint64
 }
 
 // lineTok is where, in its family's buffer, a line of a member's series
@@ -203,7 +213,6 @@ func (x *exposition) reset() {
 		x.toks[i] = x.toks[i][:0]
 		x.lines[i] = 0
 	}
-	x.ids, x.idWords = x.ids[:0], x.idWords[:0]
 	clear(x.made)
 	x.made = x.made[:0]
 	x.spliced = 0
@@ -235,7 +244,7 @@ func (x *exposition) keep(chunks []*chunk) {
 		text := x.samples[i][from:]
 		c := x.cache.newChunk(i)
 		if toks := x.toks[i][x.tokMarks[i]:]; len(toks) == x.lines[i]-x.lineMarks[i] {
-			x.store.makeLinesChunk(c, text, from, toks, x.ids, x.idWords) // every line has its lineTok
+			x.store.makeLinesChunk(c, text, from, toks, x.blk.ids, x.blk.idWords) // every line has its lineTok
 		} else {
 			x.store.makeChunk(c, text)
 		}
@@ -277,48 +286,44 @@ func (x *exposition) value(f *family, v float64, labels ...string) {
 	x.line(f, "", x.labels, "", "", v)
 }
 
-// memberLabels are the label pairs of a member's series, member and
-// pool, as appendLabels writes them for a family labelled pool and member:
-// written once a member and reused for each of its series (labelled),
-// instead of escaping the same two values again for every line. The text
-// stays valid until the next call.
-func (x *exposition) memberLabels(pool, member string) []byte {
-	x.mlabels = appendLabel(x.mlabels[:0], "member", member)
-	x.idLen = len(x.mlabels) - len(`member=""`)
-	x.mlabels = append(x.mlabels, ',')
-	x.mlabels = appendLabel(x.mlabels, "pool", pool)
-	if x.cache != nil {
-		off := len(x.idWords)
-		var n int
-		x.idWords, n = appendLiterals(x.idWords, x.mlabels[len(`member="`):][:x.idLen])
-		x.ids = append(x.ids, codedID{int32(off), uint32(n)})
-		x.curID = int32(len(x.ids) - 1)
-	}
-	return x.mlabels
-}
-
-// blockLabels writes the label pairs of a block of members (memberLabels),
-// for memberAt.
-func (x *exposition) blockLabels(pool string, views []memberView) {
-	x.pool = pool
-	x.blockPairs, x.blockEnds, x.blockIDLens, x.blockIDs = x.blockPairs[:0], x.blockEnds[:0], x.blockIDLens[:0], x.blockIDs[:0]
+// blockLabels writes the label pairs of a block of members into l, for
+// memberAt.
+func (x *exposition) blockLabels(pool string, views []memberView, l *memberLabels) {
+	*l = memberLabels{pairs: l.pairs[:0], ends: l.ends[:0], idLens: l.idLens[:0], ids: l.ids[:0], idWords: l.idWords[:0]}
 	for i := range views {
-		x.blockPairs = append(x.blockPairs, x.memberLabels(pool, views[i].id)...)
-		x.blockEnds = append(x.blockEnds, len(x.blockPairs))
-		x.blockIDLens = append(x.blockIDLens, x.idLen)
-		x.blockIDs = append(x.blockIDs, x.curID)
+		start := len(l.pairs)
+		l.pairs = appendLabel(l.pairs, "member", views[i].id)
+		idLen := len(l.pairs) - start - len(`member=""`)
+		l.pairs = append(l.pairs, ',')
+		l.pairs = appendLabel(l.pairs, "pool", pool)
+		l.ends = append(l.ends, len(l.pairs))
+		l.idLens = append(l.idLens, idLen)
+		if x.cache != nil {
+			off := len(l.idWords)
+			var n int
+			l.idWords, n = appendLiterals(l.idWords, l.pairs[start+len(`member="`):][:idLen])
+			l.ids = append(l.ids, codedID{int32(off), uint32(n)})
+		}
 	}
+	x.useLabels(pool, l)
 }
 
-// memberAt makes member i of the block blockLabels wrote the one being
+// useLabels makes l, written by blockLabels, the labels of the block being
+// written.
+func (x *exposition) useLabels(pool string, l *memberLabels) {
+	x.pool, x.blk = pool, l
+}
+
+// memberAt makes member i of the block being written the one being
 // written, and returns its label pairs.
 func (x *exposition) memberAt(i int) []byte {
-	x.idLen, x.curID = x.blockIDLens[i], x.blockIDs[i]
+	l := x.blk
+	x.idLen, x.curID = l.idLens[i], int32(i)
 	start := 0
 	if i > 0 {
-		start = x.blockEnds[i-1]
+		start = l.ends[i-1]
 	}
-	return x.blockPairs[start:x.blockEnds[i]]
+	return l.pairs[start:l.ends[i]]
 }
 
 // memberLine notes where the line of a member's series just written to f
@@ -341,7 +346,7 @@ func (x *exposition) memberLine(f *family, start, value int, suffix string, pre 
 
 // labelled writes one series of a family labelled pool and member (and,
 // if extra is not empty, one more label that sorts after them) with the
-// labels memberLabels wrote.
+// labels memberAt returned.
 func (x *exposition) labelled(f *family, v float64, labels []byte, extra, extraValue string) {
 	start, value := x.line(f, "", labels, extra, extraValue, v)
 	x.memberLine(f, start, value, "", 0, 0)
@@ -349,7 +354,7 @@ func (x *exposition) labelled(f *family, v float64, labels []byte, extra, extraV
 
 // labelledBefore writes one series of a family labelled pool, member and
 // one more label that sorts before them (first, a response's code), with
-// the labels memberLabels wrote.
+// the labels memberAt returned.
 // kind tells the lines of the member apart (lineTok).
 func (x *exposition) labelledBefore(f *family, v float64, first, firstValue string, labels []byte, kind uint8) {
 	x.labels = appendLabel(x.labels[:0], first, firstValue)
@@ -361,7 +366,7 @@ func (x *exposition) labelledBefore(f *family, v float64, first, firstValue stri
 }
 
 // stateLabelled is state for a family labelled pool, member and state,
-// with the labels memberLabels wrote.
+// with the labels memberAt returned.
 func (x *exposition) stateLabelled(f *family, states []string, current string, labels []byte) {
 	for i, s := range states {
 		v := 0.0
@@ -374,7 +379,7 @@ func (x *exposition) stateLabelled(f *family, states []string, current string, l
 }
 
 // histogramLabelled is histogramOf for a family labelled pool and member,
-// with the labels memberLabels wrote.
+// with the labels memberAt returned.
 func (x *exposition) histogramLabelled(f *family, cum []uint64, count uint64, sum float64, labels []byte) {
 	line := func(suffix, extra, extraValue string, v float64, kind int) {
 		start, value := x.line(f, suffix, labels, extra, extraValue, v)

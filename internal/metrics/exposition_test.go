@@ -103,7 +103,7 @@ func mustf(t *testing.T, ok bool, format string, args ...any) {
 }
 
 // TestMemberLabelsWriteWhatValueDoes: a member's series written with its
-// labels written once (memberLabels, labelled, ...) are the text value,
+// labels written once (blockLabels, labelled, ...) are the text value,
 // state and histogramOf write, escapes included.
 func TestMemberLabelsWriteWhatValueDoes(t *testing.T) {
 	pool, member := `p"o\ol`+"\n"+`:l`, "m-\"1\""
@@ -113,7 +113,8 @@ func TestMemberLabelsWriteWhatValueDoes(t *testing.T) {
 	slow.value(memberHTTPResponses, 7, pool, member, "2xx")
 	slow.histogramOf(lbdMemberConnectSeconds, []uint64{1, 2}, 3, 0.5, pool, member)
 
-	ml := fast.memberLabels(pool, member)
+	fast.blockLabels(pool, []memberView{{id: member}}, &fast.own)
+	ml := fast.memberAt(0)
 	fast.labelled(memberWeight, 3, ml, "", "")
 	fast.stateLabelled(memberStatus, memberStates, "DRAIN", ml)
 	fast.labelledBefore(memberHTTPResponses, 7, "code", "2xx", ml, 1)

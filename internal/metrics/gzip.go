@@ -284,6 +284,7 @@ type blockKey struct {
 type cachedBlock struct {
 	views  []memberView
 	chunks []*chunk
+	labels *memberLabels // the members' label pairs (exposition.blockLabels)
 	used   uint64
 	// lastChange holds each member's volatile series up to its value.
 	lastChange [][]byte
