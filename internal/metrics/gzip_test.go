@@ -216,3 +216,51 @@ func firstDiff(a, b string) string {
 	}
 	return fmt.Sprintf("%d lines against %d", len(al), len(bl))
 }
+
+// TestBlockCacheRecyclesWhatNothingRefersTo: a commit made while no other
+// gzip scrape is under way recycles the views of the blocks it replaced
+// and their chunks that the new blocks did not splice again; one made
+// while another scrape is under way, which may still splice the old
+// blocks' chunks, recycles nothing.
+func TestBlockCacheRecyclesWhatNothingRefersTo(t *testing.T) {
+	var bc blockCache
+	k := blockKey{"pool", 0}
+	block := func(chunks ...*chunk) *cachedBlock {
+		return &cachedBlock{views: make([]memberView, 1), chunks: chunks}
+	}
+	shared, own := &chunk{}, &chunk{}
+	gen1 := block(shared, own)
+	bc.begin()
+	bc.commit([]madeBlock{{k, gen1}}, 0)
+	bc.end()
+
+	// Two scrapes under way: the one that commits gen2 recycles nothing.
+	gen2 := block(shared, &chunk{})
+	bc.begin()
+	bc.begin()
+	bc.commit([]madeBlock{{k, gen2}}, 0)
+	bc.end()
+	if v := bc.spareViews(); v != nil {
+		t.Errorf("views recycled while another scrape was under way")
+	}
+	if c := bc.newChunk(1); c == own {
+		t.Errorf("a chunk recycled while another scrape was under way")
+	}
+	bc.end()
+
+	// Alone: gen2's views and own chunk are recycled, not the chunk gen3
+	// spliced again.
+	gen3 := block(shared, &chunk{})
+	bc.begin()
+	bc.commit([]madeBlock{{k, gen3}}, 0)
+	if v := bc.spareViews(); v == nil {
+		t.Errorf("the replaced block's views were not recycled")
+	}
+	if c := bc.newChunk(1); c != gen2.chunks[1] {
+		t.Errorf("the replaced block's own chunk was not recycled")
+	}
+	if c := bc.newChunk(0); c == shared {
+		t.Errorf("a chunk the new block splices was recycled")
+	}
+	bc.end()
+}
