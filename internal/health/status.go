@@ -48,9 +48,27 @@ func (m *Monitor) Status() []MemberState {
 	defer m.mu.Unlock()
 	out := make([]MemberState, len(m.order))
 	for i, mem := range m.order {
-		out[i] = mem.state()
+		mem.stateInto(&out[i])
 	}
 	return out
+}
+
+// FillStatus is Status into the caller's storage: it writes the state of
+// each of the first n members, in the order of the last Update, to the
+// MemberState that at returns for its index, and returns how many it wrote
+// (fewer than n when the monitor has fewer members). It allocates nothing,
+// so a caller that keeps its storage from one read to the next (a metrics
+// scrape) reads thousands of members without garbage. at is called with
+// the monitor locked: it must only return where to write, and must not
+// call the Monitor.
+func (m *Monitor) FillStatus(n int, at func(i int) *MemberState) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n = min(n, len(m.order))
+	for i, mem := range m.order[:n] {
+		mem.stateInto(at(i))
+	}
+	return n
 }
 
 // Member returns the state of the member with that ID.
@@ -61,13 +79,16 @@ func (m *Monitor) Member(id string) (MemberState, bool) {
 	if mem == nil {
 		return MemberState{}, false
 	}
-	return mem.state(), true
+	var s MemberState
+	mem.stateInto(&s)
+	return s, true
 }
 
-func (mem *member) state() MemberState {
+// stateInto writes the member's state to s.
+func (mem *member) stateInto(s *MemberState) {
 	mem.mu.Lock()
 	defer mem.mu.Unlock()
-	return MemberState{
+	*s = MemberState{
 		ID: mem.id, ProbeAddr: mem.t.ProbeAddr(), Up: mem.up, Status: mem.statusLocked(),
 		Checked: mem.checked, ConsecutivePassed: mem.rises, ConsecutiveFailed: mem.falls,
 		LastCheck: mem.lastCheck, LastDuration: mem.lastDur, LastError: mem.lastErr, LastChange: mem.lastChange,

@@ -334,14 +334,15 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 	for i, m := range ms {
 		v := memberView{id: m.ID, http: http, monitor: p.HealthMonitor != nil, weight: m.Weight, n: readCounts(m, http)}
 		var status octavia.OperatingStatus
-		var hs health.MemberState
+		var hs *health.MemberState
 		if cfgs != nil {
 			om, pv := cfgs[i], &pvs[i]
 			v.name, v.address, v.port = nameOr(om.Name, om.ID), om.Address, om.ProtocolPort
-			status, hs, v.health, v.idle = pv.Status, pv.Health, pv.Known, pv.Idle
+			status, hs, v.health, v.idle = pv.Status, &pv.Health, pv.Known, pv.Idle
 		} else {
 			status, _ = c.src.OperatingStatus(m.ID)
-			hs, v.health = c.src.MemberHealth(p.ID, m.ID)
+			st, known := c.src.MemberHealth(p.ID, m.ID)
+			hs, v.health = &st, known
 			v.idle = c.src.IdleConns(p.ID, m.State)
 		}
 		v.status = haproxyState(status)

@@ -127,18 +127,18 @@ func (rt *Runtime) memberStatus(lb *octavia.LoadBalancer, p *octavia.Pool, m *oc
 	if rp := rt.poolOf(p.ID); rp != nil {
 		st, ok = rp.mon.Member(m.ID)
 	}
-	return memberOperatingStatus(lb, p, m, st, ok)
+	return memberOperatingStatus(lb, p, m, st.Status, ok)
 }
 
 // memberOperatingStatus is a member's operating_status: OFFLINE when its
 // load balancer or pool is down, else its monitor's word (st, if known),
 // else what its configuration says.
-func memberOperatingStatus(lb *octavia.LoadBalancer, p *octavia.Pool, m *octavia.Member, st health.MemberState, known bool) octavia.OperatingStatus {
+func memberOperatingStatus(lb *octavia.LoadBalancer, p *octavia.Pool, m *octavia.Member, st health.Status, known bool) octavia.OperatingStatus {
 	switch {
 	case !lb.Enabled() || !p.Enabled():
 		return octavia.OperatingOffline
 	case known:
-		return operatingStatus(st.Status)
+		return operatingStatus(st)
 	}
 	return operatingStatus(health.MemberStatus(health.MemberFacts{
 		Enabled:   m.Enabled(),
@@ -216,25 +216,30 @@ type MemberView struct {
 
 // MemberViews returns a view of each of p's members, in configuration
 // order: what MemberStatus and IdleConns say of each, for one lookup of the
-// pool. out is reused if large enough.
+// pool. out is reused if large enough: the monitor writes the members'
+// health straight into it, so a caller that passes the same out scrape to
+// scrape allocates nothing per member.
 func (rt *Runtime) MemberViews(lb *octavia.LoadBalancer, p *octavia.Pool, out []MemberView) []MemberView {
 	out = slices.Grow(out[:0], len(p.Members))[:len(p.Members)]
 	rp := rt.poolOf(p.ID)
-	var states []health.MemberState
+	filled := 0
 	var members []*balancer.Member
 	if rp != nil {
-		states = rp.mon.Status()
+		filled = rp.mon.FillStatus(len(out), func(i int) *health.MemberState { return &out[i].Health })
 		members = rp.bal.Members()
 	}
 	for i, m := range p.Members {
 		v := &out[i]
-		*v = MemberView{}
-		if i < len(states) && states[i].ID == m.ID {
-			v.Health, v.Known = states[i], true
-		} else if rp != nil {
+		v.Known, v.Idle = false, 0
+		switch {
+		case i < filled && v.Health.ID == m.ID:
+			v.Known = true
+		case rp != nil:
 			v.Health, v.Known = rp.mon.Member(m.ID)
+		default:
+			v.Health = health.MemberState{}
 		}
-		v.Status = memberOperatingStatus(lb, p, m, v.Health, v.Known)
+		v.Status = memberOperatingStatus(lb, p, m, v.Health.Status, v.Known)
 	}
 	if rp != nil && len(members) == len(p.Members) {
 		rp.idle.mu.Lock()
