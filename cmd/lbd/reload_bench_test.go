@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lbd/internal/controlplane"
+	"lbd/internal/lbdtest/poolyaml"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
 )
@@ -25,9 +26,9 @@ func BenchmarkReload10k(b *testing.B) {
 	const n = 10000
 	port := freePort(b)
 	render := func(k int) string {
-		return bigPoolYAML(port, k, func(i int) (string, uint16) {
-			return fmt.Sprintf("127.88.%d.%d", i/250, i%250+1), uint16(20000 + i)
-		})
+		return string(poolyaml.Pool{Port: port, Members: k, Member: func(i int) string {
+			return poolyaml.At(i, fmt.Sprintf("127.88.%d.%d", i/250, i%250+1), 20000+i)
+		}}.YAML())
 	}
 	dir := b.TempDir()
 	paths := []string{filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")}

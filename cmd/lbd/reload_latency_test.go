@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"lbd/internal/lbdtest/poolyaml"
 	"lbd/internal/loadgen"
 )
 
@@ -100,7 +101,9 @@ func TestReloadLatencyProcess(t *testing.T) {
 		reloads  int
 	}
 	render := func(port, k int) string {
-		return bigPoolYAML(port, k, func(i int) (string, uint16) { return members[i].Addr().String(), members[i].Port() })
+		return string(poolyaml.Pool{Port: port, Members: k, Member: func(i int) string {
+			return poolyaml.At(i, members[i].Addr().String(), int(members[i].Port()))
+		}}.YAML())
 	}
 	var lbds []*lbdUnderTest
 	for i, bin := range bins {
@@ -473,28 +476,4 @@ func TestHelperManyHTTPMembers(t *testing.T) {
 	}
 	bufio.NewReader(os.Stdin).ReadString(0) // until the parent closes stdin
 	os.Exit(0)
-}
-
-// bigPoolYAML renders a configuration of one HTTP listener on port whose
-// ROUND_ROBIN pool has k members, member(i) the i-th's address and port.
-func bigPoolYAML(port, k int, member func(i int) (string, uint16)) string {
-	var y strings.Builder
-	fmt.Fprintf(&y, `loadbalancers:
-  - name: big
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: big
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          members:
-`, port)
-	for i := range k {
-		addr, p := member(i)
-		fmt.Fprintf(&y, "            - {name: m%d, address: %s, protocol_port: %d}\n", i, addr, p)
-	}
-	return y.String()
 }

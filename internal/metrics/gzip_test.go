@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"lbd/internal/demo"
+	"lbd/internal/lbdtest/poolyaml"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
 )
@@ -54,26 +55,17 @@ func TestGzipScrapeIsTheSameText(t *testing.T) {
 	}
 	web := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	var y strings.Builder
-	fmt.Fprintf(&y, `loadbalancers:
-  - name: lb
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: big
-          protocol: HTTP
-          lb_algorithm: SOURCE_IP
-          healthmonitor: {type: TCP, delay: 60, timeout: 5, max_retries: 3, admin_state_up: false}
-          members:
-            - {name: real, address: 127.0.0.1, protocol_port: %s}
-`, web, backend.Addr()[strings.LastIndex(backend.Addr(), ":")+1:])
-	for i := range 2*memberBlock + 5 { // three blocks
-		fmt.Fprintf(&y, "            - {name: m%d, address: 127.3.0.%d, protocol_port: 8080, admin_state_up: false}\n", i, i%250+1)
-	}
-	cfg, err := octavia.Parse("gzip.yaml", []byte(y.String()))
+	realPort := backend.Addr()[strings.LastIndex(backend.Addr(), ":")+1:]
+	y := poolyaml.Pool{LB: "lb", Port: web, Algorithm: "SOURCE_IP",
+		Fields:  []string{"healthmonitor: {type: TCP, delay: 60, timeout: 5, max_retries: 3, admin_state_up: false}"},
+		Members: 1 + 2*memberBlock + 5, // three blocks
+		Member: func(i int) string {
+			if i == 0 {
+				return "name: real, address: 127.0.0.1, protocol_port: " + realPort
+			}
+			return fmt.Sprintf("name: m%d, address: 127.3.0.%d, protocol_port: 8080, admin_state_up: false", i-1, (i-1)%250+1)
+		}}.YAML()
+	cfg, err := octavia.Parse("gzip.yaml", y)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +144,7 @@ func TestGzipScrapeIsTheSameText(t *testing.T) {
 	}
 	// A member's weight changed: its block is written again, the weight
 	// family with it, the families whose values did not change spliced.
-	reweighted := strings.Replace(y.String(), "{name: m1,", "{name: m1, weight: 7,", 1)
+	reweighted := strings.Replace(string(y), "{name: m1,", "{name: m1, weight: 7,", 1)
 	cfg2, err := octavia.Parse("gzip.yaml", []byte(reweighted))
 	if err != nil {
 		t.Fatal(err)

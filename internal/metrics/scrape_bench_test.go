@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"lbd/internal/lbdtest/poolyaml"
 	"lbd/internal/metrics"
 	"lbd/internal/octavia"
 	"lbd/internal/proxy"
@@ -95,27 +96,13 @@ func cpuTime() time.Duration {
 // octavia_member_check_last_change_seconds changes at every scrape.
 func scrapeTarget(b testing.TB, n int, monitor bool) (*proxy.Runtime, http.Handler) {
 	port := freePort(b)
-	var y strings.Builder
-	fmt.Fprintf(&y, `loadbalancers:
-  - name: lb
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: pool
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          members:
-`, port)
-	for i := range n {
-		fmt.Fprintf(&y, "            - {address: 127.0.0.1, protocol_port: %d}\n", 20001+i)
-	}
+	p := poolyaml.Pool{LB: "lb", Name: "pool", Port: port, Members: n, Member: func(i int) string {
+		return fmt.Sprintf("address: 127.0.0.1, protocol_port: %d", 20001+i)
+	}}
 	if monitor {
-		y.WriteString("          healthmonitor: {type: HTTP, delay: 5, timeout: 3, max_retries: 2, admin_state_up: false}\n")
+		p.Fields = []string{"healthmonitor: {type: HTTP, delay: 5, timeout: 3, max_retries: 2, admin_state_up: false}"}
 	}
-	cfg, err := octavia.Parse("bench.yaml", []byte(y.String()))
+	cfg, err := octavia.Parse("bench.yaml", p.YAML())
 	if err != nil {
 		b.Fatal(err)
 	}

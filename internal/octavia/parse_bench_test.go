@@ -1,11 +1,11 @@
 package octavia
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"lbd/internal/lbdtest/poolyaml"
 )
 
 // BenchmarkParse10k parses a configuration whose pool has 10,000 members:
@@ -39,23 +39,6 @@ func BenchmarkLoadFileForReload10k(b *testing.B) {
 
 // bigPoolYAML is a config whose one pool has n members.
 func bigPoolYAML(n int) []byte {
-	var y strings.Builder
-	y.WriteString(`loadbalancers:
-  - name: big
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: 8080
-        default_pool:
-          name: big
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          healthmonitor: {type: TCP, delay: 1, timeout: 1, max_retries: 3}
-          members:
-`)
-	for i := range n {
-		fmt.Fprintf(&y, "            - {name: m%d, address: 127.2.%d.%d, protocol_port: 8080, weight: %d}\n", i, i/250, i%250+1, 1+i%7)
-	}
-	return []byte(y.String())
+	return poolyaml.Pool{Port: 8080, Fields: []string{"healthmonitor: {type: TCP, delay: 1, timeout: 1, max_retries: 3}"},
+		Members: n, Member: poolyaml.Spread}.YAML()
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"lbd/internal/lbdtest/poolyaml"
 	"lbd/internal/octavia"
 )
 
@@ -71,24 +72,8 @@ func BenchmarkApplyBigPool(b *testing.B) {
 func bigPool(b testing.TB, alg string, n int) (less, more *octavia.Config) {
 	port := freePort(b)
 	render := func(members int) *octavia.Config {
-		var y strings.Builder
-		fmt.Fprintf(&y, `loadbalancers:
-  - name: big
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: big
-          protocol: HTTP
-          lb_algorithm: %s
-          members:
-`, port, alg)
-		for i := range members {
-			fmt.Fprintf(&y, "            - {name: m%d, address: 127.2.%d.%d, protocol_port: 8080, weight: %d}\n", i, i/250, i%250+1, 1+i%7)
-		}
-		cfg, err := octavia.Parse("bench.yaml", []byte(y.String()))
+		y := poolyaml.Pool{Port: port, Algorithm: alg, Members: members, Member: poolyaml.Spread}.YAML()
+		cfg, err := octavia.Parse("bench.yaml", y)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"lbd/internal/lbdtest/poolyaml"
 	"lbd/internal/loadgen"
 	"lbd/internal/octavia"
 )
@@ -68,24 +69,9 @@ func TestReloadLatency10k(t *testing.T) {
 	members := serveHTTPMembers(t, n+1)
 	port := freePort(t)
 	render := func(k int) []byte {
-		var y strings.Builder
-		fmt.Fprintf(&y, `loadbalancers:
-  - name: big
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: big
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          members:
-`, port)
-		for i, a := range members[:k] {
-			fmt.Fprintf(&y, "            - {name: m%d, address: %s, protocol_port: %d}\n", i, a.Addr(), a.Port())
-		}
-		return []byte(y.String())
+		return poolyaml.Pool{Port: port, Members: k, Member: func(i int) string {
+			return poolyaml.At(i, members[i].Addr().String(), int(members[i].Port()))
+		}}.YAML()
 	}
 	yamls := [][]byte{render(n), render(n + 1)}
 	// LBD_RELOAD_APPLY_ONLY=1 applies configurations parsed beforehand:
