@@ -58,6 +58,10 @@ type Options struct {
 	// not wait behind them (internal/lowprio). Default: on the calling
 	// goroutine (compactions: on a goroutine of their own).
 	Background func(func())
+	// SyncTimeout bounds how long an API request waits for this
+	// instance to take the changes other instances committed to a shared
+	// store before it (sync.go). Default 5 s.
+	SyncTimeout time.Duration
 }
 
 // ControlPlane is the desired state and the API over it. It implements
@@ -99,6 +103,9 @@ func New(opts Options, dp octavia.DataPlane, log *slog.Logger) (*ControlPlane, e
 	}
 	if opts.ApplyTimeout <= 0 {
 		opts.ApplyTimeout = 30 * time.Second
+	}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = defaultSyncTimeout
 	}
 	if opts.Background == nil {
 		opts.Background = func(f func()) { f() }

@@ -340,6 +340,10 @@ func (p *persister) saw(rev int64, applied []remote) {
 	}
 	if rev > p.seen {
 		p.seen = rev
+		if p.advanced != nil {
+			close(p.advanced)
+			p.advanced = nil
+		}
 	}
 	for k, r := range p.gone {
 		if r <= p.seen {

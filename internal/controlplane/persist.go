@@ -109,6 +109,8 @@ type persister struct {
 	shared bool
 	seen   int64
 	gone   map[string]int64
+	// advanced, when not nil, is closed when seen next moves (sync.go).
+	advanced chan struct{}
 }
 
 // openStore opens the store the options name: opts.Store, the embedded

@@ -169,23 +169,32 @@ func TestSharedStateFollows(t *testing.T) {
 }
 
 // TestSharedConflictAppliedNowhere: a change made on an instance that has
-// not yet seen a concurrent change to the same load balancer loses the
-// etcd transaction: Octavia's 409, and no data plane ever serves it.
+// not yet seen a concurrent change to the same load balancer (committed
+// after the instance synced for its own, before it commits) loses the etcd
+// transaction: Octavia's 409, and no data plane ever serves it.
 func TestSharedConflictAppliedNowhere(t *testing.T) {
 	t.Parallel()
 	srv := etcdtest.Start(t, etcdtest.Options{})
 	p := newPrefix()
-	a, b := newShared(t, srv, p, nil), newShared(t, srv, p, nil)
+	a := newShared(t, srv, p, nil)
+	b, g := newGated(t, srv.Config(p), controlplane.Options{})
 	id := str(a.must(http.StatusCreated, "POST", "/v2/lbaas/loadbalancers", lbBody("lb"), "loadbalancer"), "id")
 	b.await("created", "lb:")
-	b.stopFollow() // b falls behind
-	a.must(http.StatusOK, "PUT", "/v2/lbaas/loadbalancers/"+id, update(id, "winner"), "loadbalancer")
+	var won atomic.Bool
+	g.onNextHead(func() {
+		g.hold() // b falls behind
+		code, m := a.do("PUT", "/v2/lbaas/loadbalancers/"+id, update(id, "winner"))
+		won.Store(code == http.StatusOK && m != nil)
+	})
 	b.fault(http.StatusConflict, "Load Balancer "+id+" is immutable and cannot be updated.",
 		"PUT", "/v2/lbaas/loadbalancers/"+id, update(id, "loser"))
+	if !won.Load() {
+		t.Fatal("the concurrent change through a failed")
+	}
 	if !strings.Contains(b.logs.String(), `"key":"lb/`+id+`"`) {
 		t.Errorf("the lost race is not logged with its key: %s", b.logs.String())
 	}
-	b.follow()
+	g.open()
 	b.await("after catching up", "lb:winner")
 	a.await("the winner", "lb:winner")
 	for name, e := range map[string]*sharedEnv{"a": a, "b": b} {

@@ -23,6 +23,11 @@ type Watcher interface {
 	// Err matches ErrCompacted and closes the channel: Load, then Watch
 	// again from the snapshot's revision.
 	Watch(ctx context.Context, rev int64) <-chan Event
+	// Head returns the revision of the last transaction committed to the
+	// store (0 when none), read so that it includes every commit that
+	// returned before the call, whichever process made it: once a watch
+	// has sent it, the watcher has seen all of them.
+	Head(ctx context.Context) (int64, error)
 }
 
 // Event is one committed transaction seen by a watch: the keys it put

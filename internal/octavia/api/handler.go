@@ -96,8 +96,30 @@ func NewHandler(svc Service, log *slog.Logger) *Handler {
 // as Octavia's SkippingAuthProtocol skips "/".
 func IsPublic(r *http.Request) bool { return r.URL.Path == "/" }
 
+// Syncer is a Service whose state may lag a shared one (the control plane
+// of an lbd sharing etcd with others): Sync waits until it holds every
+// change committed before the call. The Handler syncs before every
+// request but version discovery: a change it cannot sync for is refused
+// with Sync's error (an *Error); a read is answered from the state the
+// Service has (the shared state unreachable: every instance keeps serving
+// the last state).
+type Syncer interface {
+	Sync(ctx context.Context, change bool) error
+}
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s, ok := h.svc.(Syncer); ok && !IsPublic(r) {
+		change := r.Method != http.MethodGet && r.Method != http.MethodHead
+		if err := s.Sync(r.Context(), change); err != nil {
+			if change {
+				h.fail(w, r, err)
+				return
+			}
+			h.log.LogAttrs(r.Context(), slog.LevelDebug, "API read answered from this instance's state, which may lag the shared state",
+				slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+		}
+	}
 	h.mux.ServeHTTP(w, r)
 }
 

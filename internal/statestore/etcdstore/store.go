@@ -23,7 +23,12 @@ import (
 type Store struct {
 	c      *Client
 	prefix string
-	owned  bool // Close closes the client
+	// head is the key every commit puts besides its own (outside prefix,
+	// so no watch of the state sees it): its mod revision is the revision
+	// of the last transaction committed to the state, deletes included,
+	// which Head reads.
+	head  string
+	owned bool // Close closes the client
 }
 
 var (
@@ -50,7 +55,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // State is the desired state under the client's prefix. Its Close leaves
 // the client open.
-func (c *Client) State() *Store { return &Store{c: c, prefix: c.key("state/")} }
+func (c *Client) State() *Store {
+	return &Store{c: c, prefix: c.key("state/"), head: c.key("state-head")}
+}
 
 // String names the store in logs and errors.
 func (s *Store) String() string { return s.c.String() }
@@ -70,9 +77,10 @@ func (s *Store) Available() error { return s.c.Available() }
 // prefix and the request's framing add to each operation.
 func (s *Store) Limits() statestore.Limits {
 	return statestore.Limits{
-		MaxOps: s.c.cfg.MaxTxnOps,
+		// One operation and its bytes are the head key's (Commit).
+		MaxOps: s.c.cfg.MaxTxnOps - 1,
 		// Leave room for the request's own framing.
-		MaxBytes:   s.c.cfg.MaxRequestBytes - 4096,
+		MaxBytes:   s.c.cfg.MaxRequestBytes - 4096 - len(s.head) - 32,
 		OpOverhead: len(s.prefix) + 32,
 	}
 }
@@ -142,8 +150,11 @@ func (s *Store) Commit(ctx context.Context, txn statestore.Txn) (int64, error) {
 		}
 		reads = append(reads, clientv3.OpGet(k, clientv3.WithKeysOnly()))
 	}
-	ops := make([]clientv3.Op, 0, len(txn.Ops))
+	ops := make([]clientv3.Op, 0, len(txn.Ops)+1)
 	size := 0
+	if len(txn.Ops) > 0 {
+		ops = append(ops, clientv3.OpPut(s.head, ""))
+	}
 	for _, op := range txn.Ops {
 		k := s.prefix + op.Key
 		size += len(k) + len(op.Value)
@@ -182,6 +193,23 @@ func (s *Store) Commit(ctx context.Context, txn statestore.Txn) (int64, error) {
 	// Every key is as required now: it changed and changed back between
 	// the transaction and the reads. Still a conflict.
 	return 0, &statestore.ConflictError{Key: txn.If[0].Key, Want: txn.If[0].ModRev, Have: txn.If[0].ModRev}
+}
+
+// Head implements statestore.Watcher: the mod revision of the head key,
+// which every Commit puts in the same transaction, read linearizably (a
+// quorum read). Transactions of an lbd that did not put it are not
+// counted.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	rctx, cancel := s.c.timeout(ctx)
+	defer cancel()
+	resp, err := s.c.cli.Get(rctx, s.head, clientv3.WithKeysOnly())
+	if err != nil {
+		return 0, fmt.Errorf("read the head of %s: %w", s, s.c.wrap(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	return resp.Kvs[0].ModRevision, nil
 }
 
 // Watch implements statestore.Watcher. It follows the prefix from rev+1,

@@ -45,6 +45,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"Watch", testWatch},
 		{"WatchFromPast", testWatchFromPast},
 		{"WatchCompacted", testWatchCompacted},
+		{"Head", testHead},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh(t)) })
@@ -334,6 +335,44 @@ func testWatch(t *testing.T, open Opener) {
 	cancel()
 	for range ch { // closed once the context is done
 	}
+}
+
+// testHead: the head is the revision of the last transaction committed,
+// whatever it did (a delete too), and a watch reaches it.
+func testHead(t *testing.T, open Opener) {
+	s := opened(t, open, nil)
+	w := watcher(t, s)
+	head := func() int64 {
+		t.Helper()
+		rev, err := w.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rev == 0 {
+			return 0
+		}
+		return rev - base(s)
+	}
+	if h := head(); h != 0 {
+		t.Fatalf("head of an empty store: revision %d, want 0", h)
+	}
+	r1 := commit(t, s, ops(put("a", "1"), put("b", "1")))
+	if h := head(); h != r1 {
+		t.Fatalf("head after a put: revision %d, want %d", h, r1)
+	}
+	r2 := commit(t, s, ops(statestore.Delete("a")))
+	if h := head(); h != r2 {
+		t.Fatalf("head after a delete: revision %d, want %d (deletes count)", h, r2)
+	}
+	if _, err := s.Commit(ctx, statestore.Txn{If: []statestore.Cond{{Key: "b", ModRev: 99}}, Ops: []statestore.Op{put("c", "1")}}); !errors.Is(err, statestore.ErrConflict) {
+		t.Fatalf("commit against a wrong revision: %v, want a conflict", err)
+	}
+	if h := head(); h != r2 {
+		t.Fatalf("head after a refused commit: revision %d, want %d", h, r2)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wantEvents(t, s, w.Watch(wctx, base(s)), "rev 1: +a=1@1/1 +b=1@1/1", "rev 2: -a")
 }
 
 // testWatchFromPast: a watch from an old revision gets what followed it.
