@@ -433,19 +433,21 @@ func (c *collector) writeMembers(e *exposition, poolLabel string, views []member
 		e.blockLabels(poolLabel, views, b.labels)
 	}
 	for _, s := range memberSeries {
-		same := labelled
-		for i := 0; same && i < len(views); i++ {
-			same = s.same(&old.views[i], &views[i])
-		}
-		if same {
+		if labelled && s.same(old.views, views) {
 			if ch := old.chunks[s.f.id]; ch != nil {
 				e.reuseChunk(s.f.id, ch)
 				b.chunks[s.f.id] = ch
 			}
 			continue
 		}
+		if b != nil {
+			e.codeLines(s.f)
+		}
 		for i := range views {
 			s.write(c, e, &views[i], e.memberAt(i))
+		}
+		if b != nil {
+			e.endLines(s.f, b.chunks)
 		}
 	}
 }

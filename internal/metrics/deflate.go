@@ -22,7 +22,7 @@ import (
 // compress/flate at BestSpeed hashes every position and builds a table
 // per block (a chunk of 64 members' series of one family): on exposition
 // text it costs 2.3 times the CPU of write (BenchmarkDeflate), and more
-// than that of writeLines, which does not search at all, for a stream
+// than that of codeLine, which does not search at all, for a stream
 // about 0.7 times the size (6.01 MB against 8.28 for a busy scrape of
 // 10,000 members); klauspost/compress at level 1 was only about 15 %
 // cheaper than compress/flate (docs/performance.md, "Scrapes.").
@@ -298,84 +298,121 @@ func matchAt(x uint64) int {
 	return 8 - bits.LeadingZeros64(x)/8
 }
 
-// writeLines codes b, lines of members' series (from at from in their
-// family's buffer) whose every line has its lineTok in toks, into the open
-// block (opening one if none is), without looking for matches: a line is
-// the line of the same kind of the member before (the same bytes but the
-// ID and the value, by how the exposition writes them) up to the ID, the
-// ID (from the member's line above, or its literals, coded once a member:
-// ids), the same line again up to the value, and the value as literals,
-// or as part of the match if it is the same. The first line of each kind
-// is literals.
-func (d *lineDeflater) writeLines(b []byte, from int, toks []lineTok, ids []codedID, idWords []uint64) {
-	d.begin()
-	var last [64]int // 1 + the index in toks of each kind's last line
-	for j := range toks {
-		t := &toks[j]
-		s := int(t.start) - from
-		if s >= len(b) {
-			break
-		}
-		e := len(b)
-		if j+1 < len(toks) && int(toks[j+1].start)-from < len(b) {
-			e = int(toks[j+1].start) - from
-		}
-		k := int(t.kind)
-		if k >= len(last) || last[k] == 0 || s-(int(toks[last[k]-1].start)-from) > maxDist {
-			d.literals(b[s:e])
-			if k < len(last) {
-				last[k] = j + 1
-			}
-			continue
-		}
-		r := &toks[last[k]-1]
-		rs, re := int(r.start)-from, int(toks[last[k]].start)-from // r ends where the line after it starts
-		idS, idE, vs := int(t.idStart)-from, int(t.idEnd)-from, int(t.valStart)-from
-		rIDS, rIDE, rvs := int(r.idStart)-from, int(r.idEnd)-from, int(r.valStart)-from
-		if idS-s != rIDS-rs || vs-idE != rvs-rIDE || idE-rIDE > maxDist {
-			d.literals(b[s:e]) // not the same kind of line after all
-			last[k] = j + 1
-			continue
-		}
-		start := distCode(s - rs)
-		d.match(idS-s, start)
-		if p := j - 1; p >= 0 && toks[p].id == t.id && idE-idS >= 3 && idS-(int(toks[p].idStart)-from) <= maxDist {
-			// The member's line above has the ID too.
-			d.match(idE-idS, distCode(idS-(int(toks[p].idStart)-from)))
-		} else {
-			c := ids[t.id]
-			d.putBits(idWords[c.off:], uint(c.n))
-		}
-		after := start
-		if idE-rIDE != s-rs {
-			after = distCode(idE - rIDE)
-		}
-		if e-vs == re-rvs && bytes.Equal(b[vs:e], b[rvs:re]) {
-			d.match(e-idE, after) // the same value too
-		} else {
-			d.match(vs-idE, after)
-			d.literals(b[vs:e])
-		}
-		last[k] = j + 1
+// lineAt is where, in its family's buffer, a line of a member's series
+// starts and ends, and its member's ID and its value; id is the member's
+// number in its block. Two lines of one family and kind (a histogram's
+// bucket, a state, a code: what the line says besides the member and its
+// value) in one block differ only in the ID and the value.
+type lineAt struct {
+	start, idStart, idEnd, valStart, end int32
+	id                                   int32
+}
+
+// lineRun is what codeLine keeps of the lines it coded in one run, one
+// family's lines of a block: the last line of each kind and the line
+// before.
+type lineRun struct {
+	cur  lineAt // the line to code
+	last [64]lineAt
+	has  uint64 // bit k: last[k] holds a line
+	prev lineAt
+	n    int // lines coded
+	// dist holds, by kind, the distance to the line of the same kind
+	// above last coded, and its code: mostly the next line's too.
+	dist [64]struct {
+		d    int32
+		code codeBits
 	}
+}
+
+// codeLine codes line r.cur of b (a family's buffer), a member's series,
+// into the open block (opening one if none is), as it is written and
+// without looking for matches: the line of the same kind of the member
+// before (the same bytes but the ID and the value, by how the exposition
+// writes them) up to the ID, the ID (from the member's line above, or its
+// literals, coded once a member: l.ids), the same line again up to the
+// value, and the value as literals, or as part of the match if it is the
+// same. The first line of each kind is literals.
+func (d *lineDeflater) codeLine(b []byte, kind uint8, r *lineRun, l *memberLabels) {
+	d.begin()
+	t := r.cur
+	prev := r.prev
+	first := r.n == 0
+	r.prev = t
+	r.n++
+	s, e := int(t.start), int(t.end)
+	k := uint(kind)
+	if k >= uint(len(r.last)) || r.has&(1<<k) == 0 || s-int(r.last[k].start) > maxDist {
+		d.literals(b[s:e])
+		if k < uint(len(r.last)) {
+			r.last[k] = t
+			r.has |= 1 << k
+		}
+		return
+	}
+	p := r.last[k]
+	r.last[k] = t
+	rs, re := int(p.start), int(p.end)
+	idS, idE, vs := int(t.idStart), int(t.idEnd), int(t.valStart)
+	rIDS, rIDE, rvs := int(p.idStart), int(p.idEnd), int(p.valStart)
+	if idS-s != rIDS-rs || vs-idE != rvs-rIDE || idE-rIDE > maxDist {
+		d.literals(b[s:e]) // not the same kind of line after all
+		return
+	}
+	dm := &r.dist[k]
+	if int(dm.d) != s-rs {
+		dm.d, dm.code = int32(s-rs), distCode(s-rs)
+	}
+	start := dm.code
+	d.match(idS-s, start)
+	if !first && prev.id == t.id && idE-idS >= 3 && idS-int(prev.idStart) <= maxDist {
+		// The member's line above has the ID too.
+		d.match(idE-idS, distCode(idS-int(prev.idStart)))
+	} else {
+		c := l.ids[t.id]
+		d.putBits(l.idWords[c.off:], uint(c.n))
+	}
+	after := start
+	if idE-rIDE != s-rs {
+		after = distCode(idE - rIDE)
+	}
+	if e-vs == re-rvs && bytes.Equal(b[vs:e], b[rvs:re]) {
+		d.match(e-idE, after) // the same value too
+	} else {
+		d.match(vs-idE, after)
+		d.literals(b[vs:e])
+	}
+}
+
+// drop forgets what d coded since its output was last taken.
+func (d *lineDeflater) drop() {
+	*d = lineDeflater{out: d.out[:0]}
 }
 
 // putBits writes n bits from words, the first in the lowest.
 func (d *lineDeflater) putBits(words []uint64, n uint) {
-	for _, w := range words {
-		if n == 0 {
-			return
+	// Whole words go out 8 bytes at a time: fewer than 32 bits wait in
+	// acc between puts, so acc and a word make 64 bits to write and the
+	// word's top nacc bits to keep.
+	for ; n >= 64; n -= 64 {
+		w := words[0]
+		words = words[1:]
+		d.out = binary.LittleEndian.AppendUint64(d.out, d.acc|w<<d.nacc)
+		d.acc = 0
+		if d.nacc > 0 {
+			d.acc = w >> (64 - d.nacc)
 		}
-		k := min(n, 32)
-		d.put(w&(1<<k-1), k)
-		n -= k
-		if n == 0 {
-			return
-		}
-		k = min(n, 32)
-		d.put(w>>32&(1<<k-1), k)
-		n -= k
 	}
+	if n == 0 {
+		return
+	}
+	w := words[0]
+	if n > 32 {
+		d.put(w&(1<<32-1), 32)
+		w >>= 32
+		n -= 32
+	}
+	d.put(w&(1<<n-1), n)
 }
 
 // appendLiterals appends text coded as literals to words (64 bits a word,

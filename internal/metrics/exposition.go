@@ -87,10 +87,12 @@ type exposition struct {
 	cat     *catalog
 	samples [][]byte
 	// le holds the histogram bucket bounds as label values, formatted once.
-	le     []string
-	head   []byte
-	labels []byte   // the label pairs of the series being written
-	values []string // label values being put together
+	le []string
+	// lePairs holds them as label pairs after others: ,le="…".
+	lePairs []string
+	head    []byte
+	labels  []byte   // the label pairs of the series being written
+	values  []string // label values being put together
 	// ints holds the integers written as label values (ports), formatted
 	// once, by value: a scrape allocates no more for a thousand members than
 	// for two, and looks them up without hashing (a map cost 1 ms in an
@@ -117,15 +119,15 @@ type exposition struct {
 	// other holds the text of client_golang's families in a gzip scrape.
 	other bytes.Buffer
 
-	// In a gzip scrape, the lines of members' series say where their
-	// member's ID and their value are (lineToks), so that a block's text
-	// is compressed without being searched (lineDeflater.writeLines).
-	// lines counts every family's lines and lineMarks where mark found
-	// them.
-	toks      [][]lineTok
-	lines     []int
-	lineMarks []int
-	tokMarks  []int
+	// In a gzip scrape, the lines of a block's members' series are coded
+	// as they are written, one family at a time (codeLines), so that a
+	// block's text is compressed without being searched or read again
+	// (lineDeflater.codeLine). lines counts every family's lines.
+	lines      []int
+	run        lineRun
+	codeFam    int // the family being coded, -1 if none
+	codeFrom   int // where its run's text starts in its buffer
+	codeBefore int // its lines before the run
 	// The block being written: its pool label and its members' labels
 	// (blockLabels: own's, or a cached block's); idLen and curID are the
 	// length of the ID of the member being written and its number in the
@@ -135,17 +137,6 @@ type exposition struct {
 	own   memberLabels
 	idLen int
 	curID int32
-}
-
-// lineTok is where, in its family's buffer, a line of a member's series
-// starts, and its member's ID and its value. Two lines of one family and
-// kind (a histogram's bucket, a state, a code: what the line says besides
-// the member and its value) in one block differ only in the ID and the
-// value.
-type lineTok struct {
-	start, idStart, idEnd, valStart int32
-	id                              int32 // in the exposition's ids
-	kind                            uint8
 }
 
 // codedID is a member ID's literals: n bits from idWords[off].
@@ -181,10 +172,11 @@ func (x *exposition) itoa(n int) string {
 func newExposition(cat *catalog) *exposition {
 	n := len(cat.families)
 	x := &exposition{cat: cat, samples: make([][]byte, n), parts: make([][]part, n), ends: make([]int, n), marks: make([]int, n),
-		toks: make([][]lineTok, n), lines: make([]int, n), lineMarks: make([]int, n), tokMarks: make([]int, n)}
+		lines: make([]int, n), codeFam: -1}
 	for _, b := range stats.LatencyBuckets {
 		x.le = append(x.le, strconv.FormatFloat(b.Seconds(), 'g', -1, 64))
 	}
+	x.lePairs = labelPairs(",", "le", x.le, "")
 	return x
 }
 
@@ -194,7 +186,6 @@ func (x *exposition) reset() {
 		x.samples[i] = x.samples[i][:0]
 		x.parts[i] = x.parts[i][:0]
 		x.ends[i] = 0
-		x.toks[i] = x.toks[i][:0]
 		x.lines[i] = 0
 	}
 	clear(x.made)
@@ -206,13 +197,12 @@ func (x *exposition) reset() {
 func (x *exposition) mark() {
 	for i, b := range x.samples {
 		x.marks[i] = len(b)
-		x.lineMarks[i] = x.lines[i]
-		x.tokMarks[i] = len(x.toks[i])
 	}
 }
 
-// keep compresses what each family (but the volatile ones) got since
-// mark into a chunk, chunks[family], and puts it where that text was: the
+// keep compresses what each family (but the volatile ones, and those
+// whose lines were coded as they were written: endLines) got since mark
+// into a chunk, chunks[family], and puts it where that text was: the
 // text is compressed and its CRC taken while it is still in the CPU's
 // cache, and its buffer is written over by the next block's, where
 // compressing it after the whole scrape read back tens of megabytes from
@@ -227,14 +217,10 @@ func (x *exposition) keep(chunks []*chunk) {
 		x.cut(i, from)
 		text := x.samples[i][from:]
 		c := x.cache.newChunk(i)
-		if toks := x.toks[i][x.tokMarks[i]:]; len(toks) == x.lines[i]-x.lineMarks[i] {
-			x.store.makeLinesChunk(c, text, from, toks, x.blk.ids, x.blk.idWords) // every line has its lineTok
-		} else {
-			x.store.makeChunk(c, text)
-		}
+		x.store.makeChunk(c, text)
 		chunks[i] = c
 		x.parts[i] = append(x.parts[i], part{chunk: c})
-		x.samples[i], x.toks[i], x.lines[i] = x.samples[i][:from], x.toks[i][:x.tokMarks[i]], x.lineMarks[i]
+		x.samples[i] = x.samples[i][:from]
 	}
 }
 

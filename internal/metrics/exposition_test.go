@@ -115,9 +115,9 @@ func TestMemberLabelsWriteWhatValueDoes(t *testing.T) {
 
 	fast.blockLabels(pool, []memberView{{id: member}}, &fast.own)
 	ml := fast.memberAt(0)
-	fast.labelled(memberWeight, 3, ml, "", "")
-	fast.stateLabelled(memberStatus, memberStates, "DRAIN", ml)
-	fast.labelledBefore(memberHTTPResponses, 7, "code", "2xx", ml, 1)
+	fast.labelled(memberWeight, 3, ml)
+	fast.stateLabelled(memberStatus, memberStates, memberStatePairs, "DRAIN", ml)
+	fast.labelledBefore(memberHTTPResponses, 7, responseCodePairs[2], ml, 2)
 	fast.histogramLabelled(lbdMemberConnectSeconds, []uint64{1, 2}, 3, 0.5, ml)
 
 	var a, b bytes.Buffer

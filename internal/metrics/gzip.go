@@ -99,16 +99,6 @@ func (d *lineDeflater) makeChunk(c *chunk, text []byte) {
 	d.chunkOf(c, text)
 }
 
-// makeLinesChunk is makeChunk for the text of members' series whose every
-// line has its lineTok (toks, from the one of the text's first line, at
-// from in its family's buffer).
-func (d *lineDeflater) makeLinesChunk(c *chunk, text []byte, from int, toks []lineTok, ids []codedID, idWords []uint64) {
-	d.out = d.out[:0]
-	d.writeLines(text, from, toks, ids, idWords)
-	d.end()
-	d.chunkOf(c, text)
-}
-
 // chunkOf makes c the chunk of text that d's output holds.
 func (d *lineDeflater) chunkOf(c *chunk, text []byte) {
 	*c = chunk{deflate: append(c.deflate[:0], d.out...), crc: crc32.ChecksumIEEE(text), n: len(text), shift: crc32Shift(len(text))}

@@ -8,12 +8,26 @@ import (
 
 // memberFamily writes a member's series of family f (a histogram's, a
 // state's and a code's lines together) but the volatile ones; ml is the
-// member's label pairs. same reports whether two views of a member, with
-// the same labels, write the same values in f.
+// member's label pairs. same reports whether two views of a block's
+// members, with the same labels, write the same values in f: one call a
+// block and family, not one a member (they were a tenth of a busy gzip
+// scrape).
 type memberFamily struct {
 	f     *family
 	write func(c *collector, e *exposition, v *memberView, ml []byte)
-	same  func(a, b *memberView) bool
+	same  func(a, b []memberView) bool
+}
+
+// sameAll reports whether eq holds for each member of a and b (of the
+// same length).
+func sameAll(a, b []memberView, eq func(a, b *memberView) bool) bool {
+	b = b[:len(a)]
+	for i := range a {
+		if !eq(&a[i], &b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 var memberSeries = []memberFamily{
@@ -21,10 +35,12 @@ var memberSeries = []memberFamily{
 		if v.address != "" {
 			e.value(lbdMemberInfo, 1, v.id, v.name, e.pool, v.address, e.itoa(v.port))
 		}
-	}, func(a, b *memberView) bool { return true }}, // its labels are all it says
+	}, func(a, b []memberView) bool { return true }}, // its labels are all it says
 	{memberStatus, func(c *collector, e *exposition, v *memberView, ml []byte) {
-		e.stateLabelled(memberStatus, memberStates, v.status, ml)
-	}, func(a, b *memberView) bool { return a.status == b.status }},
+		e.stateLabelled(memberStatus, memberStates, memberStatePairs, v.status, ml)
+	}, func(a, b []memberView) bool {
+		return sameAll(a, b, func(a, b *memberView) bool { return a.status == b.status })
+	}},
 	counterOf(memberCurrentSessions, func(v *memberView) float64 { return float64(v.n.active) }),
 	counterOf(memberSessionsTotal, func(v *memberView) float64 { return float64(v.n.sessions) }),
 	counterOf(memberLoadbalanced, func(v *memberView) float64 { return float64(v.n.picks) }),
@@ -41,38 +57,54 @@ var memberSeries = []memberFamily{
 	{lbdMemberConnectSeconds, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		h := &v.connect
 		e.histogramLabelled(lbdMemberConnectSeconds, c.buckets(h), h.count, h.sum, ml)
-	}, func(a, b *memberView) bool { return a.connect == b.connect }},
+	}, func(a, b []memberView) bool {
+		return sameAll(a, b, func(a, b *memberView) bool { return a.connect == b.connect })
+	}},
 	monitored(memberCheckFailures, func(v *memberView) float64 { return float64(v.checksFailed) }),
 	monitored(memberCheckUpDown, func(v *memberView) float64 { return float64(v.n.downs) }),
 	{lbdMemberEjections, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.health {
-			e.labelled(lbdMemberEjections, float64(v.ejections), ml, "", "")
+			e.labelled(lbdMemberEjections, float64(v.ejections), ml)
 		}
-	}, func(a, b *memberView) bool { return a.ejections == b.ejections }},
+	}, func(a, b []memberView) bool {
+		return sameAll(a, b, func(a, b *memberView) bool { return a.ejections == b.ejections })
+	}},
 	httpOnly(memberConnReuses, func(v *memberView) float64 { return float64(v.n.reuses) }),
 	httpOnly(memberIdleCurrent, func(v *memberView) float64 { return float64(v.idle) }),
 	httpOnly(memberIdleLimit, func(v *memberView) float64 { return float64(proxy.MaxIdlePerMember) }),
 	{memberHTTPResponses, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.http {
-			for i, class := range stats.ResponseClasses {
-				e.labelledBefore(memberHTTPResponses, float64(v.n.responses[i]), "code", class, ml, uint8(i))
+			for i, pair := range responseCodePairs {
+				e.labelledBefore(memberHTTPResponses, float64(v.n.responses[i]), pair, ml, uint8(i))
 			}
 		}
-	}, func(a, b *memberView) bool { return a.n.responses == b.n.responses }},
+	}, func(a, b []memberView) bool {
+		return sameAll(a, b, func(a, b *memberView) bool { return a.n.responses == b.n.responses })
+	}},
 	{lbdMemberResponseSeconds, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.http {
 			h := &v.response
 			e.histogramLabelled(lbdMemberResponseSeconds, c.buckets(h), h.count, h.sum, ml)
 		}
-	}, func(a, b *memberView) bool { return a.response == b.response }},
+	}, func(a, b []memberView) bool {
+		return sameAll(a, b, func(a, b *memberView) bool { return a.response == b.response })
+	}},
 }
 
 // counterOf is the memberFamily of f, one series a member labelled pool
 // and member: value's.
 func counterOf(f *family, value func(v *memberView) float64) memberFamily {
 	return memberFamily{f, func(c *collector, e *exposition, v *memberView, ml []byte) {
-		e.labelled(f, value(v), ml, "", "")
-	}, func(a, b *memberView) bool { return value(a) == value(b) }}
+		e.labelled(f, value(v), ml)
+	}, func(a, b []memberView) bool {
+		b = b[:len(a)]
+		for i := range a {
+			if value(&a[i]) != value(&b[i]) {
+				return false
+			}
+		}
+		return true
+	}}
 }
 
 // httpOnly is counterOf for the members of HTTP pools.
@@ -113,6 +145,13 @@ func (c *collector) buckets(h *histogramView) []uint64 {
 var (
 	upDownStates = []string{"UP", "DOWN"}
 	memberStates = []string{"UP", "DOWN", "MAINT", "DRAIN", "NOLB"}
+)
+
+// The label pairs of a member's states and response codes, written once
+// (labelPairs).
+var (
+	memberStatePairs  = labelPairs(",", "state", memberStates, "")
+	responseCodePairs = labelPairs("", "code", stats.ResponseClasses[:], ",")
 )
 
 func upDown(up bool) string {

@@ -2,8 +2,8 @@ package metrics
 
 // A member's series are written with its label pairs written once for
 // the block of members it is in (blockLabels), and, in a gzip scrape,
-// with a note of where each line has its member's ID and its value
-// (memberLine), for the compressor.
+// coded as they are written, knowing where each line has its member's ID
+// and its value (memberLine).
 
 // memberLabels are the label pairs of a block's members' series, member
 // and pool, as appendLabels writes them for a family labelled pool and
@@ -61,69 +61,132 @@ func (x *exposition) memberAt(i int) []byte {
 	return l.pairs[start:l.ends[i]]
 }
 
-// memberLine notes where the line of a member's series just written to f
-// (from start, its value from value) has its ID, in a gzip scrape; pre is
-// the length of the labels before the member's.
-func (x *exposition) memberLine(f *family, start, value int, suffix string, pre int, kind uint8) {
+// codeLines starts coding family f's lines of the block being written as
+// they are written (memberLine), in a gzip scrape; endLines ends it.
+func (x *exposition) codeLines(f *family) {
 	if x.cache == nil {
 		return
 	}
+	x.codeFam, x.codeFrom, x.codeBefore = f.id, len(x.samples[f.id]), x.lines[f.id]
+	x.run.has, x.run.n = 0, 0
+	x.store.drop()
+}
+
+// endLines makes the chunk of the lines of family f coded since
+// codeLines, in place of their text, for b's chunks. If the run is not
+// all of the family's text since mark (a line was written that was not
+// coded), it leaves that text to keep instead.
+func (x *exposition) endLines(f *family, chunks []*chunk) {
+	if x.codeFam != f.id {
+		return
+	}
+	x.codeFam = -1
+	i, from := f.id, x.codeFrom
+	if x.run.n == 0 || x.run.n != x.lines[i]-x.codeBefore || from != x.marks[i] || f.volatile {
+		x.store.drop()
+		return
+	}
+	x.store.end()
+	x.cut(i, from)
+	c := x.cache.newChunk(i)
+	x.store.chunkOf(c, x.samples[i][from:])
+	chunks[i] = c
+	x.parts[i] = append(x.parts[i], part{chunk: c})
+	x.samples[i] = x.samples[i][:from]
+}
+
+// memberLine codes the line of a member's series just written to f (from
+// start, its value from value) in a gzip scrape; pre is the length of the
+// labels before the member's.
+func (x *exposition) memberLine(f *family, start, value int, suffix string, pre int, kind uint8) {
+	if x.codeFam != f.id {
+		return
+	}
+	b := x.samples[f.id]
 	idStart := start + len(f.name) + len(suffix) + 1 + pre + len(`member="`)
-	x.toks[f.id] = append(x.toks[f.id], lineTok{
+	x.run.cur = lineAt{
 		start:    int32(start),
 		idStart:  int32(idStart),
 		idEnd:    int32(idStart + x.idLen),
 		valStart: int32(value),
+		end:      int32(len(b)),
 		id:       x.curID,
-		kind:     kind,
-	})
+	}
+	x.store.codeLine(b, kind, &x.run, x.blk)
 }
 
-// labelled writes one series of a family labelled pool and member (and,
-// if extra is not empty, one more label that sorts after them) with the
-// labels memberAt returned.
-func (x *exposition) labelled(f *family, v float64, labels []byte, extra, extraValue string) {
-	start, value := x.line(f, "", labels, extra, extraValue, v)
-	x.memberLine(f, start, value, "", 0, 0)
+// memberText writes one line of a member's series of f: f's name and
+// suffix, pre (label pairs that sort before the member's, a comma after
+// them), the member's label pairs (memberAt's), post (pairs that sort
+// after them, a comma before them) and the value; and codes it in a gzip
+// scrape. kind tells the member's lines of f apart (lineAt). The pairs
+// around the member's come written once (labelPairs), not escaped again
+// for every line.
+func (x *exposition) memberText(f *family, suffix, pre string, labels []byte, post string, v float64, kind uint8) {
+	x.lines[f.id]++
+	b := x.samples[f.id]
+	start := len(b)
+	b = append(b, f.name...)
+	b = append(b, suffix...)
+	b = append(b, '{')
+	b = append(b, pre...)
+	b = append(b, labels...)
+	b = append(b, post...)
+	b = append(b, '}', ' ')
+	value := len(b)
+	b = appendValue(b, v)
+	x.samples[f.id] = append(b, '\n')
+	x.memberLine(f, start, value, suffix, len(pre), kind)
+}
+
+// labelPairs is the label pair name="value" of each of values, escaped,
+// with before and after around it: the pairs memberText writes around a
+// member's.
+func labelPairs(before, name string, values []string, after string) []string {
+	pairs := make([]string, len(values))
+	for i, v := range values {
+		pairs[i] = before + string(appendLabel(nil, name, v)) + after
+	}
+	return pairs
+}
+
+// labelled writes one series of a family labelled pool and member with
+// the labels memberAt returned.
+func (x *exposition) labelled(f *family, v float64, labels []byte) {
+	x.memberText(f, "", "", labels, "", v, 0)
 }
 
 // labelledBefore writes one series of a family labelled pool, member and
-// one more label that sorts before them (first, a response's code), with
-// the labels memberAt returned.
-// kind tells the lines of the member apart (lineTok).
-func (x *exposition) labelledBefore(f *family, v float64, first, firstValue string, labels []byte, kind uint8) {
-	x.labels = appendLabel(x.labels[:0], first, firstValue)
-	x.labels = append(x.labels, ',')
-	pre := len(x.labels)
-	x.labels = append(x.labels, labels...)
-	start, value := x.line(f, "", x.labels, "", "", v)
-	x.memberLine(f, start, value, "", pre, kind)
+// one more label that sorts before them (a response's code), with the
+// labels memberAt returned; pre is that label's pair and a comma
+// (labelPairs), kind tells the member's lines apart.
+func (x *exposition) labelledBefore(f *family, v float64, pre string, labels []byte, kind uint8) {
+	x.memberText(f, "", pre, labels, "", v, kind)
 }
 
 // stateLabelled is state for a family labelled pool, member and state,
-// with the labels memberAt returned.
-func (x *exposition) stateLabelled(f *family, states []string, current string, labels []byte) {
+// with the labels memberAt returned; pairs are the states' label pairs, a
+// comma before each (labelPairs).
+func (x *exposition) stateLabelled(f *family, states, pairs []string, current string, labels []byte) {
 	for i, s := range states {
 		v := 0.0
 		if s == current {
 			v = 1
 		}
-		start, value := x.line(f, "", labels, "state", s, v)
-		x.memberLine(f, start, value, "", 0, uint8(i))
+		x.memberText(f, "", "", labels, pairs[i], v, uint8(i))
 	}
 }
 
 // histogramLabelled is histogramOf for a family labelled pool and member,
 // with the labels memberAt returned.
 func (x *exposition) histogramLabelled(f *family, cum []uint64, count uint64, sum float64, labels []byte) {
-	line := func(suffix, extra, extraValue string, v float64, kind int) {
-		start, value := x.line(f, suffix, labels, extra, extraValue, v)
-		x.memberLine(f, start, value, suffix, 0, uint8(kind))
-	}
 	for i, n := range cum {
-		line("_bucket", "le", x.le[i], float64(n), i)
+		x.memberText(f, "_bucket", "", labels, x.lePairs[i], float64(n), uint8(i))
 	}
-	line("_bucket", "le", "+Inf", float64(count), len(cum))
-	line("_sum", "", "", sum, len(cum)+1)
-	line("_count", "", "", float64(count), len(cum)+2)
+	x.memberText(f, "_bucket", "", labels, infPair, float64(count), uint8(len(cum)))
+	x.memberText(f, "_sum", "", labels, "", sum, uint8(len(cum)+1))
+	x.memberText(f, "_count", "", labels, "", float64(count), uint8(len(cum)+2))
 }
+
+// infPair is the +Inf bucket's label pair after a member's.
+const infPair = `,le="+Inf"`
