@@ -332,7 +332,9 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 	http := p.Protocol == octavia.ProtocolHTTP
 	views, changes := e.views[:0], e.changes[:0]
 	for i, m := range ms {
-		v := memberView{id: m.ID, http: http, monitor: p.HealthMonitor != nil, weight: m.Weight, n: readCounts(m, http)}
+		// Read in place: a view is 600 bytes.
+		views = append(views, memberView{id: m.ID, http: http, monitor: p.HealthMonitor != nil, weight: m.Weight, n: readCounts(m, http)})
+		v := &views[len(views)-1]
 		var status octavia.OperatingStatus
 		var hs *health.MemberState
 		if cfgs != nil {
@@ -361,7 +363,6 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 		sum.add(&v.n)
 		lat.connect.add(&v.connect)
 		lat.response.add(&v.response)
-		views = append(views, v)
 		changes = append(changes, hs.LastChange)
 	}
 	e.views, e.changes = views, changes

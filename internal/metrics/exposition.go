@@ -387,6 +387,13 @@ func appendValue(b []byte, v float64) []byte {
 		if u := uint32(v); float64(u) == v && (u != 0 || !math.Signbit(v)) {
 			return appendDigits(b, u)
 		}
+		// Whole nanoseconds in seconds (latency sums): if v is the double
+		// nearest ns/1e9, that decimal (at most 15 significant digits) is
+		// v's shortest form, and from 1e-4 on 'g' writes it without an
+		// exponent.
+		if ns := uint64(v*1e9 + 0.5); v >= 1e-4 && float64(ns)/1e9 == v {
+			return appendNanos(b, ns)
+		}
 	}
 	switch {
 	case math.IsNaN(v):
@@ -397,6 +404,29 @@ func appendValue(b []byte, v float64) []byte {
 		return append(b, "-Inf"...)
 	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// appendNanos writes ns nanoseconds (< 1e15) in seconds, in decimal,
+// without trailing zeros: strconv's 'g' of ns/1e9 (appendValue), at a
+// fraction of its cost.
+func appendNanos(b []byte, ns uint64) []byte {
+	b = appendDigits(b, uint32(ns/1e9))
+	frac := uint32(ns % 1e9)
+	if frac == 0 {
+		return b
+	}
+	n := 9
+	for frac%10 == 0 {
+		frac /= 10
+		n--
+	}
+	l := len(b)
+	b = append(b, ".000000000"[:n+1]...)
+	for i := l + n; i > l; i-- {
+		b[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return b
 }
 
 // appendDigits writes u (< 1e6) in decimal, in place: strconv.AppendUint

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,7 +146,23 @@ func TestAppendValueIsStrconvG(t *testing.T) {
 		check(float64(u))
 	}
 	for _, v := range []float64{math.Copysign(0, -1), -1, 0.5, 1e6 - 0.5, 1e6 + 1, 1e7, 4294967296, 1.5e-7,
-		math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64,
+		1e-4, math.Nextafter(1e-4, 0), math.Nextafter(1e-4, 1), 0.1 + 0.2, 1e6 - 1e-9, math.Nextafter(1e6, 0)} {
 		check(v)
+	}
+	// Latency sums: whole nanoseconds in seconds (appendNanos), as
+	// time.Duration.Seconds gives them, at every magnitude below 1e6 s and
+	// around 1e-4 s, where 'g' starts writing an exponent; and doubles that
+	// are no number of nanoseconds.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		ns := r.Int64N(int64(math.Pow(10, float64(r.IntN(16)))) + 1)
+		check(time.Duration(ns).Seconds())
+		check(float64(ns) / 1e9)
+		check(float64(ns) / 1e9 * (1 + (r.Float64()-0.5)*1e-12))
+		check(r.Float64() * 1e6)
+	}
+	for ns := int64(99_000); ns <= 101_000; ns++ {
+		check(time.Duration(ns).Seconds())
 	}
 }
