@@ -374,16 +374,15 @@ func (c *collector) members(e *exposition, p *octavia.Pool, label string, block 
 		e.reuse(b.chunks)
 	} else {
 		// The block keeps the views; the next block's go to a spare slice.
-		b = &cachedBlock{views: views, chunks: make([]*chunk, len(e.cat.families))}
+		b = e.cache.newBlock(views, len(e.cat.families))
 		e.views = e.cache.spareViews()
 		e.mark()
 		c.writeMembers(e, label, views, old, b)
 		e.keep(b.chunks)
 		e.made = append(e.made, madeBlock{blockKey{label, block}, b})
-		b.lastChange = make([][]byte, len(views))
 		for i := range views {
 			if v := &views[i]; v.health && v.monitor {
-				b.lastChange[i] = e.series(memberCheckLastChange, label, v.id)
+				b.lastChange[i] = e.series(b.lastChange[i][:0], memberCheckLastChange, label, v.id)
 			}
 		}
 	}

@@ -256,11 +256,12 @@ func (x *exposition) value(f *family, v float64, labels ...string) {
 	x.line(f, "", x.labels, "", "", v)
 }
 
-// series returns the text of one series of f up to its value: its name
-// and labels and the space after them.
-func (x *exposition) series(f *family, labels ...string) []byte {
+// series appends to b the text of one series of f up to its value: its
+// name and labels and the space after them.
+func (x *exposition) series(b []byte, f *family, labels ...string) []byte {
 	x.labels = appendLabels(x.labels[:0], f, labels)
-	b := append([]byte(f.name), '{')
+	b = append(b, f.name...)
+	b = append(b, '{')
 	b = append(b, x.labels...)
 	return append(b, '}', ' ')
 }

@@ -203,6 +203,7 @@ type blockCache struct {
 	spare    struct {
 		views  [][]memberView
 		chunks [][]*chunk // by family
+		blocks []*cachedBlock
 	}
 }
 
@@ -249,6 +250,33 @@ func (bc *blockCache) newChunk(i int) *chunk {
 	return &chunk{}
 }
 
+// newBlock returns a block for views and n families' chunks: a spare one
+// (its slice of chunks and its buffers of the members' volatile series,
+// lastChange) if there is one.
+func (bc *blockCache) newBlock(views []memberView, n int) *cachedBlock {
+	var b *cachedBlock
+	bc.mu.Lock()
+	if k := len(bc.spare.blocks); k > 0 {
+		b = bc.spare.blocks[k-1]
+		bc.spare.blocks[k-1] = nil
+		bc.spare.blocks = bc.spare.blocks[:k-1]
+	}
+	bc.mu.Unlock()
+	if b == nil {
+		b = &cachedBlock{}
+	}
+	b.views = views
+	if cap(b.chunks) < n {
+		b.chunks = make([]*chunk, n)
+	}
+	b.chunks = b.chunks[:n]
+	if cap(b.lastChange) < len(views) {
+		b.lastChange = append(b.lastChange[:cap(b.lastChange)], make([][]byte, len(views)-cap(b.lastChange))...)
+	}
+	b.lastChange = b.lastChange[:len(views)]
+	return b
+}
+
 // recycle makes what old, replaced by b, holds that b does not spare.
 func (bc *blockCache) recycle(old, b *cachedBlock) {
 	bc.spare.views = append(bc.spare.views, old.views)
@@ -260,6 +288,9 @@ func (bc *blockCache) recycle(old, b *cachedBlock) {
 			bc.spare.chunks[i] = append(bc.spare.chunks[i], c)
 		}
 	}
+	clear(old.chunks)
+	*old = cachedBlock{chunks: old.chunks, lastChange: old.lastChange}
+	bc.spare.blocks = append(bc.spare.blocks, old)
 }
 
 // blockKey names a block: the pool label (pool and listener) and the
@@ -319,6 +350,8 @@ func (bc *blockCache) commit(made []madeBlock, spliced int) {
 			clear(bc.spare.chunks[i])
 			bc.spare.chunks[i] = bc.spare.chunks[i][:0]
 		}
+		clear(bc.spare.blocks)
+		bc.spare.blocks = bc.spare.blocks[:0]
 	}
 	for _, m := range made {
 		if old := bc.blocks[m.key]; alone && old != nil && old != m.b {

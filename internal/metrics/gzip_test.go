@@ -213,7 +213,7 @@ func firstDiff(a, b string) string {
 // gzip scrape is under way recycles the views of the blocks it replaced
 // and their chunks that the new blocks did not splice again; one made
 // while another scrape is under way, which may still splice the old
-// blocks' chunks, recycles nothing.
+// blocks' chunks, recycles nothing. A recycled block serves again too.
 func TestBlockCacheRecyclesWhatNothingRefersTo(t *testing.T) {
 	var bc blockCache
 	k := blockKey{"pool", 0}
@@ -227,7 +227,8 @@ func TestBlockCacheRecyclesWhatNothingRefersTo(t *testing.T) {
 	bc.end()
 
 	// Two scrapes under way: the one that commits gen2 recycles nothing.
-	gen2 := block(shared, &chunk{})
+	own2 := &chunk{}
+	gen2 := block(shared, own2)
 	bc.begin()
 	bc.begin()
 	bc.commit([]madeBlock{{k, gen2}}, 0)
@@ -238,21 +239,27 @@ func TestBlockCacheRecyclesWhatNothingRefersTo(t *testing.T) {
 	if c := bc.newChunk(1); c == own {
 		t.Errorf("a chunk recycled while another scrape was under way")
 	}
+	if b := bc.newBlock(nil, 2); b == gen1 {
+		t.Errorf("a block recycled while another scrape was under way")
+	}
 	bc.end()
 
-	// Alone: gen2's views and own chunk are recycled, not the chunk gen3
-	// spliced again.
+	// Alone: gen2's views, own chunk and the block itself (its slice of
+	// chunks emptied) are recycled, not the chunk gen3 spliced again.
 	gen3 := block(shared, &chunk{})
 	bc.begin()
 	bc.commit([]madeBlock{{k, gen3}}, 0)
 	if v := bc.spareViews(); v == nil {
 		t.Errorf("the replaced block's views were not recycled")
 	}
-	if c := bc.newChunk(1); c != gen2.chunks[1] {
+	if c := bc.newChunk(1); c != own2 {
 		t.Errorf("the replaced block's own chunk was not recycled")
 	}
 	if c := bc.newChunk(0); c == shared {
 		t.Errorf("a chunk the new block splices was recycled")
+	}
+	if b := bc.newBlock(nil, 2); b != gen2 || b.chunks[0] != nil || b.chunks[1] != nil {
+		t.Errorf("the replaced block was not recycled, emptied")
 	}
 	bc.end()
 }
