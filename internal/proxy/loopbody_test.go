@@ -11,12 +11,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"lbd/internal/proxy/evloop"
 )
 
 // The event loop relays request bodies delimited by Content-Length itself,
@@ -168,38 +164,6 @@ func TestEventLoopRelaysRequestBodies(t *testing.T) {
 	mustf(t, st.Requests-before.Requests == want, "the loop served %d requests, want %d", st.Requests-before.Requests, want)
 }
 
-// TestEventLoopCopiesLongBodies: a body of copyBodyMin or more goes
-// through the connection's buffer, not a pipe (copyBodyMin says why); a
-// shorter one from http1.SpliceMin on is spliced.
-func TestEventLoopCopiesLongBodies(t *testing.T) {
-	needEventLoop(t)
-	member, seen := digestMember(t, 0)
-	p := freePort(t)
-	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{member}}))
-	c, br := loopConn(t, rt, p, bodyDigest(nil))
-	for len(seen) > 0 {
-		<-seen
-	}
-	send := func(n int) {
-		body := randomBody(n)
-		errc := make(chan error, 1)
-		go func() { _, err := io.WriteString(c, post("/", body)); errc <- err }()
-		exchangeOn(t, c, br, "POST", "", 200, bodyDigest(body))
-		if err := <-errc; err != nil {
-			t.Fatalf("%d-byte body: %v", n, err)
-		}
-		got := <-seen
-		mustf(t, got.err == nil && bytes.Equal(got.body, body), "%d-byte body: the member read %d bytes (%v), not the body sent", n, len(got.body), got.err)
-	}
-	for _, n := range []int{copyBodyMin, 1 << 20, 4 << 20} {
-		send(n)
-	}
-	mustf(t, rt.pipes.made.Load() == 0, "%d pipes made: the loop spliced bodies of copyBodyMin or more instead of copying them", rt.pipes.made.Load())
-	send(copyBodyMin - 1)
-	mustf(t, rt.pipes.made.Load() == 1, "%d pipes made for a body of copyBodyMin - 1 bytes, want the one it was spliced through", rt.pipes.made.Load())
-	mustf(t, rt.EventLoopStats().Handoffs[handoffRequest] == 0, "handoffs %v: the loop did not relay the bodies itself", rt.EventLoopStats().Handoffs)
-}
-
 // TestEventLoopHandsOffChunkedBodies: a chunked body is the goroutine
 // path's, which relays it exactly.
 func TestEventLoopHandsOffChunkedBodies(t *testing.T) {
@@ -305,106 +269,4 @@ func TestEventLoopLongAnswerBeforeBodyEnd(t *testing.T) {
 	exchangeOn(t, c, br, "GET", "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 200, bodyDigest(nil))
 	st := rt.EventLoopStats()
 	mustf(t, st.Handoffs[handoffResponse] == before.Handoffs[handoffResponse]+1, "handoffs went from %v to %v, want the long early answer's", before.Handoffs, st.Handoffs)
-}
-
-// loopOf returns the event loop that holds the client connection c, or
-// nil.
-func loopOf(t *testing.T, rt *Runtime, c net.Conn) (*httpLoop, *loopClient) {
-	t.Helper()
-	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
-	for _, hl := range rt.loops.loops {
-		var found *loopClient
-		done := make(chan struct{})
-		hl.loop.Post(func() {
-			defer close(done)
-			hl.loop.Each(func(s *evloop.Socket) {
-				if lc, ok := s.Handler().(*loopClient); ok && lc.remote.Addr().Unmap() == local.Addr().Unmap() && lc.remote.Port() == local.Port() {
-					found = lc
-				}
-			})
-		})
-		<-done
-		if found != nil {
-			return hl, found
-		}
-	}
-	return nil, nil
-}
-
-// TestEventLoopInterleavesLongBodies: two long bodies, copied, on one
-// loop take turns (bodyTurn): with both bodies in the sockets before the
-// loop reads either, there is a turn at which each is partly relayed, so
-// neither waited for the other's whole body. Relayed whole as they come,
-// the first one read is relayed before the second one starts.
-func TestEventLoopInterleavesLongBodies(t *testing.T) {
-	needEventLoop(t)
-	member, seen := digestMember(t, 0)
-	p := freePort(t)
-	rt := startRuntime(t, config(t, oneHTTPPool, poolData{Port: p, Algorithm: "ROUND_ROBIN", Backends: []string{member}}))
-	// Two client connections on one loop: of one more than there are
-	// loops, two share one.
-	type held struct {
-		c  net.Conn
-		br *bufio.Reader
-		lc *loopClient
-	}
-	var hl *httpLoop
-	var pair []held
-	byLoop := map[*httpLoop][]held{}
-	for range len(rt.loops.loops) + 1 {
-		c, br := loopConn(t, rt, p, bodyDigest(nil))
-		l, lc := loopOf(t, rt, c)
-		mustf(t, l != nil, "no loop holds the connection loopConn returned")
-		byLoop[l] = append(byLoop[l], held{c, br, lc})
-		if len(byLoop[l]) == 2 {
-			hl, pair = l, byLoop[l]
-			break
-		}
-	}
-	for len(seen) > 0 {
-		<-seen
-	}
-	bodies := [][]byte{randomBody(copyBodyMin * 4), randomBody(copyBodyMin*4 + 1)}
-
-	// The loop waits while both requests go into the sockets whole.
-	paused, resume := make(chan struct{}), make(chan struct{})
-	var resumeOnce sync.Once
-	unpause := func() { resumeOnce.Do(func() { close(resume) }) }
-	defer unpause()
-	hl.loop.Post(func() { close(paused); <-resume })
-	<-paused
-	for i, h := range pair {
-		h.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(h.c, post("/", bodies[i])); err != nil {
-			t.Fatalf("the %d-byte request did not fit in the sockets while the loop waited: %v", len(bodies[i]), err)
-		}
-	}
-	// At each turn from now on, the loop notes whether both bodies are
-	// being relayed.
-	var both, stop atomic.Bool
-	probed := make(chan struct{})
-	var probe func()
-	probe = func() {
-		if pair[0].lc.phase == phaseBody && pair[1].lc.phase == phaseBody {
-			both.Store(true)
-		}
-		if stop.Load() {
-			close(probed)
-			return
-		}
-		hl.loop.Post(probe)
-	}
-	hl.loop.Post(probe)
-	unpause()
-	for i, h := range pair {
-		exchangeOn(t, h.c, h.br, "POST", "", 200, bodyDigest(bodies[i]))
-	}
-	stop.Store(true)
-	<-probed
-	for range pair {
-		got := <-seen
-		mustf(t, got.err == nil && (bytes.Equal(got.body, bodies[0]) || bytes.Equal(got.body, bodies[1])), "the member read %d bytes (%v), not a body sent", len(got.body), got.err)
-	}
-	mustf(t, both.Load(), "no turn of the loop found both bodies being relayed: one was relayed whole while the other waited")
-	mustf(t, rt.pipes.made.Load() == 0, "%d pipes made: the bodies were spliced, not copied", rt.pipes.made.Load())
 }

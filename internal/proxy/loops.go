@@ -201,10 +201,6 @@ type loopClient struct {
 	// body is how much of the request's body (Content-Length) the member
 	// has yet to be given; what of it was read is In[reqEnd:].
 	body int64
-	// turnSent is how much of the body went to the member in the loop's
-	// turn numbered turn (bodyTurn).
-	turn     uint64
-	turnSent int
 	// The exchange in progress.
 	cfg         *listenerConfig
 	p           *pool

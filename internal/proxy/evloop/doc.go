@@ -3,11 +3,11 @@
 // writes them with raw system calls when epoll says they are ready, and
 // parks in Go's own poller, on the epoll descriptor, when nothing is. It
 // offers what a protocol running on it needs and nothing of any protocol:
-// register a socket with a Handler, open one without blocking (Connect),
-// post work to the loop (Post), have a socket served again at the loop's
-// next turn (Socket.Resume), take a socket out of Go's poller (Detach) and
-// give it back (Socket.Release), message buffers lent only while a message
-// is in flight (Bufs), and deadlines checked every Options.Tick.
+// register a socket with a Handler, open one without blocking
+// (Connect), post work to the loop (Post), take a
+// socket out of Go's poller (Detach) and give it back (Socket.Release),
+// message buffers lent only while a message is in flight (Bufs), and
+// deadlines checked every Options.Tick.
 //
 // It must not import any lbd package: it knows nothing of HTTP, balancers,
 // listeners or configuration. lbd's HTTP fast path (package proxy) is its

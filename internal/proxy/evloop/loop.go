@@ -54,8 +54,7 @@ type Options struct {
 type Handler interface {
 	// Ready reports that epoll found the socket readable or closed (the
 	// socket's Readable and Hup say which), and writable if writable is
-	// set; or, with writable false, that the loop serves the socket again
-	// as the handler asked (Socket.Resume), with nothing new from epoll.
+	// set.
 	Ready(writable bool)
 	// Expire reports that the socket's deadline has passed. It is called
 	// at each tick until the handler moves the deadline or lets the socket
@@ -95,16 +94,6 @@ type Loop struct {
 	stopping bool
 	bufs     Bufs
 	polls    int // epoll_waits made, for the tests
-	turn     uint64
-	gens     uint64   // registrations made: each socket's generation
-	resumed  []resume // to serve at the next turn (Socket.Resume)
-	resuming []resume // the ones this turn serves, a spare otherwise
-}
-
-// resume is a socket to serve again, in the generation it asked in.
-type resume struct {
-	s   *Socket
-	gen uint64
 }
 
 // New returns a loop ready to Run.
@@ -179,12 +168,6 @@ func (l *Loop) runPosted() {
 // measure deadlines and durations with, without a clock read each.
 func (l *Loop) Now() time.Time { return l.now }
 
-// Turn counts the loop's turns: each serves the events one poll found,
-// then the sockets that asked to be served again (Socket.Resume). A
-// handler that bounds the work it does for one socket in a turn measures
-// it against this.
-func (l *Loop) Turn() uint64 { return l.turn }
-
 // Sockets counts the sockets registered in the loop.
 func (l *Loop) Sockets() int { return len(l.socks) }
 
@@ -232,19 +215,13 @@ func (l *Loop) Run() {
 	l.shutdown()
 }
 
-// serve handles n events found by poll, then the sockets that asked
-// before to be served again (the ones that ask while it serves wait for
-// the next turn: every socket gets its turn before any gets another),
-// then the tick if it is due, and yields the P if the loop has run for
-// Yield without parking.
+// serve handles n events found by poll, then the tick if it is due, and
+// yields the P if the loop has run for Yield without parking.
 func (l *Loop) serve(n int) {
 	l.now = time.Now()
 	if l.ranSince.IsZero() {
 		l.ranSince = l.now
 	}
-	l.turn++
-	todo := l.resumed
-	l.resumed = l.resuming[:0]
 	for i := range n {
 		ev := &l.events[i]
 		fd := int(ev.Fd)
@@ -258,16 +235,6 @@ func (l *Loop) serve(n int) {
 			}
 		}
 	}
-	for i, r := range todo {
-		todo[i] = resume{}
-		// A socket closed since it asked, or closed and registered anew
-		// (its generation moved on), is not served.
-		if r.s.gen == r.gen && r.s.registeredIn(l) {
-			r.s.resume = false
-			r.s.h.Ready(false)
-		}
-	}
-	l.resuming = todo[:0]
 	l.tickIfDue()
 	if l.now.Sub(l.ranSince) >= l.opts.Yield {
 		runtime.Gosched()
@@ -352,14 +319,14 @@ func (l *Loop) serveReady(uintptr) bool {
 		if served {
 			l.learn(n > 0)
 		}
-		if n == 0 && len(l.resumed) == 0 {
+		if n == 0 {
 			l.ranSince = time.Time{} // about to park: the others get their turn
 			l.setParkDeadline()
 			return false
 		}
 		l.serve(n)
 		served = true
-		if n < len(l.events) && !l.stopping && len(l.resumed) == 0 && l.parkAfterServe() {
+		if n < len(l.events) && !l.stopping && l.parkAfterServe() {
 			l.setParkDeadline()
 			return false
 		}
@@ -456,8 +423,7 @@ func (l *Loop) register(s *Socket, fd int, h Handler, arm bool) error {
 	if l.byFD[fd] != nil {
 		return fmt.Errorf("event loop: descriptor %d is registered already", fd)
 	}
-	l.gens++
-	*s = Socket{loop: l, h: h, fd: fd, slot: len(l.socks), gen: l.gens}
+	*s = Socket{loop: l, h: h, fd: fd, slot: len(l.socks)}
 	if arm {
 		if err := s.arm(); err != nil {
 			return err

@@ -29,8 +29,6 @@ type Socket struct {
 	hup      bool          // the peer's FIN is in: read until EOF
 	rerr     syscall.Errno // why the last ReadEOF was not an EOF; 0: it was
 	deadline time.Time
-	gen      uint64 // the loop's registration it is in
-	resume   bool   // in the loop's resumed
 }
 
 // note records what epoll reported and returns whether the socket is
@@ -264,21 +262,6 @@ func (s *Socket) Send(b []byte) (n int, err error) {
 		n += int(r)
 	}
 	return n, nil
-}
-
-// Resume has the loop serve the socket again, calling its handler's
-// Ready(false), at its next turn, after the events that turn polls: for a
-// handler that stopped short of what it could do, to let the loop's other
-// sockets have their turn. Epoll, edge-triggered, would not report what
-// is waiting already. The loop does not park while a socket waits for it,
-// and serves the socket once however often it asked; a socket closed or
-// released by then is not served.
-func (s *Socket) Resume() {
-	if s.resume {
-		return
-	}
-	s.resume = true
-	s.loop.resumed = append(s.loop.resumed, resume{s, s.gen})
 }
 
 // CloseWrite sends a FIN: the peer reads EOF, and the other direction goes
