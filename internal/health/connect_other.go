@@ -63,7 +63,13 @@ type echoReply struct {
 	from netip.Addr
 }
 
-func newPinger(bool) (*pinger, error)            { return nil, errConnectUnsupported }
-func (*pinger) send(netip.Addr) (uint16, error)  { return 0, errConnectUnsupported }
-func (*pinger) recv(got []echoReply) []echoReply { return got }
-func (*pinger) close()                           {}
+type sendFailure struct {
+	seq uint16
+	err error
+}
+
+func newPinger(bool) (*pinger, error)                    { return nil, errConnectUnsupported }
+func (*pinger) add(netip.Addr) uint16                    { return 0 }
+func (*pinger) flush(failed []sendFailure) []sendFailure { return failed }
+func (*pinger) recv(got []echoReply) []echoReply         { return got }
+func (*pinger) close()                                   {}

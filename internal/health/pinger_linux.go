@@ -6,17 +6,25 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // pinger is the prober's one ICMP socket for all of its PING checks
-// (IPv4): a check is one sendto of an echo request, and the prober reads
-// the replies in batches (recv) when it wakes on its grid, or, when it has
-// nothing else to wake for, when its epoll set says replies came; instead
-// of a socket, two goroutines and a timer per check as a PingChecker
-// (pro-bing) has. The socket is not in the runtime's poller: a goroutine
-// woken there for each reply was a wake-up of the runtime a check. A raw socket sees every ICMP packet of the
-// host: ICMP_FILTER keeps all but echo replies out, and the identifier,
-// the sequence number and the source address tell ours apart. A datagram
+// (IPv4). The echo requests of one wake-up of the prober are queued (add)
+// and go out together in one sendmmsg (flush), and the prober reads the
+// replies with recvmmsg, up to recvBatch a call (recv), when it wakes on
+// its grid or, when it has nothing else to wake for, when its epoll set
+// says replies came: on this PVM guest a system call costs about 3 µs, as
+// much as the kernel's whole loopback echo, so a check no longer pays one
+// sendto and one recvfrom of its own (docs/performance.md, "PING checks in
+// batches"). That replaces a socket, two goroutines and a timer per check
+// as a PingChecker (pro-bing) has. The socket is not in the runtime's
+// poller: a goroutine woken there for each reply was a wake-up of the
+// runtime a check. A raw socket sees every ICMP packet of the host:
+// ICMP_FILTER keeps all but echo replies out, and the identifier, the
+// sequence number and the source address tell ours apart. A datagram
 // ("ping") socket gets only its own replies, with the identifier the
 // kernel chose.
 type pinger struct {
@@ -24,7 +32,41 @@ type pinger struct {
 	raw bool
 	id  uint16
 	seq uint16
-	buf [1500]byte
+
+	queue []echoRequest  // added since the last flush
+	iovs  []unix.Iovec   // flush's, one an echo request
+	hdrs  []unix.Mmsghdr // flush's
+	in    *replyBuffers  // recv's
+	sends int            // sendmmsg calls (tests)
+	recvs int            // recvmmsg calls (tests)
+}
+
+// echoRequest is a queued echo request: the packet, where it goes, and its
+// sequence number.
+type echoRequest struct {
+	pkt [16]byte // header and 8 bytes of payload, as ping -s 8
+	to  unix.RawSockaddrInet4
+	seq uint16
+}
+
+// recvBatch is the most replies one recvmmsg reads; replyRoom the bytes
+// kept of each, enough for the largest IP header and the ICMP header (a
+// longer datagram is cut short, which parse does not mind).
+const recvBatch, replyRoom = 64, 128
+
+// replyBuffers are recv's buffers, pointed at by its headers once and for
+// all.
+type replyBuffers struct {
+	hdrs [recvBatch]unix.Mmsghdr
+	iovs [recvBatch]unix.Iovec
+	from [recvBatch]unix.RawSockaddrInet4
+	bufs [recvBatch][replyRoom]byte
+}
+
+// sendFailure is an echo request that the kernel refused.
+type sendFailure struct {
+	seq uint16
+	err error
 }
 
 // echoReply is an echo reply's sequence number and source.
@@ -55,21 +97,68 @@ func newPinger(privileged bool) (*pinger, error) {
 	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 8<<20) != nil {
 		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<20)
 	}
-	return &pinger{fd: fd, raw: privileged, id: uint16(rand.Uint32()), seq: uint16(rand.Uint32())}, nil
+	in := new(replyBuffers)
+	for i := range in.hdrs {
+		in.iovs[i].Base = &in.bufs[i][0]
+		in.iovs[i].SetLen(replyRoom)
+		in.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&in.from[i]))
+		in.hdrs[i].Hdr.Iov = &in.iovs[i]
+		in.hdrs[i].Hdr.SetIovlen(1)
+	}
+	return &pinger{fd: fd, raw: privileged, id: uint16(rand.Uint32()), seq: uint16(rand.Uint32()), in: in}, nil
 }
 
-// send sends an echo request to a and returns its sequence number.
-func (p *pinger) send(a netip.Addr) (uint16, error) {
+// add queues an echo request to a, for the next flush, and returns its
+// sequence number.
+func (p *pinger) add(a netip.Addr) uint16 {
 	p.seq++
-	var pkt [16]byte // header and 8 bytes of payload, as ping -s 8
-	pkt[0] = 8       // echo request
+	p.queue = append(p.queue, echoRequest{seq: p.seq, to: unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}})
+	pkt := &p.queue[len(p.queue)-1].pkt
+	pkt[0] = 8 // echo request
 	binary.BigEndian.PutUint16(pkt[4:], p.id)
 	binary.BigEndian.PutUint16(pkt[6:], p.seq)
 	binary.BigEndian.PutUint16(pkt[2:], icmpChecksum(pkt[:]))
-	if err := syscall.Sendto(p.fd, pkt[:], 0, &syscall.SockaddrInet4{Addr: a.As4()}); err != nil {
-		return 0, os.NewSyscallError("sendto", err)
+	return p.seq
+}
+
+// flush sends the queued echo requests, in as few sendmmsg calls as the
+// kernel allows (it takes up to 1,024 a call), and appends to failed the
+// ones it refused, each with its own error: a refused request is skipped
+// and the rest go on.
+func (p *pinger) flush(failed []sendFailure) []sendFailure {
+	q := p.queue
+	if len(q) == 0 {
+		return failed
 	}
-	return p.seq, nil
+	if cap(p.hdrs) < len(q) {
+		p.hdrs, p.iovs = make([]unix.Mmsghdr, len(q), 2*len(q)), make([]unix.Iovec, len(q), 2*len(q))
+	}
+	hdrs, iovs := p.hdrs[:len(q)], p.iovs[:len(q)]
+	for i := range q {
+		iovs[i] = unix.Iovec{Base: &q[i].pkt[0]}
+		iovs[i].SetLen(len(q[i].pkt))
+		hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Name: (*byte)(unsafe.Pointer(&q[i].to)), Namelen: unix.SizeofSockaddrInet4, Iov: &iovs[i]}}
+		hdrs[i].Hdr.SetIovlen(1)
+	}
+	for i := 0; i < len(q); {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&hdrs[i])), uintptr(len(q)-i), 0, 0, 0)
+		p.sends++
+		switch n := int(r); {
+		case errno == unix.EINTR:
+		case errno != 0:
+			failed = append(failed, sendFailure{q[i].seq, os.NewSyscallError("sendmmsg", errno)})
+			i++
+		case n <= 0:
+			failed = append(failed, sendFailure{q[i].seq, os.NewSyscallError("sendmmsg", unix.EAGAIN)})
+			i++
+		default:
+			i += n
+		}
+	}
+	clear(hdrs) // no pointers into the queue kept past the call
+	clear(iovs)
+	p.queue = q[:0]
+	return failed
 }
 
 func icmpChecksum(b []byte) uint16 {
@@ -84,30 +173,45 @@ func icmpChecksum(b []byte) uint16 {
 }
 
 // recv appends to got the echo replies that have come, reading until
-// there are none left.
+// there are none left: recvmmsg of up to recvBatch replies until one
+// returns fewer.
 func (p *pinger) recv(got []echoReply) []echoReply {
+	in := p.in
 	for {
-		n, from, err := syscall.Recvfrom(p.fd, p.buf[:], syscall.MSG_DONTWAIT)
+		for i := range in.hdrs {
+			in.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+			in.hdrs[i].Hdr.Flags = 0
+		}
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&in.hdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+		p.recvs++
 		switch {
-		case err == syscall.EINTR:
+		case errno == unix.EINTR:
 			continue
-		case err != nil:
+		case errno != 0:
 			return got // EAGAIN: no more; another error: the next wake tries again
 		}
-		if r, ok := p.parse(p.buf[:n], from); ok {
-			got = append(got, r)
+		n := int(r)
+		for i := range n {
+			h := &in.hdrs[i]
+			if h.Hdr.Namelen < unix.SizeofSockaddrInet4 || in.from[i].Family != unix.AF_INET {
+				continue
+			}
+			b := in.bufs[i][:min(int(h.Len), replyRoom)]
+			if r, ok := p.parse(b, netip.AddrFrom4(in.from[i].Addr)); ok {
+				got = append(got, r)
+			}
+		}
+		if n < recvBatch {
+			return got
 		}
 	}
 }
 
-// parse returns the echo reply in b, if it is one of this pinger's.
-func (p *pinger) parse(b []byte, from syscall.Sockaddr) (echoReply, bool) {
-	sa, ok := from.(*syscall.SockaddrInet4)
-	if !ok {
-		return echoReply{}, false
-	}
+// parse returns the echo reply in b, from from, if it is one of this
+// pinger's.
+func (p *pinger) parse(b []byte, from netip.Addr) (echoReply, bool) {
 	if p.raw { // the IP header comes first
-		if len(b) < 20 {
+		if len(b) < 20 || len(b) < int(b[0]&0x0f)*4 {
 			return echoReply{}, false
 		}
 		b = b[int(b[0]&0x0f)*4:]
@@ -118,7 +222,7 @@ func (p *pinger) parse(b []byte, from syscall.Sockaddr) (echoReply, bool) {
 	if p.raw && binary.BigEndian.Uint16(b[4:]) != p.id {
 		return echoReply{}, false // another process's ping
 	}
-	return echoReply{seq: binary.BigEndian.Uint16(b[6:]), from: netip.AddrFrom4(sa.Addr)}, true
+	return echoReply{seq: binary.BigEndian.Uint16(b[6:]), from: from}, true
 }
 
 func (p *pinger) close() { syscall.Close(p.fd) }

@@ -19,7 +19,8 @@ import (
 // The step is the coarsest of gridSteps that puts at most maxBatch probes
 // in a batch (gridStep): 20 ms at 1,000 members and delay 1s, 2 ms at
 // 10,000 (where 200 checks in one go came in bursts the members answered
-// late). The steps divide batchTick, so the grids of all probers share
+// late); PING probes, sent and read in batches, maxPingBatch: 20 ms up to
+// 10,000 members. The steps divide batchTick, so the grids of all probers share
 // its points and the probers of many small pools wake together.
 // A probe so starts up to batchTick (plus the wake-up's latency) after its
 // slot; its slots keep their phase (the next one is counted from the slot,
@@ -35,10 +36,21 @@ var gridSteps = [...]time.Duration{batchTick, 10 * time.Millisecond, 5 * time.Mi
 // maxBatch is the most probes a step of the grid should hold.
 const maxBatch = 20
 
-// gridStep is the step for n members probed every interval.
-func gridStep(n int, interval time.Duration) time.Duration {
+// maxPingBatch is the most PING probes a step should hold: their echo
+// requests go out in one sendmmsg and their replies come in by recvmmsg
+// (pinger), so a batch costs about one system call each way whatever its
+// size, and what a finer step adds is wake-ups (at 10,000 members a 2 ms
+// step was 500 a second, two fifths of the CPU in the runtime's scheduler
+// and sysmon). 200 replies waiting for the grid's next point take about
+// 170 KB of the socket's receive buffer; an unprivileged socket's, bounded
+// by the default rmem_max (212,992, doubled), held 512 on loopback.
+const maxPingBatch = 200
+
+// gridStep is the step for n members probed every interval, at most batch
+// probes a step where the finest step allows.
+func gridStep(n int, interval time.Duration, batch int) time.Duration {
 	for _, step := range gridSteps {
-		if int64(n)*int64(step) <= maxBatch*int64(interval) {
+		if int64(n)*int64(step) <= int64(batch)*int64(interval) {
 			return step
 		}
 	}
@@ -69,7 +81,8 @@ func onGrid(t time.Time, step time.Duration) time.Time {
 // connect, the request written at once, the response read at the
 // prober's next point of the grid (batchTick) or, if not in by then,
 // awaited in the epoll set. A PING check sends its echo request on a
-// shared ICMP socket, whose replies the prober reads the same way.
+// shared ICMP socket, all those of one wake-up in one sendmmsg
+// (pingprobe.go), whose replies the prober reads the same way.
 // Every other probe (HTTPS, TLS-HELLO, UDP-CONNECT, Options.Checker, a
 // zoned address) runs its Checker in a goroutine of its own, bounded by a
 // context as the Checker interface says, and hands the result back.
@@ -108,6 +121,7 @@ type prober struct {
 	pingArmed  bool               // the ICMP socket is armed in the epoll set
 	pingPolled bool               // the ICMP socket is in the epoll set (armed or spent)
 	replies    []echoReply        // recv's, reused
+	refused    []sendFailure      // flush's, reused
 	pingWakes  int                // wake-ups by the epoll set for echo replies (tests)
 }
 
@@ -151,7 +165,11 @@ func (p *prober) run() {
 	defer timer.Stop()
 	for {
 		if rc := p.m.cfg.Load(); rc != nil {
-			p.step = gridStep(len(p.heap), rc.interval) // the heap: every member waiting for its slot or its deadline
+			batch := maxBatch
+			if _, ok := rc.checker.(*PingChecker); ok {
+				batch = maxPingBatch
+			}
+			p.step = gridStep(len(p.heap), rc.interval, batch) // the heap: every member waiting for its slot or its deadline
 		}
 		for _, mem := range p.m.takeDirty() {
 			p.plan(mem, time.Now(), mem.slot.ended)
@@ -310,6 +328,7 @@ func (p *prober) startDue(now time.Time) time.Time {
 		}
 		now = p.start(mem, now)
 	}
+	p.sendPings() // the echo requests queued above, in one go
 	return now
 }
 
@@ -426,102 +445,6 @@ func (p *prober) trim(now time.Time) {
 	}
 	p.trimAt = now.Add(trimEvery)
 	p.socks.trim()
-}
-
-// ping sends mem's echo request on the prober's ICMP socket and puts mem
-// in the heap at the end of its wait. It returns false, having done
-// nothing, when the check must go through the PingChecker instead: an IPv6
-// or zoned address, or no ICMP socket to be had.
-func (p *prober) ping(mem *member, a netip.Addr, pc *PingChecker) bool {
-	a = a.Unmap()
-	if !a.Is4() || p.noPinger {
-		return false
-	}
-	if p.pinger == nil {
-		pg, err := newPinger(pc.privileged)
-		if err != nil {
-			p.noPinger = true
-			p.m.log.Warn("health checks: no shared ICMP socket; PING checks open one each", "err", err)
-			return false
-		}
-		p.pinger = pg
-	}
-	s := &mem.slot
-	seq, err := p.pinger.send(a)
-	if err != nil {
-		p.finish(mem, errors.New("ping: "+rootCause(err)), time.Now())
-		return true
-	}
-	// As PingChecker: the response phase's bound, within the probe's.
-	s.wait = s.rc.budget
-	if pc.Response > 0 {
-		s.wait = min(s.wait, pc.Response)
-	}
-	s.ping, s.seq, s.pingTo = true, seq, a
-	p.pings[seq] = mem // an older request with this number, 65,536 ago, times out
-	p.pingsFresh++
-	s.at = s.start.Add(s.wait)
-	p.heap.set(mem)
-	return true
-}
-
-// readReplies reads the echo replies that have come, if any are awaited,
-// and finishes their probes. The prober calls it at each wake-up, before
-// it times out the probes whose wait is over: a reply in by then counts.
-func (p *prober) readReplies() {
-	if p.pinger == nil || len(p.pings) == 0 {
-		p.pingsFresh = 0
-		return
-	}
-	p.replies = p.pinger.recv(p.replies[:0])
-	p.pingsFresh = 0
-	if len(p.replies) == 0 {
-		return
-	}
-	now := time.Now()
-	for _, r := range p.replies {
-		p.replied(r, now)
-	}
-}
-
-// awaitReplies arms the ICMP socket in the epoll set when echo requests
-// await their reply and the prober will not wake at the grid's next point
-// anyway (for its next slots, or for echo requests just sent): the replies
-// of a member that answers late are then read when they come.
-func (p *prober) awaitReplies(now time.Time) {
-	if len(p.pings) == 0 || p.pingArmed || p.pingsFresh > 0 {
-		return
-	}
-	if wake := p.nextWake(now); !wake.IsZero() && !wake.After(onGrid(now.Add(1), p.step)) {
-		return
-	}
-	if !p.poller() {
-		p.pingsFresh = 1 // no epoll set: read at the grid's next point, and so on
-		return
-	}
-	if err := p.conns.arm(p.pinger.fd, 0, waitReadable, p.pingPolled); err != nil {
-		p.pingsFresh = 1
-		return
-	}
-	p.pingArmed, p.pingPolled = true, true
-}
-
-// replied finishes the probe whose echo request r answers.
-func (p *prober) replied(r echoReply, now time.Time) {
-	mem := p.pings[r.seq]
-	if mem == nil || mem.slot.pingTo != r.from {
-		return // late, or not ours
-	}
-	p.forgetPing(mem)
-	p.heap.remove(mem)
-	p.finish(mem, nil, now)
-}
-
-func (p *prober) forgetPing(mem *member) {
-	if p.pings[mem.slot.seq] == mem {
-		delete(p.pings, mem.slot.seq)
-	}
-	mem.slot.ping = false
 }
 
 // connected finishes the probe whose pending connect ev reports.

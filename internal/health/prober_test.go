@@ -460,7 +460,7 @@ func TestPingerParse(t *testing.T) {
 		b := append([]byte(nil), ip...)
 		return append(b, typ, 0, 0, 0, byte(id>>8), byte(id), 0, 9)
 	}
-	from := &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 7}}
+	from := netip.MustParseAddr("127.0.0.7")
 	if r, ok := p.parse(reply(0, 0x1234), from); !ok || r.seq != 9 || r.from != netip.MustParseAddr("127.0.0.7") {
 		t.Errorf("our echo reply: %+v %v", r, ok)
 	}
@@ -519,22 +519,26 @@ func TestGridStep(t *testing.T) {
 	for _, c := range []struct {
 		members  int
 		interval time.Duration
+		batch    int
 		want     time.Duration
 	}{
-		{1, time.Second, batchTick},
-		{1000, time.Second, 20 * time.Millisecond},
-		{1001, time.Second, 10 * time.Millisecond},
-		{2000, time.Second, 10 * time.Millisecond},
-		{5000, time.Second, 4 * time.Millisecond},
-		{10000, time.Second, 2 * time.Millisecond},
-		{10000, 5 * time.Second, 10 * time.Millisecond},
-		{100000, time.Second, time.Millisecond},
+		{1, time.Second, maxBatch, batchTick},
+		{1000, time.Second, maxBatch, 20 * time.Millisecond},
+		{1001, time.Second, maxBatch, 10 * time.Millisecond},
+		{2000, time.Second, maxBatch, 10 * time.Millisecond},
+		{5000, time.Second, maxBatch, 4 * time.Millisecond},
+		{10000, time.Second, maxBatch, 2 * time.Millisecond},
+		{10000, 5 * time.Second, maxBatch, 10 * time.Millisecond},
+		{100000, time.Second, maxBatch, time.Millisecond},
+		{10000, time.Second, maxPingBatch, 20 * time.Millisecond},
+		{20000, time.Second, maxPingBatch, 10 * time.Millisecond},
+		{100000, time.Second, maxPingBatch, 2 * time.Millisecond},
 	} {
-		if got := gridStep(c.members, c.interval); got != c.want {
-			t.Errorf("gridStep(%d, %s) = %s, want %s", c.members, c.interval, got, c.want)
+		if got := gridStep(c.members, c.interval, c.batch); got != c.want {
+			t.Errorf("gridStep(%d, %s, %d) = %s, want %s", c.members, c.interval, c.batch, got, c.want)
 		}
-		if got := gridStep(c.members, c.interval); batchTick%got != 0 {
-			t.Errorf("gridStep(%d, %s) = %s does not divide %s", c.members, c.interval, got, batchTick)
+		if got := gridStep(c.members, c.interval, c.batch); batchTick%got != 0 {
+			t.Errorf("gridStep(%d, %s, %d) = %s does not divide %s", c.members, c.interval, c.batch, got, batchTick)
 		}
 	}
 }
