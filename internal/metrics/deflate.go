@@ -299,77 +299,101 @@ func matchAt(x uint64) int {
 }
 
 // lineAt is where, in its family's buffer, a line of a member's series
-// starts and ends, and its member's ID and its value; id is the member's
-// number in its block. Two lines of one family and kind (a histogram's
-// bucket, a state, a code: what the line says besides the member and its
-// value) in one block differ only in the ID and the value.
+// starts and ends, and its member's ID and its value. Two lines of one
+// family and kind (a histogram's bucket, a state, a code: what the line
+// says besides the member and its value) in one block differ only in the
+// ID and the value.
 type lineAt struct {
 	start, idStart, idEnd, valStart, end int32
-	id                                   int32
+}
+
+// set makes l the line from s to e. It stores field by field: a lineAt
+// literal is made on the stack 4 bytes at a time and copied 16 at a time,
+// which stalls the copy (store forwarding), a tenth of codeLine's time.
+func (l *lineAt) set(s, idS, idE, vs, e int) {
+	l.start, l.idStart, l.idEnd, l.valStart, l.end = int32(s), int32(idS), int32(idE), int32(vs), int32(e)
 }
 
 // lineRun is what codeLine keeps of the lines it coded in one run, one
-// family's lines of a block: the last line of each kind and the line
-// before.
+// family's lines of a block: the last line of each kind, and the member
+// and ID of the line before.
 type lineRun struct {
-	cur  lineAt // the line to code
-	last [64]lineAt
-	has  uint64 // bit k: last[k] holds a line
-	prev lineAt
-	n    int // lines coded
+	last        [64]lineAt
+	has         uint64 // bit k: last[k] holds a line
+	prevID      int32  // the member of the line before (n > 0)
+	prevIDStart int32  // where its ID starts
+	n           int    // lines coded
 	// dist holds, by kind, the distance to the line of the same kind
-	// above last coded, and its code: mostly the next line's too.
+	// above last coded and its code, and the match up to the ID (head
+	// bytes that distance back) coded: mostly the next line's too.
 	dist [64]struct {
-		d    int32
-		code codeBits
+		d, head   int32
+		code      codeBits
+		headMatch uint64
+		headBits  uint8
 	}
 }
 
-// codeLine codes line r.cur of b (a family's buffer), a member's series,
-// into the open block (opening one if none is), as it is written and
-// without looking for matches: the line of the same kind of the member
-// before (the same bytes but the ID and the value, by how the exposition
-// writes them) up to the ID, the ID (from the member's line above, or its
-// literals, coded once a member: l.ids), the same line again up to the
-// value, and the value as literals, or as part of the match if it is the
-// same. The first line of each kind is literals.
-func (d *lineDeflater) codeLine(b []byte, kind uint8, r *lineRun, l *memberLabels) {
-	d.begin()
-	t := r.cur
-	prev := r.prev
+// codeLine codes the line of b (a family's buffer) from s to its end, a
+// member's series whose ID is b[idS:idE] and value b[vs:], into the open
+// block (opening one if none is), as it is written and without looking
+// for matches: the line of the same kind of the member before (the same
+// bytes but the ID and the value, by how the exposition writes them) up
+// to the ID, the ID (from the member's line above, or its literals, coded
+// once a member: l.ids[id]), the same line again up to the value, and the
+// value as literals, or as part of the match if it is the same. The first
+// line of each kind is literals. Its arguments are scalars, not a lineAt
+// written just before: reading a struct stored field by field a moment
+// earlier stalls (store forwarding), and this runs for every line.
+func (d *lineDeflater) codeLine(b []byte, s, idS, idE, vs int, kind uint8, id int32, r *lineRun, l *memberLabels) {
+	if !d.block {
+		d.begin()
+	}
+	e := len(b)
 	first := r.n == 0
-	r.prev = t
+	prevID, prevIDStart := r.prevID, int(r.prevIDStart)
+	r.prevID, r.prevIDStart = id, int32(idS)
 	r.n++
-	s, e := int(t.start), int(t.end)
 	k := uint(kind)
-	if k >= uint(len(r.last)) || r.has&(1<<k) == 0 || s-int(r.last[k].start) > maxDist {
+	if k >= uint(len(r.last)) {
 		d.literals(b[s:e])
-		if k < uint(len(r.last)) {
-			r.last[k] = t
-			r.has |= 1 << k
-		}
 		return
 	}
-	p := r.last[k]
-	r.last[k] = t
+	p := &r.last[k]
+	if r.has&(1<<k) == 0 || s-int(p.start) > maxDist {
+		d.literals(b[s:e])
+		p.set(s, idS, idE, vs, e)
+		r.has |= 1 << k
+		return
+	}
 	rs, re := int(p.start), int(p.end)
-	idS, idE, vs := int(t.idStart), int(t.idEnd), int(t.valStart)
 	rIDS, rIDE, rvs := int(p.idStart), int(p.idEnd), int(p.valStart)
+	p.set(s, idS, idE, vs, e)
 	if idS-s != rIDS-rs || vs-idE != rvs-rIDE || idE-rIDE > maxDist {
 		d.literals(b[s:e]) // not the same kind of line after all
 		return
 	}
 	dm := &r.dist[k]
-	if int(dm.d) != s-rs {
+	if int(dm.d) != s-rs || int(dm.head) != idS-s {
 		dm.d, dm.code = int32(s-rs), distCode(s-rs)
+		dm.head, dm.headBits = int32(idS-s), 0
+		if n := idS - s; n >= 3 && n <= maxMatch {
+			l := deflateTable.length[n]
+			dm.headMatch = uint64(l.bits) | uint64(dm.code.bits)<<l.n
+			dm.headBits = l.n + dm.code.n
+		}
 	}
 	start := dm.code
-	d.match(idS-s, start)
-	if !first && prev.id == t.id && idE-idS >= 3 && idS-int(prev.idStart) <= maxDist {
-		// The member's line above has the ID too.
-		d.match(idE-idS, distCode(idS-int(prev.idStart)))
+	if dm.headBits != 0 {
+		d.put(dm.headMatch, uint(dm.headBits))
 	} else {
-		c := l.ids[t.id]
+		d.match(idS-s, start)
+	}
+	if !first && prevID == id && idE-idS >= 3 && idS-prevIDStart <= maxDist {
+		// The member's line above has the ID too.
+		d.match(idE-idS, distCode(idS-prevIDStart))
+	} else {
+		c := l.ids[id]
 		d.putBits(l.idWords[c.off:], uint(c.n))
 	}
 	after := start

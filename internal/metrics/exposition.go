@@ -46,6 +46,10 @@ type family struct {
 	// volatile marks a family whose values change at every scrape: its
 	// series are never kept compressed (gzip.go).
 	volatile bool
+	// open is how its series' lines start, up to their labels: its name
+	// and '{', and a histogram's with the suffixes _bucket, _sum and
+	// _count.
+	open [4]string
 }
 
 // catalog is the list of families lbd exports, filled while the package
@@ -54,6 +58,12 @@ type catalog struct{ families []*family }
 
 func (c *catalog) add(k kind, name, help string, labels ...string) *family {
 	f := &family{id: len(c.families), name: name, help: help, kind: k, labels: labels}
+	f.open[0] = name + "{"
+	if k == kindHistogram {
+		for i, suffix := range []string{"_bucket", "_sum", "_count"} {
+			f.open[1+i] = name + suffix + "{"
+		}
+	}
 	for i := range labels {
 		f.sorted = append(f.sorted, i)
 	}
@@ -88,7 +98,8 @@ type exposition struct {
 	samples [][]byte
 	// le holds the histogram bucket bounds as label values, formatted once.
 	le []string
-	// lePairs holds them as label pairs after others: ,le="…".
+	// lePairs holds them as label pairs after others, then closeLabels:
+	// ,le="…"} .
 	lePairs []string
 	head    []byte
 	labels  []byte   // the label pairs of the series being written
@@ -176,7 +187,7 @@ func newExposition(cat *catalog) *exposition {
 	for _, b := range stats.LatencyBuckets {
 		x.le = append(x.le, strconv.FormatFloat(b.Seconds(), 'g', -1, 64))
 	}
-	x.lePairs = labelPairs(",", "le", x.le, "")
+	x.lePairs = labelPairs(",", "le", x.le, closeLabels)
 	return x
 }
 

@@ -118,7 +118,7 @@ func TestMemberLabelsWriteWhatValueDoes(t *testing.T) {
 	ml := fast.memberAt(0)
 	fast.labelled(memberWeight, 3, ml)
 	fast.stateLabelled(memberStatus, memberStates, memberStatePairs, "DRAIN", ml)
-	fast.labelledBefore(memberHTTPResponses, 7, responseCodePairs[2], ml, 2)
+	fast.labelledBefore(memberHTTPResponses, 7, responseCodeHeads[2], ml, 2)
 	fast.histogramLabelled(lbdMemberConnectSeconds, []uint64{1, 2}, 3, 0.5, ml)
 
 	var a, b bytes.Buffer

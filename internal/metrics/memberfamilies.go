@@ -74,8 +74,8 @@ var memberSeries = []memberFamily{
 	httpOnly(memberIdleLimit, func(v *memberView) float64 { return float64(proxy.MaxIdlePerMember) }),
 	{memberHTTPResponses, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.http {
-			for i, pair := range responseCodePairs {
-				e.labelledBefore(memberHTTPResponses, float64(v.n.responses[i]), pair, ml, uint8(i))
+			for i, head := range responseCodeHeads {
+				e.labelledBefore(memberHTTPResponses, float64(v.n.responses[i]), head, ml, uint8(i))
 			}
 		}
 	}, func(a, b []memberView) bool {
@@ -147,11 +147,11 @@ var (
 	memberStates = []string{"UP", "DOWN", "MAINT", "DRAIN", "NOLB"}
 )
 
-// The label pairs of a member's states and response codes, written once
-// (labelPairs).
+// The label pairs of a member's states and the starts of its response
+// codes' lines, written once (labelPairs, lineHeads).
 var (
-	memberStatePairs  = labelPairs(",", "state", memberStates, "")
-	responseCodePairs = labelPairs("", "code", stats.ResponseClasses[:], ",")
+	memberStatePairs  = labelPairs(",", "state", memberStates, closeLabels)
+	responseCodeHeads = lineHeads(memberHTTPResponses, "code", stats.ResponseClasses[:])
 )
 
 func upDown(up bool) string {

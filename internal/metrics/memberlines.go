@@ -96,48 +96,39 @@ func (x *exposition) endLines(f *family, chunks []*chunk) {
 }
 
 // memberLine codes the line of a member's series just written to f (from
-// start, its value from value) in a gzip scrape; pre is the length of the
-// labels before the member's.
-func (x *exposition) memberLine(f *family, start, value int, suffix string, pre int, kind uint8) {
+// start, its value from value) in a gzip scrape; head is the length of
+// the line before the member's label pairs.
+func (x *exposition) memberLine(f *family, start, value, head int, kind uint8) {
 	if x.codeFam != f.id {
 		return
 	}
-	b := x.samples[f.id]
-	idStart := start + len(f.name) + len(suffix) + 1 + pre + len(`member="`)
-	x.run.cur = lineAt{
-		start:    int32(start),
-		idStart:  int32(idStart),
-		idEnd:    int32(idStart + x.idLen),
-		valStart: int32(value),
-		end:      int32(len(b)),
-		id:       x.curID,
-	}
-	x.store.codeLine(b, kind, &x.run, x.blk)
+	idStart := start + head + len(`member="`)
+	x.store.codeLine(x.samples[f.id], start, idStart, idStart+x.idLen, value, kind, x.curID, &x.run, x.blk)
 }
 
-// memberText writes one line of a member's series of f: f's name and
-// suffix, pre (label pairs that sort before the member's, a comma after
-// them), the member's label pairs (memberAt's), post (pairs that sort
-// after them, a comma before them) and the value; and codes it in a gzip
-// scrape. kind tells the member's lines of f apart (lineAt). The pairs
-// around the member's come written once (labelPairs), not escaped again
-// for every line.
-func (x *exposition) memberText(f *family, suffix, pre string, labels []byte, post string, v float64, kind uint8) {
+// memberText writes one line of a member's series of f: head (f's name,
+// its suffix, '{' and the label pairs that sort before the member's, a
+// comma after them: family.open, lineHeads), the member's label pairs
+// (memberAt's), tail (pairs that sort after them, a comma before them,
+// then "} ": labelPairs(..., closeLabels)) and the value; and codes it in
+// a gzip scrape. kind tells the member's lines of f apart (lineAt). The
+// text around the member's pairs comes written once, not escaped or put
+// together again for every line.
+func (x *exposition) memberText(f *family, head string, labels []byte, tail string, v float64, kind uint8) {
 	x.lines[f.id]++
 	b := x.samples[f.id]
 	start := len(b)
-	b = append(b, f.name...)
-	b = append(b, suffix...)
-	b = append(b, '{')
-	b = append(b, pre...)
+	b = append(b, head...)
 	b = append(b, labels...)
-	b = append(b, post...)
-	b = append(b, '}', ' ')
+	b = append(b, tail...)
 	value := len(b)
 	b = appendValue(b, v)
 	x.samples[f.id] = append(b, '\n')
-	x.memberLine(f, start, value, suffix, len(pre), kind)
+	x.memberLine(f, start, value, len(head), kind)
 }
+
+// closeLabels ends a line's labels, before its value.
+const closeLabels = "} "
 
 // labelPairs is the label pair name="value" of each of values, escaped,
 // with before and after around it: the pairs memberText writes around a
@@ -153,15 +144,15 @@ func labelPairs(before, name string, values []string, after string) []string {
 // labelled writes one series of a family labelled pool and member with
 // the labels memberAt returned.
 func (x *exposition) labelled(f *family, v float64, labels []byte) {
-	x.memberText(f, "", "", labels, "", v, 0)
+	x.memberText(f, f.open[0], labels, closeLabels, v, 0)
 }
 
 // labelledBefore writes one series of a family labelled pool, member and
 // one more label that sorts before them (a response's code), with the
-// labels memberAt returned; pre is that label's pair and a comma
-// (labelPairs), kind tells the member's lines apart.
-func (x *exposition) labelledBefore(f *family, v float64, pre string, labels []byte, kind uint8) {
-	x.memberText(f, "", pre, labels, "", v, kind)
+// labels memberAt returned; head is the line up to the member's pairs
+// (lineHeads), kind tells the member's lines apart.
+func (x *exposition) labelledBefore(f *family, v float64, head string, labels []byte, kind uint8) {
+	x.memberText(f, head, labels, closeLabels, v, kind)
 }
 
 // stateLabelled is state for a family labelled pool, member and state,
@@ -173,7 +164,7 @@ func (x *exposition) stateLabelled(f *family, states, pairs []string, current st
 		if s == current {
 			v = 1
 		}
-		x.memberText(f, "", "", labels, pairs[i], v, uint8(i))
+		x.memberText(f, f.open[0], labels, pairs[i], v, uint8(i))
 	}
 }
 
@@ -181,12 +172,20 @@ func (x *exposition) stateLabelled(f *family, states, pairs []string, current st
 // with the labels memberAt returned.
 func (x *exposition) histogramLabelled(f *family, cum []uint64, count uint64, sum float64, labels []byte) {
 	for i, n := range cum {
-		x.memberText(f, "_bucket", "", labels, x.lePairs[i], float64(n), uint8(i))
+		x.memberText(f, f.open[1], labels, x.lePairs[i], float64(n), uint8(i))
 	}
-	x.memberText(f, "_bucket", "", labels, infPair, float64(count), uint8(len(cum)))
-	x.memberText(f, "_sum", "", labels, "", sum, uint8(len(cum)+1))
-	x.memberText(f, "_count", "", labels, "", float64(count), uint8(len(cum)+2))
+	x.memberText(f, f.open[1], labels, infPair, float64(count), uint8(len(cum)))
+	x.memberText(f, f.open[2], labels, closeLabels, sum, uint8(len(cum)+1))
+	x.memberText(f, f.open[3], labels, closeLabels, float64(count), uint8(len(cum)+2))
 }
 
-// infPair is the +Inf bucket's label pair after a member's.
-const infPair = `,le="+Inf"`
+// infPair is the +Inf bucket's label pair after a member's, and
+// closeLabels.
+const infPair = `,le="+Inf"` + closeLabels
+
+// lineHeads are the starts of f's lines with a label pair name="value"
+// for each of values before the member's: f's name, '{', the pair and a
+// comma.
+func lineHeads(f *family, name string, values []string) []string {
+	return labelPairs(f.open[0], name, values, ",")
+}
