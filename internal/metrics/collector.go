@@ -432,8 +432,13 @@ func (c *collector) writeMembers(e *exposition, poolLabel string, views []member
 		b.labels = &memberLabels{}
 		e.blockLabels(poolLabel, views, b.labels)
 	}
-	for _, s := range memberSeries {
-		if labelled && s.same(old.views, views) {
+	var changed countField
+	if labelled {
+		changed = changedCounts(old.views, views)
+	}
+	for i := range memberSeries {
+		s := &memberSeries[i]
+		if labelled && s.unchanged(changed, old.views, views) {
 			if ch := old.chunks[s.f.id]; ch != nil {
 				e.reuseChunk(s.f.id, ch)
 				b.chunks[s.f.id] = ch

@@ -16,6 +16,70 @@ type memberFamily struct {
 	f     *family
 	write func(c *collector, e *exposition, v *memberView, ml []byte)
 	same  func(a, b []memberView) bool
+	// reads, if not 0, are the counters of counts its values are read
+	// from, and nothing else: then same is changedCounts' answer for
+	// them (unchanged), read once a block for every such family instead of
+	// each family calling its value twice a member.
+	reads countField
+}
+
+// unchanged is same(a, b), where changed is changedCounts(a, b).
+func (s *memberFamily) unchanged(changed countField, a, b []memberView) bool {
+	if s.reads != 0 {
+		return changed&s.reads == 0
+	}
+	return s.same(a, b)
+}
+
+// countField is one of counts' counters, a bit each (changedCounts).
+type countField uint32
+
+const (
+	cActive countField = 1 << iota
+	cSessions
+	cPicks
+	cAttempts
+	cBytesIn
+	cBytesOut
+	cConnErrors
+	cRetries
+	cRedispatches
+	cClientAborts
+	cMemberAborts
+	cReuses
+	cRequests
+	cResponses
+	cDowns
+)
+
+// changedCounts is which of counts' counters differ between a[i].n and
+// b[i].n for some member i (a and b of the same length).
+func changedCounts(a, b []memberView) countField {
+	var c countField
+	b = b[:len(a)]
+	for i := range a {
+		x, y := &a[i].n, &b[i].n
+		if *x == *y {
+			continue
+		}
+		c |= differs(x.active != y.active, cActive) | differs(x.sessions != y.sessions, cSessions) |
+			differs(x.picks != y.picks, cPicks) | differs(x.attempts != y.attempts, cAttempts) |
+			differs(x.bytesIn != y.bytesIn, cBytesIn) | differs(x.bytesOut != y.bytesOut, cBytesOut) |
+			differs(x.connErrors != y.connErrors, cConnErrors) | differs(x.retries != y.retries, cRetries) |
+			differs(x.redispatches != y.redispatches, cRedispatches) |
+			differs(x.clientAborts != y.clientAborts, cClientAborts) |
+			differs(x.memberAborts != y.memberAborts, cMemberAborts) | differs(x.reuses != y.reuses, cReuses) |
+			differs(x.requests != y.requests, cRequests) | differs(x.responses != y.responses, cResponses) |
+			differs(x.downs != y.downs, cDowns)
+	}
+	return c
+}
+
+func differs(d bool, f countField) countField {
+	if d {
+		return f
+	}
+	return 0
 }
 
 // sameAll reports whether eq holds for each member of a and b (of the
@@ -35,43 +99,43 @@ var memberSeries = []memberFamily{
 		if v.address != "" {
 			e.value(lbdMemberInfo, 1, v.id, v.name, e.pool, v.address, e.itoa(v.port))
 		}
-	}, func(a, b []memberView) bool { return true }}, // its labels are all it says
+	}, func(a, b []memberView) bool { return true }, 0}, // its labels are all it says
 	{memberStatus, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		e.stateLabelled(memberStatus, memberStates, memberStatePairs, v.status, ml)
 	}, func(a, b []memberView) bool {
 		return sameAll(a, b, func(a, b *memberView) bool { return a.status == b.status })
-	}},
-	counterOf(memberCurrentSessions, func(v *memberView) float64 { return float64(v.n.active) }),
-	counterOf(memberSessionsTotal, func(v *memberView) float64 { return float64(v.n.sessions) }),
-	counterOf(memberLoadbalanced, func(v *memberView) float64 { return float64(v.n.picks) }),
-	counterOf(memberWeight, func(v *memberView) float64 { return float64(v.weight) }),
-	counterOf(memberBytesIn, func(v *memberView) float64 { return float64(v.n.bytesIn) }),
-	counterOf(memberBytesOut, func(v *memberView) float64 { return float64(v.n.bytesOut) }),
-	counterOf(memberConnAttempts, func(v *memberView) float64 { return float64(v.n.attempts) }),
-	counterOf(memberConnectionErrors, func(v *memberView) float64 { return float64(v.n.connErrors) }),
-	counterOf(memberResponseErrors, func(v *memberView) float64 { return float64(v.n.memberAborts) }),
-	counterOf(memberRetries, func(v *memberView) float64 { return float64(v.n.retries) }),
-	counterOf(memberRedispatches, func(v *memberView) float64 { return float64(v.n.redispatches) }),
-	counterOf(memberClientAborts, func(v *memberView) float64 { return float64(v.n.clientAborts) }),
-	counterOf(memberServerAborts, func(v *memberView) float64 { return float64(v.n.memberAborts) }),
+	}, 0},
+	counterOf(memberCurrentSessions, cActive, func(v *memberView) float64 { return float64(v.n.active) }),
+	counterOf(memberSessionsTotal, cSessions, func(v *memberView) float64 { return float64(v.n.sessions) }),
+	counterOf(memberLoadbalanced, cPicks, func(v *memberView) float64 { return float64(v.n.picks) }),
+	counterOf(memberWeight, 0, func(v *memberView) float64 { return float64(v.weight) }),
+	counterOf(memberBytesIn, cBytesIn, func(v *memberView) float64 { return float64(v.n.bytesIn) }),
+	counterOf(memberBytesOut, cBytesOut, func(v *memberView) float64 { return float64(v.n.bytesOut) }),
+	counterOf(memberConnAttempts, cAttempts, func(v *memberView) float64 { return float64(v.n.attempts) }),
+	counterOf(memberConnectionErrors, cConnErrors, func(v *memberView) float64 { return float64(v.n.connErrors) }),
+	counterOf(memberResponseErrors, cMemberAborts, func(v *memberView) float64 { return float64(v.n.memberAborts) }),
+	counterOf(memberRetries, cRetries, func(v *memberView) float64 { return float64(v.n.retries) }),
+	counterOf(memberRedispatches, cRedispatches, func(v *memberView) float64 { return float64(v.n.redispatches) }),
+	counterOf(memberClientAborts, cClientAborts, func(v *memberView) float64 { return float64(v.n.clientAborts) }),
+	counterOf(memberServerAborts, cMemberAborts, func(v *memberView) float64 { return float64(v.n.memberAborts) }),
 	{lbdMemberConnectSeconds, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		h := &v.connect
 		e.histogramLabelled(lbdMemberConnectSeconds, c.buckets(h), h.count, h.sum, ml)
 	}, func(a, b []memberView) bool {
 		return sameAll(a, b, func(a, b *memberView) bool { return a.connect == b.connect })
-	}},
-	monitored(memberCheckFailures, func(v *memberView) float64 { return float64(v.checksFailed) }),
-	monitored(memberCheckUpDown, func(v *memberView) float64 { return float64(v.n.downs) }),
+	}, 0},
+	monitored(memberCheckFailures, 0, func(v *memberView) float64 { return float64(v.checksFailed) }),
+	monitored(memberCheckUpDown, cDowns, func(v *memberView) float64 { return float64(v.n.downs) }),
 	{lbdMemberEjections, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.health {
 			e.labelled(lbdMemberEjections, float64(v.ejections), ml)
 		}
 	}, func(a, b []memberView) bool {
 		return sameAll(a, b, func(a, b *memberView) bool { return a.ejections == b.ejections })
-	}},
-	httpOnly(memberConnReuses, func(v *memberView) float64 { return float64(v.n.reuses) }),
-	httpOnly(memberIdleCurrent, func(v *memberView) float64 { return float64(v.idle) }),
-	httpOnly(memberIdleLimit, func(v *memberView) float64 { return float64(proxy.MaxIdlePerMember) }),
+	}, 0},
+	httpOnly(memberConnReuses, cReuses, func(v *memberView) float64 { return float64(v.n.reuses) }),
+	httpOnly(memberIdleCurrent, 0, func(v *memberView) float64 { return float64(v.idle) }),
+	httpOnly(memberIdleLimit, 0, func(v *memberView) float64 { return float64(proxy.MaxIdlePerMember) }),
 	{memberHTTPResponses, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.http {
 			for i, head := range responseCodeHeads {
@@ -80,7 +144,7 @@ var memberSeries = []memberFamily{
 		}
 	}, func(a, b []memberView) bool {
 		return sameAll(a, b, func(a, b *memberView) bool { return a.n.responses == b.n.responses })
-	}},
+	}, cResponses},
 	{lbdMemberResponseSeconds, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.http {
 			h := &v.response
@@ -88,12 +152,12 @@ var memberSeries = []memberFamily{
 		}
 	}, func(a, b []memberView) bool {
 		return sameAll(a, b, func(a, b *memberView) bool { return a.response == b.response })
-	}},
+	}, 0},
 }
 
 // counterOf is the memberFamily of f, one series a member labelled pool
-// and member: value's.
-func counterOf(f *family, value func(v *memberView) float64) memberFamily {
+// and member: value's, read from the counters reads alone (or 0).
+func counterOf(f *family, reads countField, value func(v *memberView) float64) memberFamily {
 	return memberFamily{f, func(c *collector, e *exposition, v *memberView, ml []byte) {
 		e.labelled(f, value(v), ml)
 	}, func(a, b []memberView) bool {
@@ -104,12 +168,12 @@ func counterOf(f *family, value func(v *memberView) float64) memberFamily {
 			}
 		}
 		return true
-	}}
+	}, reads}
 }
 
 // httpOnly is counterOf for the members of HTTP pools.
-func httpOnly(f *family, value func(v *memberView) float64) memberFamily {
-	m := counterOf(f, value)
+func httpOnly(f *family, reads countField, value func(v *memberView) float64) memberFamily {
+	m := counterOf(f, reads, value)
 	write := m.write
 	m.write = func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.http {
@@ -120,8 +184,8 @@ func httpOnly(f *family, value func(v *memberView) float64) memberFamily {
 }
 
 // monitored is counterOf for the members a health monitor checks.
-func monitored(f *family, value func(v *memberView) float64) memberFamily {
-	m := counterOf(f, value)
+func monitored(f *family, reads countField, value func(v *memberView) float64) memberFamily {
+	m := counterOf(f, reads, value)
 	write := m.write
 	m.write = func(c *collector, e *exposition, v *memberView, ml []byte) {
 		if v.health && v.monitor {
