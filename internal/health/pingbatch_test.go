@@ -39,11 +39,7 @@ func awaitEchoReplies(p *pinger, want int) ([]echoReply, error) {
 func TestPingerBatches(t *testing.T) {
 	const n = 100
 	err := inNetns(t, func() error {
-		pc, err := NewPingChecker(PingAuto)
-		if err != nil {
-			return errSkip{err}
-		}
-		p, err := newPinger(pc.Privileged())
+		p, err := testPinger()
 		if err != nil {
 			return err
 		}
@@ -111,11 +107,7 @@ func TestPingerBatches(t *testing.T) {
 func TestProberPingsInBatches(t *testing.T) {
 	const members, checks = 400, 1600
 	err := inNetns(t, func() error {
-		pc, err := NewPingChecker(PingAuto)
-		if err != nil {
-			return errSkip{err}
-		}
-		pg, err := newPinger(pc.Privileged()) // opened here: in the namespace
+		pg, err := testPinger() // opened here: in the namespace
 		if err != nil {
 			return err
 		}
@@ -168,4 +160,15 @@ func TestProberPingsInBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testPinger opens a pinger as the PING checker would (raw socket when
+// privileged, else the unprivileged ICMP one), or skips when neither can
+// be had. Call it inside the test's namespace: the socket is bound there.
+func testPinger() (*pinger, error) {
+	pc, err := NewPingChecker(PingAuto)
+	if err != nil {
+		return nil, errSkip{err}
+	}
+	return newPinger(pc.Privileged())
 }

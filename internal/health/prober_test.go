@@ -290,11 +290,7 @@ func TestProberPingTransitions(t *testing.T) {
 		setIgnore := func(v string) error {
 			return os.WriteFile("/proc/sys/net/ipv4/icmp_echo_ignore_all", []byte(v), 0o644)
 		}
-		pc, err := NewPingChecker(PingAuto)
-		if err != nil {
-			return errSkip{err}
-		}
-		pg, err := newPinger(pc.Privileged()) // opened here: in the namespace
+		pg, err := testPinger() // opened here: in the namespace
 		if err != nil {
 			return err
 		}
@@ -388,11 +384,7 @@ func TestProberPingLateReply(t *testing.T) {
 		if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5}); err != nil {
 			return err
 		}
-		pc, err := NewPingChecker(PingAuto)
-		if err != nil {
-			return errSkip{err}
-		}
-		pg, err := newPinger(pc.Privileged())
+		pg, err := testPinger()
 		if err != nil {
 			return err
 		}
