@@ -28,17 +28,28 @@ import (
 // two.
 const defaultSyncTimeout = 5 * time.Second
 
+// readSyncBound bounds a read's Sync, etcd's answer included: a read is
+// then answered from the state this instance has, rather than wait out an
+// etcd that does not answer (partitioned, before its connection counts as
+// failed) or a watch far behind.
+const readSyncBound = time.Second
+
 // Sync waits until this instance holds every change committed to the
 // shared store before the call, by any instance; with any other store it
 // returns nil at once. It fails when the store cannot be reached, or when
 // this instance's watch does not reach the store's head within
 // Options.SyncTimeout. For a change (api.Syncer), the error is the API's
 // answer, a 503 saying which, logged as a refused change; for a read, it
-// only says why the read may be stale.
+// only says why the read may be stale, and comes within readSyncBound.
 func (cp *ControlPlane) Sync(ctx context.Context, change bool) error {
 	w, ok := cp.persist.store.(statestore.Watcher)
 	if !ok {
 		return nil
+	}
+	if !change {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, min(readSyncBound, cp.opts.SyncTimeout))
+		defer cancel()
 	}
 	head, err := cp.head(ctx, w)
 	if err != nil {

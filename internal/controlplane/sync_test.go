@@ -201,3 +201,30 @@ func TestSyncTimeout(t *testing.T) {
 		t.Fatalf("after catching up the instance lists %d flavor profiles, want 2", got)
 	}
 }
+
+// TestSyncReadBound: a read on an instance whose watch stays behind is
+// answered from the state it holds within a second or so, not after the
+// (here long) wait a change gets.
+func TestSyncReadBound(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t, etcdtest.Options{})
+	cfg := srv.Config(newPrefix())
+	a := newSharedOn(t, cfg, nil)
+	b, g := newGated(t, cfg, controlplane.Options{SyncTimeout: time.Minute})
+	g.hold()
+	defer g.open()
+	a.must(http.StatusCreated, "POST", "/v2/lbaas/flavorprofiles", fpBody("p", "amphora", `{}`), "flavorprofile")
+	done := make(chan reply, 1)
+	go func() {
+		code, m := b.do("GET", "/v2/lbaas/flavorprofiles", nil)
+		done <- reply{code, m}
+	}()
+	select {
+	case r := <-done:
+		if r.code != http.StatusOK || len(r.body["flavorprofiles"].([]any)) != 0 {
+			t.Fatalf("a read on an instance whose watch is behind: %d %v, want 200 and its own state's empty list", r.code, r.body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a read on an instance whose watch is behind waited as long as a change would (a minute here)")
+	}
+}
