@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+	"net"
 	"slices"
+	"strconv"
 	"testing"
 
 	"lbd/internal/balancer"
@@ -85,5 +87,33 @@ func TestApplyLeavesUnchangedAlone(t *testing.T) {
 	}
 	if got := rt.PoolMembers(poolOf(cfg2, 1)); !slices.ContainsFunc(got, func(m *balancer.Member) bool { return m.Addr.Port() == 20003 }) || len(got) != 1 {
 		t.Errorf("B's pool has %d members after the reload, want the one on 20003", len(got))
+	}
+}
+
+// TestApplyClosesRemovedListeners: when an Apply that removes a listener
+// returns, its port refuses new connections (the listening socket is
+// closed then, not by the drain that goes on in the background), so that
+// an API delete answered is a port closed.
+func TestApplyClosesRemovedListeners(t *testing.T) {
+	data := struct {
+		A, B     int
+		BMembers []int
+	}{freePort(t), freePort(t), []int{20003}}
+	both := config(t, twoLBTmpl, data)
+	rt := startRuntime(t, both)
+	ctx := context.Background()
+	onlyA := &octavia.Config{LoadBalancers: both.LoadBalancers[:1]}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(data.B))
+	for round := range 20 {
+		if err := rt.Apply(ctx, onlyA); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			t.Fatalf("round %d: the removed listener's port %s still accepts a connection after Apply returned", round, addr)
+		}
+		if err := rt.Apply(ctx, both); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -125,6 +125,7 @@ type listener struct {
 	mem  *memoryReturn // the runtime's; nil: none
 	wake chan struct{} // a connection ended: the accept loop may go on
 	done chan struct{} // closed when the listener stops accepting
+	stop sync.Once     // stopAccepting's
 
 	active   atomic.Int64
 	draining atomic.Bool
@@ -409,16 +410,27 @@ func (l *listener) connEnded(traffic *stats.Traffic) {
 	l.wg.Done()
 }
 
+// stopAccepting closes the listening socket: when it returns, a new
+// connection to the listener's address is refused (closing a descriptor
+// Go's poller waits on returns once the descriptor is closed). Apply calls
+// it for a listener it removes before it returns, so that the port is
+// closed when the API answers; drain, in the background, does the rest.
+func (l *listener) stopAccepting() {
+	l.stop.Do(func() {
+		l.draining.Store(true)
+		close(l.done)
+		l.ln.Close()
+		if l.acc != nil {
+			l.acc.Close() // the socket closes with its last descriptor
+		}
+	})
+}
+
 // drain stops accepting, lets open connections finish (idle keep-alive
 // connections are closed at once, busy ones after their current request),
 // and after ctx is done closes whatever is left.
 func (l *listener) drain(ctx context.Context) {
-	l.draining.Store(true)
-	close(l.done)
-	l.ln.Close()
-	if l.acc != nil {
-		l.acc.Close() // the socket closes with its last descriptor
-	}
+	l.stopAccepting()
 	l.wakeIdle()
 	finished := make(chan struct{})
 	go func() { l.wg.Wait(); close(finished) }()

@@ -227,6 +227,7 @@ func (rt *Runtime) Apply(ctx context.Context, cfg *octavia.Config) (err error) {
 		delete(rt.listeners, key)
 		old := l.cfg.Load()
 		rt.log.Info("listener removed, draining", "listener_id", old.id, "listener", old.names.listener.Name, "addr", key)
+		l.stopAccepting()
 		go func() {
 			dctx, cancel := context.WithTimeout(context.Background(), rt.opts.DrainTimeout)
 			defer cancel()
