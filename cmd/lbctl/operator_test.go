@@ -19,6 +19,7 @@ import (
 	"lbd/internal/buildinfo"
 	"lbd/internal/controlplane"
 	"lbd/internal/lbdtest"
+	"lbd/internal/lbdtest/poolyaml"
 	"lbd/internal/metrics"
 	"lbd/internal/octavia/auth"
 )
@@ -234,23 +235,12 @@ func TestGetMembersSortedAndStatusWording(t *testing.T) {
 	ep := "--endpoint=" + l.URL
 	file := filepath.Join(t.TempDir(), "lb.yaml")
 	port := freePort(t, "127.0.0.1")
-	os.WriteFile(file, []byte(fmt.Sprintf(`loadbalancers:
-  - name: sorted
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: pool1
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          healthmonitor: {type: HTTP, delay: 5, timeout: 3, max_retries: 2}
-          members:
-            - {name: charlie, address: 127.0.0.1, protocol_port: 1003}
-            - {name: alpha, address: 127.0.0.1, protocol_port: 1001}
-            - {name: bravo, address: 127.0.0.1, protocol_port: 1002}
-`, port)), 0o644)
+	names, ports := []string{"charlie", "alpha", "bravo"}, []int{1003, 1001, 1002}
+	os.WriteFile(file, poolyaml.Pool{LB: "sorted", Name: "pool1", Port: port,
+		Fields:  []string{"healthmonitor: {type: HTTP, delay: 5, timeout: 3, max_retries: 2}"},
+		Members: len(names), Member: func(i int) string {
+			return fmt.Sprintf("name: %s, address: 127.0.0.1, protocol_port: %d", names[i], ports[i])
+		}}.YAML(), 0o644)
 	lbctl(t, "apply", "-f", file, ep)
 	out := lbctl(t, "get", "members", "--pool", "pool1", ep)
 	a, b, c := strings.Index(out, "alpha"), strings.Index(out, "bravo"), strings.Index(out, "charlie")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"lbd/internal/demo"
+	"lbd/internal/lbdtest/poolyaml"
 	"lbd/internal/loadgen"
 )
 
@@ -152,24 +153,10 @@ func TestChaosKill9KeepsAcknowledgedState(t *testing.T) {
 // fileLB is a config file with one load balancer on port in front of the
 // members, with the given weights.
 func fileLB(port int, members []*demo.Backend, weights []int) string {
-	s := fmt.Sprintf(`loadbalancers:
-  - name: filelb
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: pool
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          members:
-`, port)
-	for i, b := range members {
-		_, p := splitAddr(b.Addr())
-		s += fmt.Sprintf("            - {address: 127.0.0.1, protocol_port: %d, weight: %d}\n", p, weights[i])
-	}
-	return s
+	return string(poolyaml.Pool{LB: "filelb", Name: "pool", Port: port, Members: len(members), Member: func(i int) string {
+		_, p := splitAddr(members[i].Addr())
+		return fmt.Sprintf("address: 127.0.0.1, protocol_port: %d, weight: %d", p, weights[i])
+	}}.YAML())
 }
 
 // TestChaosReloadsAndAPIChangesUnderLoad: an lbd process serves a load

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lbd/internal/lbdtest/poolyaml"
 )
 
 // waitLog waits until lbd has logged a line containing want.
@@ -174,21 +176,12 @@ func TestDurationsLoggedAsStrings(t *testing.T) {
 	}
 }
 
-const summaryConfig = `loadbalancers:
-  - name: lb1
-    vip_address: 127.0.0.1
-    listeners:
-      - name: web
-        protocol: HTTP
-        protocol_port: %d
-        default_pool:
-          name: pool1
-          protocol: HTTP
-          lb_algorithm: ROUND_ROBIN
-          members:
-            - {name: server1, address: 127.0.0.1, protocol_port: 1}
-            - {name: server2, address: 127.0.0.1, protocol_port: 2}
-`
+// summaryConfig is a load balancer of two members on port.
+func summaryConfig(port int) string {
+	return string(poolyaml.Pool{LB: "lb1", Name: "pool1", Port: port, Members: 2, Member: func(i int) string {
+		return fmt.Sprintf("name: server%d, address: 127.0.0.1, protocol_port: %d", i+1, i+1)
+	}}.YAML())
+}
 
 // reloadLine waits for the n-th "reloaded" line and returns it.
 func reloadLine(t *testing.T, logs *syncBuffer, n int) map[string]any {
@@ -219,7 +212,7 @@ func TestReloadSummary(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "lbd.yaml")
 	port := freePort(t)
-	src := fmt.Sprintf(summaryConfig, port)
+	src := summaryConfig(port)
 	os.WriteFile(cfgPath, []byte(src), 0o644)
 	p := startProc(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)), "", nil, "--config", cfgPath)
 

@@ -40,17 +40,26 @@ loadbalancers:
           {{- end}}
 `
 
+// twoLBs is twoLBTmpl's data: A's and B's ports, B's members' ports.
+type twoLBs struct {
+	A, B     int
+	BMembers []int
+}
+
+// startTwoLBs starts a runtime on twoLBTmpl, B with one member.
+func startTwoLBs(t *testing.T) (*Runtime, *octavia.Config, *twoLBs) {
+	t.Helper()
+	data := &twoLBs{freePort(t), freePort(t), []int{20003}}
+	cfg := config(t, twoLBTmpl, data)
+	return startRuntime(t, cfg), cfg, data
+}
+
 // TestApplyLeavesUnchangedAlone: an Apply that changes one load balancer
 // leaves the others' listeners and pools exactly as they were (the same
 // listener configuration, the same balancer members), whether it gets their
 // very graphs again (an API change) or equal ones (a reload of the file).
 func TestApplyLeavesUnchangedAlone(t *testing.T) {
-	data := struct {
-		A, B     int
-		BMembers []int
-	}{freePort(t), freePort(t), []int{20003}}
-	cfg1 := config(t, twoLBTmpl, data)
-	rt := startRuntime(t, cfg1)
+	rt, cfg1, data := startTwoLBs(t)
 	ctx := context.Background()
 	poolOf := func(cfg *octavia.Config, lb int) string { return cfg.LoadBalancers[lb].Pools[0].ID }
 	listenerCfg := func(lb int) *listenerConfig {
@@ -95,12 +104,7 @@ func TestApplyLeavesUnchangedAlone(t *testing.T) {
 // closed then, not by the drain that goes on in the background), so that
 // an API delete answered is a port closed.
 func TestApplyClosesRemovedListeners(t *testing.T) {
-	data := struct {
-		A, B     int
-		BMembers []int
-	}{freePort(t), freePort(t), []int{20003}}
-	both := config(t, twoLBTmpl, data)
-	rt := startRuntime(t, both)
+	rt, both, data := startTwoLBs(t)
 	ctx := context.Background()
 	onlyA := &octavia.Config{LoadBalancers: both.LoadBalancers[:1]}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(data.B))

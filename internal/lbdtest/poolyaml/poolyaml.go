@@ -1,6 +1,7 @@
 // Package poolyaml renders lbd configurations of one load balancer whose
-// one HTTP listener has one pool of many members: the big pools of the
-// tests and benchmarks of reloads, applies, scrapes and parsing.
+// one HTTP listener has one pool: the big pools of the tests and
+// benchmarks of reloads, applies, scrapes and parsing, and the small ones
+// of the operator and chaos tests.
 //
 // Only tests and benchmarks import it. It must not import any lbd package.
 package poolyaml
