@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -71,7 +72,15 @@ func serve(ctx context.Context, o *options, cfg *octavia.Config, level slog.Leve
 	background := &lowprio.Runner{}
 	cpOpts.Background = background.Do
 	o.passive.Disabled = !o.passiveOn
+	loops := 0 // one per P
+	if o.eventLoop && o.loopThreads {
+		// A loop per P as GOMAXPROCS was (the CPUs lbd may use), each on a
+		// P it keeps; the other goroutines keep as many Ps as before.
+		loops = runtime.GOMAXPROCS(0)
+		runtime.GOMAXPROCS(2 * loops)
+	}
 	rt := proxy.New(log, proxy.Options{DrainTimeout: o.drain, Passive: o.passive, NoEventLoop: !o.eventLoop,
+		EventLoops: loops, LoopThreads: o.loopThreads,
 		AccessLog: access, ConnectionLogging: o.connLogging,
 		Certs: store, Tickets: tickets, NoSessionResumption: !o.resumption})
 	rt.SetOrigins(cfg.Origins)

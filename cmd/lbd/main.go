@@ -65,6 +65,7 @@ type options struct {
 	passive         health.Passive
 	passiveOn       bool
 	eventLoop       bool
+	loopThreads     bool
 	adminAddr       string
 	memberBuckets   bool
 	api             controlplane.Flags
@@ -94,6 +95,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.passive.Ejection, "passive-ejection", health.DefaultEjection, "first ejection; doubles on repeats up to --passive-max-ejection")
 	fs.DurationVar(&o.passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
 	fs.BoolVar(&o.eventLoop, "event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
+	fs.BoolVar(&o.loopThreads, "event-loop-threads", true, "give each event loop an OS thread of its own that waits in its own epoll_pwait, adding a P per loop to GOMAXPROCS (false: the loops park in Go's scheduler and share the Ps with every other goroutine)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/members, /debug/pprof/ (empty: off)")
 	fs.BoolVar(&o.memberBuckets, "metrics-member-buckets", false, "export every bucket of each member's latency histograms (lbd_member_*_duration_seconds); by default a member's are its +Inf bucket, sum and count, and the buckets are its pool's (lbd_pool_*_duration_seconds): 38 series fewer per member")
 	fs.BoolVar(&o.connLogging, "connection-logging", true, "log each HTTP request and TCP connection, as Octavia's [haproxy_amphora] connection_logging does; a listener's connection_logging (provider lbd) overrides it")

@@ -103,12 +103,22 @@ type httpLoop struct {
 	rec        accesslog.Record                        // the access log line being written
 }
 
-// startLoops starts one event loop per P.
-func startLoops(log *slog.Logger) (*loopSet, error) {
+// startLoops starts n event loops (0: one per P), each on a thread of its
+// own if own is set (Options.LoopThreads) and GOMAXPROCS leaves the other
+// goroutines a P.
+func startLoops(log *slog.Logger, n int, own bool) (*loopSet, error) {
+	procs := runtime.GOMAXPROCS(0)
+	if n <= 0 {
+		n = procs
+	}
+	if own && procs <= n {
+		log.Warn("event loops park in Go's poller: a thread of their own each needs GOMAXPROCS above the loops", "loops", n, "gomaxprocs", procs)
+		own = false
+	}
 	ls := &loopSet{}
-	for range runtime.GOMAXPROCS(0) {
+	for range n {
 		hl := &httpLoop{set: ls, log: log, idle: map[*balancer.State][]*loopMember{}}
-		l, err := evloop.New(evloop.Options{BufSize: http1.FastRoom, Tick: loopTick, Yield: loopYield, OnTick: hl.publishIdle})
+		l, err := evloop.New(evloop.Options{BufSize: http1.FastRoom, Tick: loopTick, Yield: loopYield, OnTick: hl.publishIdle, OwnThread: own})
 		if err != nil {
 			ls.stop()
 			return nil, err

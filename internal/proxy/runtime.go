@@ -37,6 +37,14 @@ type Options struct {
 	// own, without the event loops that otherwise take keep-alive
 	// connections in their steady state (loops.go).
 	NoEventLoop bool
+	// EventLoops is how many event loops run; 0: one per P (GOMAXPROCS).
+	EventLoops int
+	// LoopThreads makes each event loop wait for events in an epoll_pwait
+	// of its own, keeping its P and its thread, instead of parking in Go's
+	// poller (evloop.Options.OwnThread): the caller has added a P per loop
+	// to GOMAXPROCS for the other goroutines. Ignored, with a warning,
+	// when GOMAXPROCS is not above EventLoops.
+	LoopThreads bool
 	// AccessLog writes the access log: a line per HTTP request and per
 	// TCP connection, on the listeners that log connections. nil: none.
 	AccessLog *accesslog.Logger
@@ -133,7 +141,7 @@ func New(log *slog.Logger, opts Options) *Runtime {
 	rt.certs = certsStore(opts.Certs)
 	rt.tickets, rt.stopTickets = tickets(opts.Tickets, opts.TicketRotation)
 	if !opts.NoEventLoop {
-		ls, err := startLoops(log)
+		ls, err := startLoops(log, opts.EventLoops, opts.LoopThreads)
 		if err != nil {
 			log.Warn("event loops not started; serving HTTP with goroutines only", "err", err)
 		}

@@ -47,6 +47,12 @@ type Options struct {
 	// OnTick, if set, is the owner's periodic work, on the loop's
 	// goroutine.
 	OnTick func()
+	// OwnThread makes the loop wait for events in an epoll_pwait of its
+	// own instead of parking in Go's poller: it keeps its P, and its
+	// thread, while it waits (runOwn says what that saves and what it
+	// asks of the caller). The caller must leave the other goroutines Ps
+	// of their own: GOMAXPROCS above the number of such loops.
+	OwnThread bool
 }
 
 // Handler is what a registered socket's owner does with it. Its methods run
@@ -121,6 +127,10 @@ func New(opts Options) (*Loop, error) {
 	if err := syscall.SetNonblock(epfd, true); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("event loop: %w", err)
+	}
+	if opts.OwnThread {
+		l.opts.Yield = max(l.opts.Yield, ownWaitMax)
+		return l, nil
 	}
 	l.parker = os.NewFile(uintptr(epfd), "epoll")
 	l.serveFn = l.serveReady
@@ -198,6 +208,11 @@ func (l *Loop) Run() {
 	l.now = time.Now()
 	l.nextTick = l.now.Add(l.opts.Tick)
 	l.nextTrim = l.now.Add(bufTrimEvery)
+	if l.opts.OwnThread {
+		l.runOwn()
+		l.shutdown()
+		return
+	}
 	for !l.stopping {
 		l.setParkDeadline()
 		if err := l.park.Read(l.serveFn); err == nil {
@@ -236,6 +251,12 @@ func (l *Loop) serve(n int) {
 		}
 	}
 	l.tickIfDue()
+	l.yieldIfDue()
+}
+
+// yieldIfDue lets the goroutines sharing the loop's P run once the loop
+// has run for Yield without parking or yielding.
+func (l *Loop) yieldIfDue() {
 	if l.now.Sub(l.ranSince) >= l.opts.Yield {
 		runtime.Gosched()
 		l.ranSince = time.Time{}
@@ -384,15 +405,10 @@ func (l *Loop) setParkDeadline() {
 	}
 }
 
-// poll is epoll_wait without blocking; a raw system call, since it never
-// blocks.
+// poll is epoll_wait without blocking.
 func (l *Loop) poll() int {
-	l.polls++
-	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
-	if e != 0 {
-		return 0
-	}
-	return int(r)
+	n, _ := l.wait(0)
+	return n
 }
 
 // Register makes the loop the owner of the socket fd, served by h through
@@ -444,4 +460,70 @@ func (l *Loop) forget(s *Socket) {
 	l.socks[len(l.socks)-1] = nil
 	l.socks = l.socks[:len(l.socks)-1]
 	s.fd, s.slot = -1, -1
+}
+
+// ownWaitMax bounds an OwnThread loop's wait, and is its Yield at least:
+// under the 10 ms after which the scheduler's monitor (sysmon) preempts a
+// goroutine that has not yielded, which costs a signal.
+const ownWaitMax = 8 * time.Millisecond
+
+// runOwn is Run for an OwnThread loop: it blocks in epoll_pwait itself, a
+// raw system call the scheduler does not see, so the loop keeps its P
+// while it waits.
+//
+// Why: parked in Go's poller, a loop paid three epoll_pwait a wake-up
+// where nginx pays one — the scheduler's non-blocking netpoll before it
+// blocks, its blocking epoll_pwait, and the loop's own poll of its set
+// once woken (Go's poller only says that the set has events) — plus the
+// scheduler's park and wake-up of the goroutine. With one keep-alive
+// connection every request wakes the loop twice (issue 22, conc_1): 10.1
+// system calls a request, nginx's 7; here 6.0, with nginx's two context
+// switches (docs/performance.md).
+//
+// What it asks: the scheduler takes the P back only by preempting the
+// loop, with a signal, which ends the wait with EINTR; the loop then
+// yields (a stop-the-world, a stack scan, sysmon after 10 ms). Meanwhile
+// the other goroutines run on the other Ps only: a goroutine the loop
+// makes ready goes to its P's run queue, and an idle P's thread, woken
+// for it, takes it from there. Hence GOMAXPROCS above the number of such
+// loops (lbd adds one P per loop). Between waits it yields as a parked
+// loop would, at most every Yield, which is ownWaitMax at least: each
+// yield hands the P over to another thread and back (two futex calls and
+// two context switches), so yielding every millisecond cost more than it
+// gave the goroutines, which have Ps of their own.
+func (l *Loop) runOwn() {
+	for !l.stopping {
+		wait := ownWaitMax
+		if len(l.socks) > 0 {
+			wait = min(wait, l.nextTick.Sub(l.now))
+		}
+		n, err := l.wait(int(max(0, (wait+time.Millisecond-1)/time.Millisecond)))
+		if err != nil {
+			// A signal, most likely the scheduler asking for the P.
+			runtime.Gosched()
+			l.ranSince = time.Time{}
+			continue
+		}
+		if n > 0 {
+			l.serve(n)
+			continue
+		}
+		l.now = time.Now()
+		if l.ranSince.IsZero() {
+			l.ranSince = l.now
+		}
+		l.tickIfDue()
+		l.yieldIfDue()
+	}
+}
+
+// wait is epoll_wait for up to ms milliseconds, as a raw system call: the
+// scheduler does not see it, and leaves the loop its P (runOwn).
+func (l *Loop) wait(ms int) (int, error) {
+	l.polls++
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), uintptr(ms), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,15 +17,33 @@ import (
 // both, and changes hands only through Detach, Register, Release and
 // Close; a stopping loop leaves nothing open.
 
-func startLoop(t *testing.T) *Loop {
+func startLoop(t *testing.T, own bool) *Loop {
 	t.Helper()
-	l, err := New(Options{BufSize: bufSize, Tick: 5 * time.Millisecond, Yield: time.Millisecond})
+	if own {
+		addP(t)
+	}
+	l, err := New(Options{BufSize: bufSize, Tick: 5 * time.Millisecond, Yield: time.Millisecond, OwnThread: own})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go l.Run()
 	t.Cleanup(l.Stop)
 	return l
+}
+
+// eachMode runs test for a loop parked in Go's poller and for one waiting
+// in its own epoll_pwait (OwnThread).
+func eachMode(t *testing.T, test func(t *testing.T, own bool)) {
+	t.Run("parked", func(t *testing.T) { test(t, false) })
+	t.Run("own-thread", func(t *testing.T) { test(t, true) })
+}
+
+// addP adds a P for an OwnThread loop while the test runs, as lbd does,
+// so that the test's goroutines keep theirs.
+func addP(t *testing.T) {
+	n := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(n + 1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(n) })
 }
 
 // on runs f on the loop's goroutine and waits for it.
@@ -109,59 +129,61 @@ func roundTrip(t *testing.T, c net.Conn, msg string) {
 // second time, and after Release the goroutine serves it alone: the loop
 // sees none of its traffic and holds nothing of it.
 func TestSocketChangesHandsWhole(t *testing.T) {
-	l := startLoop(t)
-	server, client := tcpPair(t)
-	fd, err := Detach(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := server.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("write on the detached connection: %v, want net.ErrClosed", err)
-	}
-	h := &echo{}
-	var regErr, again error
-	on(l, func() {
-		regErr = l.Register(&h.Socket, fd, h)
-		other := &echo{}
-		again = l.Register(&other.Socket, fd, other)
-	})
-	if regErr != nil {
-		t.Fatal(regErr)
-	}
-	if again == nil {
-		t.Fatal("a descriptor the loop owns was registered a second time")
-	}
-	roundTrip(t, client, "ping")
-	roundTrip(t, client, "pong")
+	eachMode(t, func(t *testing.T, own bool) {
+		l := startLoop(t, own)
+		server, client := tcpPair(t)
+		fd, err := Detach(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := server.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("write on the detached connection: %v, want net.ErrClosed", err)
+		}
+		h := &echo{}
+		var regErr, again error
+		on(l, func() {
+			regErr = l.Register(&h.Socket, fd, h)
+			other := &echo{}
+			again = l.Register(&other.Socket, fd, other)
+		})
+		if regErr != nil {
+			t.Fatal(regErr)
+		}
+		if again == nil {
+			t.Fatal("a descriptor the loop owns was registered a second time")
+		}
+		roundTrip(t, client, "ping")
+		roundTrip(t, client, "pong")
 
-	var back *net.TCPConn
-	var in []byte
-	var relErr error
-	var left int
-	on(l, func() {
-		back, in, relErr = h.Release()
-		left = l.Sockets()
+		var back *net.TCPConn
+		var in []byte
+		var relErr error
+		var left int
+		on(l, func() {
+			back, in, relErr = h.Release()
+			left = l.Sockets()
+		})
+		if relErr != nil {
+			t.Fatal(relErr)
+		}
+		defer back.Close()
+		if left != 0 || h.Open() || len(in) != 0 {
+			t.Fatalf("after Release: the loop holds %d sockets, open %v, %d bytes came along; want 0, false, 0", left, h.Open(), len(in))
+		}
+		readies := h.ready.Load()
+		if _, err := io.WriteString(client, "after"); err != nil {
+			t.Fatal(err)
+		}
+		back.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(back, got); err != nil || string(got) != "after" {
+			t.Fatalf("the goroutine read %q, %v; want what the peer sent", got, err)
+		}
+		on(l, func() {}) // anything the loop had queued for the socket has run
+		if n := h.ready.Load(); n != readies {
+			t.Fatalf("the loop was called %d more times for a socket it released", n-readies)
+		}
 	})
-	if relErr != nil {
-		t.Fatal(relErr)
-	}
-	defer back.Close()
-	if left != 0 || h.Open() || len(in) != 0 {
-		t.Fatalf("after Release: the loop holds %d sockets, open %v, %d bytes came along; want 0, false, 0", left, h.Open(), len(in))
-	}
-	readies := h.ready.Load()
-	if _, err := io.WriteString(client, "after"); err != nil {
-		t.Fatal(err)
-	}
-	back.SetReadDeadline(time.Now().Add(5 * time.Second))
-	got := make([]byte, 5)
-	if _, err := io.ReadFull(back, got); err != nil || string(got) != "after" {
-		t.Fatalf("the goroutine read %q, %v; want what the peer sent", got, err)
-	}
-	on(l, func() {}) // anything the loop had queued for the socket has run
-	if n := h.ready.Load(); n != readies {
-		t.Fatalf("the loop was called %d more times for a socket it released", n-readies)
-	}
 }
 
 // TestStopSettlesEverySocket: a stopping loop gives each registered socket
@@ -213,71 +235,75 @@ func TestStopSettlesEverySocket(t *testing.T) {
 // TestDeadlineExpires: Expire comes once the deadline passed, not before,
 // on the loop's ticks.
 func TestDeadlineExpires(t *testing.T) {
-	l := startLoop(t)
-	server, _ := tcpPair(t)
-	fd, err := Detach(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &echo{expiredCh: make(chan struct{})}
-	var set time.Time
-	const d = 50 * time.Millisecond
-	on(l, func() {
-		if err = l.Register(&h.Socket, fd, h); err == nil {
-			h.SetTimeout(d)
-			set = l.Now()
+	eachMode(t, func(t *testing.T, own bool) {
+		l := startLoop(t, own)
+		server, _ := tcpPair(t)
+		fd, err := Detach(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &echo{expiredCh: make(chan struct{})}
+		var set time.Time
+		const d = 50 * time.Millisecond
+		on(l, func() {
+			if err = l.Register(&h.Socket, fd, h); err == nil {
+				h.SetTimeout(d)
+				set = l.Now()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-h.expiredCh:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the deadline never expired")
+		}
+		var at time.Time
+		on(l, func() { at = l.Now() })
+		if at.Sub(set) < d {
+			t.Fatalf("expired %v after the deadline was set, before its %v", at.Sub(set), d)
 		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-h.expiredCh:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the deadline never expired")
-	}
-	var at time.Time
-	on(l, func() { at = l.Now() })
-	if at.Sub(set) < d {
-		t.Fatalf("expired %v after the deadline was set, before its %v", at.Sub(set), d)
-	}
 }
 
 // TestPostRunsOnTheLoopInOrder: functions posted from many goroutines run
 // one at a time on the loop (the race detector would see two at once), each
 // poster's in its order.
 func TestPostRunsOnTheLoopInOrder(t *testing.T) {
-	l := startLoop(t)
-	const posters, each = 8, 200
-	last := make([]int, posters) // touched on the loop only
-	bad := 0
-	done := make(chan struct{}, posters)
-	for p := range posters {
-		go func() {
-			for i := 1; i <= each; i++ {
-				l.Post(func() {
-					if last[p] != i-1 {
-						bad++
-					}
-					last[p] = i
-				})
-			}
-			done <- struct{}{}
-		}()
-	}
-	for range posters {
-		<-done
-	}
-	var got []int
-	on(l, func() { got = append(got, last...); got = append(got, bad) })
-	for p := range posters {
-		if got[p] != each {
-			t.Fatalf("poster %d: %d of %d posts ran", p, got[p], each)
+	eachMode(t, func(t *testing.T, own bool) {
+		l := startLoop(t, own)
+		const posters, each = 8, 200
+		last := make([]int, posters) // touched on the loop only
+		bad := 0
+		done := make(chan struct{}, posters)
+		for p := range posters {
+			go func() {
+				for i := 1; i <= each; i++ {
+					l.Post(func() {
+						if last[p] != i-1 {
+							bad++
+						}
+						last[p] = i
+					})
+				}
+				done <- struct{}{}
+			}()
 		}
-	}
-	if got[posters] != 0 {
-		t.Fatalf("%d posts ran out of order", got[posters])
-	}
+		for range posters {
+			<-done
+		}
+		var got []int
+		on(l, func() { got = append(got, last...); got = append(got, bad) })
+		for p := range posters {
+			if got[p] != each {
+				t.Fatalf("poster %d: %d of %d posts ran", p, got[p], each)
+			}
+		}
+		if got[posters] != 0 {
+			t.Fatalf("%d posts ran out of order", got[posters])
+		}
+	})
 }
 
 // TestRegisterReadableEntersEpollOnlyToWait: a socket registered with its
@@ -285,49 +311,51 @@ func TestPostRunsOnTheLoopInOrder(t *testing.T) {
 // it when a read finds nothing, and from then on the loop serves it on
 // epoll's reports like any other.
 func TestRegisterReadableEntersEpollOnlyToWait(t *testing.T) {
-	l := startLoop(t)
-	server, client := tcpPair(t)
-	if _, err := io.WriteString(client, "first"); err != nil {
-		t.Fatal(err)
-	}
-	fd, err := Detach(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inEpoll := func() bool {
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
-		return syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, fd, &ev) != syscall.ENOENT
-	}
-	h := &echo{}
-	var regErr error
-	var before, after bool
-	var res ReadResult
-	on(l, func() {
-		regErr = l.RegisterReadable(&h.Socket, fd, h)
-		before = inEpoll()
-		// The data is there: read without waiting for a report.
-		if !h.Readable() {
-			return
+	eachMode(t, func(t *testing.T, own bool) {
+		l := startLoop(t, own)
+		server, client := tcpPair(t)
+		if _, err := io.WriteString(client, "first"); err != nil {
+			t.Fatal(err)
 		}
-		for res = h.Read(); res == ReadData && len(h.In) < len("first"); res = h.Read() {
+		fd, err := Detach(server)
+		if err != nil {
+			t.Fatal(err)
 		}
-		after = inEpoll()
+		inEpoll := func() bool {
+			ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
+			return syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, fd, &ev) != syscall.ENOENT
+		}
+		h := &echo{}
+		var regErr error
+		var before, after bool
+		var res ReadResult
+		on(l, func() {
+			regErr = l.RegisterReadable(&h.Socket, fd, h)
+			before = inEpoll()
+			// The data is there: read without waiting for a report.
+			if !h.Readable() {
+				return
+			}
+			for res = h.Read(); res == ReadData && len(h.In) < len("first"); res = h.Read() {
+			}
+			after = inEpoll()
+		})
+		if regErr != nil {
+			t.Fatal(regErr)
+		}
+		if before || res != ReadData || string(h.In) != "first" || after {
+			t.Fatalf("registered readable: in epoll %v, read %v %q, then in epoll %v; want false, data %q, false", before, res, h.In, after, "first")
+		}
+		on(l, func() {
+			h.In = h.In[:0]
+			res = h.Read() // nothing more: it must wait, in the set
+			after = inEpoll()
+		})
+		if res != ReadNone || !after {
+			t.Fatalf("a read that found nothing: %v, in epoll %v; want ReadNone, true", res, after)
+		}
+		roundTrip(t, client, "second") // served on epoll's report
 	})
-	if regErr != nil {
-		t.Fatal(regErr)
-	}
-	if before || res != ReadData || string(h.In) != "first" || after {
-		t.Fatalf("registered readable: in epoll %v, read %v %q, then in epoll %v; want false, data %q, false", before, res, h.In, after, "first")
-	}
-	on(l, func() {
-		h.In = h.In[:0]
-		res = h.Read() // nothing more: it must wait, in the set
-		after = inEpoll()
-	})
-	if res != ReadNone || !after {
-		t.Fatalf("a read that found nothing: %v, in epoll %v; want ReadNone, true", res, after)
-	}
-	roundTrip(t, client, "second") // served on epoll's report
 }
 
 // TestLoopPollsTwicePerWakeUp: a loop that waits for each message makes
@@ -369,6 +397,57 @@ func TestLoopPollsOncePerWakeUp(t *testing.T) {
 	// again; the on() between them: one more. A readiness that came in
 	// while the loop served costs a poll that finds nothing: allow a few.
 	if got, want := after-before, rounds+rounds/probeEvery+rounds/10+2; got > want {
+		t.Fatalf("%d epoll_waits for %d messages, each awaited: want at most %d", got, rounds, want)
+	}
+}
+
+// TestOwnThreadLoopNeverParks: an OwnThread loop waits in its own
+// epoll_pwait, one a wake-up, and never parks in Go's poller (a goroutine
+// there is "IO wait"); the scheduler still gets its P when it stops the
+// world (runtime.Stack and runtime.GC do), and the loop serves on after.
+func TestOwnThreadLoopNeverParks(t *testing.T) {
+	l := startLoop(t, true)
+	server, client := tcpPair(t)
+	fd, err := Detach(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &echo{}
+	var regErr error
+	on(l, func() { regErr = l.Register(&h.Socket, fd, h) })
+	if regErr != nil {
+		t.Fatal(regErr)
+	}
+	stacks := make([]byte, 1<<20)
+	for i := range 10 {
+		roundTrip(t, client, "ping")
+		// Every goroutine's stack, the world stopped: the loop's too.
+		all := string(stacks[:runtime.Stack(stacks, true)])
+		var loop string
+		for g := range strings.SplitSeq(all, "\n\n") {
+			if strings.Contains(g, "evloop.startLoop") && strings.Contains(g, "(*Loop).Run") {
+				loop = g
+			}
+		}
+		if loop == "" {
+			t.Fatalf("round %d: the loop's goroutine is not among the stacks:\n%s", i, all)
+		}
+		if head, _, _ := strings.Cut(loop, "\n"); strings.Contains(head, "IO wait") {
+			t.Fatalf("round %d: the loop parked in Go's poller:\n%s", i, loop)
+		}
+		runtime.GC()
+	}
+	var before, after int
+	on(l, func() { before = l.polls })
+	const rounds = 50
+	for range rounds {
+		roundTrip(t, client, "ping")
+	}
+	on(l, func() { after = l.polls })
+	t.Logf("%d epoll_waits for %d awaited messages", after-before, rounds)
+	// One a round; the on() between them and the waits that ended at
+	// ownWaitMax or for a signal: a few more.
+	if got, want := after-before, rounds+rounds/10+2; got > want {
 		t.Fatalf("%d epoll_waits for %d messages, each awaited: want at most %d", got, rounds, want)
 	}
 }
