@@ -100,6 +100,7 @@ type Loop struct {
 	stopping bool
 	bufs     Bufs
 	polls    int // epoll_waits made, for the tests
+	waits    int // of them, those that could block (OwnThread)
 }
 
 // New returns a loop ready to Run.
@@ -506,6 +507,9 @@ func (l *Loop) runOwn() {
 		}
 		if n > 0 {
 			l.serve(n)
+			if n < len(l.events) {
+				l.linger()
+			}
 			continue
 		}
 		l.now = time.Now()
@@ -521,9 +525,51 @@ func (l *Loop) runOwn() {
 // scheduler does not see it, and leaves the loop its P (runOwn).
 func (l *Loop) wait(ms int) (int, error) {
 	l.polls++
+	if ms > 0 {
+		l.waits++
+	}
 	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), uintptr(ms), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
 	return int(r), nil
+}
+
+// ownLinger is how long an OwnThread loop that events keep coming to goes
+// on polling without blocking after its last event, before it blocks.
+const ownLinger = 10 * time.Microsecond
+
+// linger polls without blocking, serving what it finds, until ownLinger
+// passes without an event — while polls right after serving have found
+// events at least half the time (learn, as parkAfterServe has it; one
+// serve in probeEvery lingers anyway, to learn whether that changed).
+//
+// Why: a loop that blocks as soon as it finds nothing sleeps between
+// events that come microseconds apart, and each sleep makes the next
+// event's sender wake it: on these VMs a cross-CPU interrupt and a
+// hypercall, on the sender's CPU. Blocking at once, the loop slept four
+// times as often as parked in Go's poller (whose detour through the
+// scheduler kept it awake that long), and where the senders' CPU was the
+// bottleneck (wrk and the members, post_1k) requests/s fell to 0.88 of
+// the parked loop's. Lingering 10 µs brought them back with CPU per
+// request still below (30 µs: requests/s 1.3x but CPU 1.3x with one
+// connection, which a loop that lingers whenever a probe finds the
+// next request within the budget pays; docs/performance.md).
+func (l *Loop) linger() {
+	if l.parkAfterServe() {
+		return
+	}
+	last := l.now
+	for !l.stopping {
+		if n := l.poll(); n > 0 {
+			l.learn(true)
+			l.serve(n)
+			last = l.now
+			continue
+		}
+		if time.Since(last) >= ownLinger {
+			l.learn(false)
+			return
+		}
+	}
 }
