@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,16 +92,30 @@ func needEventLoop(t *testing.T) {
 
 func startRuntime(t testing.TB, cfg *octavia.Config) *Runtime {
 	t.Helper()
-	rt := New(testLogger(t), Options{DrainTimeout: 5 * time.Second, NoEventLoop: goroutinesOnly()})
-	if err := rt.Apply(context.Background(), cfg); err != nil {
-		t.Fatal(err)
+	opts := Options{DrainTimeout: 5 * time.Second, NoEventLoop: goroutinesOnly()}
+	if !opts.NoEventLoop {
+		loopThread(t, &opts)
 	}
+	rt := New(testLogger(t), opts)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		rt.Shutdown(ctx)
 	})
+	if err := rt.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
 	return rt
+}
+
+// loopThread gives the runtime opts configure one event loop on a thread
+// of its own, as lbd runs its loops, and adds a P for it until the test
+// ends (after the runtime's shutdown, if that is cleaned up later).
+func loopThread(t testing.TB, opts *Options) {
+	n := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(n + 1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(n) })
+	opts.EventLoops, opts.LoopThreads = 1, true
 }
 
 // get fetches url and returns status and body.

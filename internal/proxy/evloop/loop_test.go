@@ -46,6 +46,24 @@ func addP(t *testing.T) {
 	t.Cleanup(func() { runtime.GOMAXPROCS(n) })
 }
 
+// echoIn registers the server end of a loopback connection in l, served by
+// echo, and returns the client end.
+func echoIn(t *testing.T, l *Loop) *net.TCPConn {
+	t.Helper()
+	server, client := tcpPair(t)
+	fd, err := Detach(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &echo{}
+	var regErr error
+	on(l, func() { regErr = l.Register(&h.Socket, fd, h) })
+	if regErr != nil {
+		t.Fatal(regErr)
+	}
+	return client
+}
+
 // on runs f on the loop's goroutine and waits for it.
 func on(l *Loop, f func()) {
 	done := make(chan struct{})
@@ -370,17 +388,7 @@ func TestLoopPollsOncePerWakeUp(t *testing.T) {
 	}
 	go l.Run()
 	t.Cleanup(l.Stop)
-	server, client := tcpPair(t)
-	fd, err := Detach(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &echo{}
-	var regErr error
-	on(l, func() { regErr = l.Register(&h.Socket, fd, h) })
-	if regErr != nil {
-		t.Fatal(regErr)
-	}
+	client := echoIn(t, l)
 	for range 20 { // the loop learns that polling again finds nothing
 		roundTrip(t, client, "warm")
 	}
@@ -407,17 +415,7 @@ func TestLoopPollsOncePerWakeUp(t *testing.T) {
 // world (runtime.Stack and runtime.GC do), and the loop serves on after.
 func TestOwnThreadLoopNeverParks(t *testing.T) {
 	l := startLoop(t, true)
-	server, client := tcpPair(t)
-	fd, err := Detach(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &echo{}
-	var regErr error
-	on(l, func() { regErr = l.Register(&h.Socket, fd, h) })
-	if regErr != nil {
-		t.Fatal(regErr)
-	}
+	client := echoIn(t, l)
 	stacks := make([]byte, 1<<20)
 	for i := range 10 {
 		roundTrip(t, client, "ping")
