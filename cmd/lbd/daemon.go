@@ -75,7 +75,9 @@ func serve(ctx context.Context, o *options, cfg *octavia.Config, level slog.Leve
 	loops := 0 // one per P
 	if o.eventLoop && o.loopThreads {
 		// A loop per P as GOMAXPROCS was (the CPUs lbd may use), each on a
-		// P it keeps; the other goroutines keep as many Ps as before.
+		// P it keeps; the other goroutines keep as many Ps as before. Set
+		// so, GOMAXPROCS no longer follows a container's CPU limit as it
+		// changes: a restart takes a new one.
 		loops = runtime.GOMAXPROCS(0)
 		runtime.GOMAXPROCS(2 * loops)
 	}

@@ -551,10 +551,11 @@ const ownLinger = 10 * time.Microsecond
 // times as often as parked in Go's poller (whose detour through the
 // scheduler kept it awake that long), and where the senders' CPU was the
 // bottleneck (wrk and the members, post_1k) requests/s fell to 0.88 of
-// the parked loop's. Lingering 10 µs brought them back with CPU per
-// request still below (30 µs: requests/s 1.3x but CPU 1.3x with one
-// connection, which a loop that lingers whenever a probe finds the
-// next request within the budget pays; docs/performance.md).
+// the parked loop's. Lingering 10 µs narrowed that to 0.93-0.98 with CPU
+// per request still below the parked loop's; 30 µs gave requests/s 1.3x
+// but CPU per request 1.3x with one connection, whose next request came
+// within the budget, so the loop lingered at every wake-up
+// (docs/performance.md).
 func (l *Loop) linger() {
 	if l.parkAfterServe() {
 		return
