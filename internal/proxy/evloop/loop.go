@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -77,7 +78,10 @@ type Loop struct {
 	opts      Options
 	epfd      int
 	wakefd    int      // an eventfd: posts from other goroutines
-	parker    *os.File // epfd in Go's poller
+	parker    *os.File // epfd in Go's poller; for an OwnThread loop, bell
+	bell      int      // OwnThread: an epoll set holding epfd only while the loop parks idle; -1 if none
+	pending   int      // events idleReady found
+	idleFn    func(uintptr) bool
 	park      syscall.RawConn
 	done      chan struct{}
 	parkUntil time.Time // the parker's read deadline
@@ -90,17 +94,18 @@ type Loop struct {
 	posted []func()
 
 	// Only the loop's goroutine touches what follows.
-	events   [128]syscall.EpollEvent
-	byFD     []*Socket
-	socks    []*Socket // registered; Socket.slot is the index
-	snap     []*Socket // Each's snapshot, reused
-	now      time.Time
-	nextTick time.Time
-	nextTrim time.Time
-	stopping bool
-	bufs     Bufs
-	polls    int // epoll_waits made, for the tests
-	waits    int // of them, those that could block (OwnThread)
+	events    [128]syscall.EpollEvent
+	byFD      []*Socket
+	socks     []*Socket // registered; Socket.slot is the index
+	snap      []*Socket // Each's snapshot, reused
+	now       time.Time
+	nextTick  time.Time
+	nextTrim  time.Time
+	stopping  bool
+	bufs      Bufs
+	polls     int          // epoll_waits made, for the tests
+	waits     int          // of them, those that could block (OwnThread)
+	idleParks atomic.Int32 // parks in Go's poller of an OwnThread loop (parkIdle), for the tests
 }
 
 // New returns a loop ready to Run.
@@ -129,8 +134,25 @@ func New(opts Options) (*Loop, error) {
 		l.closeFds()
 		return nil, fmt.Errorf("event loop: %w", err)
 	}
+	l.bell = -1
 	if opts.OwnThread {
 		l.opts.Yield = max(l.opts.Yield, ownWaitMax)
+		// The loop's own set stays out of Go's poller: every event in it
+		// would also wake the runtime's epoll_pwait on another thread.
+		// Parking idle goes through a set of its own (parkIdle).
+		bell, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err == nil {
+			err = syscall.SetNonblock(bell, true)
+		}
+		if err != nil {
+			l.closeFds()
+			return nil, fmt.Errorf("event loop: epoll_create1: %w", err)
+		}
+		l.bell, l.parker, l.idleFn = bell, os.NewFile(uintptr(bell), "epoll-idle"), l.idleReady
+		if l.park, err = l.parker.SyscallConn(); err != nil {
+			l.closeFds()
+			return nil, fmt.Errorf("event loop: %w", err)
+		}
 		return l, nil
 	}
 	l.parker = os.NewFile(uintptr(epfd), "epoll")
@@ -144,8 +166,11 @@ func New(opts Options) (*Loop, error) {
 
 func (l *Loop) closeFds() {
 	if l.parker != nil {
-		l.parker.Close()
-	} else {
+		l.parker.Close() // epfd, or an OwnThread loop's bell
+	} else if l.bell >= 0 {
+		syscall.Close(l.bell)
+	}
+	if l.parker == nil || l.opts.OwnThread {
 		syscall.Close(l.epfd)
 	}
 	syscall.Close(l.wakefd)
@@ -517,8 +542,41 @@ func (l *Loop) runOwn() {
 			l.ranSince = l.now
 		}
 		l.tickIfDue()
+		if len(l.socks) == 0 {
+			l.parkIdle()
+			continue
+		}
 		l.yieldIfDue()
 	}
+}
+
+// parkIdle parks an OwnThread loop that waited ownWaitMax with no socket
+// to serve in Go's poller, giving its P back, until an event (a post)
+// comes: waiting on its own it would yield every ownWaitMax, each time
+// a hand-off of its P to another thread and back (1.5 % of a core for an
+// idle lbd). The loop's set enters the bell, which Go's poller waits on,
+// for as long as the loop parks: two epoll_ctl a park.
+func (l *Loop) parkIdle() {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.epfd)}
+	if err := syscall.EpollCtl(l.bell, syscall.EPOLL_CTL_ADD, l.epfd, &ev); err != nil {
+		l.yieldIfDue()
+		return
+	}
+	l.idleParks.Add(1)
+	l.ranSince = time.Time{}
+	l.park.Read(l.idleFn) // no deadline: no socket to tick for
+	syscall.EpollCtl(l.bell, syscall.EPOLL_CTL_DEL, l.epfd, nil)
+	if n := l.pending; n > 0 {
+		l.pending = 0
+		l.serve(n)
+	}
+}
+
+// idleReady is the bell's read callback: it polls the loop's set, and
+// ends the park when that found events.
+func (l *Loop) idleReady(uintptr) bool {
+	l.pending = l.poll()
+	return l.pending > 0
 }
 
 // wait is epoll_wait for up to ms milliseconds, as a raw system call: the

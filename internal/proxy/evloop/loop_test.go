@@ -450,3 +450,30 @@ func TestOwnThreadLoopNeverParks(t *testing.T) {
 		t.Fatalf("%d blocking epoll_waits for %d messages, each awaited: want at most %d", got, rounds, want)
 	}
 }
+
+// TestOwnThreadLoopParksWhenIdle: an OwnThread loop with no socket parks
+// in Go's poller once it has waited ownWaitMax, instead of waking to yield
+// every ownWaitMax; a post wakes it, and it serves sockets as before.
+func TestOwnThreadLoopParksWhenIdle(t *testing.T) {
+	l := startLoop(t, true)
+	stacks := make([]byte, 1<<20)
+	parked := func() bool {
+		for g := range strings.SplitSeq(string(stacks[:runtime.Stack(stacks, true)]), "\n\n") {
+			if strings.Contains(g, "(*Loop).parkIdle") {
+				head, _, _ := strings.Cut(g, "\n")
+				return strings.Contains(head, "IO wait")
+			}
+		}
+		return false
+	}
+	// Polling what no event announces; stopping the world to read the
+	// stacks would end the loop's wait (a signal), so a counter first.
+	deadline := time.Now().Add(10 * time.Second)
+	for l.idleParks.Load() == 0 || !parked() {
+		if time.Now().After(deadline) {
+			t.Fatalf("an idle loop did not park in Go's poller within 10 s (%d parks)", l.idleParks.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	roundTrip(t, echoIn(t, l), "after the park")
+}
