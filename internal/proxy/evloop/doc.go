@@ -1,7 +1,9 @@
 // Package evloop is a reactor for TCP sockets: one Loop is a goroutine that
 // owns an epoll instance and every socket registered in it, reads and
 // writes them with raw system calls when epoll says they are ready, and
-// parks in Go's own poller, on the epoll descriptor, when nothing is. It
+// parks in Go's own poller, on the epoll descriptor, when nothing is — or,
+// with Options.OwnThread, waits in its own epoll_pwait on a P it keeps
+// (own.go), parking in Go's poller only when it has no socket. It
 // offers what a protocol running on it needs and nothing of any protocol:
 // register a socket with a Handler, open one without blocking
 // (Connect), post work to the loop (Post), take a

@@ -1,0 +1,157 @@
+package evloop
+
+import (
+	"runtime"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// A loop on a thread of its own (Options.OwnThread): it waits in its own
+// epoll_pwait and keeps its P, lingers while events keep coming, and parks
+// in Go's poller only when it has nothing to serve.
+
+// ownWaitMax bounds an OwnThread loop's wait, and is its Yield at least:
+// under the 10 ms after which the scheduler's monitor (sysmon) preempts a
+// goroutine that has not yielded, which costs a signal.
+const ownWaitMax = 8 * time.Millisecond
+
+// runOwn is Run for an OwnThread loop: it blocks in epoll_pwait itself, a
+// raw system call the scheduler does not see, so the loop keeps its P
+// while it waits.
+//
+// Why: parked in Go's poller, a loop paid three epoll_pwait a wake-up
+// where nginx pays one — the scheduler's non-blocking netpoll before it
+// blocks, its blocking epoll_pwait, and the loop's own poll of its set
+// once woken (Go's poller only says that the set has events) — plus the
+// scheduler's park and wake-up of the goroutine. With one keep-alive
+// connection every request wakes the loop twice (issue 22, conc_1): 10.1
+// system calls a request, nginx's 7; here 6.0, with nginx's two context
+// switches (docs/performance.md).
+//
+// What it asks: the scheduler takes the P back only by preempting the
+// loop, with a signal, which ends the wait with EINTR; the loop then
+// yields (a stop-the-world, a stack scan, sysmon after 10 ms). Meanwhile
+// the other goroutines run on the other Ps only: a goroutine the loop
+// makes ready goes to its P's run queue, and an idle P's thread, woken
+// for it, takes it from there. Hence GOMAXPROCS above the number of such
+// loops (lbd adds one P per loop). Between waits it yields as a parked
+// loop would, at most every Yield, which is ownWaitMax at least: each
+// yield hands the P over to another thread and back (two futex calls and
+// two context switches), so yielding every millisecond cost more than it
+// gave the goroutines, which have Ps of their own.
+func (l *Loop) runOwn() {
+	for !l.stopping {
+		wait := ownWaitMax
+		if len(l.socks) > 0 {
+			wait = min(wait, l.nextTick.Sub(l.now))
+		}
+		n, err := l.wait(int(max(0, (wait+time.Millisecond-1)/time.Millisecond)))
+		if err != nil {
+			// A signal, most likely the scheduler asking for the P.
+			runtime.Gosched()
+			l.ranSince = time.Time{}
+			continue
+		}
+		if n > 0 {
+			l.serve(n)
+			if n < len(l.events) {
+				l.linger()
+			}
+			continue
+		}
+		l.now = time.Now()
+		if l.ranSince.IsZero() {
+			l.ranSince = l.now
+		}
+		l.tickIfDue()
+		if len(l.socks) == 0 {
+			l.parkIdle()
+			continue
+		}
+		l.yieldIfDue()
+	}
+}
+
+// parkIdle parks an OwnThread loop that waited ownWaitMax with no socket
+// to serve in Go's poller, giving its P back, until an event (a post)
+// comes: waiting on its own it would yield every ownWaitMax, each time
+// a hand-off of its P to another thread and back (1.5 % of a core for an
+// idle lbd). The loop's set enters the bell, which Go's poller waits on,
+// for as long as the loop parks: two epoll_ctl a park.
+func (l *Loop) parkIdle() {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.epfd)}
+	if err := syscall.EpollCtl(l.bell, syscall.EPOLL_CTL_ADD, l.epfd, &ev); err != nil {
+		l.yieldIfDue()
+		return
+	}
+	l.idleParks.Add(1)
+	l.ranSince = time.Time{}
+	l.park.Read(l.idleFn) // no deadline: no socket to tick for
+	syscall.EpollCtl(l.bell, syscall.EPOLL_CTL_DEL, l.epfd, nil)
+	if n := l.pending; n > 0 {
+		l.pending = 0
+		l.serve(n)
+	}
+}
+
+// idleReady is the bell's read callback: it polls the loop's set, and
+// ends the park when that found events.
+func (l *Loop) idleReady(uintptr) bool {
+	l.pending = l.poll()
+	return l.pending > 0
+}
+
+// wait is epoll_wait for up to ms milliseconds, as a raw system call: the
+// scheduler does not see it, and leaves the loop its P (runOwn).
+func (l *Loop) wait(ms int) (int, error) {
+	l.polls++
+	if ms > 0 {
+		l.waits++
+	}
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), uintptr(ms), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// ownLinger is how long an OwnThread loop that events keep coming to goes
+// on polling without blocking after its last event, before it blocks.
+const ownLinger = 10 * time.Microsecond
+
+// linger polls without blocking, serving what it finds, until ownLinger
+// passes without an event — while polls right after serving have found
+// events at least half the time (learn, as parkAfterServe has it; one
+// serve in probeEvery lingers anyway, to learn whether that changed).
+//
+// Why: a loop that blocks as soon as it finds nothing sleeps between
+// events that come microseconds apart, and each sleep makes the next
+// event's sender wake it: on these VMs a cross-CPU interrupt and a
+// hypercall, on the sender's CPU. Blocking at once, the loop slept four
+// times as often as parked in Go's poller (whose detour through the
+// scheduler kept it awake that long), and where the senders' CPU was the
+// bottleneck (wrk and the members, post_1k) requests/s fell to 0.88 of
+// the parked loop's. Lingering 10 µs narrowed that to 0.93-0.98 with CPU
+// per request still below the parked loop's; 30 µs gave requests/s 1.3x
+// but CPU per request 1.3x with one connection, whose next request came
+// within the budget, so the loop lingered at every wake-up
+// (docs/performance.md).
+func (l *Loop) linger() {
+	if l.parkAfterServe() {
+		return
+	}
+	last := l.now
+	for !l.stopping {
+		if n := l.poll(); n > 0 {
+			l.learn(true)
+			l.serve(n)
+			last = l.now
+			continue
+		}
+		if time.Since(last) >= ownLinger {
+			l.learn(false)
+			return
+		}
+	}
+}
