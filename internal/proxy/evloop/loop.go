@@ -79,7 +79,7 @@ type Loop struct {
 	epfd      int
 	wakefd    int      // an eventfd: posts from other goroutines
 	parker    *os.File // epfd in Go's poller; for an OwnThread loop, bell
-	bell      int      // OwnThread: an epoll set holding epfd only while the loop parks idle; -1 if none
+	bell      int      // OwnThread: the parker's set, holding epfd only while the loop parks idle
 	pending   int      // events idleReady found
 	idleFn    func(uintptr) bool
 	park      syscall.RawConn
@@ -134,28 +134,27 @@ func New(opts Options) (*Loop, error) {
 		l.closeFds()
 		return nil, fmt.Errorf("event loop: %w", err)
 	}
-	l.bell = -1
+	// What Go's poller parks the loop on: its set, or for an OwnThread
+	// loop a set of its own, the bell, which holds the loop's only while
+	// it parks idle (parkIdle): were the loop's set in Go's poller, every
+	// event in it would also wake the runtime's epoll_pwait on another
+	// thread.
+	parkOn := epfd
 	if opts.OwnThread {
 		l.opts.Yield = max(l.opts.Yield, ownWaitMax)
-		// The loop's own set stays out of Go's poller: every event in it
-		// would also wake the runtime's epoll_pwait on another thread.
-		// Parking idle goes through a set of its own (parkIdle).
 		bell, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 		if err == nil {
-			err = syscall.SetNonblock(bell, true)
+			if err = syscall.SetNonblock(bell, true); err != nil {
+				syscall.Close(bell)
+			}
 		}
 		if err != nil {
 			l.closeFds()
 			return nil, fmt.Errorf("event loop: epoll_create1: %w", err)
 		}
-		l.bell, l.parker, l.idleFn = bell, os.NewFile(uintptr(bell), "epoll-idle"), l.idleReady
-		if l.park, err = l.parker.SyscallConn(); err != nil {
-			l.closeFds()
-			return nil, fmt.Errorf("event loop: %w", err)
-		}
-		return l, nil
+		parkOn, l.bell, l.idleFn = bell, bell, l.idleReady
 	}
-	l.parker = os.NewFile(uintptr(epfd), "epoll")
+	l.parker = os.NewFile(uintptr(parkOn), "epoll")
 	l.serveFn = l.serveReady
 	if l.park, err = l.parker.SyscallConn(); err != nil {
 		l.closeFds()
@@ -167,8 +166,6 @@ func New(opts Options) (*Loop, error) {
 func (l *Loop) closeFds() {
 	if l.parker != nil {
 		l.parker.Close() // epfd, or an OwnThread loop's bell
-	} else if l.bell >= 0 {
-		syscall.Close(l.bell)
 	}
 	if l.parker == nil || l.opts.OwnThread {
 		syscall.Close(l.epfd)
