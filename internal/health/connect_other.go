@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"time"
 )
 
 // connectReset opens a TCP connection to target and closes it at once
@@ -73,3 +74,22 @@ func (*pinger) add(netip.Addr) uint16                    { return 0 }
 func (*pinger) flush(failed []sendFailure) []sendFailure { return failed }
 func (*pinger) recv(got []echoReply) []echoReply         { return got }
 func (*pinger) close()                                   {}
+
+type synner struct{ fd int }
+
+type synAnswer struct {
+	isn     uint32
+	from    netip.AddrPort
+	refused bool
+}
+
+type synFailure struct {
+	isn uint32
+	err error
+}
+
+func newSynner() (*synner, error)                             { return nil, errConnectUnsupported }
+func (*synner) add(netip.AddrPort, time.Time) (uint32, error) { return 0, errConnectUnsupported }
+func (*synner) flush(failed []synFailure) []synFailure        { return failed }
+func (*synner) recv(got []synAnswer) []synAnswer              { return got }
+func (*synner) close()                                        {}

@@ -19,7 +19,11 @@
 // is reused. The one exception to "fresh sockets" is the prober's own TCP
 // and plain HTTP checks, which keep unconnected sockets from check to
 // check (see tcpSockets): each check is still a new connection from a new
-// port, reset when the check ends.
+// port, reset when the check ends. Where lbd may open a raw socket
+// (CAP_NET_RAW), the prober's TCP checks of IPv4 members make no
+// connection at all: a SYN on the prober's raw socket, and the member's
+// SYN-ACK (passed) or reset (refused), which is what connect decides on;
+// the kernel resets the half-open connection (synner).
 //
 // # Schedule and timeouts
 //

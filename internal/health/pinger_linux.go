@@ -97,6 +97,10 @@ func newPinger(privileged bool) (*pinger, error) {
 	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 8<<20) != nil {
 		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<20)
 	}
+	return &pinger{fd: fd, raw: privileged, id: uint16(rand.Uint32()), seq: uint16(rand.Uint32()), in: newReplyBuffers()}, nil
+}
+
+func newReplyBuffers() *replyBuffers {
 	in := new(replyBuffers)
 	for i := range in.hdrs {
 		in.iovs[i].Base = &in.bufs[i][0]
@@ -105,7 +109,7 @@ func newPinger(privileged bool) (*pinger, error) {
 		in.hdrs[i].Hdr.Iov = &in.iovs[i]
 		in.hdrs[i].Hdr.SetIovlen(1)
 	}
-	return &pinger{fd: fd, raw: privileged, id: uint16(rand.Uint32()), seq: uint16(rand.Uint32()), in: in}, nil
+	return in
 }
 
 // add queues an echo request to a, for the next flush, and returns its
@@ -140,21 +144,9 @@ func (p *pinger) flush(failed []sendFailure) []sendFailure {
 		hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Name: (*byte)(unsafe.Pointer(&q[i].to)), Namelen: unix.SizeofSockaddrInet4, Iov: &iovs[i]}}
 		hdrs[i].Hdr.SetIovlen(1)
 	}
-	for i := 0; i < len(q); {
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&hdrs[i])), uintptr(len(q)-i), 0, 0, 0)
-		p.sends++
-		switch n := int(r); {
-		case errno == unix.EINTR:
-		case errno != 0:
-			failed = append(failed, sendFailure{q[i].seq, os.NewSyscallError("sendmmsg", errno)})
-			i++
-		case n <= 0:
-			failed = append(failed, sendFailure{q[i].seq, os.NewSyscallError("sendmmsg", unix.EAGAIN)})
-			i++
-		default:
-			i += n
-		}
-	}
+	p.sends += sendBatch(p.fd, hdrs, func(i int, err error) {
+		failed = append(failed, sendFailure{q[i].seq, err})
+	})
 	clear(hdrs) // no pointers into the queue kept past the call
 	clear(iovs)
 	p.queue = q[:0]
@@ -176,19 +168,54 @@ func icmpChecksum(b []byte) uint16 {
 // there are none left: recvmmsg of up to recvBatch replies until one
 // returns fewer.
 func (p *pinger) recv(got []echoReply) []echoReply {
-	in := p.in
+	p.recvs += recvBatches(p.fd, p.in, func(b []byte, from *unix.RawSockaddrInet4) {
+		if r, ok := p.parse(b, netip.AddrFrom4(from.Addr)); ok {
+			got = append(got, r)
+		}
+	})
+	return got
+}
+
+// sendBatch sends hdrs on fd in as few sendmmsg calls as the kernel allows
+// (it takes up to 1,024 a call), and calls failed with the index and the
+// error of each message it refused: a refused message is skipped and the
+// rest go on. It returns the calls made.
+func sendBatch(fd int, hdrs []unix.Mmsghdr, failed func(int, error)) (calls int) {
+	for i := 0; i < len(hdrs); {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[i])), uintptr(len(hdrs)-i), 0, 0, 0)
+		calls++
+		switch n := int(r); {
+		case errno == unix.EINTR:
+		case errno != 0:
+			failed(i, os.NewSyscallError("sendmmsg", errno))
+			i++
+		case n <= 0:
+			failed(i, os.NewSyscallError("sendmmsg", unix.EAGAIN))
+			i++
+		default:
+			i += n
+		}
+	}
+	return calls
+}
+
+// recvBatches reads the datagrams waiting on fd, through in, until there
+// are none left: recvmmsg of up to recvBatch until one returns fewer. It
+// calls got with each IPv4 datagram (cut to replyRoom) and its source, and
+// returns the calls made.
+func recvBatches(fd int, in *replyBuffers, got func([]byte, *unix.RawSockaddrInet4)) (calls int) {
 	for {
 		for i := range in.hdrs {
 			in.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
 			in.hdrs[i].Hdr.Flags = 0
 		}
-		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&in.hdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
-		p.recvs++
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&in.hdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+		calls++
 		switch {
 		case errno == unix.EINTR:
 			continue
 		case errno != 0:
-			return got // EAGAIN: no more; another error: the next wake tries again
+			return calls // EAGAIN: no more; another error: the next wake tries again
 		}
 		n := int(r)
 		for i := range n {
@@ -196,13 +223,10 @@ func (p *pinger) recv(got []echoReply) []echoReply {
 			if h.Hdr.Namelen < unix.SizeofSockaddrInet4 || in.from[i].Family != unix.AF_INET {
 				continue
 			}
-			b := in.bufs[i][:min(int(h.Len), replyRoom)]
-			if r, ok := p.parse(b, netip.AddrFrom4(in.from[i].Addr)); ok {
-				got = append(got, r)
-			}
+			got(in.bufs[i][:min(int(h.Len), replyRoom)], &in.from[i])
 		}
 		if n < recvBatch {
-			return got
+			return calls
 		}
 	}
 }

@@ -34,7 +34,7 @@ func (p *prober) ping(mem *member, a netip.Addr, pc *PingChecker) bool {
 	}
 	s.ping, s.seq, s.pingTo = true, seq, a
 	p.pings[seq] = mem // an older request with this number, 65,536 ago, times out
-	p.pingsFresh++
+	p.pingW.fresh++
 	s.at = s.start.Add(s.wait)
 	p.heap.set(mem)
 	return true
@@ -67,11 +67,11 @@ func (p *prober) sendPings() {
 // it times out the probes whose wait is over: a reply in by then counts.
 func (p *prober) readReplies() {
 	if p.pinger == nil || len(p.pings) == 0 {
-		p.pingsFresh = 0
+		p.pingW.fresh = 0
 		return
 	}
 	p.replies = p.pinger.recv(p.replies[:0])
-	p.pingsFresh = 0
+	p.pingW.fresh = 0
 	if len(p.replies) == 0 {
 		return
 	}
@@ -84,23 +84,44 @@ func (p *prober) readReplies() {
 // awaitReplies arms the ICMP socket in the epoll set when echo requests
 // await their reply and the prober will not wake at the grid's next point
 // anyway (for its next slots, or for echo requests just sent): the replies
-// of a member that answers late are then read when they come.
+// of a member that answers late are then read when they come. The same for
+// the raw TCP socket of the SYN checks (synprobe.go).
 func (p *prober) awaitReplies(now time.Time) {
-	if len(p.pings) == 0 || p.pingArmed || p.pingsFresh > 0 {
+	if p.pinger != nil {
+		p.awaitOn(p.pinger.fd, &p.pingW, len(p.pings), now)
+	}
+	if p.synner != nil {
+		p.awaitOn(p.synner.fd, &p.synW, len(p.syns), now)
+	}
+}
+
+// rawWait is the prober's state of one raw socket that probes await
+// answers on.
+type rawWait struct {
+	fresh  int  // requests sent since the last read: read at the next point of the grid
+	armed  bool // the socket is armed in the epoll set
+	polled bool // the socket is in the epoll set (armed or spent)
+	wakes  int  // wake-ups by the epoll set for answers (tests)
+}
+
+// awaitOn arms fd when awaiting probes wait on it and nothing else wakes
+// the prober at the grid's next point.
+func (p *prober) awaitOn(fd int, w *rawWait, awaiting int, now time.Time) {
+	if awaiting == 0 || w.armed || w.fresh > 0 {
 		return
 	}
 	if wake := p.nextWake(now); !wake.IsZero() && !wake.After(onGrid(now.Add(1), p.step)) {
 		return
 	}
 	if !p.poller() {
-		p.pingsFresh = 1 // no epoll set: read at the grid's next point, and so on
+		w.fresh = 1 // no epoll set: read at the grid's next point, and so on
 		return
 	}
-	if err := p.conns.arm(p.pinger.fd, 0, waitReadable, p.pingPolled); err != nil {
-		p.pingsFresh = 1
+	if err := p.conns.arm(fd, 0, waitReadable, w.polled); err != nil {
+		w.fresh = 1
 		return
 	}
-	p.pingArmed, p.pingPolled = true, true
+	w.armed, w.polled = true, true
 }
 
 // replied finishes the probe whose echo request r answers.

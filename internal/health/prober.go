@@ -114,15 +114,19 @@ type prober struct {
 	asyncStarts int        // probes started in goroutines of their own (tests)
 	tickReads   int        // inline HTTP checks judged at the tick's read, not through epoll (tests)
 
-	pinger     *pinger            // opened at the first PING check
-	noPinger   bool               // it could not be: PING checks use their Checker
-	pings      map[uint16]*member // by sequence number: echo requests awaiting their reply
-	pingsFresh int                // echo requests sent since the last recv: read at the next point of the grid
-	pingArmed  bool               // the ICMP socket is armed in the epoll set
-	pingPolled bool               // the ICMP socket is in the epoll set (armed or spent)
-	replies    []echoReply        // recv's, reused
-	refused    []sendFailure      // flush's, reused
-	pingWakes  int                // wake-ups by the epoll set for echo replies (tests)
+	pinger   *pinger            // opened at the first PING check
+	noPinger bool               // it could not be: PING checks use their Checker
+	pings    map[uint16]*member // by sequence number: echo requests awaiting their reply
+	pingW    rawWait            // the ICMP socket's
+	replies  []echoReply        // recv's, reused
+	refused  []sendFailure      // flush's, reused
+
+	synner    *synner            // opened at the first TCP check, when the system allows a raw socket
+	noSynner  bool               // it could not be: TCP checks connect
+	syns      map[uint32]*member // by sequence number: SYNs awaiting their answer
+	synW      rawWait            // the raw TCP socket's
+	answers   []synAnswer        // recv's, reused
+	synFailed []synFailure       // flush's, reused
 }
 
 // slot is one member's place in the prober's schedule. Only the prober's
@@ -147,6 +151,10 @@ type slot struct {
 	seq    uint16
 	pingTo netip.Addr
 	wait   time.Duration
+
+	syn   bool // a SYN awaits its answer
+	isn   uint32
+	synTo netip.AddrPort
 }
 
 type asyncResult struct {
@@ -156,7 +164,7 @@ type asyncResult struct {
 }
 
 func newProber(ctx context.Context, m *Monitor) *prober {
-	return &prober{ctx: ctx, m: m, step: batchTick, doneSig: make(chan struct{}, 1), pending: map[int]*member{}, pings: map[uint16]*member{}}
+	return &prober{ctx: ctx, m: m, step: batchTick, doneSig: make(chan struct{}, 1), pending: map[int]*member{}, pings: map[uint16]*member{}, syns: map[uint32]*member{}}
 }
 
 // run probes until p.ctx ends, then stops every probe and returns.
@@ -166,8 +174,13 @@ func (p *prober) run() {
 	for {
 		if rc := p.m.cfg.Load(); rc != nil {
 			batch := maxBatch
-			if _, ok := rc.checker.(*PingChecker); ok {
+			switch rc.checker.(type) {
+			case *PingChecker:
 				batch = maxPingBatch
+			case *TCPChecker:
+				if !p.noSynner {
+					batch = maxPingBatch // SYNs go out and their answers come in as echo requests and replies do
+				}
 			}
 			p.step = gridStep(len(p.heap), rc.interval, batch) // the heap: every member waiting for its slot or its deadline
 		}
@@ -176,6 +189,7 @@ func (p *prober) run() {
 		}
 		p.readResponses()
 		p.readReplies()
+		p.readAnswers()
 		now := p.startDue(time.Now())
 		p.trim(now)
 		p.awaitReplies(now)
@@ -202,8 +216,13 @@ func (p *prober) run() {
 		case evs := <-p.ready:
 			for _, ev := range evs {
 				if p.pinger != nil && ev.fd == p.pinger.fd {
-					p.pingArmed = false // read at the loop's top
-					p.pingWakes++
+					p.pingW.armed = false // read at the loop's top
+					p.pingW.wakes++
+					continue
+				}
+				if p.synner != nil && ev.fd == p.synner.fd {
+					p.synW.armed = false
+					p.synW.wakes++
 					continue
 				}
 				p.connected(ev)
@@ -222,6 +241,9 @@ func (p *prober) stop() {
 	p.socks.close()
 	if p.pinger != nil {
 		p.pinger.close()
+	}
+	if p.synner != nil {
+		p.synner.close()
 	}
 	if p.conns != nil {
 		p.conns.close()
@@ -248,8 +270,9 @@ func (p *prober) plan(mem *member, now, past time.Time) {
 			closeSocket(s.fd)
 			s.fd, s.busy, s.rc, s.http.phase = -1, false, nil, phaseTCP
 			p.heap.remove(mem)
-		case s.ping:
+		case s.ping || s.syn:
 			p.forgetPing(mem)
+			p.forgetSyn(mem)
 			s.busy, s.rc = false, nil
 			p.heap.remove(mem)
 		case s.cancel != nil:
@@ -293,7 +316,7 @@ func (p *prober) plan(mem *member, now, past time.Time) {
 // checks it started (readResponses); zero when for nothing.
 func (p *prober) nextWake(now time.Time) time.Time {
 	var wake time.Time
-	if len(p.reading) > 0 || p.pingsFresh > 0 {
+	if len(p.reading) > 0 || p.pingW.fresh > 0 || p.synW.fresh > 0 {
 		wake = onGrid(now.Add(1), p.step)
 	}
 	if len(p.heap) > 0 && (wake.IsZero() || p.heap[0].slot.at.Before(wake)) {
@@ -310,6 +333,11 @@ func (p *prober) startDue(now time.Time) time.Time {
 		if mem.slot.ping { // no echo reply in time
 			p.forgetPing(mem)
 			p.finish(mem, fmt.Errorf("no echo reply within %s", mem.slot.wait.Round(time.Millisecond)), now)
+			continue
+		}
+		if mem.slot.syn { // no answer to the SYN in time
+			p.forgetSyn(mem)
+			p.finish(mem, errConnectTimeout, now)
 			continue
 		}
 		if mem.slot.busy && mem.slot.http.phase != phaseTCP {
@@ -329,6 +357,7 @@ func (p *prober) startDue(now time.Time) time.Time {
 		now = p.start(mem, now)
 	}
 	p.sendPings() // the echo requests queued above, in one go
+	p.sendSyns()  // and the SYNs
 	return now
 }
 
@@ -348,6 +377,9 @@ func (p *prober) start(mem *member, now time.Time) time.Time {
 	}
 	s.busy, s.start, s.epoch, s.rc, s.last = true, now, epoch, rc, s.next
 	if tc, ok := rc.checker.(*TCPChecker); ok {
+		if p.syn(mem, addr, tc, now) {
+			return now
+		}
 		fd, err := p.socks.connect(addr)
 		switch {
 		case err == errConnectPending:

@@ -433,7 +433,7 @@ func TestProberPingLateReply(t *testing.T) {
 		}
 		cancel()
 		<-done
-		if prb.pingWakes == 0 {
+		if prb.pingW.wakes == 0 {
 			return errors.New("the late replies were not read through the epoll set")
 		}
 		return nil

@@ -1,0 +1,105 @@
+package health
+
+import (
+	"errors"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// syn queues mem's SYN on the prober's raw TCP socket, to go out with the
+// others of this wake-up (sendSyns), and puts mem in the heap at the end
+// of its wait, the connect's bound. It returns false, having done nothing,
+// when the check must connect instead: an IPv6 or zoned address, or no raw
+// socket to be had (lbd without CAP_NET_RAW).
+func (p *prober) syn(mem *member, addr netip.AddrPort, tc *TCPChecker, now time.Time) bool {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if !addr.Addr().Is4() || p.noSynner {
+		return false
+	}
+	if p.synner == nil {
+		sy, err := newSynner()
+		if err != nil {
+			p.noSynner = true
+			p.m.log.Info("health checks: no raw TCP socket; TCP checks connect", "err", err)
+			return false
+		}
+		p.synner = sy
+	}
+	s := &mem.slot
+	isn, err := p.synner.add(addr, now)
+	if err != nil {
+		p.finish(mem, errors.New(describeConnectError(err)), now) // no route to the member: what connect would say
+		return true
+	}
+	s.wait = s.rc.budget
+	if tc.Connect > 0 {
+		s.wait = min(s.wait, tc.Connect)
+	}
+	s.syn, s.isn, s.synTo = true, isn, addr
+	p.syns[isn] = mem
+	p.synW.fresh++
+	s.at = s.start.Add(s.wait)
+	p.heap.set(mem)
+	return true
+}
+
+// sendSyns sends the SYNs that syn queued, all in one go, and fails the
+// probes whose SYN the kernel refused.
+func (p *prober) sendSyns() {
+	if p.synner == nil {
+		return
+	}
+	p.synFailed = p.synner.flush(p.synFailed[:0])
+	if len(p.synFailed) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, f := range p.synFailed {
+		mem := p.syns[f.isn]
+		if mem == nil {
+			continue
+		}
+		p.forgetSyn(mem)
+		p.heap.remove(mem)
+		p.finish(mem, errors.New(describeConnectError(f.err)), now)
+	}
+}
+
+// readAnswers reads the members' answers to the SYNs, if any are awaited,
+// and finishes their probes, as readReplies does for echo replies.
+func (p *prober) readAnswers() {
+	if p.synner == nil || len(p.syns) == 0 {
+		p.synW.fresh = 0
+		return
+	}
+	p.answers = p.synner.recv(p.answers[:0])
+	p.synW.fresh = 0
+	if len(p.answers) == 0 {
+		return
+	}
+	now := time.Now()
+	for _, a := range p.answers {
+		mem := p.syns[a.isn]
+		if mem == nil || mem.slot.synTo != a.from {
+			continue // late, or not ours
+		}
+		p.forgetSyn(mem)
+		p.heap.remove(mem)
+		var err error
+		if a.refused {
+			err = errSynRefused
+		}
+		p.finish(mem, err, now)
+	}
+}
+
+// errSynRefused is a reset in answer to a SYN: what connect reports.
+var errSynRefused = errors.New(describeConnectError(syscall.ECONNREFUSED))
+
+func (p *prober) forgetSyn(mem *member) {
+	if p.syns[mem.slot.isn] == mem {
+		delete(p.syns, mem.slot.isn)
+	}
+	mem.slot.syn = false
+}
