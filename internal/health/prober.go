@@ -123,6 +123,8 @@ type prober struct {
 
 	synner    *synner            // opened at the first TCP check, when the system allows a raw socket
 	noSynner  bool               // it could not be: TCP checks connect
+	bySYN     bool               // TCP checks go by SYN: their rate is synMin or more (synPays)
+	synMin    float64            // synMinRate; tests lower it
 	syns      map[uint32]*member // by sequence number: SYNs awaiting their answer
 	synW      rawWait            // the raw TCP socket's
 	answers   []synAnswer        // recv's, reused
@@ -164,7 +166,7 @@ type asyncResult struct {
 }
 
 func newProber(ctx context.Context, m *Monitor) *prober {
-	return &prober{ctx: ctx, m: m, step: batchTick, doneSig: make(chan struct{}, 1), pending: map[int]*member{}, pings: map[uint16]*member{}, syns: map[uint32]*member{}}
+	return &prober{ctx: ctx, m: m, step: batchTick, doneSig: make(chan struct{}, 1), pending: map[int]*member{}, pings: map[uint16]*member{}, syns: map[uint32]*member{}, synMin: synMinRate}
 }
 
 // run probes until p.ctx ends, then stops every probe and returns.
@@ -178,7 +180,7 @@ func (p *prober) run() {
 			case *PingChecker:
 				batch = maxPingBatch
 			case *TCPChecker:
-				if !p.noSynner {
+				if p.bySYN = p.synPays(len(p.heap), rc.interval); p.bySYN {
 					batch = maxPingBatch // SYNs go out and their answers come in as echo requests and replies do
 				}
 			}

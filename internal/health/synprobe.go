@@ -14,7 +14,7 @@ import (
 // socket to be had (lbd without CAP_NET_RAW).
 func (p *prober) syn(mem *member, addr netip.AddrPort, tc *TCPChecker, now time.Time) bool {
 	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-	if !addr.Addr().Is4() || p.noSynner {
+	if !p.bySYN || !addr.Addr().Is4() || p.noSynner {
 		return false
 	}
 	if p.synner == nil {
@@ -44,6 +44,30 @@ func (p *prober) syn(mem *member, addr netip.AddrPort, tc *TCPChecker, now time.
 	return true
 }
 
+// synMinRate is the rate of TCP checks, a second, from which a prober
+// checks by SYN. Below it the raw socket costs more than it saves: while
+// it is open the kernel clones every TCP segment the host receives for it
+// before its filter drops them, which cost the data path 2-7 % more CPU a
+// request on tcp_ka (docs/performance.md, "TCP checks by SYN"), where a
+// thousand connects a second cost about 3 % of a core.
+const synMinRate = 1000
+
+// synPays reports whether n members checked every interval should be
+// checked by SYN: from synMin checks a second on, and, once by SYN, until
+// the rate falls under half of it (no flapping between the two around the
+// bound). Going back to connects, the raw socket closes once its last SYN
+// is answered or timed out (readAnswers).
+func (p *prober) synPays(n int, interval time.Duration) bool {
+	if p.noSynner || interval <= 0 {
+		return false
+	}
+	rate := float64(n) / interval.Seconds()
+	if p.bySYN {
+		return rate >= p.synMin/2
+	}
+	return rate >= p.synMin
+}
+
 // sendSyns sends the SYNs that syn queued, all in one go, and fails the
 // probes whose SYN the kernel refused.
 func (p *prober) sendSyns() {
@@ -71,6 +95,9 @@ func (p *prober) sendSyns() {
 func (p *prober) readAnswers() {
 	if p.synner == nil || len(p.syns) == 0 {
 		p.synW.fresh = 0
+		if p.synner != nil && !p.bySYN {
+			p.closeSynner()
+		}
 		return
 	}
 	p.answers = p.synner.recv(p.answers[:0])
@@ -102,4 +129,10 @@ func (p *prober) forgetSyn(mem *member) {
 		delete(p.syns, mem.slot.isn)
 	}
 	mem.slot.syn = false
+}
+
+// closeSynner closes the raw socket (which takes it out of the epoll set).
+func (p *prober) closeSynner() {
+	p.synner.close()
+	p.synner, p.synW = nil, rawWait{}
 }

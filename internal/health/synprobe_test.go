@@ -12,8 +12,8 @@ import (
 )
 
 // TestProberTCPBySYN: the prober's TCP checks, by SYN on its raw socket
-// (lbd as root) and by connect (without a raw socket), give the same
-// verdicts — a listening member passes, a closed port is refused, a member
+// (lbd as root, and checks enough a second) and by connect (without a raw
+// socket, or under synMinRate: 60 a second here), give the same verdicts — a listening member passes, a closed port is refused, a member
 // whose queue is full times out — and the SYN checks leave the listening
 // member's application nothing to accept, where each connect left it a
 // connection.
@@ -21,9 +21,12 @@ func TestProberTCPBySYN(t *testing.T) {
 	if _, err := newSynner(); err != nil {
 		t.Skipf("no raw TCP socket here: %v", err)
 	}
-	for _, bySYN := range []bool{true, false} {
-		name := map[bool]string{true: "syn", false: "connect"}[bySYN]
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		bySYN, lower bool // lower: synMin lowered under the test's rate
+	}{{"syn", true, true}, {"no raw socket", false, true}, {"under synMinRate", false, false}} {
+		bySYN := c.bySYN
+		t.Run(c.name, func(t *testing.T) {
 			lfd, up := rawListener(t)
 			closed, full := closedPort(t), fullListener(t)
 			reports := make(chan transition, 8)
@@ -41,7 +44,12 @@ func TestProberTCPBySYN(t *testing.T) {
 			var prb *prober
 			go func() {
 				defer close(done)
-				mon.run(ctx, func(p *prober) { p.noSynner, prb = !bySYN, p })
+				mon.run(ctx, func(p *prober) {
+					p.noSynner, prb = !bySYN && c.lower, p
+					if c.lower {
+						p.synMin = 1
+					}
+				})
 			}()
 			defer func() { cancel(); <-done }()
 			got := map[string]transition{}
@@ -158,5 +166,59 @@ func TestTCPChecksum(t *testing.T) {
 	h[16], h[17] = byte(sum>>8), byte(sum)
 	if got := tcpChecksum(h, [4]byte{127, 0, 0, 1}, [4]byte{127, 0, 0, 1}); got != 0 {
 		t.Errorf("a segment with its checksum in sums to %#04x, want 0", got)
+	}
+}
+
+// TestProberSYNBackToConnect: a prober checking by SYN goes back to
+// connects, and closes its raw socket, once its rate falls under half of
+// synMin (a longer delay).
+func TestProberSYNBackToConnect(t *testing.T) {
+	if _, err := newSynner(); err != nil {
+		t.Skipf("no raw TCP socket here: %v", err)
+	}
+	lfd, up := rawListener(t)
+	mon := NewMonitor(Options{PoolID: "syn"})
+	cfg := Config{Type: TypeTCP, Delay: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1}
+	targets := []Target{{ID: "up", Addr: up, Enabled: true, Weight: 1}}
+	if err := mon.Update(cfg, targets); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var prb *prober
+	go func() {
+		defer close(done)
+		mon.run(ctx, func(p *prober) { p.synMin, prb = 50, p }) // 100 checks a second: by SYN
+	}()
+	defer func() { cancel(); <-done }()
+	await := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	await("3 checks passed", func() bool { s, _ := mon.Member("up"); return s.ChecksPassed >= 3 })
+	if _, _, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("checking by SYN left the member a connection to accept (accept: %v)", err)
+	}
+	cfg.Delay = 100 * time.Millisecond // 10 a second, under 25
+	if err := mon.Update(cfg, targets); err != nil {
+		t.Fatal(err)
+	}
+	await("a connect check", func() bool {
+		nfd, _, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		if err == nil {
+			syscall.Close(nfd)
+		}
+		return err == nil
+	})
+	cancel()
+	<-done
+	if prb.synner != nil {
+		t.Error("the raw socket is still open after the prober went back to connects")
 	}
 }
