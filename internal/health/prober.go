@@ -180,11 +180,11 @@ func (p *prober) run() {
 			case *PingChecker:
 				batch = maxPingBatch
 			case *TCPChecker:
-				if p.bySYN = p.synPays(len(p.heap), rc.interval); p.bySYN {
+				if p.bySYN = p.synPays(p.heap.len(), rc.interval); p.bySYN {
 					batch = maxPingBatch // SYNs go out and their answers come in as echo requests and replies do
 				}
 			}
-			p.step = gridStep(len(p.heap), rc.interval, batch) // the heap: every member waiting for its slot or its deadline
+			p.step = gridStep(p.heap.len(), rc.interval, batch) // the heap: every member waiting for its slot or its deadline
 		}
 		for _, mem := range p.m.takeDirty() {
 			p.plan(mem, time.Now(), mem.slot.ended)
@@ -321,8 +321,8 @@ func (p *prober) nextWake(now time.Time) time.Time {
 	if len(p.reading) > 0 || p.pingW.fresh > 0 || p.synW.fresh > 0 {
 		wake = onGrid(now.Add(1), p.step)
 	}
-	if len(p.heap) > 0 && (wake.IsZero() || p.heap[0].slot.at.Before(wake)) {
-		wake = p.heap[0].slot.at
+	if p.heap.len() > 0 && (wake.IsZero() || p.heap.first().slot.at.Before(wake)) {
+		wake = p.heap.first().slot.at
 	}
 	return wake
 }
@@ -330,7 +330,7 @@ func (p *prober) nextWake(now time.Time) time.Time {
 // startDue starts the probes whose slot has come and times out the connects
 // whose deadline has passed. It returns the time after the last of them.
 func (p *prober) startDue(now time.Time) time.Time {
-	for len(p.heap) > 0 && !p.heap[0].slot.at.After(now) {
+	for p.heap.len() > 0 && !p.heap.first().slot.at.After(now) {
 		mem := p.heap.pop()
 		if mem.slot.ping { // no echo reply in time
 			p.forgetPing(mem)
