@@ -77,17 +77,6 @@ func (*pinger) close()                                   {}
 
 type synner struct{ fd int }
 
-type synAnswer struct {
-	isn     uint32
-	from    netip.AddrPort
-	refused bool
-}
-
-type synFailure struct {
-	isn uint32
-	err error
-}
-
 func newSynner() (*synner, error)                             { return nil, errConnectUnsupported }
 func (*synner) add(netip.AddrPort, time.Time) (uint32, error) { return 0, errConnectUnsupported }
 func (*synner) flush(failed []synFailure) []synFailure        { return failed }

@@ -14,13 +14,22 @@ import (
 )
 
 // runProber runs mon until the test ends and returns its prober, whose
-// fields may be read once the returned stop has been called.
-func runProber(t *testing.T, mon *Monitor) (*prober, func()) {
+// fields may be read once the returned stop has been called; setup, if
+// any, is applied to the prober before it starts.
+func runProber(t *testing.T, mon *Monitor, setup ...func(*prober)) (*prober, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	pc := make(chan *prober, 1)
-	go func() { defer close(done); mon.run(ctx, func(p *prober) { pc <- p }) }()
+	go func() {
+		defer close(done)
+		mon.run(ctx, func(p *prober) {
+			for _, f := range setup {
+				f(p)
+			}
+			pc <- p
+		})
+	}()
 	p := <-pc
 	stop := func() { cancel(); <-done }
 	t.Cleanup(stop)

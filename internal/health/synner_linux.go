@@ -64,20 +64,6 @@ type synSource struct {
 // before the routes are asked again.
 const synSourceFor = time.Minute
 
-// synAnswer is a member's answer to a SYN: the check it answers (its
-// sequence number), where it came from, and whether it is a reset.
-type synAnswer struct {
-	isn     uint32
-	from    netip.AddrPort
-	refused bool
-}
-
-// synFailure is a SYN that could not be sent.
-type synFailure struct {
-	isn uint32
-	err error
-}
-
 func newSynner() (*synner, error) {
 	hold, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
 	if err != nil {

@@ -44,6 +44,20 @@ func (p *prober) syn(mem *member, addr netip.AddrPort, tc *TCPChecker, now time.
 	return true
 }
 
+// synAnswer is a member's answer to a SYN: the check it answers (its
+// sequence number), where it came from, and whether it is a reset.
+type synAnswer struct {
+	isn     uint32
+	from    netip.AddrPort
+	refused bool
+}
+
+// synFailure is a SYN that could not be sent.
+type synFailure struct {
+	isn uint32
+	err error
+}
+
 // synMinRate is the rate of TCP checks, a second, from which a prober
 // checks by SYN. Below it the raw socket costs more than it saves: while
 // it is open the kernel clones every TCP segment the host receives for it

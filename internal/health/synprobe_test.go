@@ -3,7 +3,6 @@
 package health
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"syscall"
@@ -39,19 +38,12 @@ func TestProberTCPBySYN(t *testing.T) {
 			if err := mon.Update(cfg, targets); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			var prb *prober
-			go func() {
-				defer close(done)
-				mon.run(ctx, func(p *prober) {
-					p.noSynner, prb = !bySYN && c.lower, p
-					if c.lower {
-						p.synMin = 1
-					}
-				})
-			}()
-			defer func() { cancel(); <-done }()
+			prb, stop := runProber(t, mon, func(p *prober) {
+				p.noSynner = !bySYN && c.lower
+				if c.lower {
+					p.synMin = 1
+				}
+			})
 			got := map[string]transition{}
 			for _, tr := range awaitTransitions(t, reports, 2, 5*time.Second) {
 				got[tr.id] = tr
@@ -73,8 +65,7 @@ func TestProberTCPBySYN(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			cancel()
-			<-done
+			stop()
 			_, _, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 			switch {
 			case bySYN && !errors.Is(err, syscall.EAGAIN):
@@ -183,14 +174,7 @@ func TestProberSYNBackToConnect(t *testing.T) {
 	if err := mon.Update(cfg, targets); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var prb *prober
-	go func() {
-		defer close(done)
-		mon.run(ctx, func(p *prober) { p.synMin, prb = 50, p }) // 100 checks a second: by SYN
-	}()
-	defer func() { cancel(); <-done }()
+	prb, stop := runProber(t, mon, func(p *prober) { p.synMin = 50 }) // 100 checks a second: by SYN
 	await := func(what string, ok func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -216,8 +200,7 @@ func TestProberSYNBackToConnect(t *testing.T) {
 		}
 		return err == nil
 	})
-	cancel()
-	<-done
+	stop()
 	if prb.synner != nil {
 		t.Error("the raw socket is still open after the prober went back to connects")
 	}
