@@ -84,23 +84,7 @@ func TestProberTCPBySYN(t *testing.T) {
 // accepts from but the test.
 func rawListener(t *testing.T) (int, netip.AddrPort) {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 64); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := sa.(*syscall.SockaddrInet4)
-	return fd, netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port))
+	return listenSocket(t, 64, syscall.SOCK_NONBLOCK)
 }
 
 // TestSynnerParse: an answer counts when it is a SYN-ACK or a reset to the

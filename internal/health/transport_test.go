@@ -56,7 +56,20 @@ func TestTCPChecker(t *testing.T) {
 // accepts, with one connection already queued: it drops the next SYN.
 func fullListener(t *testing.T) netip.AddrPort {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	_, addr := listenSocket(t, 0, 0)
+	queued, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { queued.Close() })
+	return addr
+}
+
+// listenSocket is a socket listening on loopback with the backlog and
+// socket flags given, closed when the test ends.
+func listenSocket(t *testing.T, backlog, flags int) (int, netip.AddrPort) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC|flags, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,20 +77,15 @@ func fullListener(t *testing.T) netip.AddrPort {
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Listen(fd, 0); err != nil {
+	if err := syscall.Listen(fd, backlog); err != nil {
 		t.Fatal(err)
 	}
 	sa, err := syscall.Getsockname(fd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := netip.AddrPortFrom(netip.AddrFrom4(sa.(*syscall.SockaddrInet4).Addr), uint16(sa.(*syscall.SockaddrInet4).Port))
-	queued, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { queued.Close() })
-	return addr
+	in := sa.(*syscall.SockaddrInet4)
+	return fd, netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port))
 }
 
 // tlsListener is a TLS server with httptest's self-signed certificate that
