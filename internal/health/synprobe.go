@@ -59,12 +59,15 @@ type synFailure struct {
 }
 
 // synMinRate is the rate of TCP checks, a second, from which a prober
-// checks by SYN. Below it the raw socket costs more than it saves: while
-// it is open the kernel clones every TCP segment the host receives for it
-// before its filter drops them, which cost the data path 2-7 % more CPU a
-// request on tcp_ka (docs/performance.md, "TCP checks by SYN"), where a
-// thousand connects a second cost about 3 % of a core.
-const synMinRate = 1000
+// checks by SYN. Below it the raw socket may cost more than it saves:
+// while it is open the kernel clones every TCP segment the host receives
+// for it before its filter drops them, which cost the data path 2-7 %
+// more CPU a request on tcp_ka, about 3 % of each core it keeps busy;
+// and SYNs save about 1.2 % of a core per 1,000 checks a second (at 1,000
+// members 3.1 % of a core against connects' 4.3 %; at 10,000, 10-12 %
+// against 33 %). From 5,000 a second they pay with two busy cores
+// (docs/performance.md, "TCP checks by SYN").
+const synMinRate = 5000
 
 // synPays reports whether n members checked every interval should be
 // checked by SYN: from synMin checks a second on, and, once by SYN, until
