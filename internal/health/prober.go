@@ -175,14 +175,12 @@ func (p *prober) run() {
 	defer timer.Stop()
 	for {
 		if rc := p.m.cfg.Load(); rc != nil {
+			_, tcp := rc.checker.(*TCPChecker)
+			_, ping := rc.checker.(*PingChecker)
+			p.bySYN = tcp && p.synPays(p.heap.len(), rc.interval) // false too once the monitor is no longer TCP: the raw socket closes
 			batch := maxBatch
-			switch rc.checker.(type) {
-			case *PingChecker:
-				batch = maxPingBatch
-			case *TCPChecker:
-				if p.bySYN = p.synPays(p.heap.len(), rc.interval); p.bySYN {
-					batch = maxPingBatch // SYNs go out and their answers come in as echo requests and replies do
-				}
+			if ping || p.bySYN {
+				batch = maxPingBatch // SYNs go out and their answers come in as echo requests and replies do
 			}
 			p.step = gridStep(p.heap.len(), rc.interval, batch) // the heap: every member waiting for its slot or its deadline
 		}

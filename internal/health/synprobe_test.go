@@ -146,46 +146,59 @@ func TestTCPChecksum(t *testing.T) {
 
 // TestProberSYNBackToConnect: a prober checking by SYN goes back to
 // connects, and closes its raw socket, once its rate falls under half of
-// synMin (a longer delay).
+// synMin (a longer delay), or once its monitor is no longer TCP (HTTP,
+// whose checks connect too).
 func TestProberSYNBackToConnect(t *testing.T) {
 	if _, err := newSynner(); err != nil {
 		t.Skipf("no raw TCP socket here: %v", err)
 	}
-	lfd, up := rawListener(t)
-	mon := NewMonitor(Options{PoolID: "syn"})
-	cfg := Config{Type: TypeTCP, Delay: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1}
-	targets := []Target{{ID: "up", Addr: up, Enabled: true, Weight: 1}}
-	if err := mon.Update(cfg, targets); err != nil {
-		t.Fatal(err)
-	}
-	prb, stop := runProber(t, mon, func(p *prober) { p.synMin = 50 }) // 100 checks a second: by SYN
-	await := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 5s", what)
+	for _, c := range []struct {
+		name   string
+		change func(*Config)
+	}{
+		{"longer delay", func(c *Config) { c.Delay = 100 * time.Millisecond }}, // 10 a second, under 25
+		{"HTTP", func(c *Config) {
+			c.Type, c.HTTPMethod, c.URLPath, c.ExpectedCodes, c.HTTPVersion = TypeHTTP, "GET", "/", codes(200, 200), "1.0"
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lfd, up := rawListener(t)
+			mon := NewMonitor(Options{PoolID: "syn"})
+			cfg := Config{Type: TypeTCP, Delay: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1}
+			targets := []Target{{ID: "up", Addr: up, Enabled: true, Weight: 1}}
+			if err := mon.Update(cfg, targets); err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	await("3 checks passed", func() bool { s, _ := mon.Member("up"); return s.ChecksPassed >= 3 })
-	if _, _, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC); !errors.Is(err, syscall.EAGAIN) {
-		t.Fatalf("checking by SYN left the member a connection to accept (accept: %v)", err)
-	}
-	cfg.Delay = 100 * time.Millisecond // 10 a second, under 25
-	if err := mon.Update(cfg, targets); err != nil {
-		t.Fatal(err)
-	}
-	await("a connect check", func() bool {
-		nfd, _, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		if err == nil {
-			syscall.Close(nfd)
-		}
-		return err == nil
-	})
-	stop()
-	if prb.synner != nil {
-		t.Error("the raw socket is still open after the prober went back to connects")
+			prb, stop := runProber(t, mon, func(p *prober) { p.synMin = 50 }) // 100 checks a second: by SYN
+			await := func(what string, ok func() bool) {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second)
+				for !ok() {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: not within 5s", what)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			await("3 checks passed", func() bool { s, _ := mon.Member("up"); return s.ChecksPassed >= 3 })
+			if _, _, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC); !errors.Is(err, syscall.EAGAIN) {
+				t.Fatalf("checking by SYN left the member a connection to accept (accept: %v)", err)
+			}
+			c.change(&cfg)
+			if err := mon.Update(cfg, targets); err != nil {
+				t.Fatal(err)
+			}
+			await("a connect check", func() bool {
+				nfd, _, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+				if err == nil {
+					syscall.Close(nfd)
+				}
+				return err == nil
+			})
+			stop()
+			if prb.synner != nil {
+				t.Error("the raw socket is still open after the prober went back to connects")
+			}
+		})
 	}
 }
