@@ -77,8 +77,10 @@ func (*pinger) close()                                   {}
 
 type synner struct{ fd int }
 
-func newSynner() (*synner, error)                             { return nil, errConnectUnsupported }
-func (*synner) add(netip.AddrPort, time.Time) (uint32, error) { return 0, errConnectUnsupported }
-func (*synner) flush(failed []synFailure) []synFailure        { return failed }
-func (*synner) recv(got []synAnswer) []synAnswer              { return got }
-func (*synner) close()                                        {}
+func newSynner() (*synner, error) { return nil, errConnectUnsupported }
+func (*synner) add(netip.AddrPort, *synSource, time.Time) (uint32, error) {
+	return 0, errConnectUnsupported
+}
+func (*synner) flush(failed []synFailure) []synFailure { return failed }
+func (*synner) recv(got []synAnswer) []synAnswer       { return got }
+func (*synner) close()                                 {}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +32,9 @@ import (
 // loopback addresses. The HTTP members are net/http servers, or with
 // LBD_HEALTH_SERVE_HTTP=raw one epoll loop with a canned response
 // (rawHTTPMembers), light enough for 10,000 members a second on two cores.
-// A CPU profile of the whole run: -test.cpuprofile (go test -cpuprofile).
+// A CPU profile of the whole run: -test.cpuprofile (go test -cpuprofile);
+// of the measured window only (no member setup, no staggered start):
+// LBD_HEALTH_CPU_PROFILE=file.
 func TestCheckerCPU(t *testing.T) {
 	if os.Getenv("LBD_HEALTH_CPU") == "" {
 		t.Skip("set LBD_HEALTH_CPU=1 to measure (about 30s)")
@@ -81,9 +84,11 @@ func TestCheckerCPU(t *testing.T) {
 			time.Sleep(2 * time.Second) // every member past its staggered start
 
 			passed0, failed0 := counts(mon, typ)
+			stopProfile := profileWindow(t, typ)
 			r0, t0 := rusage(t), time.Now()
 			time.Sleep(window)
 			r1, el := rusage(t), time.Since(t0)
+			stopProfile()
 			passed1, failed1 := counts(mon, typ)
 			cancel()
 			<-done
@@ -104,6 +109,32 @@ func TestCheckerCPU(t *testing.T) {
 				t.Errorf("%d probes in %s, want about %.0f", probes, el, want)
 			}
 		})
+	}
+}
+
+// profileWindow starts a CPU profile into $LBD_HEALTH_CPU_PROFILE (with
+// the type's name appended when more than one is measured) and returns
+// what stops it; without the variable it does nothing.
+func profileWindow(t *testing.T, typ Type) func() {
+	path := os.Getenv("LBD_HEALTH_CPU_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	if !strings.EqualFold(os.Getenv("LBD_HEALTH_CPU_TYPES"), typ.String()) {
+		path += "." + typ.String()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

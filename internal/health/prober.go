@@ -154,9 +154,10 @@ type slot struct {
 	pingTo netip.Addr
 	wait   time.Duration
 
-	syn   bool // a SYN awaits its answer
-	isn   uint32
-	synTo netip.AddrPort
+	syn    bool // a SYN awaits its answer
+	isn    uint32
+	synTo  netip.AddrPort
+	synSrc synSource // the source address toward it, cached
 }
 
 type asyncResult struct {

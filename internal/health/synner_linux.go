@@ -38,11 +38,10 @@ type synner struct {
 	port uint16 // the answers' port
 	isn  uint32 // the last sequence number sent
 
-	srcs  map[netip.Addr]synSource // the source address toward a member, by the routes
-	queue []synSegment             // added since the last flush
-	iovs  []unix.Iovec             // flush's, one a SYN
-	hdrs  []unix.Mmsghdr           // flush's
-	in    *replyBuffers            // recv's
+	queue []synSegment   // added since the last flush
+	iovs  []unix.Iovec   // flush's, one a SYN
+	hdrs  []unix.Mmsghdr // flush's
+	in    *replyBuffers  // recv's
 }
 
 // synSegment is a queued SYN: the segment, where it goes, and its sequence
@@ -52,17 +51,6 @@ type synSegment struct {
 	to  unix.RawSockaddrInet4
 	isn uint32
 }
-
-// synSource is the source address the routes gave toward a member, kept
-// for synSourceFor: the checksum of a raw segment covers it.
-type synSource struct {
-	addr netip.Addr
-	at   time.Time
-}
-
-// synSourceFor is how long a source address found for a member is used
-// before the routes are asked again.
-const synSourceFor = time.Minute
 
 func newSynner() (*synner, error) {
 	hold, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
@@ -82,7 +70,7 @@ func newSynner() (*synner, error) {
 		syscall.Close(hold)
 		return nil, os.NewSyscallError("socket", err)
 	}
-	s := &synner{fd: fd, hold: hold, port: port, isn: rand.Uint32(), srcs: map[netip.Addr]synSource{}}
+	s := &synner{fd: fd, hold: hold, port: port, isn: rand.Uint32()}
 	if err := s.filter(); err != nil {
 		s.close()
 		return nil, err
@@ -116,11 +104,15 @@ func (s *synner) filter() error {
 }
 
 // add queues a SYN to to, for the next flush, and returns its sequence
-// number; now dates the source address it looks up.
-func (s *synner) add(to netip.AddrPort, now time.Time) (uint32, error) {
-	src, err := s.source(to.Addr(), now)
-	if err != nil {
-		return 0, err
+// number. src is the member's cached source address, looked up again when
+// it is for another address or older than synSourceFor at now.
+func (s *synner) add(to netip.AddrPort, src *synSource, now time.Time) (uint32, error) {
+	if src.dst != to.Addr() || now.Sub(src.at) >= synSourceFor {
+		addr, err := source(to.Addr())
+		if err != nil {
+			return 0, err
+		}
+		*src = synSource{dst: to.Addr(), addr: addr, at: now}
 	}
 	s.isn++
 	s.queue = append(s.queue, synSegment{isn: s.isn, to: unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: to.Addr().As4()}})
@@ -133,17 +125,13 @@ func (s *synner) add(to netip.AddrPort, now time.Time) (uint32, error) {
 	binary.BigEndian.PutUint16(h[14:], 65535)
 	h[20], h[21] = 2, 4 // MSS, as any SYN carries
 	binary.BigEndian.PutUint16(h[22:], 1460)
-	binary.BigEndian.PutUint16(h[16:], tcpChecksum(h[:], src.As4(), to.Addr().As4()))
+	binary.BigEndian.PutUint16(h[16:], tcpChecksum(h[:], src.addr.As4(), to.Addr().As4()))
 	return s.isn, nil
 }
 
 // source is the address the routes choose toward dst: a connected UDP
-// socket's own address (no packet is sent), looked up once a
-// synSourceFor.
-func (s *synner) source(dst netip.Addr, now time.Time) (netip.Addr, error) {
-	if c, ok := s.srcs[dst]; ok && now.Sub(c.at) < synSourceFor {
-		return c.addr, nil
-	}
+// socket's own address (no packet is sent).
+func source(dst netip.Addr) (netip.Addr, error) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return netip.Addr{}, os.NewSyscallError("socket", err)
@@ -156,16 +144,8 @@ func (s *synner) source(dst netip.Addr, now time.Time) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, os.NewSyscallError("getsockname", err)
 	}
-	src := netip.AddrFrom4(sa.(*syscall.SockaddrInet4).Addr)
-	if len(s.srcs) >= maxSynSources {
-		clear(s.srcs)
-	}
-	s.srcs[dst] = synSource{src, now}
-	return src, nil
+	return netip.AddrFrom4(sa.(*syscall.SockaddrInet4).Addr), nil
 }
-
-// maxSynSources bounds the source cache: past it, it starts again empty.
-const maxSynSources = 1 << 16
 
 // tcpChecksum is the checksum of the TCP segment h from src to dst, its
 // own checksum field zero.
