@@ -80,13 +80,24 @@ func isolated(t *testing.T, args ...string) []string {
 	return args
 }
 
+// handedOut holds the ports freePort has given in this test binary: the
+// kernel may give a port just closed again, and one test's two ports were
+// once the same (its listener's and lbd's admin server's).
+var handedOut sync.Map
+
+// freePort is a loopback port free now, never one it gave before.
 func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, given := handedOut.LoadOrStore(port, true); !given {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 type syncBuffer struct {

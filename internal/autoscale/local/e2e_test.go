@@ -243,7 +243,18 @@ func TestLocalLoopEndToEnd(t *testing.T) {
 	before := l.state()
 	c2, stop2 := l.controller("second")
 	defer func() { stop2() }()
-	// Two controllers on one group: the third waits for the lock.
+	// The second holds the group's lock once it decides (only the lock's
+	// holder does); before that the third, started now, could take it.
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if points, _ := c2.Recorder.Snapshot(); len(points) > 0 {
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("the restarted controller made no decision within 15 s\ncontroller logs:\n%s", tail(l.logs.String(), 60))
+		}
+	}
+	// Two controllers on one group: the third waits for the lock, and
+	// does nothing for as long as it waits (3 s of nothing to see).
 	c3, stop3 := l.controller("third")
 	time.Sleep(3 * time.Second)
 	stop3()
