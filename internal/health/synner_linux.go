@@ -33,10 +33,11 @@ import (
 // a check's sequence number, echoed in the answer's acknowledgement, and
 // its member's address tell the checks apart.
 type synner struct {
-	fd   int
-	hold int    // the bound TCP socket that holds port
-	port uint16 // the answers' port
-	isn  uint32 // the last sequence number sent
+	fd    int
+	hold  int    // the bound TCP socket that holds port
+	route int    // a UDP socket, connected to a member to learn the source address toward it (source)
+	port  uint16 // the answers' port
+	isn   uint32 // the last sequence number sent
 
 	queue []synSegment   // added since the last flush
 	iovs  []unix.Iovec   // flush's, one a SYN
@@ -70,7 +71,13 @@ func newSynner() (*synner, error) {
 		syscall.Close(hold)
 		return nil, os.NewSyscallError("socket", err)
 	}
-	s := &synner{fd: fd, hold: hold, port: port, isn: rand.Uint32()}
+	route, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		syscall.Close(fd)
+		syscall.Close(hold)
+		return nil, os.NewSyscallError("socket", err)
+	}
+	s := &synner{fd: fd, hold: hold, route: route, port: port, isn: rand.Uint32()}
 	if err := s.filter(); err != nil {
 		s.close()
 		return nil, err
@@ -108,7 +115,7 @@ func (s *synner) filter() error {
 // it is for another address or older than synSourceFor at now.
 func (s *synner) add(to netip.AddrPort, src *synSource, now time.Time) (uint32, error) {
 	if src.dst != to.Addr() || now.Sub(src.at) >= synSourceFor {
-		addr, err := source(to.Addr())
+		addr, err := s.source(to.Addr())
 		if err != nil {
 			return 0, err
 		}
@@ -129,18 +136,18 @@ func (s *synner) add(to netip.AddrPort, src *synSource, now time.Time) (uint32, 
 	return s.isn, nil
 }
 
-// source is the address the routes choose toward dst: a connected UDP
-// socket's own address (no packet is sent).
-func source(dst netip.Addr) (netip.Addr, error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return netip.Addr{}, os.NewSyscallError("socket", err)
-	}
-	defer syscall.Close(fd)
-	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: 9, Addr: dst.As4()}); err != nil {
+// source is the address the routes choose toward dst: the synner's UDP
+// socket's own address once connected to dst (no packet is sent). The
+// socket is disconnected again (AF_UNSPEC), which unbinds the address
+// and port the connect chose, for the next lookup to choose afresh: three
+// system calls and no socket made and closed for each (a socket's close
+// frees its file, inode and dentry).
+func (s *synner) source(dst netip.Addr) (netip.Addr, error) {
+	if err := syscall.Connect(s.route, &syscall.SockaddrInet4{Port: 9, Addr: dst.As4()}); err != nil {
 		return netip.Addr{}, os.NewSyscallError("connect", err)
 	}
-	sa, err := syscall.Getsockname(fd)
+	defer disconnect(s.route)
+	sa, err := syscall.Getsockname(s.route)
 	if err != nil {
 		return netip.Addr{}, os.NewSyscallError("getsockname", err)
 	}
@@ -224,4 +231,5 @@ func (s *synner) parse(b []byte) (synAnswer, bool) {
 func (s *synner) close() {
 	syscall.Close(s.fd)
 	syscall.Close(s.hold)
+	syscall.Close(s.route)
 }
