@@ -33,12 +33,11 @@ type pinger struct {
 	id  uint16
 	seq uint16
 
-	queue []echoRequest  // added since the last flush
-	iovs  []unix.Iovec   // flush's, one an echo request
-	hdrs  []unix.Mmsghdr // flush's
-	in    *replyBuffers  // recv's
-	sends int            // sendmmsg calls (tests)
-	recvs int            // recvmmsg calls (tests)
+	queue []echoRequest // added since the last flush
+	out   sendBuffers   // flush's
+	in    *replyBuffers // recv's
+	sends int           // sendmmsg calls (tests)
+	recvs int           // recvmmsg calls (tests)
 }
 
 // echoRequest is a queued echo request: the packet, where it goes, and its
@@ -131,27 +130,14 @@ func (p *pinger) add(a netip.Addr) uint16 {
 // and the rest go on.
 func (p *pinger) flush(failed []sendFailure) []sendFailure {
 	q := p.queue
-	if len(q) == 0 {
-		return failed
-	}
-	if cap(p.hdrs) < len(q) {
-		p.hdrs, p.iovs = make([]unix.Mmsghdr, len(q), 2*len(q)), make([]unix.Iovec, len(q), 2*len(q))
-	}
-	hdrs, iovs := p.hdrs[:len(q)], p.iovs[:len(q)]
-	for i := range q {
-		iovs[i] = unix.Iovec{Base: &q[i].pkt[0]}
-		iovs[i].SetLen(len(q[i].pkt))
-		hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Name: (*byte)(unsafe.Pointer(&q[i].to)), Namelen: unix.SizeofSockaddrInet4, Iov: &iovs[i]}}
-		hdrs[i].Hdr.SetIovlen(1)
-	}
-	p.sends += sendBatch(p.fd, hdrs, func(i int, err error) {
+	p.sends += sendQueue(p.fd, &p.out, q, func(i int, err error) {
 		failed = append(failed, sendFailure{q[i].seq, err})
 	})
-	clear(hdrs) // no pointers into the queue kept past the call
-	clear(iovs)
 	p.queue = q[:0]
 	return failed
 }
+
+func (r *echoRequest) packet() ([]byte, *unix.RawSockaddrInet4) { return r.pkt[:], &r.to }
 
 func icmpChecksum(b []byte) uint16 {
 	var s uint32
@@ -174,6 +160,46 @@ func (p *pinger) recv(got []echoReply) []echoReply {
 		}
 	})
 	return got
+}
+
+// sendBuffers are the message headers a raw socket's queue is sent
+// through, kept from one flush to the next.
+type sendBuffers struct {
+	iovs []unix.Iovec   // one a message
+	hdrs []unix.Mmsghdr // one a message
+}
+
+// queued is a message waiting in a raw socket's queue: its bytes and
+// where it goes.
+type queued interface {
+	packet() ([]byte, *unix.RawSockaddrInet4)
+}
+
+// sendQueue sends q on fd through out (sendBatch), and calls failed with
+// the index and the error of each message the kernel refused. It returns
+// the sendmmsg calls made.
+func sendQueue[T any, P interface {
+	*T
+	queued
+}](fd int, out *sendBuffers, q []T, failed func(int, error)) int {
+	if len(q) == 0 {
+		return 0
+	}
+	if cap(out.hdrs) < len(q) {
+		out.hdrs, out.iovs = make([]unix.Mmsghdr, len(q), 2*len(q)), make([]unix.Iovec, len(q), 2*len(q))
+	}
+	hdrs, iovs := out.hdrs[:len(q)], out.iovs[:len(q)]
+	for i := range q {
+		pkt, to := P(&q[i]).packet()
+		iovs[i] = unix.Iovec{Base: &pkt[0]}
+		iovs[i].SetLen(len(pkt))
+		hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Name: (*byte)(unsafe.Pointer(to)), Namelen: unix.SizeofSockaddrInet4, Iov: &iovs[i]}}
+		hdrs[i].Hdr.SetIovlen(1)
+	}
+	calls := sendBatch(fd, hdrs, failed)
+	clear(hdrs) // no pointers into the queue kept past the call
+	clear(iovs)
+	return calls
 }
 
 // sendBatch sends hdrs on fd in as few sendmmsg calls as the kernel allows

@@ -7,7 +7,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,10 +38,9 @@ type synner struct {
 	port  uint16 // the answers' port
 	isn   uint32 // the last sequence number sent
 
-	queue []synSegment   // added since the last flush
-	iovs  []unix.Iovec   // flush's, one a SYN
-	hdrs  []unix.Mmsghdr // flush's
-	in    *replyBuffers  // recv's
+	queue []synSegment  // added since the last flush
+	out   sendBuffers   // flush's
+	in    *replyBuffers // recv's
 }
 
 // synSegment is a queued SYN: the segment, where it goes, and its sequence
@@ -173,27 +171,14 @@ func tcpChecksum(h []byte, src, dst [4]byte) uint16 {
 // allows, and appends to failed the ones it refused, each with its error.
 func (s *synner) flush(failed []synFailure) []synFailure {
 	q := s.queue
-	if len(q) == 0 {
-		return failed
-	}
-	if cap(s.hdrs) < len(q) {
-		s.hdrs, s.iovs = make([]unix.Mmsghdr, len(q), 2*len(q)), make([]unix.Iovec, len(q), 2*len(q))
-	}
-	hdrs, iovs := s.hdrs[:len(q)], s.iovs[:len(q)]
-	for i := range q {
-		iovs[i] = unix.Iovec{Base: &q[i].pkt[0]}
-		iovs[i].SetLen(len(q[i].pkt))
-		hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Name: (*byte)(unsafe.Pointer(&q[i].to)), Namelen: unix.SizeofSockaddrInet4, Iov: &iovs[i]}}
-		hdrs[i].Hdr.SetIovlen(1)
-	}
-	sendBatch(s.fd, hdrs, func(i int, err error) {
+	sendQueue(s.fd, &s.out, q, func(i int, err error) {
 		failed = append(failed, synFailure{q[i].isn, err})
 	})
-	clear(hdrs) // no pointers into the queue kept past the call
-	clear(iovs)
 	s.queue = q[:0]
 	return failed
 }
+
+func (g *synSegment) packet() ([]byte, *unix.RawSockaddrInet4) { return g.pkt[:], &g.to }
 
 // recv appends to got the answers that have come, reading until there are
 // none left.
