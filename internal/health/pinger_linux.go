@@ -139,15 +139,19 @@ func (p *pinger) flush(failed []sendFailure) []sendFailure {
 
 func (r *echoRequest) packet() ([]byte, *unix.RawSockaddrInet4) { return r.pkt[:], &r.to }
 
-func icmpChecksum(b []byte) uint16 {
-	var s uint32
+func icmpChecksum(b []byte) uint16 { return inetChecksum(0, b) }
+
+// inetChecksum is the Internet checksum (RFC 1071) of b's 16-bit words
+// added to sum (a pseudo-header's, or 0): their one's-complement sum,
+// complemented. b has an even length.
+func inetChecksum(sum uint32, b []byte) uint16 {
 	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
 	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
 	}
-	return ^uint16(s)
+	return ^uint16(sum)
 }
 
 // recv appends to got the echo replies that have come, reading until

@@ -158,13 +158,7 @@ func tcpChecksum(h []byte, src, dst [4]byte) uint16 {
 	sum := uint32(binary.BigEndian.Uint16(src[0:])) + uint32(binary.BigEndian.Uint16(src[2:])) +
 		uint32(binary.BigEndian.Uint16(dst[0:])) + uint32(binary.BigEndian.Uint16(dst[2:])) +
 		syscall.IPPROTO_TCP + uint32(len(h))
-	for i := 0; i+1 < len(h); i += 2 {
-		sum += uint32(h[i])<<8 | uint32(h[i+1])
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
+	return inetChecksum(sum, h)
 }
 
 // flush sends the queued SYNs, in as few sendmmsg calls as the kernel
