@@ -76,6 +76,10 @@ func newSynner() (*synner, error) {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	s := &synner{fd: fd, hold: hold, route: route, port: port, isn: rand.Uint32()}
+	if err := atomicDatagrams(fd); err != nil {
+		s.close()
+		return nil, err
+	}
 	if err := s.filter(); err != nil {
 		s.close()
 		return nil, err

@@ -1,0 +1,147 @@
+//go:build linux
+
+package health
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRawPacketsCarryNoIPID: the SYNs of TCP checks and the echo requests
+// of PING checks leave with Don't Fragment set and IP ID 0, atomic
+// datagrams, not each with an ID drawn from the host's shared generator
+// (atomicDatagrams). A capturing raw socket in the test's own namespace
+// reads them as the member's host receives them.
+func TestRawPacketsCarryNoIPID(t *testing.T) {
+	const n = 3
+	t.Run("SYN", func(t *testing.T) {
+		err := inNetns(t, func() error {
+			capture, err := captureSocket(syscall.IPPROTO_TCP)
+			if err != nil {
+				return errSkip{err}
+			}
+			defer syscall.Close(capture)
+			s, err := newSynner()
+			if err != nil {
+				return errSkip{err}
+			}
+			defer s.close()
+			lfd, to, err := loopbackListener()
+			if err != nil {
+				return err
+			}
+			defer syscall.Close(lfd)
+			var src synSource
+			for range n {
+				if _, err := s.add(to, &src, time.Now()); err != nil {
+					return err
+				}
+			}
+			if failed := s.flush(nil); len(failed) != 0 {
+				return fmt.Errorf("SYNs refused: %v", failed)
+			}
+			return expectAtomic(capture, n, func(ip, l4 []byte) bool {
+				return binary.BigEndian.Uint16(l4[0:]) == s.port && binary.BigEndian.Uint16(l4[2:]) == to.Port() && l4[13] == 0x02
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("echo request", func(t *testing.T) {
+		err := inNetns(t, func() error {
+			capture, err := captureSocket(syscall.IPPROTO_ICMP)
+			if err != nil {
+				return errSkip{err}
+			}
+			defer syscall.Close(capture)
+			p, err := testPinger()
+			if err != nil {
+				return err
+			}
+			defer p.close()
+			for range n {
+				p.add(netip.MustParseAddr("127.0.0.1"))
+			}
+			if failed := p.flush(nil); len(failed) != 0 {
+				return fmt.Errorf("echo requests refused: %v", failed)
+			}
+			return expectAtomic(capture, n, func(ip, l4 []byte) bool { return l4[0] == 8 })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// captureSocket is a raw socket that receives every packet of proto the
+// namespace's host receives.
+func captureSocket(proto int) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return -1, fmt.Errorf("raw socket: %w", err)
+	}
+	return fd, nil
+}
+
+// loopbackListener is a listening TCP socket on 127.0.0.1 that nothing
+// accepts from, and its address.
+func loopbackListener() (int, netip.AddrPort, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, netip.AddrPort{}, err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		return -1, netip.AddrPort{}, err
+	}
+	if err := syscall.Listen(fd, 16); err != nil {
+		syscall.Close(fd)
+		return -1, netip.AddrPort{}, err
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		return -1, netip.AddrPort{}, err
+	}
+	return fd, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port)), nil
+}
+
+// expectAtomic reads capture for up to 5 s until want packets that match
+// came, and fails unless each has Don't Fragment set and IP ID 0.
+func expectAtomic(capture, want int, match func(ip, l4 []byte) bool) error {
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(5 * time.Second)
+	for got := 0; got < want; {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("%d of %d packets captured within 5s", got, want)
+		}
+		fds := []unix.PollFd{{Fd: int32(capture), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			return err
+		}
+		for {
+			k, _, err := syscall.Recvfrom(capture, buf, syscall.MSG_DONTWAIT)
+			if err != nil {
+				break
+			}
+			ip := buf[:k]
+			if len(ip) < 20 || len(ip) < int(ip[0]&0x0f)*4+14 || !match(ip, ip[int(ip[0]&0x0f)*4:]) {
+				continue
+			}
+			got++
+			id, frag := binary.BigEndian.Uint16(ip[4:]), binary.BigEndian.Uint16(ip[6:])
+			if frag&0x4000 == 0 || id != 0 {
+				return fmt.Errorf("packet %d: IP ID %d, flags %#x: want ID 0 and Don't Fragment (0x4000)", got, id, frag&0xe000)
+			}
+		}
+	}
+	return nil
+}
