@@ -277,7 +277,6 @@ func (p *prober) httpEnd(mem *member, err error, connected bool) {
 		delete(p.pending, s.fd)
 	}
 	p.unread(mem)
-	p.heap.remove(mem)
 	if connected {
 		p.socks.release(s.fd, h.v6)
 	} else {

@@ -57,7 +57,6 @@ func (p *prober) sendPings() {
 			continue
 		}
 		p.forgetPing(mem)
-		p.heap.remove(mem)
 		p.finish(mem, errors.New("ping: "+rootCause(f.err)), now)
 	}
 }
@@ -131,7 +130,6 @@ func (p *prober) replied(r echoReply, now time.Time) {
 		return // late, or not ours
 	}
 	p.forgetPing(mem)
-	p.heap.remove(mem)
 	p.finish(mem, nil, now)
 }
 

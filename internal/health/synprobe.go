@@ -115,7 +115,6 @@ func (p *prober) sendSyns() {
 			continue
 		}
 		p.forgetSyn(mem)
-		p.heap.remove(mem)
 		p.finish(mem, errors.New(describeConnectError(f.err)), now)
 	}
 }
@@ -142,7 +141,6 @@ func (p *prober) readAnswers() {
 			continue // late, or not ours
 		}
 		p.forgetSyn(mem)
-		p.heap.remove(mem)
 		var err error
 		if a.refused {
 			err = errSynRefused
