@@ -91,13 +91,25 @@ func newSynner() (*synner, error) {
 	return s, nil
 }
 
-// filter attaches the socket filter: TCP segments to s.port with SYN and
-// ACK both set, or RST set; nothing else is queued on the socket.
+// filter attaches the socket filter (synFilter); nothing else is queued
+// on the socket.
 func (s *synner) filter() error {
-	prog := []unix.SockFilter{
+	prog := synFilter(s.port)
+	fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(s.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
+		return os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
+	}
+	return nil
+}
+
+// synFilter is a classic BPF program over the IPv4 packets of TCP
+// segments (a raw TCP socket's) that keeps those to port with SYN and ACK
+// both set, or RST set.
+func synFilter(port uint16) []unix.SockFilter {
+	return []unix.SockFilter{
 		{Code: unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH, K: 0}, // x = the IP header's length
 		{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_IND, K: 2},  // the destination port
-		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 5, K: uint32(s.port)},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jf: 5, K: uint32(port)},
 		{Code: unix.BPF_LD | unix.BPF_B | unix.BPF_IND, K: 13},            // the flags
 		{Code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, Jt: 2, K: 0x04}, // RST
 		{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: 0x12},
@@ -105,11 +117,6 @@ func (s *synner) filter() error {
 		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffff},
 		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
 	}
-	fp := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	if err := unix.SetsockoptSockFprog(s.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fp); err != nil {
-		return os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
-	}
-	return nil
 }
 
 // add queues a SYN to to, for the next flush, and returns its sequence

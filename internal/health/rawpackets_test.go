@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -144,4 +145,56 @@ func expectAtomic(capture, want int, match func(ip, l4 []byte) bool) error {
 		}
 	}
 	return nil
+}
+
+// TestSynFilter runs the synner's socket filter (synFilter) in x/net/bpf's
+// virtual machine over TCP packets: it keeps SYN-ACKs and resets to the
+// synner's port, with or without IP options, and drops the rest of what a
+// raw TCP socket sees — another port, a bare ACK, a SYN.
+func TestSynFilter(t *testing.T) {
+	const port = 40000
+	raw := synFilter(port)
+	ins := make([]bpf.RawInstruction, len(raw))
+	for i, r := range raw {
+		ins[i] = bpf.RawInstruction{Op: r.Code, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	prog, ok := bpf.Disassemble(ins)
+	if !ok {
+		t.Fatalf("synFilter has an instruction x/net/bpf does not know: %v", prog)
+	}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pkt is an IPv4 packet with ihl words of header and a TCP header to
+	// dport with flags.
+	pkt := func(ihl int, dport uint16, flags byte) []byte {
+		b := make([]byte, ihl*4+24)
+		b[0], b[9] = 0x40|byte(ihl), syscall.IPPROTO_TCP
+		h := b[ihl*4:]
+		binary.BigEndian.PutUint16(h[0:], 8080)
+		binary.BigEndian.PutUint16(h[2:], dport)
+		h[13] = flags
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		keep bool
+	}{
+		{"SYN-ACK", pkt(5, port, 0x12), true},
+		{"reset", pkt(5, port, 0x14), true},
+		{"SYN-ACK after IP options", pkt(7, port, 0x12), true},
+		{"another port", pkt(5, port+1, 0x12), false},
+		{"a bare ACK", pkt(5, port, 0x10), false},
+		{"a SYN", pkt(5, port, 0x02), false},
+	} {
+		got, err := vm.Run(c.b)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if keep := got > 0; keep != c.keep {
+			t.Errorf("%s: kept %v (%d bytes), want %v", c.name, keep, got, c.keep)
+		}
+	}
 }
