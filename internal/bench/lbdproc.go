@@ -55,8 +55,7 @@ func startLBD(ctx context.Context, bin, dir string, cfg *octavia.Config, adminPo
 		"--state-dir", "none", "--connection-logging=false", "--log-level", "warn",
 		"--drain-timeout", "2s", "--shutdown-timeout", "2s")
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	// lbd goes when lbctl goes, even when lbctl is killed.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	p.cmd.SysProcAttr = diesWithParent()
 	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(syscall.SIGTERM) }
 	p.cmd.WaitDelay = 3 * time.Second
 	if err := p.cmd.Start(); err != nil {

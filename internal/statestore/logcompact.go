@@ -2,10 +2,8 @@ package statestore
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"slices"
-	"syscall"
 )
 
 // startCompaction rewrites the log with only the live keys, in the
@@ -133,18 +131,4 @@ func (s *logStore) syncDir() error {
 		return fmt.Errorf("sync state directory: %w", err)
 	}
 	return nil
-}
-
-// fdatasync flushes f's data (and the size that finds it) to the device.
-func fdatasync(f *os.File) error {
-	for {
-		err := syscall.Fdatasync(int(f.Fd()))
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
-		}
-		return nil
-	}
 }
