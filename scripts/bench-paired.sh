@@ -525,7 +525,9 @@ if [[ " $SCENARIOS " == *" http_rate "* ]] && [ ! -x "$VEGETA" ]; then
   echo "bench-paired: no vegeta on PATH, skipping http_rate" >&2
   SCENARIOS=${SCENARIOS//http_rate/}
 fi
+PEER=stopped
 if pgrep -f octavia-api >/dev/null 2>&1; then
+  PEER="running (about a fifth off every proxy's requests/s in a run of 2026-12-05)"
   echo "bench-paired: the OpenStack peer is running and adds noise (scripts/openstack-peer.sh down stops it)" >&2
 fi
 {
@@ -533,6 +535,7 @@ fi
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo '+changes')"
   echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "OpenStack peer (make test's): $PEER"
   echo "pin: $PIN; pairs: $PAIRS; duration: ${DURATION}s; references: $REFS"
   # shellcheck disable=SC2086,SC2116 # SCENARIOS on one line, single spaces
   echo "command: QUICK=$QUICK SWEEP=$SWEEP PAIRS=$PAIRS DURATION=$DURATION PIN=$PIN REFS=\"$REFS\" SCENARIOS=\"$(echo $SCENARIOS)\" make bench"
