@@ -103,13 +103,15 @@ func newPinger(privileged bool) (*pinger, error) {
 	return &pinger{fd: fd, raw: privileged, id: uint16(rand.Uint32()), seq: uint16(rand.Uint32()), in: newReplyBuffers()}, nil
 }
 
-// atomicDatagrams has the kernel send fd's packets with Don't Fragment
-// set (IP_PMTUDISC_DO), as atomic datagrams (RFC 6864) whose IP ID it
-// leaves 0. Otherwise every packet of an unconnected raw or ICMP socket
-// draws its ID from the host's one generator (__ip_select_ident: a hash
-// and an atomic add in a table every socket shares): 4 % of the prober's
-// CPU with TCP checks by SYN at 10,000 members. The SYNs (44 bytes) and
-// echo requests (36) are far under any path's MTU.
+// atomicDatagrams has the kernel send fd's packets as atomic datagrams
+// (RFC 6864): Don't Fragment set and no fragmenting, even locally
+// (IP_PMTUDISC_DO), so that it leaves their IP ID 0. In the default mode
+// (IP_PMTUDISC_WANT) the packets carry Don't Fragment too, but the kernel
+// may still fragment them locally, so each packet of an unconnected raw or
+// ICMP socket draws an ID from the host's one generator (__ip_select_ident:
+// a hash and an atomic add in a table every socket shares): 4 % of the
+// prober's CPU with TCP checks by SYN at 10,000 members. The SYNs (44
+// bytes) and echo requests (36) are far under any path's MTU.
 func atomicDatagrams(fd int) error {
 	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IP, syscall.IP_MTU_DISCOVER, syscall.IP_PMTUDISC_DO); err != nil {
 		return os.NewSyscallError("setsockopt IP_MTU_DISCOVER", err)
