@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -51,7 +52,7 @@ func inNetns(t *testing.T, fn func() error) error {
 	go func() {
 		runtime.LockOSThread()
 		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
-			errc <- errSkip{err}
+			errc <- errSkip{fmt.Errorf("cannot create a network namespace (needs CAP_SYS_ADMIN): %w", err)}
 			return
 		}
 		// A child forked from this locked thread inherits its namespace.
@@ -64,7 +65,7 @@ func inNetns(t *testing.T, fn func() error) error {
 	err := <-errc
 	var skip errSkip
 	if errors.As(err, &skip) {
-		t.Skipf("cannot create a network namespace (needs CAP_SYS_ADMIN): %v", skip.err)
+		t.Skip(skip.err)
 	}
 	return err
 }

@@ -22,12 +22,7 @@ import (
 func TestRawPacketsCarryNoIPID(t *testing.T) {
 	const n = 3
 	t.Run("SYN", func(t *testing.T) {
-		err := inNetns(t, func() error {
-			capture, err := captureSocket(syscall.IPPROTO_TCP)
-			if err != nil {
-				return errSkip{err}
-			}
-			defer syscall.Close(capture)
+		withCapture(t, syscall.IPPROTO_TCP, func(capture int) error {
 			s, err := newSynner()
 			if err != nil {
 				return errSkip{err}
@@ -51,17 +46,9 @@ func TestRawPacketsCarryNoIPID(t *testing.T) {
 				return binary.BigEndian.Uint16(l4[0:]) == s.port && binary.BigEndian.Uint16(l4[2:]) == to.Port() && l4[13] == 0x02
 			})
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
 	})
 	t.Run("echo request", func(t *testing.T) {
-		err := inNetns(t, func() error {
-			capture, err := captureSocket(syscall.IPPROTO_ICMP)
-			if err != nil {
-				return errSkip{err}
-			}
-			defer syscall.Close(capture)
+		withCapture(t, syscall.IPPROTO_ICMP, func(capture int) error {
 			p, err := testPinger()
 			if err != nil {
 				return err
@@ -75,20 +62,25 @@ func TestRawPacketsCarryNoIPID(t *testing.T) {
 			}
 			return expectAtomic(capture, n, func(ip, l4 []byte) bool { return l4[0] == 8 })
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
 	})
 }
 
-// captureSocket is a raw socket that receives every packet of proto the
-// namespace's host receives.
-func captureSocket(proto int) (int, error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, proto)
+// withCapture runs fn in a network namespace of the test's own with a raw
+// socket that receives every packet of proto the namespace's host
+// receives, and fails the test with fn's error.
+func withCapture(t *testing.T, proto int, fn func(capture int) error) {
+	t.Helper()
+	err := inNetns(t, func() error {
+		capture, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, proto)
+		if err != nil {
+			return errSkip{fmt.Errorf("raw socket: %w", err)}
+		}
+		defer syscall.Close(capture)
+		return fn(capture)
+	})
 	if err != nil {
-		return -1, fmt.Errorf("raw socket: %w", err)
+		t.Fatal(err)
 	}
-	return fd, nil
 }
 
 // loopbackListener is a listening TCP socket on 127.0.0.1 that nothing
