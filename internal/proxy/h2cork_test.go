@@ -44,11 +44,17 @@ func (w *writeLog) all() [][]byte {
 }
 
 // Frames written back to back (a response's HEADERS and DATA, other
-// streams') leave in one write, in order.
+// streams') while a flush is on its way leave in it, in one write, in
+// order. The flush is held back here and run by the test: when the
+// scheduled one runs is the runtime's business (on a second P it may run
+// between two of these writes), and the gathering is what is tested.
 func TestCorkGathersWrites(t *testing.T) {
 	w := newWriteLog()
 	c := &corkConn{Conn: w}
 	c.cork(time.Minute)
+	c.mu.Lock()
+	c.scheduled = true // a flush is on its way: Write must not send
+	c.mu.Unlock()
 	var want []byte
 	for _, s := range []string{"HEADERS 1", "DATA 1", "HEADERS 3", "DATA 3"} {
 		if n, err := c.Write([]byte(s)); err != nil || n != len(s) {
@@ -56,10 +62,30 @@ func TestCorkGathersWrites(t *testing.T) {
 		}
 		want = append(want, s...)
 	}
-	<-w.wrote
+	if got := w.all(); len(got) != 0 {
+		t.Fatalf("socket writes before the flush = %q, want none", got)
+	}
+	c.flushSoon()
 	got := w.all()
 	if len(got) != 1 || !bytes.Equal(got[0], want) {
 		t.Fatalf("socket writes = %q, want one: %q", got, want)
+	}
+}
+
+// A write with no flush on its way schedules one: what is held goes out
+// with no further write or close.
+func TestCorkSchedulesFlush(t *testing.T) {
+	w := newWriteLog()
+	c := &corkConn{Conn: w}
+	c.cork(time.Minute)
+	c.Write([]byte("HEADERS 1"))
+	select {
+	case <-w.wrote:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a held write was not sent within 10 s")
+	}
+	if got := w.all(); len(got) != 1 || string(got[0]) != "HEADERS 1" {
+		t.Fatalf("socket writes = %q, want the held frame", got)
 	}
 }
 
