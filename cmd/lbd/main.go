@@ -28,7 +28,12 @@ import (
 	"lbd/internal/ha"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
+	"lbd/internal/proxy/evloop"
 )
+
+// maxLinger bounds --event-loop-linger: a loop polls that long after each
+// serve whether or not anything comes, so a longer one is a busy loop.
+const maxLinger = time.Millisecond
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "vrrp-check" {
@@ -66,6 +71,7 @@ type options struct {
 	passiveOn       bool
 	eventLoop       bool
 	loopThreads     bool
+	loopLinger      time.Duration
 	adminAddr       string
 	memberBuckets   bool
 	api             controlplane.Flags
@@ -96,6 +102,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.passive.MaxEjection, "passive-max-ejection", health.DefaultMaxEjection, "longest ejection")
 	fs.BoolVar(&o.eventLoop, "event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
 	fs.BoolVar(&o.loopThreads, "event-loop-threads", true, "give each event loop an OS thread of its own that waits in its own epoll_pwait, adding a P per loop to GOMAXPROCS (false: the loops park in Go's scheduler and share the Ps with every other goroutine)")
+	fs.DurationVar(&o.loopLinger, "event-loop-linger", evloop.DefaultLinger, "how long an event loop on a thread of its own goes on polling for events after serving, before it sleeps (0: it sleeps at once); up to "+maxLinger.String()+". Polling saves the wake-ups a sleeping loop costs the processes that send to it (on a machine shared with them, their CPU) and spends lbd's")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/members, /debug/pprof/ (empty: off)")
 	fs.BoolVar(&o.memberBuckets, "metrics-member-buckets", false, "export every bucket of each member's latency histograms (lbd_member_*_duration_seconds); by default a member's are its +Inf bucket, sum and count, and the buckets are its pool's (lbd_pool_*_duration_seconds): 38 series fewer per member")
 	fs.BoolVar(&o.connLogging, "connection-logging", true, "log each HTTP request and TCP connection, as Octavia's [haproxy_amphora] connection_logging does; a listener's connection_logging (provider lbd) overrides it")
@@ -133,6 +140,9 @@ func parseFlags(args []string, stdout io.Writer) (o *options, done bool, err err
 	}
 	if fs.NArg() > 0 {
 		return o, true, fmt.Errorf("unexpected argument %q: lbd takes flags only (the config file is --config FILE)", fs.Arg(0))
+	}
+	if o.loopLinger < 0 || o.loopLinger > maxLinger {
+		return o, true, fmt.Errorf("--event-loop-linger %s: must be between 0 and %s", o.loopLinger, maxLinger)
 	}
 	if o.version {
 		fmt.Fprintln(stdout, buildinfo.Read().Line("lbd"))

@@ -18,6 +18,7 @@ import (
 
 	"lbd/internal/demo"
 	"lbd/internal/octavia"
+	"lbd/internal/proxy/evloop"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -115,7 +116,7 @@ func loopThread(t testing.TB, opts *Options) {
 	n := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(n + 1)
 	t.Cleanup(func() { runtime.GOMAXPROCS(n) })
-	opts.EventLoops, opts.LoopThreads = 1, true
+	opts.EventLoops, opts.LoopThreads, opts.LoopLinger = 1, true, evloop.DefaultLinger
 }
 
 // get fetches url and returns status and body.

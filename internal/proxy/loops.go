@@ -105,8 +105,8 @@ type httpLoop struct {
 
 // startLoops starts n event loops (0: one per P), each on a thread of its
 // own if own is set (Options.LoopThreads) and GOMAXPROCS leaves the other
-// goroutines a P.
-func startLoops(log *slog.Logger, n int, own bool) (*loopSet, error) {
+// goroutines a P, lingering as linger says (Options.LoopLinger).
+func startLoops(log *slog.Logger, n int, own bool, linger time.Duration) (*loopSet, error) {
 	procs := runtime.GOMAXPROCS(0)
 	if n <= 0 {
 		n = procs
@@ -118,7 +118,7 @@ func startLoops(log *slog.Logger, n int, own bool) (*loopSet, error) {
 	ls := &loopSet{}
 	for range n {
 		hl := &httpLoop{set: ls, log: log, idle: map[*balancer.State][]*loopMember{}}
-		l, err := evloop.New(evloop.Options{BufSize: http1.FastRoom, Tick: loopTick, Yield: loopYield, OnTick: hl.publishIdle, OwnThread: own})
+		l, err := evloop.New(evloop.Options{BufSize: http1.FastRoom, Tick: loopTick, Yield: loopYield, OnTick: hl.publishIdle, OwnThread: own, Linger: linger})
 		if err != nil {
 			ls.stop()
 			return nil, err

@@ -45,6 +45,10 @@ type Options struct {
 	// to GOMAXPROCS for the other goroutines. Ignored, with a warning,
 	// when GOMAXPROCS is not above EventLoops.
 	LoopThreads bool
+	// LoopLinger is how long a loop on a thread of its own goes on polling
+	// after serving before it blocks (evloop.Options.Linger); 0: it blocks
+	// at once.
+	LoopLinger time.Duration
 	// AccessLog writes the access log: a line per HTTP request and per
 	// TCP connection, on the listeners that log connections. nil: none.
 	AccessLog *accesslog.Logger
@@ -141,7 +145,7 @@ func New(log *slog.Logger, opts Options) *Runtime {
 	rt.certs = certsStore(opts.Certs)
 	rt.tickets, rt.stopTickets = tickets(opts.Tickets, opts.TicketRotation)
 	if !opts.NoEventLoop {
-		ls, err := startLoops(log, opts.EventLoops, opts.LoopThreads)
+		ls, err := startLoops(log, opts.EventLoops, opts.LoopThreads, opts.LoopLinger)
 		if err != nil {
 			log.Warn("event loops not started; serving HTTP with goroutines only", "err", err)
 		}

@@ -54,6 +54,11 @@ type Options struct {
 	// asks of the caller). The caller must leave the other goroutines Ps
 	// of their own: GOMAXPROCS above the number of such loops.
 	OwnThread bool
+	// Linger is how long an OwnThread loop goes on polling without
+	// blocking after its last serve, while events keep coming (linger in
+	// own.go); 0: it blocks as soon as a poll finds nothing.
+	// DefaultLinger is lbd's.
+	Linger time.Duration
 }
 
 // Handler is what a registered socket's owner does with it. Its methods run

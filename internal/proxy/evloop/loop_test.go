@@ -22,7 +22,7 @@ func startLoop(t *testing.T, own bool) *Loop {
 	if own {
 		addP(t)
 	}
-	l, err := New(Options{BufSize: bufSize, Tick: 5 * time.Millisecond, Yield: time.Millisecond, OwnThread: own})
+	l, err := New(Options{BufSize: bufSize, Tick: 5 * time.Millisecond, Yield: time.Millisecond, OwnThread: own, Linger: DefaultLinger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,6 +406,50 @@ func TestLoopPollsOncePerWakeUp(t *testing.T) {
 	// while the loop served costs a poll that finds nothing: allow a few.
 	if got, want := after-before, rounds+rounds/probeEvery+rounds/10+2; got > want {
 		t.Fatalf("%d epoll_waits for %d messages, each awaited: want at most %d", got, rounds, want)
+	}
+}
+
+// TestOwnThreadLinger: a loop on a thread of its own goes on polling for
+// Options.Linger after it serves. With a budget far longer than the
+// client's turn it hardly blocks between round trips; with none it
+// blocks before each, and polls nothing without blocking.
+func TestOwnThreadLinger(t *testing.T) {
+	const rounds = 50
+	for _, linger := range []time.Duration{0, time.Millisecond} {
+		t.Run(linger.String(), func(t *testing.T) {
+			addP(t)
+			l, err := New(Options{BufSize: bufSize, Tick: time.Hour, Yield: time.Millisecond, OwnThread: true, Linger: linger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go l.Run()
+			t.Cleanup(l.Stop)
+			client := echoIn(t, l)
+			roundTrip(t, client, "warm")
+			var polls, waits int
+			on(l, func() { polls, waits = l.polls, l.waits })
+			for range rounds {
+				roundTrip(t, client, "ping")
+			}
+			on(l, func() { polls, waits = l.polls-polls, l.waits-waits })
+			t.Logf("linger %s: %d epoll_waits for %d round trips, %d of them blocking", linger, polls, rounds, waits)
+			if linger == 0 {
+				// The on() between them, and a wait that ended at ownWaitMax:
+				// a few polls that could not block.
+				if polls-waits > 3 {
+					t.Fatalf("%d polls without blocking, want none: no linger", polls-waits)
+				}
+				if waits < rounds {
+					t.Fatalf("%d blocking waits for %d awaited messages, want one each at least", waits, rounds)
+				}
+				return
+			}
+			// A client's turn that took longer than the budget (a busy
+			// machine): the loop blocked for it. Most do not.
+			if waits > rounds/5 {
+				t.Fatalf("%d blocking waits for %d round trips, each within the %s linger: want at most %d", waits, rounds, linger, rounds/5)
+			}
+		})
 	}
 }
 

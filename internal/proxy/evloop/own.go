@@ -116,12 +116,12 @@ func (l *Loop) wait(ms int) (int, error) {
 	return int(r), nil
 }
 
-// ownLinger is how long an OwnThread loop that events keep coming to goes
-// on polling without blocking after it has served its last events, before
-// it blocks.
-const ownLinger = 10 * time.Microsecond
+// DefaultLinger is Options.Linger as lbd runs the loops: how long an
+// OwnThread loop that events keep coming to goes on polling without
+// blocking after it has served its last events, before it blocks.
+const DefaultLinger = 10 * time.Microsecond
 
-// linger polls without blocking, serving what it finds, until ownLinger
+// linger polls without blocking, serving what it finds, until Linger
 // passes after the last serve ended without an event — while polls right after serving have found
 // events at least half the time (learn, as parkAfterServe has it; one
 // serve in probeEvery lingers anyway, to learn whether that changed).
@@ -146,15 +146,15 @@ const ownLinger = 10 * time.Microsecond
 // from the end, beside main: requests/s 1.08x on size_4k and 1.13x on
 // post_1k, CPU per request 1.02x (docs/performance.md).
 func (l *Loop) linger() {
-	if l.parkAfterServe() {
+	if l.opts.Linger <= 0 || l.parkAfterServe() {
 		return
 	}
-	until := time.Now().Add(ownLinger)
+	until := time.Now().Add(l.opts.Linger)
 	for !l.stopping {
 		if n := l.poll(); n > 0 {
 			l.learn(true)
 			l.serve(n)
-			until = time.Now().Add(ownLinger)
+			until = time.Now().Add(l.opts.Linger)
 			continue
 		}
 		if !time.Now().Before(until) {
