@@ -15,7 +15,7 @@ func TestEventLoopLingerFlag(t *testing.T) {
 		want time.Duration
 		err  string
 	}{
-		{"", 10 * time.Microsecond, ""},
+		{"", 2 * time.Microsecond, ""},
 		{"--event-loop-linger=0", 0, ""},
 		{"--event-loop-linger=5us", 5 * time.Microsecond, ""},
 		{"--event-loop-linger=2ms", 0, "--event-loop-linger 2ms: must be between 0 and 1ms"},

@@ -119,12 +119,23 @@ func (l *Loop) wait(ms int) (int, error) {
 // DefaultLinger is Options.Linger as lbd runs the loops: how long an
 // OwnThread loop that events keep coming to goes on polling without
 // blocking after it has served its last events, before it blocks.
-const DefaultLinger = 10 * time.Microsecond
+//
+// About what the loop itself pays to sleep and be woken (a context switch
+// each way; a poll that finds nothing costs 1-2 µs on these VMs, whose
+// system calls pass through the hypervisor), so that lingering never
+// costs the loop more than twice what the best choice in hindsight would
+// have: the ski-rental rule. 10 µs, the budget before, bought the load
+// generator's side fewer wake-ups with lbd's CPU: tcp_ka's CPU per request
+// 1.02-1.13x nginx's in every run, size_1k's and size_4k's up to 1.10x;
+// at 2 µs tcp_ka's 0.99 and size_4k's 0.94 (docs/performance.md, "How long to
+// linger").
+const DefaultLinger = 2 * time.Microsecond
 
 // linger polls without blocking, serving what it finds, until Linger
-// passes after the last serve ended without an event — while polls right after serving have found
-// events at least half the time (learn, as parkAfterServe has it; one
-// serve in probeEvery lingers anyway, to learn whether that changed).
+// passes after the last serve ended without an event — while polls right
+// after serving have found events at least half the time (learn, as
+// parkAfterServe has it; one serve in probeEvery lingers anyway, to learn
+// whether that changed).
 //
 // Why: a loop that blocks as soon as it finds nothing sleeps between
 // events that come microseconds apart, and each sleep makes the next
@@ -133,18 +144,16 @@ const DefaultLinger = 10 * time.Microsecond
 // times as often as parked in Go's poller (whose detour through the
 // scheduler kept it awake that long), and where the senders' CPU was the
 // bottleneck (wrk and the members, post_1k) requests/s fell to 0.88 of
-// the parked loop's. Lingering 10 µs narrowed that to 0.93-0.98 with CPU
-// per request still below the parked loop's; 30 µs gave requests/s 1.3x
-// but CPU per request 1.3x with one connection, whose next request came
-// within the budget, so the loop lingered at every wake-up
-// (docs/performance.md).
+// the parked loop's. The longer the budget, the more of those wake-ups
+// it saves and the more polls that find nothing lbd pays for: 30 µs gave
+// requests/s 1.3x but CPU per request 1.3x with one connection, whose
+// next request came within the budget, so the loop lingered at every
+// wake-up; DefaultLinger says where it stands (docs/performance.md).
 //
 // The budget counts from the end of the last serve, not its start: from
 // the start, the busier the loop (the longer a serve), the less it
-// lingered, and a serve of 10 µs or more did not linger at all — the
-// loop slept between bursts exactly when events came densest. Counted
-// from the end, beside main: requests/s 1.08x on size_4k and 1.13x on
-// post_1k, CPU per request 1.02x (docs/performance.md).
+// lingered, and a long serve did not linger at all — the loop slept
+// between bursts exactly when events came densest.
 func (l *Loop) linger() {
 	if l.opts.Linger <= 0 || l.parkAfterServe() {
 		return
