@@ -525,11 +525,10 @@ if [[ " $SCENARIOS " == *" http_rate "* ]] && [ ! -x "$VEGETA" ]; then
   echo "bench-paired: no vegeta on PATH, skipping http_rate" >&2
   SCENARIOS=${SCENARIOS//http_rate/}
 fi
+. scripts/lib/peer.sh
+warn_peer bench-paired
 PEER=stopped
-if pgrep -f octavia-api >/dev/null 2>&1; then
-  PEER="running (about a fifth off every proxy's requests/s in a run of 2026-12-05)"
-  echo "bench-paired: the OpenStack peer is running and adds noise (scripts/openstack-peer.sh down stops it)" >&2
-fi
+if peer_running; then PEER="running (about a fifth off every proxy's requests/s in a run of 2026-12-05)"; fi
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo '+changes')"

@@ -20,9 +20,9 @@ export LBD_HEALTH_SERVE_HTTP=raw
 mode=tcp check=
 if [ "$TYPE" = HTTP ]; then mode=http check='  option httpchk GET /\n'; fi
 [ $# -ge 1 ] || { echo "usage: $0 HEALTH_TEST_BINARY..." >&2; exit 2; }
-if pgrep -f octavia-api >/dev/null 2>&1; then
-  echo "health-check-cpu: the OpenStack peer is running and adds noise (scripts/openstack-peer.sh down stops it)" >&2
-fi
+# shellcheck source=scripts/lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
+warn_peer health-check-cpu
 work=$(mktemp -d /tmp/health-cpu.XXXXXX)
 trap 'exec 7>&- 2>/dev/null || true; [ -n "${hap:-}" ] && kill "$hap" 2>/dev/null; rm -rf "$work"' EXIT
 

@@ -63,11 +63,18 @@ func inNetns(t *testing.T, fn func() error) error {
 		errc <- fn()
 	}()
 	err := <-errc
+	skipIfUnavailable(t, err)
+	return err
+}
+
+// skipIfUnavailable skips the test, on its own goroutine (t.Skip on
+// another would hang it), when err says that what it needs is missing.
+func skipIfUnavailable(t *testing.T, err error) {
+	t.Helper()
 	var skip errSkip
 	if errors.As(err, &skip) {
 		t.Skip(skip.err)
 	}
-	return err
 }
 
 type errSkip struct{ err error }

@@ -1,7 +1,7 @@
 package health
 
 import (
-	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -23,7 +23,7 @@ func TestSynSource(t *testing.T) {
 	err := ns.Do(func() error {
 		s, err := newSynner()
 		if err != nil {
-			return errSkip{err} // skipped on the test's goroutine, below
+			return errSkip{fmt.Errorf("no raw TCP socket here: %w", err)}
 		}
 		defer s.close()
 		for _, c := range []struct{ dst, want string }{
@@ -39,10 +39,7 @@ func TestSynSource(t *testing.T) {
 		}
 		return nil
 	})
-	var skip errSkip
-	if errors.As(err, &skip) {
-		t.Skipf("no raw TCP socket here: %v", skip.err)
-	}
+	skipIfUnavailable(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}
