@@ -82,7 +82,7 @@ func serve(ctx context.Context, o *options, cfg *octavia.Config, level slog.Leve
 		runtime.GOMAXPROCS(2 * loops)
 	}
 	rt := proxy.New(log, proxy.Options{DrainTimeout: o.drain, Passive: o.passive, NoEventLoop: !o.eventLoop,
-		EventLoops: loops, LoopThreads: o.loopThreads, LoopLinger: o.loopLinger,
+		EventLoops: loops, LoopThreads: o.loopThreads, LoopLinger: o.loopLinger, LoopNap: o.loopNap,
 		AccessLog: access, ConnectionLogging: o.connLogging,
 		Certs: store, Tickets: tickets, NoSessionResumption: !o.resumption})
 	rt.SetOrigins(cfg.Origins)

@@ -33,7 +33,12 @@ import (
 
 // maxLinger bounds --event-loop-linger: a loop polls that long after each
 // serve whether or not anything comes, so a longer one is a busy loop.
-const maxLinger = time.Millisecond
+// maxNap bounds --event-loop-nap: what arrives during a nap waits for its
+// end.
+const (
+	maxLinger = time.Millisecond
+	maxNap    = time.Millisecond
+)
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "vrrp-check" {
@@ -72,6 +77,7 @@ type options struct {
 	eventLoop       bool
 	loopThreads     bool
 	loopLinger      time.Duration
+	loopNap         time.Duration
 	adminAddr       string
 	memberBuckets   bool
 	api             controlplane.Flags
@@ -103,6 +109,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.eventLoop, "event-loop", true, "serve keep-alive HTTP connections in their steady state from one epoll loop per CPU (false: a goroutine per connection throughout)")
 	fs.BoolVar(&o.loopThreads, "event-loop-threads", true, "give each event loop an OS thread of its own that waits in its own epoll_pwait, adding a P per loop to GOMAXPROCS (false: the loops park in Go's scheduler and share the Ps with every other goroutine)")
 	fs.DurationVar(&o.loopLinger, "event-loop-linger", evloop.DefaultLinger, "how long an event loop on a thread of its own goes on polling for events after serving, before it sleeps (0: it sleeps at once); up to "+maxLinger.String()+". Polling saves the wake-ups a sleeping loop costs the processes that send to it (on a machine shared with them, their CPU) and spends lbd's")
+	fs.DurationVar(&o.loopNap, "event-loop-nap", evloop.DefaultNap, "how long a busy event loop on a thread of its own sleeps on a timer, deaf to its sockets, when lingering found nothing, before it waits for them (0: it waits at once); up to "+maxNap.String()+". What arrives meanwhile wakes nobody, which saves its sender the wake-up, and waits at most that long. A loop is busy when polls while lingering find events 3 times in 4: with --event-loop-linger=0 it never naps")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9102", "address of the admin server: /metrics, /healthz, /debug/members, /debug/pprof/ (empty: off)")
 	fs.BoolVar(&o.memberBuckets, "metrics-member-buckets", false, "export every bucket of each member's latency histograms (lbd_member_*_duration_seconds); by default a member's are its +Inf bucket, sum and count, and the buckets are its pool's (lbd_pool_*_duration_seconds): 38 series fewer per member")
 	fs.BoolVar(&o.connLogging, "connection-logging", true, "log each HTTP request and TCP connection, as Octavia's [haproxy_amphora] connection_logging does; a listener's connection_logging (provider lbd) overrides it")
@@ -141,8 +148,13 @@ func parseFlags(args []string, stdout io.Writer) (o *options, done bool, err err
 	if fs.NArg() > 0 {
 		return o, true, fmt.Errorf("unexpected argument %q: lbd takes flags only (the config file is --config FILE)", fs.Arg(0))
 	}
-	if o.loopLinger < 0 || o.loopLinger > maxLinger {
-		return o, true, fmt.Errorf("--event-loop-linger %s: must be between 0 and %s", o.loopLinger, maxLinger)
+	for _, f := range []struct {
+		name     string
+		val, max time.Duration
+	}{{"event-loop-linger", o.loopLinger, maxLinger}, {"event-loop-nap", o.loopNap, maxNap}} {
+		if f.val < 0 || f.val > f.max {
+			return o, true, fmt.Errorf("--%s %s: must be between 0 and %s", f.name, f.val, f.max)
+		}
 	}
 	if o.version {
 		fmt.Fprintln(stdout, buildinfo.Read().Line("lbd"))

@@ -104,21 +104,24 @@ type httpLoop struct {
 }
 
 // startLoops starts n event loops (0: one per P), each on a thread of its
-// own if own is set (Options.LoopThreads) and GOMAXPROCS leaves the other
-// goroutines a P, lingering as linger says (Options.LoopLinger).
-func startLoops(log *slog.Logger, n int, own bool, linger time.Duration) (*loopSet, error) {
+// own if tune.OwnThread is set (Options.LoopThreads) and GOMAXPROCS leaves
+// the other goroutines a P, lingering and napping as tune says
+// (Options.LoopLinger, LoopNap). The rest of each loop's Options are lbd's.
+func startLoops(log *slog.Logger, n int, tune evloop.Options) (*loopSet, error) {
 	procs := runtime.GOMAXPROCS(0)
 	if n <= 0 {
 		n = procs
 	}
-	if own && procs <= n {
+	if tune.OwnThread && procs <= n {
 		log.Warn("event loops park in Go's poller: a thread of their own each needs GOMAXPROCS above the loops", "loops", n, "gomaxprocs", procs)
-		own = false
+		tune.OwnThread = false
 	}
 	ls := &loopSet{}
 	for range n {
 		hl := &httpLoop{set: ls, log: log, idle: map[*balancer.State][]*loopMember{}}
-		l, err := evloop.New(evloop.Options{BufSize: http1.FastRoom, Tick: loopTick, Yield: loopYield, OnTick: hl.publishIdle, OwnThread: own, Linger: linger})
+		opts := tune
+		opts.BufSize, opts.Tick, opts.Yield, opts.OnTick = http1.FastRoom, loopTick, loopYield, hl.publishIdle
+		l, err := evloop.New(opts)
 		if err != nil {
 			ls.stop()
 			return nil, err

@@ -19,6 +19,7 @@ import (
 	"lbd/internal/certs"
 	"lbd/internal/health"
 	"lbd/internal/octavia"
+	"lbd/internal/proxy/evloop"
 	"lbd/internal/proxy/tlsterm"
 )
 
@@ -49,6 +50,10 @@ type Options struct {
 	// after serving before it blocks (evloop.Options.Linger); 0: it blocks
 	// at once.
 	LoopLinger time.Duration
+	// LoopNap is how long a busy loop on a thread of its own sleeps on a
+	// timer, deaf to its sockets, when lingering found nothing, before it
+	// waits for them (evloop.Options.Nap); 0: it waits at once.
+	LoopNap time.Duration
 	// AccessLog writes the access log: a line per HTTP request and per
 	// TCP connection, on the listeners that log connections. nil: none.
 	AccessLog *accesslog.Logger
@@ -145,7 +150,7 @@ func New(log *slog.Logger, opts Options) *Runtime {
 	rt.certs = certsStore(opts.Certs)
 	rt.tickets, rt.stopTickets = tickets(opts.Tickets, opts.TicketRotation)
 	if !opts.NoEventLoop {
-		ls, err := startLoops(log, opts.EventLoops, opts.LoopThreads, opts.LoopLinger)
+		ls, err := startLoops(log, opts.EventLoops, evloop.Options{OwnThread: opts.LoopThreads, Linger: opts.LoopLinger, Nap: opts.LoopNap})
 		if err != nil {
 			log.Warn("event loops not started; serving HTTP with goroutines only", "err", err)
 		}

@@ -59,6 +59,12 @@ type Options struct {
 	// own.go); 0: it blocks as soon as a poll finds nothing.
 	// DefaultLinger is lbd's.
 	Linger time.Duration
+	// Nap is how long a busy OwnThread loop sleeps on a timer, deaf to its
+	// sockets, when lingering found nothing, before it waits for them
+	// (nap in own.go); 0: it waits at once. Whether the loop is busy is
+	// what lingering learns: with Linger 0 it never naps. DefaultNap is
+	// lbd's.
+	Nap time.Duration
 }
 
 // Handler is what a registered socket's owner does with it. Its methods run
@@ -110,6 +116,7 @@ type Loop struct {
 	bufs      Bufs
 	polls     int          // epoll_waits made, for the tests
 	waits     int          // of them, those that could block (OwnThread)
+	naps      int          // naps taken (OwnThread), for the tests
 	idleParks atomic.Int32 // parks in Go's poller of an OwnThread loop (parkIdle), for the tests
 }
 

@@ -455,6 +455,52 @@ func TestOwnThreadLinger(t *testing.T) {
 	}
 }
 
+// TestOwnThreadNap: a busy OwnThread loop (polls right after serving have
+// found events at least napHitRate of the time) naps after each serve that
+// lingering ends with nothing, and serves what came in meanwhile when it
+// wakes; a loop whose polls after serving find nothing (one connection's
+// ping-pong) never naps, nor does one with Nap 0. Linger 0 leaves the hit
+// rate where the test puts it.
+func TestOwnThreadNap(t *testing.T) {
+	const rounds = 20
+	for _, c := range []struct {
+		name string
+		nap  time.Duration
+		hit  int
+		naps bool
+	}{
+		{"busy", time.Millisecond, hitScale, true},
+		{"at-threshold", time.Millisecond, napHitRate, true},
+		{"under-threshold", time.Millisecond, napHitRate - 1, false},
+		{"ping-pong", time.Millisecond, 0, false},
+		{"off", 0, hitScale, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addP(t)
+			l, err := New(Options{BufSize: bufSize, Tick: time.Hour, Yield: time.Millisecond, OwnThread: true, Nap: c.nap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go l.Run()
+			t.Cleanup(l.Stop)
+			client := echoIn(t, l)
+			var naps int
+			on(l, func() { l.hitRate, naps = c.hit, l.naps })
+			for range rounds {
+				roundTrip(t, client, "ping")
+			}
+			on(l, func() { naps = l.naps - naps })
+			t.Logf("%d naps in %d round trips", naps, rounds)
+			if c.naps && naps < rounds {
+				t.Fatalf("%d naps in %d round trips of a busy loop, want one after each at least", naps, rounds)
+			}
+			if !c.naps && naps != 0 {
+				t.Fatalf("%d naps, want none", naps)
+			}
+		})
+	}
+}
+
 // TestOwnThreadLoopNeverParks: an OwnThread loop waits in its own
 // epoll_pwait, one a wake-up, and never parks in Go's poller (a goroutine
 // there is "IO wait"); the scheduler still gets its P when it stops the

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // A loop on a thread of its own (Options.OwnThread): it waits in its own
@@ -41,6 +43,14 @@ const ownWaitMax = 8 * time.Millisecond
 // two context switches), so yielding every millisecond cost more than it
 // gave the goroutines, which have Ps of their own.
 func (l *Loop) runOwn() {
+	if l.opts.Nap > 0 {
+		// A thread's timer slack is 50 µs by default, as long as a nap:
+		// a nap's timer fires within napSlack of its time instead. The
+		// slack is the thread's, so the loop keeps its thread.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(napSlack), 0, 0, 0)
+	}
 	for !l.stopping {
 		wait := ownWaitMax
 		if len(l.socks) > 0 {
@@ -57,6 +67,7 @@ func (l *Loop) runOwn() {
 			l.serve(n)
 			if n < len(l.events) {
 				l.linger()
+				l.nap()
 			}
 			continue
 		}
@@ -171,4 +182,46 @@ func (l *Loop) linger() {
 			return
 		}
 	}
+}
+
+// DefaultNap is Options.Nap as lbd runs the loops: how long a busy
+// OwnThread loop sleeps on a timer, deaf to its sockets, once lingering
+// found nothing, before it waits for them.
+//
+// Why: a loop waiting in epoll_pwait is woken by whoever sends to it, and
+// on these VMs the sender pays for that wake-up (a cross-CPU interrupt to
+// the sleeping CPU, a hypercall), on its own CPU. Asleep on a timer the
+// loop is on no socket's wait queue: what comes in meanwhile is queued on
+// its epoll set and wakes nobody, and the loop takes it all when the
+// timer fires. A busy loop sleeps seldom (at 64 keep-alive connections
+// after 3 to 6 serves in 100) but each sleep was a wake-up for the load
+// generator and the members, which held HAProxy's requests/s 1-5 % above
+// lbd's on a shared machine while lbd's CPU per request was 5-14 % lower
+// (HAProxy, busier, seldom sleeps). Most of those sleeps ended within
+// 15-100 µs (docs/performance.md, "Napping"). The price is latency: what
+// arrives during a nap waits for its end, at most DefaultNap, which is
+// why only a busy loop naps (napHitRate), whose clients wait longer on
+// the queue than on any one wake-up.
+const DefaultNap = 50 * time.Microsecond
+
+// napHitRate: a loop naps only while polls right after serving have
+// found events at least this often (of hitScale): a busy loop. With one
+// keep-alive connection the next event is always the answer to what the
+// loop just sent and a poll right after serving never finds it: that
+// loop never naps, and waits on its sockets as before.
+const napHitRate = hitScale * 3 / 4
+
+// napSlack is the timer slack of a napping loop's thread (prctl
+// PR_SET_TIMERSLACK).
+const napSlack = time.Microsecond
+
+// nap sleeps Options.Nap on a timer if the loop is busy and has sockets
+// (DefaultNap says why). A signal (the scheduler's) ends it early.
+func (l *Loop) nap() {
+	if l.opts.Nap <= 0 || l.stopping || len(l.socks) == 0 || l.hitRate < napHitRate {
+		return
+	}
+	l.naps++
+	ts := syscall.NsecToTimespec(int64(l.opts.Nap))
+	syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 }
