@@ -5,8 +5,6 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // A loop on a thread of its own (Options.OwnThread): it waits in its own
@@ -49,7 +47,7 @@ func (l *Loop) runOwn() {
 		// slack is the thread's, so the loop keeps its thread.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(napSlack), 0, 0, 0)
+		syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerSlack, uintptr(napSlack), 0)
 	}
 	for !l.stopping {
 		wait := ownWaitMax
@@ -211,9 +209,12 @@ const DefaultNap = 50 * time.Microsecond
 // loop never naps, and waits on its sockets as before.
 const napHitRate = hitScale * 3 / 4
 
-// napSlack is the timer slack of a napping loop's thread (prctl
-// PR_SET_TIMERSLACK).
-const napSlack = time.Microsecond
+// napSlack is the timer slack of a napping loop's thread, set with
+// prctl(PR_SET_TIMERSLACK) (the package links the standard library only).
+const (
+	napSlack        = time.Microsecond
+	prSetTimerSlack = 0x1d
+)
 
 // nap sleeps Options.Nap on a timer if the loop is busy and has sockets
 // (DefaultNap says why). A signal (the scheduler's) ends it early.
