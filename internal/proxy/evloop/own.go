@@ -47,7 +47,7 @@ func (l *Loop) runOwn() {
 		// slack is the thread's, so the loop keeps its thread.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerSlack, uintptr(napSlack), 0)
+		syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_TIMERSLACK, uintptr(napSlack), 0)
 	}
 	for !l.stopping {
 		wait := ownWaitMax
@@ -210,11 +210,8 @@ const DefaultNap = 50 * time.Microsecond
 const napHitRate = hitScale * 3 / 4
 
 // napSlack is the timer slack of a napping loop's thread, set with
-// prctl(PR_SET_TIMERSLACK) (the package links the standard library only).
-const (
-	napSlack        = time.Microsecond
-	prSetTimerSlack = 0x1d
-)
+// prctl(PR_SET_TIMERSLACK).
+const napSlack = time.Microsecond
 
 // nap sleeps Options.Nap on a timer if the loop is busy and has sockets
 // (DefaultNap says why). A signal (the scheduler's) ends it early.
